@@ -1,0 +1,41 @@
+# The two commands of the README, and the others. CMake does the building;
+# this file only names the jobs.
+JOBS ?= $(shell nproc)
+PREFIX ?= /usr/local
+
+.PHONY: all run test test-plain bench soak format install deps clean
+
+all: deps
+	cmake -S . -B build/plain -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build/plain -j$(JOBS)
+
+deps:
+	@tools/deps.sh base
+
+# The main job: the examples, built and run.
+run: all
+	@tools/run-examples.sh build/plain
+
+# Every test: plain, ASan+UBSan and TSan builds, and the format check.
+test: deps
+	@tools/run-tests.sh
+
+test-plain: deps
+	@tools/run-tests.sh plain
+
+bench: all
+	@tools/deps.sh bench
+	@bench/run.sh build/plain
+
+# The stress tests at sizes too big for `make test`.
+soak: all
+	build/plain/tests/stress_chan 16 200000
+
+format:
+	clang-format -i $$(git ls-files -co --exclude-standard -- '*.c' '*.h')
+
+install: all
+	cmake --install build/plain --prefix $(PREFIX)
+
+clean:
+	rm -rf build

@@ -1,0 +1,129 @@
+/* Internal synchronisation primitives shared by the channel and owner layers:
+ * a futex wrapper, a parker (one waiting thread, spin, then sleep), a small
+ * futex mutex, and the spin-wait policy both use.
+ *
+ * Linux-only: they sit directly on futex(2), one futex word per waiter, so
+ * that a wake-up touches exactly the thread it is meant for.
+ */
+#ifndef STEWARD_BASE_SYNC_H
+#define STEWARD_BASE_SYNC_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "steward/status.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define sw__cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define sw__cpu_relax() __asm__ __volatile__("yield" ::: "memory")
+#else
+#define sw__cpu_relax() ((void)0)
+#endif
+
+#define SW__CACHE_LINE 64
+
+/* The monotonic clock, in nanoseconds. */
+int64_t sw__now_ns(void);
+
+/* An absolute CLOCK_MONOTONIC deadline for a relative timeout: -1 (forever)
+ * for timeout_ns < 0, now + timeout_ns otherwise, saturating. */
+int64_t sw__deadline(int64_t timeout_ns);
+
+/* futex(2) on a private 32-bit word. sw__futex_wait sleeps while *word ==
+ * expect, until woken, a signal, or deadline_ns (absolute, monotonic; -1 for
+ * none); callers re-check their condition, so every return is a hint. */
+void sw__futex_wait(_Atomic uint32_t *word, uint32_t expect, int64_t deadline_ns);
+void sw__futex_wake(_Atomic uint32_t *word, int count);
+
+/* How long a waiter spins (busy, then yielding) before it sleeps. Spinning
+ * pays when the peer runs on another core and answers within microseconds,
+ * far below the ~15 us a futex sleep and wake-up cost; it is wasted when the
+ * peer is descheduled, so the budget stays short. */
+#define SW__SPIN_NS 20000
+#define SW__YIELD_NS 20000
+
+/* A parker: one thread waits on it, any one thread (or several, racing)
+ * notify it. Lives wherever the waiter wants: usually its stack.
+ *
+ * state: EMPTY -> NOTIFIED (by sw__unpark), or EMPTY -> SLEEPING (by the
+ * waiter, just before futex_wait) -> NOTIFIED. The notifier issues a
+ * futex_wake only when it replaced SLEEPING, so a spinning waiter costs no
+ * syscall. Since the notifier's exchange is the last thing it does to the
+ * parker, the waiter may free the parker's memory as soon as it sees
+ * NOTIFIED; the futex_wake that may follow touches only the address, which is
+ * harmless (at worst a spurious wake-up of a later parker there, which
+ * re-checks its state). */
+enum { SW__PARK_EMPTY = 0, SW__PARK_NOTIFIED = 1, SW__PARK_SLEEPING = 2 };
+
+typedef struct sw__parker {
+    _Atomic uint32_t state;
+} sw__parker;
+
+static inline void sw__parker_init(sw__parker *p)
+{
+    atomic_store_explicit(&p->state, SW__PARK_EMPTY, memory_order_relaxed);
+}
+
+static inline bool sw__parker_notified(sw__parker *p)
+{
+    /* Acquire: pairs with the release in sw__unpark, so whatever the notifier
+     * wrote before notifying is visible once this returns true. */
+    return atomic_load_explicit(&p->state, memory_order_acquire) == SW__PARK_NOTIFIED;
+}
+
+/* Waits until notified (SW_OK) or until deadline_ns passes (SW_ETIMEDOUT;
+ * -1 means never). After SW_ETIMEDOUT a notification may still arrive; the
+ * parker is back in EMPTY and can be waited on again. */
+int sw__park(sw__parker *p, int64_t deadline_ns);
+
+static inline void sw__unpark(sw__parker *p)
+{
+    /* Release: pairs with the acquire load in sw__parker_notified/sw__park. */
+    uint32_t old = atomic_exchange_explicit(&p->state, SW__PARK_NOTIFIED, memory_order_release);
+    if (old == SW__PARK_SLEEPING)
+        sw__futex_wake(&p->state, 1);
+}
+
+/* A mutex on one futex word (0 free, 1 held, 2 held and someone may sleep).
+ * Spins briefly before sleeping; held only for a few dozen instructions by
+ * the channel and owner code. */
+typedef struct sw__lock {
+    _Atomic uint32_t word;
+} sw__lock;
+
+#define SW__LOCK_INIT \
+    {                 \
+        0             \
+    }
+
+void sw__lock_slow(sw__lock *l);
+
+static inline void sw__lock_acquire(sw__lock *l)
+{
+    uint32_t expect = 0;
+    /* Acquire: pairs with the release in sw__lock_release. */
+    if (!atomic_compare_exchange_strong_explicit(&l->word, &expect, 1, memory_order_acquire,
+                                                 memory_order_relaxed))
+        sw__lock_slow(l);
+}
+
+static inline void sw__lock_release(sw__lock *l)
+{
+    /* Release: pairs with the acquire in sw__lock_acquire/sw__lock_slow. */
+    if (atomic_exchange_explicit(&l->word, 0, memory_order_release) == 2)
+        sw__futex_wake(&l->word, 1);
+}
+
+/* A per-thread xorshift generator, seeded once per thread. */
+uint64_t sw__rand64(void);
+
+/* A uniform value in [0, n), n > 0 (Lemire's multiply-shift; the bias is
+ * below 2^-32 for any n a select can have). */
+static inline uint32_t sw__rand_below(uint32_t n)
+{
+    return (uint32_t)(((sw__rand64() >> 32) * (uint64_t)n) >> 32);
+}
+
+#endif

@@ -1,0 +1,435 @@
+/* Unit tests of chan.h: every behaviour and every status the header lists. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "steward/chan.h"
+
+#define MS 1000000LL
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* A helper thread that runs one channel call after a delay. */
+struct call {
+    pthread_t thread;
+    sw_chan *ch;
+    int delay_ms;
+    enum { DO_SEND, DO_RECV, DO_CLOSE } what;
+    int64_t value;
+    int rc;
+};
+
+static void *call_main(void *arg)
+{
+    struct call *c = arg;
+    sleep_ms(c->delay_ms);
+    if (c->what == DO_SEND)
+        c->rc = sw_chan_send(c->ch, &c->value);
+    else if (c->what == DO_RECV)
+        c->rc = sw_chan_recv(c->ch, &c->value);
+    else
+        c->rc = sw_chan_close(c->ch);
+    return NULL;
+}
+
+static void call_start(struct call *c, sw_chan *ch, int what, int64_t value, int delay_ms)
+{
+    *c = (struct call){.ch = ch, .what = what, .value = value, .delay_ms = delay_ms};
+    assert_int_equal(pthread_create(&c->thread, NULL, call_main, c), 0);
+}
+
+static void call_join(struct call *c)
+{
+    assert_int_equal(pthread_join(c->thread, NULL), 0);
+}
+
+static void test_new_and_sizes(void **state)
+{
+    (void)state;
+    sw_chan *ch = sw_chan_new(sizeof(int64_t), 4);
+    assert_non_null(ch);
+    assert_int_equal(sw_chan_cap(ch), 4);
+    assert_int_equal(sw_chan_len(ch), 0);
+    sw_chan_free(ch);
+    assert_null(sw_chan_new(SIZE_MAX / 2, 4)); /* elem_size * capacity overflows */
+    assert_null(sw_chan_new(1, SIZE_MAX));
+    sw_chan_free(NULL);
+    assert_int_equal(sw_chan_len(NULL), 0);
+    assert_int_equal(sw_chan_cap(NULL), 0);
+}
+
+static void test_null_channel(void **state)
+{
+    (void)state;
+    int64_t v = 1;
+    assert_int_equal(sw_chan_send(NULL, &v), SW_EINVAL);
+    assert_int_equal(sw_chan_recv(NULL, &v), SW_EINVAL);
+    assert_int_equal(sw_chan_try_send(NULL, &v), SW_EINVAL);
+    assert_int_equal(sw_chan_try_recv(NULL, &v), SW_EINVAL);
+    assert_int_equal(sw_chan_send_timeout(NULL, &v, MS), SW_EINVAL);
+    assert_int_equal(sw_chan_recv_timeout(NULL, &v, MS), SW_EINVAL);
+    assert_int_equal(sw_chan_close(NULL), SW_EINVAL);
+    sw_chan *ch = sw_chan_new(sizeof v, 1);
+    assert_int_equal(sw_chan_send(ch, NULL), SW_EINVAL); /* no value to send */
+    sw_chan_free(ch);
+}
+
+static void test_buffered_fifo(void **state)
+{
+    (void)state;
+    sw_chan *ch = sw_chan_new(sizeof(int64_t), 3);
+    /* Go round the ring several times so that wrap-around is covered. */
+    for (int64_t round = 0; round < 5; round++) {
+        for (int64_t i = 0; i < 3; i++)
+            assert_int_equal(sw_chan_send(ch, &(int64_t){round * 10 + i}), SW_OK);
+        assert_int_equal(sw_chan_len(ch), 3);
+        assert_int_equal(sw_chan_try_send(ch, &(int64_t){99}), SW_EAGAIN);
+        int64_t v = 0;
+        assert_int_equal(sw_chan_recv(ch, &v), SW_OK);
+        assert_int_equal(v, round * 10);
+        assert_int_equal(sw_chan_try_send(ch, &(int64_t){round * 10 + 3}), SW_OK);
+        for (int64_t i = 1; i <= 3; i++) {
+            assert_int_equal(sw_chan_try_recv(ch, &v), SW_OK);
+            assert_int_equal(v, round * 10 + i);
+        }
+        assert_int_equal(sw_chan_try_recv(ch, &v), SW_EAGAIN);
+    }
+    sw_chan_free(ch);
+}
+
+static void test_unbuffered_rendezvous(void **state)
+{
+    (void)state;
+    sw_chan *ch = sw_chan_new(sizeof(int64_t), 0);
+    int64_t v = 7;
+    /* No receiver: an unbuffered send cannot complete now. */
+    assert_int_equal(sw_chan_try_send(ch, &v), SW_EAGAIN);
+    assert_int_equal(sw_chan_try_recv(ch, &v), SW_EAGAIN);
+
+    struct call c;
+    call_start(&c, ch, DO_RECV, 0, 0);
+    assert_int_equal(sw_chan_send(ch, &(int64_t){42}), SW_OK);
+    call_join(&c);
+    assert_int_equal(c.rc, SW_OK);
+    assert_int_equal(c.value, 42);
+
+    call_start(&c, ch, DO_SEND, 43, 20);
+    assert_int_equal(sw_chan_recv(ch, &v), SW_OK); /* blocks until the sender comes */
+    assert_int_equal(v, 43);
+    call_join(&c);
+    assert_int_equal(c.rc, SW_OK);
+    assert_int_equal(sw_chan_len(ch), 0);
+    sw_chan_free(ch);
+}
+
+static void test_blocked_sender_fifo(void **state)
+{
+    (void)state;
+    /* A full buffer with a blocked sender: the receiver takes the oldest
+     * element, and the blocked value joins the tail. */
+    sw_chan *ch = sw_chan_new(sizeof(int64_t), 2);
+    sw_chan_send(ch, &(int64_t){1});
+    sw_chan_send(ch, &(int64_t){2});
+    struct call c;
+    call_start(&c, ch, DO_SEND, 3, 0);
+    sleep_ms(20);
+    int64_t v;
+    for (int64_t want = 1; want <= 3; want++) {
+        assert_int_equal(sw_chan_recv(ch, &v), SW_OK);
+        assert_int_equal(v, want);
+    }
+    call_join(&c);
+    assert_int_equal(c.rc, SW_OK);
+    sw_chan_free(ch);
+}
+
+static void test_close(void **state)
+{
+    (void)state;
+    sw_chan *ch = sw_chan_new(sizeof(int64_t), 4);
+    sw_chan_send(ch, &(int64_t){1});
+    sw_chan_send(ch, &(int64_t){2});
+    assert_int_equal(sw_chan_close(ch), SW_OK);
+    assert_int_equal(sw_chan_close(ch), SW_ECLOSED); /* double close */
+    assert_int_equal(sw_chan_send(ch, &(int64_t){3}), SW_ECLOSED);
+    assert_int_equal(sw_chan_try_send(ch, &(int64_t){3}), SW_ECLOSED);
+    assert_int_equal(sw_chan_send_timeout(ch, &(int64_t){3}, MS), SW_ECLOSED);
+    int64_t v = -1;
+    /* Drain after close: buffered values first, then the zero value. */
+    assert_int_equal(sw_chan_recv(ch, &v), SW_OK);
+    assert_int_equal(v, 1);
+    assert_int_equal(sw_chan_try_recv(ch, &v), SW_OK);
+    assert_int_equal(v, 2);
+    v = -1;
+    assert_int_equal(sw_chan_recv(ch, &v), SW_ECLOSED);
+    assert_int_equal(v, 0);
+    v = -1;
+    assert_int_equal(sw_chan_try_recv(ch, &v), SW_ECLOSED);
+    assert_int_equal(v, 0);
+    v = -1;
+    assert_int_equal(sw_chan_recv_timeout(ch, &v, MS), SW_ECLOSED);
+    assert_int_equal(v, 0);
+    assert_int_equal(sw_chan_recv(ch, NULL), SW_ECLOSED);
+    sw_chan_free(ch);
+}
+
+static void test_close_wakes_blocked(void **state)
+{
+    (void)state;
+    enum { N = 4 };
+    sw_chan *rx = sw_chan_new(sizeof(int64_t), 0);
+    sw_chan *tx = sw_chan_new(sizeof(int64_t), 0);
+    struct call r[N], s[N];
+    for (int i = 0; i < N; i++) {
+        call_start(&r[i], rx, DO_RECV, -1, 0);
+        call_start(&s[i], tx, DO_SEND, i, 0);
+    }
+    sleep_ms(30);
+    assert_int_equal(sw_chan_close(rx), SW_OK);
+    assert_int_equal(sw_chan_close(tx), SW_OK);
+    for (int i = 0; i < N; i++) {
+        call_join(&r[i]);
+        call_join(&s[i]);
+        assert_int_equal(r[i].rc, SW_ECLOSED);
+        assert_int_equal(r[i].value, 0); /* zeroed element */
+        assert_int_equal(s[i].rc, SW_ECLOSED);
+    }
+    sw_chan_free(rx);
+    sw_chan_free(tx);
+}
+
+static void test_timeouts(void **state)
+{
+    (void)state;
+    sw_chan *ch = sw_chan_new(sizeof(int64_t), 1);
+    int64_t v = 5;
+    int64_t t0 = now_ns();
+    assert_int_equal(sw_chan_recv_timeout(ch, &v, 30 * MS), SW_ETIMEDOUT);
+    assert_true(now_ns() - t0 >= 30 * MS);
+    assert_int_equal(v, 5); /* unchanged on timeout */
+    assert_int_equal(sw_chan_recv_timeout(ch, &v, 0), SW_EAGAIN);
+
+    assert_int_equal(sw_chan_send(ch, &(int64_t){1}), SW_OK);
+    t0 = now_ns();
+    assert_int_equal(sw_chan_send_timeout(ch, &(int64_t){2}, 30 * MS), SW_ETIMEDOUT);
+    assert_true(now_ns() - t0 >= 30 * MS);
+    assert_int_equal(sw_chan_send_timeout(ch, &(int64_t){2}, 0), SW_EAGAIN);
+    assert_int_equal(sw_chan_len(ch), 1); /* the timed-out value was not sent */
+    assert_int_equal(sw_chan_recv(ch, &v), SW_OK);
+    assert_int_equal(v, 1);
+
+    /* A timed wait that succeeds before its deadline. */
+    struct call c;
+    call_start(&c, ch, DO_SEND, 9, 10);
+    assert_int_equal(sw_chan_recv_timeout(ch, &v, 5000 * MS), SW_OK);
+    assert_int_equal(v, 9);
+    call_join(&c);
+    sw_chan_free(ch);
+}
+
+static void test_zero_size_elements(void **state)
+{
+    (void)state;
+    sw_chan *ch = sw_chan_new(0, 2);
+    assert_int_equal(sw_chan_send(ch, NULL), SW_OK);
+    assert_int_equal(sw_chan_send(ch, NULL), SW_OK);
+    assert_int_equal(sw_chan_try_send(ch, NULL), SW_EAGAIN);
+    assert_int_equal(sw_chan_recv(ch, NULL), SW_OK);
+    assert_int_equal(sw_chan_len(ch), 1);
+    sw_chan_free(ch);
+}
+
+static void test_select_default_and_timeout(void **state)
+{
+    (void)state;
+    sw_chan *a = sw_chan_new(sizeof(int64_t), 0);
+    int64_t v;
+    sw_case cases[] = {{a, SW_RECV, &v, 99}, {NULL, SW_RECV, &v, 99}};
+    assert_int_equal(sw_select(cases, 2, 0), SW_EAGAIN);
+    int64_t t0 = now_ns();
+    assert_int_equal(sw_select(cases, 2, 30 * MS), SW_ETIMEDOUT);
+    assert_true(now_ns() - t0 >= 30 * MS);
+    /* No cases at all, or only NULL channels: never ready. */
+    assert_int_equal(sw_select(NULL, 0, 0), SW_EAGAIN);
+    assert_int_equal(sw_select(cases + 1, 1, 10 * MS), SW_ETIMEDOUT);
+    /* A ready case wins at once even with a timeout. */
+    sw_chan *b = sw_chan_new(sizeof(int64_t), 1);
+    sw_chan_send(b, &(int64_t){8});
+    cases[1].chan = b;
+    assert_int_equal(sw_select(cases, 2, 30 * MS), 1);
+    assert_int_equal(cases[1].status, SW_OK);
+    assert_int_equal(v, 8);
+    sw_chan_free(a);
+    sw_chan_free(b);
+}
+
+static void test_select_invalid(void **state)
+{
+    (void)state;
+    sw_chan *a = sw_chan_new(sizeof(int64_t), 1);
+    assert_int_equal(sw_select(NULL, 1, 0), SW_EINVAL);
+    sw_case bad[] = {{a, (enum sw_dir)7, NULL, 0}};
+    assert_int_equal(sw_select(bad, 1, 0), SW_EINVAL);
+    sw_case nullsend[] = {{a, SW_SEND, NULL, 0}};
+    assert_int_equal(sw_select(nullsend, 1, 0), SW_EINVAL);
+    sw_chan_free(a);
+}
+
+static void test_select_send_and_closed(void **state)
+{
+    (void)state;
+    sw_chan *a = sw_chan_new(sizeof(int64_t), 1);
+    int64_t out = 11, in = -1;
+    sw_case send[] = {{a, SW_SEND, &out, 99}};
+    assert_int_equal(sw_select(send, 1, 0), 0);
+    assert_int_equal(send[0].status, SW_OK);
+    assert_int_equal(sw_select(send, 1, 0), SW_EAGAIN); /* full */
+    sw_chan_close(a);
+    assert_int_equal(sw_select(send, 1, -1), 0); /* send on closed is ready */
+    assert_int_equal(send[0].status, SW_ECLOSED);
+    sw_case recv[] = {{a, SW_RECV, &in, 99}};
+    assert_int_equal(sw_select(recv, 1, -1), 0);
+    assert_int_equal(recv[0].status, SW_OK); /* drains the buffer first */
+    assert_int_equal(in, 11);
+    in = -1;
+    assert_int_equal(sw_select(recv, 1, -1), 0);
+    assert_int_equal(recv[0].status, SW_ECLOSED);
+    assert_int_equal(in, 0);
+    sw_chan_free(a);
+}
+
+static void test_select_fairness(void **state)
+{
+    (void)state;
+    /* Two always-ready cases: each must win about half the time. With 20000
+     * draws, leaving [45%, 55%] has probability below 1e-40. */
+    sw_chan *a = sw_chan_new(sizeof(int64_t), 0);
+    sw_chan *b = sw_chan_new(sizeof(int64_t), 0);
+    sw_chan_close(a);
+    sw_chan_close(b);
+    int64_t v;
+    sw_case cases[] = {{a, SW_RECV, &v, 0}, {b, SW_RECV, &v, 0}};
+    int wins[2] = {0, 0};
+    enum { DRAWS = 20000 };
+    for (int i = 0; i < DRAWS; i++) {
+        int rc = sw_select(cases, 2, 0);
+        assert_true(rc == 0 || rc == 1);
+        wins[rc]++;
+    }
+    assert_in_range(wins[0], DRAWS * 45 / 100, DRAWS * 55 / 100);
+    sw_chan_free(a);
+    sw_chan_free(b);
+}
+
+static void test_select_blocks_until_ready(void **state)
+{
+    (void)state;
+    sw_chan *a = sw_chan_new(sizeof(int64_t), 0);
+    sw_chan *b = sw_chan_new(sizeof(int64_t), 0);
+    int64_t va = -1, vb = -1;
+    sw_case cases[] = {{a, SW_RECV, &va, 99}, {b, SW_RECV, &vb, 99}, {NULL, SW_SEND, &va, 99}};
+    struct call c;
+    call_start(&c, b, DO_SEND, 77, 20);
+    assert_int_equal(sw_select(cases, 3, -1), 1);
+    assert_int_equal(cases[1].status, SW_OK);
+    assert_int_equal(vb, 77);
+    assert_int_equal(va, -1); /* the other case did not run */
+    call_join(&c);
+
+    /* A blocked select woken by close. */
+    call_start(&c, a, DO_CLOSE, 0, 20);
+    assert_int_equal(sw_select(cases, 3, -1), 0);
+    assert_int_equal(cases[0].status, SW_ECLOSED);
+    assert_int_equal(va, 0);
+    call_join(&c);
+
+    /* A blocked select whose send case a receiver takes. */
+    int64_t out = 5;
+    sw_case sendcase[] = {{b, SW_SEND, &out, 99}};
+    call_start(&c, b, DO_RECV, -1, 20);
+    assert_int_equal(sw_select(sendcase, 1, 5000 * MS), 0);
+    assert_int_equal(sendcase[0].status, SW_OK);
+    call_join(&c);
+    assert_int_equal(c.value, 5);
+    sw_chan_free(a);
+    sw_chan_free(b);
+}
+
+static void test_select_same_channel_twice(void **state)
+{
+    (void)state;
+    sw_chan *a = sw_chan_new(sizeof(int64_t), 1);
+    int64_t x = 1, y = -1;
+    sw_case cases[] = {{a, SW_SEND, &x, 99}, {a, SW_RECV, &y, 99}};
+    /* Empty buffer: only the send is ready. */
+    assert_int_equal(sw_select(cases, 2, -1), 0);
+    /* Full buffer: only the receive is ready. */
+    assert_int_equal(sw_select(cases, 2, -1), 1);
+    assert_int_equal(y, 1);
+    sw_chan_free(a);
+}
+
+static void test_select_many_cases(void **state)
+{
+    (void)state;
+    /* More cases than fit on the stack take the allocating path. */
+    enum { N = 100 };
+    sw_chan *chans[N];
+    int64_t vals[N];
+    sw_case cases[N];
+    for (int i = 0; i < N; i++) {
+        chans[i] = sw_chan_new(sizeof(int64_t), 1);
+        cases[i] = (sw_case){chans[i], SW_RECV, &vals[i], 99};
+    }
+    assert_int_equal(sw_select(cases, N, 0), SW_EAGAIN);
+    sw_chan_send(chans[63], &(int64_t){630});
+    assert_int_equal(sw_select(cases, N, 0), 63);
+    assert_int_equal(vals[63], 630);
+    struct call c;
+    call_start(&c, chans[97], DO_SEND, 970, 20);
+    assert_int_equal(sw_select(cases, N, -1), 97);
+    assert_int_equal(vals[97], 970);
+    call_join(&c);
+    for (int i = 0; i < N; i++)
+        sw_chan_free(chans[i]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_new_and_sizes),
+        cmocka_unit_test(test_null_channel),
+        cmocka_unit_test(test_buffered_fifo),
+        cmocka_unit_test(test_unbuffered_rendezvous),
+        cmocka_unit_test(test_blocked_sender_fifo),
+        cmocka_unit_test(test_close),
+        cmocka_unit_test(test_close_wakes_blocked),
+        cmocka_unit_test(test_timeouts),
+        cmocka_unit_test(test_zero_size_elements),
+        cmocka_unit_test(test_select_default_and_timeout),
+        cmocka_unit_test(test_select_invalid),
+        cmocka_unit_test(test_select_send_and_closed),
+        cmocka_unit_test(test_select_fairness),
+        cmocka_unit_test(test_select_blocks_until_ready),
+        cmocka_unit_test(test_select_same_channel_twice),
+        cmocka_unit_test(test_select_many_cases),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

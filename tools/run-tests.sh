@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Builds steward three ways (plain, ASan+UBSan, TSan), runs every test of
+# each through CTest, checks the formatting, and ends with one count.
+#
+# Usage: tools/run-tests.sh [variant...]   (default: plain address thread)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+variants=("$@")
+[ ${#variants[@]} -eq 0 ] && variants=(plain address thread)
+jobs=$(nproc)
+passed=0 failed=0 broken=()
+
+for v in "${variants[@]}"; do
+    dir=build/$v
+    san=$v
+    [ "$v" = plain ] && san=
+    echo "== $v build"
+    if ! cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTEWARD_SANITIZE="$san" \
+        -DSTEWARD_BENCH=$([ "$v" = plain ] && echo ON || echo OFF) >"$dir.configure.log" 2>&1; then
+        cat "$dir.configure.log"; broken+=("$v: configure"); continue
+    fi
+    if ! cmake --build "$dir" -j"$jobs" >"$dir.build.log" 2>&1; then
+        cat "$dir.build.log"; broken+=("$v: build"); continue
+    fi
+    out=$(cd "$dir" && ctest --output-on-failure -j1 2>&1)
+    echo "$out" | grep -E '^ *[0-9]+/[0-9]+ Test|tests passed|FAILED|Failed|Error' | grep -v '^$'
+    total=$(echo "$out" | sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' | tail -1)
+    nfail=$(echo "$out" | sed -n 's/.* \([0-9]*\) tests failed out of.*/\1/p' | tail -1)
+    if [ -z "$total" ]; then
+        echo "$out"; broken+=("$v: ctest"); continue
+    fi
+    passed=$((passed + total - nfail))
+    failed=$((failed + nfail))
+    [ "$nfail" -gt 0 ] && echo "$out" | tail -40
+done
+
+echo "== format"
+files=$(git ls-files -co --exclude-standard -- '*.c' '*.h')
+if clang-format --dry-run -Werror $files >build/format.log 2>&1; then
+    passed=$((passed + 1))
+else
+    head -40 build/format.log; failed=$((failed + 1)); echo "format: run 'make format'"
+fi
+
+echo
+for b in "${broken[@]}"; do echo "broken: $b"; done
+echo "total: $passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ ${#broken[@]} -eq 0 ]
