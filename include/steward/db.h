@@ -1,0 +1,66 @@
+/* The Db: a goroutine-safe map of byte strings to byte strings (Store and
+ * Fetch), sharded over owners.
+ *
+ * Keys and values may hold any bytes, NUL included, and may be empty. Keys
+ * are hashed (xxHash) to shards; each shard's map is owned by one owner
+ * (see owner.h) and reached only through messages, so no lock guards it.
+ * Every call waits for its shard's answer: when sw_db_store returns SW_OK,
+ * every later fetch, from any thread, sees the value.
+ */
+#ifndef STEWARD_DB_H
+#define STEWARD_DB_H
+
+#include <stddef.h>
+
+#include "steward/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sw_db sw_db;
+
+enum sw_fsync { SW_FSYNC_EVERYSEC, SW_FSYNC_ALWAYS, SW_FSYNC_NO };
+
+typedef struct sw_db_options {
+    unsigned shards;     /* 0: one per owner pool thread */
+    const char *dir;     /* NULL: memory only; else the append-only log lives here */
+    enum sw_fsync fsync; /* with dir: when the log is synced */
+} sw_db_options;
+
+/* Opens a Db in *out. opts NULL: memory only, defaults. SW_EINVAL if out is
+ * NULL, opts->shards is above 4096, or opts->dir is set (durability is not
+ * built yet; a message on stderr says so rather than silently keeping
+ * nothing); SW_ENOMEM; SW_EIO if the owner pool cannot start.
+ * Thread safety: any thread. */
+int sw_db_open(sw_db **out, const sw_db_options *opts);
+
+/* Finishes every operation under way, stops the shards and frees the Db
+ * and its data. No thread may use it once this is called. SW_OK; SW_EINVAL
+ * for NULL. */
+int sw_db_close(sw_db *db);
+
+/* Stores val (vlen bytes) under key (klen bytes), replacing any old value.
+ * Both are copied. SW_OK; SW_EINVAL if db is NULL, or key/val is NULL with a
+ * non-zero length; SW_ENOMEM (nothing changes). Thread safety (for all
+ * sw_db_* below): any thread but an owner function's, until sw_db_close. */
+int sw_db_store(sw_db *db, const void *key, size_t klen, const void *val, size_t vlen);
+
+/* Fetches the value of key. SW_OK: *vlen is the value's full length and the
+ * first min(cap, *vlen) bytes are copied to val (as snprintf does: call with
+ * cap 0 to learn the length). SW_ENOTFOUND: no such key (*vlen untouched).
+ * SW_EINVAL if db or vlen is NULL, key is NULL with klen > 0, or val is NULL
+ * with cap > 0. */
+int sw_db_fetch(sw_db *db, const void *key, size_t klen, void *val, size_t cap, size_t *vlen);
+
+/* Deletes key. SW_OK; SW_ENOTFOUND if absent; SW_EINVAL as above. */
+int sw_db_delete(sw_db *db, const void *key, size_t klen);
+
+/* The number of keys, summed over the shards (each shard's count is exact
+ * at the moment it answers). 0 for NULL. */
+size_t sw_db_count(sw_db *db);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,564 @@
+/* Owners: logical single-threaded objects on a fixed pool of threads.
+ *
+ * DESIGN
+ *
+ * Threads. A process-wide pool of N threads starts on first use. Each owner
+ * is pinned at start to one pool thread (its `home`, round robin). Callers
+ * are any threads; they touch an owner only through its mailbox word and its
+ * in-flight counter, which share a cache line.
+ *
+ * Mailbox. Each owner has one intrusive mailbox: a Treiber stack of messages
+ * whose head word also carries two flags, IDLE (the owner is not scheduled on
+ * its home thread) and CLOSED (stop has been requested; nothing more may be
+ * pushed). A call's message lives on the caller's stack with the caller's
+ * parker as its reply slot, so a completion can only reach the thread that
+ * asked. A post's message comes from a fixed pool of nodes per pool thread
+ * (SW_OWNER_POST_LIMIT of them): that is what bounds posts. One CAS pushes a
+ * message, checks CLOSED and clears IDLE at once; the pusher that cleared
+ * IDLE must schedule the owner, by pushing it on its home thread's run queue
+ * (another Treiber stack) and waking that thread if it sleeps.
+ *
+ * Running. A pool thread pops its whole run queue, and for each owner takes
+ * the whole mailbox (one CAS), reverses it into arrival order and runs every
+ * message: the owner serves all queued requests per wake-up. Then it tries
+ * to set IDLE on an empty mailbox; if new messages came meanwhile it goes
+ * round again, and after a few rounds it requeues the owner behind the
+ * others for fairness. An owner is on a run queue at most once, and only its
+ * home thread runs it, so its requests run one at a time, in the order each
+ * caller pushed them (a Treiber push is linearisable; the reversal restores
+ * arrival order).
+ *
+ * Stop. sw_owner_stop pushes the owner's embedded STOP message and sets
+ * CLOSED in the same CAS, so STOP is the last message ever queued and runs
+ * after everything queued before; the home thread then marks the owner
+ * STOP_DONE and wakes the stopper. The handle stays valid (later calls get
+ * SW_ECLOSED) until sw_owner_free. A caller that finds CLOSED backs out; the
+ * in-flight counter (incremented before the push, decremented by the caller
+ * when it backs out, or by the home thread once its message ran) lets
+ * sw_owner_free release the memory only when no caller is still inside.
+ *
+ * No lost wake-up. A pool thread that finds its run queue empty announces
+ * `sleeping` (seq_cst), checks the queue again, and only then futex-waits; a
+ * scheduler pushes (seq_cst) and then reads `sleeping`. One of the two sees
+ * the other. Callers wait on their own parker (see sync.h).
+ *
+ * No deadlock. Pool threads never wait on other threads: sw_owner_call is
+ * refused on them, a post from them allocates instead of waiting for room,
+ * and a stop from them completes asynchronously.
+ */
+#define _GNU_SOURCE
+#include "steward/owner.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../base/sync.h"
+
+enum msg_kind { MSG_CALL, MSG_POST, MSG_POST_HEAP, MSG_STOP };
+
+struct msg {
+    struct msg *next; /* mailbox link: written by the pusher before its CAS */
+    sw_owner_fn fn;
+    void *arg;
+    sw__parker *reply; /* CALL, STOP: the waiting thread's parker (STOP: may be NULL) */
+    enum msg_kind kind;
+};
+
+#define MB_IDLE ((uintptr_t)1)
+#define MB_CLOSED ((uintptr_t)2)
+#define MB_FLAGS (MB_IDLE | MB_CLOSED)
+
+struct pool_thread;
+
+struct sw_owner {
+    /* Written by every caller and by the home thread: one line. */
+    alignas(SW__CACHE_LINE) _Atomic uintptr_t mailbox;
+    _Atomic int64_t inflight;
+    struct sw_owner *next_run; /* run queue link: written by the scheduler */
+    void *state;               /* immutable */
+    struct pool_thread *home;  /* immutable */
+    struct msg stop;           /* written once, by the thread that claimed STOP_CLAIMED */
+    _Atomic uint32_t life;     /* LIFE_* bits */
+};
+
+#define LIFE_STOP_CLAIMED 1u /* one thread won the right to queue STOP */
+#define LIFE_STOP_DONE 2u    /* the home thread ran STOP */
+#define LIFE_FREE_REQ 4u     /* sw_owner_free came from a pool thread before STOP_DONE */
+
+struct pool_thread {
+    /* Pushed to by schedulers, popped by this thread. */
+    alignas(SW__CACHE_LINE) _Atomic(sw_owner *) runq;
+    _Atomic uint32_t sleeping; /* futex: 1 while this thread sleeps or is about to */
+    /* The post nodes: guarded by free_lock. */
+    alignas(SW__CACHE_LINE) sw__lock free_lock;
+    struct msg *free;
+    uint32_t space_waiters;
+    _Atomic uint32_t space_seq; /* futex for posters waiting for room */
+    struct msg *nodes;          /* immutable: the SW_OWNER_POST_LIMIT pooled nodes */
+    pthread_t thread;
+};
+
+struct pool {
+    unsigned n;
+    _Atomic unsigned next; /* round-robin assignment */
+    struct pool_thread *threads;
+};
+
+static _Atomic(struct pool *) g_pool;
+static pthread_mutex_t g_pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static _Thread_local struct pool_thread *tls_home; /* set on pool threads only */
+
+/* How long an idle pool thread spins, then yields, before it sleeps. */
+#define IDLE_SPIN_NS 10000
+#define IDLE_YIELD_NS 50000
+/* Mailbox rounds an owner gets before it yields its thread to the others. */
+#define FAIR_ROUNDS 4
+
+/* ---- scheduling ---- */
+
+static void schedule(sw_owner *o)
+{
+    struct pool_thread *pt = o->home;
+    sw_owner *head = atomic_load_explicit(&pt->runq, memory_order_relaxed);
+    do {
+        o->next_run = head;
+        /* Seq_cst: pairs with the seq_cst store of `sleeping` in idle_wait
+         * (Dekker: one of us sees the other). Release publishes next_run. */
+    } while (!atomic_compare_exchange_weak_explicit(&pt->runq, &head, o, memory_order_seq_cst,
+                                                    memory_order_relaxed));
+    if (atomic_load_explicit(&pt->sleeping, memory_order_seq_cst) &&
+        atomic_exchange_explicit(&pt->sleeping, 0, memory_order_relaxed))
+        sw__futex_wake(&pt->sleeping, 1);
+}
+
+/* Pushes m; SW_ECLOSED (nothing pushed) once the owner is closed. With
+ * close set, the push also closes the mailbox (only STOP does that). */
+static int mailbox_push(sw_owner *o, struct msg *m, uintptr_t close)
+{
+    uintptr_t old = atomic_load_explicit(&o->mailbox, memory_order_relaxed);
+    do {
+        if (old & MB_CLOSED)
+            return SW_ECLOSED;
+        m->next = (struct msg *)(old & ~MB_FLAGS);
+        /* Release: the message's fields are visible to the home thread, which
+         * takes the mailbox with acquire. */
+    } while (!atomic_compare_exchange_weak_explicit(&o->mailbox, &old, (uintptr_t)m | close,
+                                                    memory_order_release, memory_order_relaxed));
+    if (old & MB_IDLE)
+        schedule(o);
+    return SW_OK;
+}
+
+/* ---- post nodes ---- */
+
+static struct msg *node_take(struct pool_thread *pt, bool wait)
+{
+    sw__lock_acquire(&pt->free_lock);
+    for (;;) {
+        struct msg *m = pt->free;
+        if (m) {
+            pt->free = m->next;
+            sw__lock_release(&pt->free_lock);
+            return m;
+        }
+        if (!wait) {
+            sw__lock_release(&pt->free_lock);
+            return NULL;
+        }
+        pt->space_waiters++;
+        uint32_t seq = atomic_load_explicit(&pt->space_seq, memory_order_relaxed);
+        sw__lock_release(&pt->free_lock);
+        sw__futex_wait(&pt->space_seq, seq, -1);
+        sw__lock_acquire(&pt->free_lock);
+        pt->space_waiters--;
+    }
+}
+
+/* Returns a list of pooled nodes (linked through next) in one lock hold. */
+static void nodes_give(struct pool_thread *pt, struct msg *first, struct msg *last)
+{
+    sw__lock_acquire(&pt->free_lock);
+    last->next = pt->free;
+    pt->free = first;
+    bool wake = pt->space_waiters > 0;
+    if (wake)
+        atomic_fetch_add_explicit(&pt->space_seq, 1, memory_order_relaxed);
+    sw__lock_release(&pt->free_lock);
+    if (wake)
+        sw__futex_wake(&pt->space_seq, INT32_MAX);
+}
+
+/* ---- the pool thread ---- */
+
+static void release_owner(sw_owner *o)
+{
+    /* Callers that found CLOSED may still be backing out: a few instructions. */
+    while (atomic_load_explicit(&o->inflight, memory_order_acquire) != 0)
+        sched_yield();
+    free(o);
+}
+
+/* After STOP ran: wake the stopper, or free the owner if a pool thread asked
+ * for that meanwhile. This is the home thread's last touch of the owner. */
+static void finish_stop(sw_owner *o)
+{
+    sw__parker *reply = o->stop.reply;
+    /* Acq_rel: publishes every effect of the owner's messages to whoever sees
+     * STOP_DONE, and sees the FREE_REQ of a pool thread. */
+    uint32_t old = atomic_fetch_or_explicit(&o->life, LIFE_STOP_DONE, memory_order_acq_rel);
+    if (old & LIFE_FREE_REQ)
+        release_owner(o);
+    else if (reply)
+        sw__unpark(reply);
+}
+
+/* Runs one taken batch (newest first, as popped). Returns true when it ran
+ * the STOP message: the owner is then gone for this thread. */
+static bool run_batch(struct pool_thread *pt, sw_owner *o, struct msg *lifo)
+{
+    struct msg *m = NULL;
+    while (lifo) { /* reverse into arrival order */
+        struct msg *next = lifo->next;
+        lifo->next = m;
+        m = lifo;
+        lifo = next;
+    }
+    struct msg *freed = NULL, *freed_last = NULL;
+    int64_t done = 0;
+    bool stopped = false;
+    while (m) {
+        struct msg *next = m->next;
+        if (m->kind == MSG_STOP) {
+            stopped = true; /* STOP is always the last message */
+            break;
+        }
+        m->fn(o->state, m->arg);
+        done++;
+        if (m->kind == MSG_CALL) {
+            sw__unpark(m->reply); /* our last touch of the caller's message */
+        } else if (m->kind == MSG_POST) {
+            m->next = freed;
+            freed = m;
+            if (!freed_last)
+                freed_last = m;
+        } else {
+            free(m);
+        }
+        m = next;
+    }
+    if (freed)
+        nodes_give(pt, freed, freed_last);
+    /* Release: the stopper's acquire load of inflight sees every effect of
+     * the messages counted here. */
+    atomic_fetch_sub_explicit(&o->inflight, done, memory_order_release);
+    if (stopped)
+        finish_stop(o);
+    return stopped;
+}
+
+static void run_owner(struct pool_thread *pt, sw_owner *o)
+{
+    for (int round = 0;; round++) {
+        /* Acquire: pairs with the release push of every message taken. */
+        uintptr_t old = atomic_load_explicit(&o->mailbox, memory_order_acquire);
+        while (!atomic_compare_exchange_weak_explicit(&o->mailbox, &old, old & MB_CLOSED,
+                                                      memory_order_acquire, memory_order_acquire))
+            ;
+        if (run_batch(pt, o, (struct msg *)(old & ~MB_FLAGS)))
+            return;
+        uintptr_t empty = 0;
+        if (atomic_compare_exchange_strong_explicit(&o->mailbox, &empty, MB_IDLE,
+                                                    memory_order_acq_rel, memory_order_relaxed))
+            return;
+        if (round + 1 >= FAIR_ROUNDS) {
+            schedule(o); /* still not idle: we own its place in the queue */
+            return;
+        }
+    }
+}
+
+static sw_owner *runq_take(struct pool_thread *pt)
+{
+    /* Acquire: pairs with the seq_cst CAS in schedule (next_run links). */
+    sw_owner *lifo = atomic_exchange_explicit(&pt->runq, NULL, memory_order_acquire);
+    sw_owner *fifo = NULL;
+    while (lifo) {
+        sw_owner *next = lifo->next_run;
+        lifo->next_run = fifo;
+        fifo = lifo;
+        lifo = next;
+    }
+    return fifo;
+}
+
+static bool runq_nonempty(struct pool_thread *pt)
+{
+    return atomic_load_explicit(&pt->runq, memory_order_relaxed) != NULL;
+}
+
+static void idle_wait(struct pool_thread *pt)
+{
+    int64_t start = sw__now_ns();
+    for (int i = 0;; i++) {
+        if (runq_nonempty(pt))
+            return;
+        sw__cpu_relax();
+        if ((i & 63) == 63) {
+            int64_t spent = sw__now_ns() - start;
+            if (spent > IDLE_SPIN_NS + IDLE_YIELD_NS)
+                break;
+            if (spent > IDLE_SPIN_NS)
+                sched_yield();
+        }
+    }
+    atomic_store_explicit(&pt->sleeping, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&pt->runq, memory_order_seq_cst) == NULL)
+        sw__futex_wait(&pt->sleeping, 1, -1);
+    atomic_store_explicit(&pt->sleeping, 0, memory_order_relaxed);
+}
+
+static void *pool_main(void *arg)
+{
+    struct pool_thread *pt = arg;
+    tls_home = pt;
+    for (;;) {
+        sw_owner *o = runq_take(pt);
+        if (!o) {
+            idle_wait(pt);
+            continue;
+        }
+        while (o) {
+            sw_owner *next = o->next_run; /* o may be freed by run_owner */
+            run_owner(pt, o);
+            o = next;
+        }
+    }
+    return NULL;
+}
+
+/* ---- the pool ---- */
+
+static unsigned pool_threads_wanted(void)
+{
+    const char *env = getenv("STEWARD_THREADS");
+    if (env) {
+        char *end;
+        unsigned long n = strtoul(env, &end, 10);
+        if (*env && !*end && n >= 1 && n <= 1024)
+            return (unsigned)n;
+    }
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus >= 1 ? (unsigned)cpus : 1;
+}
+
+static int pool_thread_init(struct pool_thread *pt)
+{
+    pt->nodes = calloc(SW_OWNER_POST_LIMIT, sizeof(struct msg));
+    if (!pt->nodes)
+        return SW_ENOMEM;
+    for (size_t i = 0; i < SW_OWNER_POST_LIMIT; i++)
+        pt->nodes[i].next = i + 1 < SW_OWNER_POST_LIMIT ? &pt->nodes[i + 1] : NULL;
+    pt->free = pt->nodes;
+    pt->free_lock = (sw__lock)SW__LOCK_INIT;
+    return SW_OK;
+}
+
+/* Creates the pool. Threads already started stay (they idle forever) if a
+ * later one fails: a pool is never torn down while the process runs. */
+static struct pool *pool_create(void)
+{
+    unsigned n = pool_threads_wanted();
+    struct pool *p = calloc(1, sizeof *p);
+    struct pool_thread *threads = aligned_alloc(SW__CACHE_LINE, n * sizeof *threads);
+    if (!p || !threads)
+        goto fail;
+    for (unsigned i = 0; i < n; i++) {
+        threads[i] = (struct pool_thread){0};
+        if (pool_thread_init(&threads[i]) != SW_OK)
+            goto fail;
+    }
+    for (unsigned i = 0; i < n; i++)
+        if (pthread_create(&threads[i].thread, NULL, pool_main, &threads[i]) != 0)
+            return NULL; /* the started threads reference threads[]: keep it */
+    p->n = n;
+    p->threads = threads;
+    return p;
+fail:
+    if (threads)
+        for (unsigned i = 0; i < n; i++)
+            free(threads[i].nodes);
+    free(threads);
+    free(p);
+    return NULL;
+}
+
+static void pool_atfork_child(void)
+{
+    /* The child has none of the parent's pool threads: start afresh. The
+     * parent's pool memory stays allocated in the child, unused. */
+    atomic_store(&g_pool, NULL);
+    pthread_mutex_init(&g_pool_mu, NULL);
+}
+
+static struct pool *pool_get(void)
+{
+    struct pool *p = atomic_load_explicit(&g_pool, memory_order_acquire);
+    if (p)
+        return p;
+    static bool atfork_done;
+    pthread_mutex_lock(&g_pool_mu);
+    p = atomic_load_explicit(&g_pool, memory_order_relaxed);
+    if (!p) {
+        if (!atfork_done && pthread_atfork(NULL, NULL, pool_atfork_child) == 0)
+            atfork_done = true;
+        p = pool_create();
+        /* Release: pairs with the acquire load above. */
+        atomic_store_explicit(&g_pool, p, memory_order_release);
+    }
+    pthread_mutex_unlock(&g_pool_mu);
+    return p;
+}
+
+unsigned sw_owner_pool_size(void)
+{
+    struct pool *p = pool_get();
+    return p ? p->n : 0;
+}
+
+/* ---- the public calls ---- */
+
+int sw_owner_start(sw_owner **out, void *state)
+{
+    if (!out)
+        return SW_EINVAL;
+    *out = NULL;
+    struct pool *p = pool_get();
+    if (!p)
+        return SW_EIO;
+    sw_owner *o = aligned_alloc(SW__CACHE_LINE, sizeof *o);
+    if (!o)
+        return SW_ENOMEM;
+    *o = (sw_owner){.state = state};
+    atomic_init(&o->mailbox, MB_IDLE);
+    atomic_init(&o->inflight, 0);
+    atomic_init(&o->life, 0);
+    unsigned i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
+    o->home = &p->threads[i % p->n];
+    *out = o;
+    return SW_OK;
+}
+
+/* Counts the caller in before it touches the mailbox, so the stopper does
+ * not free the owner under it. Seq_cst: ordered before the push. */
+static void enter(sw_owner *o)
+{
+    atomic_fetch_add_explicit(&o->inflight, 1, memory_order_seq_cst);
+}
+
+static void leave(sw_owner *o)
+{
+    /* Release: pairs with the stopper's acquire load of inflight. */
+    atomic_fetch_sub_explicit(&o->inflight, 1, memory_order_release);
+}
+
+int sw_owner_call(sw_owner *o, sw_owner_fn fn, void *arg)
+{
+    if (!o || !fn || tls_home)
+        return SW_EINVAL;
+    sw__parker reply;
+    sw__parker_init(&reply);
+    struct msg m = {.fn = fn, .arg = arg, .reply = &reply, .kind = MSG_CALL};
+    enter(o);
+    if (mailbox_push(o, &m, 0) != SW_OK) {
+        leave(o);
+        return SW_ECLOSED;
+    }
+    sw__park(&reply, -1);
+    return SW_OK;
+}
+
+int sw_owner_post(sw_owner *o, sw_owner_fn fn, void *arg)
+{
+    if (!o || !fn)
+        return SW_EINVAL;
+    if ((atomic_load_explicit(&o->mailbox, memory_order_relaxed) & MB_CLOSED))
+        return SW_ECLOSED; /* cheap early out; the push checks again */
+    bool on_pool = tls_home != NULL;
+    struct msg *m = node_take(o->home, !on_pool);
+    enum msg_kind kind = MSG_POST;
+    if (!m) {
+        m = malloc(sizeof *m);
+        kind = MSG_POST_HEAP;
+        if (!m)
+            return SW_ENOMEM;
+    }
+    *m = (struct msg){.fn = fn, .arg = arg, .kind = kind};
+    enter(o);
+    if (mailbox_push(o, m, 0) != SW_OK) {
+        leave(o);
+        if (kind == MSG_POST)
+            nodes_give(o->home, m, m);
+        else
+            free(m);
+        return SW_ECLOSED;
+    }
+    return SW_OK;
+}
+
+/* Queues STOP once; returns true if this thread did it. */
+static bool request_stop(sw_owner *o, sw__parker *done)
+{
+    if (atomic_fetch_or_explicit(&o->life, LIFE_STOP_CLAIMED, memory_order_acq_rel) &
+        LIFE_STOP_CLAIMED)
+        return false;
+    o->stop = (struct msg){.kind = MSG_STOP, .reply = done};
+    mailbox_push(o, &o->stop, MB_CLOSED); /* cannot fail: only STOP closes */
+    return true;
+}
+
+static void wait_stop_done(sw_owner *o)
+{
+    /* Rare: a second stopper, or free after a pool thread's stop. */
+    while (!(atomic_load_explicit(&o->life, memory_order_acquire) & LIFE_STOP_DONE)) {
+        struct timespec ts = {0, 200000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+void sw_owner_stop(sw_owner *o)
+{
+    if (!o)
+        return;
+    if (tls_home) {
+        request_stop(o, NULL); /* the home thread finishes it */
+        return;
+    }
+    sw__parker done;
+    sw__parker_init(&done);
+    if (request_stop(o, &done))
+        sw__park(&done, -1);
+    else
+        wait_stop_done(o);
+}
+
+void sw_owner_free(sw_owner *o)
+{
+    if (!o)
+        return;
+    if (!tls_home) {
+        sw_owner_stop(o);
+        release_owner(o);
+        return;
+    }
+    request_stop(o, NULL);
+    uint32_t old = atomic_fetch_or_explicit(&o->life, LIFE_FREE_REQ, memory_order_acq_rel);
+    if (old & LIFE_STOP_DONE)
+        release_owner(o);
+}
