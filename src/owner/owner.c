@@ -148,9 +148,11 @@ static int mailbox_push(sw_owner *o, struct msg *m, uintptr_t close)
             return SW_ECLOSED;
         m->next = (struct msg *)(old & ~MB_FLAGS);
         /* Release: the message's fields are visible to the home thread, which
-         * takes the mailbox with acquire. */
+         * takes the mailbox with acquire. Acquire: when we find IDLE, we see
+         * everything the home thread did before it set IDLE (its last use of
+         * next_run), since we are about to write next_run ourselves. */
     } while (!atomic_compare_exchange_weak_explicit(&o->mailbox, &old, (uintptr_t)m | close,
-                                                    memory_order_release, memory_order_relaxed));
+                                                    memory_order_acq_rel, memory_order_relaxed));
     if (old & MB_IDLE)
         schedule(o);
     return SW_OK;

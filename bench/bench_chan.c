@@ -1,0 +1,359 @@
+/* The channel benchmark: steward's channels under the same loads as the Go
+ * peer in bench/peers/go/chan, plus the physical floor of a cross-core round
+ * trip, which only C can measure.
+ *
+ * Usage: bench_chan [duration_ms [runs]]   (defaults: 500 ms, 3 runs)
+ *
+ * Every measurement runs for duration_ms, runs times, and the best run
+ * counts. Each result is one "name value" line, with the Go peer's names:
+ *   chan.pingpong_ns   unbuffered ping-pong, ns per round trip
+ *   chan.buf1_msgs     capacity 1024, 1 producer -> 1 consumer, messages/s
+ *   chan.buf4_msgs     capacity 1024, 4 producers -> 1 consumer, messages/s
+ *   chan.select2_ops   one consumer selecting over 2 channels (capacity
+ *                      1024), each fed by its own producer, receives/s
+ *   chan.floor_ns      two threads pinned to CPUs 0 and 1 bouncing one cache
+ *                      line, ns per round trip ("nan" with a single CPU)
+ */
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "steward/chan.h"
+
+enum {
+    BUF_CAP = 1024,    /* the buffered channels' capacity */
+    BATCH = 1024,      /* round trips between two reads of the clock */
+    STOP_EVERY = 64,   /* sends between two looks at the stop flag */
+    MAX_PRODUCERS = 4, /* the most producers a load has */
+};
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A benchmark has no use for a failed call: it reports and exits. */
+static void must(int rc, const char *what)
+{
+    if (rc != SW_OK) {
+        fprintf(stderr, "bench_chan: %s: %s\n", what, sw_strerror(rc));
+        exit(1);
+    }
+}
+
+static sw_chan *new_chan(size_t cap)
+{
+    sw_chan *ch = sw_chan_new(sizeof(int64_t), cap);
+    if (!ch) {
+        fprintf(stderr, "bench_chan: sw_chan_new: out of memory\n");
+        exit(1);
+    }
+    return ch;
+}
+
+static void spawn(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    int rc = pthread_create(t, NULL, fn, arg);
+    if (rc != 0) {
+        fprintf(stderr, "bench_chan: pthread_create: %s\n", strerror(rc));
+        exit(1);
+    }
+}
+
+static void join(pthread_t t)
+{
+    pthread_join(t, NULL);
+}
+
+/* ---- unbuffered ping-pong ---- */
+
+struct pingpong {
+    sw_chan *ping, *pong;
+};
+
+/* The far side: answers every ping with its value plus one, until a
+ * negative ping. */
+static void *pong_main(void *arg)
+{
+    struct pingpong *pp = arg;
+    for (;;) {
+        int64_t v;
+        must(sw_chan_recv(pp->ping, &v), "recv ping");
+        if (v < 0)
+            return NULL;
+        v++;
+        must(sw_chan_send(pp->pong, &v), "send pong");
+    }
+}
+
+static double pingpong_ns(int64_t duration_ns)
+{
+    struct pingpong pp = {new_chan(0), new_chan(0)};
+    pthread_t t;
+    spawn(&t, pong_main, &pp);
+    int64_t rounds = 0, start = now_ns(), end;
+    do {
+        for (int i = 0; i < BATCH; i++, rounds++) {
+            int64_t v = rounds;
+            must(sw_chan_send(pp.ping, &v), "send ping");
+            must(sw_chan_recv(pp.pong, &v), "recv pong");
+            if (v != rounds + 1) {
+                fprintf(stderr, "bench_chan: pong %lld, want %lld\n", (long long)v,
+                        (long long)(rounds + 1));
+                exit(1);
+            }
+        }
+        end = now_ns();
+    } while (end - start < duration_ns);
+    int64_t stop = -1;
+    must(sw_chan_send(pp.ping, &stop), "send stop");
+    join(t);
+    sw_chan_free(pp.ping);
+    sw_chan_free(pp.pong);
+    return (double)(end - start) / (double)rounds;
+}
+
+/* ---- buffered loads: producers -> channels -> one consumer ----
+ *
+ * The main thread sleeps for the duration, raises `stop`, joins the
+ * producers and closes the channels; the consumer drains them and stops at
+ * SW_ECLOSED. The rate is everything received over the whole span. */
+
+struct load {
+    sw_chan *ch[2];
+    int nchan;
+    alignas(64) atomic_bool stop; /* set by main, read by the producers */
+    alignas(64) int64_t received; /* written by the consumer, read after join */
+};
+
+struct producer {
+    struct load *load;
+    sw_chan *ch;
+};
+
+static void *producer_main(void *arg)
+{
+    struct producer *p = arg;
+    for (int64_t i = 0;; i++) {
+        /* Relaxed: the flag carries no data; a late look costs a few sends. */
+        if (i % STOP_EVERY == 0 && atomic_load_explicit(&p->load->stop, memory_order_relaxed))
+            return NULL;
+        must(sw_chan_send(p->ch, &i), "send");
+    }
+}
+
+static void *consume_one(void *arg)
+{
+    struct load *l = arg;
+    int64_t n = 0, v;
+    int rc;
+    for (;;) {
+        rc = sw_chan_recv(l->ch[0], &v);
+        if (rc != SW_OK)
+            break;
+        n++;
+    }
+    if (rc != SW_ECLOSED)
+        must(rc, "recv");
+    l->received = n;
+    return NULL;
+}
+
+/* Selects over both channels; a closed one becomes a NULL case, never ready,
+ * as a nil channel in Go. */
+static void *consume_select(void *arg)
+{
+    struct load *l = arg;
+    int64_t n = 0, v0, v1;
+    sw_case cases[2] = {{l->ch[0], SW_RECV, &v0, 0}, {l->ch[1], SW_RECV, &v1, 0}};
+    int open = 2;
+    while (open > 0) {
+        int i = sw_select(cases, 2, -1);
+        if (i < 0)
+            must(i, "select");
+        if (cases[i].status == SW_ECLOSED) {
+            cases[i].chan = NULL;
+            open--;
+            continue;
+        }
+        must(cases[i].status, "select case");
+        n++;
+    }
+    l->received = n;
+    return NULL;
+}
+
+static double load_rate(int nchan, int nproducers, void *(*consume)(void *), int64_t duration_ns)
+{
+    struct load l = {.nchan = nchan};
+    struct producer prods[MAX_PRODUCERS];
+    pthread_t consumer, threads[MAX_PRODUCERS];
+    for (int c = 0; c < nchan; c++)
+        l.ch[c] = new_chan(BUF_CAP);
+    atomic_init(&l.stop, false);
+
+    int64_t start = now_ns();
+    spawn(&consumer, consume, &l);
+    for (int i = 0; i < nproducers; i++) {
+        prods[i] = (struct producer){&l, l.ch[i % nchan]};
+        spawn(&threads[i], producer_main, &prods[i]);
+    }
+    struct timespec d = {duration_ns / 1000000000, duration_ns % 1000000000};
+    nanosleep(&d, NULL);
+    atomic_store_explicit(&l.stop, true, memory_order_relaxed);
+    for (int i = 0; i < nproducers; i++)
+        join(threads[i]);
+    for (int c = 0; c < nchan; c++)
+        must(sw_chan_close(l.ch[c]), "close");
+    join(consumer);
+    int64_t end = now_ns();
+
+    for (int c = 0; c < nchan; c++)
+        sw_chan_free(l.ch[c]);
+    return (double)l.received * 1e9 / (double)(end - start);
+}
+
+static double buf1_rate(int64_t duration_ns)
+{
+    return load_rate(1, 1, consume_one, duration_ns);
+}
+
+static double buf4_rate(int64_t duration_ns)
+{
+    return load_rate(1, 4, consume_one, duration_ns);
+}
+
+static double select2_rate(int64_t duration_ns)
+{
+    return load_rate(2, 2, consume_select, duration_ns);
+}
+
+/* ---- the floor: one cache line between two pinned threads ----
+ *
+ * A writes an odd value and waits for B to write the next even one. The
+ * spins have no pause instruction: the floor is the line's transfer alone. */
+
+struct bounce {
+    alignas(64) _Atomic int64_t word;
+    int64_t duration_ns;
+    double ns; /* the result, written by A, read after join */
+};
+
+static void pin(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    int rc = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    if (rc != 0) {
+        fprintf(stderr, "bench_chan: pthread_setaffinity_np: %s\n", strerror(rc));
+        exit(1);
+    }
+}
+
+/* B answers v with v + 1 until it sees -1. Acquire loads pair with A's
+ * release stores, and B's release stores with A's acquire loads. */
+static void *bounce_b(void *arg)
+{
+    struct bounce *b = arg;
+    pin(1);
+    for (int64_t want = 1;; want += 2) {
+        for (;;) {
+            int64_t v = atomic_load_explicit(&b->word, memory_order_acquire);
+            if (v == want)
+                break;
+            if (v < 0)
+                return NULL;
+        }
+        atomic_store_explicit(&b->word, want + 1, memory_order_release);
+    }
+}
+
+static void *bounce_a(void *arg)
+{
+    struct bounce *b = arg;
+    pin(0);
+    int64_t rounds = 0, start = now_ns(), end;
+    do {
+        for (int i = 0; i < BATCH; i++, rounds++) {
+            atomic_store_explicit(&b->word, 2 * rounds + 1, memory_order_release);
+            while (atomic_load_explicit(&b->word, memory_order_acquire) != 2 * rounds + 2)
+                ;
+        }
+        end = now_ns();
+    } while (end - start < b->duration_ns);
+    atomic_store_explicit(&b->word, -1, memory_order_release);
+    b->ns = (double)(end - start) / (double)rounds;
+    return NULL;
+}
+
+static double floor_ns(int64_t duration_ns)
+{
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+        return NAN;
+    struct bounce b = {.duration_ns = duration_ns};
+    atomic_init(&b.word, 0);
+    pthread_t ta, tb;
+    spawn(&tb, bounce_b, &b);
+    spawn(&ta, bounce_a, &b);
+    join(ta);
+    join(tb);
+    return b.ns;
+}
+
+/* ---- driver ---- */
+
+struct bench {
+    const char *name;
+    double (*run)(int64_t duration_ns);
+    bool lower_is_better;
+};
+
+static const struct bench benches[] = {
+    {"chan.pingpong_ns", pingpong_ns, true}, {"chan.buf1_msgs", buf1_rate, false},
+    {"chan.buf4_msgs", buf4_rate, false},    {"chan.select2_ops", select2_rate, false},
+    {"chan.floor_ns", floor_ns, true},
+};
+
+static long arg_or(int argc, char **argv, int i, long dflt)
+{
+    if (argc <= i)
+        return dflt;
+    char *end;
+    long v = strtol(argv[i], &end, 10);
+    if (*end != '\0' || v <= 0) {
+        fprintf(stderr, "usage: bench_chan [duration_ms [runs]]\n");
+        exit(2);
+    }
+    return v;
+}
+
+int main(int argc, char **argv)
+{
+    int64_t duration_ns = (int64_t)arg_or(argc, argv, 1, 500) * 1000000;
+    long runs = arg_or(argc, argv, 2, 3);
+    printf("chan.cpus %ld\n", sysconf(_SC_NPROCESSORS_ONLN));
+    for (size_t k = 0; k < sizeof benches / sizeof benches[0]; k++) {
+        const struct bench *b = &benches[k];
+        double best = b->run(duration_ns);
+        for (long r = 1; r < runs; r++) {
+            double x = b->run(duration_ns);
+            if (b->lower_is_better ? x < best : x > best)
+                best = x;
+        }
+        printf("%s %.1f\n", b->name, best);
+        fflush(stdout);
+    }
+    return 0;
+}

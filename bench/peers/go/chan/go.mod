@@ -1,0 +1,3 @@
+module steward/bench/peers/go/chan
+
+go 1.19

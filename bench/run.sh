@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Runs steward's benchmarks beside their peers, with the same parameters in
+# the same run, and prints one comparison table per section.
+#
+# Usage: bench/run.sh [BUILD_DIR] [--only SECTION[,SECTION...]] [--ms N] [--runs N]
+#   BUILD_DIR   a CMake build of this tree (default build/plain)
+#   --only      the sections to run (default: all, in the order of SECTIONS)
+#   --ms        how long each measurement runs, in ms (default 500)
+#   --runs      how many times; the best counts (default 3)
+#
+# Each benchmark program prints "name value" lines; the raw output is kept in
+# BUILD_DIR/bench/results/. Go peers are built offline (standard library
+# only) into build/bench-go/.
+#
+# Adding a section: write section_NAME, which runs the steward program and
+# its peer with $MS and $RUNS, then prints `table_header PEER` and one `row`
+# per result; add NAME to SECTIONS.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SECTIONS=(chan)
+
+BUILD=build/plain
+ONLY=""
+MS=500
+RUNS=3
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --only) ONLY=$2; shift 2 ;;
+    --ms) MS=$2; shift 2 ;;
+    --runs) RUNS=$2; shift 2 ;;
+    -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
+    -*) echo "bench/run.sh: unknown option $1" >&2; exit 2 ;;
+    *) BUILD=$1; shift ;;
+    esac
+done
+case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+RESULTS=$BUILD/bench/results
+GO_OUT=$ROOT/build/bench-go
+
+# ---- helpers for the sections ----
+
+# Builds one steward benchmark target (a no-op when it is up to date).
+build_target() {
+    cmake --build "$BUILD" --target "$1" >/dev/null
+}
+
+# Builds the Go peer bench/peers/go/NAME into $GO_OUT/NAME, offline.
+build_go_peer() {
+    mkdir -p "$GO_OUT"
+    (cd "$ROOT/bench/peers/go/$1" &&
+        GOCACHE=$GO_OUT/cache GOPATH=$GO_OUT/gopath GOPROXY=off GOFLAGS=-mod=mod \
+            GO111MODULE=on go build -o "$GO_OUT/$1" .)
+}
+
+# The value of KEY in the result file FILE, or nothing.
+metric() {
+    awk -v k="$2" '$1 == k { print $2; exit }' "$1"
+}
+
+# A value for the table: rates in millions, times as they are; "-" when
+# missing or not a number.
+fmt_value() { # VALUE KIND(rate|ns)
+    awk -v v="$1" -v kind="$2" 'BEGIN {
+        if (v == "" || v !~ /^[0-9.eE+-]+$/) { print "-"; exit }
+        if (kind == "rate") printf "%.2fM\n", v / 1e6; else printf "%.1f\n", v
+    }'
+}
+
+# ratio > 1 means steward is better: steward/peer for rates, peer/steward
+# for times.
+fmt_ratio() { # STEWARD PEER KIND
+    awk -v s="$1" -v p="$2" -v kind="$3" 'BEGIN {
+        if (s !~ /^[0-9.eE+-]+$/ || p !~ /^[0-9.eE+-]+$/ || s + 0 == 0 || p + 0 == 0) { print "-"; exit }
+        printf "%.2f\n", kind == "rate" ? s / p : p / s
+    }'
+}
+
+table_header() { # PEER
+    echo
+    printf '%-34s %12s %12s   %s\n' benchmark steward "$1" \
+        "ratio (>1 = steward better: steward/$1 for rates, $1/steward for ns)"
+}
+
+row() { # LABEL STEWARD PEER KIND [NOTE]
+    printf '%-34s %12s %12s   %s%s\n' "$1" "$(fmt_value "$2" "$4")" "$(fmt_value "$3" "$4")" \
+        "$(fmt_ratio "$2" "$3" "$4")" "${5:+   $5}"
+}
+
+# ---- sections ----
+
+section_chan() {
+    build_target bench_chan
+    build_go_peer chan
+    local s=$RESULTS/chan.steward p=$RESULTS/chan.go
+    "$BUILD/bench/bench_chan" "$MS" "$RUNS" >"$s"
+    "$GO_OUT/chan" "$MS" "$RUNS" >"$p"
+
+    echo "== chan: steward vs Go $(go env GOVERSION) (GOMAXPROCS $(metric "$p" chan.cpus))," \
+        "$(metric "$s" chan.cpus) CPUs, ${MS} ms per measurement, best of $RUNS"
+    table_header go
+    row "unbuffered ping-pong (ns/round)" "$(metric "$s" chan.pingpong_ns)" \
+        "$(metric "$p" chan.pingpong_ns)" ns
+    row "buffered 1->1 (msg/s)" "$(metric "$s" chan.buf1_msgs)" "$(metric "$p" chan.buf1_msgs)" rate
+    row "buffered 4->1 (msg/s)" "$(metric "$s" chan.buf4_msgs)" "$(metric "$p" chan.buf4_msgs)" rate
+    row "select 2 chans (ops/s)" "$(metric "$s" chan.select2_ops)" \
+        "$(metric "$p" chan.select2_ops)" rate
+    local pp floor
+    pp=$(metric "$s" chan.pingpong_ns)
+    floor=$(metric "$s" chan.floor_ns)
+    printf '%-34s %12s %12s   %s\n' "cache-line floor (ns/round)" "$(fmt_value "$floor" ns)" - \
+        "(steward ping-pong / floor = $(fmt_ratio "$pp" "$floor" rate))"
+}
+
+# ---- main ----
+
+for sec in ${ONLY//,/ }; do
+    if [[ " ${SECTIONS[*]} " != *" $sec "* ]]; then
+        echo "bench/run.sh: no section '$sec' (have: ${SECTIONS[*]})" >&2
+        exit 2
+    fi
+done
+mkdir -p "$RESULTS"
+for sec in "${SECTIONS[@]}"; do
+    if [ -n "$ONLY" ] && [[ ",$ONLY," != *",$sec,"* ]]; then
+        continue
+    fi
+    "section_$sec"
+done
