@@ -30,6 +30,9 @@ bench: all
 # The stress tests at sizes too big for `make test`.
 soak: all
 	build/plain/tests/stress_chan 16 200000
+	build/plain/tests/stress_owner 64 100000
+	build/plain/tests/stress_db 64 100000
+	build/plain/tests/stress_ledger 32 100000
 
 format:
 	clang-format -i $$(git ls-files -co --exclude-standard -- '*.c' '*.h')
