@@ -34,7 +34,7 @@
  * shrinking (below load 1/8, to about 1/2) allocate a new array with calloc,
  * so for large arrays the kernel supplies zero pages lazily and the
  * allocation is no pause. The old array becomes `old` and is drained front
- * to back, one group (at most 7 entries) per modifying call, Redis rehash
+ * to back, two groups (at most 14 entries) per modifying call, Redis rehash
  * style, and freed as soon as it is empty; lookups probe both arrays
  * meanwhile, and inserts go to `cur`.
  * Draining removes entries exactly as deletion does, so `old` stays a valid
@@ -67,6 +67,7 @@
 #define SLOTS 7
 #define GROUP_ALIGN 64
 #define SOFT_FULL 6  /* entries per group at the soft maximum load */
+#define DRAIN_STEP 2 /* old groups drained per modifying call */
 #define SHRINK_DIV 8 /* shrink below 1/SHRINK_DIV of the slots */
 #define OVF_SHIFT 56 /* control byte 7: the overflow count */
 #define OVF_ONE ((uint64_t)1 << OVF_SHIFT)
@@ -433,11 +434,13 @@ static bool find(sw__table *t, uint32_t h, const void *key, size_t klen, struct 
     return find_in(&t->old, h, key, klen, &hit->g, &hit->s);
 }
 
-/* The smallest array that holds `count` entries, plus one insert per drain
- * step of an old array of `n_old` groups, within the soft maximum load. */
+/* The smallest array that holds `count` entries, plus one insert per call
+ * it takes to drain an old array of `n_old` groups, within the soft maximum
+ * load. */
 static size_t groups_for(size_t count, size_t n_old)
 {
-    return (count + n_old + 1 + SOFT_FULL - 1) / SOFT_FULL;
+    size_t calls = (n_old + DRAIN_STEP - 1) / DRAIN_STEP;
+    return (count + calls + 1 + SOFT_FULL - 1) / SOFT_FULL;
 }
 
 /* Moves cur aside as `old` and installs a new array of n groups. */
@@ -500,6 +503,13 @@ static void drain_one(sw__table *t)
         arr_free(t, o);
         t->mig = 0;
     }
+}
+
+/* The resize work of one modifying call. */
+static void drain(sw__table *t)
+{
+    for (int i = 0; i < DRAIN_STEP && t->old.n; i++)
+        drain_one(t);
 }
 
 bool sw__table_rehash(sw__table *t, size_t steps)
@@ -596,8 +606,8 @@ int sw__table_put_ex(sw__table *t, uint64_t hash, const void *key, size_t klen, 
         rc = replace(t, &hit, h, key, klen, val, vlen, expire_ms);
     else
         rc = insert(t, h, key, klen, val, vlen, expire_ms);
-    if (rc == SW_OK && t->old.n)
-        drain_one(t);
+    if (rc == SW_OK)
+        drain(t);
     return rc;
 }
 
@@ -642,8 +652,8 @@ int sw__table_set_expire(sw__table *t, uint64_t hash, const void *key, size_t kl
     struct view v;
     e_view(hit.arr->groups[hit.g].slot[hit.s], &v);
     int rc = replace(t, &hit, h, v.key, v.klen, v.val, v.vlen, expire_ms);
-    if (rc == SW_OK && t->old.n)
-        drain_one(t);
+    if (rc == SW_OK)
+        drain(t);
     return rc;
 }
 
@@ -658,8 +668,7 @@ int sw__table_del(sw__table *t, uint64_t hash, const void *key, size_t klen)
     unsigned char *e = hit.arr->groups[hit.g].slot[hit.s];
     arr_remove(hit.arr, hit.g, hit.s, h);
     e_free(t, e);
-    if (t->old.n)
-        drain_one(t);
+    drain(t);
     maybe_shrink(t); /* also right after a drain that finished a shrink */
     return SW_OK;
 }

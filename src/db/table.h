@@ -139,7 +139,7 @@ int sw__table_scan(const sw__table *t, uint64_t *cursor, sw__table_item *items, 
 
 /* Does up to `steps` units of pending resize work (one unit drains one group
  * of at most 7 entries), e.g. from an idle loop; modifying calls already do
- * one unit each. Returns true while a resize is still in progress. */
+ * two units each. Returns true while a resize is still in progress. */
 bool sw__table_rehash(sw__table *t, size_t steps);
 
 /* Checks every invariant of the table (counts, tags, overflow counters,
