@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 variants=("$@")
 [ ${#variants[@]} -eq 0 ] && variants=(plain address thread)
 jobs=$(nproc)
+mkdir -p build
 passed=0 failed=0 broken=()
 
 for v in "${variants[@]}"; do
