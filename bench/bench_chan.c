@@ -12,11 +12,10 @@
  *   chan.select2_ops   one consumer selecting over 2 channels (capacity
  *                      1024), each fed by its own producer, receives/s
  *   chan.floor_ns      two threads pinned to CPUs 0 and 1 bouncing one cache
- *                      line, ns per round trip ("nan" with a single CPU)
+ *                      line, ns per round trip ("nan" with a single CPU;
+ *                      see floor.h)
  */
-#include <math.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -28,6 +27,8 @@
 #include <unistd.h>
 
 #include "steward/chan.h"
+
+#include "floor.h"
 
 enum {
     BUF_CAP = 1024,    /* the buffered channels' capacity */
@@ -239,79 +240,6 @@ static double select2_rate(int64_t duration_ns)
     return load_rate(2, 2, consume_select, duration_ns);
 }
 
-/* ---- the floor: one cache line between two pinned threads ----
- *
- * A writes an odd value and waits for B to write the next even one. The
- * spins have no pause instruction: the floor is the line's transfer alone. */
-
-struct bounce {
-    alignas(64) _Atomic int64_t word;
-    int64_t duration_ns;
-    double ns; /* the result, written by A, read after join */
-};
-
-static void pin(int cpu)
-{
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    int rc = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-    if (rc != 0) {
-        fprintf(stderr, "bench_chan: pthread_setaffinity_np: %s\n", strerror(rc));
-        exit(1);
-    }
-}
-
-/* B answers v with v + 1 until it sees -1. Acquire loads pair with A's
- * release stores, and B's release stores with A's acquire loads. */
-static void *bounce_b(void *arg)
-{
-    struct bounce *b = arg;
-    pin(1);
-    for (int64_t want = 1;; want += 2) {
-        for (;;) {
-            int64_t v = atomic_load_explicit(&b->word, memory_order_acquire);
-            if (v == want)
-                break;
-            if (v < 0)
-                return NULL;
-        }
-        atomic_store_explicit(&b->word, want + 1, memory_order_release);
-    }
-}
-
-static void *bounce_a(void *arg)
-{
-    struct bounce *b = arg;
-    pin(0);
-    int64_t rounds = 0, start = now_ns(), end;
-    do {
-        for (int i = 0; i < BATCH; i++, rounds++) {
-            atomic_store_explicit(&b->word, 2 * rounds + 1, memory_order_release);
-            while (atomic_load_explicit(&b->word, memory_order_acquire) != 2 * rounds + 2)
-                ;
-        }
-        end = now_ns();
-    } while (end - start < b->duration_ns);
-    atomic_store_explicit(&b->word, -1, memory_order_release);
-    b->ns = (double)(end - start) / (double)rounds;
-    return NULL;
-}
-
-static double floor_ns(int64_t duration_ns)
-{
-    if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
-        return NAN;
-    struct bounce b = {.duration_ns = duration_ns};
-    atomic_init(&b.word, 0);
-    pthread_t ta, tb;
-    spawn(&tb, bounce_b, &b);
-    spawn(&ta, bounce_a, &b);
-    join(ta);
-    join(tb);
-    return b.ns;
-}
-
 /* ---- driver ---- */
 
 struct bench {
@@ -323,7 +251,7 @@ struct bench {
 static const struct bench benches[] = {
     {"chan.pingpong_ns", pingpong_ns, true}, {"chan.buf1_msgs", buf1_rate, false},
     {"chan.buf4_msgs", buf4_rate, false},    {"chan.select2_ops", select2_rate, false},
-    {"chan.floor_ns", floor_ns, true},
+    {"chan.floor_ns", bench_floor_ns, true},
 };
 
 static long arg_or(int argc, char **argv, int i, long dflt)

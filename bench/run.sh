@@ -18,7 +18,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SECTIONS=(chan)
+SECTIONS=(chan db)
 
 BUILD=build/plain
 ONLY=""
@@ -110,6 +110,52 @@ section_chan() {
     floor=$(metric "$s" chan.floor_ns)
     printf '%-34s %12s %12s   %s\n' "cache-line floor (ns/round)" "$(fmt_value "$floor" ns)" - \
         "(steward ping-pong / floor = $(fmt_ratio "$pp" "$floor" rate))"
+}
+
+# The client counts of the db section's points; bench_db.c and the Go peer
+# run the same.
+DB_CLIENTS=(1 2 8 64)
+ACCT_CLIENTS=(1 8)
+
+section_db() {
+    build_target bench_db
+    build_go_peer db
+    local s=$RESULTS/db.steward p=$RESULTS/db.go n
+    "$BUILD/bench/bench_db" "$MS" "$RUNS" >"$s"
+    "$GO_OUT/db" "$MS" "$RUNS" >"$p"
+
+    echo
+    echo "== db: steward vs Go $(go env GOVERSION) (GOMAXPROCS $(metric "$p" db.cpus))," \
+        "$(metric "$s" db.cpus) CPUs, $(metric "$s" db.pool_threads) owner pool threads," \
+        "${MS} ms per measurement (64 clients: $((MS / 2))), best of $RUNS"
+    echo
+    echo "Db, 100000 keys of 16 B, 16 B values, 50/50 store/fetch, ops/s; ratios >1 = steward better"
+    local f='%-12s %9s %11s %17s %9s %9s   %19s %16s\n'
+    # shellcheck disable=SC2059 # the format is ours
+    printf "$f" clients steward go_pattern go_pattern_noack go_mutex c_mutex \
+        steward/go_pattern steward/c_mutex
+    for n in "${DB_CLIENTS[@]}"; do
+        local st gp gn gm cm
+        st=$(metric "$s" "db.steward_ops.$n")
+        gp=$(metric "$p" "db.go_pattern_ops.$n")
+        gn=$(metric "$p" "db.go_pattern_noack_ops.$n")
+        gm=$(metric "$p" "db.go_mutex_ops.$n")
+        cm=$(metric "$s" "db.c_mutex_ops.$n")
+        # shellcheck disable=SC2059
+        printf "$f" "N=$n" "$(fmt_value "$st" rate)" "$(fmt_value "$gp" rate)" \
+            "$(fmt_value "$gn" rate)" "$(fmt_value "$gm" rate)" "$(fmt_value "$cm" rate)" \
+            "$(fmt_ratio "$st" "$gp" rate)" "$(fmt_ratio "$st" "$cm" rate)"
+    done
+
+    table_header go_pattern
+    for n in "${ACCT_CLIENTS[@]}"; do
+        row "Account, N=$n, 1:1:1 (ops/s)" "$(metric "$s" "acct.steward_ops.$n")" \
+            "$(metric "$p" "acct.go_pattern_ops.$n")" rate
+    done
+
+    table_header floor
+    row "owner call round trip (ns/call)" "$(metric "$s" owner.call_ns)" \
+        "$(metric "$s" owner.floor_ns)" ns "(floor: cache line, CPUs 0 and 1)"
 }
 
 # ---- main ----

@@ -1,0 +1,102 @@
+/* The cache-line floor (see floor.h): the cheapest round trip two threads
+ * can make, one cache line passed back and forth. Thread A writes an odd
+ * value and waits for B to write the next even one. The spins have no pause
+ * instruction: the floor is the line's transfer alone.
+ */
+#include "floor.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { BATCH = 1024 }; /* round trips between two reads of the clock */
+
+struct bounce {
+    alignas(64) _Atomic int64_t word;
+    int64_t duration_ns; /* immutable */
+    double ns;           /* the result, written by A, read after join */
+};
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void fail(const char *what, int rc)
+{
+    fprintf(stderr, "bench floor: %s: %s\n", what, strerror(rc));
+    exit(1);
+}
+
+static void pin(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    int rc = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    if (rc != 0)
+        fail("pthread_setaffinity_np", rc);
+}
+
+/* B answers v with v + 1 until it sees -1. Acquire loads pair with A's
+ * release stores, and B's release stores with A's acquire loads. */
+static void *bounce_b(void *arg)
+{
+    struct bounce *b = arg;
+    pin(1);
+    for (int64_t want = 1;; want += 2) {
+        for (;;) {
+            int64_t v = atomic_load_explicit(&b->word, memory_order_acquire);
+            if (v == want)
+                break;
+            if (v < 0)
+                return NULL;
+        }
+        atomic_store_explicit(&b->word, want + 1, memory_order_release);
+    }
+}
+
+static void *bounce_a(void *arg)
+{
+    struct bounce *b = arg;
+    pin(0);
+    int64_t rounds = 0, start = now_ns(), end;
+    do {
+        for (int i = 0; i < BATCH; i++, rounds++) {
+            atomic_store_explicit(&b->word, 2 * rounds + 1, memory_order_release);
+            while (atomic_load_explicit(&b->word, memory_order_acquire) != 2 * rounds + 2)
+                ;
+        }
+        end = now_ns();
+    } while (end - start < b->duration_ns);
+    atomic_store_explicit(&b->word, -1, memory_order_release);
+    b->ns = (double)(end - start) / (double)rounds;
+    return NULL;
+}
+
+double bench_floor_ns(int64_t duration_ns)
+{
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+        return NAN;
+    struct bounce b = {.duration_ns = duration_ns};
+    atomic_init(&b.word, 0);
+    pthread_t ta, tb;
+    int rc = pthread_create(&tb, NULL, bounce_b, &b);
+    if (rc != 0)
+        fail("pthread_create", rc);
+    rc = pthread_create(&ta, NULL, bounce_a, &b);
+    if (rc != 0)
+        fail("pthread_create", rc);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    return b.ns;
+}

@@ -1,0 +1,3 @@
+module steward/bench/peers/go/db
+
+go 1.19
