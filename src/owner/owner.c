@@ -69,6 +69,10 @@ struct msg {
     void *arg;
     sw__parker *reply; /* CALL, STOP: the waiting thread's parker (STOP: may be NULL) */
     enum msg_kind kind;
+    /* CALL: futex words of other sleeping callers that this caller must wake
+     * once it is woken itself (see reply_all); written by the home thread
+     * before it notifies this caller. */
+    _Atomic uint32_t *wake[2];
 };
 
 #define MB_IDLE ((uintptr_t)1)
@@ -115,9 +119,10 @@ static _Atomic(struct pool *) g_pool;
 static pthread_mutex_t g_pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static _Thread_local struct pool_thread *tls_home; /* set on pool threads only */
 
-/* How long an idle pool thread spins, then yields, before it sleeps. */
-#define IDLE_SPIN_NS 10000
-#define IDLE_YIELD_NS 50000
+/* An idle pool thread polls for this long before it sleeps, in bursts of
+ * IDLE_SPINS pauses (about a microsecond) between yields. */
+#define IDLE_POLL_NS 200000
+#define IDLE_SPINS 32
 /* Mailbox rounds an owner gets before it yields its thread to the others. */
 #define FAIR_ROUNDS 4
 
@@ -221,8 +226,48 @@ static void finish_stop(sw_owner *o)
         sw__unpark(reply);
 }
 
-/* Runs one taken batch (newest first, as popped). Returns true when it ran
- * the STOP message: the owner is then gone for this thread. */
+/* Most sleeping callers one batch wakes through a tree; the rest are woken
+ * one by one. */
+#define WAKE_TREE_MAX 64
+
+/* Completes the calls of one batch (linked through next). Callers still
+ * spinning just see their parker notified. Sleeping callers need a futex
+ * wake each, a syscall that would cost the home thread a microsecond per
+ * caller; instead they form a binary tree: the home thread wakes the root,
+ * and each woken caller wakes its two children (sw_owner_call), so the
+ * syscalls run in parallel on the callers' own time. A caller found
+ * SLEEPING stays so until notified (calls have no deadline), and children
+ * are notified before their parents, so a parent woken early (spuriously)
+ * never wakes a child that is not yet notified. */
+static void reply_all(struct msg *calls)
+{
+    struct msg *sleepers[WAKE_TREE_MAX];
+    size_t n = 0;
+    for (struct msg *m = calls, *next; m; m = next) {
+        next = m->next;
+        if (n < WAKE_TREE_MAX &&
+            atomic_load_explicit(&m->reply->state, memory_order_relaxed) == SW__PARK_SLEEPING)
+            sleepers[n++] = m;
+        else
+            sw__unpark(m->reply); /* our last touch of this caller's message */
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t c = 0; c < 2; c++)
+            sleepers[i]->wake[c] =
+                2 * i + 1 + c < n ? &sleepers[2 * i + 1 + c]->reply->state : NULL;
+    if (n == 0)
+        return;
+    _Atomic uint32_t *root = &sleepers[0]->reply->state; /* read before the root may go */
+    for (size_t i = n; i-- > 0;)
+        /* Release: pairs with the caller's acquire in sw__park; publishes
+         * wake[] and everything the owner function wrote. */
+        atomic_store_explicit(&sleepers[i]->reply->state, SW__PARK_NOTIFIED, memory_order_release);
+    sw__futex_wake(root, 1);
+}
+
+/* Runs one taken batch (newest first, as popped), then replies to its
+ * calls. Returns true when it ran the STOP message: the owner is then gone
+ * for this thread. */
 static bool run_batch(struct pool_thread *pt, sw_owner *o, struct msg *lifo)
 {
     struct msg *m = NULL;
@@ -232,7 +277,7 @@ static bool run_batch(struct pool_thread *pt, sw_owner *o, struct msg *lifo)
         m = lifo;
         lifo = next;
     }
-    struct msg *freed = NULL, *freed_last = NULL;
+    struct msg *freed = NULL, *freed_last = NULL, *calls = NULL;
     int64_t done = 0;
     bool stopped = false;
     while (m) {
@@ -244,7 +289,8 @@ static bool run_batch(struct pool_thread *pt, sw_owner *o, struct msg *lifo)
         m->fn(o->state, m->arg);
         done++;
         if (m->kind == MSG_CALL) {
-            sw__unpark(m->reply); /* our last touch of the caller's message */
+            m->next = calls;
+            calls = m;
         } else if (m->kind == MSG_POST) {
             m->next = freed;
             freed = m;
@@ -255,6 +301,7 @@ static bool run_batch(struct pool_thread *pt, sw_owner *o, struct msg *lifo)
         }
         m = next;
     }
+    reply_all(calls);
     if (freed)
         nodes_give(pt, freed, freed_last);
     /* Release: the stopper's acquire load of inflight sees every effect of
@@ -305,20 +352,23 @@ static bool runq_nonempty(struct pool_thread *pt)
     return atomic_load_explicit(&pt->runq, memory_order_relaxed) != NULL;
 }
 
+/* Waits for work: polls the run queue, yielding the CPU between short
+ * spins, for up to IDLE_POLL_NS, then sleeps on the futex. Yielding matters
+ * as much as polling: a caller that runs on this same CPU cannot send the
+ * next request while we spin, and the scheduler likes to put a caller and
+ * the owner it wakes on one CPU. */
 static void idle_wait(struct pool_thread *pt)
 {
     int64_t start = sw__now_ns();
-    for (int i = 0;; i++) {
-        if (runq_nonempty(pt))
-            return;
-        sw__cpu_relax();
-        if ((i & 63) == 63) {
-            int64_t spent = sw__now_ns() - start;
-            if (spent > IDLE_SPIN_NS + IDLE_YIELD_NS)
-                break;
-            if (spent > IDLE_SPIN_NS)
-                sched_yield();
+    for (;;) {
+        for (int i = 0; i < IDLE_SPINS; i++) {
+            if (runq_nonempty(pt))
+                return;
+            sw__cpu_relax();
         }
+        if (sw__now_ns() - start > IDLE_POLL_NS)
+            break;
+        sched_yield();
     }
     atomic_store_explicit(&pt->sleeping, 1, memory_order_seq_cst);
     if (atomic_load_explicit(&pt->runq, memory_order_seq_cst) == NULL)
@@ -483,6 +533,10 @@ int sw_owner_call(sw_owner *o, sw_owner_fn fn, void *arg)
         return SW_ECLOSED;
     }
     sw__park(&reply, -1);
+    /* Our part of the wake-up tree (see reply_all). */
+    for (int c = 0; c < 2; c++)
+        if (m.wake[c])
+            sw__futex_wake(m.wake[c], 1);
     return SW_OK;
 }
 
