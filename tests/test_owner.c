@@ -223,6 +223,74 @@ static void test_posts_are_bounded(void **state)
     free(c);
 }
 
+/* batch_end runs after each batch, before its callers are answered: here
+ * it finalises the answers of the batch's requests, as group commit does. */
+struct batched {
+    int64_t *pending[64]; /* answers of requests run since the last batch_end */
+    int npending;
+    int64_t batches, requests;
+    int overflow;
+};
+
+static void batched_req(void *state, void *arg)
+{
+    struct batched *b = state;
+    b->requests++;
+    *(int64_t *)arg = -1; /* not final until batch_end */
+    if (b->npending < 64)
+        b->pending[b->npending++] = arg;
+    else
+        b->overflow = 1;
+}
+
+static void batched_end(void *state)
+{
+    struct batched *b = state;
+    b->batches++;
+    for (int i = 0; i < b->npending; i++)
+        *b->pending[i] = b->batches;
+    b->npending = 0;
+}
+
+struct batch_caller {
+    pthread_t thread;
+    sw_owner *o;
+    int bad;
+};
+
+static void *batch_caller_main(void *arg)
+{
+    struct batch_caller *c = arg;
+    for (int i = 0; i < 2000; i++) {
+        int64_t answer = 0;
+        if (sw_owner_call(c->o, batched_req, &answer) != SW_OK || answer <= 0)
+            c->bad++;
+    }
+    return NULL;
+}
+
+static void test_batch_end(void **state)
+{
+    (void)state;
+    struct batched b = {0};
+    sw_owner_options opts = {.batch_end = batched_end};
+    sw_owner *o;
+    assert_int_equal(sw_owner_start_ex(&o, &b, &opts), SW_OK);
+    struct batch_caller cs[8];
+    for (int i = 0; i < 8; i++) {
+        cs[i] = (struct batch_caller){.o = o};
+        pthread_create(&cs[i].thread, NULL, batch_caller_main, &cs[i]);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(cs[i].thread, NULL);
+        assert_int_equal(cs[i].bad, 0); /* every answer was final when it came */
+    }
+    sw_owner_free(o);
+    assert_int_equal(b.overflow, 0);
+    assert_int_equal(b.requests, 8 * 2000);
+    assert_true(b.batches >= 1 && b.batches <= 8 * 2000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +300,7 @@ int main(void)
         cmocka_unit_test(test_stop_runs_queued_then_closes),
         cmocka_unit_test(test_from_owner_function),
         cmocka_unit_test(test_posts_are_bounded),
+        cmocka_unit_test(test_batch_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,6 +40,19 @@ typedef void (*sw_owner_fn)(void *state, void *arg);
  * Thread safety: any thread. */
 int sw_owner_start(sw_owner **out, void *state);
 
+/* Called on the owner after each batch of requests (all that were queued
+ * when the owner woke) has run, and before any caller of the batch gets its
+ * answer: the place for group commit (one write and one fsync for a whole
+ * batch; requests can learn the outcome through their own arg). */
+typedef void (*sw_owner_batch_fn)(void *state);
+
+typedef struct sw_owner_options {
+    sw_owner_batch_fn batch_end; /* NULL: none */
+} sw_owner_options;
+
+/* As sw_owner_start, with options (NULL: as sw_owner_start). */
+int sw_owner_start_ex(sw_owner **out, void *state, const sw_owner_options *opts);
+
 /* Runs fn(state, arg) on the owner and waits until it has returned. The
  * request (and its reply slot) lives on the caller's stack: nothing is
  * allocated, and no other caller can receive this call's completion.

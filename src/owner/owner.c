@@ -85,11 +85,12 @@ struct sw_owner {
     /* Written by every caller and by the home thread: one line. */
     alignas(SW__CACHE_LINE) _Atomic uintptr_t mailbox;
     _Atomic int64_t inflight;
-    struct sw_owner *next_run; /* run queue link: written by the scheduler */
-    void *state;               /* immutable */
-    struct pool_thread *home;  /* immutable */
-    struct msg stop;           /* written once, by the thread that claimed STOP_CLAIMED */
-    _Atomic uint32_t life;     /* LIFE_* bits */
+    struct sw_owner *next_run;   /* run queue link: written by the scheduler */
+    void *state;                 /* immutable */
+    struct pool_thread *home;    /* immutable */
+    sw_owner_batch_fn batch_end; /* immutable; may be NULL */
+    struct msg stop;             /* written once, by the thread that claimed STOP_CLAIMED */
+    _Atomic uint32_t life;       /* LIFE_* bits */
 };
 
 #define LIFE_STOP_CLAIMED 1u /* one thread won the right to queue STOP */
@@ -301,6 +302,8 @@ static bool run_batch(struct pool_thread *pt, sw_owner *o, struct msg *lifo)
         }
         m = next;
     }
+    if (o->batch_end && done)
+        o->batch_end(o->state);
     reply_all(calls);
     if (freed)
         nodes_give(pt, freed, freed_last);
@@ -488,6 +491,11 @@ unsigned sw_owner_pool_size(void)
 
 int sw_owner_start(sw_owner **out, void *state)
 {
+    return sw_owner_start_ex(out, state, NULL);
+}
+
+int sw_owner_start_ex(sw_owner **out, void *state, const sw_owner_options *opts)
+{
     if (!out)
         return SW_EINVAL;
     *out = NULL;
@@ -497,7 +505,7 @@ int sw_owner_start(sw_owner **out, void *state)
     sw_owner *o = aligned_alloc(SW__CACHE_LINE, sizeof *o);
     if (!o)
         return SW_ENOMEM;
-    *o = (sw_owner){.state = state};
+    *o = (sw_owner){.state = state, .batch_end = opts ? opts->batch_end : NULL};
     atomic_init(&o->mailbox, MB_IDLE);
     atomic_init(&o->inflight, 0);
     atomic_init(&o->life, 0);
