@@ -28,21 +28,39 @@ typedef struct sw_db_options {
     enum sw_fsync fsync; /* with dir: when the log is synced */
 } sw_db_options;
 
-/* Opens a Db in *out. opts NULL: memory only, defaults. SW_EINVAL if out is
- * NULL, opts->shards is above 4096, or opts->dir is set (durability is not
- * built yet; a message on stderr says so rather than silently keeping
- * nothing); SW_ENOMEM; SW_EIO if the owner pool cannot start.
- * Thread safety: any thread. */
+/* Opens a Db in *out. opts NULL: memory only, defaults.
+ *
+ * With opts->dir, the Db is durable: the directory (created if missing)
+ * holds one append-only log per shard, replayed on open. A torn tail (the
+ * remains of a crash mid-append) is cut with a warning on stderr; corruption
+ * before a log's end refuses the open (SW_EIO, with the file and offset on
+ * stderr) and changes nothing. The shard count is the directory's: 0 takes
+ * it, another count is refused (SW_EINVAL). opts->fsync says when a write
+ * is on disk before it is acknowledged: SW_FSYNC_ALWAYS (group commit: one
+ * write and one fdatasync per batch of requests, then the answers; nothing
+ * acknowledged is lost, even on power failure), SW_FSYNC_EVERYSEC (synced by
+ * a background thread once a second: a process crash loses nothing
+ * acknowledged, a power failure up to about a second), SW_FSYNC_NO (the OS
+ * decides). The log is compacted in the background once it grows past about
+ * twice the shard's live data.
+ *
+ * Returns SW_OK; SW_EINVAL (out NULL, more than 4096 shards, an unknown
+ * fsync policy, or a shard count the directory does not have); SW_EEXIST
+ * (the directory is open in another Db or process); SW_EIO (the directory
+ * or a log cannot be read or written, or is corrupt; the reason is on
+ * stderr); SW_ENOMEM. Thread safety: any thread. */
 int sw_db_open(sw_db **out, const sw_db_options *opts);
 
-/* Finishes every operation under way, stops the shards and frees the Db
- * and its data. No thread may use it once this is called. SW_OK; SW_EINVAL
+/* Finishes every operation under way, syncs the logs of a durable Db,
+ * stops the shards and frees the Db and its data. No thread may use it once this is called. SW_OK; SW_EINVAL
  * for NULL. */
 int sw_db_close(sw_db *db);
 
 /* Stores val (vlen bytes) under key (klen bytes), replacing any old value.
  * Both are copied. SW_OK; SW_EINVAL if db is NULL, or key/val is NULL with a
- * non-zero length; SW_ENOMEM (nothing changes). Thread safety (for all
+ * non-zero length; SW_ENOMEM (nothing changes); SW_EIO (durable Db: the
+ * log could not be written or synced; the store is not acknowledged, and
+ * the key's shard refuses every later request with SW_EIO until reopened). Thread safety (for all
  * sw_db_* below): any thread but an owner function's, until sw_db_close. */
 int sw_db_store(sw_db *db, const void *key, size_t klen, const void *val, size_t vlen);
 
@@ -53,7 +71,8 @@ int sw_db_store(sw_db *db, const void *key, size_t klen, const void *val, size_t
  * with cap > 0. */
 int sw_db_fetch(sw_db *db, const void *key, size_t klen, void *val, size_t cap, size_t *vlen);
 
-/* Deletes key. SW_OK; SW_ENOTFOUND if absent; SW_EINVAL as above. */
+/* Deletes key. SW_OK; SW_ENOTFOUND if absent; SW_EINVAL as above; SW_EIO
+ * as for sw_db_store (sw_db_fetch also gives SW_EIO from a failed shard). */
 int sw_db_delete(sw_db *db, const void *key, size_t klen);
 
 /* The number of keys, summed over the shards (each shard's count is exact

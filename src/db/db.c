@@ -9,7 +9,8 @@
  * promise that). Shards serve every queued request per wake-up.
  *
  * Built on the public owner API only, as a user would build their own
- * goroutine-safe object (see docs/owners.md).
+ * goroutine-safe object (see docs/owners.md). Durability (the log, group
+ * commit through the owner's batch_end hook, compaction) is in db_log.c.
  */
 #include "steward/db.h"
 
@@ -17,23 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-
-#include "steward/owner.h"
-#include "table.h"
+#include "db_int.h"
 
 #define MAX_SHARDS 4096
-
-struct shard {
-    sw__table table; /* owner only */
-};
-
-struct sw_db {
-    unsigned n;           /* immutable */
-    sw_owner **owners;    /* immutable */
-    struct shard *shards; /* shards[i] is the state of owners[i] */
-};
 
 struct db_req {
     uint64_t hash;
@@ -43,19 +30,61 @@ struct db_req {
     void *out;       /* fetch: the caller's buffer */
     size_t len;      /* store: vlen; fetch: cap in, full length out */
     int rc;
+    struct sw__db_write write; /* a durable write waiting for its flush */
 };
+
+/* Applies one write (a put or a delete) with its log record: the record
+ * goes to the pending batch first, and is dropped again if the change
+ * fails, so the log never holds a change the table refused. */
+static void write_op(struct sw__shard *s, struct db_req *r, const sw__rec *rec)
+{
+    if (s->failed) {
+        r->rc = SW_EIO;
+        return;
+    }
+    size_t mark = 0;
+    if (s->durable) {
+        mark = sw__log_pending(&s->log);
+        r->rc = sw__log_append(&s->log, rec);
+        if (r->rc != SW_OK)
+            return;
+    }
+    if (rec->type == SW__REC_PUT)
+        r->rc = sw__table_put(&s->table, r->hash, r->key, r->klen, r->val, r->len);
+    else
+        r->rc = sw__table_del(&s->table, r->hash, r->key, r->klen);
+    if (!s->durable)
+        return;
+    if (r->rc != SW_OK) {
+        sw__log_rewind(&s->log, mark);
+        return;
+    }
+    r->write.rc = &r->rc;
+    sw__db_log_written(s, rec, &r->write);
+}
 
 static void store_fn(void *state, void *arg)
 {
-    struct shard *s = state;
     struct db_req *r = arg;
-    r->rc = sw__table_put(&s->table, r->hash, r->key, r->klen, r->val, r->len);
+    sw__rec rec = {.type = SW__REC_PUT, .a = r->key, .alen = r->klen, .b = r->val, .blen = r->len};
+    write_op(state, r, &rec);
+}
+
+static void delete_fn(void *state, void *arg)
+{
+    struct db_req *r = arg;
+    sw__rec rec = {.type = SW__REC_DEL, .a = r->key, .alen = r->klen};
+    write_op(state, r, &rec);
 }
 
 static void fetch_fn(void *state, void *arg)
 {
-    struct shard *s = state;
+    struct sw__shard *s = state;
     struct db_req *r = arg;
+    if (s->failed) {
+        r->rc = SW_EIO;
+        return;
+    }
     const void *val;
     size_t vlen;
     r->rc = sw__table_get(&s->table, r->hash, r->key, r->klen, &val, &vlen);
@@ -66,16 +95,9 @@ static void fetch_fn(void *state, void *arg)
     r->len = vlen;
 }
 
-static void delete_fn(void *state, void *arg)
-{
-    struct shard *s = state;
-    struct db_req *r = arg;
-    r->rc = sw__table_del(&s->table, r->hash, r->key, r->klen);
-}
-
 static void count_fn(void *state, void *arg)
 {
-    *(size_t *)arg += sw__table_count(&((struct shard *)state)->table);
+    *(size_t *)arg += sw__table_count(&((struct sw__shard *)state)->table);
 }
 
 /* Sends r to the shard of its key and returns the owner's answer. */
@@ -86,10 +108,66 @@ static int shard_call(sw_db *db, sw_owner_fn fn, struct db_req *r)
         r->key = empty;
     if (!r->val)
         r->val = empty;
-    r->hash = XXH3_64bits(r->key, r->klen);
-    sw_owner *o = db->owners[((r->hash >> 32) * db->n) >> 32];
-    int rc = sw_owner_call(o, fn, r);
+    r->hash = sw__db_hash(r->key, r->klen);
+    struct sw__shard *s = &db->shards[((r->hash >> 32) * db->n) >> 32];
+    int rc = sw_owner_call(s->owner, fn, r);
     return rc == SW_OK ? r->rc : rc;
+}
+
+/* Opens shard i: its table, its log (replayed), then its owner. */
+static int shard_open(sw_db *db, unsigned i, const sw_db_options *opts, char *err, size_t errlen)
+{
+    struct sw__shard *s = &db->shards[i];
+    s->index = i;
+    int rc = sw__table_init(&s->table);
+    if (rc == SW_OK && db->dir)
+        rc = sw__db_shard_log_open(db, s, opts->fsync, err, errlen);
+    if (rc != SW_OK) {
+        sw__table_destroy(&s->table);
+        return rc;
+    }
+    sw_owner_options oo = {.batch_end = s->durable ? sw__db_batch_end : NULL};
+    rc = sw_owner_start_ex(&s->owner, s, &oo);
+    if (rc != SW_OK) {
+        sw__db_shard_log_close(s);
+        sw__table_destroy(&s->table);
+    }
+    return rc;
+}
+
+static int db_open(sw_db *db, const sw_db_options *opts, char *err, size_t errlen)
+{
+    unsigned dflt = sw_owner_pool_size();
+    unsigned n = opts ? opts->shards : 0;
+    if (dflt == 0)
+        return SW_EIO;
+    if (n > MAX_SHARDS) {
+        snprintf(err, errlen, "%u shards: at most %d", n, MAX_SHARDS);
+        return SW_EINVAL;
+    }
+    if (opts && opts->fsync != SW_FSYNC_EVERYSEC && opts->fsync != SW_FSYNC_ALWAYS &&
+        opts->fsync != SW_FSYNC_NO) {
+        snprintf(err, errlen, "unknown fsync policy %d", (int)opts->fsync);
+        return SW_EINVAL;
+    }
+    int rc = SW_OK;
+    if (opts && opts->dir)
+        rc = sw__db_dir_open(db, opts->dir, &n, dflt, err, errlen);
+    if (rc != SW_OK)
+        return rc;
+    if (n == 0)
+        n = dflt;
+    db->shards = calloc(n, sizeof *db->shards);
+    if (!db->shards)
+        return SW_ENOMEM;
+    for (; db->n < n; db->n++) {
+        rc = shard_open(db, db->n, opts, err, errlen);
+        if (rc != SW_OK)
+            return rc;
+    }
+    if (db->dir && opts->fsync == SW_FSYNC_EVERYSEC)
+        rc = sw__db_syncer_start(db);
+    return rc;
 }
 
 int sw_db_open(sw_db **out, const sw_db_options *opts)
@@ -97,50 +175,34 @@ int sw_db_open(sw_db **out, const sw_db_options *opts)
     if (!out)
         return SW_EINVAL;
     *out = NULL;
-    if (opts && opts->dir) {
-        fprintf(stderr, "steward: sw_db_open: dir is not supported yet (memory only); "
-                        "refusing rather than keeping nothing on disk\n");
-        return SW_EINVAL;
-    }
-    unsigned n = opts && opts->shards ? opts->shards : sw_owner_pool_size();
-    if (n == 0)
-        return SW_EIO;
-    if (n > MAX_SHARDS)
-        return SW_EINVAL;
     sw_db *db = calloc(1, sizeof *db);
     if (!db)
         return SW_ENOMEM;
-    int rc = SW_ENOMEM;
-    db->owners = calloc(n, sizeof *db->owners);
-    db->shards = calloc(n, sizeof *db->shards);
-    if (!db->owners || !db->shards)
-        goto fail;
-    for (db->n = 0; db->n < n; db->n++) {
-        struct shard *s = &db->shards[db->n];
-        sw__table_init(&s->table);
-        rc = sw_owner_start(&db->owners[db->n], s);
-        if (rc != SW_OK) {
-            sw__table_destroy(&s->table);
-            goto fail;
-        }
+    char err[512] = "";
+    int rc = db_open(db, opts, err, sizeof err);
+    if (rc != SW_OK) {
+        if (err[0])
+            fprintf(stderr, "steward: sw_db_open: %s\n", err);
+        sw_db_close(db);
+        return rc;
     }
     *out = db;
     return SW_OK;
-fail:
-    sw_db_close(db);
-    return rc;
 }
 
 int sw_db_close(sw_db *db)
 {
     if (!db)
         return SW_EINVAL;
+    for (unsigned i = 0; i < db->n; i++)
+        sw_owner_free(db->shards[i].owner); /* runs what is queued, then stops */
+    sw__db_syncer_stop(db);
     for (unsigned i = 0; i < db->n; i++) {
-        sw_owner_free(db->owners[i]); /* runs what is queued, then stops */
+        sw__db_shard_log_close(&db->shards[i]);
         sw__table_destroy(&db->shards[i].table);
     }
-    free(db->owners);
     free(db->shards);
+    free(db->dir);
     free(db);
     return SW_OK;
 }
@@ -176,6 +238,6 @@ size_t sw_db_count(sw_db *db)
 {
     size_t n = 0;
     for (unsigned i = 0; db && i < db->n; i++)
-        sw_owner_call(db->owners[i], count_fn, &n);
+        sw_owner_call(db->shards[i].owner, count_fn, &n);
     return n;
 }

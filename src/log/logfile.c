@@ -625,6 +625,12 @@ static int flush_sync(sw__log *log, uint64_t start, uint64_t end)
     return SW_EIO;
 }
 
+void sw__log_rewind(sw__log *log, size_t pending)
+{
+    if (log != NULL && pending < log->len)
+        log->len = pending;
+}
+
 int sw__log_flush(sw__log *log, bool sync)
 {
     if (log == NULL || log->path == NULL)

@@ -107,6 +107,11 @@ void sw__log_close(sw__log *log);
  * unchanged); SW_EIO when the log has failed for good (sw__log_failed). */
 int sw__log_append(sw__log *log, const sw__rec *r);
 
+/* Drops the records appended after the pending batch was `pending` bytes
+ * long (a value sw__log_pending returned), e.g. when the operation they
+ * describe failed after all. A larger value does nothing. */
+void sw__log_rewind(sw__log *log, size_t pending);
+
 /* Writes the pending batch at the end of the file with one write (looping
  * over short writes and EINTR) and, when sync is true, makes it and every
  * earlier write durable with one fdatasync. With an empty batch, sync=true

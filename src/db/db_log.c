@@ -1,0 +1,320 @@
+/* The Db's durability: its data directory, each shard's log, group commit,
+ * the everysec syncer and compaction.
+ *
+ * DESIGN
+ *
+ * Files. A data directory holds db.meta (the shard count) and one log per
+ * shard, db-shard-NNNN.log, written only by that shard's owner. A key's
+ * shard depends on the shard count, so opening with another count than the
+ * directory's is refused with a message (0 takes the directory's).
+ *
+ * Group commit. A write request applies its change to the table and appends
+ * its record to the log's pending batch (no system call); the owner's
+ * batch_end hook, which runs after every request of a mailbox drain and
+ * before any of their callers is answered, flushes the batch with one write
+ * and, with SW_FSYNC_ALWAYS, one fdatasync. So an acknowledged write is on
+ * disk (always) or in the kernel (everysec, no). If the flush fails, every
+ * write request of the batch is answered SW_EIO, and since the table now
+ * holds changes the log does not, the shard refuses every later request
+ * with SW_EIO: nothing unstored is ever acknowledged, and nothing is served
+ * from a state the disk does not have. Reopening recovers from the log.
+ *
+ * Everysec. A syncer thread fdatasyncs every shard's log once a second
+ * (sw__log_sync may run beside the owner). A process crash loses nothing
+ * acknowledged (the writes are in the kernel); a power failure at most about
+ * a second.
+ *
+ * Compaction. When a shard's log passes twice the memory its live data
+ * takes (and compact_min), the owner starts a new file and, a chunk of
+ * entries after each batch, writes a snapshot of the table into it (a
+ * resumable scan that is safe while the table changes). Every write logged
+ * meanwhile is appended to the new file as well, in order. Each record in the
+ * new file thus shows a key's state at the moment it was written, and
+ * replaying the file in order gives the current state. When the scan ends,
+ * the writer is committed: fdatasync, rename over the log, fsync of the
+ * directory, and the log switches to the new file. A chunk costs well under
+ * a millisecond; the owner posts itself a no-op to go on when no requests
+ * come, so compaction finishes on an idle Db too.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "db_int.h"
+
+#define META_NAME "db.meta"
+#define COMPACT_CHUNK 512
+#define COMPACT_MIN_BYTES ((uint64_t)4 << 20)
+
+/* ---- the data directory ---- */
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* Reads the shard count of an existing directory: 1 and *n, 0 when there is
+ * no meta file, -1 when it is unreadable or malformed. */
+static int meta_read(const char *path, unsigned *n)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return errno == ENOENT ? 0 : -1;
+    unsigned version = 0;
+    int ok = fscanf(f, "steward db %u shards %u", &version, n) == 2 && version == 1 && *n > 0;
+    fclose(f);
+    return ok ? 1 : -1;
+}
+
+/* Writes the meta file atomically: a temporary file, fsynced, renamed. */
+static int meta_write(const char *dir, const char *path, unsigned n)
+{
+    char tmp[PATH_MAX + 8];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "we");
+    if (!f)
+        return -1;
+    int ok = fprintf(f, "steward db 1 shards %u\n", n) > 0;
+    ok = fflush(f) == 0 && ok && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0 || fsync_dir(dir) != 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+int sw__db_dir_open(sw_db *db, const char *dir, unsigned *shards, unsigned dflt, char *err,
+                    size_t errlen)
+{
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create data directory %s: %s", dir, strerror(errno));
+        return SW_EIO;
+    }
+    char meta[PATH_MAX];
+    if (snprintf(meta, sizeof meta, "%s/" META_NAME, dir) >= (int)sizeof meta) {
+        snprintf(err, errlen, "data directory path too long: %s", dir);
+        return SW_EINVAL;
+    }
+    unsigned have = 0;
+    int found = meta_read(meta, &have);
+    if (found < 0) {
+        snprintf(err, errlen, "%s is unreadable or not a steward db meta file", meta);
+        return SW_EIO;
+    }
+    if (found && *shards && *shards != have) {
+        snprintf(err, errlen,
+                 "%s holds a Db of %u shards; opening it with %u would misplace keys "
+                 "(open with shards = 0 or %u)",
+                 dir, have, *shards, have);
+        return SW_EINVAL;
+    }
+    if (!found) {
+        if (!*shards)
+            *shards = dflt;
+        if (meta_write(dir, meta, *shards) != 0) {
+            snprintf(err, errlen, "cannot write %s: %s", meta, strerror(errno));
+            return SW_EIO;
+        }
+    } else {
+        *shards = have;
+    }
+    db->dir = strdup(dir);
+    return db->dir ? SW_OK : SW_ENOMEM;
+}
+
+/* ---- replay ---- */
+
+static int replay(void *ctx, const sw__rec *r)
+{
+    struct sw__shard *s = ctx;
+    uint64_t h;
+    switch (r->type) {
+    case SW__REC_PUT:
+        h = sw__db_hash(r->a, r->alen);
+        return sw__table_put_ex(&s->table, h, r->a, r->alen, r->b, r->blen, r->num);
+    case SW__REC_DEL:
+        h = sw__db_hash(r->a, r->alen);
+        sw__table_del(&s->table, h, r->a, r->alen); /* absent is fine: already gone */
+        return SW_OK;
+    case SW__REC_SNAPSHOT_BEGIN:
+    case SW__REC_SNAPSHOT_END:
+        return SW_OK;
+    default:
+        return SW_EIO; /* a record that belongs to no Db */
+    }
+}
+
+int sw__db_shard_log_open(sw_db *db, struct sw__shard *s, enum sw_fsync fsync, char *err,
+                          size_t errlen)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/db-shard-%04u.log", db->dir, s->index);
+    int rc = sw__log_open(&s->log, path, replay, s, err, errlen);
+    if (rc == SW_EIO && err[0] == 0)
+        snprintf(err, errlen, "%s: a record that is not a Db record", path);
+    if (rc != SW_OK)
+        return rc;
+    s->durable = true;
+    s->fsync = fsync;
+    s->compact_min = COMPACT_MIN_BYTES;
+    return SW_OK;
+}
+
+/* ---- group commit ---- */
+
+void sw__db_log_written(struct sw__shard *s, const sw__rec *r, struct sw__db_write *w)
+{
+    w->next = s->writes;
+    s->writes = w;
+    if (s->compacting && sw__log_writer_append(&s->compact, r) != SW_OK) {
+        fprintf(stderr, "steward: db shard %u: compaction abandoned: %s\n", s->index,
+                s->compact.errmsg);
+        sw__log_writer_abort(&s->compact);
+        s->compacting = false;
+    }
+}
+
+static void fail_batch(struct sw__shard *s)
+{
+    for (struct sw__db_write *w = s->writes; w; w = w->next)
+        *w->rc = SW_EIO;
+    if (!s->failed)
+        fprintf(stderr,
+                "steward: db shard %u: %s; the writes of this batch were refused and the "
+                "shard refuses every request until the Db is reopened\n",
+                s->index, sw__log_errmsg(&s->log));
+    s->failed = true;
+}
+
+static void noop(void *state, void *arg)
+{
+    (void)state;
+    (void)arg;
+}
+
+static void compact_start(struct sw__shard *s)
+{
+    char err[256];
+    if (sw__log_writer_begin(&s->compact, s->log.path, err, sizeof err) != SW_OK) {
+        fprintf(stderr, "steward: db shard %u: cannot compact: %s\n", s->index, err);
+        s->compact_min = sw__log_size(&s->log) * 2; /* do not retry at once */
+        return;
+    }
+    s->compacting = true;
+    s->compact_cursor = 0;
+}
+
+/* Writes the next chunk of the snapshot; commits when the scan is done. */
+static void compact_step(struct sw__shard *s)
+{
+    sw__table_item items[COMPACT_CHUNK];
+    size_t n = 0;
+    int rc = sw__table_scan(&s->table, &s->compact_cursor, items, COMPACT_CHUNK, &n);
+    for (size_t i = 0; rc == SW_OK && i < n; i++) {
+        sw__rec r = {.type = SW__REC_PUT,
+                     .a = items[i].key,
+                     .alen = items[i].klen,
+                     .b = items[i].val,
+                     .blen = items[i].vlen,
+                     .num = items[i].expire_ms};
+        rc = sw__log_writer_append(&s->compact, &r);
+    }
+    if (rc == SW_OK && s->compact_cursor != 0) {
+        sw_owner_post(s->owner, noop, NULL); /* go on even if no request comes */
+        return;
+    }
+    s->compacting = false;
+    if (rc == SW_OK)
+        rc = sw__log_writer_commit(&s->compact, &s->log);
+    if (rc == SW_OK) {
+        s->compactions++;
+        s->compact_min = COMPACT_MIN_BYTES;
+        return;
+    }
+    fprintf(stderr, "steward: db shard %u: compaction failed: %s\n", s->index,
+            s->compact.errmsg[0] ? s->compact.errmsg : sw_strerror(rc));
+    sw__log_writer_abort(&s->compact);
+    s->compact_min = sw__log_size(&s->log) * 2;
+    if (sw__log_failed(&s->log))
+        s->failed = true; /* the log switched but could not be made durable */
+}
+
+void sw__db_batch_end(void *state)
+{
+    struct sw__shard *s = state;
+    if (s->writes) {
+        if (sw__log_flush(&s->log, s->fsync == SW_FSYNC_ALWAYS) != SW_OK)
+            fail_batch(s);
+        s->writes = NULL;
+    }
+    if (s->failed)
+        return;
+    if (s->compacting) {
+        compact_step(s);
+        return;
+    }
+    uint64_t size = sw__log_size(&s->log);
+    if (size > s->compact_min && size > 2 * (uint64_t)sw__table_memory(&s->table))
+        compact_start(s);
+}
+
+/* ---- everysec ---- */
+
+static void *syncer_main(void *arg)
+{
+    sw_db *db = arg;
+    while (sw_chan_recv_timeout(db->syncer_quit, NULL, 1000000000) == SW_ETIMEDOUT)
+        for (unsigned i = 0; i < db->n; i++)
+            if (sw__log_sync(&db->shards[i].log) != SW_OK)
+                fprintf(stderr, "steward: db shard %u: background sync failed: %s\n", i,
+                        strerror(sw__log_errno(&db->shards[i].log)));
+    return NULL;
+}
+
+int sw__db_syncer_start(sw_db *db)
+{
+    db->syncer_quit = sw_chan_new(0, 0);
+    if (!db->syncer_quit)
+        return SW_ENOMEM;
+    if (pthread_create(&db->syncer, NULL, syncer_main, db) != 0)
+        return SW_EIO;
+    db->syncer_running = true;
+    return SW_OK;
+}
+
+void sw__db_syncer_stop(sw_db *db)
+{
+    if (db->syncer_running) {
+        sw_chan_close(db->syncer_quit);
+        pthread_join(db->syncer, NULL);
+        db->syncer_running = false;
+    }
+    sw_chan_free(db->syncer_quit);
+    db->syncer_quit = NULL;
+}
+
+void sw__db_shard_log_close(struct sw__shard *s)
+{
+    if (!s->durable)
+        return;
+    if (!s->failed && sw__log_flush(&s->log, true) != SW_OK)
+        fprintf(stderr, "steward: db shard %u: final sync failed: %s\n", s->index,
+                sw__log_errmsg(&s->log));
+    if (s->compacting)
+        sw__log_writer_abort(&s->compact);
+    s->compacting = false;
+    sw__log_close(&s->log);
+    s->durable = false;
+}
