@@ -30,7 +30,7 @@ struct db_req {
     void *out;       /* fetch: the caller's buffer */
     size_t len;      /* store: vlen; fetch: cap in, full length out */
     int rc;
-    struct sw__db_write write; /* a durable write waiting for its flush */
+    sw__journal_waiter wait; /* a durable write waiting for its batch's commit */
 };
 
 /* Applies one write (a put or a delete) with its log record: the record
@@ -38,14 +38,13 @@ struct db_req {
  * fails, so the log never holds a change the table refused. */
 static void write_op(struct sw__shard *s, struct db_req *r, const sw__rec *rec)
 {
-    if (s->failed) {
+    if (sw__journal_failed(&s->j)) {
         r->rc = SW_EIO;
         return;
     }
-    size_t mark = 0;
-    if (s->durable) {
-        mark = sw__log_pending(&s->log);
-        r->rc = sw__log_append(&s->log, rec);
+    size_t mark = sw__journal_mark(&s->j);
+    if (s->j.open) {
+        r->rc = sw__journal_append(&s->j, rec);
         if (r->rc != SW_OK)
             return;
     }
@@ -53,14 +52,14 @@ static void write_op(struct sw__shard *s, struct db_req *r, const sw__rec *rec)
         r->rc = sw__table_put(&s->table, r->hash, r->key, r->klen, r->val, r->len);
     else
         r->rc = sw__table_del(&s->table, r->hash, r->key, r->klen);
-    if (!s->durable)
+    if (!s->j.open)
         return;
     if (r->rc != SW_OK) {
-        sw__log_rewind(&s->log, mark);
+        sw__journal_rewind(&s->j, mark);
         return;
     }
-    r->write.rc = &r->rc;
-    sw__db_log_written(s, rec, &r->write);
+    sw__journal_wait(&s->j, &r->wait, &r->rc);
+    sw__db_compact_note(s, rec);
 }
 
 static void store_fn(void *state, void *arg)
@@ -81,7 +80,7 @@ static void fetch_fn(void *state, void *arg)
 {
     struct sw__shard *s = state;
     struct db_req *r = arg;
-    if (s->failed) {
+    if (sw__journal_failed(&s->j)) {
         r->rc = SW_EIO;
         return;
     }
@@ -126,7 +125,7 @@ static int shard_open(sw_db *db, unsigned i, const sw_db_options *opts, char *er
         sw__table_destroy(&s->table);
         return rc;
     }
-    sw_owner_options oo = {.batch_end = s->durable ? sw__db_batch_end : NULL};
+    sw_owner_options oo = {.batch_end = s->j.open ? sw__db_batch_end : NULL};
     rc = sw_owner_start_ex(&s->owner, s, &oo);
     if (rc != SW_OK) {
         sw__db_shard_log_close(s);
@@ -165,9 +164,7 @@ static int db_open(sw_db *db, const sw_db_options *opts, char *err, size_t errle
         if (rc != SW_OK)
             return rc;
     }
-    if (db->dir && opts->fsync == SW_FSYNC_EVERYSEC)
-        rc = sw__db_syncer_start(db);
-    return rc;
+    return sw__db_syncer_start(db, opts ? opts->fsync : SW_FSYNC_EVERYSEC);
 }
 
 int sw_db_open(sw_db **out, const sw_db_options *opts)
@@ -196,7 +193,7 @@ int sw_db_close(sw_db *db)
         return SW_EINVAL;
     for (unsigned i = 0; i < db->n; i++)
         sw_owner_free(db->shards[i].owner); /* runs what is queued, then stops */
-    sw__db_syncer_stop(db);
+    sw__syncer_stop(&db->syncer);
     for (unsigned i = 0; i < db->n; i++) {
         sw__db_shard_log_close(&db->shards[i]);
         sw__table_destroy(&db->shards[i].table);

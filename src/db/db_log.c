@@ -19,8 +19,8 @@
  * with SW_EIO: nothing unstored is ever acknowledged, and nothing is served
  * from a state the disk does not have. Reopening recovers from the log.
  *
- * Everysec. A syncer thread fdatasyncs every shard's log once a second
- * (sw__log_sync may run beside the owner). A process crash loses nothing
+ * Everysec. A syncer thread (journal.h) fdatasyncs every shard's log once
+ * a second. A process crash loses nothing
  * acknowledged (the writes are in the kernel); a power failure at most about
  * a second.
  *
@@ -159,43 +159,26 @@ static int replay(void *ctx, const sw__rec *r)
 int sw__db_shard_log_open(sw_db *db, struct sw__shard *s, enum sw_fsync fsync, char *err,
                           size_t errlen)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX], name[32];
     snprintf(path, sizeof path, "%s/db-shard-%04u.log", db->dir, s->index);
-    int rc = sw__log_open(&s->log, path, replay, s, err, errlen);
+    snprintf(name, sizeof name, "db shard %u", s->index);
+    int rc = sw__journal_open(&s->j, path, fsync, replay, s, name, err, errlen);
     if (rc == SW_EIO && err[0] == 0)
         snprintf(err, errlen, "%s: a record that is not a Db record", path);
-    if (rc != SW_OK)
-        return rc;
-    s->durable = true;
-    s->fsync = fsync;
     s->compact_min = COMPACT_MIN_BYTES;
-    return SW_OK;
+    return rc;
 }
 
-/* ---- group commit ---- */
+/* ---- compaction ---- */
 
-void sw__db_log_written(struct sw__shard *s, const sw__rec *r, struct sw__db_write *w)
+void sw__db_compact_note(struct sw__shard *s, const sw__rec *r)
 {
-    w->next = s->writes;
-    s->writes = w;
     if (s->compacting && sw__log_writer_append(&s->compact, r) != SW_OK) {
         fprintf(stderr, "steward: db shard %u: compaction abandoned: %s\n", s->index,
                 s->compact.errmsg);
         sw__log_writer_abort(&s->compact);
         s->compacting = false;
     }
-}
-
-static void fail_batch(struct sw__shard *s)
-{
-    for (struct sw__db_write *w = s->writes; w; w = w->next)
-        *w->rc = SW_EIO;
-    if (!s->failed)
-        fprintf(stderr,
-                "steward: db shard %u: %s; the writes of this batch were refused and the "
-                "shard refuses every request until the Db is reopened\n",
-                s->index, sw__log_errmsg(&s->log));
-    s->failed = true;
 }
 
 static void noop(void *state, void *arg)
@@ -207,9 +190,9 @@ static void noop(void *state, void *arg)
 static void compact_start(struct sw__shard *s)
 {
     char err[256];
-    if (sw__log_writer_begin(&s->compact, s->log.path, err, sizeof err) != SW_OK) {
+    if (sw__log_writer_begin(&s->compact, s->j.log.path, err, sizeof err) != SW_OK) {
         fprintf(stderr, "steward: db shard %u: cannot compact: %s\n", s->index, err);
-        s->compact_min = sw__log_size(&s->log) * 2; /* do not retry at once */
+        s->compact_min = sw__log_size(&s->j.log) * 2; /* do not retry at once */
         return;
     }
     s->compacting = true;
@@ -237,7 +220,7 @@ static void compact_step(struct sw__shard *s)
     }
     s->compacting = false;
     if (rc == SW_OK)
-        rc = sw__log_writer_commit(&s->compact, &s->log);
+        rc = sw__log_writer_commit(&s->compact, &s->j.log);
     if (rc == SW_OK) {
         s->compactions++;
         s->compact_min = COMPACT_MIN_BYTES;
@@ -246,75 +229,41 @@ static void compact_step(struct sw__shard *s)
     fprintf(stderr, "steward: db shard %u: compaction failed: %s\n", s->index,
             s->compact.errmsg[0] ? s->compact.errmsg : sw_strerror(rc));
     sw__log_writer_abort(&s->compact);
-    s->compact_min = sw__log_size(&s->log) * 2;
-    if (sw__log_failed(&s->log))
-        s->failed = true; /* the log switched but could not be made durable */
+    s->compact_min = sw__log_size(&s->j.log) * 2;
+    if (sw__log_failed(&s->j.log))
+        s->j.failed = true; /* the log switched but could not be made durable */
 }
 
 void sw__db_batch_end(void *state)
 {
     struct sw__shard *s = state;
-    if (s->writes) {
-        if (sw__log_flush(&s->log, s->fsync == SW_FSYNC_ALWAYS) != SW_OK)
-            fail_batch(s);
-        s->writes = NULL;
-    }
-    if (s->failed)
+    if (!sw__journal_commit(&s->j))
         return;
     if (s->compacting) {
         compact_step(s);
         return;
     }
-    uint64_t size = sw__log_size(&s->log);
+    uint64_t size = sw__log_size(&s->j.log);
     if (size > s->compact_min && size > 2 * (uint64_t)sw__table_memory(&s->table))
         compact_start(s);
 }
 
-/* ---- everysec ---- */
-
-static void *syncer_main(void *arg)
+static sw__journal *journal_of(void *ctx, size_t i)
 {
-    sw_db *db = arg;
-    while (sw_chan_recv_timeout(db->syncer_quit, NULL, 1000000000) == SW_ETIMEDOUT)
-        for (unsigned i = 0; i < db->n; i++)
-            if (sw__log_sync(&db->shards[i].log) != SW_OK)
-                fprintf(stderr, "steward: db shard %u: background sync failed: %s\n", i,
-                        strerror(sw__log_errno(&db->shards[i].log)));
-    return NULL;
+    return &((sw_db *)ctx)->shards[i].j;
 }
 
-int sw__db_syncer_start(sw_db *db)
+int sw__db_syncer_start(sw_db *db, enum sw_fsync fsync)
 {
-    db->syncer_quit = sw_chan_new(0, 0);
-    if (!db->syncer_quit)
-        return SW_ENOMEM;
-    if (pthread_create(&db->syncer, NULL, syncer_main, db) != 0)
-        return SW_EIO;
-    db->syncer_running = true;
-    return SW_OK;
-}
-
-void sw__db_syncer_stop(sw_db *db)
-{
-    if (db->syncer_running) {
-        sw_chan_close(db->syncer_quit);
-        pthread_join(db->syncer, NULL);
-        db->syncer_running = false;
-    }
-    sw_chan_free(db->syncer_quit);
-    db->syncer_quit = NULL;
+    if (!db->dir || fsync != SW_FSYNC_EVERYSEC)
+        return SW_OK;
+    return sw__syncer_start(&db->syncer, journal_of, db, db->n);
 }
 
 void sw__db_shard_log_close(struct sw__shard *s)
 {
-    if (!s->durable)
-        return;
-    if (!s->failed && sw__log_flush(&s->log, true) != SW_OK)
-        fprintf(stderr, "steward: db shard %u: final sync failed: %s\n", s->index,
-                sw__log_errmsg(&s->log));
     if (s->compacting)
         sw__log_writer_abort(&s->compact);
     s->compacting = false;
-    sw__log_close(&s->log);
-    s->durable = false;
+    sw__journal_close(&s->j);
 }

@@ -1,0 +1,100 @@
+/* A shard's log with its fsync policy and group commit (see journal.h). */
+#include "journal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int sw__journal_open(sw__journal *j, const char *path, enum sw_fsync fsync, sw__log_replay_fn fn,
+                     void *ctx, const char *name, char *err, size_t errlen)
+{
+    *j = (sw__journal){.fsync = fsync};
+    snprintf(j->name, sizeof j->name, "%s", name);
+    int rc = sw__log_open(&j->log, path, fn, ctx, err, errlen);
+    j->open = rc == SW_OK;
+    return rc;
+}
+
+size_t sw__journal_mark(const sw__journal *j)
+{
+    return sw__log_pending(&j->log);
+}
+
+int sw__journal_append(sw__journal *j, const sw__rec *r)
+{
+    return j->failed ? SW_EIO : sw__log_append(&j->log, r);
+}
+
+void sw__journal_rewind(sw__journal *j, size_t mark)
+{
+    sw__log_rewind(&j->log, mark);
+}
+
+void sw__journal_wait(sw__journal *j, sw__journal_waiter *w, int *rc)
+{
+    w->rc = rc;
+    w->next = j->waits;
+    j->waits = w;
+}
+
+bool sw__journal_commit(sw__journal *j)
+{
+    if (!j->waits)
+        return !j->failed;
+    if (sw__log_flush(&j->log, j->fsync == SW_FSYNC_ALWAYS) != SW_OK) {
+        for (sw__journal_waiter *w = j->waits; w; w = w->next)
+            *w->rc = SW_EIO;
+        if (!j->failed)
+            fprintf(stderr,
+                    "steward: %s: %s; the writes of this batch were refused, and it refuses "
+                    "every request until reopened\n",
+                    j->name, sw__log_errmsg(&j->log));
+        j->failed = true;
+    }
+    j->waits = NULL;
+    return !j->failed;
+}
+
+void sw__journal_close(sw__journal *j)
+{
+    if (!j->open)
+        return;
+    if (!j->failed && sw__log_flush(&j->log, true) != SW_OK)
+        fprintf(stderr, "steward: %s: final sync failed: %s\n", j->name, sw__log_errmsg(&j->log));
+    sw__log_close(&j->log);
+    j->open = false;
+}
+
+static void *syncer_main(void *arg)
+{
+    sw__syncer *s = arg;
+    while (sw_chan_recv_timeout(s->quit, NULL, 1000000000) == SW_ETIMEDOUT)
+        for (size_t i = 0; i < s->n; i++) {
+            sw__journal *j = s->get(s->ctx, i);
+            if (sw__log_sync(&j->log) != SW_OK)
+                fprintf(stderr, "steward: %s: background sync failed: %s\n", j->name,
+                        strerror(sw__log_errno(&j->log)));
+        }
+    return NULL;
+}
+
+int sw__syncer_start(sw__syncer *s, sw__journal_get_fn get, void *ctx, size_t n)
+{
+    *s = (sw__syncer){.get = get, .ctx = ctx, .n = n, .quit = sw_chan_new(0, 0)};
+    if (!s->quit)
+        return SW_ENOMEM;
+    if (pthread_create(&s->thread, NULL, syncer_main, s) != 0)
+        return SW_EIO;
+    s->running = true;
+    return SW_OK;
+}
+
+void sw__syncer_stop(sw__syncer *s)
+{
+    if (s->running) {
+        sw_chan_close(s->quit);
+        pthread_join(s->thread, NULL);
+        s->running = false;
+    }
+    sw_chan_free(s->quit);
+    s->quit = NULL;
+}

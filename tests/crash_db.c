@@ -1,0 +1,168 @@
+/* Crash test of the durable Db: a child process stores keys with
+ * SW_FSYNC_ALWAYS and reports each acknowledged store to the parent through
+ * a pipe; the parent kills it with SIGKILL at a random moment, reopens the
+ * directory and checks that every acknowledged key is back with its value.
+ * Many rounds on one directory, so recovery also runs over the remains of
+ * earlier crashes (torn tails included).
+ *
+ * Usage: crash_db [rounds] [seed]        (the child: crash_db --child DIR ROUND)
+ */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "steward/db.h"
+
+extern char **environ;
+
+static int g_rounds = 20;
+static unsigned g_seed = 1;
+static char g_dir[64];
+
+static size_t key_of(char *buf, int round, uint32_t i)
+{
+    return (size_t)snprintf(buf, 48, "r%d-k%u", round, i);
+}
+
+static size_t value_of(char *buf, int round, uint32_t i)
+{
+    /* Lengths vary so that records straddle pages and writes at random. */
+    int n = snprintf(buf, 32, "v%d-%u-", round, i);
+    size_t len = (size_t)n + (i * 37u + (uint32_t)round) % 300;
+    memset(buf + n, 'a' + (int)(i % 26), len - (size_t)n);
+    return len;
+}
+
+/* The child: store until killed; after each acknowledged store, tell the
+ * parent its number. */
+static int child_main(const char *dir, int round)
+{
+    sw_db *db;
+    sw_db_options opts = {.shards = 3, .dir = dir, .fsync = SW_FSYNC_ALWAYS};
+    if (sw_db_open(&db, &opts) != SW_OK)
+        return 3;
+    char k[48], v[512];
+    for (uint32_t i = 0;; i++) {
+        size_t kl = key_of(k, round, i), vl = value_of(v, round, i);
+        if (sw_db_store(db, k, kl, v, vl) != SW_OK)
+            return 4;
+        if (write(STDOUT_FILENO, &i, sizeof i) != sizeof i)
+            return 5;
+    }
+}
+
+/* Runs one child for a while, kills it, and returns how many stores it
+ * acknowledged (they are numbered 0 .. n-1). */
+static uint32_t crash_round(int round, const char *self)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addclose(&fa, fds[0]);
+    char rs[16];
+    snprintf(rs, sizeof rs, "%d", round);
+    char *argv[] = {(char *)self, "--child", g_dir, rs, NULL};
+    pid_t pid;
+    assert_int_equal(posix_spawn(&pid, self, &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+
+    /* Let it run for a random number of acknowledgements (sometimes none),
+     * then kill it mid-flight. */
+    uint32_t target = (uint32_t)(rand_r(&g_seed) % 400), acked = 0, i;
+    while (acked < target && read(fds[0], &i, sizeof i) == sizeof i)
+        acked = i + 1;
+    if (rand_r(&g_seed) % 2) {
+        struct timespec ts = {0, (long)(rand_r(&g_seed) % 3000) * 1000};
+        nanosleep(&ts, NULL);
+    }
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    /* What it wrote to the pipe before dying was acknowledged too. */
+    while (read(fds[0], &i, sizeof i) == sizeof i)
+        acked = i + 1;
+    close(fds[0]);
+    assert_true(WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    return acked;
+}
+
+static void test_kill9_keeps_every_acknowledged_store(void **state)
+{
+    (void)state;
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    assert_true(n > 0);
+    self[n] = 0;
+    uint32_t *acked = calloc((size_t)g_rounds, sizeof *acked);
+    uint64_t total = 0;
+    for (int round = 0; round < g_rounds; round++) {
+        acked[round] = crash_round(round, self);
+        total += acked[round];
+        /* Reopen and check this round and every earlier one. */
+        sw_db *db;
+        sw_db_options opts = {.dir = g_dir, .fsync = SW_FSYNC_ALWAYS};
+        assert_int_equal(sw_db_open(&db, &opts), SW_OK);
+        for (int r = 0; r <= round; r++) {
+            char k[48], v[512], got[512];
+            for (uint32_t i = 0; i < acked[r]; i++) {
+                size_t kl = key_of(k, r, i), vl = value_of(v, r, i), gl = 0;
+                int rc = sw_db_fetch(db, k, kl, got, sizeof got, &gl);
+                if (rc != SW_OK || gl != vl || memcmp(got, v, vl) != 0)
+                    fail_msg("round %d: acknowledged store %u of round %d lost (%s)", round, i, r,
+                             sw_strerror(rc));
+            }
+        }
+        sw_db_close(db);
+    }
+    printf("%d kills, %llu acknowledged stores, every one recovered\n", g_rounds,
+           (unsigned long long)total);
+    free(acked);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    strcpy(g_dir, "/tmp/steward-crash-XXXXXX");
+    return mkdtemp(g_dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && strcmp(argv[1], "--child") == 0)
+        return child_main(argv[2], atoi(argv[3]));
+    if (argc > 1)
+        g_rounds = atoi(argv[1]);
+    g_seed = argc > 2 ? (unsigned)atoi(argv[2]) : (unsigned)time(NULL);
+    if (g_rounds < 1) {
+        fprintf(stderr, "usage: crash_db [rounds] [seed]\n");
+        return 2;
+    }
+    printf("crash_db: %d rounds, seed %u\n", g_rounds, g_seed);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_kill9_keeps_every_acknowledged_store, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
