@@ -12,12 +12,14 @@
  * goroutine-safe object (see docs/owners.md). Durability (the log, group
  * commit through the owner's batch_end hook, compaction) is in db_log.c.
  */
+#define _GNU_SOURCE
 #include "steward/db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../log/datadir.h"
 #include "db_int.h"
 
 #define MAX_SHARDS 4096
@@ -150,10 +152,14 @@ static int db_open(sw_db *db, const sw_db_options *opts, char *err, size_t errle
         return SW_EINVAL;
     }
     int rc = SW_OK;
-    if (opts && opts->dir)
-        rc = sw__db_dir_open(db, opts->dir, &n, dflt, err, errlen);
-    if (rc != SW_OK)
-        return rc;
+    if (opts && opts->dir) {
+        rc = sw__datadir_open(opts->dir, "db", &n, dflt, err, errlen);
+        if (rc != SW_OK)
+            return rc;
+        db->dir = strdup(opts->dir);
+        if (!db->dir)
+            return SW_ENOMEM;
+    }
     if (n == 0)
         n = dflt;
     db->shards = calloc(n, sizeof *db->shards);

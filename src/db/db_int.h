@@ -49,12 +49,8 @@ struct sw_db {
     sw__syncer syncer;        /* everysec: syncs every shard's log once a second */
 };
 
-/* Opens the data directory of db (creating it, checking or writing its
- * shard count) and every shard's log, replaying it into the shard's table.
- * *shards may be 0 (take the directory's count, or the default). Fills err
- * on failure. */
-int sw__db_dir_open(sw_db *db, const char *dir, unsigned *shards, unsigned dflt, char *err,
-                    size_t errlen);
+/* Opens shard s's journal in db->dir, replaying it into the shard's table.
+ * Fills err on failure. */
 int sw__db_shard_log_open(sw_db *db, struct sw__shard *s, enum sw_fsync fsync, char *err,
                           size_t errlen);
 

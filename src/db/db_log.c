@@ -3,10 +3,8 @@
  *
  * DESIGN
  *
- * Files. A data directory holds db.meta (the shard count) and one log per
- * shard, db-shard-NNNN.log, written only by that shard's owner. A key's
- * shard depends on the shard count, so opening with another count than the
- * directory's is refused with a message (0 takes the directory's).
+ * Files. A data directory (datadir.h) holds db.meta (the shard count) and
+ * one log per shard, db-shard-NNNN.log, written only by that shard's owner.
  *
  * Group commit. A write request applies its change to the table and appends
  * its record to the log's pending batch (no system call); the owner's
@@ -37,102 +35,16 @@
  * come, so compaction finishes on an idle Db too.
  */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "../log/datadir.h"
 #include "db_int.h"
 
-#define META_NAME "db.meta"
 #define COMPACT_CHUNK 512
 #define COMPACT_MIN_BYTES ((uint64_t)4 << 20)
-
-/* ---- the data directory ---- */
-
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-/* Reads the shard count of an existing directory: 1 and *n, 0 when there is
- * no meta file, -1 when it is unreadable or malformed. */
-static int meta_read(const char *path, unsigned *n)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return errno == ENOENT ? 0 : -1;
-    unsigned version = 0;
-    int ok = fscanf(f, "steward db %u shards %u", &version, n) == 2 && version == 1 && *n > 0;
-    fclose(f);
-    return ok ? 1 : -1;
-}
-
-/* Writes the meta file atomically: a temporary file, fsynced, renamed. */
-static int meta_write(const char *dir, const char *path, unsigned n)
-{
-    char tmp[PATH_MAX + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "we");
-    if (!f)
-        return -1;
-    int ok = fprintf(f, "steward db 1 shards %u\n", n) > 0;
-    ok = fflush(f) == 0 && ok && fsync(fileno(f)) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0 || fsync_dir(dir) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
-int sw__db_dir_open(sw_db *db, const char *dir, unsigned *shards, unsigned dflt, char *err,
-                    size_t errlen)
-{
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create data directory %s: %s", dir, strerror(errno));
-        return SW_EIO;
-    }
-    char meta[PATH_MAX];
-    if (snprintf(meta, sizeof meta, "%s/" META_NAME, dir) >= (int)sizeof meta) {
-        snprintf(err, errlen, "data directory path too long: %s", dir);
-        return SW_EINVAL;
-    }
-    unsigned have = 0;
-    int found = meta_read(meta, &have);
-    if (found < 0) {
-        snprintf(err, errlen, "%s is unreadable or not a steward db meta file", meta);
-        return SW_EIO;
-    }
-    if (found && *shards && *shards != have) {
-        snprintf(err, errlen,
-                 "%s holds a Db of %u shards; opening it with %u would misplace keys "
-                 "(open with shards = 0 or %u)",
-                 dir, have, *shards, have);
-        return SW_EINVAL;
-    }
-    if (!found) {
-        if (!*shards)
-            *shards = dflt;
-        if (meta_write(dir, meta, *shards) != 0) {
-            snprintf(err, errlen, "cannot write %s: %s", meta, strerror(errno));
-            return SW_EIO;
-        }
-    } else {
-        *shards = have;
-    }
-    db->dir = strdup(dir);
-    return db->dir ? SW_OK : SW_ENOMEM;
-}
 
 /* ---- replay ---- */
 
@@ -160,7 +72,10 @@ int sw__db_shard_log_open(sw_db *db, struct sw__shard *s, enum sw_fsync fsync, c
                           size_t errlen)
 {
     char path[PATH_MAX], name[32];
-    snprintf(path, sizeof path, "%s/db-shard-%04u.log", db->dir, s->index);
+    if (sw__datadir_log_path(path, sizeof path, db->dir, "db", s->index) != SW_OK) {
+        snprintf(err, errlen, "data directory path too long: %s", db->dir);
+        return SW_EINVAL;
+    }
     snprintf(name, sizeof name, "db shard %u", s->index);
     int rc = sw__journal_open(&s->j, path, fsync, replay, s, name, err, errlen);
     if (rc == SW_EIO && err[0] == 0)
