@@ -7,25 +7,19 @@
  *
  * Usage: crash_db [rounds] [seed]        (the child: crash_db --child DIR ROUND)
  */
-#include <fcntl.h>
 #include <setjmp.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "crash_util.h"
 #include "steward/db.h"
-
-extern char **environ;
 
 static int g_rounds = 20;
 static unsigned g_seed = 1;
@@ -63,41 +57,23 @@ static int child_main(const char *dir, int round)
     }
 }
 
-/* Runs one child for a while, kills it, and returns how many stores it
- * acknowledged (they are numbered 0 .. n-1). */
+static void note_ack(const void *rec, void *ctx)
+{
+    uint32_t i;
+    memcpy(&i, rec, sizeof i);
+    *(uint32_t *)ctx = i + 1;
+}
+
+/* Runs one child for a random number of acknowledgements, kills it, and
+ * returns how many stores it acknowledged (numbered 0 .. n-1). */
 static uint32_t crash_round(int round, const char *self)
 {
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addclose(&fa, fds[0]);
     char rs[16];
     snprintf(rs, sizeof rs, "%d", round);
-    char *argv[] = {(char *)self, "--child", g_dir, rs, NULL};
-    pid_t pid;
-    assert_int_equal(posix_spawn(&pid, self, &fa, NULL, argv, environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[1]);
-
-    /* Let it run for a random number of acknowledgements (sometimes none),
-     * then kill it mid-flight. */
-    uint32_t target = (uint32_t)(rand_r(&g_seed) % 400), acked = 0, i;
-    while (acked < target && read(fds[0], &i, sizeof i) == sizeof i)
-        acked = i + 1;
-    if (rand_r(&g_seed) % 2) {
-        struct timespec ts = {0, (long)(rand_r(&g_seed) % 3000) * 1000};
-        nanosleep(&ts, NULL);
-    }
-    kill(pid, SIGKILL);
-    int status;
-    waitpid(pid, &status, 0);
-    /* What it wrote to the pipe before dying was acknowledged too. */
-    while (read(fds[0], &i, sizeof i) == sizeof i)
-        acked = i + 1;
-    close(fds[0]);
-    assert_true(WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    uint32_t acked = 0;
+    long n = crash_run(self, g_dir, rs, sizeof(uint32_t), rand_r(&g_seed) % 400, &g_seed, note_ack,
+                       &acked);
+    assert_true(n >= 0);
     return acked;
 }
 
@@ -105,9 +81,7 @@ static void test_kill9_keeps_every_acknowledged_store(void **state)
 {
     (void)state;
     char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    assert_true(n > 0);
-    self[n] = 0;
+    crash_self(self, sizeof self);
     uint32_t *acked = calloc((size_t)g_rounds, sizeof *acked);
     uint64_t total = 0;
     for (int round = 0; round < g_rounds; round++) {

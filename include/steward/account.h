@@ -50,18 +50,27 @@ void sw_account_free(sw_account *a);
 typedef struct sw_ledger sw_ledger;
 
 typedef struct sw_ledger_options {
-    unsigned shards;     /* 0: one per owner pool thread */
-    const char *dir;     /* NULL: memory only (durability comes with the log) */
-    enum sw_fsync fsync; /* used with dir */
+    unsigned shards;     /* 0: one per owner pool thread (or the directory's) */
+    const char *dir;     /* NULL: memory only; else the logs live here */
+    enum sw_fsync fsync; /* with dir: as for the Db (db.h) */
 } sw_ledger_options;
 
-/* Opens a Ledger in *out. opts NULL: memory only, defaults. SW_EINVAL if out
- * is NULL or opts->dir is set (not supported yet: the log is not built);
- * SW_ENOMEM; SW_EIO if the owner pool cannot start. Thread safety: any. */
+/* Opens a Ledger in *out. opts NULL: memory only, defaults. With opts->dir
+ * it is durable, as the Db is (see sw_db_open: one log per shard, group
+ * commit, the same fsync policies, the same rules for torn tails, corruption
+ * and the shard count). Recovery also settles every transfer a crash left
+ * half done (refunding it, with a line on stderr), so no crash at any
+ * instant creates or destroys money, and every acknowledged operation is
+ * reflected exactly once.
+ * Returns SW_OK; SW_EINVAL (out NULL, more than 4096 shards, an unknown
+ * fsync policy, a shard count the directory does not have); SW_EEXIST (the
+ * directory is open elsewhere); SW_EIO (a log cannot be read or written or
+ * is corrupt; details on stderr, and if the owner pool cannot start);
+ * SW_ENOMEM. Thread safety: any thread. */
 int sw_ledger_open(sw_ledger **out, const sw_ledger_options *opts);
 
-/* Finishes every operation under way, stops the shards and frees the
- * Ledger. No thread may use it once this is called. SW_OK; SW_EINVAL for
+/* Finishes every operation under way, syncs a durable Ledger's logs,
+ * stops the shards and frees the Ledger. No thread may use it once this is called. SW_OK; SW_EINVAL for
  * NULL. */
 int sw_ledger_close(sw_ledger *l);
 
@@ -75,6 +84,10 @@ int sw_ledger_create(sw_ledger *l, uint64_t id, int64_t opening_balance);
  * has no such id. */
 int sw_ledger_deposit(sw_ledger *l, uint64_t id, int64_t amount);
 int sw_ledger_withdraw(sw_ledger *l, uint64_t id, int64_t amount);
+
+/* Every call below also gives SW_EIO once a durable shard's log has failed
+ * (the call's change is then not acknowledged, and the shard refuses every
+ * request until the Ledger is reopened). */
 
 /* Moves amount from one account to another, all or nothing. SW_OK;
  * SW_EINVAL if amount <= 0 or from == to; SW_ENOTFOUND if either id is

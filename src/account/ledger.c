@@ -29,41 +29,31 @@
  * `totaling`, waits until no transfer is in flight, sums every shard, then
  * lowers it (transfers arriving meanwhile wait at the gate). The sum is thus
  * taken at a moment at which every transfer is wholly done or not begun.
+ *
+ * Durability (opts->dir): each shard logs its changes with group commit,
+ * and recovery settles transfers a crash left half done; see ledger_log.c.
  */
 #define _GNU_SOURCE
 #include "steward/account.h"
 
-#include <pthread.h>
 #include <sched.h>
-#include <stdalign.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
-#include "steward/owner.h"
-#include "../base/sync.h"
-#include "acctmap.h"
+#include "ledger_int.h"
 
 #define MAX_SHARDS 4096
-
-struct shard {
-    struct sw__acctmap map; /* owner only */
-};
-
-struct sw_ledger {
-    unsigned n;                                        /* immutable */
-    sw_owner **owners;                                 /* immutable: n of them */
-    struct shard *shards;                              /* each the state of owners[i] */
-    alignas(SW__CACHE_LINE) _Atomic int64_t transfers; /* cross-shard transfers in flight */
-    _Atomic int totaling;                              /* a total is being taken */
-    pthread_mutex_t total_mu;                          /* one total at a time */
-};
 
 struct ledger_req {
     uint64_t id;
     int64_t amount;
-    int64_t balance; /* out, for balance */
-    int rc;          /* out */
+    int64_t balance;         /* out, for balance */
+    int rc;                  /* out */
+    const uint8_t *txid;     /* transfer steps: the transfer's id */
+    sw__journal_waiter wait; /* a durable change waiting for its commit */
 };
 
 static unsigned shard_of(const sw_ledger *l, uint64_t id)
@@ -79,30 +69,73 @@ static bool has_room(const struct sw__acct *a, int64_t amount)
            !__builtin_add_overflow(sum, amount, &sum);
 }
 
+/* Appends a change's record to a durable shard's batch (nothing for a
+ * memory-only one). Returns SW_OK, or the status that must refuse the
+ * change (SW_EIO, SW_ENOMEM). */
+static int log_change(struct sw__lshard *s, uint8_t type, const uint8_t *txid, uint64_t id,
+                      int64_t num)
+{
+    if (!s->j.open)
+        return SW_OK;
+    uint8_t buf[SW__TXID_LEN + 8];
+    sw__rec r = sw__ledger_rec(type, txid, id, num, buf);
+    return sw__journal_append(&s->j, &r);
+}
+
+/* After a logged change is applied: the caller's answer waits for the
+ * batch's commit, and becomes SW_EIO if the commit fails. */
+static void logged(struct sw__lshard *s, struct ledger_req *r)
+{
+    if (s->j.open)
+        sw__journal_wait(&s->j, &r->wait, &r->rc);
+}
+
+/* The account of r->id, or NULL with r->rc set (SW_ENOTFOUND, or SW_EIO on
+ * a shard whose journal failed). */
+static struct sw__acct *find(struct sw__lshard *s, struct ledger_req *r)
+{
+    if (sw__journal_failed(&s->j)) {
+        r->rc = SW_EIO;
+        return NULL;
+    }
+    struct sw__acct *a = sw__acctmap_find(&s->map, r->id);
+    r->rc = a ? SW_OK : SW_ENOTFOUND;
+    return a;
+}
+
 /* ---- shard functions: run on the shard's owner ---- */
 
 static void create_fn(void *state, void *arg)
 {
-    struct shard *s = state;
+    struct sw__lshard *s = state;
     struct ledger_req *r = arg;
-    if (sw__acctmap_find(&s->map, r->id)) {
-        r->rc = SW_EEXIST;
+    if (find(s, r) || r->rc == SW_EIO) {
+        r->rc = r->rc == SW_EIO ? SW_EIO : SW_EEXIST;
         return;
     }
+    size_t mark = sw__journal_mark(&s->j);
+    r->rc = log_change(s, SW__REC_ACCT_SET, NULL, r->id, r->amount);
+    if (r->rc != SW_OK)
+        return;
     struct sw__acct *a = sw__acctmap_insert(&s->map, r->id);
     if (!a) {
+        sw__journal_rewind(&s->j, mark);
         r->rc = SW_ENOMEM;
         return;
     }
     a->balance = r->amount;
-    r->rc = SW_OK;
+    logged(s, r);
 }
 
-static struct sw__acct *find(void *state, struct ledger_req *r)
+/* Sets a's balance to `balance`, logged. */
+static void set_balance(struct sw__lshard *s, struct ledger_req *r, struct sw__acct *a,
+                        int64_t balance)
 {
-    struct sw__acct *a = sw__acctmap_find(&((struct shard *)state)->map, r->id);
-    r->rc = a ? SW_OK : SW_ENOTFOUND;
-    return a;
+    r->rc = log_change(s, SW__REC_ACCT_SET, NULL, r->id, balance);
+    if (r->rc != SW_OK)
+        return;
+    a->balance = balance;
+    logged(s, r);
 }
 
 static void deposit_fn(void *state, void *arg)
@@ -111,11 +144,10 @@ static void deposit_fn(void *state, void *arg)
     struct sw__acct *a = find(state, r);
     if (!a)
         return;
-    if (!has_room(a, r->amount)) {
+    if (!has_room(a, r->amount))
         r->rc = SW_EOVERFLOW;
-        return;
-    }
-    a->balance += r->amount;
+    else
+        set_balance(state, r, a, a->balance + r->amount);
 }
 
 static void withdraw_fn(void *state, void *arg)
@@ -124,11 +156,10 @@ static void withdraw_fn(void *state, void *arg)
     struct sw__acct *a = find(state, r);
     if (!a)
         return;
-    if (a->balance < r->amount) {
+    if (a->balance < r->amount)
         r->rc = SW_EFUNDS;
-        return;
-    }
-    a->balance -= r->amount;
+    else
+        set_balance(state, r, a, a->balance - r->amount);
 }
 
 static void balance_fn(void *state, void *arg)
@@ -155,44 +186,82 @@ static void reserve_fn(void *state, void *arg)
 static void unreserve_fn(void *state, void *arg)
 {
     struct ledger_req *r = arg;
-    struct sw__acct *a = find(state, r);
+    struct sw__acct *a = sw__acctmap_find(&((struct sw__lshard *)state)->map, r->id);
     if (a)
         a->pending_in -= r->amount;
 }
 
+/* A transfer's first half, on the source shard. */
+static void debit_fn(void *state, void *arg)
+{
+    struct ledger_req *r = arg;
+    struct sw__acct *a = find(state, r);
+    if (!a)
+        return;
+    if (a->balance < r->amount) {
+        r->rc = SW_EFUNDS;
+        return;
+    }
+    r->rc = log_change(state, SW__REC_XFER_DEBIT, r->txid, r->id, r->amount);
+    if (r->rc != SW_OK)
+        return;
+    a->balance -= r->amount;
+    logged(state, r);
+}
+
+/* A transfer's second half, on the destination shard, into the amount
+ * reserved for it. */
 static void credit_fn(void *state, void *arg)
 {
     struct ledger_req *r = arg;
     struct sw__acct *a = find(state, r);
-    if (a) {
-        a->pending_in -= r->amount;
-        a->balance += r->amount;
-    }
+    if (!a)
+        return;
+    a->pending_in -= r->amount;
+    r->rc = log_change(state, SW__REC_XFER_CREDIT, r->txid, r->id, r->amount);
+    if (r->rc != SW_OK)
+        return;
+    a->balance += r->amount;
+    logged(state, r);
 }
 
-/* A transfer within one shard: both accounts are here, so one call. */
+/* A transfer within one shard: both accounts are here, so one call, and
+ * both halves go into one batch. */
 struct transfer_req {
     uint64_t from, to;
     int64_t amount;
     int rc;
+    uint8_t txid[SW__TXID_LEN];
+    sw__journal_waiter wait;
 };
 
 static void local_transfer_fn(void *state, void *arg)
 {
-    struct shard *s = state;
+    struct sw__lshard *s = state;
     struct transfer_req *t = arg;
     struct sw__acct *from = sw__acctmap_find(&s->map, t->from);
     struct sw__acct *to = sw__acctmap_find(&s->map, t->to);
-    if (!from || !to)
+    if (sw__journal_failed(&s->j))
+        t->rc = SW_EIO;
+    else if (!from || !to)
         t->rc = SW_ENOTFOUND;
     else if (from->balance < t->amount)
         t->rc = SW_EFUNDS;
     else if (!has_room(to, t->amount))
         t->rc = SW_EOVERFLOW;
     else {
+        size_t mark = sw__journal_mark(&s->j);
+        t->rc = log_change(s, SW__REC_XFER_DEBIT, t->txid, t->from, t->amount);
+        if (t->rc == SW_OK)
+            t->rc = log_change(s, SW__REC_XFER_CREDIT, t->txid, t->to, t->amount);
+        if (t->rc != SW_OK) {
+            sw__journal_rewind(&s->j, mark);
+            return;
+        }
         from->balance -= t->amount;
         to->balance += t->amount;
-        t->rc = SW_OK;
+        if (s->j.open)
+            sw__journal_wait(&s->j, &t->wait, &t->rc);
     }
 }
 
@@ -204,8 +273,10 @@ struct sum_req {
 
 static void sum_fn(void *state, void *arg)
 {
-    struct shard *s = state;
+    struct sw__lshard *s = state;
     struct sum_req *r = arg;
+    if (sw__journal_failed(&s->j))
+        r->rc = SW_EIO;
     for (size_t i = 0; s->map.slots && i <= s->map.mask; i++) {
         const struct sw__acct *a = &s->map.slots[i];
         if (!a->used)
@@ -221,7 +292,7 @@ static void sum_fn(void *state, void *arg)
 /* Runs fn on the shard of r->id; the call's status, else the request's. */
 static int shard_call(sw_ledger *l, sw_owner_fn fn, struct ledger_req *r)
 {
-    int rc = sw_owner_call(l->owners[shard_of(l, r->id)], fn, r);
+    int rc = sw_owner_call(l->shards[shard_of(l, r->id)].owner, fn, r);
     return rc == SW_OK ? r->rc : rc;
 }
 
@@ -233,52 +304,83 @@ static int account_op(sw_ledger *l, sw_owner_fn fn, uint64_t id, int64_t amount)
     return shard_call(l, fn, &r);
 }
 
+static sw__journal *journal_of(void *ctx, size_t i)
+{
+    return &((sw_ledger *)ctx)->shards[i].j;
+}
+
+static int ledger_open(sw_ledger *l, const sw_ledger_options *opts, char *err, size_t errlen)
+{
+    unsigned dflt = sw_owner_pool_size();
+    unsigned n = opts ? opts->shards : 0;
+    if (dflt == 0)
+        return SW_EIO;
+    if (n > MAX_SHARDS) {
+        snprintf(err, errlen, "%u shards: at most %d", n, MAX_SHARDS);
+        return SW_EINVAL;
+    }
+    if (opts && opts->fsync != SW_FSYNC_EVERYSEC && opts->fsync != SW_FSYNC_ALWAYS &&
+        opts->fsync != SW_FSYNC_NO) {
+        snprintf(err, errlen, "unknown fsync policy %d", (int)opts->fsync);
+        return SW_EINVAL;
+    }
+    l->nonce = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15u ^ (uint64_t)getpid() << 32 ^
+               (uint64_t)(uintptr_t)l;
+    int rc;
+    if (opts && opts->dir) {
+        rc = sw__ledger_recover(l, opts, &n, dflt, err, errlen);
+    } else {
+        n = n ? n : dflt;
+        l->shards = calloc(n, sizeof *l->shards);
+        rc = l->shards ? SW_OK : SW_ENOMEM;
+        l->n = l->shards ? n : 0;
+    }
+    for (unsigned i = 0; rc == SW_OK && i < l->n; i++) {
+        struct sw__lshard *s = &l->shards[i];
+        s->index = i;
+        sw_owner_options oo = {.batch_end = s->j.open ? sw__ledger_batch_end : NULL};
+        rc = sw_owner_start_ex(&s->owner, s, &oo);
+    }
+    if (rc == SW_OK && l->dir && opts->fsync == SW_FSYNC_EVERYSEC)
+        rc = sw__syncer_start(&l->syncer, journal_of, l, l->n);
+    return rc;
+}
+
 int sw_ledger_open(sw_ledger **out, const sw_ledger_options *opts)
 {
     if (!out)
         return SW_EINVAL;
     *out = NULL;
-    if (opts && opts->dir) {
-        fprintf(stderr, "steward: sw_ledger_open: dir is not supported yet (memory only)\n");
-        return SW_EINVAL;
-    }
-    unsigned n = opts && opts->shards ? opts->shards : sw_owner_pool_size();
-    if (n == 0)
-        return SW_EIO;
-    if (n > MAX_SHARDS)
-        return SW_EINVAL;
     sw_ledger *l = calloc(1, sizeof *l);
-    int rc = SW_ENOMEM;
     if (!l)
-        return rc;
-    l->owners = calloc(n, sizeof *l->owners);
-    l->shards = calloc(n, sizeof *l->shards);
+        return SW_ENOMEM;
     pthread_mutex_init(&l->total_mu, NULL);
-    if (!l->owners || !l->shards)
-        goto fail;
-    for (l->n = 0; l->n < n; l->n++) {
-        rc = sw_owner_start(&l->owners[l->n], &l->shards[l->n]);
-        if (rc != SW_OK)
-            goto fail;
+    char err[512] = "";
+    int rc = ledger_open(l, opts, err, sizeof err);
+    if (rc != SW_OK) {
+        if (err[0])
+            fprintf(stderr, "steward: sw_ledger_open: %s\n", err);
+        sw_ledger_close(l);
+        return rc;
     }
     *out = l;
     return SW_OK;
-fail:
-    sw_ledger_close(l);
-    return rc;
 }
 
 int sw_ledger_close(sw_ledger *l)
 {
     if (!l)
         return SW_EINVAL;
+    for (unsigned i = 0; i < l->n; i++)
+        sw_owner_free(l->shards[i].owner); /* runs what is queued, then stops */
+    sw__syncer_stop(&l->syncer);
     for (unsigned i = 0; i < l->n; i++) {
-        sw_owner_free(l->owners[i]); /* runs what is queued, then stops */
+        sw__journal_close(&l->shards[i].j);
         sw__acctmap_destroy(&l->shards[i].map);
     }
     pthread_mutex_destroy(&l->total_mu);
-    free(l->owners);
     free(l->shards);
+    free(l->dir);
     free(l);
     return SW_OK;
 }
@@ -334,15 +436,18 @@ static void gate_leave(sw_ledger *l)
 
 static int cross_transfer(sw_ledger *l, uint64_t from, uint64_t to, int64_t amount)
 {
-    struct ledger_req in = {.id = to, .amount = amount};
-    struct ledger_req out = {.id = from, .amount = amount};
+    uint8_t txid[SW__TXID_LEN];
+    sw__ledger_txid(l, txid);
+    struct ledger_req in = {.id = to, .amount = amount, .txid = txid};
+    struct ledger_req out = {.id = from, .amount = amount, .txid = txid};
     gate_enter(l);
     int rc = shard_call(l, reserve_fn, &in);
     if (rc == SW_OK) {
-        rc = shard_call(l, withdraw_fn, &out);
-        in.rc = SW_OK;
-        /* Neither can fail: the account exists and the amount is reserved. */
-        shard_call(l, rc == SW_OK ? credit_fn : unreserve_fn, &in);
+        rc = shard_call(l, debit_fn, &out);
+        if (rc == SW_OK)
+            rc = shard_call(l, credit_fn, &in); /* fails only if its log does */
+        else
+            shard_call(l, unreserve_fn, &in);
     }
     gate_leave(l);
     return rc;
@@ -356,7 +461,8 @@ int sw_ledger_transfer(sw_ledger *l, uint64_t from, uint64_t to, int64_t amount)
     if (sf != st)
         return cross_transfer(l, from, to, amount);
     struct transfer_req t = {.from = from, .to = to, .amount = amount};
-    int rc = sw_owner_call(l->owners[sf], local_transfer_fn, &t);
+    sw__ledger_txid(l, t.txid);
+    int rc = sw_owner_call(l->shards[sf].owner, local_transfer_fn, &t);
     return rc == SW_OK ? t.rc : rc;
 }
 
@@ -371,7 +477,7 @@ int sw_ledger_total(sw_ledger *l, int64_t *total, uint64_t *accounts)
     struct sum_req r = {.rc = SW_OK};
     int rc = SW_OK;
     for (unsigned i = 0; i < l->n && rc == SW_OK; i++)
-        rc = sw_owner_call(l->owners[i], sum_fn, &r);
+        rc = sw_owner_call(l->shards[i].owner, sum_fn, &r);
     atomic_store_explicit(&l->totaling, 0, memory_order_release);
     pthread_mutex_unlock(&l->total_mu);
     if (rc == SW_OK)

@@ -1,0 +1,145 @@
+/* Unit tests of the durable Ledger: reopen keeps every balance, a transfer
+ * that a crash left half done is refunded exactly once, failed commits
+ * acknowledge nothing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "account/acctmap.h"
+#include "log/logfile.h"
+#include "steward/account.h"
+
+static char g_dir[64];
+
+static int setup(void **state)
+{
+    (void)state;
+    strcpy(g_dir, "/tmp/steward-ledger-XXXXXX");
+    return mkdtemp(g_dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static sw_ledger *open_dir(unsigned shards)
+{
+    sw_ledger *l = NULL;
+    sw_ledger_options opts = {.shards = shards, .dir = g_dir, .fsync = SW_FSYNC_ALWAYS};
+    assert_int_equal(sw_ledger_open(&l, &opts), SW_OK);
+    return l;
+}
+
+static int64_t balance(sw_ledger *l, uint64_t id)
+{
+    int64_t b = -1;
+    assert_int_equal(sw_ledger_balance(l, id, &b), SW_OK);
+    return b;
+}
+
+/* The shard an id lives on, as the Ledger computes it. */
+static unsigned shard_of(uint64_t id, unsigned n)
+{
+    return (unsigned)(((sw__mix64(id) >> 32) * n) >> 32);
+}
+
+static void test_reopen_keeps_balances(void **state)
+{
+    (void)state;
+    sw_ledger *l = open_dir(3);
+    for (uint64_t id = 0; id < 30; id++)
+        assert_int_equal(sw_ledger_create(l, id, 1000), SW_OK);
+    for (uint64_t id = 0; id < 30; id++) {
+        assert_int_equal(sw_ledger_transfer(l, id, (id + 7) % 30, (int64_t)id + 1), SW_OK);
+        assert_int_equal(sw_ledger_deposit(l, id, 5), SW_OK);
+    }
+    assert_int_equal(sw_ledger_withdraw(l, 3, 100), SW_OK);
+    int64_t want[30], total;
+    for (uint64_t id = 0; id < 30; id++)
+        want[id] = balance(l, id);
+    sw_ledger_total(l, &total, NULL);
+    sw_ledger_close(l);
+
+    l = open_dir(0);
+    for (uint64_t id = 0; id < 30; id++)
+        assert_int_equal(balance(l, id), want[id]);
+    int64_t after;
+    uint64_t n;
+    assert_int_equal(sw_ledger_total(l, &after, &n), SW_OK);
+    assert_int_equal(after, total);
+    assert_int_equal(n, 30);
+    assert_int_equal(sw_ledger_create(l, 5, 1), SW_EEXIST); /* creates are durable too */
+    sw_ledger_close(l);
+    sw_ledger_options other = {.shards = 2, .dir = g_dir};
+    assert_int_equal(sw_ledger_open(&l, &other), SW_EINVAL); /* not the directory's count */
+}
+
+static void test_half_done_transfer_is_refunded_once(void **state)
+{
+    (void)state;
+    /* Two accounts on different shards. */
+    uint64_t a = 1, b = 2;
+    while (shard_of(b, 2) == shard_of(a, 2))
+        b++;
+    sw_ledger *l = open_dir(2);
+    sw_ledger_create(l, a, 500);
+    sw_ledger_create(l, b, 500);
+    assert_int_equal(sw_ledger_transfer(l, a, b, 200), SW_OK);
+    sw_ledger_close(l);
+    /* A crash that tore the credit (the last record of b's log) away. */
+    char path[128];
+    snprintf(path, sizeof path, "%s/ledger-shard-%04u.log", g_dir, shard_of(b, 2));
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(truncate(path, st.st_size - 3), 0);
+
+    l = open_dir(2); /* settles: the debit alone is refunded */
+    assert_int_equal(balance(l, a), 500);
+    assert_int_equal(balance(l, b), 500);
+    assert_int_equal(sw_ledger_deposit(l, a, 1), SW_OK); /* an ACCT_SET after the refund */
+    sw_ledger_close(l);
+    l = open_dir(2); /* and the refund is not made twice */
+    assert_int_equal(balance(l, a), 501);
+    assert_int_equal(balance(l, b), 500);
+    sw_ledger_close(l);
+}
+
+static void test_failed_commit_acknowledges_nothing(void **state)
+{
+    (void)state;
+    sw_ledger *l = open_dir(1);
+    sw_ledger_create(l, 1, 100);
+    sw_ledger_create(l, 2, 100);
+    sw__log_fail_next(SW__LOG_FAULT_FSYNC, 1);
+    assert_int_equal(sw_ledger_transfer(l, 1, 2, 30), SW_EIO);
+    sw__log_fail_next(SW__LOG_FAULT_FSYNC, 0);
+    int64_t b;
+    assert_int_equal(sw_ledger_balance(l, 1, &b), SW_EIO); /* the shard refuses now */
+    sw_ledger_close(l);
+    l = open_dir(1);
+    assert_int_equal(balance(l, 1), 100);
+    assert_int_equal(balance(l, 2), 100);
+    sw_ledger_close(l);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_reopen_keeps_balances, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_half_done_transfer_is_refunded_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_commit_acknowledges_nothing, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
