@@ -33,6 +33,8 @@ soak: all
 	build/plain/tests/stress_owner 64 100000
 	build/plain/tests/stress_db 64 100000
 	build/plain/tests/stress_ledger 32 100000
+	build/plain/tests/crash_db 300
+	build/plain/tests/crash_ledger 300
 
 format:
 	clang-format -i $$(git ls-files -co --exclude-standard -- '*.c' '*.h')
