@@ -11,6 +11,9 @@
 # Each benchmark program prints "name value" lines; the raw output is kept in
 # BUILD_DIR/bench/results/. Go peers are built offline (standard library
 # only) into build/bench-go/.
+# The durable section runs redis-server (started on a free loopback port
+# from 6390, data under /tmp, stopped and removed after each point) and
+# redis-benchmark, redis-cli.
 #
 # Adding a section: write section_NAME, which runs the steward program and
 # its peer with $MS and $RUNS, then prints `table_header PEER` and one `row`
@@ -18,7 +21,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SECTIONS=(chan db)
+SECTIONS=(chan db durable)
 
 BUILD=build/plain
 ONLY=""
@@ -58,12 +61,14 @@ metric() {
     awk -v k="$2" '$1 == k { print $2; exit }' "$1"
 }
 
-# A value for the table: rates in millions, times as they are; "-" when
-# missing or not a number.
-fmt_value() { # VALUE KIND(rate|ns)
+# A value for the table: rates in millions, slow rates (count) whole, times
+# as they are; "-" when missing or not a number.
+fmt_value() { # VALUE KIND(rate|count|ns)
     awk -v v="$1" -v kind="$2" 'BEGIN {
         if (v == "" || v !~ /^[0-9.eE+-]+$/) { print "-"; exit }
-        if (kind == "rate") printf "%.2fM\n", v / 1e6; else printf "%.1f\n", v
+        if (kind == "rate") printf "%.2fM\n", v / 1e6
+        else if (kind == "count") printf "%.0f\n", v
+        else printf "%.1f\n", v
     }'
 }
 
@@ -156,6 +161,121 @@ section_db() {
     table_header floor
     row "owner call round trip (ns/call)" "$(metric "$s" owner.call_ns)" \
         "$(metric "$s" owner.floor_ns)" ns "(floor: cache line, CPUs 0 and 1)"
+}
+
+# The durable section's client counts and fsync policies; bench_durable.c
+# runs the same.
+DURABLE_CLIENTS=(1 8 64)
+DURABLE_MODES=(always everysec no)
+
+# The redis-server of the durable section: its pid and data directory while
+# one runs, so that an early exit does not leave it behind.
+REDIS_PID=""
+REDIS_DIR=""
+
+redis_stop() {
+    if [ -n "$REDIS_PID" ]; then
+        redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || kill "$REDIS_PID" 2>/dev/null || true
+        wait "$REDIS_PID" 2>/dev/null || true
+        REDIS_PID=""
+    fi
+    if [ -n "$REDIS_DIR" ]; then
+        rm -rf "$REDIS_DIR"
+        REDIS_DIR=""
+    fi
+}
+
+# Starts redis-server with an append-only file synced as MODE, in a fresh
+# directory under /tmp, on the first free loopback port from 6390; sets
+# REDIS_PORT. A port another process takes first makes the server exit, and
+# the next one is tried.
+redis_start() { # MODE
+    local p
+    REDIS_DIR=$(mktemp -d /tmp/steward-bench-redis-XXXXXX)
+    for p in $(seq 6390 6429); do
+        if (: <"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            continue # in use
+        fi
+        redis-server --save "" --appendonly yes --appendfsync "$1" --dir "$REDIS_DIR" \
+            --port "$p" --bind 127.0.0.1 --daemonize no >"$REDIS_DIR/log" 2>&1 &
+        REDIS_PID=$!
+        REDIS_PORT=$p
+        for _ in $(seq 100); do
+            kill -0 "$REDIS_PID" 2>/dev/null || break
+            if [ "$(redis-cli -p "$p" ping 2>/dev/null)" = PONG ]; then
+                return 0
+            fi
+            sleep 0.05
+        done
+        kill "$REDIS_PID" 2>/dev/null || true
+        wait "$REDIS_PID" 2>/dev/null || true
+        REDIS_PID=""
+    done
+    echo "bench/run.sh: redis-server did not start (log: $REDIS_DIR/log)" >&2
+    cat "$REDIS_DIR/log" >&2
+    return 1
+}
+
+# SETs per second of redis-benchmark, C clients, N requests, on REDIS_PORT.
+redis_sets() { # C N
+    redis-benchmark -p "$REDIS_PORT" -t set -c "$1" -d 16 -r 100000 -n "$2" --csv 2>/dev/null |
+        awk -F'"' '$2 == "SET" { print $4 }'
+}
+
+# One redis point: a fresh server, a short run to learn the rate, then one
+# sized to last about MS_POINT ms; prints "durable.MODE.C SETs/s". Not to be
+# run in a subshell: the EXIT trap stops the server only of this shell.
+redis_point() { # MODE C MS_POINT
+    local cal n
+    redis_start "$1"
+    cal=$(redis_sets "$2" $((500 * $2)))
+    n=$(awk -v r="$cal" -v ms="$3" 'BEGIN { n = int(r * ms / 1000); print n < 1000 ? 1000 : n }')
+    echo "durable.$1.$2 $(redis_sets "$2" "$n")"
+    redis_stop
+}
+
+section_durable() {
+    build_target bench_durable
+    local s=$RESULTS/durable.steward p=$RESULTS/durable.redis ms=$((2 * MS)) mode n
+    trap redis_stop EXIT
+    "$BUILD/bench/bench_durable" "$ms" >"$s"
+    : >"$p"
+    for mode in "${DURABLE_MODES[@]}"; do
+        for n in "${DURABLE_CLIENTS[@]}"; do
+            redis_point "$mode" "$n" "$ms" >>"$p"
+        done
+    done
+    trap - EXIT
+
+    echo
+    echo "== durable: steward's durable Db vs $(redis-server --version | awk '{ print $1, $3 }')" \
+        "with appendonly yes, same appendfsync, data on /tmp ($(findmnt -no FSTYPE -T /tmp 2>/dev/null || echo ?))," \
+        "$(metric "$s" durable.cpus) CPUs, $(metric "$s" durable.pool_threads) shards"
+    echo "steward: N threads of sw_db_store, fresh Db each point, ${ms} ms (N=64: $((ms / 2)));" \
+        "redis: redis-benchmark -t set -c N -d 16 -r 100000, fresh server each point, ~${ms} ms;" \
+        "one run each"
+    echo "Notes: redis-benchmark's client runs on the same $(metric "$s" durable.cpus) CPUs as" \
+        "the server, and each SET pays a loopback round trip that steward's in-process calls" \
+        "do not; redis with appendfsync always also batches: one write and fsync per" \
+        "event-loop iteration, for every client's command that iteration read."
+    echo
+    local f='%-9s %4s %14s %14s   %s\n'
+    # shellcheck disable=SC2059 # the format is ours
+    printf "$f" mode N "steward st/s" "redis set/s" "steward/redis (>1 = steward better)"
+    for mode in "${DURABLE_MODES[@]}"; do
+        for n in "${DURABLE_CLIENTS[@]}"; do
+            local st rd
+            st=$(metric "$s" "durable.$mode.$n")
+            rd=$(metric "$p" "durable.$mode.$n")
+            # shellcheck disable=SC2059
+            printf "$f" "$mode" "$n" "$(fmt_value "$st" count)" "$(fmt_value "$rd" count)" \
+                "$(fmt_ratio "$st" "$rd" rate)"
+        done
+    done
+    echo
+    echo "group commit, always N=64 / N=1: steward $(metric "$s" durable.group_commit)" \
+        "(goal >= 20), redis $(fmt_ratio "$(metric "$p" durable.always.64)" \
+            "$(metric "$p" durable.always.1)" rate)"
 }
 
 # ---- main ----
