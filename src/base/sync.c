@@ -46,7 +46,7 @@ void sw__futex_wake(_Atomic uint32_t *word, int count)
 
 /* Spins on the parker for up to SW__SPIN_NS, then yields for up to
  * SW__YIELD_NS. The clock is read once every 64 pauses: cheap next to them. */
-static bool spin_for(sw__parker *p, int64_t deadline_ns)
+static bool spin_for(sw__parker *p, int64_t deadline_ns, const _Atomic uint32_t *sleep_hint)
 {
     int64_t start = sw__now_ns();
     int64_t spin_end = start + SW__SPIN_NS, yield_end = spin_end + SW__YIELD_NS;
@@ -63,6 +63,9 @@ static bool spin_for(sw__parker *p, int64_t deadline_ns)
         int64_t now = sw__now_ns();
         if (now >= yield_end)
             return false;
+        /* Relaxed: a hint; being late costs a few more spins. */
+        if (sleep_hint && atomic_load_explicit(sleep_hint, memory_order_relaxed))
+            return false;
         if (now >= spin_end)
             sched_yield();
     }
@@ -70,7 +73,12 @@ static bool spin_for(sw__parker *p, int64_t deadline_ns)
 
 int sw__park(sw__parker *p, int64_t deadline_ns)
 {
-    if (spin_for(p, deadline_ns))
+    return sw__park_hint(p, deadline_ns, NULL);
+}
+
+int sw__park_hint(sw__parker *p, int64_t deadline_ns, const _Atomic uint32_t *sleep_hint)
+{
+    if (spin_for(p, deadline_ns, sleep_hint))
         return SW_OK;
     for (;;) {
         uint32_t expect = SW__PARK_EMPTY;

@@ -80,6 +80,11 @@ static inline bool sw__parker_notified(sw__parker *p)
  * parker is back in EMPTY and can be waited on again. */
 int sw__park(sw__parker *p, int64_t deadline_ns);
 
+/* As sw__park, but stops spinning and sleeps at once when *sleep_hint is
+ * non-zero (checked every microsecond or so): the notifier says it will be
+ * slow (an fsync is under way), so spinning would only take its CPU. */
+int sw__park_hint(sw__parker *p, int64_t deadline_ns, const _Atomic uint32_t *sleep_hint);
+
 static inline void sw__unpark(sw__parker *p)
 {
     /* Release: pairs with the acquire load in sw__parker_notified/sw__park. */

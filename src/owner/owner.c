@@ -108,6 +108,9 @@ struct pool_thread {
     _Atomic uint32_t space_seq; /* futex for posters waiting for room */
     struct msg *nodes;          /* immutable: the SW_OWNER_POST_LIMIT pooled nodes */
     pthread_t thread;
+    /* Set by this thread while a batch_end hook runs (an fsync, typically):
+     * read by waiting callers, who then sleep rather than spin. */
+    alignas(SW__CACHE_LINE) _Atomic uint32_t committing;
 };
 
 struct pool {
@@ -302,8 +305,11 @@ static bool run_batch(struct pool_thread *pt, sw_owner *o, struct msg *lifo)
         }
         m = next;
     }
-    if (o->batch_end && done)
+    if (o->batch_end && done) {
+        atomic_store_explicit(&pt->committing, 1, memory_order_relaxed);
         o->batch_end(o->state);
+        atomic_store_explicit(&pt->committing, 0, memory_order_relaxed);
+    }
     reply_all(calls);
     if (freed)
         nodes_give(pt, freed, freed_last);
@@ -540,7 +546,7 @@ int sw_owner_call(sw_owner *o, sw_owner_fn fn, void *arg)
         leave(o);
         return SW_ECLOSED;
     }
-    sw__park(&reply, -1);
+    sw__park_hint(&reply, -1, &o->home->committing);
     /* Our part of the wake-up tree (see reply_all). */
     for (int c = 0; c < 2; c++)
         if (m.wake[c])
