@@ -125,8 +125,11 @@ ACCT_CLIENTS=(1 8)
 section_db() {
     build_target bench_db
     build_go_peer db
-    local s=$RESULTS/db.steward p=$RESULTS/db.go n
+    local s=$RESULTS/db.steward s1=$RESULTS/db.steward1 p=$RESULTS/db.go n
     "$BUILD/bench/bench_db" "$MS" "$RUNS" >"$s"
+    # The same with a single owner pool thread: on a machine with few cores,
+    # a pool thread per core leaves none to the clients (see the note below).
+    STEWARD_THREADS=1 "$BUILD/bench/bench_db" "$MS" "$RUNS" >"$s1"
     "$GO_OUT/db" "$MS" "$RUNS" >"$p"
 
     echo
@@ -135,32 +138,40 @@ section_db() {
         "${MS} ms per measurement (64 clients: $((MS / 2))), best of $RUNS"
     echo
     echo "Db, 100000 keys of 16 B, 16 B values, 50/50 store/fetch, ops/s; ratios >1 = steward better"
-    local f='%-12s %9s %11s %17s %9s %9s   %19s %16s\n'
+    local f='%-12s %9s %11s %11s %17s %9s %9s   %19s %16s\n'
     # shellcheck disable=SC2059 # the format is ours
-    printf "$f" clients steward go_pattern go_pattern_noack go_mutex c_mutex \
+    printf "$f" clients steward steward_p1 go_pattern go_pattern_noack go_mutex c_mutex \
         steward/go_pattern steward/c_mutex
     for n in "${DB_CLIENTS[@]}"; do
-        local st gp gn gm cm
+        local st s1v gp gn gm cm
         st=$(metric "$s" "db.steward_ops.$n")
+        s1v=$(metric "$s1" "db.steward_ops.$n")
         gp=$(metric "$p" "db.go_pattern_ops.$n")
         gn=$(metric "$p" "db.go_pattern_noack_ops.$n")
         gm=$(metric "$p" "db.go_mutex_ops.$n")
         cm=$(metric "$s" "db.c_mutex_ops.$n")
         # shellcheck disable=SC2059
-        printf "$f" "N=$n" "$(fmt_value "$st" rate)" "$(fmt_value "$gp" rate)" \
+        printf "$f" "N=$n" "$(fmt_value "$st" rate)" "$(fmt_value "$s1v" rate)" "$(fmt_value "$gp" rate)" \
             "$(fmt_value "$gn" rate)" "$(fmt_value "$gm" rate)" "$(fmt_value "$cm" rate)" \
             "$(fmt_ratio "$st" "$gp" rate)" "$(fmt_ratio "$st" "$cm" rate)"
     done
 
+    echo "(steward: one owner pool thread and Db shard per CPU, the default;" \
+        "steward_p1: STEWARD_THREADS=1. Ratios use the default.)"
+
     table_header go_pattern
     for n in "${ACCT_CLIENTS[@]}"; do
         row "Account, N=$n, 1:1:1 (ops/s)" "$(metric "$s" "acct.steward_ops.$n")" \
+            "$(metric "$p" "acct.go_pattern_ops.$n")" rate
+        row "Account, N=$n, pool of 1 (ops/s)" "$(metric "$s1" "acct.steward_ops.$n")" \
             "$(metric "$p" "acct.go_pattern_ops.$n")" rate
     done
 
     table_header floor
     row "owner call round trip (ns/call)" "$(metric "$s" owner.call_ns)" \
         "$(metric "$s" owner.floor_ns)" ns "(floor: cache line, CPUs 0 and 1)"
+    row "owner call, pool of 1 (ns/call)" "$(metric "$s1" owner.call_ns)" \
+        "$(metric "$s1" owner.floor_ns)" ns
 }
 
 # The durable section's client counts and fsync policies; bench_durable.c
