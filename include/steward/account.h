@@ -70,8 +70,8 @@ typedef struct sw_ledger_options {
 int sw_ledger_open(sw_ledger **out, const sw_ledger_options *opts);
 
 /* Finishes every operation under way, syncs a durable Ledger's logs,
- * stops the shards and frees the Ledger. No thread may use it once this is called. SW_OK; SW_EINVAL for
- * NULL. */
+ * stops the shards and frees the Ledger. No thread may use it once this is called. SW_OK; SW_EINVAL
+ * for NULL. */
 int sw_ledger_close(sw_ledger *l);
 
 /* Creates account id with opening_balance (>= 0). SW_OK; SW_EEXIST if id is
