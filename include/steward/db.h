@@ -52,8 +52,8 @@ typedef struct sw_db_options {
 int sw_db_open(sw_db **out, const sw_db_options *opts);
 
 /* Finishes every operation under way, syncs the logs of a durable Db,
- * stops the shards and frees the Db and its data. No thread may use it once this is called. SW_OK;
- * SW_EINVAL for NULL. */
+ * stops the shards and frees the Db and its data. No thread may use it
+ * once this is called. SW_OK; SW_EINVAL for NULL. */
 int sw_db_close(sw_db *db);
 
 /* Stores val (vlen bytes) under key (klen bytes), replacing any old value.
