@@ -2,8 +2,11 @@
  *   - many producers and consumers through unbuffered and buffered channels:
  *     every value delivered exactly once, in order per producer;
  *   - select consumers and select producers over several channels: the same;
- *   - close racing with blocked senders, receivers and selects: every send
- *     that succeeded is received exactly once, none that failed is;
+ *   - close racing with blocked senders, receivers and selects, and with
+ *     lock-free sends and receives on buffered channels: every send that
+ *     succeeded is received exactly once, none that failed is;
+ *   - the non-blocking calls are exact: never SW_EAGAIN when the counts of
+ *     returned calls prove the buffer non-empty (or not full);
  *   - a ping-pong of many rounds: each reply is the request plus one.
  *
  * Usage: stress_chan [threads] [values-per-producer]
@@ -12,6 +15,7 @@
 #include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -294,6 +298,194 @@ static void test_close_race(void **state)
     }
 }
 
+/* Close racing with lock-free operations on buffered channels: senders use
+ * plain and non-blocking sends, receivers blocking, non-blocking and
+ * selecting receives, so sends land in the ring lock-free right up to the
+ * close. A send either lands before the close and is drained, or fails. */
+static void *fast_sender(void *arg)
+{
+    struct racer *me = arg;
+    for (int64_t i = 0; i < me->r->per_sender; i++) {
+        uint64_t v = make_value(me->id, (uint64_t)i);
+        int rc = i % 4 == 3 ? sw_chan_try_send(me->r->ch, &v) : sw_chan_send(me->r->ch, &v);
+        if (rc == SW_OK)
+            atomic_fetch_add(&me->r->sent, 1);
+        else if (rc == SW_ECLOSED)
+            return NULL;
+        else if (rc != SW_EAGAIN)
+            me->bad++;
+    }
+    return NULL;
+}
+
+static void *fast_receiver(void *arg)
+{
+    struct racer *me = arg;
+    for (int64_t i = 0;; i++) {
+        uint64_t v = 0;
+        int rc;
+        if (i % 3 == 0) {
+            rc = sw_chan_recv(me->r->ch, &v);
+        } else if (i % 3 == 1) {
+            rc = sw_chan_try_recv(me->r->ch, &v);
+        } else {
+            sw_case c[2] = {{me->r->ch, SW_RECV, &v, 0}, {NULL, SW_RECV, NULL, 0}};
+            int idx = sw_select(c, 2, i % 2 ? -1 : 0);
+            rc = idx >= 0 ? c[idx].status : idx;
+        }
+        if (rc == SW_ECLOSED) {
+            if (v != 0)
+                me->bad++; /* the zero value after close */
+            return NULL;
+        }
+        if (rc == SW_EAGAIN)
+            continue;
+        if (rc != SW_OK) {
+            me->bad++;
+            continue;
+        }
+        uint64_t p = v >> 40, seq = v & ((1ULL << 40) - 1);
+        atomic_fetch_add(&me->r->seen[p * (uint64_t)me->r->per_sender + seq], 1);
+        atomic_fetch_add(&me->r->received, 1);
+    }
+}
+
+static void test_close_race_fast(void **state)
+{
+    (void)state;
+    static const size_t caps[] = {1, 2, 16, 1024};
+    for (int round = 0; round < 24; round++) {
+        int senders = half(), receivers = half();
+        struct race r = {.ch = sw_chan_new(sizeof(uint64_t), caps[round % 4]),
+                         .per_sender = g_size / 10 + 1};
+        r.seen = calloc((size_t)senders * (size_t)r.per_sender, sizeof *r.seen);
+        struct racer s[MAX_THREADS], rc[MAX_THREADS];
+        for (int i = 0; i < receivers; i++) {
+            rc[i] = (struct racer){.r = &r, .id = (uint64_t)i};
+            pthread_create(&rc[i].thread, NULL, fast_receiver, &rc[i]);
+        }
+        for (int i = 0; i < senders; i++) {
+            s[i] = (struct racer){.r = &r, .id = (uint64_t)i};
+            pthread_create(&s[i].thread, NULL, fast_sender, &s[i]);
+        }
+        struct timespec ts = {0, (long)(rand() % 2000) * 1000};
+        nanosleep(&ts, NULL);
+        assert_int_equal(sw_chan_close(r.ch), SW_OK);
+        for (int i = 0; i < senders; i++) {
+            pthread_join(s[i].thread, NULL);
+            assert_int_equal(s[i].bad, 0);
+        }
+        for (int i = 0; i < receivers; i++) {
+            pthread_join(rc[i].thread, NULL);
+            assert_int_equal(rc[i].bad, 0);
+        }
+        assert_int_equal(atomic_load(&r.sent), atomic_load(&r.received));
+        for (int64_t i = 0; i < senders * r.per_sender; i++)
+            assert_true(atomic_load(&r.seen[i]) <= 1);
+        assert_int_equal(sw_chan_len(r.ch), 0);
+        free(r.seen);
+        sw_chan_free(r.ch);
+    }
+}
+
+/* The non-blocking calls are exact even while other threads are half-way
+ * through lock-free operations on the same slots. One receiver counts what
+ * it took: when more sends have returned than it took, the buffer is not
+ * empty, so a try_recv (or a select with timeout 0) must find a value. One
+ * sender counts what it sent: when fewer values are buffered than cap
+ * (sent minus receives returned), a try_send must succeed. */
+struct exact {
+    sw_chan *ch[2];
+    _Atomic int64_t done[2]; /* per channel: sends (or receives) that returned SW_OK */
+    int64_t per_thread;
+};
+
+static void *exact_sender(void *arg)
+{
+    struct exact *e = arg;
+    for (int64_t i = 0; i < e->per_thread; i++) {
+        uint64_t v = (uint64_t)i;
+        if (sw_chan_send(e->ch[i % 2], &v) != SW_OK)
+            return (void *)1;
+        atomic_fetch_add(&e->done[i % 2], 1);
+    }
+    return NULL;
+}
+
+static void *exact_receiver(void *arg)
+{
+    struct exact *e = arg;
+    uint64_t v;
+    while (sw_chan_recv(e->ch[0], &v) == SW_OK)
+        atomic_fetch_add(&e->done[0], 1);
+    return NULL;
+}
+
+static void test_try_exact(void **state)
+{
+    (void)state;
+    int threads = half();
+    for (size_t cap = 1; cap <= 4; cap *= 2) {
+        /* Many senders, one receiver using try_recv and select(0). */
+        struct exact e = {.ch = {sw_chan_new(8, cap), sw_chan_new(8, cap)},
+                          .per_thread = g_size / 4 + 1};
+        pthread_t t[MAX_THREADS];
+        for (int i = 0; i < threads; i++)
+            pthread_create(&t[i], NULL, exact_sender, &e);
+        int64_t total = threads * e.per_thread, got[2] = {0, 0};
+        for (int64_t k = 0; got[0] + got[1] < total; k++) {
+            int64_t returned[2] = {atomic_load(&e.done[0]), atomic_load(&e.done[1])};
+            uint64_t v;
+            int rc, c = (int)(k % 3);
+            bool ready;
+            if (c < 2) {
+                rc = sw_chan_try_recv(e.ch[c], &v);
+                ready = returned[c] > got[c];
+            } else {
+                sw_case cs[2] = {{e.ch[0], SW_RECV, &v, 0}, {e.ch[1], SW_RECV, &v, 0}};
+                int idx = sw_select(cs, 2, 0);
+                rc = idx >= 0 ? cs[idx].status : idx;
+                c = idx;
+                ready = returned[0] + returned[1] > got[0] + got[1];
+            }
+            if (rc == SW_OK)
+                got[c]++;
+            else if (rc != SW_EAGAIN || ready)
+                fail_msg("cap %zu: rc %d with %lld+%lld returned, %lld+%lld taken", cap, rc,
+                         (long long)returned[0], (long long)returned[1], (long long)got[0],
+                         (long long)got[1]);
+        }
+        for (int i = 0; i < threads; i++) {
+            void *bad;
+            pthread_join(t[i], &bad);
+            assert_null(bad);
+        }
+        sw_chan_free(e.ch[0]);
+        sw_chan_free(e.ch[1]);
+
+        /* Many receivers, one sender using try_send. */
+        struct exact f = {.ch = {sw_chan_new(8, cap), NULL}};
+        for (int i = 0; i < threads; i++)
+            pthread_create(&t[i], NULL, exact_receiver, &f);
+        int64_t sent = 0;
+        while (sent < total) {
+            int64_t taken = atomic_load(&f.done[0]);
+            uint64_t v = (uint64_t)sent;
+            int rc = sw_chan_try_send(f.ch[0], &v);
+            if (rc == SW_OK)
+                sent++;
+            else if (rc != SW_EAGAIN || sent - taken < (int64_t)cap)
+                fail_msg("cap %zu: rc %d with %lld sent, %lld taken", cap, rc, (long long)sent,
+                         (long long)taken);
+        }
+        sw_chan_close(f.ch[0]);
+        for (int i = 0; i < threads; i++)
+            pthread_join(t[i], NULL);
+        assert_int_equal(atomic_load(&f.done[0]), total);
+        sw_chan_free(f.ch[0]);
+    }
+}
+
 /* Ping-pong: the main thread sends n, the echo thread answers n + 1. */
 struct pong {
     sw_chan *ping, *pong;
@@ -344,6 +536,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_mpmc_unbuffered),  cmocka_unit_test(test_mpmc_buffered_1),
         cmocka_unit_test(test_mpmc_buffered_64), cmocka_unit_test(test_select_consumers),
         cmocka_unit_test(test_select_producers), cmocka_unit_test(test_close_race),
+        cmocka_unit_test(test_close_race_fast),  cmocka_unit_test(test_try_exact),
         cmocka_unit_test(test_ping_pong),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -256,6 +256,91 @@ static void test_zero_size_elements(void **state)
     sw_chan_free(ch);
 }
 
+/* Elements larger than the 8 bytes a blocked op carries inline, and
+ * receives that discard (elem NULL), through every blocking path. */
+struct big {
+    int64_t v[4];
+};
+
+struct bigcall {
+    pthread_t thread;
+    sw_chan *ch;
+    struct big b;
+    int rc;
+};
+
+static void *big_send_main(void *arg)
+{
+    struct bigcall *c = arg;
+    sleep_ms(20);
+    c->rc = sw_chan_send(c->ch, &c->b);
+    return NULL;
+}
+
+static void test_big_elements_blocking(void **state)
+{
+    (void)state;
+    for (size_t cap = 0; cap <= 1; cap++) {
+        sw_chan *ch = sw_chan_new(sizeof(struct big), cap);
+        struct bigcall c = {.ch = ch, .b = {{1, 2, 3, 4}}};
+        assert_int_equal(pthread_create(&c.thread, NULL, big_send_main, &c), 0);
+        struct big got = {{0}};
+        assert_int_equal(sw_chan_recv(ch, &got), SW_OK); /* blocks: the sender comes later */
+        assert_int_equal(pthread_join(c.thread, NULL), 0);
+        assert_int_equal(c.rc, SW_OK);
+        assert_memory_equal(&got, &c.b, sizeof got);
+        /* A timed-out receive leaves a big elem unchanged. */
+        struct big keep = {{9, 9, 9, 9}}, same = keep;
+        assert_int_equal(sw_chan_recv_timeout(ch, &keep, 10 * MS), SW_ETIMEDOUT);
+        assert_memory_equal(&keep, &same, sizeof keep);
+        /* A blocked receive that discards its element. */
+        c.b.v[0] = 5;
+        assert_int_equal(pthread_create(&c.thread, NULL, big_send_main, &c), 0);
+        assert_int_equal(sw_chan_recv(ch, NULL), SW_OK);
+        assert_int_equal(pthread_join(c.thread, NULL), 0);
+        assert_int_equal(sw_chan_len(ch), 0);
+        /* Close wakes a blocked big receive with a zeroed element. */
+        struct call cl;
+        call_start(&cl, ch, DO_CLOSE, 0, 20);
+        got.v[2] = 7;
+        assert_int_equal(sw_chan_recv(ch, &got), SW_ECLOSED);
+        assert_int_equal(got.v[2], 0);
+        call_join(&cl);
+        sw_chan_free(ch);
+    }
+}
+
+static void test_blocked_receiver_buffered(void **state)
+{
+    (void)state;
+    /* A receiver parked on an empty buffer is woken by a lock-free send,
+     * and a closed, drained channel still hands out what was sent. */
+    sw_chan *ch = sw_chan_new(sizeof(int64_t), 4);
+    struct call r;
+    call_start(&r, ch, DO_RECV, -1, 0);
+    sleep_ms(20);
+    assert_int_equal(sw_chan_send(ch, &(int64_t){31}), SW_OK);
+    call_join(&r);
+    assert_int_equal(r.rc, SW_OK);
+    assert_int_equal(r.value, 31);
+    call_start(&r, ch, DO_RECV, -1, 0);
+    sleep_ms(20);
+    assert_int_equal(sw_chan_try_send(ch, &(int64_t){32}), SW_OK);
+    call_join(&r);
+    assert_int_equal(r.value, 32);
+    assert_int_equal(sw_chan_send(ch, &(int64_t){33}), SW_OK);
+    assert_int_equal(sw_chan_close(ch), SW_OK);
+    call_start(&r, ch, DO_RECV, -1, 0);
+    call_join(&r);
+    assert_int_equal(r.rc, SW_OK);
+    assert_int_equal(r.value, 33);
+    call_start(&r, ch, DO_RECV, -1, 0);
+    call_join(&r);
+    assert_int_equal(r.rc, SW_ECLOSED);
+    assert_int_equal(r.value, 0);
+    sw_chan_free(ch);
+}
+
 static void test_select_default_and_timeout(void **state)
 {
     (void)state;
@@ -334,6 +419,35 @@ static void test_select_fairness(void **state)
         wins[rc]++;
     }
     assert_in_range(wins[0], DRAWS * 45 / 100, DRAWS * 55 / 100);
+    sw_chan_free(a);
+    sw_chan_free(b);
+}
+
+static void test_select_fairness_buffered(void **state)
+{
+    (void)state;
+    /* The same over buffered channels, which select polls without locks:
+     * both always hold an element, refilled after each win. */
+    sw_chan *a = sw_chan_new(sizeof(int64_t), 1);
+    sw_chan *b = sw_chan_new(sizeof(int64_t), 1);
+    sw_chan *chans[2] = {a, b};
+    assert_int_equal(sw_chan_send(a, &(int64_t){0}), SW_OK);
+    assert_int_equal(sw_chan_send(b, &(int64_t){1}), SW_OK);
+    int64_t va = -1, vb = -1;
+    sw_case cases[] = {{a, SW_RECV, &va, 0}, {b, SW_RECV, &vb, 0}};
+    int wins[2] = {0, 0};
+    enum { DRAWS = 20000 };
+    for (int i = 0; i < DRAWS; i++) {
+        int rc = sw_select(cases, 2, 0);
+        assert_true(rc == 0 || rc == 1);
+        assert_int_equal(cases[rc].status, SW_OK);
+        assert_int_equal(rc == 0 ? va : vb, rc);
+        wins[rc]++;
+        assert_int_equal(sw_chan_send(chans[rc], &(int64_t){rc}), SW_OK);
+    }
+    assert_in_range(wins[0], DRAWS * 45 / 100, DRAWS * 55 / 100);
+    assert_int_equal(sw_chan_len(a), 1);
+    assert_int_equal(sw_chan_len(b), 1);
     sw_chan_free(a);
     sw_chan_free(b);
 }
@@ -423,10 +537,13 @@ int main(void)
         cmocka_unit_test(test_close_wakes_blocked),
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_zero_size_elements),
+        cmocka_unit_test(test_big_elements_blocking),
+        cmocka_unit_test(test_blocked_receiver_buffered),
         cmocka_unit_test(test_select_default_and_timeout),
         cmocka_unit_test(test_select_invalid),
         cmocka_unit_test(test_select_send_and_closed),
         cmocka_unit_test(test_select_fairness),
+        cmocka_unit_test(test_select_fairness_buffered),
         cmocka_unit_test(test_select_blocks_until_ready),
         cmocka_unit_test(test_select_same_channel_twice),
         cmocka_unit_test(test_select_many_cases),

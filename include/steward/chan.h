@@ -39,7 +39,10 @@ typedef struct sw_chan sw_chan;
 sw_chan *sw_chan_new(size_t elem_size, size_t capacity);
 
 /* Frees the channel and any elements still buffered. No thread may be using
- * or blocked on it. NULL is a no-op. */
+ * or blocked on it, and no call on it may still be returning: in particular,
+ * a receiver that got a value must not free the channel until the sender's
+ * call has returned too (the sender may still be waking a peer). NULL is a
+ * no-op. */
 void sw_chan_free(sw_chan *ch);
 
 /* Sends the elem_size bytes at elem, waiting as long as it takes.

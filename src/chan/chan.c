@@ -3,50 +3,110 @@
  *
  * DESIGN
  *
- * Who touches what. A channel is one allocation: the header below and, after
- * it, the ring of cap elements. Every field of the header is guarded by the
- * channel's lock, except `count`, which is also read without it (relaxed) by
- * sw_chan_len. A blocked operation is described by waiter records that live
- * on the blocked thread's stack: one `struct waiter` per channel it waits on
- * (one for send/recv, one per case for select), all pointing at one `struct
- * op`, the operation's claim word and parker. A waiter's queue links are
- * guarded by the lock of the channel whose queue holds it; its `elem` and
- * `status` are written only by the thread that claimed the op.
+ * Two kinds of channel share one blocking machinery. An unbuffered channel
+ * is a lock and two wait queues, and every operation takes the lock. A
+ * buffered channel adds a lock-free ring: while the buffer is neither empty
+ * nor full and nobody is queued, a send or a receive takes no lock and
+ * writes no line the other side writes, except the ring slot the element
+ * moves through. (With one lock for everything, measured, most of a
+ * buffered operation was the lock's line moving between the two sides.)
  *
- * Invariants (with the lock held):
- *   - count > 0 implies recvq holds no claimable waiter (receivers take from
- *     the buffer first), and count < cap implies sendq holds none;
- *   - a closed channel's queues hold no claimable waiter;
- *   - an op is claimed at most once: `claimed` goes 0 -> 1 by one CAS, by a
- *     peer that completes it or by its own thread when its deadline passes.
- *     Only the winner of that CAS may write the waiter's elem and status, and
- *     a peer that loses it just drops the waiter from its queue. That is what
- *     makes a select run exactly one case even when several channels become
- *     ready at once.
+ * Who touches what. A channel is one allocation: a header of four cache
+ * lines (immutable sizes; the lock, `closed` and the queues, guarded by the
+ * lock; the send index; the receive index) and the ring. A blocked
+ * operation is described by waiter records on the blocked thread's stack:
+ * one `struct waiter` per channel it waits on, all pointing at one `struct
+ * op`, which holds the claim word, the parker and the result. A plain send
+ * or receive packs op, waiter and an element of up to 8 bytes into one
+ * cache line, so a peer completing it touches that line only. A waiter's
+ * queue links are guarded by the lock of the channel whose queue holds it;
+ * the op's result (and a receiver's element) is written only by the thread
+ * that claimed the op, under that lock, before it notifies.
  *
- * Hand-off. A sender that finds a claimable receiver copies its value
- * straight into the receiver's elem, and a receiver that finds a blocked
- * sender copies straight out of it (through the buffer when it is full, so
- * FIFO order holds). The peer then notifies the op's parker; the blocked
- * thread spins on it briefly, then sleeps on its own futex.
+ * The ring. Positions are stamps, lap * one_lap + index, with one_lap the
+ * smallest power of two above cap: a slot is one mask away, no division.
+ * `sendx` and `recvx` hold the next stamp to send to and to receive from,
+ * shifted left by two for flags. A slot's `seq` holds a lap base, shifted
+ * left by one for the WAIT flag: L (free for stamp L + index), L + 1 (full
+ * with it), L + one_lap (received: free for the next lap). A sender claims
+ * a stamp by a CAS on sendx when its slot is free, copies the element in and
+ * publishes it by exchanging seq; a receiver claims by a CAS on recvx when
+ * the slot is full, copies out and frees it the same way. The claim is the
+ * operation's linearisation point: the buffer holds ord(sendx) - ord(recvx)
+ * elements, which is what sw_chan_len reports. Between claim and publish (or
+ * free) a slot is transient, like a held lock. Code that answers "empty" or
+ * "full" (the non-blocking calls, select's poll) decides by the indexes and
+ * waits a transient slot out, so a try call never fails while the indexes
+ * show an element (a free slot); code that blocks just queues.
+ *
+ * Flags. X_CLOSED (in sendx) makes every later send claim fail: a send
+ * racing close either claimed before it, and its element will be drained,
+ * or returns SW_ECLOSED. X_WAITERS (in sendx for senders, recvx for
+ * receivers) is set while that side's queue is not empty. A lock-free claim
+ * expects the flags clear, so while operations are queued on one side, new
+ * ones of that side take the lock and queue behind them (a blocked sender's
+ * value joins the tail before any later send), and only the lock holder
+ * moves that index: it may look at a slot, claim a waiter, then fill or
+ * empty the slot with nobody racing it.
+ *
+ * No lost wake-up (ring). A blocking call that cannot proceed queues its
+ * waiter, sets X_WAITERS and pumps, all under the lock: the pump moves
+ * elements from the ring to queued receivers and from queued senders into
+ * free slots, in FIFO order, while it can; when the head slot is not ready
+ * it arms it, by a CAS setting WAIT on the exact seq it looked at. Every
+ * change of a seq is an exchange that returns the old value, so whoever next
+ * changes an armed slot (a lock-free sender publishing, a lock-free receiver
+ * freeing, another pump) sees WAIT and pumps. Arm and exchange are
+ * read-modify-writes of one word, so one of them sees the other; if the
+ * slot changed first, the CAS fails and the pump looks again. A pump that
+ * finds the channel closed and drained completes every queued receiver with
+ * SW_ECLOSED; close pumps after setting X_CLOSED. A blocking call queues at
+ * once rather than spinning on the slot first: measured, the spinner's reads
+ * pull the line from the peer and made every load slower.
+ *
+ * Claims. An op is claimed at most once: `claimed` goes 0 -> 1 by one CAS,
+ * by a peer (always under the lock of the channel it completes the op on)
+ * or by its own thread when its deadline passes. Only the winner writes the
+ * result; a peer that loses just drops the waiter from its queue. So a
+ * select runs exactly one case even when several channels become ready at
+ * once. On an unbuffered channel a value goes straight from sender to parked
+ * receiver (and from parked sender to receiver); a closed channel's send
+ * queue holds no claimable waiter.
+ *
+ * select. When every case is on a buffered (or NULL) channel, the cases are
+ * first tried lock-free in a uniformly random order and the first found
+ * ready runs; only a case ready at its claim runs. If none is ready, or one
+ * needs the lock to tell (queued waiters, a transient slot), select locks
+ * every channel in address order and polls in a fresh random order, so
+ * "nothing ready" is decided atomically; then it queues a waiter on each
+ * channel and pumps the buffered ones, which may complete it at once.
  *
  * No deadlock. A thread holds several channel locks only in sw_select, which
  * takes them in address order (a channel named twice is locked once); no
- * other lock is taken under a channel lock. Notifications (the futex wakes)
- * happen after the lock is released.
+ * other lock is taken under a channel lock. Spinning under a lock only waits
+ * for a transient slot, which its owner finishes without any lock.
+ * Notifications (the futex wakes) happen after the locks are released.
  *
- * No lost wake-up. A waiter is queued under the lock, after the checks that
- * found nothing to do; a peer that later makes it runnable does so under the
- * same lock, so it sees the waiter. sw_chan_close claims every waiter of both
- * queues under the lock and notifies each. The parker cannot lose a
- * notification (see sync.h). A thread whose deadline passes must win the
- * claim to return SW_ETIMEDOUT; if a peer won it, the peer is completing the
- * op (possibly still copying into our stack), so the thread waits, without a
- * deadline, for that peer's notification before it returns or touches its
- * waiters again.
+ * No lost wake-up (blocking). A waiter is queued under the lock, after the
+ * checks that found nothing to do; a peer that later makes it runnable does
+ * so under the same lock (for the ring, arming brings the peer there).
+ * sw_chan_close claims every queued sender and, once drained, every queued
+ * receiver. The parker cannot lose a notification (see sync.h). A thread
+ * whose deadline passes must win the claim to return SW_ETIMEDOUT; if a peer
+ * won it, the peer is completing the op (possibly still copying into our
+ * stack), so the thread waits, without a deadline, for that peer's
+ * notification before it returns or touches its waiters again.
+ *
+ * Lifetime. A lock-free sender (receiver) that finds its slot armed takes
+ * the lock after its element (free slot) is visible, to wake the queued
+ * peer, so it may touch the channel after another thread has already
+ * received that element: sw_chan_free must wait until every call on the
+ * channel has returned, as chan.h requires.
  */
+#define _POSIX_C_SOURCE 200809L /* sched_yield */
 #include "steward/chan.h"
 
+#include <sched.h>
 #include <stdalign.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -57,32 +117,80 @@
 struct op {
     _Atomic uint32_t claimed; /* 0 -> 1 once; see DESIGN */
     sw__parker parker;
-    struct waiter *fired; /* written by the claimer before it notifies */
+    uint32_t fired; /* the index of the waiter that ran: written by the claimer */
+    int status;     /* its result: written by the claimer */
 };
 
 struct waiter {
     struct waiter *next, *prev; /* queue links: guarded by the channel lock */
     struct op *op;              /* immutable while queued */
     void *elem;                 /* send: the value; recv: where it goes (may be NULL) */
-    size_t index;               /* the select case, 0 for send/recv */
-    int status;                 /* written by the claimer */
+    uint32_t index;             /* the select case, 0 for send/recv */
     bool queued;                /* guarded by the channel lock */
 };
+
+/* A blocked send or receive: its op, its waiter and, for an element of up
+ * to SMALL bytes, the element itself, in one cache line: the only line of
+ * the blocked thread a peer touches. (Copying through the caller's own
+ * variable would cost the peer, and then us, one more cache miss.) */
+enum { SMALL = 8 };
+
+struct blocked {
+    alignas(SW__CACHE_LINE) struct op op;
+    struct waiter w;
+    alignas(8) unsigned char small[SMALL];
+};
+
+_Static_assert(sizeof(struct blocked) == SW__CACHE_LINE, "a blocked op fills one line");
 
 struct waitq {
     struct waiter *head, *tail;
 };
 
-struct sw_chan {
-    sw__lock lock;
-    bool closed;
-    size_t elem_size; /* immutable */
-    size_t cap;       /* immutable */
-    size_t head;      /* ring index of the oldest element */
-    _Atomic size_t count;
-    struct waitq recvq, sendq;
-    alignas(max_align_t) unsigned char ring[];
+/* A ring slot: the sequence word, then elem_size bytes of element. */
+struct slot {
+    _Atomic uint64_t seq;
 };
+
+enum {
+    X_CLOSED = 1,          /* sendx: the channel is closed */
+    X_WAITERS = 2,         /* sendx / recvx: that side's queue is not empty */
+    X_SHIFT = 2,           /* an index holds stamp << X_SHIFT | flags */
+    SEQ_WAIT = 1,          /* seq: a pump armed the slot; seq holds base << 1 | WAIT */
+    SLOW = 1,              /* a lock-free attempt's answer: take the lock */
+    TRANSIENT_SPINS = 128, /* how long a blocking call waits out a transient slot */
+};
+
+/* The largest capacity: keeps stamps far from wrapping (a ring that large
+ * could not be allocated anyway). */
+#define MAX_CAP ((size_t)1 << 40)
+
+struct sw_chan {
+    /* Immutable after sw_chan_new. */
+    size_t elem_size;
+    size_t cap;
+    size_t stride;     /* bytes per ring slot */
+    uint64_t one_lap;  /* buffered: the smallest power of two above cap */
+    uint64_t lap_mask; /* one_lap - 1 */
+    unsigned lap_shift;
+    void *mem; /* what sw_chan_free frees */
+
+    /* The blocking machinery: guarded by lock. */
+    alignas(SW__CACHE_LINE) sw__lock lock;
+    bool closed; /* buffered channels mirror it in X_CLOSED */
+    struct waitq recvq, sendq;
+
+    /* Buffered only; see DESIGN. Written by senders (CAS) and pumps. */
+    alignas(SW__CACHE_LINE) _Atomic uint64_t sendx;
+    /* Written by receivers (CAS) and pumps. */
+    alignas(SW__CACHE_LINE) _Atomic uint64_t recvx;
+    alignas(SW__CACHE_LINE) unsigned char ring[];
+};
+
+static _Atomic uint64_t *index_for(sw_chan *ch, enum sw_dir dir)
+{
+    return dir == SW_SEND ? &ch->sendx : &ch->recvx;
+}
 
 /* ---- wait queues (channel lock held) ---- */
 
@@ -133,28 +241,75 @@ static struct waiter *waitq_claim(struct waitq *q)
     return NULL;
 }
 
-/* Finishes a claimed waiter: its status, then the notification, which must be
- * our last touch of its memory. Called after the channel lock is released. */
-static void complete(struct waiter *w, int status)
+static struct waitq *queue_for(sw_chan *ch, enum sw_dir dir)
 {
-    w->status = status;
-    w->op->fired = w;
-    sw__unpark(&w->op->parker);
+    return dir == SW_SEND ? &ch->sendq : &ch->recvq;
 }
 
-/* ---- the ring (channel lock held) ---- */
-
-static unsigned char *slot(sw_chan *ch, size_t i)
+/* Queues a waiter and, on a buffered channel, raises its side's X_WAITERS.
+ * Relaxed: the flag only has to make later lock-free claims of that index
+ * fail, and a CAS cannot succeed against a value it does not hold; the
+ * pump that follows reads the index after this read-modify-write. */
+static void enqueue(sw_chan *ch, enum sw_dir dir, struct waiter *w)
 {
-    size_t at = ch->head + i;
-    if (at >= ch->cap)
-        at -= ch->cap;
-    return ch->ring + at * ch->elem_size;
+    waitq_push(queue_for(ch, dir), w);
+    if (ch->cap)
+        atomic_fetch_or_explicit(index_for(ch, dir), X_WAITERS, memory_order_relaxed);
+}
+
+/* Drops X_WAITERS of a side whose queue emptied (lock held). */
+static void sync_flags(sw_chan *ch)
+{
+    if (!ch->cap)
+        return;
+    if (!ch->sendq.head && (atomic_load_explicit(&ch->sendx, memory_order_relaxed) & X_WAITERS))
+        atomic_fetch_and_explicit(&ch->sendx, ~(uint64_t)X_WAITERS, memory_order_relaxed);
+    if (!ch->recvq.head && (atomic_load_explicit(&ch->recvx, memory_order_relaxed) & X_WAITERS))
+        atomic_fetch_and_explicit(&ch->recvx, ~(uint64_t)X_WAITERS, memory_order_relaxed);
+}
+
+static void dequeue(sw_chan *ch, enum sw_dir dir, struct waiter *w)
+{
+    waitq_remove(queue_for(ch, dir), w);
+    sync_flags(ch);
+}
+
+/* Records a claimed waiter's result and links it into *done, through its
+ * free `next` field, for finish() to notify once the lock is released. */
+static void claimed(struct waiter *w, int status, struct waiter **done)
+{
+    w->op->status = status;
+    w->op->fired = w->index;
+    w->next = *done;
+    *done = w;
+}
+
+/* Notifies every waiter of done except self (our own op, claimed by our own
+ * pump: nobody waits for it); returns whether self was among them. The
+ * notification must be our last touch of a waiter's memory. */
+static bool finish(struct waiter *done, const struct waiter *self)
+{
+    bool mine = false;
+    while (done) {
+        struct waiter *next = done->next; /* read before the waiter may vanish */
+        if (done == self) {
+            mine = true;
+        } else {
+            sw__unpark(&done->op->parker);
+        }
+        done = next;
+    }
+    return mine;
 }
 
 static void copy_elem(sw_chan *ch, void *dst, const void *src)
 {
-    if (dst && ch->elem_size)
+    if (!dst)
+        return;
+    /* The common word-sized elements get an inlined copy, not a call. */
+    if (ch->elem_size == sizeof(uint64_t))
+        memcpy(dst, src, sizeof(uint64_t));
+    else if (ch->elem_size)
         memcpy(dst, src, ch->elem_size);
 }
 
@@ -164,62 +319,330 @@ static void zero_elem(sw_chan *ch, void *dst)
         memset(dst, 0, ch->elem_size);
 }
 
-static size_t count_of(sw_chan *ch)
+/* Spin-waits a little longer each time: pause first, then give the CPU away
+ * (the thread we wait for may be descheduled on our core). */
+static void backoff(unsigned spins)
 {
-    return atomic_load_explicit(&ch->count, memory_order_relaxed);
+    if (spins < 32)
+        sw__cpu_relax();
+    else
+        sched_yield();
 }
 
-static void set_count(sw_chan *ch, size_t n)
+/* ---- the ring: stamps and slots ---- */
+
+static struct slot *slot_of(sw_chan *ch, uint64_t stamp)
 {
-    /* Relaxed: writers hold the lock; the lock-free reader (sw_chan_len)
-     * wants only a recent value. */
-    atomic_store_explicit(&ch->count, n, memory_order_relaxed);
+    return (struct slot *)(void *)(ch->ring + (size_t)(stamp & ch->lap_mask) * ch->stride);
 }
 
-/* ---- one attempt at each operation (channel lock held) ----
- * Each returns SW_OK or SW_ECLOSED when the operation happened, SW_EAGAIN when
- * it would have to wait. *wake is set to a claimed peer to complete with SW_OK
- * once the lock is released. */
+static unsigned char *slot_data(struct slot *sl)
+{
+    return (unsigned char *)(sl + 1);
+}
 
-static int send_locked(sw_chan *ch, const void *elem, struct waiter **wake)
+static uint64_t lap_base(sw_chan *ch, uint64_t stamp)
+{
+    return stamp & ~ch->lap_mask;
+}
+
+static uint64_t stamp_next(sw_chan *ch, uint64_t stamp)
+{
+    uint64_t i = stamp & ch->lap_mask;
+    return i + 1 < ch->cap ? stamp + 1 : stamp - i + ch->one_lap;
+}
+
+/* How many positions precede a stamp: comparable across laps. */
+static uint64_t ordinal(sw_chan *ch, uint64_t stamp)
+{
+    return (stamp >> ch->lap_shift) * ch->cap + (stamp & ch->lap_mask);
+}
+
+static uint64_t stamp_of(uint64_t index)
+{
+    return index >> X_SHIFT;
+}
+
+/* Whether a send at stamp s would find the buffer full. Acquire: the load
+ * is ordered after our earlier load of sendx, which gave s. */
+static bool ring_full(sw_chan *ch, uint64_t s)
+{
+    uint64_t r = stamp_of(atomic_load_explicit(&ch->recvx, memory_order_acquire));
+    return ordinal(ch, s) >= ordinal(ch, r) + ch->cap;
+}
+
+static bool ring_empty(sw_chan *ch)
+{
+    uint64_t r = stamp_of(atomic_load_explicit(&ch->recvx, memory_order_acquire));
+    return stamp_of(atomic_load_explicit(&ch->sendx, memory_order_acquire)) == r;
+}
+
+/* Whether an operation of our side must wait by the indexes: the buffer is
+ * full (for a send) or empty (for a receive). */
+static bool ring_settled(sw_chan *ch, enum sw_dir dir)
+{
+    if (dir == SW_RECV)
+        return ring_empty(ch);
+    return ring_full(ch, stamp_of(atomic_load_explicit(&ch->sendx, memory_order_relaxed)));
+}
+
+/* Changes a slot's seq; true when the old value was armed, so the caller
+ * must pump. Release: pairs with the acquire loads of seq in ring_send,
+ * ring_recv and the pumps, and publishes the element copied in (or the
+ * reads of the element copied out, before the slot is reused). */
+static bool slot_store(struct slot *sl, uint64_t seq)
+{
+    return atomic_exchange_explicit(&sl->seq, seq, memory_order_release) & SEQ_WAIT;
+}
+
+/* Arms a slot whose seq we read as `seq`: true when armed (or already), false
+ * when it changed meanwhile and must be looked at again. Release on success:
+ * pairs with nothing we need, the one who sees WAIT takes the lock next. */
+static bool slot_arm(struct slot *sl, uint64_t seq)
+{
+    if (seq & SEQ_WAIT)
+        return true;
+    return atomic_compare_exchange_strong_explicit(&sl->seq, &seq, seq | SEQ_WAIT,
+                                                   memory_order_release, memory_order_relaxed);
+}
+
+/* Asks for a slot's line in exclusive state: we will read its seq, then
+ * write the slot, and a plain load would fetch the line shared, the write
+ * then costing a second trip to the other core. */
+static void prefetch_for_write(const void *p)
+{
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(NO_PFW)
+    __asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
+#else
+    (void)p;
+#endif
+}
+
+/* ---- the ring: lock-free attempts ----
+ * Each returns SW_OK (done), SW_ECLOSED, SW_EAGAIN (the buffer was full, or
+ * empty, at one instant), or SLOW: waiters are queued on our side, or the slot
+ * stayed transient and `settle` is false. *kick is set when the slot we changed
+ * was armed: the caller must pump. With `settle` the attempt waits out a
+ * transient slot, so its SW_EAGAIN is exact. */
+
+static int ring_send(sw_chan *ch, const void *elem, bool settle, bool *kick)
+{
+    uint64_t x = atomic_load_explicit(&ch->sendx, memory_order_relaxed);
+    for (unsigned spins = 0;; spins++) {
+        if (x & X_CLOSED)
+            return SW_ECLOSED;
+        if (x & X_WAITERS)
+            return SLOW;
+        uint64_t s = stamp_of(x);
+        struct slot *sl = slot_of(ch, s);
+        prefetch_for_write(sl);
+        /* Acquire: pairs with the release in slot_store by the receiver that
+         * freed the slot, so our copy-in follows its copy-out. */
+        uint64_t seq = atomic_load_explicit(&sl->seq, memory_order_acquire);
+        int64_t d = (int64_t)((seq >> 1) - lap_base(ch, s));
+        if (d == 0) {
+            /* Relaxed: the CAS only picks the one sender that owns stamp s;
+             * the slot's seq carries the data. */
+            if (atomic_compare_exchange_weak_explicit(&ch->sendx, &x, stamp_next(ch, s) << X_SHIFT,
+                                                      memory_order_relaxed, memory_order_relaxed)) {
+                copy_elem(ch, slot_data(sl), elem);
+                *kick = slot_store(sl, (lap_base(ch, s) + 1) << 1);
+                return SW_OK;
+            }
+            continue; /* x was reloaded by the CAS */
+        }
+        if (d < 0) {
+            /* The slot still holds the previous lap: full, or a receiver
+             * is between its claim and its free. */
+            if (ring_full(ch, s))
+                return SW_EAGAIN;
+            if (!settle && spins >= TRANSIENT_SPINS)
+                return SLOW;
+            backoff(spins);
+        }
+        x = atomic_load_explicit(&ch->sendx, memory_order_relaxed);
+    }
+}
+
+static int ring_recv(sw_chan *ch, void *elem, bool settle, bool *kick)
+{
+    uint64_t x = atomic_load_explicit(&ch->recvx, memory_order_relaxed);
+    for (unsigned spins = 0;; spins++) {
+        if (x & X_WAITERS)
+            return SLOW;
+        uint64_t s = stamp_of(x);
+        struct slot *sl = slot_of(ch, s);
+        prefetch_for_write(sl);
+        /* Acquire: pairs with the release in slot_store by the sender that
+         * published the slot, so our copy-out sees its copy-in. */
+        uint64_t seq = atomic_load_explicit(&sl->seq, memory_order_acquire);
+        int64_t d = (int64_t)((seq >> 1) - (lap_base(ch, s) + 1));
+        if (d == 0) {
+            /* Relaxed: as in ring_send. */
+            if (atomic_compare_exchange_weak_explicit(&ch->recvx, &x, stamp_next(ch, s) << X_SHIFT,
+                                                      memory_order_relaxed, memory_order_relaxed)) {
+                copy_elem(ch, elem, slot_data(sl));
+                *kick = slot_store(sl, (lap_base(ch, s) + ch->one_lap) << 1);
+                return SW_OK;
+            }
+            continue;
+        }
+        if (d < 0) {
+            /* Not filled yet: empty if no sender claimed stamp s, else a
+             * sender is between its claim and its publish. Acquire: ordered
+             * after our loads of recvx and seq. */
+            uint64_t sx = atomic_load_explicit(&ch->sendx, memory_order_acquire);
+            if (stamp_of(sx) == s)
+                return (sx & X_CLOSED) ? SW_ECLOSED : SW_EAGAIN;
+            if (!settle && spins >= TRANSIENT_SPINS)
+                return SLOW;
+            backoff(spins);
+        }
+        x = atomic_load_explicit(&ch->recvx, memory_order_relaxed);
+    }
+}
+
+/* ---- the ring: pumps (channel lock held) ---- */
+
+/* Moves queued senders' values into free slots, in queue order. While
+ * sendq is not empty X_WAITERS is set in sendx, so only we move sendx. */
+static bool pump_sends(sw_chan *ch, struct waiter **done)
+{
+    bool moved = false;
+    while (ch->sendq.head) {
+        uint64_t x = atomic_load_explicit(&ch->sendx, memory_order_relaxed);
+        uint64_t s = stamp_of(x);
+        struct slot *sl = slot_of(ch, s);
+        /* Acquire: as in ring_send. */
+        uint64_t seq = atomic_load_explicit(&sl->seq, memory_order_acquire);
+        if ((seq >> 1) != lap_base(ch, s)) {
+            if (slot_arm(sl, seq))
+                break;
+            continue;
+        }
+        struct waiter *w = waitq_claim(&ch->sendq);
+        if (!w)
+            break;
+        copy_elem(ch, slot_data(sl), w->elem);
+        atomic_store_explicit(&ch->sendx,
+                              stamp_next(ch, s) << X_SHIFT | (x & (X_WAITERS | X_CLOSED)),
+                              memory_order_relaxed);
+        /* A WAIT here was armed for the receive side: our caller loops. */
+        slot_store(sl, (lap_base(ch, s) + 1) << 1);
+        claimed(w, SW_OK, done);
+        moved = true;
+    }
+    return moved;
+}
+
+/* Moves buffered elements to queued receivers, in queue order, and fails
+ * them all with SW_ECLOSED once the channel is closed and drained. While
+ * recvq is not empty X_WAITERS is set in recvx, so only we move recvx. */
+static bool pump_recvs(sw_chan *ch, struct waiter **done)
+{
+    bool moved = false;
+    while (ch->recvq.head) {
+        uint64_t x = atomic_load_explicit(&ch->recvx, memory_order_relaxed);
+        uint64_t s = stamp_of(x);
+        struct slot *sl = slot_of(ch, s);
+        /* Acquire: as in ring_recv. */
+        uint64_t seq = atomic_load_explicit(&sl->seq, memory_order_acquire);
+        if ((seq >> 1) == lap_base(ch, s) + 1) {
+            struct waiter *w = waitq_claim(&ch->recvq);
+            if (!w)
+                break;
+            copy_elem(ch, w->elem, slot_data(sl));
+            atomic_store_explicit(&ch->recvx, stamp_next(ch, s) << X_SHIFT | (x & X_WAITERS),
+                                  memory_order_relaxed);
+            slot_store(sl, (lap_base(ch, s) + ch->one_lap) << 1);
+            claimed(w, SW_OK, done);
+            moved = true;
+            continue;
+        }
+        /* Acquire: as in ring_recv. */
+        uint64_t sx = atomic_load_explicit(&ch->sendx, memory_order_acquire);
+        if ((sx & X_CLOSED) && stamp_of(sx) == s) {
+            struct waiter *w;
+            while ((w = waitq_claim(&ch->recvq)) != NULL) {
+                zero_elem(ch, w->elem);
+                claimed(w, SW_ECLOSED, done);
+            }
+            return true;
+        }
+        if (slot_arm(sl, seq))
+            break;
+    }
+    return moved;
+}
+
+static void pump(sw_chan *ch, struct waiter **done)
+{
+    while (pump_recvs(ch, done) | pump_sends(ch, done))
+        ;
+    sync_flags(ch);
+}
+
+/* Pumps for a lock-free operation that changed an armed slot. */
+static void pump_unlocked(sw_chan *ch)
+{
+    struct waiter *done = NULL;
+    sw__lock_acquire(&ch->lock);
+    pump(ch, &done);
+    sw__lock_release(&ch->lock);
+    finish(done, NULL);
+}
+
+/* One attempt by a thread with no waiter queued here (channel lock held):
+ * queued operations of our side go first. The answer is exact: a transient
+ * slot is waited out, which needs no lock from its owner. */
+static int ring_attempt_locked(sw_chan *ch, enum sw_dir dir, void *elem, struct waiter **done)
+{
+    for (unsigned spins = 0;; spins++) {
+        pump(ch, done);
+        if (dir == SW_SEND && ch->closed)
+            return SW_ECLOSED;
+        bool kick = false;
+        int rc;
+        if (queue_for(ch, dir)->head) {
+            /* Ours could not all be served: the slot at the head is not
+             * ready. Exact when the buffer is full (empty); else transient. */
+            if (ring_settled(ch, dir))
+                return SW_EAGAIN;
+            rc = SLOW;
+        } else {
+            rc = dir == SW_SEND ? ring_send(ch, elem, true, &kick)
+                                : ring_recv(ch, elem, true, &kick);
+        }
+        if (kick)
+            pump(ch, done);
+        if (rc == SW_ECLOSED && dir == SW_RECV)
+            zero_elem(ch, elem);
+        if (rc != SLOW)
+            return rc;
+        backoff(spins);
+    }
+}
+
+/* ---- unbuffered: one attempt at each operation (channel lock held) ---- */
+
+static int unbuf_send_locked(sw_chan *ch, const void *elem, struct waiter **done)
 {
     if (ch->closed)
         return SW_ECLOSED;
     struct waiter *w = waitq_claim(&ch->recvq);
-    if (w) {
-        copy_elem(ch, w->elem, elem);
-        *wake = w;
-        return SW_OK;
-    }
-    size_t n = count_of(ch);
-    if (n < ch->cap) {
-        copy_elem(ch, slot(ch, n), elem);
-        set_count(ch, n + 1);
-        return SW_OK;
-    }
-    return SW_EAGAIN;
+    if (!w)
+        return SW_EAGAIN;
+    copy_elem(ch, w->elem, elem);
+    claimed(w, SW_OK, done);
+    return SW_OK;
 }
 
-static int recv_locked(sw_chan *ch, void *elem, struct waiter **wake)
+static int unbuf_recv_locked(sw_chan *ch, void *elem, struct waiter **done)
 {
-    size_t n = count_of(ch);
-    if (n > 0) {
-        copy_elem(ch, elem, slot(ch, 0));
-        ch->head = ch->head + 1 == ch->cap ? 0 : ch->head + 1;
-        /* The buffer was full if a sender waits: its value joins the tail. */
-        struct waiter *w = waitq_claim(&ch->sendq);
-        if (w) {
-            copy_elem(ch, slot(ch, n - 1), w->elem);
-            *wake = w;
-        } else {
-            set_count(ch, n - 1);
-        }
-        return SW_OK;
-    }
     struct waiter *w = waitq_claim(&ch->sendq);
     if (w) {
         copy_elem(ch, elem, w->elem);
-        *wake = w;
+        claimed(w, SW_OK, done);
         return SW_OK;
     }
     if (ch->closed) {
@@ -229,14 +652,12 @@ static int recv_locked(sw_chan *ch, void *elem, struct waiter **wake)
     return SW_EAGAIN;
 }
 
-static int attempt_locked(sw_chan *ch, enum sw_dir dir, void *elem, struct waiter **wake)
+/* One attempt at an operation for a thread with no waiter queued on ch. */
+static int attempt_locked(sw_chan *ch, enum sw_dir dir, void *elem, struct waiter **done)
 {
-    return dir == SW_SEND ? send_locked(ch, elem, wake) : recv_locked(ch, elem, wake);
-}
-
-static struct waitq *queue_for(sw_chan *ch, enum sw_dir dir)
-{
-    return dir == SW_SEND ? &ch->sendq : &ch->recvq;
+    if (ch->cap)
+        return ring_attempt_locked(ch, dir, elem, done);
+    return dir == SW_SEND ? unbuf_send_locked(ch, elem, done) : unbuf_recv_locked(ch, elem, done);
 }
 
 /* ---- blocking ---- */
@@ -245,7 +666,29 @@ static void op_init(struct op *op)
 {
     atomic_store_explicit(&op->claimed, 0, memory_order_relaxed);
     sw__parker_init(&op->parker);
-    op->fired = NULL;
+    op->fired = 0;
+    op->status = SW_OK;
+}
+
+/* A sender's small value is copied in; a receiver's lands in `small` and
+ * blocked_result copies it out. */
+static void blocked_init(struct blocked *b, sw_chan *ch, enum sw_dir dir, void *elem)
+{
+    op_init(&b->op);
+    b->w = (struct waiter){.op = &b->op, .elem = elem};
+    if (elem && ch->elem_size <= SMALL) {
+        if (dir == SW_SEND)
+            copy_elem(ch, b->small, elem);
+        b->w.elem = b->small;
+    }
+}
+
+/* The status of a blocked op a peer (or our own pump) completed. */
+static int blocked_result(struct blocked *b, sw_chan *ch, enum sw_dir dir, void *elem)
+{
+    if (dir == SW_RECV && b->w.elem != elem)
+        copy_elem(ch, elem, b->small);
+    return b->op.status;
 }
 
 /* Waits for the op to be claimed and completed by a peer, or for the deadline.
@@ -265,52 +708,128 @@ static bool op_wait(struct op *op, int64_t deadline_ns)
     return true;
 }
 
+/* Waits for a queued send or receive; the lock is not held. */
+static int await(sw_chan *ch, enum sw_dir dir, struct blocked *b, void *elem, int64_t timeout_ns)
+{
+    if (op_wait(&b->op, sw__deadline(timeout_ns)))
+        return blocked_result(b, ch, dir, elem); /* the claimer already unqueued it */
+    sw__lock_acquire(&ch->lock);
+    dequeue(ch, dir, &b->w);
+    sw__lock_release(&ch->lock);
+    return SW_ETIMEDOUT;
+}
+
+static int unbuf_op(sw_chan *ch, enum sw_dir dir, void *elem, int64_t timeout_ns)
+{
+    struct waiter *done = NULL;
+    sw__lock_acquire(&ch->lock);
+    int rc = attempt_locked(ch, dir, elem, &done);
+    if (rc != SW_EAGAIN || timeout_ns == 0) {
+        sw__lock_release(&ch->lock);
+        finish(done, NULL);
+        return rc;
+    }
+    struct blocked b;
+    blocked_init(&b, ch, dir, elem);
+    waitq_push(queue_for(ch, dir), &b.w);
+    sw__lock_release(&ch->lock);
+    return await(ch, dir, &b, elem, timeout_ns);
+}
+
+/* The locked path of a buffered send or receive: queue, pump (which may
+ * serve us at once), and for a call that must not wait, wait out transient
+ * slots so that SW_EAGAIN is exact, then leave the queue. */
+static int ring_slow(sw_chan *ch, enum sw_dir dir, void *elem, int64_t timeout_ns)
+{
+    struct blocked b;
+    blocked_init(&b, ch, dir, elem);
+    struct waiter *done = NULL;
+    sw__lock_acquire(&ch->lock);
+    if (dir == SW_SEND && ch->closed) {
+        sw__lock_release(&ch->lock);
+        return SW_ECLOSED;
+    }
+    enqueue(ch, dir, &b.w);
+    pump(ch, &done);
+    if (timeout_ns == 0) {
+        for (unsigned spins = 0; b.w.queued; spins++) {
+            if (ring_settled(ch, dir)) {
+                dequeue(ch, dir, &b.w);
+                sw__lock_release(&ch->lock);
+                finish(done, NULL);
+                return SW_EAGAIN;
+            }
+            backoff(spins);
+            pump(ch, &done);
+        }
+    }
+    sw__lock_release(&ch->lock);
+    if (finish(done, &b.w))
+        return blocked_result(&b, ch, dir, elem);
+    return await(ch, dir, &b, elem, timeout_ns);
+}
+
 static int chan_op(sw_chan *ch, enum sw_dir dir, void *elem, int64_t timeout_ns)
 {
     if (!ch || (dir == SW_SEND && !elem && ch->elem_size))
         return SW_EINVAL;
-    struct waiter *wake = NULL;
-    sw__lock_acquire(&ch->lock);
-    int rc = attempt_locked(ch, dir, elem, &wake);
-    if (rc != SW_EAGAIN || timeout_ns == 0) {
-        sw__lock_release(&ch->lock);
-        if (wake)
-            complete(wake, SW_OK);
+    if (!ch->cap)
+        return unbuf_op(ch, dir, elem, timeout_ns);
+    bool kick = false;
+    bool settle = timeout_ns == 0;
+    int rc =
+        dir == SW_SEND ? ring_send(ch, elem, settle, &kick) : ring_recv(ch, elem, settle, &kick);
+    if (kick)
+        pump_unlocked(ch);
+    if (rc == SW_OK || rc == SW_ECLOSED || (rc == SW_EAGAIN && settle)) {
+        if (rc == SW_ECLOSED && dir == SW_RECV)
+            zero_elem(ch, elem);
         return rc;
     }
-    struct op op;
-    struct waiter w = {.op = &op, .elem = elem};
-    op_init(&op);
-    waitq_push(queue_for(ch, dir), &w);
-    sw__lock_release(&ch->lock);
-
-    if (op_wait(&op, sw__deadline(timeout_ns)))
-        return w.status; /* the claimer already unqueued w */
-    sw__lock_acquire(&ch->lock);
-    waitq_remove(queue_for(ch, dir), &w);
-    sw__lock_release(&ch->lock);
-    return SW_ETIMEDOUT;
+    return ring_slow(ch, dir, elem, timeout_ns);
 }
 
 /* ---- the public calls ---- */
 
 sw_chan *sw_chan_new(size_t elem_size, size_t capacity)
 {
-    size_t ring;
-    if (__builtin_mul_overflow(elem_size, capacity, &ring) || ring > SIZE_MAX - sizeof(sw_chan))
+    size_t stride = 0, ring = 0, size;
+    if (capacity > MAX_CAP)
         return NULL;
-    sw_chan *ch = calloc(1, sizeof(sw_chan) + ring);
-    if (!ch)
+    if (capacity > 0) {
+        if (__builtin_add_overflow(elem_size, sizeof(struct slot) + 7, &stride))
+            return NULL;
+        stride &= ~(size_t)7; /* keeps every seq word aligned */
+        if (__builtin_mul_overflow(stride, capacity, &ring))
+            return NULL;
+    }
+    if (__builtin_add_overflow(sizeof(sw_chan) + SW__CACHE_LINE, ring, &size))
         return NULL;
+    /* calloc leaves a large ring to the kernel's zero pages: lap 0's seq
+     * values are all 0 (free), so nothing needs writing. */
+    void *mem = calloc(1, size);
+    if (!mem)
+        return NULL;
+    uintptr_t at = ((uintptr_t)mem + SW__CACHE_LINE - 1) & ~(uintptr_t)(SW__CACHE_LINE - 1);
+    sw_chan *ch = (sw_chan *)at;
+    ch->mem = mem;
     ch->lock = (sw__lock)SW__LOCK_INIT;
     ch->elem_size = elem_size;
     ch->cap = capacity;
+    ch->stride = stride;
+    ch->one_lap = 1;
+    while (ch->one_lap <= capacity) {
+        ch->one_lap <<= 1;
+        ch->lap_shift++;
+    }
+    ch->lap_mask = ch->one_lap - 1;
     return ch;
 }
 
 void sw_chan_free(sw_chan *ch)
 {
-    free(ch);
+    if (ch)
+        free(ch->mem);
 }
 
 int sw_chan_send(sw_chan *ch, const void *elem)
@@ -343,17 +862,14 @@ int sw_chan_recv_timeout(sw_chan *ch, void *elem, int64_t timeout_ns)
     return chan_op(ch, SW_RECV, elem, timeout_ns);
 }
 
-/* Claims every waiter of q, links the claimed ones into *list (through their
- * free `next` field) with status set. Receivers get a zeroed element. */
-static void claim_all(sw_chan *ch, struct waitq *q, int status, struct waiter **list)
+/* Claims every waiter of q with a status; receivers get a zeroed element. */
+static void claim_all(sw_chan *ch, struct waitq *q, int status, struct waiter **done)
 {
     struct waiter *w;
     while ((w = waitq_claim(q)) != NULL) {
         if (q == &ch->recvq)
             zero_elem(ch, w->elem);
-        w->status = status;
-        w->next = *list;
-        *list = w;
+        claimed(w, status, done);
     }
 }
 
@@ -367,21 +883,32 @@ int sw_chan_close(sw_chan *ch)
         return SW_ECLOSED;
     }
     ch->closed = true;
-    struct waiter *list = NULL;
-    claim_all(ch, &ch->recvq, SW_ECLOSED, &list);
-    claim_all(ch, &ch->sendq, SW_ECLOSED, &list);
-    sw__lock_release(&ch->lock);
-    while (list) {
-        struct waiter *next = list->next; /* read before the waiter may vanish */
-        complete(list, list->status);
-        list = next;
+    struct waiter *done = NULL;
+    claim_all(ch, &ch->sendq, SW_ECLOSED, &done);
+    if (ch->cap) {
+        /* Relaxed: a read-modify-write, so a lock-free sender's CAS either
+         * precedes it (its element will be drained) or fails on X_CLOSED. */
+        atomic_fetch_or_explicit(&ch->sendx, X_CLOSED, memory_order_relaxed);
+        pump(ch, &done); /* receivers get what is left, then SW_ECLOSED */
+    } else {
+        claim_all(ch, &ch->recvq, SW_ECLOSED, &done);
     }
+    sw__lock_release(&ch->lock);
+    finish(done, NULL);
     return SW_OK;
 }
 
 size_t sw_chan_len(sw_chan *ch)
 {
-    return ch ? count_of(ch) : 0;
+    if (!ch || !ch->cap)
+        return 0;
+    /* Relaxed: a snapshot. recvx first, so the difference is rarely
+     * negative; it is clamped to [0, cap] either way. */
+    uint64_t r = ordinal(ch, stamp_of(atomic_load_explicit(&ch->recvx, memory_order_relaxed)));
+    uint64_t s = ordinal(ch, stamp_of(atomic_load_explicit(&ch->sendx, memory_order_relaxed)));
+    if (s <= r)
+        return 0;
+    return s - r < ch->cap ? (size_t)(s - r) : ch->cap;
 }
 
 size_t sw_chan_cap(sw_chan *ch)
@@ -424,15 +951,20 @@ static void unlock_all(sw_case *cases, const struct select_state *s)
     }
 }
 
+/* Fisher-Yates: every order equally likely, so among ready cases each is
+ * chosen with equal probability. */
+static void shuffle(size_t *poll, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t j = i ? sw__rand_below((uint32_t)(i + 1)) : 0;
+        poll[i] = poll[j];
+        poll[j] = i;
+    }
+}
+
 static void select_plan(sw_case *cases, size_t n, struct select_state *s)
 {
-    /* Fisher-Yates: every order equally likely, so among ready cases each
-     * is chosen with equal probability. */
-    for (size_t i = 0; i < n; i++) {
-        size_t j = sw__rand_below((uint32_t)(i + 1));
-        s->poll[i] = s->poll[j];
-        s->poll[j] = i;
-    }
+    shuffle(s->poll, n);
     /* Insertion sort by address: selects are small. */
     s->nlock = 0;
     for (size_t i = 0; i < n; i++) {
@@ -447,53 +979,99 @@ static void select_plan(sw_case *cases, size_t n, struct select_state *s)
     }
 }
 
-static int select_block(sw_case *cases, size_t n, struct select_state *s, int64_t timeout_ns)
+/* A select whose channels are all buffered (or NULL) first tries its cases
+ * lock-free, in a random order, and runs the first one ready. Returns its
+ * index, or -1 for the locked path: nothing was ready, or a case needs the
+ * lock to tell (waiters queued, a transient slot). */
+static int select_fast(sw_case *cases, size_t n, size_t *poll)
+{
+    for (size_t i = 0; i < n; i++)
+        if (cases[i].chan && !cases[i].chan->cap)
+            return -1;
+    shuffle(poll, n);
+    for (size_t k = 0; k < n; k++) {
+        sw_case *c = &cases[poll[k]];
+        if (!c->chan)
+            continue;
+        bool kick = false;
+        int rc = c->dir == SW_SEND ? ring_send(c->chan, c->elem, false, &kick)
+                                   : ring_recv(c->chan, c->elem, false, &kick);
+        if (kick)
+            pump_unlocked(c->chan);
+        if (rc == SW_EAGAIN)
+            continue;
+        if (rc == SLOW)
+            return -1;
+        if (rc == SW_ECLOSED && c->dir == SW_RECV)
+            zero_elem(c->chan, c->elem);
+        c->status = rc;
+        return (int)poll[k];
+    }
+    return -1;
+}
+
+static int select_block(sw_case *cases, size_t n, struct select_state *s, struct waiter *done,
+                        int64_t timeout_ns)
 {
     struct op op;
     op_init(&op);
     for (size_t i = 0; i < n; i++) {
         struct waiter *w = &s->waiters[i];
-        *w = (struct waiter){.op = &op, .elem = cases[i].elem, .index = i};
+        *w = (struct waiter){.op = &op, .elem = cases[i].elem, .index = (uint32_t)i};
         if (cases[i].chan)
-            waitq_push(queue_for(cases[i].chan, cases[i].dir), w);
+            enqueue(cases[i].chan, cases[i].dir, w);
+    }
+    /* A lock-free operation may have changed a ring since our poll: pump
+     * each buffered channel once, which may complete our own op at once. */
+    sw_chan *prev = NULL;
+    for (size_t i = 0; i < s->nlock; i++) {
+        sw_chan *ch = cases[s->lockorder[i]].chan;
+        if (ch != prev && ch->cap)
+            pump(ch, &done);
+        prev = ch;
     }
     unlock_all(cases, s);
+    finish(done, NULL);
 
     bool fired = op_wait(&op, sw__deadline(timeout_ns));
     lock_all(cases, s);
     for (size_t i = 0; i < n; i++)
         if (cases[i].chan)
-            waitq_remove(queue_for(cases[i].chan, cases[i].dir), &s->waiters[i]);
+            dequeue(cases[i].chan, cases[i].dir, &s->waiters[i]);
     unlock_all(cases, s);
     if (!fired)
         return SW_ETIMEDOUT;
-    cases[op.fired->index].status = op.fired->status;
-    return (int)op.fired->index;
+    cases[op.fired].status = op.status;
+    return (int)op.fired;
 }
 
 static int select_run(sw_case *cases, size_t n, struct select_state *s, int64_t timeout_ns)
 {
+    int fast = select_fast(cases, n, s->poll);
+    if (fast >= 0)
+        return fast;
     select_plan(cases, n, s);
     lock_all(cases, s);
+    /* Peers our pumps serve on the way are notified once we unlock. */
+    struct waiter *done = NULL;
     for (size_t k = 0; k < n; k++) {
         size_t i = s->poll[k];
         if (!cases[i].chan)
             continue;
-        struct waiter *wake = NULL;
-        int rc = attempt_locked(cases[i].chan, cases[i].dir, cases[i].elem, &wake);
+        int rc = attempt_locked(cases[i].chan, cases[i].dir, cases[i].elem, &done);
         if (rc == SW_EAGAIN)
             continue;
         unlock_all(cases, s);
-        if (wake)
-            complete(wake, SW_OK);
+        finish(done, NULL);
         cases[i].status = rc;
         return (int)i;
     }
     if (timeout_ns == 0) {
         unlock_all(cases, s);
+        finish(done, NULL);
         return SW_EAGAIN;
     }
-    return select_block(cases, n, s, timeout_ns);
+    return select_block(cases, n, s, done, timeout_ns);
 }
 
 int sw_select(sw_case *cases, size_t n, int64_t timeout_ns)
