@@ -577,8 +577,14 @@ static bool pump_recvs(sw_chan *ch, struct waiter **done)
 
 static void pump(sw_chan *ch, struct waiter **done)
 {
-    while (pump_recvs(ch, done) | pump_sends(ch, done))
-        ;
+    for (;;) {
+        /* Both sides every round: moving receivers can make room for senders
+         * and the other way round. */
+        bool recvs = pump_recvs(ch, done);
+        bool sends = pump_sends(ch, done);
+        if (!recvs && !sends)
+            break;
+    }
     sync_flags(ch);
 }
 

@@ -56,6 +56,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -441,7 +442,7 @@ static struct pool *pool_create(void)
     if (!p || !threads)
         goto fail;
     for (unsigned i = 0; i < n; i++) {
-        threads[i] = (struct pool_thread){0};
+        memset(&threads[i], 0, sizeof threads[i]);
         if (pool_thread_init(&threads[i]) != SW_OK)
             goto fail;
     }
