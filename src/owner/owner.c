@@ -20,10 +20,12 @@
  *
  * Running. A pool thread pops its whole run queue, and for each owner takes
  * the whole mailbox (one CAS), reverses it into arrival order and runs every
- * message: the owner serves all queued requests per wake-up. Then it tries
- * to set IDLE on an empty mailbox; if new messages came meanwhile it goes
- * round again, and after a few rounds it requeues the owner behind the
- * others for fairness. An owner is on a run queue at most once, and only its
+ * message: the owner serves all queued requests per wake-up. Then, while no
+ * other owner waits for the thread, it polls the owner's mailbox a little
+ * longer, the owner still scheduled, so that a caller's next request is a
+ * single CAS; then it sets IDLE on an empty mailbox. If new messages came
+ * it goes round again, and after a few rounds, if others wait, it requeues
+ * the owner behind them for fairness. An owner is on a run queue at most once, and only its
  * home thread runs it, so its requests run one at a time, in the order each
  * caller pushed them (a Treiber push is linearisable; the reversal restores
  * arrival order).
@@ -128,7 +130,11 @@ static _Thread_local struct pool_thread *tls_home; /* set on pool threads only *
  * IDLE_SPINS pauses (about a microsecond) between yields. */
 #define IDLE_POLL_NS 200000
 #define IDLE_SPINS 32
-/* Mailbox rounds an owner gets before it yields its thread to the others. */
+/* How long a pool thread keeps waiting on the owner it just served, while
+ * no other owner needs it (await_more). */
+#define OWNER_POLL_NS 50000
+/* Mailbox rounds an owner gets before it yields its thread to others that
+ * wait. */
 #define FAIR_ROUNDS 4
 
 /* ---- scheduling ---- */
@@ -322,6 +328,34 @@ static bool run_batch(struct pool_thread *pt, sw_owner *o, struct msg *lifo)
     return stopped;
 }
 
+static bool runq_nonempty(struct pool_thread *pt)
+{
+    return atomic_load_explicit(&pt->runq, memory_order_relaxed) != NULL;
+}
+
+/* After a batch: waits a little for the owner's next request while no other
+ * owner needs this thread. Meanwhile the owner stays scheduled (not IDLE),
+ * so a caller's request is one CAS on the mailbox, with no run queue push
+ * and no wake-up: a caller that calls again at once (the common case)
+ * costs the fewest cache-line transfers there can be. Returns true when a
+ * message came. */
+static bool await_more(struct pool_thread *pt, sw_owner *o)
+{
+    int64_t start = sw__now_ns();
+    for (;;) {
+        for (int i = 0; i < IDLE_SPINS; i++) {
+            if (atomic_load_explicit(&o->mailbox, memory_order_relaxed) & ~MB_FLAGS)
+                return true;
+            if (runq_nonempty(pt))
+                return false;
+            sw__cpu_relax();
+        }
+        if (sw__now_ns() - start > OWNER_POLL_NS)
+            return false;
+        sched_yield(); /* a caller on this CPU needs it to make its request */
+    }
+}
+
 static void run_owner(struct pool_thread *pt, sw_owner *o)
 {
     for (int round = 0;; round++) {
@@ -332,11 +366,13 @@ static void run_owner(struct pool_thread *pt, sw_owner *o)
             ;
         if (run_batch(pt, o, (struct msg *)(old & ~MB_FLAGS)))
             return;
-        uintptr_t empty = 0;
-        if (atomic_compare_exchange_strong_explicit(&o->mailbox, &empty, MB_IDLE,
-                                                    memory_order_acq_rel, memory_order_relaxed))
-            return;
-        if (round + 1 >= FAIR_ROUNDS) {
+        if (!await_more(pt, o)) {
+            uintptr_t empty = 0;
+            if (atomic_compare_exchange_strong_explicit(&o->mailbox, &empty, MB_IDLE,
+                                                        memory_order_acq_rel, memory_order_relaxed))
+                return;
+        }
+        if (round + 1 >= FAIR_ROUNDS && runq_nonempty(pt)) {
             schedule(o); /* still not idle: we own its place in the queue */
             return;
         }
@@ -355,11 +391,6 @@ static sw_owner *runq_take(struct pool_thread *pt)
         lifo = next;
     }
     return fifo;
-}
-
-static bool runq_nonempty(struct pool_thread *pt)
-{
-    return atomic_load_explicit(&pt->runq, memory_order_relaxed) != NULL;
 }
 
 /* Waits for work: polls the run queue, yielding the CPU between short
