@@ -18,12 +18,13 @@
 
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include "crash_util.h"
 #include "steward/db.h"
 
 static int g_rounds = 20;
 static unsigned g_seed = 1;
-static char g_dir[64];
 
 static size_t key_of(char *buf, int round, uint32_t i)
 {
@@ -108,21 +109,6 @@ static void test_kill9_keeps_every_acknowledged_store(void **state)
     free(acked);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    strcpy(g_dir, "/tmp/steward-crash-XXXXXX");
-    return mkdtemp(g_dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "--child") == 0)
@@ -136,7 +122,8 @@ int main(int argc, char **argv)
     }
     printf("crash_db: %d rounds, seed %u\n", g_rounds, g_seed);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_kill9_keeps_every_acknowledged_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill9_keeps_every_acknowledged_store, tmpdir_setup,
+                                        tmpdir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include "crash_util.h"
 #include "steward/account.h"
 
@@ -26,7 +28,6 @@ enum { ACCOUNTS = 40, OPENING = 10000 };
 
 static int g_rounds = 20;
 static unsigned g_seed = 1;
-static char g_dir[64];
 
 struct xfer {
     uint64_t from, to;
@@ -122,21 +123,6 @@ static void test_kill9_conserves_money(void **state)
            g_rounds, acked, in_flight_applied);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    strcpy(g_dir, "/tmp/steward-crashl-XXXXXX");
-    return mkdtemp(g_dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "--child") == 0)
@@ -150,7 +136,7 @@ int main(int argc, char **argv)
     }
     printf("crash_ledger: %d rounds, seed %u\n", g_rounds, g_seed);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_kill9_conserves_money, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill9_conserves_money, tmpdir_setup, tmpdir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,36 +16,11 @@
 
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include "db/db_int.h"
 #include "log/logfile.h"
 #include "steward/db.h"
-
-static char g_dir[64];
-
-static int setup(void **state)
-{
-    (void)state;
-    strcpy(g_dir, "/tmp/steward-dbtest-XXXXXX");
-    return mkdtemp(g_dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    DIR *d = opendir(g_dir);
-    struct dirent *e;
-    char path[512];
-    while (d && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "%s/%s", g_dir, e->d_name);
-        unlink(path);
-    }
-    if (d)
-        closedir(d);
-    rmdir(g_dir);
-    return 0;
-}
 
 static sw_db *open_dir(unsigned shards, enum sw_fsync fsync)
 {
@@ -83,8 +58,8 @@ static void test_reopen_every_mode(void **state)
     (void)state;
     const enum sw_fsync modes[] = {SW_FSYNC_ALWAYS, SW_FSYNC_EVERYSEC, SW_FSYNC_NO};
     for (int m = 0; m < 3; m++) {
-        teardown(NULL);
-        setup(NULL);
+        tmpdir_teardown(NULL);
+        tmpdir_setup(NULL);
         sw_db *db = open_dir(3, modes[m]);
         store_n(db, 0, 1000, "a");
         store_n(db, 0, 500, "b"); /* overwrite half */
@@ -185,8 +160,8 @@ static void test_failed_flush_acknowledges_nothing(void **state)
     const enum sw__log_fault faults[] = {SW__LOG_FAULT_WRITE, SW__LOG_FAULT_SHORT_WRITE,
                                          SW__LOG_FAULT_FSYNC};
     for (int f = 0; f < 3; f++) {
-        teardown(NULL);
-        setup(NULL);
+        tmpdir_teardown(NULL);
+        tmpdir_setup(NULL);
         sw_db *db = open_dir(1, SW_FSYNC_ALWAYS);
         store_n(db, 0, 10, "ok");
         sw__log_fail_next(faults[f], 1);
@@ -292,12 +267,14 @@ static void test_compaction_under_writes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_reopen_every_mode, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shard_count_rule, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_torn_tail_is_cut, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_corruption_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_failed_flush_acknowledges_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_compaction_under_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_every_mode, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_shard_count_rule, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_torn_tail_is_cut, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_corruption_refused, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_failed_flush_acknowledges_nothing, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_under_writes, tmpdir_setup,
+                                        tmpdir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

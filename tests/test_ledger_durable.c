@@ -13,26 +13,11 @@
 
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include "account/acctmap.h"
 #include "log/logfile.h"
 #include "steward/account.h"
-
-static char g_dir[64];
-
-static int setup(void **state)
-{
-    (void)state;
-    strcpy(g_dir, "/tmp/steward-ledger-XXXXXX");
-    return mkdtemp(g_dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
 
 static sw_ledger *open_dir(unsigned shards)
 {
@@ -137,9 +122,11 @@ static void test_failed_commit_acknowledges_nothing(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_reopen_keeps_balances, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_half_done_transfer_is_refunded_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_failed_commit_acknowledges_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_keeps_balances, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_half_done_transfer_is_refunded_once, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_failed_commit_acknowledges_nothing, tmpdir_setup,
+                                        tmpdir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

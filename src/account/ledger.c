@@ -43,9 +43,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../log/datadir.h"
 #include "ledger_int.h"
-
-#define MAX_SHARDS 4096
 
 struct ledger_req {
     uint64_t id;
@@ -315,18 +314,11 @@ static int ledger_open(sw_ledger *l, const sw_ledger_options *opts, char *err, s
     unsigned n = opts ? opts->shards : 0;
     if (dflt == 0)
         return SW_EIO;
-    if (n > MAX_SHARDS) {
-        snprintf(err, errlen, "%u shards: at most %d", n, MAX_SHARDS);
-        return SW_EINVAL;
-    }
-    if (opts && opts->fsync != SW_FSYNC_EVERYSEC && opts->fsync != SW_FSYNC_ALWAYS &&
-        opts->fsync != SW_FSYNC_NO) {
-        snprintf(err, errlen, "unknown fsync policy %d", (int)opts->fsync);
-        return SW_EINVAL;
-    }
+    int rc = sw__check_shards_fsync(n, opts ? (int)opts->fsync : SW_FSYNC_EVERYSEC, err, errlen);
+    if (rc != SW_OK)
+        return rc;
     l->nonce = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15u ^ (uint64_t)getpid() << 32 ^
                (uint64_t)(uintptr_t)l;
-    int rc;
     if (opts && opts->dir) {
         rc = sw__ledger_recover(l, opts, &n, dflt, err, errlen);
     } else {

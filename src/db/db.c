@@ -22,8 +22,6 @@
 #include "../log/datadir.h"
 #include "db_int.h"
 
-#define MAX_SHARDS 4096
-
 struct db_req {
     uint64_t hash;
     const void *key;
@@ -142,16 +140,9 @@ static int db_open(sw_db *db, const sw_db_options *opts, char *err, size_t errle
     unsigned n = opts ? opts->shards : 0;
     if (dflt == 0)
         return SW_EIO;
-    if (n > MAX_SHARDS) {
-        snprintf(err, errlen, "%u shards: at most %d", n, MAX_SHARDS);
-        return SW_EINVAL;
-    }
-    if (opts && opts->fsync != SW_FSYNC_EVERYSEC && opts->fsync != SW_FSYNC_ALWAYS &&
-        opts->fsync != SW_FSYNC_NO) {
-        snprintf(err, errlen, "unknown fsync policy %d", (int)opts->fsync);
-        return SW_EINVAL;
-    }
-    int rc = SW_OK;
+    int rc = sw__check_shards_fsync(n, opts ? (int)opts->fsync : SW_FSYNC_EVERYSEC, err, errlen);
+    if (rc != SW_OK)
+        return rc;
     if (opts && opts->dir) {
         rc = sw__datadir_open(opts->dir, "db", &n, dflt, err, errlen);
         if (rc != SW_OK)

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "steward/db.h"
 #include "steward/status.h"
 
 static int fsync_dir(const char *dir)
@@ -96,4 +97,17 @@ int sw__datadir_log_path(char *out, size_t cap, const char *dir, const char *kin
 {
     int n = snprintf(out, cap, "%s/%s-shard-%04u.log", dir, kind, i);
     return n > 0 && (size_t)n < cap ? SW_OK : SW_EINVAL;
+}
+
+int sw__check_shards_fsync(unsigned shards, int fsync, char *err, size_t errlen)
+{
+    if (shards > SW__MAX_SHARDS) {
+        snprintf(err, errlen, "%u shards: at most %d", shards, SW__MAX_SHARDS);
+        return SW_EINVAL;
+    }
+    if (fsync != SW_FSYNC_EVERYSEC && fsync != SW_FSYNC_ALWAYS && fsync != SW_FSYNC_NO) {
+        snprintf(err, errlen, "unknown fsync policy %d", fsync);
+        return SW_EINVAL;
+    }
+    return SW_OK;
 }

@@ -17,6 +17,14 @@
 int sw__datadir_open(const char *dir, const char *kind, unsigned *shards, unsigned dflt, char *err,
                      size_t errlen);
 
+/* The most shards a Db or Ledger may have. */
+#define SW__MAX_SHARDS 4096
+
+/* Checks the options every sharded object takes: the shard count (0 for
+ * the default, at most SW__MAX_SHARDS) and the fsync policy (an int, since
+ * a caller may pass any value). SW_OK, or SW_EINVAL with err saying why. */
+int sw__check_shards_fsync(unsigned shards, int fsync, char *err, size_t errlen);
+
 /* The path of shard i's log: dir/KIND-shard-NNNN.log. Returns SW_OK, or
  * SW_EINVAL if it does not fit in cap bytes. */
 int sw__datadir_log_path(char *out, size_t cap, const char *dir, const char *kind, unsigned i);
