@@ -28,7 +28,9 @@
 
 #include "steward/chan.h"
 
-#include "floor.h"
+#include "common.h"
+
+const char *bench_name = "bench_chan";
 
 enum {
     BUF_CAP = 1024,    /* the buffered channels' capacity */
@@ -36,22 +38,6 @@ enum {
     STOP_EVERY = 64,   /* sends between two looks at the stop flag */
     MAX_PRODUCERS = 4, /* the most producers a load has */
 };
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* A benchmark has no use for a failed call: it reports and exits. */
-static void must(int rc, const char *what)
-{
-    if (rc != SW_OK) {
-        fprintf(stderr, "bench_chan: %s: %s\n", what, sw_strerror(rc));
-        exit(1);
-    }
-}
 
 static sw_chan *new_chan(size_t cap)
 {
@@ -90,11 +76,11 @@ static void *pong_main(void *arg)
     struct pingpong *pp = arg;
     for (;;) {
         int64_t v;
-        must(sw_chan_recv(pp->ping, &v), "recv ping");
+        bench_must(sw_chan_recv(pp->ping, &v), "recv ping");
         if (v < 0)
             return NULL;
         v++;
-        must(sw_chan_send(pp->pong, &v), "send pong");
+        bench_must(sw_chan_send(pp->pong, &v), "send pong");
     }
 }
 
@@ -103,22 +89,22 @@ static double pingpong_ns(int64_t duration_ns)
     struct pingpong pp = {new_chan(0), new_chan(0)};
     pthread_t t;
     spawn(&t, pong_main, &pp);
-    int64_t rounds = 0, start = now_ns(), end;
+    int64_t rounds = 0, start = bench_now_ns(), end;
     do {
         for (int i = 0; i < BATCH; i++, rounds++) {
             int64_t v = rounds;
-            must(sw_chan_send(pp.ping, &v), "send ping");
-            must(sw_chan_recv(pp.pong, &v), "recv pong");
+            bench_must(sw_chan_send(pp.ping, &v), "send ping");
+            bench_must(sw_chan_recv(pp.pong, &v), "recv pong");
             if (v != rounds + 1) {
                 fprintf(stderr, "bench_chan: pong %lld, want %lld\n", (long long)v,
                         (long long)(rounds + 1));
                 exit(1);
             }
         }
-        end = now_ns();
+        end = bench_now_ns();
     } while (end - start < duration_ns);
     int64_t stop = -1;
-    must(sw_chan_send(pp.ping, &stop), "send stop");
+    bench_must(sw_chan_send(pp.ping, &stop), "send stop");
     join(t);
     sw_chan_free(pp.ping);
     sw_chan_free(pp.pong);
@@ -150,7 +136,7 @@ static void *producer_main(void *arg)
         /* Relaxed: the flag carries no data; a late look costs a few sends. */
         if (i % STOP_EVERY == 0 && atomic_load_explicit(&p->load->stop, memory_order_relaxed))
             return NULL;
-        must(sw_chan_send(p->ch, &i), "send");
+        bench_must(sw_chan_send(p->ch, &i), "send");
     }
 }
 
@@ -166,7 +152,7 @@ static void *consume_one(void *arg)
         n++;
     }
     if (rc != SW_ECLOSED)
-        must(rc, "recv");
+        bench_must(rc, "recv");
     l->received = n;
     return NULL;
 }
@@ -182,13 +168,13 @@ static void *consume_select(void *arg)
     while (open > 0) {
         int i = sw_select(cases, 2, -1);
         if (i < 0)
-            must(i, "select");
+            bench_must(i, "select");
         if (cases[i].status == SW_ECLOSED) {
             cases[i].chan = NULL;
             open--;
             continue;
         }
-        must(cases[i].status, "select case");
+        bench_must(cases[i].status, "select case");
         n++;
     }
     l->received = n;
@@ -204,7 +190,7 @@ static double load_rate(int nchan, int nproducers, void *(*consume)(void *), int
         l.ch[c] = new_chan(BUF_CAP);
     atomic_init(&l.stop, false);
 
-    int64_t start = now_ns();
+    int64_t start = bench_now_ns();
     spawn(&consumer, consume, &l);
     for (int i = 0; i < nproducers; i++) {
         prods[i] = (struct producer){&l, l.ch[i % nchan]};
@@ -216,9 +202,9 @@ static double load_rate(int nchan, int nproducers, void *(*consume)(void *), int
     for (int i = 0; i < nproducers; i++)
         join(threads[i]);
     for (int c = 0; c < nchan; c++)
-        must(sw_chan_close(l.ch[c]), "close");
+        bench_must(sw_chan_close(l.ch[c]), "close");
     join(consumer);
-    int64_t end = now_ns();
+    int64_t end = bench_now_ns();
 
     for (int c = 0; c < nchan; c++)
         sw_chan_free(l.ch[c]);
@@ -254,23 +240,10 @@ static const struct bench benches[] = {
     {"chan.floor_ns", bench_floor_ns, true},
 };
 
-static long arg_or(int argc, char **argv, int i, long dflt)
-{
-    if (argc <= i)
-        return dflt;
-    char *end;
-    long v = strtol(argv[i], &end, 10);
-    if (*end != '\0' || v <= 0) {
-        fprintf(stderr, "usage: bench_chan [duration_ms [runs]]\n");
-        exit(2);
-    }
-    return v;
-}
-
 int main(int argc, char **argv)
 {
-    int64_t duration_ns = (int64_t)arg_or(argc, argv, 1, 500) * 1000000;
-    long runs = arg_or(argc, argv, 2, 3);
+    int64_t duration_ns = (int64_t)bench_arg(argc, argv, 1, 500) * 1000000;
+    long runs = bench_arg(argc, argv, 2, 3);
     printf("chan.cpus %ld\n", sysconf(_SC_NPROCESSORS_ONLN));
     for (size_t k = 0; k < sizeof benches / sizeof benches[0]; k++) {
         const struct bench *b = &benches[k];

@@ -38,7 +38,9 @@
 #include "steward/db.h"
 #include "steward/owner.h"
 
-#include "floor.h"
+#include "common.h"
+
+const char *bench_name = "bench_db";
 
 enum {
     NKEYS = 100000,   /* keys in the Db, all preloaded */
@@ -57,35 +59,6 @@ static const int ACCT_CLIENTS[] = {1, 8};
 /* Key i is "key:" and i in 12 digits; its value is "val:" and the same. A
  * store always writes a key's own value, so every fetch can be checked. */
 static char keys[NKEYS][KLEN], vals[NKEYS][VLEN];
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void die(const char *what, const char *why)
-{
-    fprintf(stderr, "bench_db: %s: %s\n", what, why);
-    exit(1);
-}
-
-/* A benchmark has no use for a failed call: it reports and exits. */
-static void must(int rc, const char *what)
-{
-    if (rc != SW_OK)
-        die(what, sw_strerror(rc));
-}
-
-static uint64_t xorshift64(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
 
 /* The key an op works on: from the high half of r, as in the Go peer (the
  * low bit says whether a Db op stores). */
@@ -150,7 +123,7 @@ static void cmap_alloc(struct cmap *m, size_t cap)
 {
     m->slots = calloc(cap, sizeof *m->slots);
     if (!m->slots)
-        die("cmap", "out of memory");
+        bench_die("cmap", "out of memory");
     m->mask = cap - 1;
 }
 
@@ -216,7 +189,7 @@ typedef void (*client_op)(void *target, uint64_t r, int64_t *net);
 static void check_value(size_t k, const char *val, size_t vlen)
 {
     if (vlen != VLEN || memcmp(val, vals[k], VLEN) != 0)
-        die("fetch", "wrong value");
+        bench_die("fetch", "wrong value");
 }
 
 static void op_steward_db(void *target, uint64_t r, int64_t *net)
@@ -224,12 +197,12 @@ static void op_steward_db(void *target, uint64_t r, int64_t *net)
     (void)net;
     size_t k = key_of(r);
     if (r & 1) {
-        must(sw_db_store(target, keys[k], KLEN, vals[k], VLEN), "sw_db_store");
+        bench_must(sw_db_store(target, keys[k], KLEN, vals[k], VLEN), "sw_db_store");
         return;
     }
     char val[VLEN];
     size_t vlen;
-    must(sw_db_fetch(target, keys[k], KLEN, val, sizeof val, &vlen), "sw_db_fetch");
+    bench_must(sw_db_fetch(target, keys[k], KLEN, val, sizeof val, &vlen), "sw_db_fetch");
     check_value(k, val, vlen);
 }
 
@@ -243,7 +216,7 @@ static void op_c_mutex(void *target, uint64_t r, int64_t *net)
     }
     char val[VLEN];
     if (!cmap_fetch(target, keys[k], val))
-        die("cmap_fetch", "key not found");
+        bench_die("cmap_fetch", "key not found");
     check_value(k, val, VLEN);
 }
 
@@ -253,7 +226,7 @@ static void op_steward_account(void *target, uint64_t r, int64_t *net)
 {
     switch ((r >> 32) % 3) {
     case 0:
-        must(sw_account_deposit(target, 1), "sw_account_deposit");
+        bench_must(sw_account_deposit(target, 1), "sw_account_deposit");
         (*net)++;
         break;
     case 1: {
@@ -261,12 +234,12 @@ static void op_steward_account(void *target, uint64_t r, int64_t *net)
         if (rc == SW_OK)
             (*net)--;
         else if (rc != SW_EFUNDS)
-            must(rc, "sw_account_withdraw");
+            bench_must(rc, "sw_account_withdraw");
         break;
     }
     default:
         if (sw_account_balance(target) < 0)
-            die("sw_account_balance", "negative balance");
+            bench_die("sw_account_balance", "negative balance");
     }
 }
 
@@ -299,7 +272,7 @@ static void *client_main(void *arg)
         /* Relaxed: the flag carries no data; a late look costs a few ops. */
         if (i % STOP_EVERY == 0 && atomic_load_explicit(&l->stop, memory_order_relaxed))
             break;
-        l->op(l->target, xorshift64(&s), &net);
+        l->op(l->target, bench_xorshift64(&s), &net);
     }
     c->ops = i;
     c->net = net;
@@ -310,7 +283,7 @@ static void spawn(pthread_t *t, void *(*fn)(void *), void *arg)
 {
     int rc = pthread_create(t, NULL, fn, arg);
     if (rc != 0)
-        die("pthread_create", strerror(rc));
+        bench_die("pthread_create", strerror(rc));
 }
 
 /* Runs n clients of op on target for duration_ns; returns ops/s and adds
@@ -322,7 +295,7 @@ static double load_rate(client_op op, void *target, int n, int64_t duration_ns, 
     struct load l = {.op = op, .target = target};
     atomic_init(&l.stop, false);
 
-    int64_t start = now_ns();
+    int64_t start = bench_now_ns();
     for (int i = 0; i < n; i++) {
         clients[i] = (struct client){.load = &l, .seed = 0x9e3779b97f4a7c15u * (uint64_t)(i + 1)};
         spawn(&threads[i], client_main, &clients[i]);
@@ -336,7 +309,7 @@ static double load_rate(client_op op, void *target, int n, int64_t duration_ns, 
         ops += clients[i].ops;
         *net += clients[i].net;
     }
-    int64_t end = now_ns();
+    int64_t end = bench_now_ns();
     return (double)ops * 1e9 / (double)(end - start);
 }
 
@@ -366,11 +339,11 @@ static void noop(void *state, void *arg)
 
 static double owner_call_ns(sw_owner *o, int64_t duration_ns)
 {
-    int64_t calls = 0, start = now_ns(), end;
+    int64_t calls = 0, start = bench_now_ns(), end;
     do {
         for (int i = 0; i < BATCH; i++, calls++)
-            must(sw_owner_call(o, noop, NULL), "sw_owner_call");
-        end = now_ns();
+            bench_must(sw_owner_call(o, noop, NULL), "sw_owner_call");
+        end = bench_now_ns();
     } while (end - start < duration_ns);
     return (double)(end - start) / (double)calls;
 }
@@ -381,35 +354,35 @@ static void bench_db(int64_t duration_ns, long runs)
 {
     sw_db *db;
     struct cmap cm;
-    must(sw_db_open(&db, NULL), "sw_db_open");
+    bench_must(sw_db_open(&db, NULL), "sw_db_open");
     cmap_init(&cm);
     for (int i = 0; i < NKEYS; i++) {
-        must(sw_db_store(db, keys[i], KLEN, vals[i], VLEN), "preload");
+        bench_must(sw_db_store(db, keys[i], KLEN, vals[i], VLEN), "preload");
         cmap_store(&cm, keys[i], vals[i]);
     }
     if (sw_db_count(db) != NKEYS || cm.count != NKEYS)
-        die("preload", "wrong key count");
+        bench_die("preload", "wrong key count");
     int64_t net = 0;
     for (size_t i = 0; i < sizeof DB_CLIENTS / sizeof DB_CLIENTS[0]; i++) {
         report_rate("db.steward_ops", op_steward_db, db, DB_CLIENTS[i], duration_ns, runs, &net);
         report_rate("db.c_mutex_ops", op_c_mutex, &cm, DB_CLIENTS[i], duration_ns, runs, &net);
     }
     if (sw_db_count(db) != NKEYS)
-        die("db", "wrong key count after the load");
-    must(sw_db_close(db), "sw_db_close");
+        bench_die("db", "wrong key count after the load");
+    bench_must(sw_db_close(db), "sw_db_close");
     cmap_destroy(&cm);
 }
 
 static void bench_account(int64_t duration_ns, long runs)
 {
     sw_account *a;
-    must(sw_account_new(&a, OPENING_BALANCE), "sw_account_new");
+    bench_must(sw_account_new(&a, OPENING_BALANCE), "sw_account_new");
     int64_t net = 0;
     for (size_t i = 0; i < sizeof ACCT_CLIENTS / sizeof ACCT_CLIENTS[0]; i++)
         report_rate("acct.steward_ops", op_steward_account, a, ACCT_CLIENTS[i], duration_ns, runs,
                     &net);
     if (sw_account_balance(a) != OPENING_BALANCE + net)
-        die("account", "money not conserved");
+        bench_die("account", "money not conserved");
     sw_account_free(a);
 }
 
@@ -417,7 +390,7 @@ static void bench_owner(int64_t duration_ns, long runs)
 {
     static int state;
     sw_owner *o;
-    must(sw_owner_start(&o, &state), "sw_owner_start");
+    bench_must(sw_owner_start(&o, &state), "sw_owner_start");
     double best = owner_call_ns(o, duration_ns);
     for (long r = 1; r < runs; r++) {
         double x = owner_call_ns(o, duration_ns);
@@ -435,23 +408,10 @@ static void bench_owner(int64_t duration_ns, long runs)
     printf("owner.floor_ns %.1f\n", best);
 }
 
-static long arg_or(int argc, char **argv, int i, long dflt)
-{
-    if (argc <= i)
-        return dflt;
-    char *end;
-    long v = strtol(argv[i], &end, 10);
-    if (*end != '\0' || v <= 0) {
-        fprintf(stderr, "usage: bench_db [duration_ms [runs]]\n");
-        exit(2);
-    }
-    return v;
-}
-
 int main(int argc, char **argv)
 {
-    int64_t duration_ns = (int64_t)arg_or(argc, argv, 1, 500) * 1000000;
-    long runs = arg_or(argc, argv, 2, 3);
+    int64_t duration_ns = (int64_t)bench_arg(argc, argv, 1, 500) * 1000000;
+    long runs = bench_arg(argc, argv, 2, 3);
     make_keys();
     printf("db.cpus %ld\n", sysconf(_SC_NPROCESSORS_ONLN));
     printf("db.pool_threads %u\n", sw_owner_pool_size());

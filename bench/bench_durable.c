@@ -31,8 +31,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "steward/db.h"
 #include "steward/owner.h"
+
+const char *bench_name = "bench_durable";
 
 enum {
     NKEYS = 100000,   /* the keys a client draws from */
@@ -56,35 +59,6 @@ static const struct {
 /* Key i is "key:" and i in 12 digits; its value is "val:" and the same. A
  * store always writes a key's own value, so the reopened Db can be checked. */
 static char keys[NKEYS][KLEN], vals[NKEYS][VLEN];
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void die(const char *what, const char *why)
-{
-    fprintf(stderr, "bench_durable: %s: %s\n", what, why);
-    exit(1);
-}
-
-/* A benchmark has no use for a failed call: it reports and exits. */
-static void must(int rc, const char *what)
-{
-    if (rc != SW_OK)
-        die(what, sw_strerror(rc));
-}
-
-static uint64_t xorshift64(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
 
 static void make_keys(void)
 {
@@ -140,8 +114,8 @@ static void *client_main(void *arg)
     int64_t ops = 0;
     /* Relaxed: the flag carries no data; a late look costs one store. */
     while (!atomic_load_explicit(&l->stop, memory_order_relaxed)) {
-        size_t k = (size_t)(((xorshift64(&s) >> 32) * NKEYS) >> 32);
-        must(sw_db_store(l->db, keys[k], KLEN, vals[k], VLEN), "sw_db_store");
+        size_t k = (size_t)(((bench_xorshift64(&s) >> 32) * NKEYS) >> 32);
+        bench_must(sw_db_store(l->db, keys[k], KLEN, vals[k], VLEN), "sw_db_store");
         ops++;
     }
     c->ops = ops;
@@ -156,12 +130,12 @@ static double store_rate(sw_db *db, int n, int64_t duration_ns)
     struct load l = {.db = db};
     atomic_init(&l.stop, false);
 
-    int64_t start = now_ns();
+    int64_t start = bench_now_ns();
     for (int i = 0; i < n; i++) {
         clients[i] = (struct client){.load = &l, .seed = 0x9e3779b97f4a7c15u * (uint64_t)(i + 1)};
         int rc = pthread_create(&threads[i], NULL, client_main, &clients[i]);
         if (rc != 0)
-            die("pthread_create", strerror(rc));
+            bench_die("pthread_create", strerror(rc));
     }
     struct timespec d = {duration_ns / 1000000000, duration_ns % 1000000000};
     nanosleep(&d, NULL);
@@ -171,7 +145,7 @@ static double store_rate(sw_db *db, int n, int64_t duration_ns)
         pthread_join(threads[i], NULL);
         ops += clients[i].ops;
     }
-    int64_t end = now_ns();
+    int64_t end = bench_now_ns();
     return (double)ops * 1e9 / (double)(end - start);
 }
 
@@ -181,9 +155,9 @@ static void check_reopen(const char *dir, enum sw_fsync fsync, size_t count)
 {
     sw_db *db;
     sw_db_options opts = {.dir = dir, .fsync = fsync};
-    must(sw_db_open(&db, &opts), "sw_db_open (reopen)");
+    bench_must(sw_db_open(&db, &opts), "sw_db_open (reopen)");
     if (sw_db_count(db) != count)
-        die("reopen", "the key count changed");
+        bench_die("reopen", "the key count changed");
     size_t found = 0;
     for (int i = 0; i < NCHECK; i++) {
         size_t k = (size_t)i * (NKEYS / NCHECK);
@@ -192,14 +166,14 @@ static void check_reopen(const char *dir, enum sw_fsync fsync, size_t count)
         int rc = sw_db_fetch(db, keys[k], KLEN, val, sizeof val, &vlen);
         if (rc == SW_ENOTFOUND)
             continue;
-        must(rc, "sw_db_fetch");
+        bench_must(rc, "sw_db_fetch");
         if (vlen != VLEN || memcmp(val, vals[k], VLEN) != 0)
-            die("reopen", "wrong value");
+            bench_die("reopen", "wrong value");
         found++;
     }
     if (found == 0)
-        die("reopen", "no stored key found");
-    must(sw_db_close(db), "sw_db_close (reopen)");
+        bench_die("reopen", "no stored key found");
+    bench_must(sw_db_close(db), "sw_db_close (reopen)");
 }
 
 /* One point: a fresh Db in its own directory, n clients, stores/s. */
@@ -207,36 +181,23 @@ static double run_point(enum sw_fsync fsync, int n, int64_t duration_ns)
 {
     char dir[] = "/tmp/steward-bench-durable-XXXXXX";
     if (!mkdtemp(dir))
-        die("mkdtemp", strerror(errno));
+        bench_die("mkdtemp", strerror(errno));
     sw_db *db;
     sw_db_options opts = {.dir = dir, .fsync = fsync};
-    must(sw_db_open(&db, &opts), "sw_db_open");
+    bench_must(sw_db_open(&db, &opts), "sw_db_open");
     double rate = store_rate(db, n, duration_ns);
     size_t count = sw_db_count(db);
     if (count == 0 || count > NKEYS)
-        die("store", "wrong key count after the load");
-    must(sw_db_close(db), "sw_db_close");
+        bench_die("store", "wrong key count after the load");
+    bench_must(sw_db_close(db), "sw_db_close");
     check_reopen(dir, fsync, count);
     remove_tree(dir);
     return rate;
 }
 
-static long arg_or(int argc, char **argv, int i, long dflt)
-{
-    if (argc <= i)
-        return dflt;
-    char *end;
-    long v = strtol(argv[i], &end, 10);
-    if (*end != '\0' || v <= 0) {
-        fprintf(stderr, "usage: bench_durable [duration_ms]\n");
-        exit(2);
-    }
-    return v;
-}
-
 int main(int argc, char **argv)
 {
-    int64_t duration_ns = (int64_t)arg_or(argc, argv, 1, 1000) * 1000000;
+    int64_t duration_ns = (int64_t)bench_arg(argc, argv, 1, 1000) * 1000000;
     make_keys();
     printf("durable.cpus %ld\n", sysconf(_SC_NPROCESSORS_ONLN));
     printf("durable.pool_threads %u\n", sw_owner_pool_size());

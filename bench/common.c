@@ -3,7 +3,9 @@
  * value and waits for B to write the next even one. The spins have no pause
  * instruction: the floor is the line's transfer alone.
  */
-#include "floor.h"
+#include "common.h"
+
+#include "steward/status.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -99,4 +101,36 @@ double bench_floor_ns(int64_t duration_ns)
     pthread_join(ta, NULL);
     pthread_join(tb, NULL);
     return b.ns;
+}
+
+int64_t bench_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void bench_die(const char *what, const char *why)
+{
+    fprintf(stderr, "%s: %s: %s\n", bench_name, what, why);
+    exit(1);
+}
+
+void bench_must(int rc, const char *what)
+{
+    if (rc != SW_OK)
+        bench_die(what, sw_strerror(rc));
+}
+
+long bench_arg(int argc, char **argv, int i, long dflt)
+{
+    if (argc <= i)
+        return dflt;
+    char *end;
+    long v = strtol(argv[i], &end, 10);
+    if (*end != '\0' || v <= 0) {
+        fprintf(stderr, "usage: %s [duration_ms [runs]]\n", bench_name);
+        exit(2);
+    }
+    return v;
 }

@@ -1,0 +1,44 @@
+/* What the benchmark programs share: the clock, failing loudly, a fast
+ * random generator, their command line, and the cache-line floor (two
+ * threads pinned to CPUs 0 and 1 bouncing one cache line with atomics),
+ * against which a round trip between threads is compared.
+ */
+#ifndef STEWARD_BENCH_COMMON_H
+#define STEWARD_BENCH_COMMON_H
+
+#include <stdint.h>
+
+/* The program's name, for messages; each program defines it. */
+extern const char *bench_name;
+
+/* The monotonic clock, in ns. */
+int64_t bench_now_ns(void);
+
+/* Reports "bench_name: what: why" and exits 1: a benchmark has no use for a
+ * failed call. */
+void bench_die(const char *what, const char *why);
+
+/* bench_die(what, sw_strerror(rc)) unless rc is SW_OK. */
+void bench_must(int rc, const char *what);
+
+/* argv[i] as a positive number, dflt when absent; exits with the usage
+ * line "usage: bench_name [duration_ms [runs]]" when it is not one. */
+long bench_arg(int argc, char **argv, int i, long dflt);
+
+/* xorshift64: fast, and good enough to pick keys. */
+static inline uint64_t bench_xorshift64(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+/* Bounces one cache line between threads pinned to CPUs 0 and 1 for about
+ * duration_ns and returns the ns per round trip; NAN with a single CPU.
+ * Exits the program, with a message, if a thread cannot be started or
+ * pinned. */
+double bench_floor_ns(int64_t duration_ns);
+
+#endif
