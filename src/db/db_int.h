@@ -38,8 +38,9 @@ struct sw__shard {
     bool compacting;
     sw__log_writer compact;
     uint64_t compact_cursor;
-    uint64_t compact_min; /* do not compact logs smaller than this */
-    uint64_t compactions; /* completed, for tests and INFO */
+    uint64_t compact_kicked; /* bytes of the new file whose writeback was started */
+    uint64_t compact_min;    /* do not compact logs smaller than this */
+    uint64_t compactions;    /* completed, for tests and INFO */
 };
 
 struct sw_db {
