@@ -11,6 +11,7 @@
 #define STEWARD_DB_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "steward/status.h"
 
@@ -74,6 +75,30 @@ int sw_db_fetch(sw_db *db, const void *key, size_t klen, void *val, size_t cap, 
 /* Deletes key. SW_OK; SW_ENOTFOUND if absent; SW_EINVAL as above; SW_EIO
  * as for sw_db_store (sw_db_fetch also gives SW_EIO from a failed shard). */
 int sw_db_delete(sw_db *db, const void *key, size_t klen);
+
+/* Expiry. A key may carry a deadline: an absolute wall-clock time in
+ * milliseconds since the Unix epoch (CLOCK_REALTIME), or 0 for none. From
+ * its deadline on, the key is gone for every call: fetches, deletes, TTLs
+ * and expires find nothing (lazily, on access), and each shard also sweeps
+ * expired keys in the background about ten times a second. A durable Db
+ * logs deadlines, and recovery drops the keys whose deadline has passed.
+ * sw_db_count may include expired keys not yet swept. */
+
+/* As sw_db_store, with the key's deadline (0: none; < 0: SW_EINVAL). A
+ * plain sw_db_store removes a deadline, as Redis's SET does. */
+int sw_db_store_ex(sw_db *db, const void *key, size_t klen, const void *val, size_t vlen,
+                   int64_t expire_at_ms);
+
+/* Sets the deadline of a present key (0 removes it; a deadline already
+ * past deletes the key). SW_OK; SW_ENOTFOUND (absent or expired); SW_EINVAL
+ * (a negative deadline, or as above); SW_ENOMEM; SW_EIO as for
+ * sw_db_store. */
+int sw_db_expire(sw_db *db, const void *key, size_t klen, int64_t expire_at_ms);
+
+/* The deadline of a present key in *expire_at_ms (0: none). SW_OK;
+ * SW_ENOTFOUND; SW_EINVAL (or a NULL expire_at_ms); SW_EIO as for
+ * sw_db_fetch. */
+int sw_db_deadline(sw_db *db, const void *key, size_t klen, int64_t *expire_at_ms);
 
 /* The number of keys, summed over the shards (each shard's count is exact
  * at the moment it answers). 0 for NULL. */

@@ -29,19 +29,32 @@ struct db_req {
     const void *val; /* store: the value */
     void *out;       /* fetch: the caller's buffer */
     size_t len;      /* store: vlen; fetch: cap in, full length out */
+    int64_t expire;  /* store, expire: the deadline in; deadline: out */
     int rc;
     sw__journal_waiter wait; /* a durable write waiting for its batch's commit */
 };
 
-/* Applies one write (a put or a delete) with its log record: the record
- * goes to the pending batch first, and is dropped again if the change
- * fails, so the log never holds a change the table refused. */
+/* The key's entry if present and not expired; an expired one is removed
+ * on the way (lazily; recovery drops it again from the log by its
+ * deadline, so the removal needs no record). */
+static int lookup(struct sw__shard *s, struct db_req *r, const void **val, size_t *vlen,
+                  int64_t *expire)
+{
+    if (sw__journal_failed(&s->j))
+        return SW_EIO;
+    int rc = sw__table_get_ex(&s->table, r->hash, r->key, r->klen, val, vlen, expire);
+    if (rc == SW_OK && *expire != 0 && *expire <= sw__db_now_ms()) {
+        sw__table_del(&s->table, r->hash, r->key, r->klen);
+        rc = SW_ENOTFOUND;
+    }
+    return rc;
+}
+
+/* Applies one write with its log record: the record goes to the pending
+ * batch first, and is dropped again if the change fails, so the log never
+ * holds a change the table refused. */
 static void write_op(struct sw__shard *s, struct db_req *r, const sw__rec *rec)
 {
-    if (sw__journal_failed(&s->j)) {
-        r->rc = SW_EIO;
-        return;
-    }
     size_t mark = sw__journal_mark(&s->j);
     if (s->j.open) {
         r->rc = sw__journal_append(&s->j, rec);
@@ -49,7 +62,9 @@ static void write_op(struct sw__shard *s, struct db_req *r, const sw__rec *rec)
             return;
     }
     if (rec->type == SW__REC_PUT)
-        r->rc = sw__table_put(&s->table, r->hash, r->key, r->klen, r->val, r->len);
+        r->rc = sw__table_put_ex(&s->table, r->hash, r->key, r->klen, r->val, r->len, r->expire);
+    else if (rec->type == SW__REC_EXPIRE)
+        r->rc = sw__table_set_expire(&s->table, r->hash, r->key, r->klen, r->expire);
     else
         r->rc = sw__table_del(&s->table, r->hash, r->key, r->klen);
     if (!s->j.open)
@@ -65,33 +80,129 @@ static void write_op(struct sw__shard *s, struct db_req *r, const sw__rec *rec)
 static void store_fn(void *state, void *arg)
 {
     struct db_req *r = arg;
-    sw__rec rec = {.type = SW__REC_PUT, .a = r->key, .alen = r->klen, .b = r->val, .blen = r->len};
+    if (sw__journal_failed(&((struct sw__shard *)state)->j)) {
+        r->rc = SW_EIO;
+        return;
+    }
+    sw__rec rec = {.type = SW__REC_PUT,
+                   .a = r->key,
+                   .alen = r->klen,
+                   .b = r->val,
+                   .blen = r->len,
+                   .num = r->expire};
     write_op(state, r, &rec);
 }
 
 static void delete_fn(void *state, void *arg)
 {
     struct db_req *r = arg;
+    const void *val;
+    size_t vlen;
+    int64_t expire;
+    r->rc = lookup(state, r, &val, &vlen, &expire);
+    if (r->rc != SW_OK)
+        return;
     sw__rec rec = {.type = SW__REC_DEL, .a = r->key, .alen = r->klen};
+    write_op(state, r, &rec);
+}
+
+static void expire_fn(void *state, void *arg)
+{
+    struct db_req *r = arg;
+    const void *val;
+    size_t vlen;
+    int64_t old;
+    r->rc = lookup(state, r, &val, &vlen, &old);
+    if (r->rc != SW_OK)
+        return;
+    bool gone = r->expire != 0 && r->expire <= sw__db_now_ms();
+    sw__rec rec = {.type = gone ? SW__REC_DEL : SW__REC_EXPIRE,
+                   .a = r->key,
+                   .alen = r->klen,
+                   .num = r->expire};
     write_op(state, r, &rec);
 }
 
 static void fetch_fn(void *state, void *arg)
 {
-    struct sw__shard *s = state;
     struct db_req *r = arg;
-    if (sw__journal_failed(&s->j)) {
-        r->rc = SW_EIO;
-        return;
-    }
     const void *val;
     size_t vlen;
-    r->rc = sw__table_get(&s->table, r->hash, r->key, r->klen, &val, &vlen);
+    r->rc = lookup(state, r, &val, &vlen, &r->expire);
     if (r->rc != SW_OK)
         return;
     if (r->len)
         memcpy(r->out, val, vlen < r->len ? vlen : r->len);
     r->len = vlen;
+}
+
+/* Active expiry: each shard is asked ten times a second to look at the
+ * next SWEEP_SCANS * SWEEP_CHUNK keys (a resumable scan over the table) and
+ * remove those whose deadline has passed, so keys nobody reads again do not
+ * stay in memory. The keys go through a buffer: the scan's pointers die
+ * with the first removal. */
+#define SWEEP_CHUNK 128
+#define SWEEP_SCANS 16
+#define SWEEP_KEYBUF 8192
+#define SWEEP_PERIOD_NS 100000000
+
+static void sweep_fn(void *state, void *arg)
+{
+    (void)arg;
+    struct sw__shard *s = state;
+    if (sw__journal_failed(&s->j))
+        return;
+    int64_t now = sw__db_now_ms();
+    for (int round = 0; round < SWEEP_SCANS; round++) {
+        sw__table_item items[SWEEP_CHUNK];
+        char keys[SWEEP_KEYBUF];
+        size_t n = 0, used = 0, lens[SWEEP_CHUNK], dead = 0;
+        int rc = sw__table_scan(&s->table, &s->sweep_cursor, items, SWEEP_CHUNK, &n);
+        if (rc == SW_EOVERFLOW) /* more keys on one hash than a chunk: rare, skip it */
+            s->sweep_cursor++;
+        for (size_t i = 0; rc == SW_OK && i < n; i++) {
+            int64_t e = items[i].expire_ms;
+            if (e == 0 || e > now || used + items[i].klen > sizeof keys)
+                continue;
+            memcpy(keys + used, items[i].key, items[i].klen);
+            used += lens[dead++] = items[i].klen;
+        }
+        for (size_t i = 0, at = 0; i < dead; at += lens[i++])
+            sw__table_del(&s->table, sw__db_hash(keys + at, lens[i]), keys + at, lens[i]);
+        if (s->sweep_cursor == 0)
+            break; /* a whole pass done */
+    }
+}
+
+static void *sweeper_main(void *arg)
+{
+    sw_db *db = arg;
+    while (sw_chan_recv_timeout(db->sweeper_quit, NULL, SWEEP_PERIOD_NS) == SW_ETIMEDOUT)
+        for (unsigned i = 0; i < db->n; i++)
+            sw_owner_post(db->shards[i].owner, sweep_fn, NULL);
+    return NULL;
+}
+
+static int sweeper_start(sw_db *db)
+{
+    db->sweeper_quit = sw_chan_new(0, 0);
+    if (!db->sweeper_quit)
+        return SW_ENOMEM;
+    if (pthread_create(&db->sweeper, NULL, sweeper_main, db) != 0)
+        return SW_EIO;
+    db->sweeper_running = true;
+    return SW_OK;
+}
+
+static void sweeper_stop(sw_db *db)
+{
+    if (db->sweeper_running) {
+        sw_chan_close(db->sweeper_quit);
+        pthread_join(db->sweeper, NULL);
+        db->sweeper_running = false;
+    }
+    sw_chan_free(db->sweeper_quit);
+    db->sweeper_quit = NULL;
 }
 
 static void count_fn(void *state, void *arg)
@@ -161,7 +272,8 @@ static int db_open(sw_db *db, const sw_db_options *opts, char *err, size_t errle
         if (rc != SW_OK)
             return rc;
     }
-    return sw__db_syncer_start(db, opts ? opts->fsync : SW_FSYNC_EVERYSEC);
+    rc = sw__db_syncer_start(db, opts ? opts->fsync : SW_FSYNC_EVERYSEC);
+    return rc == SW_OK ? sweeper_start(db) : rc;
 }
 
 int sw_db_open(sw_db **out, const sw_db_options *opts)
@@ -188,6 +300,7 @@ int sw_db_close(sw_db *db)
 {
     if (!db)
         return SW_EINVAL;
+    sweeper_stop(db); /* it posts to the owners: first */
     for (unsigned i = 0; i < db->n; i++)
         sw_owner_free(db->shards[i].owner); /* runs what is queued, then stops */
     sw__syncer_stop(&db->syncer);
@@ -201,12 +314,37 @@ int sw_db_close(sw_db *db)
     return SW_OK;
 }
 
+int sw_db_store_ex(sw_db *db, const void *key, size_t klen, const void *val, size_t vlen,
+                   int64_t expire_at_ms)
+{
+    if (!db || (!key && klen) || (!val && vlen) || expire_at_ms < 0)
+        return SW_EINVAL;
+    struct db_req r = {.key = key, .klen = klen, .val = val, .len = vlen, .expire = expire_at_ms};
+    return shard_call(db, store_fn, &r);
+}
+
 int sw_db_store(sw_db *db, const void *key, size_t klen, const void *val, size_t vlen)
 {
-    if (!db || (!key && klen) || (!val && vlen))
+    return sw_db_store_ex(db, key, klen, val, vlen, 0);
+}
+
+int sw_db_expire(sw_db *db, const void *key, size_t klen, int64_t expire_at_ms)
+{
+    if (!db || (!key && klen) || expire_at_ms < 0)
         return SW_EINVAL;
-    struct db_req r = {.key = key, .klen = klen, .val = val, .len = vlen};
-    return shard_call(db, store_fn, &r);
+    struct db_req r = {.key = key, .klen = klen, .expire = expire_at_ms};
+    return shard_call(db, expire_fn, &r);
+}
+
+int sw_db_deadline(sw_db *db, const void *key, size_t klen, int64_t *expire_at_ms)
+{
+    if (!db || (!key && klen) || !expire_at_ms)
+        return SW_EINVAL;
+    struct db_req r = {.key = key, .klen = klen};
+    int rc = shard_call(db, fetch_fn, &r);
+    if (rc == SW_OK)
+        *expire_at_ms = r.expire;
+    return rc;
 }
 
 int sw_db_fetch(sw_db *db, const void *key, size_t klen, void *val, size_t cap, size_t *vlen)

@@ -26,6 +26,9 @@ static inline uint64_t sw__db_hash(const void *key, size_t klen)
     return XXH3_64bits(key, klen);
 }
 
+/* The wall clock in ms since the Unix epoch: the unit of deadlines. */
+int64_t sw__db_now_ms(void);
+
 struct sw__shard {
     sw__table table;
     sw_owner *owner; /* immutable after open */
@@ -41,6 +44,8 @@ struct sw__shard {
     uint64_t compact_kicked; /* bytes of the new file whose writeback was started */
     uint64_t compact_min;    /* do not compact logs smaller than this */
     uint64_t compactions;    /* completed, for tests and INFO */
+
+    uint64_t sweep_cursor; /* where the active expiry sweep goes on */
 };
 
 struct sw_db {
@@ -48,6 +53,9 @@ struct sw_db {
     struct sw__shard *shards; /* immutable array; each the state of its owner */
     char *dir;                /* immutable; NULL for memory only */
     sw__syncer syncer;        /* everysec: syncs every shard's log once a second */
+    pthread_t sweeper;        /* asks every shard to sweep expired keys */
+    sw_chan *sweeper_quit;    /* closed by sw_db_close to stop the sweeper */
+    bool sweeper_running;
 };
 
 /* Opens shard s's journal in db->dir, replaying it into the shard's table.

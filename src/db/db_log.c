@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../log/datadir.h"
 #include "db_int.h"
@@ -51,17 +52,33 @@
 
 /* ---- replay ---- */
 
+int64_t sw__db_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Replays one record; a deadline already past makes the key absent. */
 static int replay(void *ctx, const sw__rec *r)
 {
     struct sw__shard *s = ctx;
-    uint64_t h;
+    uint64_t h = sw__db_hash(r->a, r->alen);
+    bool past = r->num != 0 && r->num <= sw__db_now_ms();
     switch (r->type) {
     case SW__REC_PUT:
-        h = sw__db_hash(r->a, r->alen);
-        return sw__table_put_ex(&s->table, h, r->a, r->alen, r->b, r->blen, r->num);
+        if (!past)
+            return sw__table_put_ex(&s->table, h, r->a, r->alen, r->b, r->blen, r->num);
+        sw__table_del(&s->table, h, r->a, r->alen); /* it expired while we were down */
+        return SW_OK;
     case SW__REC_DEL:
-        h = sw__db_hash(r->a, r->alen);
         sw__table_del(&s->table, h, r->a, r->alen); /* absent is fine: already gone */
+        return SW_OK;
+    case SW__REC_EXPIRE:
+        if (past)
+            sw__table_del(&s->table, h, r->a, r->alen);
+        else
+            sw__table_set_expire(&s->table, h, r->a, r->alen, r->num); /* absent: expired */
         return SW_OK;
     case SW__REC_SNAPSHOT_BEGIN:
     case SW__REC_SNAPSHOT_END:
