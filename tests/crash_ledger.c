@@ -21,6 +21,7 @@
 
 #include "tmpdir.h"
 
+#include "account/ledger_int.h"
 #include "crash_util.h"
 #include "steward/account.h"
 
@@ -46,7 +47,10 @@ static int child_main(const char *dir, unsigned seed)
     sw_ledger *l = open_ledger(dir);
     if (!l)
         return 3;
-    for (;;) {
+    for (unsigned done = 0;; done++) {
+        /* Compact often, so that kills land in and around compactions. */
+        if (done % 40 == 39 && sw__ledger_compact(l) != SW_OK)
+            return 6;
         struct xfer x = {rand_r(&seed) % ACCOUNTS, rand_r(&seed) % ACCOUNTS,
                          1 + rand_r(&seed) % 3000};
         if (x.from == x.to)

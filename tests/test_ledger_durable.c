@@ -16,6 +16,7 @@
 #include "tmpdir.h"
 
 #include "account/acctmap.h"
+#include "account/ledger_int.h"
 #include "log/logfile.h"
 #include "steward/account.h"
 
@@ -119,6 +120,54 @@ static void test_failed_commit_acknowledges_nothing(void **state)
     sw_ledger_close(l);
 }
 
+static off_t log_bytes(unsigned shards)
+{
+    off_t total = 0;
+    for (unsigned i = 0; i < shards; i++) {
+        char path[128];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/ledger-shard-%04u.log", g_dir, i);
+        if (stat(path, &st) == 0)
+            total += st.st_size;
+    }
+    return total;
+}
+
+static void test_compaction(void **state)
+{
+    (void)state;
+    sw_ledger *l = open_dir(3);
+    for (uint64_t id = 0; id < 20; id++)
+        sw_ledger_create(l, id, 1000);
+    for (int i = 0; i < 3000; i++)
+        assert_int_equal(sw_ledger_transfer(l, (uint64_t)i % 20,
+                                            (uint64_t)(i * 7 + 3) % 20 == (uint64_t)i % 20
+                                                ? (uint64_t)(i + 1) % 20
+                                                : (uint64_t)(i * 7 + 3) % 20,
+                                            1 + i % 5),
+                         SW_OK);
+    int64_t want[20];
+    for (uint64_t id = 0; id < 20; id++)
+        want[id] = balance(l, id);
+    off_t before = log_bytes(3);
+    assert_int_equal(sw__ledger_compact(l), SW_OK);
+    off_t after = log_bytes(3);
+    assert_true(after < before / 10);    /* 20 accounts, not 3000 transfers */
+    for (uint64_t id = 0; id < 20; id++) /* nothing changed */
+        assert_int_equal(balance(l, id), want[id]);
+    /* Writes after the compaction go to the new files. */
+    assert_int_equal(sw_ledger_transfer(l, 0, 1, 1), SW_OK);
+    want[0]--, want[1]++;
+    sw_ledger_close(l);
+    l = open_dir(3);
+    for (uint64_t id = 0; id < 20; id++)
+        assert_int_equal(balance(l, id), want[id]);
+    int64_t total;
+    assert_int_equal(sw_ledger_total(l, &total, NULL), SW_OK);
+    assert_int_equal(total, 20 * 1000);
+    sw_ledger_close(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -127,6 +176,7 @@ int main(void)
                                         tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_failed_commit_acknowledges_nothing, tmpdir_setup,
                                         tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_compaction, tmpdir_setup, tmpdir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -61,7 +61,8 @@ typedef struct sw_ledger_options {
  * and the shard count). Recovery also settles every transfer a crash left
  * half done (refunding it, with a line on stderr), so no crash at any
  * instant creates or destroys money, and every acknowledged operation is
- * reflected exactly once.
+ * reflected exactly once. Its logs are compacted, all shards at once, when
+ * they grow past about twice the live data (transfers wait meanwhile).
  * Returns SW_OK; SW_EINVAL (out NULL, more than 4096 shards, an unknown
  * fsync policy, a shard count the directory does not have); SW_EEXIST (the
  * directory is open elsewhere); SW_EIO (a log cannot be read or written or

@@ -317,8 +317,8 @@ static int ledger_open(sw_ledger *l, const sw_ledger_options *opts, char *err, s
     int rc = sw__check_shards_fsync(n, opts ? (int)opts->fsync : SW_FSYNC_EVERYSEC, err, errlen);
     if (rc != SW_OK)
         return rc;
-    l->nonce = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15u ^ (uint64_t)getpid() << 32 ^
-               (uint64_t)(uintptr_t)l;
+    l->nonce = (uint32_t)((uint64_t)time(NULL) * 0x9E3779B97F4A7C15u >> 32) ^ (uint32_t)getpid() ^
+               (uint32_t)(uintptr_t)l;
     if (opts && opts->dir) {
         rc = sw__ledger_recover(l, opts, &n, dflt, err, errlen);
     } else {
@@ -330,11 +330,14 @@ static int ledger_open(sw_ledger *l, const sw_ledger_options *opts, char *err, s
     for (unsigned i = 0; rc == SW_OK && i < l->n; i++) {
         struct sw__lshard *s = &l->shards[i];
         s->index = i;
+        s->ledger = l;
         sw_owner_options oo = {.batch_end = s->j.open ? sw__ledger_batch_end : NULL};
         rc = sw_owner_start_ex(&s->owner, s, &oo);
     }
     if (rc == SW_OK && l->dir && opts->fsync == SW_FSYNC_EVERYSEC)
         rc = sw__syncer_start(&l->syncer, journal_of, l, l->n);
+    if (rc == SW_OK && l->dir)
+        rc = sw__ledger_maint_start(l);
     return rc;
 }
 
@@ -363,6 +366,7 @@ int sw_ledger_close(sw_ledger *l)
 {
     if (!l)
         return SW_EINVAL;
+    sw__ledger_maint_stop(l); /* it calls the owners: first */
     for (unsigned i = 0; i < l->n; i++)
         sw_owner_free(l->shards[i].owner); /* runs what is queued, then stops */
     sw__syncer_stop(&l->syncer);
@@ -429,10 +433,10 @@ static void gate_leave(sw_ledger *l)
 static int cross_transfer(sw_ledger *l, uint64_t from, uint64_t to, int64_t amount)
 {
     uint8_t txid[SW__TXID_LEN];
-    sw__ledger_txid(l, txid);
     struct ledger_req in = {.id = to, .amount = amount, .txid = txid};
     struct ledger_req out = {.id = from, .amount = amount, .txid = txid};
     gate_enter(l);
+    sw__ledger_txid(l, txid); /* after the gate: the epoch cannot change under us */
     int rc = shard_call(l, reserve_fn, &in);
     if (rc == SW_OK) {
         rc = shard_call(l, debit_fn, &out);
@@ -453,25 +457,37 @@ int sw_ledger_transfer(sw_ledger *l, uint64_t from, uint64_t to, int64_t amount)
     if (sf != st)
         return cross_transfer(l, from, to, amount);
     struct transfer_req t = {.from = from, .to = to, .amount = amount};
+    gate_enter(l); /* quiet for compaction too, which needs no transfer half done */
     sw__ledger_txid(l, t.txid);
     int rc = sw_owner_call(l->shards[sf].owner, local_transfer_fn, &t);
+    gate_leave(l);
     return rc == SW_OK ? t.rc : rc;
+}
+
+void sw__ledger_quiesce(sw_ledger *l)
+{
+    pthread_mutex_lock(&l->total_mu);
+    atomic_store_explicit(&l->totaling, 1, memory_order_seq_cst);
+    while (atomic_load_explicit(&l->transfers, memory_order_seq_cst) != 0)
+        sched_yield();
+}
+
+void sw__ledger_resume(sw_ledger *l)
+{
+    atomic_store_explicit(&l->totaling, 0, memory_order_release);
+    pthread_mutex_unlock(&l->total_mu);
 }
 
 int sw_ledger_total(sw_ledger *l, int64_t *total, uint64_t *accounts)
 {
     if (!l)
         return SW_EINVAL;
-    pthread_mutex_lock(&l->total_mu);
-    atomic_store_explicit(&l->totaling, 1, memory_order_seq_cst);
-    while (atomic_load_explicit(&l->transfers, memory_order_seq_cst) != 0)
-        sched_yield();
+    sw__ledger_quiesce(l);
     struct sum_req r = {.rc = SW_OK};
     int rc = SW_OK;
     for (unsigned i = 0; i < l->n && rc == SW_OK; i++)
         rc = sw_owner_call(l->shards[i].owner, sum_fn, &r);
-    atomic_store_explicit(&l->totaling, 0, memory_order_release);
-    pthread_mutex_unlock(&l->total_mu);
+    sw__ledger_resume(l);
     if (rc == SW_OK)
         rc = r.rc;
     if (rc == SW_OK && total)

@@ -19,6 +19,7 @@
 
 struct sw__lshard {
     struct sw__acctmap map; /* owner only */
+    sw_ledger *ledger;      /* immutable */
     sw_owner *owner;        /* immutable after open */
     unsigned index;         /* immutable */
     sw__journal j;          /* j.open is false for a memory-only Ledger */
@@ -29,7 +30,13 @@ struct sw_ledger {
     struct sw__lshard *shards; /* immutable array; each the state of its owner */
     char *dir;                 /* immutable; NULL for memory only */
     sw__syncer syncer;
-    uint64_t nonce; /* immutable: makes this open's transfer ids unique */
+    uint32_t nonce;          /* immutable: makes this open's transfer ids unique */
+    _Atomic uint32_t epoch;  /* compactions so far; part of every transfer id */
+    _Atomic int compact_due; /* a shard's log has grown: compact (maintenance thread) */
+    uint64_t compact_min;    /* no compaction below this log size */
+    pthread_t maint;         /* durable only: runs compactions */
+    sw_chan *maint_quit;
+    bool maint_running;
     alignas(SW__CACHE_LINE) _Atomic int64_t transfers; /* cross-shard transfers in flight */
     _Atomic int totaling;                              /* a total is being taken */
     pthread_mutex_t total_mu;                          /* one total at a time */
@@ -48,7 +55,22 @@ sw__rec sw__ledger_rec(uint8_t type, const uint8_t *txid, uint64_t id, int64_t n
 /* The owner's batch_end for a durable Ledger shard. */
 void sw__ledger_batch_end(void *state);
 
-/* A new transfer id, unique across threads and opens. */
+/* A new transfer id, unique across threads and opens: the open's nonce,
+ * the compaction epoch, a per-thread sequence. */
 void sw__ledger_txid(const sw_ledger *l, uint8_t txid[SW__TXID_LEN]);
+
+/* Compacts every shard's log at once (see ledger_log.c). Thread safety:
+ * any thread but an owner function's. Returns SW_OK, SW_EIO or SW_ENOMEM. */
+int sw__ledger_compact(sw_ledger *l);
+
+/* Stops every transfer (new ones wait) until sw__ledger_resume: the total
+ * and compaction need a moment at which none is half done. */
+void sw__ledger_quiesce(sw_ledger *l);
+void sw__ledger_resume(sw_ledger *l);
+
+/* Starts and stops the thread that compacts a durable Ledger when its logs
+ * have grown. */
+int sw__ledger_maint_start(sw_ledger *l);
+void sw__ledger_maint_stop(sw_ledger *l);
 
 #endif

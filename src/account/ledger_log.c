@@ -28,14 +28,29 @@
  * once, and an unacknowledged transfer is wholly applied or not at all: no
  * crash, at any instant, creates or destroys money.
  *
- * Transfer ids are this open's random nonce and a per-thread sequence, so
- * they never repeat across threads or restarts.
+ * Transfer ids are this open's random nonce, the compaction epoch and a
+ * per-thread sequence, so they never repeat across threads or restarts.
+ *
+ * Compaction. When a shard's log grows past twice its live data (and
+ * compact_min), the maintenance thread compacts every shard at once: it
+ * quiesces the Ledger (every transfer done, new ones wait at the gate),
+ * raises the epoch E, and has each shard replace its log with a snapshot:
+ * SNAPSHOT_BEGIN (num = E), an ACCT_SET per account, SNAPSHOT_END. No
+ * transfer is half done at that moment, so the snapshots drop transfer
+ * records safely, as long as recovery knows which halves were complete. A
+ * crash between two shards' switches leaves some logs at epoch E and some
+ * still holding the halves of transfers from before, whose partners may be
+ * gone. So recovery takes the highest snapshot epoch E it finds and
+ * settles only halves of epoch E or later: every transfer of an earlier
+ * epoch was wholly done before compaction E began.
  */
 #define _GNU_SOURCE
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "steward/chan.h"
 
 #include "../log/datadir.h"
 #include "ledger_int.h"
@@ -68,19 +83,137 @@ void sw__ledger_txid(const sw_ledger *l, uint8_t txid[SW__TXID_LEN])
     if (seq == 0) /* a thread's first transfer: 2^40 ids for each thread */
         seq = (atomic_fetch_add(&next_thread, 1) + 1) << 40;
     uint64_t s = seq++;
-    memcpy(txid, &l->nonce, 8);
+    uint32_t epoch = atomic_load_explicit(&l->epoch, memory_order_relaxed);
+    for (int i = 0; i < 4; i++) {
+        txid[i] = (uint8_t)(l->nonce >> (8 * i));
+        txid[4 + i] = (uint8_t)(epoch >> (8 * i));
+    }
     memcpy(txid + 8, &s, 8);
 }
 
+static uint32_t txid_epoch(const uint8_t *txid)
+{
+    uint32_t e = 0;
+    for (int i = 0; i < 4; i++)
+        e |= (uint32_t)txid[4 + i] << (8 * i);
+    return e;
+}
+
+#define COMPACT_MIN_BYTES ((uint64_t)4 << 20)
+#define ACCT_RECORD_BYTES 32 /* about what an ACCT_SET takes in a log */
+
 void sw__ledger_batch_end(void *state)
 {
-    sw__journal_commit(&((struct sw__lshard *)state)->j);
+    struct sw__lshard *s = state;
+    if (!sw__journal_commit(&s->j))
+        return;
+    uint64_t size = sw__log_size(&s->j.log);
+    if (size > s->ledger->compact_min && size > 2 * ACCT_RECORD_BYTES * (uint64_t)s->map.count)
+        atomic_store_explicit(&s->ledger->compact_due, 1, memory_order_relaxed);
+}
+
+/* ---- compaction ---- */
+
+struct snap_req {
+    uint32_t epoch;
+    int rc;
+};
+
+/* On the shard's owner: replaces its log with a snapshot of its accounts. */
+static void snapshot_fn(void *state, void *arg)
+{
+    struct sw__lshard *s = state;
+    struct snap_req *r = arg;
+    r->rc = SW_EIO;
+    if (!sw__journal_commit(&s->j)) /* the batch so far goes to the old file */
+        return;
+    sw__log_writer w;
+    char err[256];
+    if (sw__log_writer_begin(&w, s->j.log.path, err, sizeof err) != SW_OK) {
+        fprintf(stderr, "steward: ledger shard %u: cannot compact: %s\n", s->index, err);
+        return;
+    }
+    uint8_t buf[SW__TXID_LEN + 8];
+    sw__rec begin = {.type = SW__REC_SNAPSHOT_BEGIN, .num = r->epoch};
+    int rc = sw__log_writer_append(&w, &begin);
+    for (size_t i = 0; rc == SW_OK && s->map.slots && i <= s->map.mask; i++) {
+        const struct sw__acct *a = &s->map.slots[i];
+        if (!a->used)
+            continue;
+        sw__rec set = sw__ledger_rec(SW__REC_ACCT_SET, NULL, a->id, a->balance, buf);
+        rc = sw__log_writer_append(&w, &set);
+    }
+    sw__rec end = {.type = SW__REC_SNAPSHOT_END, .num = r->epoch};
+    if (rc == SW_OK)
+        rc = sw__log_writer_append(&w, &end);
+    if (rc == SW_OK)
+        rc = sw__log_writer_commit(&w, &s->j.log);
+    if (rc != SW_OK) {
+        fprintf(stderr, "steward: ledger shard %u: compaction failed: %s\n", s->index,
+                w.errmsg[0] ? w.errmsg : sw_strerror(rc));
+        sw__log_writer_abort(&w);
+        if (sw__log_failed(&s->j.log))
+            s->j.failed = true; /* switched, but not durably: refuse, as for a failed commit */
+    }
+    r->rc = rc;
+}
+
+int sw__ledger_compact(sw_ledger *l)
+{
+    if (!l->dir)
+        return SW_OK;
+    sw__ledger_quiesce(l);
+    struct snap_req r = {.epoch = atomic_load(&l->epoch) + 1, .rc = SW_OK};
+    atomic_store(&l->epoch, r.epoch); /* transfers after this one carry the new epoch */
+    int rc = SW_OK;
+    for (unsigned i = 0; i < l->n && rc == SW_OK; i++) {
+        rc = sw_owner_call(l->shards[i].owner, snapshot_fn, &r);
+        if (rc == SW_OK)
+            rc = r.rc;
+    }
+    atomic_store_explicit(&l->compact_due, 0, memory_order_relaxed);
+    if (rc != SW_OK) /* do not retry at once */
+        l->compact_min *= 2;
+    sw__ledger_resume(l);
+    return rc;
+}
+
+static void *maint_main(void *arg)
+{
+    sw_ledger *l = arg;
+    while (sw_chan_recv_timeout(l->maint_quit, NULL, 100000000) == SW_ETIMEDOUT)
+        if (atomic_load_explicit(&l->compact_due, memory_order_relaxed))
+            sw__ledger_compact(l);
+    return NULL;
+}
+
+int sw__ledger_maint_start(sw_ledger *l)
+{
+    l->compact_min = COMPACT_MIN_BYTES;
+    l->maint_quit = sw_chan_new(0, 0);
+    if (!l->maint_quit)
+        return SW_ENOMEM;
+    if (pthread_create(&l->maint, NULL, maint_main, l) != 0)
+        return SW_EIO;
+    l->maint_running = true;
+    return SW_OK;
+}
+
+void sw__ledger_maint_stop(sw_ledger *l)
+{
+    if (l->maint_running) {
+        sw_chan_close(l->maint_quit);
+        pthread_join(l->maint, NULL);
+        l->maint_running = false;
+    }
+    sw_chan_free(l->maint_quit);
+    l->maint_quit = NULL;
 }
 
 /* ---- recovery ---- */
 
 struct half {
-    uint8_t txid[SW__TXID_LEN];
+    uint8_t txid[SW__TXID_LEN]; /* its bytes 4-7: the transfer's epoch */
     uint64_t id;
     int64_t amount;
     unsigned shard;
@@ -90,6 +223,7 @@ struct half {
 struct recovery {
     struct half *halves;
     size_t n, cap;
+    uint32_t epoch; /* the highest snapshot epoch of any shard */
 };
 
 struct replay_ctx {
@@ -119,6 +253,13 @@ static int keep_half(struct recovery *rec, const sw__rec *r, unsigned shard)
 static int replay(void *ctx, const sw__rec *r)
 {
     struct replay_ctx *c = ctx;
+    if (r->type == SW__REC_SNAPSHOT_BEGIN || r->type == SW__REC_SNAPSHOT_END) {
+        if (r->num < 0 || r->num > UINT32_MAX)
+            return SW_EIO;
+        if ((uint32_t)r->num > c->rec->epoch)
+            c->rec->epoch = (uint32_t)r->num;
+        return SW_OK;
+    }
     bool xfer = r->type == SW__REC_XFER_DEBIT || r->type == SW__REC_XFER_CREDIT;
     if ((r->type != SW__REC_ACCT_SET && !xfer) || r->alen != (xfer ? SW__TXID_LEN + 8 : 8) ||
         r->num < 0)
@@ -187,8 +328,11 @@ static int settle_all(sw_ledger *l, struct recovery *rec)
             else
                 c++;
         }
-        /* A txid's halves sort debits first: [i, i+d) then [i+d, j). */
-        size_t lone_d = d > c ? d - c : 0, lone_c = c > d ? c - d : 0;
+        /* A txid's halves sort debits first: [i, i+d) then [i+d, j). A
+         * transfer from before the latest compaction was wholly done: a
+         * half of it alone lost its partner to a snapshot, not to a crash. */
+        bool settled = txid_epoch(rec->halves[i].txid) < rec->epoch;
+        size_t lone_d = !settled && d > c ? d - c : 0, lone_c = !settled && c > d ? c - d : 0;
         for (size_t k = i + d - lone_d; k < i + d; k++)
             if (settle(l, &rec->halves[k]) != SW_OK)
                 return SW_ENOMEM;
@@ -228,6 +372,7 @@ int sw__ledger_recover(sw_ledger *l, const sw_ledger_options *opts, unsigned *sh
     }
     if (rc == SW_OK)
         rc = settle_all(l, &rec);
+    atomic_store(&l->epoch, rec.epoch); /* new transfers belong to the latest epoch */
     free(rec.halves);
     return rc;
 }
