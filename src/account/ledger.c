@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "../log/datadir.h"
@@ -52,6 +53,7 @@ struct ledger_req {
     int64_t balance;         /* out, for balance */
     int rc;                  /* out */
     const uint8_t *txid;     /* transfer steps: the transfer's id */
+    uint32_t epoch;          /* transfer steps: the compaction epoch */
     sw__journal_waiter wait; /* a durable change waiting for its commit */
 };
 
@@ -71,13 +73,13 @@ static bool has_room(const struct sw__acct *a, int64_t amount)
 /* Appends a change's record to a durable shard's batch (nothing for a
  * memory-only one). Returns SW_OK, or the status that must refuse the
  * change (SW_EIO, SW_ENOMEM). */
-static int log_change(struct sw__lshard *s, uint8_t type, const uint8_t *txid, uint64_t id,
-                      int64_t num)
+static int log_change(struct sw__lshard *s, uint8_t type, const uint8_t *txid, uint32_t epoch,
+                      uint64_t id, int64_t num)
 {
     if (!s->j.open)
         return SW_OK;
-    uint8_t buf[SW__TXID_LEN + 8];
-    sw__rec r = sw__ledger_rec(type, txid, id, num, buf);
+    uint8_t buf[SW__LEDGER_REC_BUF];
+    sw__rec r = sw__ledger_rec(type, txid, id, num, epoch, buf);
     return sw__journal_append(&s->j, &r);
 }
 
@@ -113,7 +115,7 @@ static void create_fn(void *state, void *arg)
         return;
     }
     size_t mark = sw__journal_mark(&s->j);
-    r->rc = log_change(s, SW__REC_ACCT_SET, NULL, r->id, r->amount);
+    r->rc = log_change(s, SW__REC_ACCT_SET, NULL, 0, r->id, r->amount);
     if (r->rc != SW_OK)
         return;
     struct sw__acct *a = sw__acctmap_insert(&s->map, r->id);
@@ -130,7 +132,7 @@ static void create_fn(void *state, void *arg)
 static void set_balance(struct sw__lshard *s, struct ledger_req *r, struct sw__acct *a,
                         int64_t balance)
 {
-    r->rc = log_change(s, SW__REC_ACCT_SET, NULL, r->id, balance);
+    r->rc = log_change(s, SW__REC_ACCT_SET, NULL, 0, r->id, balance);
     if (r->rc != SW_OK)
         return;
     a->balance = balance;
@@ -201,7 +203,7 @@ static void debit_fn(void *state, void *arg)
         r->rc = SW_EFUNDS;
         return;
     }
-    r->rc = log_change(state, SW__REC_XFER_DEBIT, r->txid, r->id, r->amount);
+    r->rc = log_change(state, SW__REC_XFER_DEBIT, r->txid, r->epoch, r->id, r->amount);
     if (r->rc != SW_OK)
         return;
     a->balance -= r->amount;
@@ -217,7 +219,7 @@ static void credit_fn(void *state, void *arg)
     if (!a)
         return;
     a->pending_in -= r->amount;
-    r->rc = log_change(state, SW__REC_XFER_CREDIT, r->txid, r->id, r->amount);
+    r->rc = log_change(state, SW__REC_XFER_CREDIT, r->txid, r->epoch, r->id, r->amount);
     if (r->rc != SW_OK)
         return;
     a->balance += r->amount;
@@ -231,6 +233,7 @@ struct transfer_req {
     int64_t amount;
     int rc;
     uint8_t txid[SW__TXID_LEN];
+    uint32_t epoch;
     sw__journal_waiter wait;
 };
 
@@ -250,9 +253,9 @@ static void local_transfer_fn(void *state, void *arg)
         t->rc = SW_EOVERFLOW;
     else {
         size_t mark = sw__journal_mark(&s->j);
-        t->rc = log_change(s, SW__REC_XFER_DEBIT, t->txid, t->from, t->amount);
+        t->rc = log_change(s, SW__REC_XFER_DEBIT, t->txid, t->epoch, t->from, t->amount);
         if (t->rc == SW_OK)
-            t->rc = log_change(s, SW__REC_XFER_CREDIT, t->txid, t->to, t->amount);
+            t->rc = log_change(s, SW__REC_XFER_CREDIT, t->txid, t->epoch, t->to, t->amount);
         if (t->rc != SW_OK) {
             sw__journal_rewind(&s->j, mark);
             return;
@@ -303,6 +306,17 @@ static int account_op(sw_ledger *l, sw_owner_fn fn, uint64_t id, int64_t amount)
     return shard_call(l, fn, &r);
 }
 
+/* 64 random bits for this open's transfer ids; the clock, the pid and an
+ * address if the kernel cannot give them. */
+static uint64_t ledger_nonce(const sw_ledger *l)
+{
+    uint64_t n = 0;
+    if (getrandom(&n, sizeof n, GRND_NONBLOCK) == (ssize_t)sizeof n && n != 0)
+        return n;
+    return ((uint64_t)time(NULL) * 0x9E3779B97F4A7C15u) ^ ((uint64_t)getpid() << 32) ^
+           (uint64_t)(uintptr_t)l;
+}
+
 static sw__journal *journal_of(void *ctx, size_t i)
 {
     return &((sw_ledger *)ctx)->shards[i].j;
@@ -317,8 +331,7 @@ static int ledger_open(sw_ledger *l, const sw_ledger_options *opts, char *err, s
     int rc = sw__check_shards_fsync(n, opts ? (int)opts->fsync : SW_FSYNC_EVERYSEC, err, errlen);
     if (rc != SW_OK)
         return rc;
-    l->nonce = (uint32_t)((uint64_t)time(NULL) * 0x9E3779B97F4A7C15u >> 32) ^ (uint32_t)getpid() ^
-               (uint32_t)(uintptr_t)l;
+    l->nonce = ledger_nonce(l);
     if (opts && opts->dir) {
         rc = sw__ledger_recover(l, opts, &n, dflt, err, errlen);
     } else {
@@ -436,7 +449,8 @@ static int cross_transfer(sw_ledger *l, uint64_t from, uint64_t to, int64_t amou
     struct ledger_req in = {.id = to, .amount = amount, .txid = txid};
     struct ledger_req out = {.id = from, .amount = amount, .txid = txid};
     gate_enter(l);
-    sw__ledger_txid(l, txid); /* after the gate: the epoch cannot change under us */
+    sw__ledger_txid(l, txid, &in.epoch); /* after the gate: the epoch cannot change under us */
+    out.epoch = in.epoch;
     int rc = shard_call(l, reserve_fn, &in);
     if (rc == SW_OK) {
         rc = shard_call(l, debit_fn, &out);
@@ -458,7 +472,7 @@ int sw_ledger_transfer(sw_ledger *l, uint64_t from, uint64_t to, int64_t amount)
         return cross_transfer(l, from, to, amount);
     struct transfer_req t = {.from = from, .to = to, .amount = amount};
     gate_enter(l); /* quiet for compaction too, which needs no transfer half done */
-    sw__ledger_txid(l, t.txid);
+    sw__ledger_txid(l, t.txid, &t.epoch);
     int rc = sw_owner_call(l->shards[sf].owner, local_transfer_fn, &t);
     gate_leave(l);
     return rc == SW_OK ? t.rc : rc;

@@ -30,7 +30,7 @@ struct sw_ledger {
     struct sw__lshard *shards; /* immutable array; each the state of its owner */
     char *dir;                 /* immutable; NULL for memory only */
     sw__syncer syncer;
-    uint32_t nonce;          /* immutable: makes this open's transfer ids unique */
+    uint64_t nonce;          /* immutable: makes this open's transfer ids unique */
     _Atomic uint32_t epoch;  /* compactions so far; part of every transfer id */
     _Atomic int compact_due; /* a shard's log has grown: compact (maintenance thread) */
     uint64_t compact_min;    /* no compaction below this log size */
@@ -48,16 +48,20 @@ struct sw_ledger {
 int sw__ledger_recover(sw_ledger *l, const sw_ledger_options *opts, unsigned *shards, unsigned dflt,
                        char *err, size_t errlen);
 
-/* The record a Ledger logs: txid may be NULL (ACCT_SET). */
-sw__rec sw__ledger_rec(uint8_t type, const uint8_t *txid, uint64_t id, int64_t num,
-                       uint8_t buf[SW__TXID_LEN + 8]);
+/* A record's encoding room: txid, account id, epoch. */
+#define SW__LEDGER_REC_BUF (SW__TXID_LEN + 8 + 4)
+
+/* The record a Ledger logs: a = [txid] id (txid NULL for ACCT_SET), num;
+ * transfer halves also carry their compaction epoch in b. */
+sw__rec sw__ledger_rec(uint8_t type, const uint8_t *txid, uint64_t id, int64_t num, uint32_t epoch,
+                       uint8_t buf[SW__LEDGER_REC_BUF]);
 
 /* The owner's batch_end for a durable Ledger shard. */
 void sw__ledger_batch_end(void *state);
 
-/* A new transfer id, unique across threads and opens: the open's nonce,
- * the compaction epoch, a per-thread sequence. */
-void sw__ledger_txid(const sw_ledger *l, uint8_t txid[SW__TXID_LEN]);
+/* A new transfer id, unique across threads and opens (the open's random
+ * nonce and a per-thread sequence), and the current compaction epoch. */
+void sw__ledger_txid(const sw_ledger *l, uint8_t txid[SW__TXID_LEN], uint32_t *epoch);
 
 /* Compacts every shard's log at once (see ledger_log.c). Thread safety:
  * any thread but an owner function's. Returns SW_OK, SW_EIO or SW_ENOMEM. */

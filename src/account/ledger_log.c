@@ -28,8 +28,9 @@
  * once, and an unacknowledged transfer is wholly applied or not at all: no
  * crash, at any instant, creates or destroys money.
  *
- * Transfer ids are this open's random nonce, the compaction epoch and a
- * per-thread sequence, so they never repeat across threads or restarts.
+ * Transfer ids are this open's random nonce and a per-thread sequence, so
+ * they never repeat across threads or restarts; each half also records the
+ * compaction epoch it was made in.
  *
  * Compaction. When a shard's log grows past twice its live data (and
  * compact_min), the maintenance thread compacts every shard at once: it
@@ -55,8 +56,8 @@
 #include "../log/datadir.h"
 #include "ledger_int.h"
 
-sw__rec sw__ledger_rec(uint8_t type, const uint8_t *txid, uint64_t id, int64_t num,
-                       uint8_t buf[SW__TXID_LEN + 8])
+sw__rec sw__ledger_rec(uint8_t type, const uint8_t *txid, uint64_t id, int64_t num, uint32_t epoch,
+                       uint8_t buf[SW__LEDGER_REC_BUF])
 {
     size_t at = 0;
     if (txid) {
@@ -65,7 +66,14 @@ sw__rec sw__ledger_rec(uint8_t type, const uint8_t *txid, uint64_t id, int64_t n
     }
     for (int i = 0; i < 8; i++)
         buf[at + (size_t)i] = (uint8_t)(id >> (8 * i));
-    return (sw__rec){.type = type, .num = num, .a = buf, .alen = at + 8};
+    sw__rec r = {.type = type, .num = num, .a = buf, .alen = at + 8};
+    if (txid) {
+        for (int i = 0; i < 4; i++)
+            buf[at + 8 + (size_t)i] = (uint8_t)(epoch >> (8 * i));
+        r.b = buf + at + 8;
+        r.blen = 4;
+    }
+    return r;
 }
 
 static uint64_t read_id(const uint8_t *p)
@@ -76,27 +84,24 @@ static uint64_t read_id(const uint8_t *p)
     return id;
 }
 
-void sw__ledger_txid(const sw_ledger *l, uint8_t txid[SW__TXID_LEN])
+void sw__ledger_txid(const sw_ledger *l, uint8_t txid[SW__TXID_LEN], uint32_t *epoch)
 {
     static _Atomic uint64_t next_thread;
     static _Thread_local uint64_t seq;
     if (seq == 0) /* a thread's first transfer: 2^40 ids for each thread */
         seq = (atomic_fetch_add(&next_thread, 1) + 1) << 40;
     uint64_t s = seq++;
-    uint32_t epoch = atomic_load_explicit(&l->epoch, memory_order_relaxed);
-    for (int i = 0; i < 4; i++) {
-        txid[i] = (uint8_t)(l->nonce >> (8 * i));
-        txid[4 + i] = (uint8_t)(epoch >> (8 * i));
-    }
+    memcpy(txid, &l->nonce, 8);
     memcpy(txid + 8, &s, 8);
+    *epoch = atomic_load_explicit(&l->epoch, memory_order_relaxed);
 }
 
-static uint32_t txid_epoch(const uint8_t *txid)
+static uint32_t read_u32(const uint8_t *p)
 {
-    uint32_t e = 0;
+    uint32_t v = 0;
     for (int i = 0; i < 4; i++)
-        e |= (uint32_t)txid[4 + i] << (8 * i);
-    return e;
+        v |= (uint32_t)p[i] << (8 * i);
+    return v;
 }
 
 #define COMPACT_MIN_BYTES ((uint64_t)4 << 20)
@@ -133,14 +138,14 @@ static void snapshot_fn(void *state, void *arg)
         fprintf(stderr, "steward: ledger shard %u: cannot compact: %s\n", s->index, err);
         return;
     }
-    uint8_t buf[SW__TXID_LEN + 8];
+    uint8_t buf[SW__LEDGER_REC_BUF];
     sw__rec begin = {.type = SW__REC_SNAPSHOT_BEGIN, .num = r->epoch};
     int rc = sw__log_writer_append(&w, &begin);
     for (size_t i = 0; rc == SW_OK && s->map.slots && i <= s->map.mask; i++) {
         const struct sw__acct *a = &s->map.slots[i];
         if (!a->used)
             continue;
-        sw__rec set = sw__ledger_rec(SW__REC_ACCT_SET, NULL, a->id, a->balance, buf);
+        sw__rec set = sw__ledger_rec(SW__REC_ACCT_SET, NULL, a->id, a->balance, 0, buf);
         rc = sw__log_writer_append(&w, &set);
     }
     sw__rec end = {.type = SW__REC_SNAPSHOT_END, .num = r->epoch};
@@ -213,7 +218,8 @@ void sw__ledger_maint_stop(sw_ledger *l)
 /* ---- recovery ---- */
 
 struct half {
-    uint8_t txid[SW__TXID_LEN]; /* its bytes 4-7: the transfer's epoch */
+    uint8_t txid[SW__TXID_LEN];
+    uint32_t epoch;
     uint64_t id;
     int64_t amount;
     unsigned shard;
@@ -244,6 +250,7 @@ static int keep_half(struct recovery *rec, const sw__rec *r, unsigned shard)
     struct half *h = &rec->halves[rec->n++];
     memcpy(h->txid, r->a, SW__TXID_LEN);
     h->id = read_id((const uint8_t *)r->a + SW__TXID_LEN);
+    h->epoch = r->blen == 4 ? read_u32(r->b) : 0;
     h->amount = r->num;
     h->shard = shard;
     h->type = r->type;
@@ -262,7 +269,7 @@ static int replay(void *ctx, const sw__rec *r)
     }
     bool xfer = r->type == SW__REC_XFER_DEBIT || r->type == SW__REC_XFER_CREDIT;
     if ((r->type != SW__REC_ACCT_SET && !xfer) || r->alen != (xfer ? SW__TXID_LEN + 8 : 8) ||
-        r->num < 0)
+        r->blen != (xfer ? 4 : 0) || r->num < 0)
         return SW_EIO; /* not a Ledger record */
     uint64_t id = read_id((const uint8_t *)r->a + (xfer ? SW__TXID_LEN : 0));
     struct sw__acct *a = sw__acctmap_find(&c->s->map, id);
@@ -303,9 +310,9 @@ static int settle(sw_ledger *l, const struct half *h)
                 h->shard, (unsigned long long)h->id, (long long)a->balance);
         a->balance = 0;
     }
-    uint8_t buf[SW__TXID_LEN + 8];
+    uint8_t buf[SW__LEDGER_REC_BUF];
     sw__rec r = sw__ledger_rec(debit ? SW__REC_XFER_CREDIT : SW__REC_XFER_DEBIT, h->txid, h->id,
-                               h->amount, buf);
+                               h->amount, h->epoch, buf);
     fprintf(stderr,
             "steward: ledger shard %u: %s a transfer of %lld on account %llu that a "
             "crash left half done\n",
@@ -331,7 +338,7 @@ static int settle_all(sw_ledger *l, struct recovery *rec)
         /* A txid's halves sort debits first: [i, i+d) then [i+d, j). A
          * transfer from before the latest compaction was wholly done: a
          * half of it alone lost its partner to a snapshot, not to a crash. */
-        bool settled = txid_epoch(rec->halves[i].txid) < rec->epoch;
+        bool settled = rec->halves[i].epoch < rec->epoch;
         size_t lone_d = !settled && d > c ? d - c : 0, lone_c = !settled && c > d ? c - d : 0;
         for (size_t k = i + d - lone_d; k < i + d; k++)
             if (settle(l, &rec->halves[k]) != SW_OK)
