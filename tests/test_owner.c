@@ -35,6 +35,12 @@ static void incr(void *state, void *arg)
     c->n++;
 }
 
+static void nothing(void *state, void *arg)
+{
+    (void)state;
+    (void)arg;
+}
+
 static void read_n(void *state, void *arg)
 {
     *(int64_t *)arg = ((struct counter *)state)->n;
@@ -125,7 +131,10 @@ static void test_stop_runs_queued_then_closes(void **state)
         sw_owner_post(o, incr, (void *)i);
     struct stopper s = {.o = o};
     pthread_create(&s.thread, NULL, stop_main, &s);
-    sleep_ms(30);
+    /* Wait until the stop has closed the owner (a no-op post is refused),
+     * however long the stopper thread takes to start. */
+    while (sw_owner_post(o, nothing, NULL) == SW_OK)
+        sleep_ms(5);
     /* Stop is waiting for the queue; new requests are refused. */
     assert_int_equal(atomic_load(&s.done), 0);
     assert_int_equal(sw_owner_call(o, incr, NULL), SW_ECLOSED);
