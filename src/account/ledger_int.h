@@ -34,9 +34,7 @@ struct sw_ledger {
     _Atomic uint32_t epoch;  /* compactions so far; part of every transfer id */
     _Atomic int compact_due; /* a shard's log has grown: compact (maintenance thread) */
     uint64_t compact_min;    /* no compaction below this log size */
-    pthread_t maint;         /* durable only: runs compactions */
-    sw_chan *maint_quit;
-    bool maint_running;
+    sw__ticker maint;        /* durable only: runs compactions */
     alignas(SW__CACHE_LINE) _Atomic int64_t transfers; /* cross-shard transfers in flight */
     _Atomic int totaling;                              /* a total is being taken */
     pthread_mutex_t total_mu;                          /* one total at a time */

@@ -51,8 +51,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "steward/chan.h"
-
 #include "../log/datadir.h"
 #include "ledger_int.h"
 
@@ -183,36 +181,22 @@ int sw__ledger_compact(sw_ledger *l)
     return rc;
 }
 
-static void *maint_main(void *arg)
+static void maint_tick(void *ctx)
 {
-    sw_ledger *l = arg;
-    while (sw_chan_recv_timeout(l->maint_quit, NULL, 100000000) == SW_ETIMEDOUT)
-        if (atomic_load_explicit(&l->compact_due, memory_order_relaxed))
-            sw__ledger_compact(l);
-    return NULL;
+    sw_ledger *l = ctx;
+    if (atomic_load_explicit(&l->compact_due, memory_order_relaxed))
+        sw__ledger_compact(l);
 }
 
 int sw__ledger_maint_start(sw_ledger *l)
 {
     l->compact_min = COMPACT_MIN_BYTES;
-    l->maint_quit = sw_chan_new(0, 0);
-    if (!l->maint_quit)
-        return SW_ENOMEM;
-    if (pthread_create(&l->maint, NULL, maint_main, l) != 0)
-        return SW_EIO;
-    l->maint_running = true;
-    return SW_OK;
+    return sw__ticker_start(&l->maint, 100000000, maint_tick, l);
 }
 
 void sw__ledger_maint_stop(sw_ledger *l)
 {
-    if (l->maint_running) {
-        sw_chan_close(l->maint_quit);
-        pthread_join(l->maint, NULL);
-        l->maint_running = false;
-    }
-    sw_chan_free(l->maint_quit);
-    l->maint_quit = NULL;
+    sw__ticker_stop(&l->maint);
 }
 
 /* ---- recovery ---- */

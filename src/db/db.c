@@ -174,35 +174,12 @@ static void sweep_fn(void *state, void *arg)
     }
 }
 
-static void *sweeper_main(void *arg)
+/* The sweeper's tick: asks every shard for a sweep. */
+static void sweep_all(void *ctx)
 {
-    sw_db *db = arg;
-    while (sw_chan_recv_timeout(db->sweeper_quit, NULL, SWEEP_PERIOD_NS) == SW_ETIMEDOUT)
-        for (unsigned i = 0; i < db->n; i++)
-            sw_owner_post(db->shards[i].owner, sweep_fn, NULL);
-    return NULL;
-}
-
-static int sweeper_start(sw_db *db)
-{
-    db->sweeper_quit = sw_chan_new(0, 0);
-    if (!db->sweeper_quit)
-        return SW_ENOMEM;
-    if (pthread_create(&db->sweeper, NULL, sweeper_main, db) != 0)
-        return SW_EIO;
-    db->sweeper_running = true;
-    return SW_OK;
-}
-
-static void sweeper_stop(sw_db *db)
-{
-    if (db->sweeper_running) {
-        sw_chan_close(db->sweeper_quit);
-        pthread_join(db->sweeper, NULL);
-        db->sweeper_running = false;
-    }
-    sw_chan_free(db->sweeper_quit);
-    db->sweeper_quit = NULL;
+    sw_db *db = ctx;
+    for (unsigned i = 0; i < db->n; i++)
+        sw_owner_post(db->shards[i].owner, sweep_fn, NULL);
 }
 
 static void count_fn(void *state, void *arg)
@@ -273,7 +250,7 @@ static int db_open(sw_db *db, const sw_db_options *opts, char *err, size_t errle
             return rc;
     }
     rc = sw__db_syncer_start(db, opts ? opts->fsync : SW_FSYNC_EVERYSEC);
-    return rc == SW_OK ? sweeper_start(db) : rc;
+    return rc == SW_OK ? sw__ticker_start(&db->sweeper, SWEEP_PERIOD_NS, sweep_all, db) : rc;
 }
 
 int sw_db_open(sw_db **out, const sw_db_options *opts)
@@ -300,7 +277,7 @@ int sw_db_close(sw_db *db)
 {
     if (!db)
         return SW_EINVAL;
-    sweeper_stop(db); /* it posts to the owners: first */
+    sw__ticker_stop(&db->sweeper); /* it posts to the owners: first */
     for (unsigned i = 0; i < db->n; i++)
         sw_owner_free(db->shards[i].owner); /* runs what is queued, then stops */
     sw__syncer_stop(&db->syncer);

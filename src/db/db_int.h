@@ -53,9 +53,7 @@ struct sw_db {
     struct sw__shard *shards; /* immutable array; each the state of its owner */
     char *dir;                /* immutable; NULL for memory only */
     sw__syncer syncer;        /* everysec: syncs every shard's log once a second */
-    pthread_t sweeper;        /* asks every shard to sweep expired keys */
-    sw_chan *sweeper_quit;    /* closed by sw_db_close to stop the sweeper */
-    bool sweeper_running;
+    sw__ticker sweeper;       /* asks every shard to sweep expired keys */
 };
 
 /* Opens shard s's journal in db->dir, replaying it into the shard's table.

@@ -64,37 +64,26 @@ void sw__journal_close(sw__journal *j)
     j->open = false;
 }
 
-static void *syncer_main(void *arg)
+static void sync_all(void *ctx)
 {
-    sw__syncer *s = arg;
-    while (sw_chan_recv_timeout(s->quit, NULL, 1000000000) == SW_ETIMEDOUT)
-        for (size_t i = 0; i < s->n; i++) {
-            sw__journal *j = s->get(s->ctx, i);
-            if (sw__log_sync(&j->log) != SW_OK)
-                fprintf(stderr, "steward: %s: background sync failed: %s\n", j->name,
-                        strerror(sw__log_errno(&j->log)));
-        }
-    return NULL;
+    sw__syncer *s = ctx;
+    for (size_t i = 0; i < s->n; i++) {
+        sw__journal *j = s->get(s->ctx, i);
+        if (sw__log_sync(&j->log) != SW_OK)
+            fprintf(stderr, "steward: %s: background sync failed: %s\n", j->name,
+                    strerror(sw__log_errno(&j->log)));
+    }
 }
 
 int sw__syncer_start(sw__syncer *s, sw__journal_get_fn get, void *ctx, size_t n)
 {
-    *s = (sw__syncer){.get = get, .ctx = ctx, .n = n, .quit = sw_chan_new(0, 0)};
-    if (!s->quit)
-        return SW_ENOMEM;
-    if (pthread_create(&s->thread, NULL, syncer_main, s) != 0)
-        return SW_EIO;
-    s->running = true;
-    return SW_OK;
+    s->get = get;
+    s->ctx = ctx;
+    s->n = n;
+    return sw__ticker_start(&s->ticker, 1000000000, sync_all, s);
 }
 
 void sw__syncer_stop(sw__syncer *s)
 {
-    if (s->running) {
-        sw_chan_close(s->quit);
-        pthread_join(s->thread, NULL);
-        s->running = false;
-    }
-    sw_chan_free(s->quit);
-    s->quit = NULL;
+    sw__ticker_stop(&s->ticker);
 }

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "../chan/ticker.h"
 #include "logfile.h"
 #include "steward/chan.h"
 #include "steward/db.h"
@@ -78,9 +79,7 @@ void sw__journal_close(sw__journal *j);
 typedef sw__journal *(*sw__journal_get_fn)(void *ctx, size_t i);
 
 typedef struct sw__syncer {
-    pthread_t thread;
-    sw_chan *quit;
-    bool running;
+    sw__ticker ticker;
     sw__journal_get_fn get;
     void *ctx;
     size_t n;
