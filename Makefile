@@ -3,7 +3,7 @@
 JOBS ?= $(shell nproc)
 PREFIX ?= /usr/local
 
-.PHONY: all run test test-plain bench soak format install deps clean
+.PHONY: all run test test-plain bench soak fuzz format install deps clean
 
 all: deps
 	cmake -S . -B build/plain -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -19,6 +19,7 @@ run: all
 # Every test: plain, ASan+UBSan and TSan builds, and the format check.
 test: deps
 	@tools/run-tests.sh
+	@tools/fuzz.sh 20
 
 test-plain: deps
 	@tools/run-tests.sh plain
@@ -35,6 +36,10 @@ soak: all
 	build/plain/tests/stress_ledger 32 100000
 	build/plain/tests/crash_db 300
 	build/plain/tests/crash_ledger 300
+
+# libFuzzer on the RESP parser, the record codec and recovery (clang, ASan, UBSan).
+fuzz: deps
+	@tools/fuzz.sh 300
 
 format:
 	clang-format -i $$(git ls-files -co --exclude-standard -- '*.c' '*.h')

@@ -265,10 +265,13 @@ static int replay(void *ctx, const sw__rec *r)
     }
     if (!a)
         return SW_EIO; /* a transfer on an account never created */
-    if (r->type == SW__REC_XFER_DEBIT)
-        a->balance -= r->num;
-    else
-        a->balance += r->num;
+    /* Live transfers never overdraw past INT64_MIN nor overflow, so a log
+     * that makes a balance do so is corrupt, not a crash's leftovers. */
+    bool over = r->type == SW__REC_XFER_DEBIT
+                    ? __builtin_sub_overflow(a->balance, r->num, &a->balance)
+                    : __builtin_add_overflow(a->balance, r->num, &a->balance);
+    if (over)
+        return SW_EIO;
     return keep_half(c->rec, r, c->s->index);
 }
 
@@ -286,14 +289,8 @@ static int settle(sw_ledger *l, const struct half *h)
     struct sw__lshard *s = &l->shards[h->shard];
     struct sw__acct *a = sw__acctmap_find(&s->map, h->id);
     bool debit = h->type == SW__REC_XFER_DEBIT;
-    a->balance += debit ? h->amount : -h->amount;
-    if (a->balance < 0) {
-        fprintf(stderr,
-                "steward: ledger shard %u: taking back a transfer whose debit was lost "
-                "leaves account %llu at %lld; set to 0\n",
-                h->shard, (unsigned long long)h->id, (long long)a->balance);
-        a->balance = 0;
-    }
+    if (__builtin_add_overflow(a->balance, debit ? h->amount : -h->amount, &a->balance))
+        return SW_EIO; /* only a corrupt log can get here: see replay */
     uint8_t buf[SW__LEDGER_REC_BUF];
     sw__rec r = sw__ledger_rec(debit ? SW__REC_XFER_CREDIT : SW__REC_XFER_DEBIT, h->txid, h->id,
                                h->amount, h->epoch, buf);
@@ -302,6 +299,17 @@ static int settle(sw_ledger *l, const struct half *h)
             "crash left half done\n",
             h->shard, debit ? "refunding" : "taking back", (long long)h->amount,
             (unsigned long long)h->id);
+    int rc = sw__log_append(&s->j.log, &r);
+    if (rc != SW_OK || a->balance >= 0)
+        return rc;
+    /* The lost debit's money was spent already: clamp at 0, and log the
+     * clamp too, so that the next recovery replays to the same balance. */
+    fprintf(stderr,
+            "steward: ledger shard %u: taking back a transfer whose debit was lost "
+            "leaves account %llu at %lld; set to 0\n",
+            h->shard, (unsigned long long)h->id, (long long)a->balance);
+    a->balance = 0;
+    r = sw__ledger_rec(SW__REC_ACCT_SET, NULL, h->id, 0, 0, buf);
     return sw__log_append(&s->j.log, &r);
 }
 
@@ -324,12 +332,16 @@ static int settle_all(sw_ledger *l, struct recovery *rec)
          * half of it alone lost its partner to a snapshot, not to a crash. */
         bool settled = rec->halves[i].epoch < rec->epoch;
         size_t lone_d = !settled && d > c ? d - c : 0, lone_c = !settled && c > d ? c - d : 0;
-        for (size_t k = i + d - lone_d; k < i + d; k++)
-            if (settle(l, &rec->halves[k]) != SW_OK)
-                return SW_ENOMEM;
-        for (size_t k = j - lone_c; k < j; k++)
-            if (settle(l, &rec->halves[k]) != SW_OK)
-                return SW_ENOMEM;
+        for (size_t k = i + d - lone_d; k < i + d; k++) {
+            int rc = settle(l, &rec->halves[k]);
+            if (rc != SW_OK)
+                return rc;
+        }
+        for (size_t k = j - lone_c; k < j; k++) {
+            int rc = settle(l, &rec->halves[k]);
+            if (rc != SW_OK)
+                return rc;
+        }
         i = j;
     }
     for (unsigned i = 0; i < l->n; i++)
@@ -361,8 +373,14 @@ int sw__ledger_recover(sw_ledger *l, const sw_ledger_options *opts, unsigned *sh
         if (rc != SW_OK && err[0] == 0)
             snprintf(err, errlen, "%s: not a ledger log, or out of memory", path);
     }
-    if (rc == SW_OK)
+    if (rc == SW_OK) {
         rc = settle_all(l, &rec);
+        if (rc == SW_EIO && err[0] == 0)
+            snprintf(err, errlen,
+                     "%s: settling a half-done transfer overflows a balance or "
+                     "cannot be logged",
+                     l->dir);
+    }
     atomic_store(&l->epoch, rec.epoch); /* new transfers belong to the latest epoch */
     free(rec.halves);
     return rc;

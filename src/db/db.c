@@ -146,13 +146,11 @@ static void fetch_fn(void *state, void *arg)
 #define SWEEP_KEYBUF 8192
 #define SWEEP_PERIOD_NS 100000000
 
-static void sweep_fn(void *state, void *arg)
+size_t sw__db_shard_sweep(struct sw__shard *s, int64_t now, sw__db_gone_fn gone, void *ctx)
 {
-    (void)arg;
-    struct sw__shard *s = state;
+    size_t removed = 0;
     if (sw__journal_failed(&s->j))
-        return;
-    int64_t now = sw__db_now_ms();
+        return 0;
     for (int round = 0; round < SWEEP_SCANS; round++) {
         sw__table_item items[SWEEP_CHUNK];
         char keys[SWEEP_KEYBUF];
@@ -167,11 +165,22 @@ static void sweep_fn(void *state, void *arg)
             memcpy(keys + used, items[i].key, items[i].klen);
             used += lens[dead++] = items[i].klen;
         }
-        for (size_t i = 0, at = 0; i < dead; at += lens[i++])
+        for (size_t i = 0, at = 0; i < dead; at += lens[i++]) {
             sw__table_del(&s->table, sw__db_hash(keys + at, lens[i]), keys + at, lens[i]);
+            if (gone)
+                gone(ctx, keys + at, lens[i]);
+        }
+        removed += dead;
         if (s->sweep_cursor == 0)
             break; /* a whole pass done */
     }
+    return removed;
+}
+
+static void sweep_fn(void *state, void *arg)
+{
+    (void)arg;
+    sw__db_shard_sweep(state, sw__db_now_ms(), NULL, NULL);
 }
 
 /* The sweeper's tick: asks every shard for a sweep. */
@@ -208,7 +217,7 @@ static int shard_open(sw_db *db, unsigned i, const sw_db_options *opts, char *er
     s->index = i;
     int rc = sw__table_init(&s->table);
     if (rc == SW_OK && db->dir)
-        rc = sw__db_shard_log_open(db, s, opts->fsync, err, errlen);
+        rc = sw__db_shard_log_open(db->dir, "db", s, opts->fsync, err, errlen);
     if (rc != SW_OK) {
         sw__table_destroy(&s->table);
         return rc;

@@ -31,7 +31,7 @@ int64_t sw__db_now_ms(void);
 
 struct sw__shard {
     sw__table table;
-    sw_owner *owner; /* immutable after open */
+    sw_owner *owner; /* immutable after open; NULL when a server loop hosts the shard */
     unsigned index;  /* immutable */
 
     /* Durability: j.open is false for a memory-only Db. */
@@ -56,10 +56,19 @@ struct sw_db {
     sw__ticker sweeper;       /* asks every shard to sweep expired keys */
 };
 
-/* Opens shard s's journal in db->dir, replaying it into the shard's table.
- * Fills err on failure. */
-int sw__db_shard_log_open(sw_db *db, struct sw__shard *s, enum sw_fsync fsync, char *err,
-                          size_t errlen);
+/* Opens shard s's journal dir/KIND-shard-NNNN.log (kind "db" for the Db,
+ * "kv" for stewardd), replaying it into the shard's table. Fills err on
+ * failure. */
+int sw__db_shard_log_open(const char *dir, const char *kind, struct sw__shard *s,
+                          enum sw_fsync fsync, char *err, size_t errlen);
+
+/* The active expiry sweep's step (owner only): looks at the next few
+ * thousand keys of a resumable scan and removes those whose deadline is
+ * at or before now, calling gone(ctx, key, klen) after each removal (gone
+ * may be NULL). No record is logged: recovery drops such keys by their
+ * deadline. Returns the number removed. */
+typedef void (*sw__db_gone_fn)(void *ctx, const void *key, size_t klen);
+size_t sw__db_shard_sweep(struct sw__shard *s, int64_t now, sw__db_gone_fn gone, void *ctx);
 
 /* Copies the record of a write that succeeded to a compaction in progress
  * (owner only). */

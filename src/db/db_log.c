@@ -88,15 +88,15 @@ static int replay(void *ctx, const sw__rec *r)
     }
 }
 
-int sw__db_shard_log_open(sw_db *db, struct sw__shard *s, enum sw_fsync fsync, char *err,
-                          size_t errlen)
+int sw__db_shard_log_open(const char *dir, const char *kind, struct sw__shard *s,
+                          enum sw_fsync fsync, char *err, size_t errlen)
 {
     char path[PATH_MAX], name[32];
-    if (sw__datadir_log_path(path, sizeof path, db->dir, "db", s->index) != SW_OK) {
-        snprintf(err, errlen, "data directory path too long: %s", db->dir);
+    if (sw__datadir_log_path(path, sizeof path, dir, kind, s->index) != SW_OK) {
+        snprintf(err, errlen, "data directory path too long: %s", dir);
         return SW_EINVAL;
     }
-    snprintf(name, sizeof name, "db shard %u", s->index);
+    snprintf(name, sizeof name, "%s shard %u", kind, s->index);
     int rc = sw__journal_open(&s->j, path, fsync, replay, s, name, err, errlen);
     if (rc == SW_EIO && err[0] == 0)
         snprintf(err, errlen, "%s: a record that is not a Db record", path);
@@ -164,7 +164,8 @@ static void compact_step(struct sw__shard *s)
     }
     if (rc == SW_OK && s->compact_cursor != 0) {
         kick_writeback(s);
-        sw_owner_post(s->owner, noop, NULL); /* go on even if no request comes */
+        if (s->owner) /* go on even if no request comes; a server loop polls instead */
+            sw_owner_post(s->owner, noop, NULL);
         return;
     }
     s->compacting = false;

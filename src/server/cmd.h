@@ -1,0 +1,154 @@
+/* stewardd's commands: the table, the context a command runs in, and the
+ * keyspace operations commands use (kv.c).
+ *
+ * A command function runs with exclusive access to the shards of its keys:
+ * on the key's own shard thread, or on any thread during a world operation
+ * (server.h). It reads its arguments from x->argv and writes exactly one
+ * reply to x->out.
+ */
+#ifndef STEWARD_SERVER_CMD_H
+#define STEWARD_SERVER_CMD_H
+
+#include "server.h"
+
+struct exec {
+    struct srv *srv;
+    struct srv_shard *self; /* the thread running the command */
+    struct conn *c;         /* the client; NULL when run for another shard */
+    bool world;             /* running as a world operation */
+    int db;
+    size_t argc;
+    const sw__resp_arg *argv;
+    sw__resp_buf *out;
+};
+
+typedef void (*cmd_fn)(struct exec *x);
+
+enum cmd_flags {
+    CMD_WRITE = 1 << 0,
+    CMD_READONLY = 1 << 1,
+    CMD_NOAUTH = 1 << 2, /* allowed before AUTH */
+    CMD_ALL = 1 << 3,    /* reads or writes every shard: a world operation */
+    CMD_CONN = 1 << 4,   /* needs its connection: always runs on the client's thread */
+    CMD_FAST = 1 << 5,
+    CMD_LEDGER = 1 << 6, /* blocks on the Ledger */
+};
+
+struct cmd_def {
+    const char *name; /* lowercase */
+    int arity;        /* > 0 exactly, < 0 at least -arity arguments, name included */
+    unsigned flags;
+    int first, last, step; /* the keys: argv[first..last] every step; last -1: to the end */
+    cmd_fn fn;
+    const char *group; /* for COMMAND DOCS */
+    const char *summary;
+};
+
+/* The command of a name (any case), or NULL. */
+const struct cmd_def *cmd_lookup(const char *name, size_t len);
+
+/* Every command, for COMMAND. */
+extern const struct cmd_def cmd_table[];
+extern const size_t cmd_count;
+
+/* ---- argument helpers (args.c) -------------------------------------------- */
+
+/* Whether a equals the lowercase literal lit, ignoring case. */
+bool arg_is(const sw__resp_arg *a, const char *lit);
+
+/* Redis's strict integer syntax (no spaces, no '+', no leading zeros, fits
+ * in 64 bits). */
+bool arg_ll(const char *p, size_t len, long long *out);
+bool arg_ull(const char *p, size_t len, unsigned long long *out);
+
+/* A long double as INCRBYFLOAT accepts it: no spaces, not NaN, at most 5 KiB. */
+bool arg_ld(const char *p, size_t len, long double *out);
+
+/* Writes v the way INCRBYFLOAT replies (at most 17 decimals, no trailing
+ * zeros). Returns the length, or 0 if it does not fit. */
+size_t fmt_ld(char *buf, size_t cap, long double v);
+
+/* Redis's glob match (*, ?, [...], [^...], ranges, \ escapes). */
+bool glob_match(const char *pat, size_t plen, const char *s, size_t slen, bool nocase);
+
+/* ---- replies -------------------------------------------------------------- */
+
+void reply_ok(struct exec *x);
+void reply_err(struct exec *x, const char *msg); /* msg with its code: "ERR ..." */
+void reply_syntax(struct exec *x);
+void reply_notint(struct exec *x);
+void reply_status(struct exec *x, int rc); /* "-ERR <sw_strerror>" */
+
+/* ---- the keyspace (kv.c) --------------------------------------------------- */
+
+/* A key as the shards store it: the database number, then the client's
+ * bytes; with its hash and shard. */
+struct kkey {
+    uint64_t hash;
+    char *p;
+    size_t len;
+    struct srv_shard *sh;
+    int db;
+    char *heap;
+    char buf[120];
+};
+
+/* Builds k for argument a in x's database. SW_OK or SW_ENOMEM. */
+int kkey_init(struct exec *x, struct kkey *k, const sw__resp_arg *a);
+void kkey_free(struct kkey *k);
+
+/* The value and deadline (0: none) of a live key: SW_OK, or SW_ENOTFOUND
+ * (an expired key is removed on the way). *val lives until the next change
+ * to the key's shard. */
+int kv_get(struct kkey *k, const void **val, size_t *vlen, int64_t *expire);
+
+/* Stores val under k with deadline expire (0: none), logged. SW_OK;
+ * SW_ENOMEM (nothing changed). */
+int kv_put(struct kkey *k, const void *val, size_t vlen, int64_t expire);
+
+/* Removes a live key, logged. SW_OK, SW_ENOTFOUND. */
+int kv_del(struct kkey *k);
+
+/* Sets (> 0) or clears (0) a live key's deadline; a deadline already past
+ * deletes it. SW_OK, SW_ENOTFOUND, SW_ENOMEM. */
+int kv_expire(struct kkey *k, int64_t expire);
+
+/* Wall clock in ms, as deadlines are kept. */
+int64_t kv_now(void);
+
+/* One step of a table scan (sw__table_scan) that never skips keys: it
+ * grows *items (malloc'd, *cap entries; start with NULL and 0, free after)
+ * when many keys share one hash value. SW_OK, SW_ENOMEM. */
+int kv_scan_step(const sw__table *t, uint64_t *cursor, sw__table_item **items, size_t *cap,
+                 size_t *n);
+
+/* Removes every key of database db (db < 0: of all) from shard sh, logged. */
+void kv_flush(struct srv_shard *sh, int db);
+
+/* Expired-key sweep for the shard's cron. */
+void kv_sweep(struct srv_shard *sh);
+
+/* Counts the keys of the replayed log per database (after open). */
+void kv_count_all(struct srv_shard *sh);
+
+/* Total bytes of data held by a shard (its table). */
+size_t kv_memory(struct srv_shard *sh);
+
+#endif
+
+/* ---- the commands (cmd_*.c) -------------------------------------------------- */
+
+#define CMD_FNS(X)                                                                                 \
+    X(ping)                                                                                        \
+    X(echo) X(quit) X(hello) X(auth) X(select) X(client) X(command) X(config) X(info) X(dbsize)    \
+        X(flushdb) X(flushall) X(shutdown) X(time) X(get) X(set) X(setnx) X(setex) X(psetex)       \
+            X(getex) X(getdel) X(getset) X(mget) X(mset) X(msetnx) X(append) X(strlen) X(incr)     \
+                X(decr) X(incrby) X(decrby) X(incrbyfloat) X(setrange) X(getrange) X(del)          \
+                    X(exists) X(type) X(keys) X(scan) X(randomkey) X(rename) X(renamenx) X(expire) \
+                        X(pexpire) X(expireat) X(pexpireat) X(ttl) X(pttl) X(persist)              \
+                            X(expiretime) X(pexpiretime) X(copy) X(move) X(lcs) X(acct_create)     \
+                                X(acct_deposit) X(acct_withdraw) X(acct_transfer) X(acct_balance)
+
+#define CMD_DECLARE(n) void cmd_##n(struct exec *x);
+CMD_FNS(CMD_DECLARE)
+#undef CMD_DECLARE

@@ -1,0 +1,448 @@
+/* The server-wide commands: INFO, CONFIG, DBSIZE, FLUSHDB, FLUSHALL. Each
+ * runs as a world operation, so it may read and change every shard. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "cmd.h"
+
+/* ---- DBSIZE, FLUSHDB, FLUSHALL --------------------------------------------- */
+
+void cmd_dbsize(struct exec *x)
+{
+    size_t n = 0;
+    for (unsigned i = 0; i < x->srv->n; i++)
+        n += x->srv->shards[i].keys[x->db];
+    sw__resp_add_int(x->out, (int64_t)n);
+}
+
+static bool flush_args(struct exec *x)
+{
+    if (x->argc > 2 ||
+        (x->argc == 2 && !arg_is(&x->argv[1], "sync") && !arg_is(&x->argv[1], "async"))) {
+        reply_syntax(x);
+        return false;
+    }
+    return true;
+}
+
+void cmd_flushdb(struct exec *x)
+{
+    if (!flush_args(x))
+        return;
+    for (unsigned i = 0; i < x->srv->n; i++)
+        kv_flush(&x->srv->shards[i], x->db);
+    reply_ok(x);
+}
+
+void cmd_flushall(struct exec *x)
+{
+    if (!flush_args(x))
+        return;
+    for (unsigned i = 0; i < x->srv->n; i++)
+        kv_flush(&x->srv->shards[i], -1);
+    reply_ok(x);
+}
+
+/* ---- INFO ------------------------------------------------------------------- */
+
+static uint64_t sum_stat(struct srv *s, size_t offset)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < s->n; i++)
+        n += atomic_load_explicit((_Atomic uint64_t *)((char *)&s->shards[i] + offset),
+                                  memory_order_relaxed);
+    return n;
+}
+
+#define STAT(s, field) sum_stat(s, offsetof(struct srv_shard, field))
+
+static size_t rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0, rss = 0;
+    if (f) {
+        if (fscanf(f, "%lu %lu", &pages, &rss) != 2)
+            rss = 0;
+        fclose(f);
+    }
+    return rss * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static void human(char *buf, size_t cap, double b)
+{
+    const char *u = "BKMGT";
+    int i = 0;
+    while (b >= 1024 && i < 4) {
+        b /= 1024;
+        i++;
+    }
+    if (i == 0)
+        snprintf(buf, cap, "%.0fB", b);
+    else
+        snprintf(buf, cap, "%.2f%c", b, u[i]);
+}
+
+/* Appends printf output to a growing string; on failure the string
+ * becomes NULL and stays so. */
+static void cat(char **s, size_t *len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void cat(char **s, size_t *len, const char *fmt, ...)
+{
+    if (!*s)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof line)
+        n = sizeof line - 1;
+    char *g = realloc(*s, *len + (size_t)n + 1);
+    if (!g) {
+        free(*s);
+        *s = NULL;
+        return;
+    }
+    memcpy(g + *len, line, (size_t)n + 1);
+    *len += (size_t)n;
+    *s = g;
+}
+
+static bool want(const char *sec, const char *name, bool dflt)
+{
+    if (!sec || !strcmp(sec, "default"))
+        return dflt;
+    return !strcmp(sec, "all") || !strcmp(sec, "everything") || !strcmp(sec, name);
+}
+
+static void info_server(struct srv *s, char **o, size_t *n)
+{
+    struct utsname u;
+    uname(&u);
+    int64_t up = (kv_now() - s->start_ms) / 1000;
+    cat(o, n,
+        "# Server\r\nredis_version:7.0.15\r\nsteward_version:%s\r\nredis_mode:standalone\r\n"
+        "os:%s %s %s\r\narch_bits:%d\r\nmultiplexing_api:epoll\r\nprocess_id:%ld\r\n"
+        "run_id:%s\r\ntcp_port:%d\r\nuptime_in_seconds:%lld\r\nuptime_in_days:%lld\r\nhz:%d\r\n"
+        "shards:%u\r\nexecutable:stewardd\r\nconfig_file:\r\n\r\n",
+        SRV_VERSION, u.sysname, u.release, u.machine, (int)(8 * sizeof(void *)), (long)getpid(),
+        s->run_id, s->cfg.port, (long long)up, (long long)(up / 86400), s->cfg.hz, s->n);
+}
+
+static void info_memory(struct srv *s, char **o, size_t *n)
+{
+    size_t used = 0;
+    for (unsigned i = 0; i < s->n; i++)
+        used += kv_memory(&s->shards[i]);
+    size_t rss = rss_bytes();
+    char hu[32], hr[32];
+    human(hu, sizeof hu, (double)used);
+    human(hr, sizeof hr, (double)rss);
+    cat(o, n,
+        "# Memory\r\nused_memory:%zu\r\nused_memory_human:%s\r\nused_memory_rss:%zu\r\n"
+        "used_memory_rss_human:%s\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\n"
+        "maxmemory_policy:noeviction\r\nmem_allocator:libc\r\n\r\n",
+        used, hu, rss, hr);
+}
+
+static void info_persistence(struct srv *s, char **o, size_t *n)
+{
+    bool compacting = false;
+    for (unsigned i = 0; i < s->n; i++)
+        compacting |= s->shards[i].core.compacting;
+    static const char *const modes[] = {"everysec", "always", "no"};
+    cat(o, n,
+        "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\n"
+        "rdb_bgsave_in_progress:0\r\nrdb_last_bgsave_status:ok\r\naof_enabled:%d\r\n"
+        "aof_rewrite_in_progress:%d\r\naof_rewrite_scheduled:0\r\naof_last_write_status:ok\r\n"
+        "appendfsync:%s\r\ndir:%s\r\n\r\n",
+        s->cfg.dir != NULL, compacting, modes[s->cfg.fsync], s->cfg.dir ? s->cfg.dir : "");
+}
+
+static void info_keyspace(struct srv *s, char **o, size_t *n)
+{
+    cat(o, n, "# Keyspace\r\n");
+    for (int db = 0; db < SRV_DBS; db++) {
+        size_t keys = 0, exp = 0;
+        for (unsigned i = 0; i < s->n; i++) {
+            keys += s->shards[i].keys[db];
+            exp += s->shards[i].expires[db];
+        }
+        if (keys)
+            cat(o, n, "db%d:keys=%zu,expires=%zu,avg_ttl=0\r\n", db, keys, exp);
+    }
+    cat(o, n, "\r\n");
+}
+
+void cmd_info(struct exec *x)
+{
+    struct srv *s = x->srv;
+    char sec[32] = "";
+    if (x->argc > 2) {
+        reply_syntax(x);
+        return;
+    }
+    if (x->argc == 2) {
+        size_t l = x->argv[1].len < sizeof sec - 1 ? x->argv[1].len : sizeof sec - 1;
+        for (size_t i = 0; i < l; i++)
+            sec[i] = (char)(x->argv[1].ptr[i] | 0x20);
+        sec[l] = 0;
+    }
+    const char *q = x->argc == 2 ? sec : NULL;
+    char *o = malloc(1);
+    size_t n = 0;
+    if (o)
+        o[0] = 0;
+    if (want(q, "server", true))
+        info_server(s, &o, &n);
+    if (want(q, "clients", true))
+        cat(&o, &n,
+            "# Clients\r\nconnected_clients:%u\r\nmaxclients:%u\r\nblocked_clients:0\r\n\r\n",
+            atomic_load_explicit(&s->nclients, memory_order_relaxed), s->cfg.maxclients);
+    if (want(q, "memory", true))
+        info_memory(s, &o, &n);
+    if (want(q, "persistence", true))
+        info_persistence(s, &o, &n);
+    if (want(q, "stats", true))
+        cat(&o, &n,
+            "# Stats\r\ntotal_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
+            "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\n"
+            "rejected_connections:%llu\r\nexpired_keys:%llu\r\nevicted_keys:0\r\n"
+            "keyspace_hits:%llu\r\nkeyspace_misses:%llu\r\n\r\n",
+            (unsigned long long)STAT(s, st_conns), (unsigned long long)STAT(s, st_cmds),
+            (unsigned long long)STAT(s, st_in_bytes), (unsigned long long)STAT(s, st_out_bytes),
+            (unsigned long long)STAT(s, st_rejected), (unsigned long long)STAT(s, st_expired),
+            (unsigned long long)STAT(s, st_hits), (unsigned long long)STAT(s, st_misses));
+    if (want(q, "keyspace", true))
+        info_keyspace(s, &o, &n);
+    if (!o) {
+        reply_status(x, SW_ENOMEM);
+        return;
+    }
+    if (n >= 2)
+        n -= 2; /* no blank line at the very end */
+    sw__resp_add_verbatim(x->out, "txt", o, n);
+    free(o);
+}
+
+/* ---- CONFIG ---------------------------------------------------------------- */
+
+enum { P_INT, P_SIZE, P_STR, P_RO };
+
+struct param {
+    const char *name;
+    int kind;
+};
+
+static const struct param params[] = {
+    {"appendfsync", P_RO},
+    {"appendonly", P_RO},
+    {"bind", P_RO},
+    {"client-output-buffer-limit", P_SIZE},
+    {"client-query-buffer-limit", P_SIZE},
+    {"databases", P_RO},
+    {"dir", P_RO},
+    {"hz", P_INT},
+    {"maxclients", P_INT},
+    {"maxmemory", P_RO},
+    {"port", P_RO},
+    {"proto-max-bulk-len", P_SIZE},
+    {"protected-mode", P_RO},
+    {"requirepass", P_STR},
+    {"save", P_RO},
+    {"shards", P_RO},
+    {"timeout", P_INT},
+};
+
+static void param_value(struct srv *s, const char *name, char *buf, size_t cap)
+{
+    static const char *const modes[] = {"everysec", "always", "no"};
+    const struct srv_config *c = &s->cfg;
+    if (!strcmp(name, "appendfsync"))
+        snprintf(buf, cap, "%s", modes[c->fsync]);
+    else if (!strcmp(name, "appendonly"))
+        snprintf(buf, cap, "%s", c->dir ? "yes" : "no");
+    else if (!strcmp(name, "bind"))
+        snprintf(buf, cap, "%s", c->bind);
+    else if (!strcmp(name, "client-output-buffer-limit"))
+        snprintf(buf, cap, "normal %zu 0 %lld", c->obuf_limit, (long long)c->obuf_stall_s);
+    else if (!strcmp(name, "client-query-buffer-limit"))
+        snprintf(buf, cap, "%zu", c->max_query);
+    else if (!strcmp(name, "databases"))
+        snprintf(buf, cap, "%d", SRV_DBS);
+    else if (!strcmp(name, "dir"))
+        snprintf(buf, cap, "%s", c->dir ? c->dir : "");
+    else if (!strcmp(name, "hz"))
+        snprintf(buf, cap, "%d", c->hz);
+    else if (!strcmp(name, "maxclients"))
+        snprintf(buf, cap, "%u", c->maxclients);
+    else if (!strcmp(name, "port"))
+        snprintf(buf, cap, "%d", c->port);
+    else if (!strcmp(name, "proto-max-bulk-len"))
+        snprintf(buf, cap, "%zu", c->max_bulk);
+    else if (!strcmp(name, "protected-mode"))
+        snprintf(buf, cap, "%s", c->protected_mode ? "yes" : "no");
+    else if (!strcmp(name, "requirepass"))
+        snprintf(buf, cap, "%s", c->requirepass ? c->requirepass : "");
+    else if (!strcmp(name, "shards"))
+        snprintf(buf, cap, "%u", s->n);
+    else if (!strcmp(name, "timeout"))
+        snprintf(buf, cap, "%lld", (long long)c->timeout_s);
+    else /* maxmemory, save */
+        snprintf(buf, cap, "%s", !strcmp(name, "save") ? "" : "0");
+}
+
+static void config_get(struct exec *x)
+{
+    bool hit[sizeof params / sizeof params[0]] = {false};
+    size_t n = 0;
+    for (size_t a = 2; a < x->argc; a++)
+        for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
+            if (!hit[i] && glob_match(x->argv[a].ptr, x->argv[a].len, params[i].name,
+                                      strlen(params[i].name), true)) {
+                hit[i] = true;
+                n++;
+            }
+    sw__resp_add_map(x->out, n);
+    for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) {
+        if (!hit[i])
+            continue;
+        char v[256];
+        param_value(x->srv, params[i].name, v, sizeof v);
+        sw__resp_add_bulk_cstr(x->out, params[i].name);
+        sw__resp_add_bulk_cstr(x->out, v);
+    }
+}
+
+/* Parses a size with Redis's unit suffixes (k, kb, m, mb, g, gb). */
+static bool parse_size(const sw__resp_arg *a, size_t *out)
+{
+    size_t i = 0;
+    while (i < a->len && a->ptr[i] >= '0' && a->ptr[i] <= '9')
+        i++;
+    long long v;
+    if (!arg_ll(a->ptr, i, &v) || v < 0)
+        return false;
+    unsigned long long mul = 1;
+    sw__resp_arg unit = {a->ptr + i, a->len - i};
+    if (unit.len == 0 || arg_is(&unit, "b"))
+        mul = 1;
+    else if (arg_is(&unit, "k"))
+        mul = 1000;
+    else if (arg_is(&unit, "kb"))
+        mul = 1024;
+    else if (arg_is(&unit, "m"))
+        mul = 1000 * 1000;
+    else if (arg_is(&unit, "mb"))
+        mul = 1024 * 1024;
+    else if (arg_is(&unit, "g"))
+        mul = 1000ULL * 1000 * 1000;
+    else if (arg_is(&unit, "gb"))
+        mul = 1024ULL * 1024 * 1024;
+    else
+        return false;
+    if ((unsigned long long)v > SIZE_MAX / mul)
+        return false;
+    *out = (size_t)v * mul;
+    return true;
+}
+
+/* Applies one CONFIG SET pair; returns NULL or the error's reason. */
+static const char *config_set_one(struct srv *s, const struct param *p, const sw__resp_arg *v)
+{
+    struct srv_config *c = &s->cfg;
+    long long n = 0;
+    size_t z = 0;
+    if (p->kind == P_RO)
+        return "can't set immutable config";
+    if (p->kind == P_INT && (!arg_ll(v->ptr, v->len, &n) || n < 0))
+        return "argument couldn't be parsed into an integer";
+    if (p->kind == P_SIZE && !parse_size(v, &z))
+        return "argument must be a memory value";
+    if (!strcmp(p->name, "hz")) {
+        c->hz = n < 1 ? 1 : n > 500 ? 500 : (int)n;
+    } else if (!strcmp(p->name, "maxclients")) {
+        if (n < 1 || n > 1000000)
+            return "argument must be between 1 and 1000000 inclusive";
+        c->maxclients = (unsigned)n;
+    } else if (!strcmp(p->name, "timeout")) {
+        c->timeout_s = n;
+    } else if (!strcmp(p->name, "client-output-buffer-limit")) {
+        c->obuf_limit = z;
+    } else if (!strcmp(p->name, "client-query-buffer-limit")) {
+        if (z < 1024 * 1024)
+            return "argument must be at least 1mb";
+        c->max_query = z;
+    } else if (!strcmp(p->name, "proto-max-bulk-len")) {
+        if (z < 1024 * 1024)
+            return "argument must be at least 1mb";
+        c->max_bulk = z;
+    } else if (!strcmp(p->name, "requirepass")) {
+        char *pw = strndup(v->ptr, v->len);
+        if (!pw)
+            return "out of memory";
+        free(c->requirepass);
+        c->requirepass = pw;
+    }
+    return NULL;
+}
+
+static void config_set(struct exec *x)
+{
+    if (x->argc < 4 || x->argc % 2) {
+        reply_err(x, "ERR wrong number of arguments for 'config|set' command");
+        return;
+    }
+    for (size_t a = 2; a < x->argc; a += 2) {
+        const struct param *p = NULL;
+        for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
+            if (arg_is(&x->argv[a], params[i].name))
+                p = &params[i];
+        const char *why = p ? config_set_one(x->srv, p, &x->argv[a + 1]) : "Unknown option";
+        if (why) {
+            sw__resp_add_errorf(
+                x->out, "ERR CONFIG SET failed (possibly related to argument '%.*s') - %s",
+                (int)(x->argv[a].len > 64 ? 64 : x->argv[a].len), x->argv[a].ptr, why);
+            return;
+        }
+    }
+    /* The parser limits of every connection follow the new values. */
+    sw__resp_limits lim = {.max_bulk = x->srv->cfg.max_bulk, .max_query = x->srv->cfg.max_query};
+    for (unsigned i = 0; i < x->srv->n; i++)
+        for (struct conn *c = x->srv->shards[i].conns; c; c = c->next)
+            sw__resp_parser_set_limits(&c->parser, &lim);
+    reply_ok(x);
+}
+
+static void reset_stats(struct exec *x)
+{
+    for (unsigned i = 0; i < x->srv->n; i++) {
+        struct srv_shard *sh = &x->srv->shards[i];
+        _Atomic uint64_t *st[] = {&sh->st_cmds,     &sh->st_conns,    &sh->st_rejected,
+                                  &sh->st_expired,  &sh->st_hits,     &sh->st_misses,
+                                  &sh->st_in_bytes, &sh->st_out_bytes};
+        for (size_t k = 0; k < sizeof st / sizeof st[0]; k++)
+            atomic_store_explicit(st[k], 0, memory_order_relaxed);
+    }
+    reply_ok(x);
+}
+
+void cmd_config(struct exec *x)
+{
+    if (arg_is(&x->argv[1], "get") && x->argc >= 3)
+        config_get(x);
+    else if (arg_is(&x->argv[1], "set"))
+        config_set(x);
+    else if (arg_is(&x->argv[1], "resetstat") && x->argc == 2)
+        reset_stats(x);
+    else
+        sw__resp_add_errorf(x->out,
+                            "ERR unknown subcommand or wrong number of arguments for '%.*s'. "
+                            "Try CONFIG HELP.",
+                            (int)(x->argv[1].len > 64 ? 64 : x->argv[1].len), x->argv[1].ptr);
+}

@@ -1,0 +1,261 @@
+/* The server's keyspace on a Db shard (src/db): keys carry their database
+ * number as a first byte, every change is logged through the shard's
+ * journal, and the shard counts its keys (and those with a deadline) per
+ * database, so DBSIZE and INFO keyspace cost nothing.
+ *
+ * Runs on the thread that has the shard: its own, or a world operation's.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+
+int64_t kv_now(void)
+{
+    return sw__db_now_ms();
+}
+
+int kkey_init(struct exec *x, struct kkey *k, const sw__resp_arg *a)
+{
+    k->heap = NULL;
+    k->db = x->db;
+    k->len = a->len + 1;
+    k->p = k->buf;
+    if (k->len > sizeof k->buf) {
+        k->heap = malloc(k->len);
+        if (!k->heap)
+            return SW_ENOMEM;
+        k->p = k->heap;
+    }
+    k->p[0] = (char)x->db;
+    memcpy(k->p + 1, a->ptr, a->len);
+    k->hash = sw__db_hash(k->p, k->len);
+    k->sh = &x->srv->shards[srv_shard_of(x->srv, k->hash)];
+    if (k->sh != x->self && !x->world && x->out) {
+        /* Only a world operation may touch another shard's keys; the
+         * dispatcher never sends a command elsewhere, so this is a bug. */
+        kkey_free(k);
+        return SW_EINVAL;
+    }
+    return SW_OK;
+}
+
+void kkey_free(struct kkey *k)
+{
+    free(k->heap);
+    k->heap = NULL;
+}
+
+/* A key leaves the shard (deleted, expired or swept). */
+static void gone(struct srv_shard *sh, int db, int64_t expire)
+{
+    sh->keys[db]--;
+    if (expire)
+        sh->expires[db]--;
+}
+
+int kv_get(struct kkey *k, const void **val, size_t *vlen, int64_t *expire)
+{
+    struct srv_shard *sh = k->sh;
+    int rc = sw__table_get_ex(&sh->core.table, k->hash, k->p, k->len, val, vlen, expire);
+    if (rc != SW_OK)
+        return rc;
+    if (*expire != 0 && *expire <= kv_now()) {
+        /* Lazily expired: no record, since recovery drops it by its deadline. */
+        sw__table_del(&sh->core.table, k->hash, k->p, k->len);
+        gone(sh, k->db, *expire);
+        atomic_fetch_add_explicit(&sh->st_expired, 1, memory_order_relaxed);
+        return SW_ENOTFOUND;
+    }
+    return SW_OK;
+}
+
+/* Appends rec to the shard's batch (when durable) before the change is
+ * applied by apply(); drops it again if the change fails, so the log never
+ * holds a change the table refused. */
+static int logged(struct srv_shard *sh, const sw__rec *rec, size_t *mark)
+{
+    *mark = sw__journal_mark(&sh->core.j);
+    if (!sh->core.j.open)
+        return SW_OK;
+    return sw__journal_append(&sh->core.j, rec);
+}
+
+static void commit_rec(struct srv_shard *sh, const sw__rec *rec, int rc, size_t mark)
+{
+    if (!sh->core.j.open)
+        return;
+    if (rc != SW_OK) {
+        sw__journal_rewind(&sh->core.j, mark);
+        return;
+    }
+    sh->dirty = true;
+    sw__db_compact_note(&sh->core, rec);
+}
+
+int kv_put(struct kkey *k, const void *val, size_t vlen, int64_t expire)
+{
+    struct srv_shard *sh = k->sh;
+    const void *old;
+    size_t olen;
+    int64_t oexp = 0;
+    bool had =
+        sw__table_get_ex(&sh->core.table, k->hash, k->p, k->len, &old, &olen, &oexp) == SW_OK;
+    sw__rec rec = {
+        .type = SW__REC_PUT, .a = k->p, .alen = k->len, .b = val, .blen = vlen, .num = expire};
+    size_t mark;
+    int rc = logged(sh, &rec, &mark);
+    if (rc != SW_OK)
+        return rc;
+    rc = sw__table_put_ex(&sh->core.table, k->hash, k->p, k->len, val ? val : "", vlen, expire);
+    commit_rec(sh, &rec, rc, mark);
+    if (rc != SW_OK)
+        return rc;
+    if (!had)
+        sh->keys[k->db]++;
+    sh->expires[k->db] += (expire != 0) - (had && oexp != 0);
+    return SW_OK;
+}
+
+int kv_del(struct kkey *k)
+{
+    const void *val;
+    size_t vlen;
+    int64_t expire;
+    int rc = kv_get(k, &val, &vlen, &expire);
+    if (rc != SW_OK)
+        return rc;
+    sw__rec rec = {.type = SW__REC_DEL, .a = k->p, .alen = k->len};
+    size_t mark;
+    rc = logged(k->sh, &rec, &mark);
+    if (rc != SW_OK)
+        return rc;
+    rc = sw__table_del(&k->sh->core.table, k->hash, k->p, k->len);
+    commit_rec(k->sh, &rec, rc, mark);
+    if (rc == SW_OK)
+        gone(k->sh, k->db, expire);
+    return rc;
+}
+
+int kv_expire(struct kkey *k, int64_t expire)
+{
+    const void *val;
+    size_t vlen;
+    int64_t old;
+    int rc = kv_get(k, &val, &vlen, &old);
+    if (rc != SW_OK)
+        return rc;
+    if (expire != 0 && expire <= kv_now())
+        return kv_del(k);
+    sw__rec rec = {.type = SW__REC_EXPIRE, .a = k->p, .alen = k->len, .num = expire};
+    size_t mark;
+    rc = logged(k->sh, &rec, &mark);
+    if (rc != SW_OK)
+        return rc;
+    rc = sw__table_set_expire(&k->sh->core.table, k->hash, k->p, k->len, expire);
+    commit_rec(k->sh, &rec, rc, mark);
+    if (rc == SW_OK)
+        k->sh->expires[k->db] += (expire != 0) - (old != 0);
+    return rc;
+}
+
+int kv_scan_step(const sw__table *t, uint64_t *cursor, sw__table_item **items, size_t *cap,
+                 size_t *n)
+{
+    for (;;) {
+        if (*cap == 0 || !*items) {
+            *cap = *cap ? *cap : 128;
+            *items = malloc(*cap * sizeof **items);
+            if (!*items)
+                return SW_ENOMEM;
+        }
+        int rc = sw__table_scan(t, cursor, *items, *cap, n);
+        if (rc != SW_EOVERFLOW)
+            return rc;
+        free(*items); /* many keys share one hash value: make room for them all */
+        *items = NULL;
+        *cap = *n;
+    }
+}
+
+/* Removes the keys of one database (or of all: db < 0), each with its DEL
+ * record. The keys of a scan step are copied out first: the scan's
+ * pointers die with the first removal. */
+void kv_flush(struct srv_shard *sh, int db)
+{
+    if (!sh->core.j.open && db < 0) {
+        sw__table_destroy(&sh->core.table);
+        sw__table_init(&sh->core.table);
+        memset(sh->keys, 0, sizeof sh->keys);
+        memset(sh->expires, 0, sizeof sh->expires);
+        return;
+    }
+    uint64_t cursor = 0;
+    sw__table_item *items = NULL;
+    size_t cap = 0, n = 0;
+    do {
+        if (kv_scan_step(&sh->core.table, &cursor, &items, &cap, &n) != SW_OK)
+            break;
+        char **keys = malloc((n ? n : 1) * sizeof *keys);
+        size_t m = 0;
+        for (size_t i = 0; keys && i < n; i++) {
+            const char *kp = items[i].key;
+            if (db >= 0 && kp[0] != (char)db)
+                continue;
+            keys[m] = malloc(items[i].klen + sizeof(size_t));
+            if (!keys[m])
+                break;
+            memcpy(keys[m], &items[i].klen, sizeof(size_t));
+            memcpy(keys[m++] + sizeof(size_t), kp, items[i].klen);
+        }
+        for (size_t i = 0; i < m; i++) {
+            struct kkey k = {.p = keys[i] + sizeof(size_t), .sh = sh};
+            memcpy(&k.len, keys[i], sizeof(size_t));
+            k.db = k.p[0];
+            k.hash = sw__db_hash(k.p, k.len);
+            kv_del(&k);
+            free(keys[i]);
+        }
+        free(keys);
+    } while (cursor != 0);
+    free(items);
+}
+
+static void swept(void *ctx, const void *key, size_t klen)
+{
+    (void)klen;
+    struct srv_shard *sh = ctx;
+    gone(sh, ((const char *)key)[0], 1);
+    atomic_fetch_add_explicit(&sh->st_expired, 1, memory_order_relaxed);
+}
+
+void kv_sweep(struct srv_shard *sh)
+{
+    sw__db_shard_sweep(&sh->core, kv_now(), swept, sh);
+}
+
+void kv_count_all(struct srv_shard *sh)
+{
+    memset(sh->keys, 0, sizeof sh->keys);
+    memset(sh->expires, 0, sizeof sh->expires);
+    uint64_t cursor = 0;
+    sw__table_item *items = NULL;
+    size_t cap = 0, n = 0;
+    do {
+        if (kv_scan_step(&sh->core.table, &cursor, &items, &cap, &n) != SW_OK)
+            break;
+        for (size_t i = 0; i < n; i++) {
+            unsigned char db = ((const unsigned char *)items[i].key)[0];
+            if (db < SRV_DBS) {
+                sh->keys[db]++;
+                sh->expires[db] += items[i].expire_ms != 0;
+            }
+        }
+    } while (cursor != 0);
+    free(items);
+}
+
+size_t kv_memory(struct srv_shard *sh)
+{
+    return sw__table_memory(&sh->core.table);
+}

@@ -1,0 +1,215 @@
+/* stewardd's internals: the server, its shard threads, connections and the
+ * messages between shards.
+ *
+ * DESIGN
+ *
+ * Shared nothing, thread per shard. The server runs N shard threads. Each
+ * has its own epoll loop, the connections it accepted (all threads wait on
+ * one listening socket with EPOLLEXCLUSIVE, so the kernel hands each new
+ * connection to one of them) and 1/N of the keys: a Db shard (table and
+ * journal, src/db) that only its thread touches. A key's shard is picked
+ * from its hash, as the library's Db does.
+ *
+ * A command whose keys are all on the connection's own shard runs at once,
+ * in the loop. A command whose keys are all on one other shard travels
+ * there as a message (an EXEC: the command's arguments, copied) and comes
+ * back as the same message carrying the encoded reply. A command whose keys
+ * span shards, or that reads every shard (DBSIZE, KEYS, SCAN, FLUSHALL),
+ * runs as a "world" operation on the connection's thread: it takes the
+ * world lock, pauses each other shard it needs (a PAUSE message: the shard
+ * acknowledges and waits), works on their tables directly, commits their
+ * journals, and lets them go. So a multi-key command is all-or-nothing to
+ * every observer: nobody can look at a shard between its parts.
+ *
+ * Why it cannot deadlock. Only the holder of the world lock pauses other
+ * shards. A shard waiting for the world lock keeps answering PAUSE
+ * messages while it waits, and a paused shard waits for nothing but its
+ * release. A shard's other waits (a Ledger call) never depend on a shard.
+ *
+ * Reply order. A connection's replies leave in request order: while any of
+ * its requests is away on another shard, later replies queue behind it, each
+ * in its own slot (a message), and the queue drains from the front as
+ * replies come back.
+ *
+ * Group commit. Nothing a shard writes to a socket or sends back to another
+ * shard leaves before the end of its loop turn, where the turn's log
+ * records are written (and, with appendfsync always, fsynced) in one go. A
+ * reply thus never reports a write the disk does not have, nor a value read
+ * from one. If the log cannot be written the server stops at once, sending
+ * nothing more, as redis-server does when its AOF fsync fails.
+ *
+ * Wake-ups. A shard's inbox is a lock-free stack (push: one CAS; the shard
+ * takes the whole stack at once and reverses it into arrival order). Before
+ * it sleeps in epoll_wait a shard sets its `sleeping` flag and looks at the
+ * inbox once more; a producer that pushed and then sees the flag clears it
+ * and writes the shard's eventfd. Both sides use sequentially consistent
+ * operations, so one of them always sees the other: no wake-up is lost.
+ */
+#ifndef STEWARD_SERVER_SERVER_H
+#define STEWARD_SERVER_SERVER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../db/db_int.h"
+#include "resp.h"
+#include "steward/account.h"
+
+#define SRV_VERSION "0.1.0"
+#define SRV_DBS 16 /* SELECT 0 .. 15 */
+
+/* ---- configuration -------------------------------------------------------- */
+
+struct srv_config {
+    int port;
+    char bind[64];
+    char *dir; /* NULL: memory only */
+    enum sw_fsync fsync;
+    unsigned shards;
+    char *requirepass; /* NULL or "": none */
+    unsigned maxclients;
+    int64_t timeout_s;    /* idle clients are closed after this; 0: never */
+    size_t obuf_limit;    /* a client whose unsent replies pass this is closed */
+    int64_t obuf_stall_s; /* ... or whose replies sit unread this long */
+    size_t max_bulk;      /* proto-max-bulk-len */
+    size_t max_query;     /* client-query-buffer-limit */
+    bool protected_mode;  /* refuse non-loopback clients without a password */
+    int hz;               /* active expiry and timeouts, times per second */
+};
+
+/* ---- connections and messages --------------------------------------------- */
+
+enum msg_kind { MSG_EXEC, MSG_REPLY, MSG_PAUSE, MSG_SLOT };
+
+struct conn;
+struct srv_shard;
+struct cmd_def;
+
+/* A message between shards, and also a reply slot in a connection's queue.
+ * Fields: written by the thread that holds the message at the moment (its
+ * origin until pushed, then the receiver); an inbox push publishes them. */
+struct msg {
+    struct msg *next;  /* inbox link */
+    struct msg *qnext; /* the connection's reply queue link (origin only) */
+    enum msg_kind kind;
+    bool done;              /* a slot whose reply is in out */
+    struct srv_shard *from; /* the origin shard */
+    struct conn *c;         /* the connection it answers (origin only) */
+    const struct cmd_def *cmd;
+    int db;
+    size_t argc;
+    sw__resp_arg *argv;     /* into the message's own allocation */
+    sw__resp_buf out;       /* the reply */
+    _Atomic uint32_t pause; /* MSG_PAUSE: 0 sent, 1 paused, 2 released */
+};
+
+/* One client connection; its shard thread's only. */
+struct conn {
+    int fd;
+    uint64_t id;
+    struct srv_shard *sh;
+    sw__resp_parser parser;
+    sw__resp_buf out;          /* replies ready to send, in order */
+    struct msg *qhead, *qtail; /* replies not yet in out, in request order */
+    size_t away;               /* messages of this connection held elsewhere */
+    int db;
+    int proto; /* 2 or 3 (HELLO) */
+    bool authed;
+    bool held; /* a command waits for this connection's away requests */
+    sw__resp_cmd held_cmd;
+    size_t rpos, rlen;  /* unparsed bytes of rbuf */
+    bool closing;       /* close once out is sent (QUIT) */
+    bool dead;          /* closed; freed when away reaches 0 */
+    bool reading_off;   /* EPOLLIN dropped while the output is too large */
+    bool want_write;    /* EPOLLOUT registered */
+    bool in_flush_list; /* queued for the end of this turn's flush */
+    struct conn *flush_next;
+    struct conn *prev, *next; /* the shard's list of connections */
+    char *name;
+    char *lib_name, *lib_ver;
+    char addr[64];
+    int64_t created_ms, last_ms; /* last_ms: last command (idle timeout) */
+    int64_t stalled_since_ms;    /* when unsent output last made no progress; 0: none */
+    uint64_t cmds;
+    char rbuf[16384];
+};
+
+/* ---- shards --------------------------------------------------------------- */
+
+struct srv;
+
+struct srv_shard {
+    /* Read and written by other threads: the inbox and its wake-up. */
+    _Alignas(64) _Atomic(struct msg *) inbox; /* pushed by anyone, taken by this thread */
+    _Atomic uint32_t sleeping;                /* this thread may be in epoll_wait */
+    int efd;                                  /* eventfd; immutable */
+
+    /* This thread's only (or its pauser's while paused). */
+    _Alignas(64) struct srv *srv;
+    unsigned index;
+    pthread_t thread;
+    int epfd;
+    struct sw__shard core;   /* the keys: table and journal */
+    size_t keys[SRV_DBS];    /* keys per database (expired ones until swept) */
+    size_t expires[SRV_DBS]; /* of which with a deadline */
+    struct conn *conns;      /* every open connection of this shard */
+    unsigned nconns;
+    struct conn *flush;                   /* connections with output this turn */
+    struct msg *deferred, *deferred_tail; /* inbox messages set aside during a world wait */
+    struct msg **outq;                    /* per destination shard: replies to send after commit */
+    struct msg **outq_tail;
+    struct msg *pauses; /* one per shard: for this shard's world operations */
+    struct conn *dead;  /* closed connections waiting for their away messages */
+    bool dirty;         /* log records appended this turn (by anyone) */
+    int64_t now_ms;     /* the turn's clock */
+    int64_t last_cron_ms;
+    /* Statistics (this thread writes; INFO reads them relaxed). */
+    _Atomic uint64_t st_cmds, st_conns, st_rejected, st_expired, st_hits, st_misses;
+    _Atomic uint64_t st_in_bytes, st_out_bytes;
+};
+
+struct srv {
+    struct srv_config cfg;
+    unsigned n;
+    struct srv_shard *shards;
+    int lfd; /* the listening socket */
+    sw_ledger *ledger;
+    pthread_mutex_t world; /* held by the one shard running a world operation */
+    _Atomic bool stopping;
+    _Atomic long inflight;     /* EXEC messages not yet back home */
+    _Atomic unsigned quiet;    /* shards that will start no more work */
+    _Atomic uint32_t nclients; /* across shards, for maxclients */
+    _Atomic uint64_t next_id;
+    int64_t start_ms;
+    char run_id[41];
+    sw__syncer syncer;
+    pthread_mutex_t cfg_mu; /* CONFIG SET of the fields that shards read live */
+};
+
+/* ---- the loop (loop.c) ----------------------------------------------------- */
+
+/* Starts the shard threads and waits until they exit (SHUTDOWN, SIGTERM).
+ * Returns 0 when they stopped cleanly. */
+int srv_run(struct srv *s);
+
+/* Asks every shard to stop (any thread, async-signal-safe). */
+void srv_stop(struct srv *s);
+
+/* The shard of an internal key's hash. */
+static inline unsigned srv_shard_of(const struct srv *s, uint64_t hash)
+{
+    return (unsigned)(((hash >> 32) * s->n) >> 32);
+}
+
+/* A connection's output gained bytes: have it flushed at the end of the turn. */
+void srv_conn_touch(struct conn *c);
+
+/* ---- opening (server.c) ----------------------------------------------------- */
+
+int srv_open(struct srv *s, const struct srv_config *cfg, char *err, size_t errlen);
+void srv_close(struct srv *s);
+
+#endif
