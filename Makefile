@@ -3,7 +3,7 @@
 JOBS ?= $(shell nproc)
 PREFIX ?= /usr/local
 
-.PHONY: all run test test-plain bench soak fuzz format install deps clean
+.PHONY: all run test test-plain bench bench-scaling bench-device soak fuzz format install deps clean
 
 all: deps
 	cmake -S . -B build/plain -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -27,6 +27,19 @@ test-plain: deps
 bench: all
 	@tools/deps.sh bench
 	@bench/run.sh build/plain
+	@bench/server.sh build/plain
+
+# stewardd --shards L against redis-server --io-threads L, L = 1..16: meant
+# for a machine with 16 cores or more.
+bench-scaling: all
+	@tools/deps.sh bench
+	@bench/scaling.sh build/plain
+
+# A static stewardd and the redis programs with their libraries in
+# build/carry/, for a machine without our packages (there: bench/device.sh run).
+bench-device: deps
+	@tools/deps.sh bench
+	@bench/device.sh prepare
 
 # The stress tests at sizes too big for `make test`.
 soak: all

@@ -7,7 +7,7 @@
 set -euo pipefail
 
 base=(cmake make gcc pkg-config libcmocka-dev libxxhash-dev clang-format clang libclang-rt-dev)
-bench=(golang-go redis-server redis-tools)
+bench=(golang-go redis-server redis-tools file)
 
 case "${1:-base}" in
 base) want=("${base[@]}") ;;

@@ -317,10 +317,14 @@ static void wait_word(_Atomic uint32_t *w, uint32_t until)
 static void pause_here(struct msg *m)
 {
     /* Release: pairs with the pauser's acquire in wait_word, handing it our
-     * state; then we wait for its release of state 2. */
+     * state; then we wait for its release (state 2) and say we left (3). */
     atomic_store_explicit(&m->pause, 1, memory_order_release);
     sw__futex_wake(&m->pause, 1);
     wait_word(&m->pause, 2);
+    /* Release: tells the pauser we are done with its message (it waits for
+     * this before reusing it). */
+    atomic_store_explicit(&m->pause, 3, memory_order_release);
+    sw__futex_wake(&m->pause, 1);
 }
 
 static void defer(struct srv_shard *sh, struct msg *m)
@@ -381,6 +385,8 @@ static void world_run(struct exec *x, const struct cmd_def *def, const bool *nee
         if (i == me->index || (need && !need[i]))
             continue;
         struct msg *p = &me->pauses[i];
+        if (p->kind == MSG_PAUSE) /* used before: the shard may still be leaving it */
+            wait_word(&p->pause, 3);
         p->kind = MSG_PAUSE;
         atomic_store_explicit(&p->pause, 0, memory_order_relaxed);
         inbox_push(&s->shards[i], p, p);

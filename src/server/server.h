@@ -103,7 +103,7 @@ struct msg {
     size_t argc;
     sw__resp_arg *argv;     /* into the message's own allocation */
     sw__resp_buf out;       /* the reply */
-    _Atomic uint32_t pause; /* MSG_PAUSE: 0 sent, 1 paused, 2 released */
+    _Atomic uint32_t pause; /* MSG_PAUSE: 0 sent, 1 paused, 2 released, 3 left */
 };
 
 /* One client connection; its shard thread's only. */
