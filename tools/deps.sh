@@ -6,7 +6,7 @@
 # Usage: tools/deps.sh base|bench
 set -euo pipefail
 
-base=(cmake make gcc pkg-config libcmocka-dev libxxhash-dev clang-format clang libclang-rt-dev)
+base=(cmake make gcc pkg-config libcmocka-dev libxxhash-dev clang-format clang libclang-rt-dev spin)
 bench=(golang-go redis-server redis-tools file)
 
 case "${1:-base}" in

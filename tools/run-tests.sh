@@ -36,6 +36,13 @@ for v in "${variants[@]}"; do
     [ "$nfail" -gt 0 ] && echo "$out" | tail -40
 done
 
+echo "== verify"
+if tools/verify.sh >build/verify.log 2>&1; then
+    passed=$((passed + 1)); grep -E '^spin|^verify' build/verify.log
+else
+    tail -40 build/verify.log; failed=$((failed + 1))
+fi
+
 echo "== format"
 files=$(git ls-files -co --exclude-standard -- '*.c' '*.h')
 if clang-format --dry-run -Werror $files >build/format.log 2>&1; then

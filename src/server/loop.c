@@ -371,18 +371,19 @@ static void commit(struct srv_shard *sh)
     sh->dirty = false;
 }
 
-/* Runs x's command with the shards in need[] paused (every shard if need
- * is NULL): all-or-nothing to every observer. */
-static void world_run(struct exec *x, const struct cmd_def *def, const bool *need)
+/* Takes the world: the world lock, then every other shard paused. The
+ * connection that needed it keeps it for the rest of its current input
+ * (dispatch runs every command of a pipeline directly while it is held,
+ * so a pipeline of MSETs pays one pause), and conn_process gives it back. */
+static void world_enter(struct srv_shard *me)
 {
-    struct srv *s = x->srv;
-    struct srv_shard *me = x->self;
+    struct srv *s = me->srv;
     while (pthread_mutex_trylock(&s->world) != 0) {
         serve_pauses(me);
         sched_yield();
     }
     for (unsigned i = 0; i < s->n; i++) {
-        if (i == me->index || (need && !need[i]))
+        if (i == me->index)
             continue;
         struct msg *p = &me->pauses[i];
         if (p->kind == MSG_PAUSE) /* used before: the shard may still be leaving it */
@@ -392,13 +393,18 @@ static void world_run(struct exec *x, const struct cmd_def *def, const bool *nee
         inbox_push(&s->shards[i], p, p);
     }
     for (unsigned i = 0; i < s->n; i++)
-        if (i != me->index && (!need || need[i]))
+        if (i != me->index)
             wait_word(&me->pauses[i].pause, 1);
-    x->world = true;
-    def->fn(x);
-    x->world = false;
+    me->world_held = true;
+}
+
+/* Commits what the world operations wrote to the other shards' logs, then
+ * lets them go. */
+static void world_leave(struct srv_shard *me)
+{
+    struct srv *s = me->srv;
     for (unsigned i = 0; i < s->n; i++) {
-        if (i == me->index || (need && !need[i]))
+        if (i == me->index)
             continue;
         if (s->shards[i].dirty)
             commit(&s->shards[i]);
@@ -406,6 +412,7 @@ static void world_run(struct exec *x, const struct cmd_def *def, const bool *nee
         atomic_store_explicit(&me->pauses[i].pause, 2, memory_order_release);
         sw__futex_wake(&me->pauses[i].pause, 1);
     }
+    me->world_held = false;
     pthread_mutex_unlock(&s->world);
 }
 
@@ -419,9 +426,8 @@ static void exec_init(struct exec *x, struct srv_shard *sh, struct conn *c, int 
 }
 
 /* Where a command's keys are: -1 all on sh itself (or none), -2 on several
- * shards (need[] says which), or the one other shard's index. */
-static int key_home(struct srv_shard *sh, const struct cmd_def *d, const sw__resp_cmd *cmd, int db,
-                    bool *need)
+ * shards, or the one other shard's index. */
+static int key_home(struct srv_shard *sh, const struct cmd_def *d, const sw__resp_cmd *cmd, int db)
 {
     struct srv *s = sh->srv;
     if (d->first <= 0 || s->n == 1)
@@ -437,7 +443,6 @@ static int key_home(struct srv_shard *sh, const struct cmd_def *d, const sw__res
             return -2; /* no memory to look: a world operation is always safe */
         int at = (int)(k.sh - s->shards);
         kkey_free(&k);
-        need[at] = true;
         if (home == -1)
             home = at;
         else if (home != at)
@@ -482,12 +487,11 @@ static bool dispatch(struct conn *c, const sw__resp_cmd *cmd)
     struct srv_shard *sh = c->sh;
     struct srv *s = sh->srv;
     const struct cmd_def *d = cmd_lookup(cmd->argv[0].ptr, cmd->argv[0].len);
-    bool need[s->n];
     int home = -1;
-    if (d && (d->arity > 0 ? cmd->argc == (size_t)d->arity : cmd->argc >= (size_t)-d->arity) &&
+    if (d && !sh->world_held &&
+        (d->arity > 0 ? cmd->argc == (size_t)d->arity : cmd->argc >= (size_t)-d->arity) &&
         (c->authed || (d->flags & CMD_NOAUTH))) {
-        memset(need, 0, sizeof need);
-        home = (d->flags & CMD_ALL) ? -2 : key_home(sh, d, cmd, c->db, need);
+        home = (d->flags & CMD_ALL) ? -2 : key_home(sh, d, cmd, c->db);
         if (home == -2 && c->away > 0) {
             c->held = true; /* it must see the effects of those first */
             c->held_cmd = *cmd;
@@ -525,10 +529,10 @@ static bool dispatch(struct conn *c, const sw__resp_cmd *cmd)
     } else {
         struct exec x;
         exec_init(&x, sh, c, c->db, cmd->argc, cmd->argv, out);
-        if (home == -2)
-            world_run(&x, d, (d->flags & CMD_ALL) ? NULL : need);
-        else
-            d->fn(&x);
+        if (home == -2 && !sh->world_held)
+            world_enter(sh);
+        x.world = sh->world_held;
+        d->fn(&x);
     }
     if (slot)
         slot->done = true;
@@ -537,7 +541,7 @@ static bool dispatch(struct conn *c, const sw__resp_cmd *cmd)
 }
 
 /* Parses and runs what c's buffer holds. */
-static void conn_process(struct conn *c)
+static void conn_process_input(struct conn *c)
 {
     if (c->held) {
         if (c->away > 0)
@@ -576,6 +580,13 @@ static void conn_process(struct conn *c)
         if (!dispatch(c, &cmd))
             return;
     }
+}
+
+static void conn_process(struct conn *c)
+{
+    conn_process_input(c);
+    if (c->sh->world_held)
+        world_leave(c->sh);
 }
 
 static void conn_read(struct conn *c)

@@ -164,6 +164,7 @@ struct srv_shard {
     struct msg *pauses; /* one per shard: for this shard's world operations */
     struct conn *dead;  /* closed connections waiting for their away messages */
     bool dirty;         /* log records appended this turn (by anyone) */
+    bool world_held;    /* this shard holds the world (loop.c) */
     int64_t now_ms;     /* the turn's clock */
     int64_t last_cron_ms;
     /* Statistics (this thread writes; INFO reads them relaxed). */

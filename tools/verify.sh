@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Model-checks the channel protocol with spin: verify/chan.pml (the channel
+# protocol of src/chan/chan.c over the futex parker of src/base/sync.c) in
+# each configuration, and verify/lock.pml (sync.c's futex mutex). Every
+# correct configuration must come out with no error, every deliberately
+# broken variant must be caught, and every witness (a path of interest that
+# the correct configurations must reach) must be reached.
+# docs/verification.md says what each one is.
+#
+# Usage: tools/verify.sh        (everything it builds goes to build/verify/)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+out=build/verify
+
+if ! command -v spin >/dev/null 2>&1; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "verify: spin is missing (Debian package spin); install it with: sudo apt-get install spin" >&2
+        exit 1
+    fi
+    echo "verify: installing spin"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! { apt-get update -qq && apt-get install -y -qq spin >/dev/null; }; then
+        echo "verify: could not install spin" >&2
+        exit 1
+    fi
+fi
+if ! command -v gcc >/dev/null 2>&1; then
+    echo "verify: gcc is missing (Debian package gcc)" >&2
+    exit 1
+fi
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+start=$(now_ms)
+mkdir -p "$out"
+
+# build MODEL: spin -a, then pan compiled in build/verify/MODEL. -O0: pan.c
+# is large and an optimised build takes a minute; COLLAPSE stores states
+# compressed, which here is both smaller and faster.
+build() {
+    local d=$out/$1
+    rm -rf "$d"
+    mkdir -p "$d"
+    if ! (cd "$d" && spin -a "$root/verify/$1.pml" >spin.log 2>&1); then
+        cat "$d/spin.log"
+        return 1
+    fi
+    if ! (cd "$d" && gcc -O0 -DSAFETY -DCOLLAPSE -w -o pan pan.c >gcc.log 2>&1); then
+        cat "$d/gcc.log"
+        return 1
+    fi
+}
+
+failed=0
+printf '%-20s %-7s %10s %12s %6s %7s  %s\n' configuration expect states transitions errors time result
+# check MODEL NAME EXPECT [VAR=value...]: runs pan in MODEL's directory with
+# the variables set; EXPECT is pass (no error), fail:TEXT (an error found,
+# its message containing TEXT) or reach (the witness assertion found).
+check() {
+    local model=$1 name=$2 expect=${3%%:*} want=${3#*:}
+    shift 3
+    local log=$out/$name.log t0 ms states trans errors what result
+    t0=$(now_ms)
+    (cd "$out/$model" && rm -f ./*.trail && env "$@" ./pan -m100000 -w22) >"$log" 2>&1
+    ms=$(($(now_ms) - t0))
+    states=$(sed -n 's/^ *\([0-9]*\) states, stored.*/\1/p' "$log")
+    trans=$(sed -n 's/^ *\([0-9.e+]*\) transitions (=.*/\1/p' "$log")
+    errors=$(sed -n 's/.*errors: \([0-9]*\).*/\1/p' "$log")
+    what=$(grep -m1 -E '^pan:[0-9]+:' "$log" | sed -E 's/^pan:[0-9]+: *//; s/ *\(at depth [0-9]+\)//')
+    if [ -z "$errors" ]; then
+        result="FAILED: no result (see $log)"
+        failed=$((failed + 1))
+    elif grep -q 'max search depth too small' "$log"; then
+        result="FAILED: search truncated (see $log)"
+        failed=$((failed + 1))
+    elif [ "$expect" = pass ] && [ "$errors" -eq 0 ]; then
+        result=ok
+    elif [ "$expect" = pass ]; then
+        result="FAILED: $what (see $log)"
+        failed=$((failed + 1))
+    elif [ "$expect" = fail ] && [ "$errors" -gt 0 ] && [[ "$what" == *"$want"* ]]; then
+        result="caught: $what"
+        mv "$out/$model"/*.trail "$out/$name.trail" 2>/dev/null
+    elif [ "$expect" = fail ] && [ "$errors" -gt 0 ]; then
+        result="FAILED: caught by $what, not by $want (see $log)"
+        failed=$((failed + 1))
+    elif [ "$expect" = fail ]; then
+        result="FAILED: the broken variant passed"
+        failed=$((failed + 1))
+    elif [ "$errors" -gt 0 ] && [[ "$what" == *witness* ]]; then
+        result=reached
+        mv "$out/$model"/*.trail "$out/$name.trail" 2>/dev/null
+    else
+        result="FAILED: ${what:-never reached}"
+        failed=$((failed + 1))
+    fi
+    printf '%-20s %-7s %10s %12s %6s %6.2fs  %s\n' "$name" "$expect" "${states:-?}" "${trans:-?}" \
+        "${errors:-?}" "$(echo "$ms" | awk '{print $1 / 1000}')" "$result"
+}
+
+if ! build chan || ! build lock; then
+    echo "verify: the models do not build"
+    exit 1
+fi
+
+# The configurations of verify/chan.pml (CHAN_CFG), with sync.c's parker.
+configs=(
+    1:unbuf-mpmc 2:buf-mpmc 3:unbuf-close 4:buf-close 5:buf2-laps
+    6:select-unbuf 7:select-buf 8:select-mixed 9:timed-unbuf 10:timed-buf
+    11:timed-select 12:try-send 13:try-recv 14:select-send-close 15:select-queued
+)
+for c in "${configs[@]}"; do
+    check chan "${c#*:}" pass CHAN_CFG="${c%%:*}"
+done
+check lock lock pass
+
+# The broken variants (CHAN_BUG), each on a configuration that reaches it,
+# with the check that must catch it.
+bugs=(
+    "1:12:bug-waiters:(x&2)!=0" "2:2:bug-arm:invalid end state" "3:7:bug-claim:nclaims"
+    "4:1:bug-park:invalid end state" "5:4:bug-close:invalid end state" "6:2:bug-cas:got[v]==1"
+)
+for b in "${bugs[@]}"; do
+    IFS=: read -r bug cfg name want <<<"$b"
+    check chan "$name" "fail:$want" CHAN_CFG="$cfg" CHAN_BUG="$bug"
+done
+check lock bug-lock "fail:invalid end state" LOCK_BUG=1
+
+# The witnesses (CHAN_WITNESS), each on a configuration that reaches it.
+witnesses=(
+    1:9:w-late-wake 2:9:w-claim-lost 3:6:w-select-drop 4:12:w-kick 5:13:w-drained
+    6:7:w-transient 7:13:w-try-wait 8:15:w-select-wait 9:3:w-close-sender
+    10:9:w-timeout 11:12:w-arm 12:13:w-own-pump 13:1:w-futex-wake
+)
+for w in "${witnesses[@]}"; do
+    IFS=: read -r wit cfg name <<<"$w"
+    check chan "$name" reach CHAN_CFG="$cfg" CHAN_WITNESS="$wit"
+done
+
+echo "spin $(spin -V | sed -n 's/^Spin Version \([^ ]*\).*/\1/p'); total $(echo $(($(now_ms) - start)) | awk '{print $1 / 1000}')s"
+if [ "$failed" -gt 0 ]; then
+    echo "verify: $failed check(s) failed"
+    exit 1
+fi
+echo "verify: all passed"
