@@ -38,7 +38,7 @@ void sw__journal_wait(sw__journal *j, sw__journal_waiter *w, int *rc)
 
 bool sw__journal_commit(sw__journal *j)
 {
-    if (!j->waits)
+    if (!j->waits && sw__journal_mark(j) == 0) /* nothing appended since the last commit */
         return !j->failed;
     if (sw__log_flush(&j->log, j->fsync == SW_FSYNC_ALWAYS) != SW_OK) {
         for (sw__journal_waiter *w = j->waits; w; w = w->next)

@@ -60,8 +60,9 @@ void sw__journal_rewind(sw__journal *j, size_t mark);
  * batch's commit fails. w lives until the commit. */
 void sw__journal_wait(sw__journal *j, sw__journal_waiter *w, int *rc);
 
-/* The batch end: flushes (and syncs, with SW_FSYNC_ALWAYS) the batch, if it
- * has writes. Returns false when the journal has failed (now or before). */
+/* The batch end: flushes (and syncs, with SW_FSYNC_ALWAYS) the batch, if
+ * anything was appended since the last commit (with or without enrolled
+ * writes). Returns false when the journal has failed (now or before). */
 bool sw__journal_commit(sw__journal *j);
 
 /* Whether the journal has failed for good. */
