@@ -19,17 +19,18 @@ case "$secs" in
 '' | *[!0-9]*) echo "usage: $0 [seconds]" >&2; exit 2 ;;
 esac
 out=build/fuzz
-targets=(fuzz_resp fuzz_record fuzz_recovery)
+targets=(fuzz_resp fuzz_record fuzz_recovery fuzz_cmd)
 
 # Per target: the longest input, the seconds one input may take before it
 # counts as a hang, and extra flags. fuzz_recovery's library warnings (a torn
 # tail cut, a transfer settled) go to /dev/null (-close_fd_mask=2); the
 # target reports broken invariants on a copy of stderr that it keeps.
-declare -A max_len=([fuzz_resp]=4096 [fuzz_record]=1024 [fuzz_recovery]=2048)
-declare -A timeout=([fuzz_resp]=10 [fuzz_record]=10 [fuzz_recovery]=30)
+declare -A max_len=([fuzz_resp]=4096 [fuzz_record]=1024 [fuzz_recovery]=2048 [fuzz_cmd]=2048)
+declare -A timeout=([fuzz_resp]=10 [fuzz_record]=10 [fuzz_recovery]=30 [fuzz_cmd]=10)
 declare -A extra=([fuzz_resp]="-dict=tests/fuzz/fuzz_resp.dict"
     [fuzz_record]=""
-    [fuzz_recovery]="-dict=tests/fuzz/fuzz_recovery.dict -close_fd_mask=2")
+    [fuzz_recovery]="-dict=tests/fuzz/fuzz_recovery.dict -close_fd_mask=2"
+    [fuzz_cmd]="-dict=tests/fuzz/fuzz_cmd.dict")
 
 # ---- the toolchain ----------------------------------------------------------
 

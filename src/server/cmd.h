@@ -44,6 +44,12 @@ struct cmd_def {
     const char *summary;
 };
 
+/* Whether argc (the name included) suits d's arity. */
+static inline bool cmd_arity_ok(const struct cmd_def *d, size_t argc)
+{
+    return d->arity > 0 ? argc == (size_t)d->arity : argc >= (size_t)-d->arity;
+}
+
 /* The command of a name (any case), or NULL. */
 const struct cmd_def *cmd_lookup(const char *name, size_t len);
 
@@ -138,16 +144,17 @@ size_t kv_memory(struct srv_shard *sh);
 
 /* ---- the commands (cmd_*.c) -------------------------------------------------- */
 
-#define CMD_FNS(X)                                                                                 \
-    X(ping)                                                                                        \
-    X(echo)                                                                                        \
-    X(quit) X(hello) X(auth) X(select) X(client) X(command) X(config) X(info) X(dbsize) X(flushdb) \
-        X(flushall) X(shutdown) X(time) X(get) X(set) X(setnx) X(setex) X(psetex) X(getex)         \
-            X(getdel) X(getset) X(mget) X(mset) X(msetnx) X(append) X(strlen) X(incr) X(decr)      \
-                X(incrby) X(decrby) X(incrbyfloat) X(setrange) X(getrange) X(del) X(exists)        \
-                    X(type) X(keys) X(scan) X(randomkey) X(rename) X(renamenx) X(expire)           \
-                        X(pexpire) X(expireat) X(pexpireat) X(ttl) X(pttl) X(persist)              \
-                            X(expiretime) X(pexpiretime) X(copy) X(move) X(lcs) X(acct_create)     \
+#define CMD_FNS(X)                                                                             \
+    X(ping)                                                                                    \
+    X(echo)                                                                                    \
+    X(quit)                                                                                    \
+    X(hello) X(auth) X(select) X(client) X(command) X(config) X(info) X(dbsize) X(flushdb)     \
+        X(flushall) X(shutdown) X(time) X(get) X(set) X(setnx) X(setex) X(psetex) X(getex)     \
+            X(getdel) X(getset) X(mget) X(mset) X(msetnx) X(append) X(strlen) X(incr) X(decr)  \
+                X(incrby) X(decrby) X(incrbyfloat) X(setrange) X(getrange) X(del) X(exists)    \
+                    X(type) X(keys) X(scan) X(randomkey) X(rename) X(renamenx) X(expire)       \
+                        X(pexpire) X(expireat) X(pexpireat) X(ttl) X(pttl) X(persist)          \
+                            X(expiretime) X(pexpiretime) X(copy) X(move) X(lcs) X(acct_create) \
                                 X(acct_deposit) X(acct_withdraw) X(acct_transfer) X(acct_balance)
 
 #define CMD_DECLARE(n) void cmd_##n(struct exec *x);

@@ -488,8 +488,7 @@ static bool dispatch(struct conn *c, const sw__resp_cmd *cmd)
     struct srv *s = sh->srv;
     const struct cmd_def *d = cmd_lookup(cmd->argv[0].ptr, cmd->argv[0].len);
     int home = -1;
-    if (d && !sh->world_held &&
-        (d->arity > 0 ? cmd->argc == (size_t)d->arity : cmd->argc >= (size_t)-d->arity) &&
+    if (d && !sh->world_held && cmd_arity_ok(d, cmd->argc) &&
         (c->authed || (d->flags & CMD_NOAUTH))) {
         home = (d->flags & CMD_ALL) ? -2 : key_home(sh, d, cmd, c->db);
         if (home == -2 && c->away > 0) {
@@ -522,7 +521,7 @@ static bool dispatch(struct conn *c, const sw__resp_cmd *cmd)
     }
     if (!d) {
         reply_unknown(out, cmd);
-    } else if (d->arity > 0 ? cmd->argc != (size_t)d->arity : cmd->argc < (size_t)-d->arity) {
+    } else if (!cmd_arity_ok(d, cmd->argc)) {
         sw__resp_add_errorf(out, "ERR wrong number of arguments for '%s' command", d->name);
     } else if (!c->authed && !(d->flags & CMD_NOAUTH)) {
         sw__resp_add_error(out, "NOAUTH Authentication required.");
