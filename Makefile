@@ -3,7 +3,7 @@
 JOBS ?= $(shell nproc)
 PREFIX ?= /usr/local
 
-.PHONY: all run test test-plain bench bench-scaling bench-device soak fuzz verify format install deps clean
+.PHONY: all run test test-plain bench bench-scaling bench-device soak fuzz verify redis-suite format install deps clean
 
 all: deps
 	cmake -S . -B build/plain -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -53,6 +53,10 @@ soak: all
 # libFuzzer on the RESP parser, the record codec and recovery (clang, ASan, UBSan).
 fuzz: deps
 	@tools/fuzz.sh 300
+
+# Redis's own test suite (strings, INCR, keyspace, expiry, protocol) against stewardd.
+redis-suite: all
+	@tools/redis-suite.sh build/plain/src/server/stewardd
 
 # The model checks of the channel protocol (spin; see docs/verification.md).
 verify: deps

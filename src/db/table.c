@@ -693,10 +693,14 @@ static void fill_item(sw__table_item *it, const unsigned char *e)
         .key = v.key, .klen = v.klen, .val = v.val, .vlen = v.vlen, .expire_ms = v.expire};
 }
 
-int sw__table_next(const sw__table *t, size_t *cursor, const void **key, size_t *klen,
-                   const void **val, size_t *vlen)
+size_t sw__table_slots(const sw__table *t)
 {
-    if (!t || !cursor)
+    return t ? (t->old.n + t->cur.n) * SLOTS : 0;
+}
+
+int sw__table_next_item(const sw__table *t, size_t *cursor, sw__table_item *it)
+{
+    if (!t || !cursor || !it)
         return SW_EINVAL;
     size_t n_old = t->old.n * SLOTS, total = n_old + t->cur.n * SLOTS;
     for (size_t i = *cursor; i < total; i++) {
@@ -706,21 +710,30 @@ int sw__table_next(const sw__table *t, size_t *cursor, const void **key, size_t 
         unsigned s = (unsigned)(j % SLOTS);
         if (!(grp->ctrl & ((uint64_t)0x80 << (8 * s))))
             continue;
-        sw__table_item it;
-        fill_item(&it, grp->slot[s]);
-        if (key)
-            *key = it.key;
-        if (klen)
-            *klen = it.klen;
-        if (val)
-            *val = it.val;
-        if (vlen)
-            *vlen = it.vlen;
+        fill_item(it, grp->slot[s]);
         *cursor = i + 1;
         return SW_OK;
     }
     *cursor = total;
     return SW_ENOTFOUND;
+}
+
+int sw__table_next(const sw__table *t, size_t *cursor, const void **key, size_t *klen,
+                   const void **val, size_t *vlen)
+{
+    sw__table_item it;
+    int rc = sw__table_next_item(t, cursor, &it);
+    if (rc != SW_OK)
+        return rc;
+    if (key)
+        *key = it.key;
+    if (klen)
+        *klen = it.klen;
+    if (val)
+        *val = it.val;
+    if (vlen)
+        *vlen = it.vlen;
+    return SW_OK;
 }
 
 #define HASH_END ((uint64_t)1 << 32)

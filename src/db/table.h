@@ -102,6 +102,24 @@ size_t sw__table_count(const sw__table *t);
  * not including the sw__table struct itself. For INFO memory. */
 size_t sw__table_memory(const sw__table *t);
 
+/* One entry as sw__table_scan and sw__table_next_item report it; pointers
+ * as from sw__table_get. */
+typedef struct sw__table_item {
+    const void *key;
+    size_t klen;
+    const void *val;
+    size_t vlen;
+    int64_t expire_ms; /* 0: none */
+} sw__table_item;
+
+/* The number of slot positions a sw__table_next cursor goes through (0 ..
+ * this); a uniformly random start among them finds a roughly uniformly
+ * random entry (RANDOMKEY). 0 for a NULL or empty table. */
+size_t sw__table_slots(const sw__table *t);
+
+/* As sw__table_next, filling a whole item (with its expiry). */
+int sw__table_next_item(const sw__table *t, size_t *cursor, sw__table_item *it);
+
 /* Walks every entry in slot order. Start with *cursor = 0; each call returns
  * SW_OK with the next entry's key and value (the pointers live as long as the
  * ones sw__table_get returns) and advances *cursor, then SW_ENOTFOUND at the
@@ -111,15 +129,6 @@ size_t sw__table_memory(const sw__table *t);
  * that case). Any of key, klen, val, vlen may be NULL when not wanted. */
 int sw__table_next(const sw__table *t, size_t *cursor, const void **key, size_t *klen,
                    const void **val, size_t *vlen);
-
-/* One entry as sw__table_scan reports it; pointers as from sw__table_get. */
-typedef struct sw__table_item {
-    const void *key;
-    size_t klen;
-    const void *val;
-    size_t vlen;
-    int64_t expire_ms; /* 0: none */
-} sw__table_item;
 
 /* A resumable scan in the manner of Redis SCAN, safe across modifications
  * and resizes: the cursor is a position in hash space (the low 32 bits of the

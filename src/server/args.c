@@ -144,12 +144,16 @@ static bool class_match(const char *pat, size_t plen, unsigned char c, bool noca
  * O(pattern x string) steps, however many stars it has. */
 bool glob_match(const char *pat, size_t plen, const char *s, size_t slen, bool nocase)
 {
-    size_t p = 0, i = 0, star_p = SIZE_MAX, star_i = 0;
+    size_t p = 0, i = 0, star_p = SIZE_MAX, star_i = 0, stars = 0;
     while (i < slen) {
         if (p < plen) {
             size_t step = 1;
             bool ok;
             if (pat[p] == '*') {
+                /* Redis gives up (no match) past 1000 nested stars, a run
+                 * of stars counting once: so do we, for the same answers. */
+                if ((p == 0 || pat[p - 1] != '*') && ++stars > 1000)
+                    return false;
                 star_p = ++p;
                 star_i = i;
                 continue;

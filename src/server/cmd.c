@@ -36,7 +36,8 @@ const struct cmd_def cmd_table[] = {
      "Returns information about commands."},
     {"config", -2, CMD_ALL, 0, 0, 0, cmd_config, "server",
      "Gets or sets configuration parameters."},
-    {"copy", -3, W, 1, 2, 1, cmd_copy, "generic", "Copies the value of a key to a new key."},
+    {"copy", -3, W | CMD_ALL, 0, 0, 0, cmd_copy, "generic",
+     "Copies the value of a key to a new key."},
     {"dbsize", 1, R | CMD_ALL, 0, 0, 0, cmd_dbsize, "server",
      "Returns the number of keys in the database."},
     {"decr", 2, W | F, 1, 1, 1, cmd_decr, "string",
@@ -439,9 +440,7 @@ void cmd_client(struct exec *x)
     } else if (arg_is(sub, "no-evict") || arg_is(sub, "no-touch")) {
         reply_ok(x);
     } else {
-        sw__resp_add_errorf(x->out,
-                            "ERR unknown subcommand or wrong number of arguments for '%.*s'. "
-                            "Try CLIENT HELP.",
+        sw__resp_add_errorf(x->out, "ERR unknown subcommand '%.*s'. Try CLIENT HELP.",
                             (int)(sub->len > 64 ? 64 : sub->len), sub->ptr);
     }
 }
@@ -543,9 +542,7 @@ void cmd_command(struct exec *x)
                 command_docs(o, d);
         }
     } else {
-        sw__resp_add_errorf(o,
-                            "ERR unknown subcommand or wrong number of arguments for '%.*s'. "
-                            "Try COMMAND HELP.",
+        sw__resp_add_errorf(o, "ERR unknown subcommand '%.*s'. Try COMMAND HELP.",
                             (int)(x->argv[1].len > 64 ? 64 : x->argv[1].len), x->argv[1].ptr);
     }
 }

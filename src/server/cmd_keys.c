@@ -475,8 +475,8 @@ void cmd_scan(struct exec *x)
     free(l.v);
 }
 
-/* Picks a shard in proportion to its keys of db, then the first live key
- * of db from a random point of its table, going round once. */
+/* Picks a shard in proportion to its keys of db, then a random slot of its
+ * table, and the first live key of db from there on, going round once. */
 void cmd_randomkey(struct exec *x)
 {
     size_t total = 0;
@@ -484,34 +484,27 @@ void cmd_randomkey(struct exec *x)
         total += x->srv->shards[s].keys[x->db];
     size_t pick = total ? (size_t)(sw__rand64() % total) : 0;
     int64_t now = kv_now();
-    sw__table_item *items = NULL;
-    size_t cap = 0, n = 0;
     for (unsigned s = 0; total && s < x->srv->n; s++) {
         struct srv_shard *sh = &x->srv->shards[s];
         if (pick >= sh->keys[x->db]) {
             pick -= sh->keys[x->db];
             continue;
         }
-        /* From a random point to the end of the hash space, then from 0 up
-         * to that point. */
-        uint64_t start = sw__rand64() & UINT32_MAX, cur = start;
-        for (int pass = 0; pass < 2; pass++, cur = 0) {
-            do {
-                if (kv_scan_step(&sh->core.table, &cur, &items, &cap, &n) != SW_OK)
-                    goto none;
-                for (size_t i = 0; i < n; i++) {
-                    if (wanted(&items[i], x->db, NULL, now)) {
-                        sw__resp_add_bulk(x->out, (const char *)items[i].key + 1,
-                                          items[i].klen - 1);
-                        free(items);
-                        return;
-                    }
+        const sw__table *t = &sh->core.table;
+        size_t slots = sw__table_slots(t), start = slots ? sw__rand64() % slots : 0;
+        for (int pass = 0; pass < 2; pass++) {
+            size_t cur = pass == 0 ? start : 0, end = pass == 0 ? slots : start;
+            sw__table_item it;
+            while (cur < end && sw__table_next_item(t, &cur, &it) == SW_OK) {
+                if (cur > end && pass == 1)
+                    break;
+                if (wanted(&it, x->db, NULL, now)) {
+                    sw__resp_add_bulk(x->out, (const char *)it.key + 1, it.klen - 1);
+                    return;
                 }
-            } while (cur != 0 && (pass == 0 || cur < start));
+            }
         }
         break;
     }
-none:
-    free(items);
     sw__resp_add_null(x->out);
 }

@@ -403,7 +403,13 @@ static void config_set(struct exec *x)
         for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
             if (arg_is(&x->argv[a], params[i].name))
                 p = &params[i];
-        const char *why = p ? config_set_one(x->srv, p, &x->argv[a + 1]) : "Unknown option";
+        if (!p) {
+            sw__resp_add_errorf(x->out,
+                                "ERR Unknown option or number of arguments for CONFIG SET - '%.*s'",
+                                (int)(x->argv[a].len > 64 ? 64 : x->argv[a].len), x->argv[a].ptr);
+            return;
+        }
+        const char *why = config_set_one(x->srv, p, &x->argv[a + 1]);
         if (why) {
             sw__resp_add_errorf(
                 x->out, "ERR CONFIG SET failed (possibly related to argument '%.*s') - %s",
@@ -441,8 +447,6 @@ void cmd_config(struct exec *x)
     else if (arg_is(&x->argv[1], "resetstat") && x->argc == 2)
         reset_stats(x);
     else
-        sw__resp_add_errorf(x->out,
-                            "ERR unknown subcommand or wrong number of arguments for '%.*s'. "
-                            "Try CONFIG HELP.",
+        sw__resp_add_errorf(x->out, "ERR unknown subcommand '%.*s'. Try CONFIG HELP.",
                             (int)(x->argv[1].len > 64 ? 64 : x->argv[1].len), x->argv[1].ptr);
 }

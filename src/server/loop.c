@@ -20,9 +20,8 @@
 #include "cmd.h"
 
 #define READ_BUDGET 4              /* reads per connection per turn, for fairness */
-#define OUT_HIGH ((size_t)1 << 20) /* stop reading a client with this much unsent */
-#define OUT_LOW ((size_t)256 << 10)
 #define OUT_KEEP ((size_t)64 << 10) /* free an emptied output buffer above this */
+#define AWAY_MAX 1024               /* requests of one client away on other shards */
 
 static const uint32_t LISTEN_TAG = 1; /* epoll data of the listening socket */
 static const uint32_t EVENT_TAG = 2;  /* and of the eventfd */
@@ -550,6 +549,16 @@ static void conn_process_input(struct conn *c)
             return;
     }
     while (!c->dead && !c->held && !c->closing) {
+        if (c->away >= AWAY_MAX) {
+            /* Backpressure: the rest of the input waits until most of the
+             * requests away have come back (conn_write resumes it). Never
+             * on the client's own reading: a client may well send its
+             * whole pipeline before it reads a reply, so unread output is
+             * bounded by the output buffer limit instead. */
+            c->reading_off = true;
+            conn_events(c);
+            return;
+        }
         sw__resp_cmd cmd;
         size_t used = 0;
         int rc = sw__resp_parse(&c->parser, c->rbuf + c->rpos, c->rlen - c->rpos, &used, &cmd);
@@ -578,6 +587,12 @@ static void conn_process_input(struct conn *c)
         }
         if (!dispatch(c, &cmd))
             return;
+        size_t limit = c->sh->srv->cfg.obuf_limit;
+        if (limit && sw__resp_buf_len(&c->out) > limit) {
+            fprintf(stderr, "stewardd: closing client %s: output buffer over the limit\n", c->addr);
+            conn_close(c);
+            return;
+        }
     }
 }
 
@@ -591,6 +606,10 @@ static void conn_process(struct conn *c)
 static void conn_read(struct conn *c)
 {
     struct srv_shard *sh = c->sh;
+    if (c->rpos < c->rlen) { /* input left from a stop: it goes first */
+        conn_process(c);
+        return;
+    }
     for (int i = 0; i < READ_BUDGET && !c->dead && !c->held && !c->closing && !c->reading_off;
          i++) {
         ssize_t n = read(c->fd, c->rbuf, sizeof c->rbuf);
@@ -646,7 +665,7 @@ static void conn_write(struct conn *c)
     if (left > 0 && c->stalled_since_ms == 0)
         c->stalled_since_ms = c->sh->now_ms;
     bool want = left > 0;
-    bool off = left > OUT_HIGH || (c->reading_off && left > OUT_LOW);
+    bool off = c->away >= AWAY_MAX || (c->reading_off && c->away > AWAY_MAX / 2);
     if (want != c->want_write || off != c->reading_off) {
         bool resume = c->reading_off && !off;
         c->want_write = want;

@@ -1,0 +1,1061 @@
+#!/usr/bin/python3
+"""stewardd through redis-py, Debian's python3-redis: every command family,
+RESP3, a 10,000-command pipeline, 100+ concurrent connections, expiry, the
+INCR family's edge cases, the Ledger under concurrent transfers, and
+durability across a SIGKILL.
+
+Usage: tests/server/test_redis_py.py SERVER-BINARY [unittest options]
+
+SERVER-BINARY is build/<variant>/src/server/stewardd, or redis-server to
+check the expectations themselves: tests that need stewardd's own features
+(the Ledger) skip when INFO server has no steward_version field.
+
+It runs under /usr/bin/python3, where Debian's python3-redis lives. Servers
+are started here the way tests/server/lib.sh starts them (same flags, same
+translation for redis-server); this file owns its servers' processes so it
+can SIGKILL and restart them.
+"""
+
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+try:
+    import redis
+except ImportError:  # pragma: no cover
+    sys.stderr.write("test_redis_py: python3-redis is missing (apt-get install python3-redis)\n")
+    sys.exit(2)
+
+SERVER_BIN = None  # set from argv in main
+HOST = "127.0.0.1"
+# Shards for stewardd (ignored by redis-server); more than the cores, so that
+# commands cross shards even on a small machine.
+SHARDS = os.environ.get("SW_SHARDS", "4")
+
+
+# ---- servers -----------------------------------------------------------------
+
+
+def is_redis(binary):
+    return os.path.basename(binary).startswith("redis-server")
+
+
+def free_port():
+    """A port nothing listens on now (the server may still lose a race for
+    it; Server.start then tries another)."""
+    while True:
+        port = random.randint(20000, 59999)
+        with socket.socket() as s:
+            if s.connect_ex((HOST, port)) != 0:
+                return port
+
+
+def translate(binary, flags):
+    """stewardd's flags, as redis-server wants them (see lib.sh)."""
+    if not is_redis(binary):
+        return list(flags)
+    out = ["--save", "", "--daemonize", "no", "--logfile", ""]
+    i = 0
+    while i < len(flags):
+        f = flags[i]
+        if f == "--shards":
+            i += 1
+        elif f == "--dir":
+            out += ["--dir", flags[i + 1], "--appendonly", "yes"]
+            i += 1
+        elif f == "--client-output-buffer-limit":
+            out += [f, "normal %s %s 0" % (flags[i + 1], flags[i + 1])]
+            i += 1
+        else:
+            out.append(f)
+        i += 1
+    return out
+
+
+class Server:
+    """One server process on a free loopback port, in a temporary directory."""
+
+    def __init__(self, *flags):
+        self.flags = list(flags)
+        self.work = tempfile.mkdtemp(prefix="sw-redis-py.")
+        self.port = None
+        self.proc = None
+        self.log = None
+
+    def start(self):
+        for _ in range(5):
+            self.port = free_port()
+            if self._launch():
+                return self
+            if "in use" not in self.log_text():
+                break
+        raise RuntimeError("server did not start: %s\n%s" % (self.argv(), self.log_text()))
+
+    def restart(self):
+        """Starts the same command again on the same port (and directory)."""
+        if not self._launch():
+            raise RuntimeError("server did not restart:\n" + self.log_text())
+        return self
+
+    def argv(self):
+        return [SERVER_BIN] + translate(SERVER_BIN, self.flags) + ["--port", str(self.port)]
+
+    def log_text(self):
+        try:
+            with open(os.path.join(self.work, "server.log"), errors="replace") as f:
+                return f.read()[-4000:]
+        except OSError:
+            return ""
+
+    def _launch(self):
+        self.log = open(os.path.join(self.work, "server.log"), "ab")
+        self.proc = subprocess.Popen(
+            self.argv(), cwd=self.work, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                self.log.close()
+                return False
+            if self.answers():
+                return True
+            time.sleep(0.05)
+        self.kill9()
+        return False
+
+    def answers(self, timeout=1):
+        try:
+            with socket.create_connection((HOST, self.port), timeout=timeout) as s:
+                s.sendall(b"PING\r\n")
+                line = s.recv(64)
+                return line.startswith(b"+PONG") or line.startswith(b"-NOAUTH")
+        except OSError:
+            return False
+
+    def client(self, **kw):
+        kw.setdefault("socket_timeout", 20)
+        return redis.Redis(host=HOST, port=self.port, **kw)
+
+    def stop(self):
+        """SIGTERM; returns the exit status."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.log.close()
+        return rc
+
+    def kill9(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.log:
+            self.log.close()
+
+    def cleanup(self):
+        self.kill9()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def rss_kib(pid):
+    """The resident memory of a process, in KiB (Linux /proc)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+# ---- a raw RESP client ---------------------------------------------------------
+
+
+class Raw:
+    """A socket that speaks RESP2 and RESP3 and returns every reply as
+    (type-byte, value), so a test sees exactly what the server sent."""
+
+    def __init__(self, port, timeout=30):
+        self.sock = socket.create_connection((HOST, port), timeout=timeout)
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def send(self, *args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        self.sock.sendall(b"".join(out))
+
+    def call(self, *args):
+        self.send(*args)
+        return self.read()
+
+    def _fill(self):
+        data = self.sock.recv(1 << 16)
+        if not data:
+            raise ConnectionError("closed by the server")
+        self.buf += data
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _bytes(self, n):
+        while len(self.buf) < n + 2:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n + 2 :]
+        return data
+
+    def read(self):
+        line = self._line()
+        t, rest = line[:1], line[1:]
+        if t in (b"+", b"-"):
+            return (t, rest.decode())
+        if t in (b":", b","):
+            return (t, int(rest) if t == b":" else rest.decode())
+        if t == b"_":
+            return (t, None)
+        if t == b"#":
+            return (t, rest == b"t")
+        if t in (b"$", b"=", b"!"):
+            n = int(rest)
+            return (t, None if n < 0 else self._bytes(n))
+        if t in (b"*", b"~", b">"):
+            n = int(rest)
+            return (t, None if n < 0 else [self.read() for _ in range(n)])
+        if t == b"%":
+            return (t, [(self.read(), self.read()) for _ in range(int(rest))])
+        raise AssertionError("unknown RESP type in %r" % line)
+
+
+def plain(reply):
+    """A tagged reply without its tags: bulks as bytes, maps as dicts."""
+    t, v = reply
+    if t in (b"*", b"~", b">") and v is not None:
+        return [plain(x) for x in v]
+    if t == b"%":
+        return {plain(k): plain(val) for k, val in v}
+    return v
+
+
+# ---- the shared server -----------------------------------------------------------
+
+SRV = None
+STEWARD = False
+
+
+def setUpModule():
+    global SRV, STEWARD
+    SRV = Server("--shards", SHARDS).start()
+    STEWARD = "steward_version" in SRV.client().info("server")
+
+
+def tearDownModule():
+    rc = SRV.stop()
+    SRV.cleanup()
+    if rc != 0:
+        raise AssertionError("the server exited %s on SIGTERM, not 0" % rc)
+
+
+def needs_steward(test):
+    def wrapper(self, *a, **kw):
+        if not STEWARD:
+            self.skipTest("needs stewardd (redis-server has no ledger)")
+        return test(self, *a, **kw)
+
+    wrapper.__name__ = test.__name__
+    wrapper.__doc__ = test.__doc__
+    return wrapper
+
+
+class Base(unittest.TestCase):
+    def setUp(self):
+        # A server that stopped answering fails each test at once instead of
+        # making every one wait out its socket timeout.
+        if not SRV.answers(5):
+            self.fail("the server does not answer PING on a new connection")
+        self.r = SRV.client()
+        self.r.flushall()
+
+    def tearDown(self):
+        self.r.close()
+
+    def assertError(self, text, fn, *args, **kw):
+        """fn(*args) fails with exactly this error text (redis-py drops the
+        leading "ERR ")."""
+        with self.assertRaises(redis.exceptions.ResponseError) as cm:
+            fn(*args, **kw)
+        self.assertEqual(text, str(cm.exception))
+
+
+# ---- command families --------------------------------------------------------------
+
+
+class TestConnection(Base):
+    def test_ping_echo(self):
+        self.assertTrue(self.r.ping())
+        self.assertEqual(b"hi\x00there", self.r.echo(b"hi\x00there"))
+        c = Raw(SRV.port)
+        self.assertEqual((b"$", b"msg"), c.call("PING", "msg"))
+        self.assertEqual((b"+", "PONG"), c.call("PING"))
+        c.close()
+
+    def test_select(self):
+        r3 = SRV.client(db=3)
+        self.r.set("k", "db0")
+        r3.set("k", "db3")
+        self.assertEqual(b"db0", self.r.get("k"))
+        self.assertEqual(b"db3", r3.get("k"))
+        self.assertEqual(1, r3.dbsize())
+        r3.flushdb()
+        self.assertEqual(b"db0", self.r.get("k"))
+        self.assertEqual(0, r3.dbsize())
+        for db in (0, 15):
+            self.assertTrue(SRV.client(db=db).ping())
+        self.assertError("DB index is out of range", self.r.execute_command, "SELECT", 16)
+        r3.close()
+
+    def test_client_commands(self):
+        self.assertIsNone(self.r.client_getname())
+        self.assertTrue(self.r.client_setname("py-conn"))
+        self.assertEqual("py-conn", self.r.client_getname())
+        cid = self.r.client_id()
+        self.assertIsInstance(cid, int)
+        mine = [c for c in self.r.client_list() if c["name"] == "py-conn"]
+        self.assertEqual(1, len(mine))
+        self.assertEqual(str(cid), mine[0]["id"])
+        self.assertEqual("0", mine[0]["db"])
+
+    def test_info_config_command(self):
+        info = self.r.info()
+        self.assertTrue("redis_version" in info or "steward_version" in info)
+        self.assertIn("connected_clients", info)
+        self.r.set("a", 1)
+        self.r.set("b", 2, ex=100)
+        ks = self.r.info("keyspace")
+        self.assertEqual(2, ks["db0"]["keys"])
+        self.assertEqual(1, ks["db0"]["expires"])
+        self.assertEqual({"port": str(SRV.port)}, self.r.config_get("port"))
+        self.assertTrue(self.r.config_set("timeout", 100))
+        self.assertEqual({"timeout": "100"}, self.r.config_get("timeout"))
+        self.r.config_set("timeout", 0)
+        self.assertGreater(self.r.execute_command("COMMAND COUNT"), 20)
+        self.assertEqual(2, self.r.dbsize())
+        self.assertTrue(self.r.flushall())
+        self.assertEqual(0, self.r.dbsize())
+
+    def test_unknown_command(self):
+        self.assertError(
+            "unknown command 'nosuch', with args beginning with: 'x' ",
+            self.r.execute_command,
+            "nosuch",
+            "x",
+        )
+        self.assertError("wrong number of arguments for 'get' command", self.r.execute_command, "GET")
+
+
+class TestStrings(Base):
+    def test_set_options(self):
+        r = self.r
+        self.assertTrue(r.set("k", "v"))
+        self.assertIsNone(r.set("k", "w", nx=True))
+        self.assertTrue(r.set("k", "w", xx=True))
+        self.assertIsNone(r.set("absent", "w", xx=True))
+        self.assertEqual(b"w", r.set("k", "x", get=True))
+        self.assertTrue(r.set("k", "x", ex=100))
+        self.assertEqual(100, r.ttl("k"))
+        self.assertTrue(r.set("k", "y", keepttl=True))
+        self.assertEqual(100, r.ttl("k"))
+        self.assertTrue(r.set("k", "z", px=50000))
+        self.assertTrue(40000 < r.pttl("k") <= 50000)
+        self.assertTrue(r.set("k", "z", exat=int(time.time()) + 30))
+        self.assertIn(r.ttl("k"), (29, 30))
+        self.assertTrue(r.set("k", "z", pxat=int(time.time() * 1000) + 20000))
+        self.assertIn(r.ttl("k"), (19, 20))
+        self.assertError("syntax error", r.execute_command, "SET", "k", "v", "NX", "XX")
+        self.assertError("invalid expire time in 'set' command", r.set, "k", "v", ex=0)
+
+    def test_other_setters(self):
+        r = self.r
+        self.assertTrue(r.setnx("n", 1))
+        self.assertFalse(r.setnx("n", 2))
+        self.assertTrue(r.setex("e", 100, "v"))
+        self.assertEqual(100, r.ttl("e"))
+        self.assertTrue(r.psetex("p", 100000, "v"))
+        self.assertEqual(100, r.ttl("p"))
+        self.assertEqual(b"v", r.getex("p", persist=True))
+        self.assertEqual(-1, r.ttl("p"))
+        self.assertEqual(b"v", r.getex("p", ex=10))
+        self.assertEqual(10, r.ttl("p"))
+        self.assertIsNone(r.getex("nokey", ex=10))
+        self.assertEqual(b"v", r.getdel("p"))
+        self.assertIsNone(r.getdel("p"))
+        self.assertIsNone(r.getset("gs", "a"))
+        self.assertEqual(b"a", r.getset("gs", "b"))
+        self.assertEqual(5, r.append("ap", "hello"))
+        self.assertEqual(10, r.append("ap", b"\x00wrld"))
+        self.assertEqual(10, r.strlen("ap"))
+        self.assertEqual(b"hello\x00wrld", r.get("ap"))
+
+    def test_ranges(self):
+        r = self.r
+        r.set("s", "Hello World")
+        self.assertEqual(11, r.setrange("s", 6, "Redis"))
+        self.assertEqual(b"Hello Redis", r.get("s"))
+        self.assertEqual(b"Redis", r.getrange("s", -5, -1))
+        self.assertEqual(b"", r.getrange("s", 5, 3))
+        self.assertEqual(8, r.setrange("pad", 5, "abc"))
+        self.assertEqual(b"\x00\x00\x00\x00\x00abc", r.get("pad"))
+        self.assertError("offset is out of range", r.setrange, "s", -1, "x")
+
+    def test_mset_mget_many(self):
+        r = self.r
+        mapping = {b"many:%d" % i: b"v\x00%d" % (i * 7) for i in range(2000)}
+        self.assertTrue(r.mset(mapping))
+        keys = list(mapping)
+        random.shuffle(keys)
+        keys.insert(1000, b"many:absent")
+        got = r.mget(keys)
+        for k, v in zip(keys, got):
+            self.assertEqual(mapping.get(k), v, k)
+        self.assertFalse(r.msetnx({"many:1": "x", "fresh": "y"}))
+        self.assertEqual(0, r.exists("fresh"))
+        self.assertTrue(r.msetnx({"fresh": "x", "fresh2": "y"}))
+        self.assertEqual(2002, r.dbsize())
+
+    def test_binary(self):
+        r = self.r
+        every = bytes(range(256)) * 4
+        r.set(b"\x00\xff\r\nkey", every)
+        self.assertEqual(every, r.get(b"\x00\xff\r\nkey"))
+        self.assertEqual([b"\x00\xff\r\nkey"], r.keys(b"\x00*"))
+        big = os.urandom(3 << 20)
+        r.set("big", big)
+        self.assertEqual(big, r.get("big"))
+
+
+class TestIncr(Base):
+    def test_incr_family(self):
+        r = self.r
+        self.assertEqual(1, r.incr("c"))
+        self.assertEqual(11, r.incrby("c", 10))
+        self.assertEqual(10, r.decr("c"))
+        self.assertEqual(-10, r.decrby("c", 20))
+        self.assertEqual(2.5, r.incrbyfloat("f", 2.5))
+        self.assertEqual(b"2.5", r.get("f"))
+        self.assertEqual(3.0, r.incrbyfloat("f", "0.5"))
+        self.assertEqual(b"3", r.get("f"))
+
+    def test_edges(self):
+        r = self.r
+        r.set("c", 2**63 - 1)
+        self.assertError("increment or decrement would overflow", r.incr, "c")
+        self.assertError("increment or decrement would overflow", r.incrby, "c", 1)
+        r.set("c", -(2**63))
+        self.assertError("increment or decrement would overflow", r.decr, "c")
+        self.assertError("increment or decrement would overflow", r.incrby, "c", -1)
+        self.assertError("decrement would overflow", r.decrby, "c", -(2**63))
+        self.assertEqual(str(-(2**63)).encode(), r.get("c"))
+        for bad in ("abc", " 1", "1 ", "1.0", "", "99999999999999999999"):
+            r.set("bad", bad)
+            self.assertError("value is not an integer or out of range", r.incr, "bad")
+        self.assertError("value is not an integer or out of range", r.incrby, "c", "x")
+        r.set("bad", "abc")
+        self.assertError("value is not a valid float", r.incrbyfloat, "bad", 1)
+        self.assertError("value is not a valid float", r.incrbyfloat, "f", "x")
+        r.set("f", 1)
+        self.assertError("increment would produce NaN or Infinity", r.incrbyfloat, "f", "inf")
+        r.set("ttl", 1, ex=100)
+        r.incr("ttl")
+        self.assertEqual(100, r.ttl("ttl"))
+
+
+class TestKeys(Base):
+    def test_keyspace(self):
+        r = self.r
+        r.mset({"a1": 1, "a2": 2, "b1": 3})
+        self.assertEqual(2, r.exists("a1", "a2"))
+        self.assertEqual(2, r.exists("a1", "a1"))
+        self.assertEqual(b"string", r.type("a1"))
+        self.assertEqual(b"none", r.type("zz"))
+        self.assertEqual([b"a1", b"a2"], sorted(r.keys("a*")))
+        self.assertIn(r.randomkey(), (b"a1", b"a2", b"b1"))
+        self.assertEqual(2, r.delete("a1", "a2", "zz"))
+        self.assertEqual(1, r.unlink("b1"))
+        self.assertIsNone(r.randomkey())
+
+    def test_scan(self):
+        r = self.r
+        want = {b"scan:%d" % i for i in range(3000)}
+        r.mset({k: 1 for k in want})
+        seen = []
+        cursor = 0
+        while True:
+            cursor, keys = r.scan(cursor, count=100)
+            seen += keys
+            if cursor == 0:
+                break
+        self.assertEqual(want, set(seen))
+        self.assertEqual(len(want), len(seen), "a key came back twice")
+        self.assertEqual(want, set(r.scan_iter(match="scan:*")))
+        self.assertEqual(300, len(set(r.scan_iter(match="scan:*7", count=1000))))
+
+    def test_rename(self):
+        r = self.r
+        r.set("src", "v", ex=100)
+        self.assertTrue(r.rename("src", "dst"))
+        self.assertEqual(b"v", r.get("dst"))
+        self.assertEqual(100, r.ttl("dst"))
+        self.assertEqual(0, r.exists("src"))
+        self.assertError("no such key", r.rename, "src", "x")
+        r.set("other", 1)
+        self.assertFalse(r.renamenx("dst", "other"))
+        self.assertTrue(r.renamenx("dst", "new"))
+
+
+class TestExpiry(Base):
+    def test_expire_and_ttl(self):
+        r = self.r
+        r.set("k", "v")
+        self.assertEqual(-1, r.ttl("k"))
+        self.assertEqual(-2, r.ttl("nokey"))
+        self.assertEqual(-2, r.pttl("nokey"))
+        self.assertTrue(r.expire("k", 100))
+        self.assertEqual(100, r.ttl("k"))
+        self.assertTrue(r.persist("k"))
+        self.assertFalse(r.persist("k"))
+        self.assertEqual(-1, r.pttl("k"))
+        self.assertTrue(r.pexpire("k", 250))
+        self.assertTrue(0 < r.pttl("k") <= 250)
+        self.assertEqual(b"v", r.get("k"))
+        time.sleep(0.4)
+        self.assertIsNone(r.get("k"))
+        self.assertEqual(-2, r.pttl("k"))
+        self.assertFalse(r.expire("k", 10))
+
+    def test_short_lived_keys(self):
+        r = self.r
+        r.set("ex", "v", ex=1)
+        r.set("px", "v", px=300)
+        r.psetex("ps", 300, "v")
+        r.set("keep", "v")
+        r.pexpireat("at", int(time.time() * 1000) + 300)  # absent: no-op
+        r.set("at", "v")
+        r.pexpireat("at", int(time.time() * 1000) + 300)
+        self.assertEqual(5, r.exists("ex", "px", "ps", "keep", "at"))
+        time.sleep(0.6)
+        self.assertEqual(2, r.exists("ex", "px", "ps", "keep", "at"))
+        time.sleep(0.8)
+        self.assertEqual([b"keep"], r.keys("*"))
+        self.assertEqual(1, r.dbsize())
+
+    def test_persist_survives(self):
+        r = self.r
+        r.set("p", "v", px=300)
+        self.assertTrue(r.persist("p"))
+        time.sleep(0.5)
+        self.assertEqual(b"v", r.get("p"))
+
+
+class TestResp3(Base):
+    """HELLO 3 on a raw socket: each reply's RESP3 type as Redis 7 sends it."""
+
+    def test_types(self):
+        c = Raw(SRV.port)
+        try:
+            t, hello = c.call("HELLO", "3")
+            self.assertEqual(b"%", t)
+            h = plain((t, hello))
+            self.assertEqual(3, h[b"proto"])
+            for field in (b"server", b"version", b"id", b"mode", b"role", b"modules"):
+                self.assertIn(field, h)
+            self.assertEqual((b"_", None), c.call("GET", "nokey"))
+            self.assertEqual((b"+", "OK"), c.call("SET", "k", "v"))
+            self.assertEqual((b"$", b"v"), c.call("GET", "k"))
+            self.assertEqual((b":", 1), c.call("EXISTS", "k"))
+            self.assertEqual((b":", -1), c.call("TTL", "k"))
+            self.assertEqual((b"+", "PONG"), c.call("PING"))
+            t, v = c.call("MGET", "k", "nokey")
+            self.assertEqual((b"*", [(b"$", b"v"), (b"_", None)]), (t, v))
+            t, v = c.call("CONFIG", "GET", "maxclients")
+            self.assertEqual(b"%", t)
+            self.assertEqual({b"maxclients": b"10000"}, plain((t, v)))
+            t, v = c.call("SET", "k", "w", "GET")
+            self.assertEqual((b"$", b"v"), (t, v))
+            self.assertEqual((b"_", None), c.call("SET", "k", "w", "NX"))
+            t, v = c.call("GETSET", "nokey2", "x")
+            self.assertEqual((b"_", None), (t, v))
+            t, v = c.call("INCRBYFLOAT", "f", "1.5")
+            self.assertEqual((b"$", b"1.5"), (t, v))
+            seen, cursor = set(), b"0"
+            while True:
+                t, v = c.call("SCAN", cursor, "COUNT", "100")
+                self.assertEqual(b"*", t)
+                self.assertEqual(b"$", v[0][0])
+                self.assertEqual(b"*", v[1][0])
+                cursor = v[0][1]
+                seen |= set(plain(v[1]))
+                if cursor == b"0":
+                    break
+            self.assertEqual({b"k", b"nokey2", b"f"}, seen)
+            t, v = c.call("NOSUCH")
+            self.assertEqual(b"-", t)
+            self.assertTrue(v.startswith("ERR unknown command 'NOSUCH'"), v)
+            t, v = c.call("HELLO", "2")
+            self.assertEqual(b"*", t)
+            self.assertEqual((b"$", None), c.call("GET", "nokey"))
+            self.assertEqual(
+                (b"*", [(b"$", b"maxclients"), (b"$", b"10000")]), c.call("CONFIG", "GET", "maxclients")
+            )
+        finally:
+            c.close()
+
+    def test_hello_errors(self):
+        c = Raw(SRV.port)
+        try:
+            self.assertEqual((b"-", "NOPROTO unsupported protocol version"), c.call("HELLO", "4"))
+            t, v = c.call("HELLO", "3", "SETNAME", "r3")
+            self.assertEqual(b"%", t)
+            self.assertEqual((b"$", b"r3"), c.call("CLIENT", "GETNAME"))
+        finally:
+            c.close()
+
+
+# ---- volume and concurrency --------------------------------------------------------
+
+
+class TestPipeline(Base):
+    def test_10000_commands(self):
+        """A 10,000-command pipeline; every reply checked in order."""
+        p = self.r.pipeline(transaction=False)
+        want = []
+        for i in range(2500):
+            key = b"pl:%d\x00" % i
+            val = os.urandom(i % 97)
+            p.set(key, val)
+            want.append(True)
+            p.get(key)
+            want.append(val)
+            p.incr(b"pl:ctr")
+            want.append(i + 1)
+            p.append(key, b"!")
+            want.append(len(val) + 1)
+        got = p.execute()
+        self.assertEqual(10000, len(got))
+        for i, (w, g) in enumerate(zip(want, got)):
+            self.assertEqual(w, g, "reply %d" % i)
+
+    def test_errors_in_a_pipeline(self):
+        p = self.r.pipeline(transaction=False)
+        p.set("s", "x").incr("s").get("s").execute_command("NOSUCH").ping()
+        got = p.execute(raise_on_error=False)
+        self.assertEqual(True, got[0])
+        self.assertIsInstance(got[1], redis.exceptions.ResponseError)
+        self.assertEqual(b"x", got[2])
+        self.assertIsInstance(got[3], redis.exceptions.ResponseError)
+        self.assertEqual(True, got[4])
+
+
+class TestConcurrency(Base):
+    THREADS = 128
+    ROUNDS = 40
+
+    def test_many_connections(self):
+        """Each thread on its own connection stores and reads its own keys;
+        every reply must be the thread's own."""
+        errors = []
+        barrier = threading.Barrier(self.THREADS)
+
+        def work(t):
+            try:
+                c = SRV.client()
+                barrier.wait(60)
+                for i in range(self.ROUNDS):
+                    key = "conc:%d:%d" % (t, i % 7)
+                    val = "thread-%d-round-%d" % (t, i)
+                    if not c.set(key, val):
+                        errors.append("t%d: SET %s failed" % (t, key))
+                    got = c.get(key)
+                    if got != val.encode():
+                        errors.append("t%d: GET %s = %r, want %r" % (t, key, got, val))
+                    n = c.incr("conc:%d:n" % t)
+                    if n != i + 1:
+                        errors.append("t%d: INCR = %r, want %d" % (t, n, i + 1))
+                    c.incr("conc:shared")
+                p = c.pipeline(transaction=False)
+                for i in range(50):
+                    p.echo("t%d-%d" % (t, i))
+                got = p.execute()
+                if got != [("t%d-%d" % (t, i)).encode() for i in range(50)]:
+                    errors.append("t%d: pipelined ECHO replies were not its own" % t)
+                c.close()
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append("t%d: %r" % (t, e))
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(self.THREADS)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(240)
+        self.assertEqual([], errors[:20])
+        self.assertEqual(str(self.THREADS * self.ROUNDS).encode(), self.r.get("conc:shared"))
+        self.assertGreaterEqual(self.THREADS * 8 + 1, self.r.dbsize())
+
+
+    def test_whole_keyspace_commands_from_every_connection(self):
+        """Commands that touch several keys or every key (MSET, MGET, DEL,
+        RENAME, DBSIZE, KEYS, RANDOMKEY, SCAN, FLUSHDB) from many
+        connections, one after another and then all at once: each must
+        answer, whichever thread serves the connection."""
+        keys = ["ws:%d" % i for i in range(16)]
+
+        def round_of(c, tag):
+            c.mset({k: tag for k in keys})
+            if c.mget(keys) != [tag.encode()] * len(keys):
+                return "MGET after MSET"
+            if c.dbsize() < len(keys):
+                return "DBSIZE"
+            if len(c.keys("ws:*")) < len(keys):
+                return "KEYS"
+            if c.randomkey() is None:
+                return "RANDOMKEY"
+            if len(list(c.scan_iter(match="ws:*", count=5))) < len(keys):
+                return "SCAN"
+            own = "ws:own:" + tag
+            c.set(own, tag)
+            c.rename(own, own + ":renamed")
+            if c.get(own + ":renamed") != tag.encode():
+                return "RENAME"
+            c.delete(own + ":renamed", *keys[8:])
+            return None
+
+        for n in range(12):
+            c = SRV.client(socket_timeout=10)
+            for r in range(5):
+                err = round_of(c, "c%d-%d" % (n, r))
+                self.assertIsNone(err, "connection %d, round %d: %s" % (n, r, err))
+            c.close()
+
+        errors = []
+
+        def work(t):
+            # A thread that flushes has a database of its own.
+            c = SRV.client(socket_timeout=20, db=1 + t // 4 if t % 4 == 0 else 0)
+            try:
+                for r in range(20):
+                    round_of(c, "t%d-%d" % (t, r))
+                    if t % 4 == 0 and r % 5 == 4:
+                        c.flushdb()
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append("thread %d: %r" % (t, e))
+            c.close()
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(16)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(120)
+        self.assertEqual([], errors[:10])
+        self.assertTrue(SRV.client(socket_timeout=10).ping())
+
+
+class TestLimits(unittest.TestCase):
+    def test_output_buffer_limit(self):
+        """A client that pipelines far more replies than
+        --client-output-buffer-limit and reads none must not make the server
+        buffer them all: Redis disconnects it; a server may instead stop
+        reading its requests until it reads (then every reply arrives,
+        whole). Either way the server's memory stays bounded and it goes on
+        serving others."""
+        srv = Server("--client-output-buffer-limit", "1048576").start()
+        value, count = b"x" * (512 << 10), 400
+        reply = b"$%d\r\n%s\r\n" % (len(value), value)
+        c = None
+        try:
+            srv.client().set("big", value)
+            rss_before = rss_kib(srv.proc.pid)
+            c = Raw(srv.port, timeout=10)
+            c.sock.sendall(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n" * count)
+            time.sleep(1.5)
+            grown = rss_kib(srv.proc.pid) - rss_before
+            self.assertTrue(srv.client(socket_timeout=10).ping(), "the server stopped serving")
+            self.assertLess(grown, 64 << 10, "the server grew by %d KiB for one client" % grown)
+            total, closed, mismatch = 0, False, False
+            try:
+                while True:
+                    data = c.sock.recv(1 << 20)
+                    if not data:
+                        closed = True
+                        break
+                    off = total % len(reply)
+                    want = (reply[off:] + reply * (len(data) // len(reply) + 1))[: len(data)]
+                    mismatch = mismatch or data != want
+                    total += len(data)
+            except ConnectionResetError:
+                closed = True
+            except socket.timeout:
+                pass
+            self.assertFalse(mismatch, "a reply came back damaged")
+            if not closed:
+                self.assertEqual(count * len(reply), total, "neither closed nor all replies")
+            else:
+                self.assertLess(total, count * len(reply))
+            self.assertTrue(srv.client().ping())
+        finally:
+            if c is not None:
+                c.close()
+            srv.stop()
+            srv.cleanup()
+
+    def test_many_connections_at_once(self):
+        socks = [socket.create_connection((HOST, SRV.port), timeout=30) for _ in range(300)]
+        try:
+            for s in socks:
+                s.sendall(b"PING\r\n")
+            for s in socks:
+                self.assertEqual(b"+PONG\r\n", s.recv(64))
+        finally:
+            for s in socks:
+                s.close()
+
+
+# ---- the Ledger -------------------------------------------------------------------
+
+
+class TestLedger(Base):
+    @needs_steward
+    def test_commands(self):
+        r = self.r
+        ex = r.execute_command
+        self.assertEqual(b"OK", ex("ACCOUNT.CREATE", 1, 100))
+        self.assertEqual(b"OK", ex("ACCOUNT.CREATE", 2))
+        self.assertRaises(redis.exceptions.ResponseError, ex, "ACCOUNT.CREATE", 1)
+        self.assertEqual(100, ex("ACCOUNT.BALANCE", 1))
+        self.assertEqual(b"OK", ex("ACCOUNT.DEPOSIT", 2, 5))
+        self.assertEqual(b"OK", ex("ACCOUNT.WITHDRAW", 1, 10))
+        self.assertEqual(b"OK", ex("ACCOUNT.TRANSFER", 1, 2, 40))
+        self.assertEqual([50, 45], [ex("ACCOUNT.BALANCE", i) for i in (1, 2)])
+        self.assertError("insufficient funds", ex, "ACCOUNT.WITHDRAW", 1, 51)
+        self.assertError("insufficient funds", ex, "ACCOUNT.TRANSFER", 2, 1, 46)
+        self.assertRaises(redis.exceptions.ResponseError, ex, "ACCOUNT.BALANCE", 77)
+        self.assertRaises(redis.exceptions.ResponseError, ex, "ACCOUNT.TRANSFER", 1, 77, 1)
+        self.assertEqual([50, 45], [ex("ACCOUNT.BALANCE", i) for i in (1, 2)])
+
+    @needs_steward
+    def test_money_conserved_under_concurrent_transfers(self):
+        accounts, opening, threads, per_thread = 24, 1000, 16, 400
+        ex = self.r.execute_command
+        base = random.randint(1, 1 << 40)
+        ids = [base + i for i in range(accounts)]
+        for i in ids:
+            ex("ACCOUNT.CREATE", i, opening)
+        errors, counts = [], {"ok": 0, "funds": 0}
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def transfer(t):
+            rnd = random.Random(t)
+            c = SRV.client()
+            ok = funds = 0
+            try:
+                for _ in range(per_thread):
+                    a, b = rnd.sample(ids, 2)
+                    try:
+                        c.execute_command("ACCOUNT.TRANSFER", a, b, rnd.randint(1, 300))
+                        ok += 1
+                    except redis.exceptions.ResponseError as e:
+                        if str(e) != "insufficient funds":
+                            errors.append("transfer: %s" % e)
+                        funds += 1
+            except Exception as e:  # noqa: BLE001
+                errors.append("t%d: %r" % (t, e))
+            with lock:
+                counts["ok"] += ok
+                counts["funds"] += funds
+            c.close()
+
+        def watch():
+            c = SRV.client()
+            while not stop.is_set():
+                for i in ids:
+                    b = c.execute_command("ACCOUNT.BALANCE", i)
+                    if b < 0:
+                        errors.append("account %d seen at %d" % (i, b))
+            c.close()
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        ts = [threading.Thread(target=transfer, args=(t,)) for t in range(threads)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(240)
+        stop.set()
+        watcher.join(60)
+        self.assertEqual([], errors[:20])
+        self.assertEqual(threads * per_thread, counts["ok"] + counts["funds"])
+        self.assertGreater(counts["ok"], 0)
+        balances = [ex("ACCOUNT.BALANCE", i) for i in ids]
+        self.assertEqual(accounts * opening, sum(balances))
+        self.assertTrue(all(b >= 0 for b in balances), balances)
+
+
+# ---- durability -------------------------------------------------------------------
+
+
+class TestDurability(unittest.TestCase):
+    def test_clean_restart(self):
+        """SIGTERM syncs: after a restart every write is there."""
+        work = tempfile.mkdtemp(prefix="sw-dur.")
+        srv = Server("--dir", work, "--appendfsync", "everysec", "--shards", SHARDS).start()
+        try:
+            c = srv.client()
+            c.mset({"cr:%d" % i: "v%d" % i for i in range(500)})
+            c.set("cr:ttl", "v", ex=100)
+            c.set("cr:gone", "v", px=1)
+            srv.client(db=5).set("cr:db5", "five")
+            if STEWARD:
+                c.execute_command("ACCOUNT.CREATE", 4242, 77)
+            c.close()
+            self.assertEqual(0, srv.stop())
+            srv.restart()
+            c = srv.client()
+            self.assertEqual([b"v%d" % i for i in range(500)], c.mget(["cr:%d" % i for i in range(500)]))
+            self.assertTrue(95 <= c.ttl("cr:ttl") <= 100)
+            self.assertIsNone(c.get("cr:gone"))
+            self.assertEqual(b"five", srv.client(db=5).get("cr:db5"))
+            self.assertEqual(501, c.dbsize())
+            if STEWARD:
+                self.assertEqual(77, c.execute_command("ACCOUNT.BALANCE", 4242))
+            c.close()
+        finally:
+            srv.stop()
+            srv.cleanup()
+            shutil.rmtree(work, ignore_errors=True)
+
+    def test_sigkill(self):
+        """--appendfsync always: every acknowledged write survives kill -9."""
+        work = tempfile.mkdtemp(prefix="sw-dur.")
+        srv = Server("--dir", work, "--appendfsync", "always", "--shards", SHARDS).start()
+        writers, movers, accounts, opening = 6, 4 if STEWARD else 0, 10, 10**9
+        acked = [[] for _ in range(writers)]  # per writer: acknowledged versions
+        sent = [0] * writers
+        moves_acked = [[] for _ in range(movers)]  # (from, to, amount)
+        in_flight = [None] * movers
+        base = random.randint(1, 1 << 40)
+        ids = [base + i for i in range(accounts)]
+        try:
+            c = srv.client()
+            for i in ids if STEWARD else []:
+                c.execute_command("ACCOUNT.CREATE", i, opening)
+            c.close()
+
+            def write(w):
+                cl = srv.client(socket_timeout=10)
+                try:
+                    for v in range(1, 10**9):
+                        sent[w] = v
+                        cl.set("dur:%d:%d" % (w, v), "val-%d-%d" % (w, v))
+                        cl.set("dur:%d:last" % w, v)
+                        acked[w].append(v)
+                except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                    pass
+
+            def move(m):
+                rnd = random.Random(m)
+                cl = srv.client(socket_timeout=10)
+                try:
+                    while True:
+                        a, b = rnd.sample(ids, 2)
+                        op = (a, b, rnd.randint(1, 1000))
+                        in_flight[m] = op
+                        cl.execute_command("ACCOUNT.TRANSFER", *op)
+                        moves_acked[m].append(op)
+                        in_flight[m] = None
+                except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                    pass
+
+            ts = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+            ts += [threading.Thread(target=move, args=(m,)) for m in range(movers)]
+            for t in ts:
+                t.start()
+            time.sleep(2.0)
+            srv.kill9()
+            for t in ts:
+                t.join(60)
+            self.assertGreater(sum(len(a) for a in acked), 20, "too few writes to test")
+            srv.restart()
+            c = srv.client()
+            for w in range(writers):
+                if not acked[w]:
+                    continue
+                keys = ["dur:%d:%d" % (w, v) for v in acked[w]]
+                got = c.mget(keys)
+                lost = [k for k, g in zip(keys, got) if g is None]
+                self.assertEqual([], lost[:10], "acknowledged SETs lost (%d)" % len(lost))
+                last = int(c.get("dur:%d:last" % w))
+                self.assertTrue(acked[w][-1] <= last <= sent[w], (acked[w][-1], last, sent[w]))
+            if STEWARD:
+                self.check_ledger(c, ids, opening, moves_acked, in_flight)
+            c.close()
+        finally:
+            srv.stop()
+            srv.cleanup()
+            shutil.rmtree(work, ignore_errors=True)
+
+    def check_ledger(self, c, ids, opening, moves_acked, in_flight):
+        balances = {i: c.execute_command("ACCOUNT.BALANCE", i) for i in ids}
+        self.assertEqual(len(ids) * opening, sum(balances.values()), "money not conserved")
+        want = {i: opening for i in ids}
+        for moves in moves_acked:
+            for a, b, amt in moves:
+                want[a] -= amt
+                want[b] += amt
+        # Each mover had at most one transfer in flight at the kill: it may
+        # or may not have happened. Some subset must explain the balances.
+        pending = [op for op in in_flight if op is not None]
+        for mask in range(1 << len(pending)):
+            w = dict(want)
+            for j, (a, b, amt) in enumerate(pending):
+                if mask >> j & 1:
+                    w[a] -= amt
+                    w[b] += amt
+            if w == balances:
+                return
+        self.fail("balances %r match no outcome of the acknowledged transfers %r" % (balances, want))
+
+
+def main():
+    global SERVER_BIN
+    if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
+        sys.stderr.write("usage: %s SERVER-BINARY [unittest options]\n" % sys.argv[0])
+        return 2
+    SERVER_BIN = os.path.abspath(sys.argv[1]) if os.sep in sys.argv[1] else shutil.which(sys.argv[1])
+    if not SERVER_BIN or not os.access(SERVER_BIN, os.X_OK):
+        sys.stderr.write("test_redis_py: no server binary %r\n" % sys.argv[1])
+        return 2
+    prog = unittest.main(argv=[sys.argv[0]] + sys.argv[2:], exit=False, verbosity=2)
+    res = prog.result
+    failed = len(res.failures) + len(res.errors) + len(res.unexpectedSuccesses)
+    print("test_redis_py: %d passed, %d failed, %d skipped"
+          % (res.testsRun - failed - len(res.skipped), failed, len(res.skipped)))
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
