@@ -15,6 +15,8 @@ cd "$root" || exit 2
 . tests/server/lib.sh
 
 bin=${1:-build/plain/src/server/stewardd}
+# A path (not a name on PATH) is made absolute: the server starts elsewhere.
+case "$bin" in */*) [ -e "$bin" ] && bin=$(realpath "$bin") ;; esac
 if ! command -v "$bin" >/dev/null && [ ! -x "$bin" ]; then
     echo "redis-suite: no server binary '$bin' (build it with 'make' first)" >&2
     exit 2

@@ -36,6 +36,15 @@ for v in "${variants[@]}"; do
     [ "$nfail" -gt 0 ] && echo "$out" | tail -40
 done
 
+if [ -x build/plain/src/server/stewardd ]; then
+    echo "== redis-suite (Redis's own units against stewardd)"
+    if tools/redis-suite.sh build/plain/src/server/stewardd >build/redis-suite.log 2>&1; then
+        passed=$((passed + 1)); tail -1 build/redis-suite.log
+    else
+        tail -40 build/redis-suite.log; failed=$((failed + 1))
+    fi
+fi
+
 echo "== verify"
 if tools/verify.sh >build/verify.log 2>&1; then
     passed=$((passed + 1)); grep -E '^spin|^verify' build/verify.log
