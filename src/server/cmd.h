@@ -144,19 +144,63 @@ size_t kv_memory(struct srv_shard *sh);
 
 /* ---- the commands (cmd_*.c) -------------------------------------------------- */
 
-#define CMD_FNS(X)                                                                             \
-    X(ping)                                                                                    \
-    X(echo)                                                                                    \
-    X(quit)                                                                                    \
-    X(hello) X(auth) X(select) X(client) X(command) X(config) X(info) X(dbsize) X(flushdb)     \
-        X(flushall) X(shutdown) X(time) X(get) X(set) X(setnx) X(setex) X(psetex) X(getex)     \
-            X(getdel) X(getset) X(mget) X(mset) X(msetnx) X(append) X(strlen) X(incr) X(decr)  \
-                X(incrby) X(decrby) X(incrbyfloat) X(setrange) X(getrange) X(del) X(exists)    \
-                    X(type) X(keys) X(scan) X(randomkey) X(rename) X(renamenx) X(expire)       \
-                        X(pexpire) X(expireat) X(pexpireat) X(ttl) X(pttl) X(persist)          \
-                            X(expiretime) X(pexpiretime) X(copy) X(move) X(lcs) X(acct_create) \
-                                X(acct_deposit) X(acct_withdraw) X(acct_transfer) X(acct_balance)
-
-#define CMD_DECLARE(n) void cmd_##n(struct exec *x);
-CMD_FNS(CMD_DECLARE)
-#undef CMD_DECLARE
+void cmd_ping(struct exec *x);
+void cmd_echo(struct exec *x);
+void cmd_quit(struct exec *x);
+void cmd_hello(struct exec *x);
+void cmd_auth(struct exec *x);
+void cmd_select(struct exec *x);
+void cmd_client(struct exec *x);
+void cmd_command(struct exec *x);
+void cmd_config(struct exec *x);
+void cmd_info(struct exec *x);
+void cmd_dbsize(struct exec *x);
+void cmd_flushdb(struct exec *x);
+void cmd_flushall(struct exec *x);
+void cmd_shutdown(struct exec *x);
+void cmd_time(struct exec *x);
+void cmd_get(struct exec *x);
+void cmd_set(struct exec *x);
+void cmd_setnx(struct exec *x);
+void cmd_setex(struct exec *x);
+void cmd_psetex(struct exec *x);
+void cmd_getex(struct exec *x);
+void cmd_getdel(struct exec *x);
+void cmd_getset(struct exec *x);
+void cmd_mget(struct exec *x);
+void cmd_mset(struct exec *x);
+void cmd_msetnx(struct exec *x);
+void cmd_append(struct exec *x);
+void cmd_strlen(struct exec *x);
+void cmd_incr(struct exec *x);
+void cmd_decr(struct exec *x);
+void cmd_incrby(struct exec *x);
+void cmd_decrby(struct exec *x);
+void cmd_incrbyfloat(struct exec *x);
+void cmd_setrange(struct exec *x);
+void cmd_getrange(struct exec *x);
+void cmd_del(struct exec *x);
+void cmd_exists(struct exec *x);
+void cmd_type(struct exec *x);
+void cmd_keys(struct exec *x);
+void cmd_scan(struct exec *x);
+void cmd_randomkey(struct exec *x);
+void cmd_rename(struct exec *x);
+void cmd_renamenx(struct exec *x);
+void cmd_expire(struct exec *x);
+void cmd_pexpire(struct exec *x);
+void cmd_expireat(struct exec *x);
+void cmd_pexpireat(struct exec *x);
+void cmd_ttl(struct exec *x);
+void cmd_pttl(struct exec *x);
+void cmd_persist(struct exec *x);
+void cmd_expiretime(struct exec *x);
+void cmd_pexpiretime(struct exec *x);
+void cmd_copy(struct exec *x);
+void cmd_move(struct exec *x);
+void cmd_lcs(struct exec *x);
+void cmd_acct_create(struct exec *x);
+void cmd_acct_deposit(struct exec *x);
+void cmd_acct_withdraw(struct exec *x);
+void cmd_acct_transfer(struct exec *x);
+void cmd_acct_balance(struct exec *x);
