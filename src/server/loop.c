@@ -19,7 +19,7 @@
 #include "../base/sync.h"
 #include "cmd.h"
 
-#define READ_BUDGET 4              /* reads per connection per turn, for fairness */
+#define READ_BUDGET 4               /* reads per connection per turn, for fairness */
 #define OUT_KEEP ((size_t)64 << 10) /* free an emptied output buffer above this */
 #define AWAY_MAX 1024               /* requests of one client away on other shards */
 
