@@ -302,7 +302,7 @@ server_throughput() { # RESULTS
     local n=${N:-1000000} row=0 p t
     srv_start redis redis
     srv_start stewardd stewardd
-    echo "== stewardd vs $(srv_version_line)"
+    echo "== stewardd ${STEWARDD_ARGS:-(default flags: one shard per CPU)} vs $(srv_version_line)"
     echo "redis-benchmark -t TEST -n $n -r 100000 -d 16 -c 50 -P P, both servers running" \
         "side by side, which goes first alternating by row; best of ${RUNS:-1};" \
         "mset: MSETs of 10 keys per second"
