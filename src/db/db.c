@@ -50,31 +50,38 @@ static int lookup(struct sw__shard *s, struct db_req *r, const void **val, size_
     return rc;
 }
 
-/* Applies one write with its log record: the record goes to the pending
- * batch first, and is dropped again if the change fails, so the log never
- * holds a change the table refused. */
-static void write_op(struct sw__shard *s, struct db_req *r, const sw__rec *rec)
+int sw__db_shard_apply(struct sw__shard *s, uint64_t hash, const sw__rec *rec,
+                       sw__journal_waiter *w, int *rcp)
 {
     size_t mark = sw__journal_mark(&s->j);
     if (s->j.open) {
-        r->rc = sw__journal_append(&s->j, rec);
-        if (r->rc != SW_OK)
-            return;
+        int rc = sw__journal_append(&s->j, rec);
+        if (rc != SW_OK)
+            return rc;
     }
+    int rc;
     if (rec->type == SW__REC_PUT)
-        r->rc = sw__table_put_ex(&s->table, r->hash, r->key, r->klen, r->val, r->len, r->expire);
+        rc = sw__table_put_ex(&s->table, hash, rec->a, rec->alen, rec->blen ? rec->b : "",
+                              rec->blen, rec->num);
     else if (rec->type == SW__REC_EXPIRE)
-        r->rc = sw__table_set_expire(&s->table, r->hash, r->key, r->klen, r->expire);
+        rc = sw__table_set_expire(&s->table, hash, rec->a, rec->alen, rec->num);
     else
-        r->rc = sw__table_del(&s->table, r->hash, r->key, r->klen);
+        rc = sw__table_del(&s->table, hash, rec->a, rec->alen);
     if (!s->j.open)
-        return;
-    if (r->rc != SW_OK) {
+        return rc;
+    if (rc != SW_OK) {
         sw__journal_rewind(&s->j, mark);
-        return;
+        return rc;
     }
-    sw__journal_wait(&s->j, &r->wait, &r->rc);
+    if (w)
+        sw__journal_wait(&s->j, w, rcp);
     sw__db_compact_note(s, rec);
+    return SW_OK;
+}
+
+static void write_op(struct sw__shard *s, struct db_req *r, const sw__rec *rec)
+{
+    r->rc = sw__db_shard_apply(s, r->hash, rec, &r->wait, &r->rc);
 }
 
 static void store_fn(void *state, void *arg)

@@ -70,6 +70,16 @@ int sw__db_shard_log_open(const char *dir, const char *kind, struct sw__shard *s
 typedef void (*sw__db_gone_fn)(void *ctx, const void *key, size_t klen);
 size_t sw__db_shard_sweep(struct sw__shard *s, int64_t now, sw__db_gone_fn gone, void *ctx);
 
+/* Applies one write (a PUT, DEL or EXPIRE record: key in a, value in b,
+ * deadline in num) to the shard's table with its log record (owner only):
+ * the record goes to the pending batch first and is dropped again if the
+ * table refuses the change, so the log never holds a change the table does
+ * not. With w, *rcp becomes SW_EIO if the batch's commit then fails.
+ * Returns the table's status, or the journal's (SW_EIO once failed,
+ * SW_ENOMEM) with nothing changed. */
+int sw__db_shard_apply(struct sw__shard *s, uint64_t hash, const sw__rec *rec,
+                       sw__journal_waiter *w, int *rcp);
+
 /* Copies the record of a write that succeeded to a compaction in progress
  * (owner only). */
 void sw__db_compact_note(struct sw__shard *s, const sw__rec *r);

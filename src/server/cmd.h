@@ -103,6 +103,10 @@ struct kkey {
 int kkey_init(struct exec *x, struct kkey *k, const sw__resp_arg *a);
 void kkey_free(struct kkey *k);
 
+/* kkey_init for argument i of x; on failure replies the error and returns
+ * false. */
+bool key_arg(struct exec *x, size_t i, struct kkey *k);
+
 /* The value and deadline (0: none) of a live key: SW_OK, or SW_ENOTFOUND
  * (an expired key is removed on the way). *val lives until the next change
  * to the key's shard. */

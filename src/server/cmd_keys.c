@@ -7,16 +7,6 @@
 #include "../base/sync.h"
 #include "cmd.h"
 
-static bool key_at(struct exec *x, size_t i, struct kkey *k)
-{
-    int rc = kkey_init(x, k, &x->argv[i]);
-    if (rc != SW_OK) {
-        reply_status(x, rc);
-        return false;
-    }
-    return true;
-}
-
 /* Whether k is live; *expire gets its deadline. */
 static bool live(struct kkey *k, int64_t *expire)
 {
@@ -55,7 +45,7 @@ void cmd_type(struct exec *x)
 {
     struct kkey k;
     int64_t e;
-    if (!key_at(x, 1, &k))
+    if (!key_arg(x, 1, &k))
         return;
     sw__resp_add_simple(x->out, live(&k, &e) ? "string" : "none");
     kkey_free(&k);
@@ -112,7 +102,7 @@ static void expire_generic(struct exec *x, int64_t unit, bool absolute, const ch
     when = when * unit + base;
     struct kkey k;
     int64_t cur;
-    if (!key_at(x, 1, &k))
+    if (!key_arg(x, 1, &k))
         return;
     bool ok = live(&k, &cur);
     if (ok && (f & EXP_NX) && cur != 0)
@@ -158,7 +148,7 @@ static void ttl_generic(struct exec *x, int mode)
 {
     struct kkey k;
     int64_t e;
-    if (!key_at(x, 1, &k))
+    if (!key_arg(x, 1, &k))
         return;
     if (!live(&k, &e)) {
         sw__resp_add_int(x->out, -2);
@@ -199,7 +189,7 @@ void cmd_persist(struct exec *x)
 {
     struct kkey k;
     int64_t e;
-    if (!key_at(x, 1, &k))
+    if (!key_arg(x, 1, &k))
         return;
     bool had = live(&k, &e) && e != 0;
     int rc = had ? kv_expire(&k, 0) : SW_OK;
@@ -211,6 +201,21 @@ void cmd_persist(struct exec *x)
 }
 
 /* ---- RENAME, COPY, MOVE ------------------------------------------------------------- */
+
+/* src from argument 1 in x's database, dst from argument di in database
+ * ddb; on failure replies and returns false with neither to free. */
+static bool key_pair(struct exec *x, size_t di, int ddb, struct kkey *src, struct kkey *dst)
+{
+    if (!key_arg(x, 1, src))
+        return false;
+    struct exec xd = *x;
+    xd.db = ddb;
+    if (!key_arg(&xd, di, dst)) {
+        kkey_free(src);
+        return false;
+    }
+    return true;
+}
 
 /* Copies src's value and deadline to dst (replacing it). */
 static int copy_key(struct kkey *src, struct kkey *dst)
@@ -226,12 +231,8 @@ static void rename_generic(struct exec *x, bool nx)
 {
     struct kkey src, dst;
     int64_t e;
-    if (!key_at(x, 1, &src))
+    if (!key_pair(x, 2, x->db, &src, &dst))
         return;
-    if (!key_at(x, 2, &dst)) {
-        kkey_free(&src);
-        return;
-    }
     bool same = src.len == dst.len && memcmp(src.p, dst.p, src.len) == 0;
     int rc = SW_OK;
     if (!live(&src, &e))
@@ -289,14 +290,8 @@ void cmd_copy(struct exec *x)
         }
     }
     struct kkey src, dst;
-    if (!key_at(x, 1, &src))
+    if (!key_pair(x, 2, db, &src, &dst))
         return;
-    struct exec xd = *x;
-    xd.db = db;
-    if (!key_at(&xd, 2, &dst)) {
-        kkey_free(&src);
-        return;
-    }
     int64_t e;
     int rc = SW_OK;
     if (src.len == dst.len && memcmp(src.p, dst.p, src.len) == 0)
@@ -322,14 +317,8 @@ void cmd_move(struct exec *x)
         return;
     }
     struct kkey src, dst;
-    if (!key_at(x, 1, &src))
+    if (!key_pair(x, 1, db, &src, &dst))
         return;
-    struct exec xd = *x;
-    xd.db = db;
-    if (!key_at(&xd, 1, &dst)) {
-        kkey_free(&src);
-        return;
-    }
     int64_t e;
     int rc = SW_OK;
     if (!live(&src, &e) || live(&dst, &e))

@@ -7,17 +7,6 @@
 
 #include "cmd.h"
 
-/* k for argument i; on failure replies and returns false. */
-static bool key_at(struct exec *x, size_t i, struct kkey *k)
-{
-    int rc = kkey_init(x, k, &x->argv[i]);
-    if (rc != SW_OK) {
-        reply_status(x, rc);
-        return false;
-    }
-    return true;
-}
-
 static void hit(struct exec *x, bool found)
 {
     if (found)
@@ -43,7 +32,7 @@ static void reply_value(struct exec *x, struct kkey *k)
 void cmd_get(struct exec *x)
 {
     struct kkey k;
-    if (!key_at(x, 1, &k))
+    if (!key_arg(x, 1, &k))
         return;
     reply_value(x, &k);
     kkey_free(&k);
@@ -148,7 +137,7 @@ void cmd_set(struct exec *x)
     unsigned flags = 0;
     int64_t expire = 0;
     struct kkey k;
-    if (!set_options(x, &flags, &expire) || !key_at(x, 1, &k))
+    if (!set_options(x, &flags, &expire) || !key_arg(x, 1, &k))
         return;
     set_generic(x, &k, &x->argv[2], flags, expire, false);
     kkey_free(&k);
@@ -157,7 +146,7 @@ void cmd_set(struct exec *x)
 void cmd_setnx(struct exec *x)
 {
     struct kkey k;
-    if (!key_at(x, 1, &k))
+    if (!key_arg(x, 1, &k))
         return;
     set_generic(x, &k, &x->argv[2], SET_NX, 0, true);
     kkey_free(&k);
@@ -167,7 +156,7 @@ static void setex_generic(struct exec *x, int64_t unit, const char *name)
 {
     int64_t expire;
     struct kkey k;
-    if (!deadline_arg(x, &x->argv[2], unit, false, name, &expire) || !key_at(x, 1, &k))
+    if (!deadline_arg(x, &x->argv[2], unit, false, name, &expire) || !key_arg(x, 1, &k))
         return;
     set_generic(x, &k, &x->argv[3], 0, expire, false);
     kkey_free(&k);
@@ -186,7 +175,7 @@ void cmd_psetex(struct exec *x)
 void cmd_getset(struct exec *x)
 {
     struct kkey k;
-    if (!key_at(x, 1, &k))
+    if (!key_arg(x, 1, &k))
         return;
     set_generic(x, &k, &x->argv[2], SET_GET, 0, false);
     kkey_free(&k);
@@ -195,7 +184,7 @@ void cmd_getset(struct exec *x)
 void cmd_getdel(struct exec *x)
 {
     struct kkey k;
-    if (!key_at(x, 1, &k))
+    if (!key_arg(x, 1, &k))
         return;
     const void *v;
     size_t n;
@@ -225,7 +214,7 @@ void cmd_getex(struct exec *x)
                                       x->argv[2].len == 4, "getex", &expire))
         return;
     struct kkey k;
-    if (!key_at(x, 1, &k))
+    if (!key_arg(x, 1, &k))
         return;
     const void *v;
     size_t n;
@@ -327,7 +316,7 @@ static bool too_big(struct exec *x, size_t len)
 void cmd_append(struct exec *x)
 {
     struct kkey k;
-    if (!key_at(x, 1, &k))
+    if (!key_arg(x, 1, &k))
         return;
     const void *v = "";
     size_t n = 0;
@@ -354,7 +343,7 @@ void cmd_append(struct exec *x)
 void cmd_strlen(struct exec *x)
 {
     struct kkey k;
-    if (!key_at(x, 1, &k))
+    if (!key_arg(x, 1, &k))
         return;
     const void *v;
     size_t n = 0;
@@ -377,7 +366,7 @@ void cmd_setrange(struct exec *x)
         return;
     }
     struct kkey k;
-    if (!key_at(x, 1, &k))
+    if (!key_arg(x, 1, &k))
         return;
     const void *v = "";
     size_t n = 0;
@@ -413,7 +402,7 @@ void cmd_getrange(struct exec *x)
         return;
     }
     struct kkey k;
-    if (!key_at(x, 1, &k))
+    if (!key_arg(x, 1, &k))
         return;
     const void *v = "";
     size_t n = 0;
@@ -447,7 +436,7 @@ void cmd_getrange(struct exec *x)
 static void incr_by(struct exec *x, long long by)
 {
     struct kkey k;
-    if (!key_at(x, 1, &k))
+    if (!key_arg(x, 1, &k))
         return;
     const void *v;
     size_t n;
@@ -507,7 +496,7 @@ void cmd_incrbyfloat(struct exec *x)
         return;
     }
     struct kkey k;
-    if (!key_at(x, 1, &k))
+    if (!key_arg(x, 1, &k))
         return;
     const void *v;
     size_t n;

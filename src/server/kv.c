@@ -40,6 +40,16 @@ int kkey_init(struct exec *x, struct kkey *k, const sw__resp_arg *a)
     return SW_OK;
 }
 
+bool key_arg(struct exec *x, size_t i, struct kkey *k)
+{
+    int rc = kkey_init(x, k, &x->argv[i]);
+    if (rc != SW_OK) {
+        reply_status(x, rc);
+        return false;
+    }
+    return true;
+}
+
 void kkey_free(struct kkey *k)
 {
     free(k->heap);
@@ -70,27 +80,13 @@ int kv_get(struct kkey *k, const void **val, size_t *vlen, int64_t *expire)
     return SW_OK;
 }
 
-/* Appends rec to the shard's batch (when durable) before the change is
- * applied by apply(); drops it again if the change fails, so the log never
- * holds a change the table refused. */
-static int logged(struct srv_shard *sh, const sw__rec *rec, size_t *mark)
+/* Applies and logs one write; marks the shard's turn as having records. */
+static int apply(struct kkey *k, const sw__rec *rec)
 {
-    *mark = sw__journal_mark(&sh->core.j);
-    if (!sh->core.j.open)
-        return SW_OK;
-    return sw__journal_append(&sh->core.j, rec);
-}
-
-static void commit_rec(struct srv_shard *sh, const sw__rec *rec, int rc, size_t mark)
-{
-    if (!sh->core.j.open)
-        return;
-    if (rc != SW_OK) {
-        sw__journal_rewind(&sh->core.j, mark);
-        return;
-    }
-    sh->dirty = true;
-    sw__db_compact_note(&sh->core, rec);
+    int rc = sw__db_shard_apply(&k->sh->core, k->hash, rec, NULL, NULL);
+    if (rc == SW_OK && k->sh->core.j.open)
+        k->sh->dirty = true;
+    return rc;
 }
 
 int kv_put(struct kkey *k, const void *val, size_t vlen, int64_t expire)
@@ -103,12 +99,7 @@ int kv_put(struct kkey *k, const void *val, size_t vlen, int64_t expire)
         sw__table_get_ex(&sh->core.table, k->hash, k->p, k->len, &old, &olen, &oexp) == SW_OK;
     sw__rec rec = {
         .type = SW__REC_PUT, .a = k->p, .alen = k->len, .b = val, .blen = vlen, .num = expire};
-    size_t mark;
-    int rc = logged(sh, &rec, &mark);
-    if (rc != SW_OK)
-        return rc;
-    rc = sw__table_put_ex(&sh->core.table, k->hash, k->p, k->len, val ? val : "", vlen, expire);
-    commit_rec(sh, &rec, rc, mark);
+    int rc = apply(k, &rec);
     if (rc != SW_OK)
         return rc;
     if (!had)
@@ -123,15 +114,9 @@ int kv_del(struct kkey *k)
     size_t vlen;
     int64_t expire;
     int rc = kv_get(k, &val, &vlen, &expire);
-    if (rc != SW_OK)
-        return rc;
     sw__rec rec = {.type = SW__REC_DEL, .a = k->p, .alen = k->len};
-    size_t mark;
-    rc = logged(k->sh, &rec, &mark);
-    if (rc != SW_OK)
-        return rc;
-    rc = sw__table_del(&k->sh->core.table, k->hash, k->p, k->len);
-    commit_rec(k->sh, &rec, rc, mark);
+    if (rc == SW_OK)
+        rc = apply(k, &rec);
     if (rc == SW_OK)
         gone(k->sh, k->db, expire);
     return rc;
@@ -148,12 +133,7 @@ int kv_expire(struct kkey *k, int64_t expire)
     if (expire != 0 && expire <= kv_now())
         return kv_del(k);
     sw__rec rec = {.type = SW__REC_EXPIRE, .a = k->p, .alen = k->len, .num = expire};
-    size_t mark;
-    rc = logged(k->sh, &rec, &mark);
-    if (rc != SW_OK)
-        return rc;
-    rc = sw__table_set_expire(&k->sh->core.table, k->hash, k->p, k->len, expire);
-    commit_rec(k->sh, &rec, rc, mark);
+    rc = apply(k, &rec);
     if (rc == SW_OK)
         k->sh->expires[k->db] += (expire != 0) - (old != 0);
     return rc;
