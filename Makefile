@@ -42,7 +42,10 @@ bench-device: deps
 	@tools/deps.sh bench
 	@bench/device.sh prepare
 
-# The stress tests at sizes too big for `make test`.
+# The stress tests at sizes too big for `make test`, then stewardd under
+# faults (killed clients, slow readers, SIGKILLs in appendfsync always)
+# checked against a model: tests/soak/soak.py.
+SOAK_SECONDS ?= 180
 soak: all
 	build/plain/tests/stress_chan 16 200000
 	build/plain/tests/stress_owner 64 100000
@@ -50,6 +53,7 @@ soak: all
 	build/plain/tests/stress_ledger 32 100000
 	build/plain/tests/crash_db 300
 	build/plain/tests/crash_ledger 300
+	@tools/soak-server.sh build/plain $(SOAK_SECONDS)
 
 # libFuzzer on the RESP parser, the record codec and recovery (clang, ASan, UBSan).
 fuzz: deps

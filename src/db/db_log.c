@@ -59,26 +59,24 @@ int64_t sw__db_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Replays one record; a deadline already past makes the key absent. */
+/* Replays one record as it was applied, deadlines included, even past
+ * ones: a later record may still extend or remove a deadline (EXPIRE,
+ * PERSIST, a SET over it). Keys whose deadline has passed are dropped once
+ * the whole log is replayed (purge_expired). */
 static int replay(void *ctx, const sw__rec *r)
 {
     struct sw__shard *s = ctx;
     uint64_t h = sw__db_hash(r->a, r->alen);
-    bool past = r->num != 0 && r->num <= sw__db_now_ms();
     switch (r->type) {
     case SW__REC_PUT:
-        if (!past)
-            return sw__table_put_ex(&s->table, h, r->a, r->alen, r->b, r->blen, r->num);
-        sw__table_del(&s->table, h, r->a, r->alen); /* it expired while we were down */
-        return SW_OK;
+        return sw__table_put_ex(&s->table, h, r->a, r->alen, r->b, r->blen, r->num);
     case SW__REC_DEL:
         sw__table_del(&s->table, h, r->a, r->alen); /* absent is fine: already gone */
         return SW_OK;
     case SW__REC_EXPIRE:
-        if (past)
-            sw__table_del(&s->table, h, r->a, r->alen);
-        else
-            sw__table_set_expire(&s->table, h, r->a, r->alen, r->num); /* absent: expired */
+        if (r->num < 0)
+            return SW_EIO;
+        sw__table_set_expire(&s->table, h, r->a, r->alen, r->num); /* absent: it expired */
         return SW_OK;
     case SW__REC_SNAPSHOT_BEGIN:
     case SW__REC_SNAPSHOT_END:
@@ -86,6 +84,16 @@ static int replay(void *ctx, const sw__rec *r)
     default:
         return SW_EIO; /* a record that belongs to no Db */
     }
+}
+
+/* Drops every key whose deadline passed while the shard was down. */
+static void purge_expired(struct sw__shard *s)
+{
+    int64_t now = sw__db_now_ms();
+    s->sweep_cursor = 0;
+    do
+        sw__db_shard_sweep(s, now, NULL, NULL);
+    while (s->sweep_cursor != 0);
 }
 
 int sw__db_shard_log_open(const char *dir, const char *kind, struct sw__shard *s,
@@ -100,6 +108,8 @@ int sw__db_shard_log_open(const char *dir, const char *kind, struct sw__shard *s
     int rc = sw__journal_open(&s->j, path, fsync, replay, s, name, err, errlen);
     if (rc == SW_EIO && err[0] == 0)
         snprintf(err, errlen, "%s: a record that is not a Db record", path);
+    if (rc == SW_OK)
+        purge_expired(s);
     s->compact_min = COMPACT_MIN_BYTES;
     return rc;
 }

@@ -108,8 +108,9 @@ void kkey_free(struct kkey *k);
 bool key_arg(struct exec *x, size_t i, struct kkey *k);
 
 /* The value and deadline (0: none) of a live key: SW_OK, or SW_ENOTFOUND
- * (an expired key is removed on the way). *val lives until the next change
- * to the key's shard. */
+ * (an expired key is removed on the way) with *val "", *vlen 0 and *expire
+ * 0, as for an empty value without a deadline. *val lives until the next
+ * change to the key's shard. */
 int kv_get(struct kkey *k, const void **val, size_t *vlen, int64_t *expire);
 
 /* Stores val under k with deadline expire (0: none), logged. SW_OK;

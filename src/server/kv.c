@@ -68,16 +68,19 @@ int kv_get(struct kkey *k, const void **val, size_t *vlen, int64_t *expire)
 {
     struct srv_shard *sh = k->sh;
     int rc = sw__table_get_ex(&sh->core.table, k->hash, k->p, k->len, val, vlen, expire);
-    if (rc != SW_OK)
-        return rc;
-    if (*expire != 0 && *expire <= kv_now()) {
+    if (rc == SW_OK && *expire != 0 && *expire <= kv_now()) {
         /* Lazily expired: no record, since recovery drops it by its deadline. */
         sw__table_del(&sh->core.table, k->hash, k->p, k->len);
         gone(sh, k->db, *expire);
         atomic_fetch_add_explicit(&sh->st_expired, 1, memory_order_relaxed);
-        return SW_ENOTFOUND;
+        rc = SW_ENOTFOUND;
     }
-    return SW_OK;
+    if (rc != SW_OK) { /* what a missing key reads as: nothing of a freed entry */
+        *val = "";
+        *vlen = 0;
+        *expire = 0;
+    }
+    return rc;
 }
 
 /* Applies and logs one write; marks the shard's turn as having records. */

@@ -113,7 +113,10 @@ void srv_conn_touch(struct conn *c)
     }
 }
 
-/* Moves the finished replies at the front of c's queue into its output. */
+static void conn_close(struct conn *c);
+
+/* Moves the finished replies at the front of c's queue into its output,
+ * closing c if they pass the output buffer limit. */
 static void conn_drain_queue(struct conn *c)
 {
     while (c->qhead && c->qhead->done) {
@@ -126,6 +129,13 @@ static void conn_drain_queue(struct conn *c)
             m->out.status != SW_OK)
             c->closing = true; /* a reply cut short must not be sent: drop the client */
         msg_free(m);
+    }
+    size_t limit = c->sh->srv->cfg.obuf_limit;
+    if (limit && sw__resp_buf_len(&c->out) > limit) {
+        fprintf(stderr, "stewardd: closing client %s: output buffer over the limit (%zu bytes)\n",
+                c->addr, sw__resp_buf_len(&c->out));
+        conn_close(c);
+        return;
     }
     srv_conn_touch(c);
 }
@@ -336,9 +346,22 @@ static void defer(struct srv_shard *sh, struct msg *m)
     sh->deferred_tail = m;
 }
 
-/* While waiting for the world lock: answers pauses, sets the rest aside. */
+/* While waiting for the world lock: answers every pause, whether still in
+ * the inbox or already set aside, and sets the other messages aside. */
 static void serve_pauses(struct srv_shard *sh)
 {
+    struct msg **pp = &sh->deferred, *last = NULL;
+    while (*pp) {
+        struct msg *m = *pp;
+        if (m->kind != MSG_PAUSE) {
+            last = m;
+            pp = &m->next;
+            continue;
+        }
+        *pp = m->next; /* unlinked before pause_here: the pauser reuses it */
+        pause_here(m);
+    }
+    sh->deferred_tail = last;
     struct msg *m = inbox_take(sh);
     while (m) {
         struct msg *next = m->next;
@@ -587,12 +610,6 @@ static void conn_process_input(struct conn *c)
         }
         if (!dispatch(c, &cmd))
             return;
-        size_t limit = c->sh->srv->cfg.obuf_limit;
-        if (limit && sw__resp_buf_len(&c->out) > limit) {
-            fprintf(stderr, "stewardd: closing client %s: output buffer over the limit\n", c->addr);
-            conn_close(c);
-            return;
-        }
     }
 }
 
@@ -701,10 +718,12 @@ static void take_reply(struct srv_shard *sh, struct msg *m)
     atomic_fetch_sub_explicit(&sh->srv->inflight, 1, memory_order_relaxed);
     m->done = true;
     c->away--;
-    if (c->dead)
-        return; /* freed with the connection */
+    if (c->dead) {
+        sw__resp_buf_free(&m->out); /* nobody will read it; the slot goes with c */
+        return;
+    }
     conn_drain_queue(c);
-    if (c->held && c->away == 0) {
+    if (!c->dead && c->held && c->away == 0) {
         conn_process(c);
         if (!c->dead && !c->held)
             conn_events(c);
@@ -728,20 +747,25 @@ static void handle(struct srv_shard *sh, struct msg *m)
     }
 }
 
+/* Handles every message: those set aside first, then the inbox's, in
+ * arrival order. Everything taken goes to the deferred list first and is
+ * handled from there, one at a time: a message's handling may run a
+ * command that waits for the world lock, and serve_pauses must then find
+ * a PAUSE still waiting behind it. */
 static void serve_inbox(struct srv_shard *sh)
 {
+    struct msg *m = inbox_take(sh);
+    while (m) {
+        struct msg *next = m->next;
+        defer(sh, m);
+        m = next;
+    }
     while (sh->deferred) {
-        struct msg *m = sh->deferred;
+        m = sh->deferred;
         sh->deferred = m->next;
         if (!sh->deferred)
             sh->deferred_tail = NULL;
         handle(sh, m);
-    }
-    struct msg *m = inbox_take(sh);
-    while (m) {
-        struct msg *next = m->next;
-        handle(sh, m);
-        m = next;
     }
 }
 

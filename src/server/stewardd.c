@@ -38,7 +38,7 @@ static void usage(FILE *f)
             "  --maxclients N                most clients at once (default 10000)\n"
             "  --timeout SECONDS             close clients idle this long (default 0: never)\n"
             "  --client-output-buffer-limit BYTES  close a client whose unread replies pass\n"
-            "                                this (default 1gb; 0: no limit)\n"
+            "                                this (default 256mb; 0: no limit)\n"
             "  --client-output-stall SECONDS close a client that reads none of its replies\n"
             "                                for this long (default 60; 0: never)\n"
             "  --proto-max-bulk-len BYTES    largest argument (default 512mb)\n"
@@ -163,7 +163,7 @@ int main(int argc, char **argv)
                              .bind = "127.0.0.1",
                              .fsync = SW_FSYNC_EVERYSEC,
                              .maxclients = 10000,
-                             .obuf_limit = (size_t)1 << 30,
+                             .obuf_limit = (size_t)256 << 20,
                              .obuf_stall_s = 60,
                              .max_bulk = SW__RESP_MAX_BULK,
                              .max_query = SW__RESP_MAX_QUERY,
