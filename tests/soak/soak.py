@@ -919,6 +919,7 @@ class Server:
             "--appendfsync", "always",
             "--shards", str(a.shards),
             "--client-output-stall", str(a.stall),
+            "--client-output-buffer-limit", "%dmb" % a.obuf_mb,
             "--maxclients", "1000",
         ]
         # The server must not outlive this script, whatever kills it.
@@ -1508,6 +1509,9 @@ def parse_args(argv):
     p.add_argument("--kill-share", type=float, default=0.8, help="share of faults that SIGKILL the server")
     p.add_argument("--client-kill", type=float, default=0.01, help="chance that a burst ends with a kill")
     p.add_argument("--stall", type=int, default=5, help="--client-output-stall of the server")
+    p.add_argument("--obuf-mb", type=int, default=32,
+                   help="--client-output-buffer-limit of the server, in MiB: with several slow "
+                        "readers at once, the server's peak memory is about this times their number")
     p.add_argument("--slow-max", type=int, default=2, help="slow readers at once (0: none)")
     p.add_argument("--slow-bytes-mb", type=int, default=16, help="most bytes of GETs a slow reader sends")
     p.add_argument("--big-kb", type=int, default=64, help="size of the values slow readers GET")
