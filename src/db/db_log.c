@@ -67,6 +67,8 @@ static int replay(void *ctx, const sw__rec *r)
 {
     struct sw__shard *s = ctx;
     uint64_t h = sw__db_hash(r->a, r->alen);
+    if (r->num < 0 && (r->type == SW__REC_PUT || r->type == SW__REC_EXPIRE))
+        return SW_EIO; /* no write logs a negative deadline */
     switch (r->type) {
     case SW__REC_PUT:
         return sw__table_put_ex(&s->table, h, r->a, r->alen, r->b, r->blen, r->num);
@@ -74,8 +76,6 @@ static int replay(void *ctx, const sw__rec *r)
         sw__table_del(&s->table, h, r->a, r->alen); /* absent is fine: already gone */
         return SW_OK;
     case SW__REC_EXPIRE:
-        if (r->num < 0)
-            return SW_EIO;
         sw__table_set_expire(&s->table, h, r->a, r->alen, r->num); /* absent: it expired */
         return SW_OK;
     case SW__REC_SNAPSHOT_BEGIN:
