@@ -135,7 +135,8 @@ const size_t cmd_count = sizeof cmd_table / sizeof cmd_table[0];
 const struct cmd_def *cmd_lookup(const char *name, size_t len)
 {
     char low[32];
-    if (len == 0 || len >= sizeof low)
+    /* A NUL inside would end the strcmp below early: "get\0x" is no GET. */
+    if (len == 0 || len >= sizeof low || memchr(name, 0, len))
         return NULL;
     for (size_t i = 0; i < len; i++)
         low[i] = (char)tolower((unsigned char)name[i]);
