@@ -61,6 +61,39 @@ bool arg_ull(const char *p, size_t len, unsigned long long *out)
     return digits(p, len, ULLONG_MAX, out);
 }
 
+bool arg_size(const char *p, size_t len, size_t *out)
+{
+    size_t i = 0;
+    while (i < len && p[i] >= '0' && p[i] <= '9')
+        i++;
+    unsigned long long v, mul;
+    if (!arg_ull(p, i, &v))
+        return false;
+    static const struct {
+        const char *unit;
+        unsigned long long mul;
+    } units[] = {{"", 1},
+                 {"b", 1},
+                 {"k", 1000},
+                 {"kb", 1024},
+                 {"m", 1000 * 1000},
+                 {"mb", 1024 * 1024},
+                 {"g", 1000ULL * 1000 * 1000},
+                 {"gb", 1024ULL * 1024 * 1024}};
+    sw__resp_arg unit = {p + i, len - i};
+    for (size_t u = 0; u < sizeof units / sizeof units[0]; u++) {
+        mul = units[u].mul;
+        if (arg_is(&unit, units[u].unit))
+            goto found;
+    }
+    return false;
+found:
+    if (v > SIZE_MAX / mul)
+        return false;
+    *out = (size_t)(v * mul);
+    return true;
+}
+
 #define LD_MAX_CHARS 5120
 
 bool arg_ld(const char *p, size_t len, long double *out)

@@ -67,6 +67,10 @@ bool arg_is(const sw__resp_arg *a, const char *lit);
 bool arg_ll(const char *p, size_t len, long long *out);
 bool arg_ull(const char *p, size_t len, unsigned long long *out);
 
+/* A size in bytes with Redis's optional unit (b, k, kb, m, mb, g, gb; any
+ * case), as CONFIG SET and the command line take it. */
+bool arg_size(const char *p, size_t len, size_t *out);
+
 /* A long double as INCRBYFLOAT accepts it: no spaces, not NaN, at most 5 KiB. */
 bool arg_ld(const char *p, size_t len, long double *out);
 
@@ -99,7 +103,13 @@ struct kkey {
     char buf[120];
 };
 
-/* Builds k for argument a in x's database. SW_OK or SW_ENOMEM. */
+/* Builds k for argument a in database db of server s (k->sh is the key's
+ * shard; nothing is touched there). SW_OK or SW_ENOMEM; free with
+ * kkey_free. */
+int kkey_build(struct srv *s, int db, const sw__resp_arg *a, struct kkey *k);
+
+/* kkey_build in x's database for a key x may touch: SW_EINVAL (a bug in
+ * the routing) if it is on another shard outside a world operation. */
 int kkey_init(struct exec *x, struct kkey *k, const sw__resp_arg *a);
 void kkey_free(struct kkey *k);
 
@@ -133,8 +143,9 @@ int64_t kv_now(void);
 int kv_scan_step(const sw__table *t, uint64_t *cursor, sw__table_item **items, size_t *cap,
                  size_t *n);
 
-/* Removes every key of database db (db < 0: of all) from shard sh, logged. */
-void kv_flush(struct srv_shard *sh, int db);
+/* Removes every key of database db (db < 0: of all) from shard sh, logged.
+ * SW_OK, or SW_ENOMEM with only some removed. */
+int kv_flush(struct srv_shard *sh, int db);
 
 /* Expired-key sweep for the shard's cron. */
 void kv_sweep(struct srv_shard *sh);

@@ -29,22 +29,29 @@ static bool flush_args(struct exec *x)
     return true;
 }
 
+static void flush(struct exec *x, int db)
+{
+    int rc = SW_OK;
+    for (unsigned i = 0; i < x->srv->n && rc == SW_OK; i++)
+        rc = kv_flush(&x->srv->shards[i], db);
+    if (rc == SW_OK)
+        reply_ok(x);
+    else
+        reply_status(x, rc);
+}
+
 void cmd_flushdb(struct exec *x)
 {
     if (!flush_args(x))
         return;
-    for (unsigned i = 0; i < x->srv->n; i++)
-        kv_flush(&x->srv->shards[i], x->db);
-    reply_ok(x);
+    flush(x, x->db);
 }
 
 void cmd_flushall(struct exec *x)
 {
     if (!flush_args(x))
         return;
-    for (unsigned i = 0; i < x->srv->n; i++)
-        kv_flush(&x->srv->shards[i], -1);
-    reply_ok(x);
+    flush(x, -1);
 }
 
 /* ---- INFO ------------------------------------------------------------------- */
@@ -319,39 +326,6 @@ static void config_get(struct exec *x)
     }
 }
 
-/* Parses a size with Redis's unit suffixes (k, kb, m, mb, g, gb). */
-static bool parse_size(const sw__resp_arg *a, size_t *out)
-{
-    size_t i = 0;
-    while (i < a->len && a->ptr[i] >= '0' && a->ptr[i] <= '9')
-        i++;
-    long long v;
-    if (!arg_ll(a->ptr, i, &v) || v < 0)
-        return false;
-    unsigned long long mul = 1;
-    sw__resp_arg unit = {a->ptr + i, a->len - i};
-    if (unit.len == 0 || arg_is(&unit, "b"))
-        mul = 1;
-    else if (arg_is(&unit, "k"))
-        mul = 1000;
-    else if (arg_is(&unit, "kb"))
-        mul = 1024;
-    else if (arg_is(&unit, "m"))
-        mul = 1000 * 1000;
-    else if (arg_is(&unit, "mb"))
-        mul = 1024 * 1024;
-    else if (arg_is(&unit, "g"))
-        mul = 1000ULL * 1000 * 1000;
-    else if (arg_is(&unit, "gb"))
-        mul = 1024ULL * 1024 * 1024;
-    else
-        return false;
-    if ((unsigned long long)v > SIZE_MAX / mul)
-        return false;
-    *out = (size_t)v * mul;
-    return true;
-}
-
 /* Applies one CONFIG SET pair; returns NULL or the error's reason. */
 static const char *config_set_one(struct srv *s, const struct param *p, const sw__resp_arg *v)
 {
@@ -362,7 +336,7 @@ static const char *config_set_one(struct srv *s, const struct param *p, const sw
         return "can't set immutable config";
     if (p->kind == P_INT && (!arg_ll(v->ptr, v->len, &n) || n < 0))
         return "argument couldn't be parsed into an integer";
-    if (p->kind == P_SIZE && !parse_size(v, &z))
+    if (p->kind == P_SIZE && !arg_size(v->ptr, v->len, &z))
         return "argument must be a memory value";
     if (!strcmp(p->name, "hz")) {
         c->hz = n < 1 ? 1 : n > 500 ? 500 : (int)n;

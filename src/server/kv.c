@@ -15,10 +15,10 @@ int64_t kv_now(void)
     return sw__db_now_ms();
 }
 
-int kkey_init(struct exec *x, struct kkey *k, const sw__resp_arg *a)
+int kkey_build(struct srv *s, int db, const sw__resp_arg *a, struct kkey *k)
 {
     k->heap = NULL;
-    k->db = x->db;
+    k->db = db;
     k->len = a->len + 1;
     k->p = k->buf;
     if (k->len > sizeof k->buf) {
@@ -27,17 +27,23 @@ int kkey_init(struct exec *x, struct kkey *k, const sw__resp_arg *a)
             return SW_ENOMEM;
         k->p = k->heap;
     }
-    k->p[0] = (char)x->db;
+    k->p[0] = (char)db;
     memcpy(k->p + 1, a->ptr, a->len);
     k->hash = sw__db_hash(k->p, k->len);
-    k->sh = &x->srv->shards[srv_shard_of(x->srv, k->hash)];
-    if (k->sh != x->self && !x->world && x->out) {
+    k->sh = &s->shards[srv_shard_of(s, k->hash)];
+    return SW_OK;
+}
+
+int kkey_init(struct exec *x, struct kkey *k, const sw__resp_arg *a)
+{
+    int rc = kkey_build(x->srv, x->db, a, k);
+    if (rc == SW_OK && k->sh != x->self && !x->world) {
         /* Only a world operation may touch another shard's keys; the
          * dispatcher never sends a command elsewhere, so this is a bug. */
         kkey_free(k);
         return SW_EINVAL;
     }
-    return SW_OK;
+    return rc;
 }
 
 bool key_arg(struct exec *x, size_t i, struct kkey *k)
@@ -161,47 +167,59 @@ int kv_scan_step(const sw__table *t, uint64_t *cursor, sw__table_item **items, s
     }
 }
 
-/* Removes the keys of one database (or of all: db < 0), each with its DEL
- * record. The keys of a scan step are copied out first: the scan's
- * pointers die with the first removal. */
-void kv_flush(struct srv_shard *sh, int db)
+/* Deletes (logged) the keys of db (db < 0: all) among one scan step's
+ * items. They are copied out first, into one block: the items' pointers
+ * die with the first removal. */
+static int flush_items(struct srv_shard *sh, int db, const sw__table_item *items, size_t n)
 {
-    if (!sh->core.j.open && db < 0) {
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += items[i].klen;
+    char *block = malloc(bytes + 1);
+    size_t *lens = malloc((n + 1) * sizeof *lens);
+    if (!block || !lens) {
+        free(block);
+        free(lens);
+        return SW_ENOMEM;
+    }
+    size_t m = 0, at = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (db >= 0 && ((const char *)items[i].key)[0] != (char)db)
+            continue;
+        memcpy(block + at, items[i].key, items[i].klen);
+        at += lens[m++] = items[i].klen;
+    }
+    at = 0;
+    for (size_t i = 0; i < m; at += lens[i++]) {
+        struct kkey k = {.p = block + at, .len = lens[i], .sh = sh, .db = block[at]};
+        k.hash = sw__db_hash(k.p, k.len);
+        kv_del(&k);
+    }
+    free(block);
+    free(lens);
+    return SW_OK;
+}
+
+int kv_flush(struct srv_shard *sh, int db)
+{
+    if (!sh->core.j.open && db < 0) { /* nothing to log: drop the table whole */
         sw__table_destroy(&sh->core.table);
         sw__table_init(&sh->core.table);
         memset(sh->keys, 0, sizeof sh->keys);
         memset(sh->expires, 0, sizeof sh->expires);
-        return;
+        return SW_OK;
     }
     uint64_t cursor = 0;
     sw__table_item *items = NULL;
     size_t cap = 0, n = 0;
+    int rc;
     do {
-        if (kv_scan_step(&sh->core.table, &cursor, &items, &cap, &n) != SW_OK)
-            break;
-        char **keys = malloc((n ? n : 1) * sizeof *keys);
-        size_t m = 0;
-        for (size_t i = 0; keys && i < n; i++) {
-            const char *kp = items[i].key;
-            if (db >= 0 && kp[0] != (char)db)
-                continue;
-            keys[m] = malloc(items[i].klen + sizeof(size_t));
-            if (!keys[m])
-                break;
-            memcpy(keys[m], &items[i].klen, sizeof(size_t));
-            memcpy(keys[m++] + sizeof(size_t), kp, items[i].klen);
-        }
-        for (size_t i = 0; i < m; i++) {
-            struct kkey k = {.p = keys[i] + sizeof(size_t), .sh = sh};
-            memcpy(&k.len, keys[i], sizeof(size_t));
-            k.db = k.p[0];
-            k.hash = sw__db_hash(k.p, k.len);
-            kv_del(&k);
-            free(keys[i]);
-        }
-        free(keys);
-    } while (cursor != 0);
+        rc = kv_scan_step(&sh->core.table, &cursor, &items, &cap, &n);
+        if (rc == SW_OK)
+            rc = flush_items(sh, db, items, n);
+    } while (rc == SW_OK && cursor != 0);
     free(items);
+    return rc;
 }
 
 static void swept(void *ctx, const void *key, size_t klen)

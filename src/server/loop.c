@@ -458,10 +458,8 @@ static int key_home(struct srv_shard *sh, const struct cmd_def *d, const sw__res
     size_t last = d->last < 0 ? cmd->argc - 1 : (size_t)d->last;
     bool many = false;
     for (size_t i = (size_t)d->first; i <= last && i < cmd->argc; i += (size_t)d->step) {
-        struct exec x;
-        exec_init(&x, sh, NULL, db, 0, NULL, NULL);
         struct kkey k;
-        if (kkey_init(&x, &k, &cmd->argv[i]) != SW_OK)
+        if (kkey_build(s, db, &cmd->argv[i], &k) != SW_OK)
             return -2; /* no memory to look: a world operation is always safe */
         int at = (int)(k.sh - s->shards);
         kkey_free(&k);
@@ -702,13 +700,13 @@ static void run_exec(struct srv_shard *sh, struct msg *m)
     exec_init(&x, sh, NULL, m->db, m->argc, m->argv, &m->out);
     m->cmd->fn(&x);
     m->kind = MSG_REPLY;
+    /* outq[to] is kept newest first, as inbox_push wants a chain (its
+     * receiver reverses the whole stack); outq_tail[to] is the oldest. */
     unsigned to = m->from->index;
-    m->next = NULL;
-    if (sh->outq_tail[to])
-        sh->outq_tail[to]->next = m;
-    else
-        sh->outq[to] = m;
-    sh->outq_tail[to] = m;
+    m->next = sh->outq[to];
+    if (!m->next)
+        sh->outq_tail[to] = m;
+    sh->outq[to] = m;
 }
 
 static void take_reply(struct srv_shard *sh, struct msg *m)
@@ -775,20 +773,8 @@ static void send_replies(struct srv_shard *sh)
     for (unsigned i = 0; i < sh->srv->n; i++) {
         if (!sh->outq[i])
             continue;
-        struct msg *first = sh->outq[i], *last = sh->outq_tail[i];
+        inbox_push(&sh->srv->shards[i], sh->outq[i], sh->outq_tail[i]);
         sh->outq[i] = sh->outq_tail[i] = NULL;
-        /* inbox_push links last->next to the old head: the chain is in
-         * arrival order, and inbox_take reverses the whole stack. Reverse
-         * the chain first so that the receiver sees it in order. */
-        struct msg *rev = NULL, *m = first;
-        while (m) {
-            struct msg *next = m->next;
-            m->next = rev;
-            rev = m;
-            m = next;
-        }
-        inbox_push(&sh->srv->shards[i], rev, first);
-        (void)last;
     }
 }
 

@@ -93,7 +93,6 @@ int srv_open(struct srv *s, const struct srv_config *cfg, char *err, size_t errl
     s->start_ms = kv_now();
     atomic_init(&s->next_id, 1);
     pthread_mutex_init(&s->world, NULL);
-    pthread_mutex_init(&s->cfg_mu, NULL);
     for (int i = 0; i < 40; i++)
         s->run_id[i] = "0123456789abcdef"[sw__rand64() & 15];
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -147,5 +146,4 @@ void srv_close(struct srv *s)
     if (s->lfd >= 0)
         close(s->lfd);
     pthread_mutex_destroy(&s->world);
-    pthread_mutex_destroy(&s->cfg_mu);
 }

@@ -187,7 +187,6 @@ struct srv {
     int64_t start_ms;
     char run_id[41];
     sw__syncer syncer;
-    pthread_mutex_t cfg_mu; /* CONFIG SET of the fields that shards read live */
 };
 
 /* ---- the loop (loop.c) ----------------------------------------------------- */
@@ -210,7 +209,16 @@ void srv_conn_touch(struct conn *c);
 
 /* ---- opening (server.c) ----------------------------------------------------- */
 
+/* Opens the server in *s (caller's memory): copies cfg, whose strings stay
+ * the caller's (CONFIG SET may put a new requirepass in s->cfg, which the
+ * caller then frees instead of its own), opens the data directory and
+ * replays every shard's log, opens the Ledger and binds the listening
+ * socket. Returns SW_OK, or SW_EINVAL / SW_EIO / SW_EEXIST / SW_ENOMEM with
+ * err saying why; either way srv_close must follow. Main thread only. */
 int srv_open(struct srv *s, const struct srv_config *cfg, char *err, size_t errlen);
+
+/* After srv_run has returned (or after a failed srv_open): syncs and closes
+ * the logs and the Ledger and frees what srv_open took. Main thread only. */
 void srv_close(struct srv *s);
 
 #endif

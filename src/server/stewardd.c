@@ -49,41 +49,15 @@ static void usage(FILE *f)
             "  --version, --help\n");
 }
 
-/* A size with an optional k/kb/m/mb/g/gb suffix. */
 static bool parse_bytes(const char *s, size_t *out)
 {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (end == s || errno || s[0] == '-')
-        return false;
-    unsigned long long mul = 1;
-    if (!strcasecmp(end, "k"))
-        mul = 1000;
-    else if (!strcasecmp(end, "kb"))
-        mul = 1024;
-    else if (!strcasecmp(end, "m"))
-        mul = 1000000;
-    else if (!strcasecmp(end, "mb"))
-        mul = 1 << 20;
-    else if (!strcasecmp(end, "g"))
-        mul = 1000000000;
-    else if (!strcasecmp(end, "gb"))
-        mul = 1 << 30;
-    else if (*end)
-        return false;
-    if (v > SIZE_MAX / mul)
-        return false;
-    *out = (size_t)(v * mul);
-    return true;
+    return arg_size(s, strlen(s), out);
 }
 
 static bool parse_num(const char *s, long long lo, long long hi, long long *out)
 {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end || errno || v < lo || v > hi)
+    long long v;
+    if (!arg_ll(s, strlen(s), &v) || v < lo || v > hi)
         return false;
     *out = v;
     return true;
