@@ -49,7 +49,14 @@ static const char *skip_item(const char *p, const char *end, int depth)
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     if (!nl || nl == p || nl[-1] != '\r' || depth > 64)
         return NULL;
-    long long n = strtoll(p + 1, NULL, 10);
+    /* The length on the line, read within the line: strtoll would skip a
+     * "\r\n" as white space and read past the reply. */
+    long long n = 0;
+    bool neg = p + 1 < nl && p[1] == '-';
+    for (const char *q = p + 1 + neg; q < nl - 1 && *q >= '0' && *q <= '9' && n < (1LL << 40); q++)
+        n = n * 10 + (*q - '0');
+    if (neg)
+        n = -n;
     switch (p[0]) {
     case '+':
     case '-':
