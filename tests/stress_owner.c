@@ -3,7 +3,10 @@
  *     exactly once, each call's answer reaches its own caller, and each
  *     caller's requests run in the order it made them;
  *   - owners stopped while callers are mid-call: every call either ran
- *     (SW_OK) or did not (SW_ECLOSED), and the owner's count says which.
+ *     (SW_OK) or did not (SW_ECLOSED), and the owner's count says which;
+ *   - load in bursts with pauses, so that pool threads sleep and owners run
+ *     away from their sleeping home thread: an owner still runs one request
+ *     at a time, each caller's in order, and owners are seen to move.
  *
  * Usage: stress_owner [threads] [calls-per-thread]
  */
@@ -199,8 +202,147 @@ static void test_stop_while_mid_call(void **state)
     }
 }
 
+/* Bursts and pauses. Each owner notes whether two of its requests ever
+ * overlapped (they must not; under TSan the plain fields would also race)
+ * and the pool threads it ran on. */
+enum { BURST_OWNERS = 32, BURST_CALLERS = 4, BURST_OPS = 64 };
+
+struct roaming {
+    int inside;   /* 1 while a request runs */
+    int overlaps; /* requests found another one running */
+    int64_t runs;
+    int64_t last_seq[BURST_CALLERS];
+    int order_broken;
+    pthread_t first; /* the first pool thread it ran on */
+    int moved;       /* it ran on another one since */
+};
+
+struct roam_req {
+    int caller;
+    int64_t seq;
+};
+
+static void roam_note(struct roaming *o, int caller, int64_t seq)
+{
+    if (o->inside)
+        o->overlaps++;
+    o->inside = 1;
+    if (o->runs++ == 0)
+        o->first = pthread_self();
+    else if (!pthread_equal(o->first, pthread_self()))
+        o->moved = 1;
+    if (seq <= o->last_seq[caller])
+        o->order_broken = 1;
+    o->last_seq[caller] = seq;
+    for (volatile int i = 0; i < 50; i++) /* a little work, to widen any overlap */
+        ;
+    o->inside = 0;
+}
+
+static void roam_call(void *state, void *arg)
+{
+    struct roam_req *r = arg;
+    roam_note(state, r->caller, r->seq);
+}
+
+static void roam_fence(void *state, void *arg)
+{
+    (void)state, (void)arg;
+}
+
+static void roam_post(void *state, void *arg)
+{
+    uintptr_t v = (uintptr_t)arg;
+    roam_note(state, (int)(v >> 40), (int64_t)(v & ((1ULL << 40) - 1)));
+}
+
+struct roamer {
+    pthread_t thread;
+    int id, rounds;
+    sw_owner **owners;
+    int64_t seq[BURST_OWNERS];
+    long sent;
+    int failures;
+};
+
+static void *roamer_main(void *arg)
+{
+    struct roamer *c = arg;
+    uint64_t x = (uint64_t)c->id * 0x9E3779B97F4A7C15u + 7;
+    for (int round = 0; round < c->rounds; round++) {
+        for (int i = 0; i < BURST_OPS; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            int k = (int)(x % BURST_OWNERS);
+            int64_t seq = ++c->seq[k];
+            int rc;
+            if (x & 64) {
+                rc = sw_owner_post(c->owners[k], roam_post,
+                                   (void *)(((uintptr_t)c->id << 40) | (uintptr_t)seq));
+            } else {
+                struct roam_req r = {.caller = c->id, .seq = seq};
+                rc = sw_owner_call(c->owners[k], roam_call, &r);
+            }
+            if (rc == SW_OK)
+                c->sent++;
+            else
+                c->failures++;
+        }
+        /* Long enough for every pool thread to stop polling and sleep. */
+        struct timespec ts = {0, 1000000 + (long)(x % 1000) * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static void test_owners_roam_one_at_a_time(void **state)
+{
+    (void)state;
+    sw_owner *owners[BURST_OWNERS];
+    struct roaming *objs = calloc(BURST_OWNERS, sizeof *objs);
+    for (int k = 0; k < BURST_OWNERS; k++)
+        assert_int_equal(sw_owner_start(&owners[k], &objs[k]), SW_OK);
+    struct roamer cs[BURST_CALLERS];
+    for (int i = 0; i < BURST_CALLERS; i++)
+        cs[i] = (struct roamer){.id = i, .rounds = 25, .owners = owners};
+    long sent = 0;
+    int moved = 0;
+    /* Moving needs a sleeping home and another thread awake: rounds of
+     * bursts until some owner has moved (the first round, in practice). */
+    for (int attempt = 0; attempt < 20 && !moved; attempt++) {
+        for (int i = 0; i < BURST_CALLERS; i++) {
+            cs[i].sent = 0;
+            pthread_create(&cs[i].thread, NULL, roamer_main, &cs[i]);
+        }
+        for (int i = 0; i < BURST_CALLERS; i++) {
+            pthread_join(cs[i].thread, NULL);
+            assert_int_equal(cs[i].failures, 0);
+            sent += cs[i].sent;
+        }
+        /* A call after every request of the round: then `moved` is ours
+         * to read. */
+        for (int k = 0; k < BURST_OWNERS; k++) {
+            assert_int_equal(sw_owner_call(owners[k], roam_fence, NULL), SW_OK);
+            moved |= objs[k].moved;
+        }
+    }
+    long runs = 0;
+    for (int k = 0; k < BURST_OWNERS; k++) {
+        sw_owner_free(owners[k]);
+        assert_int_equal(objs[k].overlaps, 0);
+        assert_int_equal(objs[k].order_broken, 0);
+        runs += objs[k].runs;
+    }
+    assert_int_equal(runs, sent); /* every request exactly once */
+    if (sw_owner_pool_size() > 1)
+        assert_true(moved);
+    free(objs);
+}
+
 int main(int argc, char **argv)
 {
+    /* At least four pool threads, so that owners have somewhere to move
+     * even on a small machine (the environment may still say otherwise). */
+    setenv("STEWARD_THREADS", "4", 0);
     if (argc > 1)
         g_threads = atoi(argv[1]);
     if (argc > 2)
@@ -212,6 +354,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_many_callers_many_owners),
         cmocka_unit_test(test_stop_while_mid_call),
+        cmocka_unit_test(test_owners_roam_one_at_a_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,15 +8,17 @@
  *
  * An owner is logical. Owners live on a fixed, process-wide pool of threads
  * (by default one per online CPU; the environment variable STEWARD_THREADS
- * overrides it), each owner pinned to one pool thread that many owners share,
- * so a million owners are not a million threads. The pool starts on first
+ * overrides it) that many owners share, so a million owners are not a
+ * million threads. Each owner has a home thread; while its home sleeps it
+ * may run on another pool thread that is awake (one at a time all the
+ * same), so a light load keeps few threads busy. The pool starts on first
  * use. After fork(), the child may start new owners on a fresh pool; owners
  * started before the fork belong to the parent.
  *
  * Ordering: requests made by one thread to one owner run in the order it
- * made them. fn always runs on the owner's pool thread, never on the caller.
+ * made them. fn always runs on a pool thread, never on the caller.
  *
- * fn must not block for long: it holds up every owner of its pool thread.
+ * fn must not block for long: it holds up the other owners its thread serves.
  * From inside an owner function, use sw_owner_post, never sw_owner_call (a
  * pool thread waiting on a pool thread can deadlock the pool).
  */

@@ -3,40 +3,57 @@
  * DESIGN
  *
  * Threads. A process-wide pool of N threads starts on first use. Each owner
- * is pinned at start to one pool thread (its `home`, round robin). Callers
- * are any threads; they touch an owner only through its mailbox word and its
- * in-flight counter, which share a cache line.
+ * gets a home thread at start (round robin), and runs there whenever that
+ * thread is awake. Callers are any threads; they touch an owner only through
+ * its mailbox word and its in-flight counter, which share a cache line.
+ *
+ * Few awake threads. Waking a sleeping thread costs a futex syscall and,
+ * worse, the wait until the kernel runs it (tens of microseconds in a VM),
+ * while a thread spinning for work takes a CPU from the callers. So the pool
+ * keeps as few threads awake as the load needs. One idle thread at a time
+ * is the pool's `spinner`: an owner whose home sleeps is scheduled on the
+ * spinner instead (unless the spinner has a backlog or is committing), and
+ * a thread going idle while another one spins goes to sleep at once. Under
+ * a light load one thread serves every owner and the rest sleep; as work
+ * backs up, homes are woken and their owners go back to them. Running an
+ * owner elsewhere is safe for the same reason its requests never overlap:
+ * it is on at most one run queue at a time, and whoever runs it next first
+ * sees (through the IDLE handshake and the run queue's release/acquire)
+ * everything its last run did.
  *
  * Mailbox. Each owner has one intrusive mailbox: a Treiber stack of messages
- * whose head word also carries two flags, IDLE (the owner is not scheduled on
- * its home thread) and CLOSED (stop has been requested; nothing more may be
+ * whose head word also carries two flags, IDLE (no pool thread holds the
+ * owner) and CLOSED (stop has been requested; nothing more may be
  * pushed). A call's message lives on the caller's stack with the caller's
  * parker as its reply slot, so a completion can only reach the thread that
  * asked. A post's message comes from a fixed pool of nodes per pool thread
  * (SW_OWNER_POST_LIMIT of them): that is what bounds posts. One CAS pushes a
  * message, checks CLOSED and clears IDLE at once; the pusher that cleared
- * IDLE must schedule the owner, by pushing it on its home thread's run queue
- * (another Treiber stack) and waking that thread if it sleeps.
+ * IDLE must schedule the owner, by pushing it on a pool thread's run queue
+ * (another Treiber stack: its home's, or the spinner's, see above) and
+ * waking that thread if it sleeps.
  *
- * Running. A pool thread pops its whole run queue, and for each owner takes
- * the whole mailbox (one CAS), reverses it into arrival order and runs every
- * message: the owner serves all queued requests per wake-up. Then, while no
- * other owner waits for the thread, it polls the owner's mailbox a little
- * longer, the owner still scheduled, so that a caller's next request is a
- * single CAS; then it sets IDLE on an empty mailbox. If new messages came
- * it goes round again, and after a few rounds, if others wait, it requeues
- * the owner behind them for fairness. An owner is on a run queue at most once, and only its
- * home thread runs it, so its requests run one at a time, in the order each
- * caller pushed them (a Treiber push is linearisable; the reversal restores
- * arrival order).
+ * Running. A pool thread keeps the owners it was given in a small hot set
+ * (HOT_MAX), round robin: for each with mail it takes the whole mailbox (one
+ * CAS), reverses it into arrival order and runs every message, so an owner
+ * serves all queued requests per turn. An owner in the hot set stays
+ * scheduled (not IDLE) while it is quiet, for OWNER_POLL_NS: a caller's
+ * next request is then a single CAS, with no run queue push and no wake-up,
+ * and a Db's shards that share a thread all stay on that footing. Then the
+ * thread sets IDLE on its empty mailbox. An owner that finds the hot set
+ * full runs a few rounds and then goes IDLE or, if mail keeps coming, back
+ * on the run queue behind the others. An owner is held by at most one
+ * thread at a time (on its run queue or in its hot set), so its requests
+ * run one at a time, in the order each caller pushed them (a Treiber push
+ * is linearisable; the reversal restores arrival order).
  *
  * Stop. sw_owner_stop pushes the owner's embedded STOP message and sets
  * CLOSED in the same CAS, so STOP is the last message ever queued and runs
- * after everything queued before; the home thread then marks the owner
+ * after everything queued before; the running thread then marks the owner
  * STOP_DONE and wakes the stopper. The handle stays valid (later calls get
  * SW_ECLOSED) until sw_owner_free. A caller that finds CLOSED backs out; the
  * in-flight counter (incremented before the push, decremented by the caller
- * when it backs out, or by the home thread once its message ran) lets
+ * when it backs out, or by the running thread once its message ran) lets
  * sw_owner_free release the memory only when no caller is still inside.
  *
  * No lost wake-up. A pool thread that finds its run queue empty announces
@@ -51,6 +68,7 @@
 #define _GNU_SOURCE
 #include "steward/owner.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdalign.h>
@@ -73,10 +91,19 @@ struct msg {
     sw__parker *reply; /* CALL, STOP: the waiting thread's parker (STOP: may be NULL) */
     enum msg_kind kind;
     /* CALL: futex words of other sleeping callers that this caller must wake
-     * once it is woken itself (see reply_all); written by the home thread
+     * once it is woken itself (see reply_all); written by the running thread
      * before it notifies this caller. */
     _Atomic uint32_t *wake[2];
 };
+
+/* A call's message and its reply slot, on the caller's stack in one cache
+ * line: the owner's thread reads the message and writes the reply there,
+ * and the caller spins on it, so the line crosses cores twice per call. */
+struct call {
+    struct msg m;
+    sw__parker reply;
+};
+static_assert(sizeof(struct call) <= SW__CACHE_LINE, "a call fits one cache line");
 
 #define MB_IDLE ((uintptr_t)1)
 #define MB_CLOSED ((uintptr_t)2)
@@ -85,7 +112,7 @@ struct msg {
 struct pool_thread;
 
 struct sw_owner {
-    /* Written by every caller and by the home thread: one line. */
+    /* Written by every caller and by the thread running it: one line. */
     alignas(SW__CACHE_LINE) _Atomic uintptr_t mailbox;
     _Atomic int64_t inflight;
     struct sw_owner *next_run;   /* run queue link: written by the scheduler */
@@ -94,16 +121,26 @@ struct sw_owner {
     sw_owner_batch_fn batch_end; /* immutable; may be NULL */
     struct msg stop;             /* written once, by the thread that claimed STOP_CLAIMED */
     _Atomic uint32_t life;       /* LIFE_* bits */
+    /* Set while batch_end runs (an fsync, typically): read by waiting
+     * callers, who then sleep rather than spin. */
+    _Atomic uint32_t committing;
 };
 
 #define LIFE_STOP_CLAIMED 1u /* one thread won the right to queue STOP */
-#define LIFE_STOP_DONE 2u    /* the home thread ran STOP */
+#define LIFE_STOP_DONE 2u    /* the running thread ran STOP */
 #define LIFE_FREE_REQ 4u     /* sw_owner_free came from a pool thread before STOP_DONE */
+
+struct pool;
 
 struct pool_thread {
     /* Pushed to by schedulers, popped by this thread. */
     alignas(SW__CACHE_LINE) _Atomic(sw_owner *) runq;
     _Atomic uint32_t sleeping; /* futex: 1 while this thread sleeps or is about to */
+    /* 1 while this thread polls for work (it takes a scheduled owner within
+     * about a microsecond); 2 while it runs a batch_end hook (it will be
+     * slow); 0 otherwise. Written by this thread only. */
+    _Atomic uint32_t mode;
+    struct pool *pool; /* immutable */
     /* The post nodes: guarded by free_lock. */
     alignas(SW__CACHE_LINE) sw__lock free_lock;
     struct msg *free;
@@ -111,12 +148,15 @@ struct pool_thread {
     _Atomic uint32_t space_seq; /* futex for posters waiting for room */
     struct msg *nodes;          /* immutable: the SW_OWNER_POST_LIMIT pooled nodes */
     pthread_t thread;
-    /* Set by this thread while a batch_end hook runs (an fsync, typically):
-     * read by waiting callers, who then sleep rather than spin. */
-    alignas(SW__CACHE_LINE) _Atomic uint32_t committing;
 };
 
+enum { MODE_BUSY, MODE_POLLING, MODE_COMMITTING };
+
 struct pool {
+    /* The thread that takes the owners of sleeping homes; NULL if none.
+     * Claimed by a thread that starts polling while the role is free or its
+     * holder is not polling; given up by the holder when it goes to sleep. */
+    alignas(SW__CACHE_LINE) _Atomic(struct pool_thread *) spinner;
     unsigned n;
     _Atomic unsigned next; /* round-robin assignment */
     struct pool_thread *threads;
@@ -130,18 +170,35 @@ static _Thread_local struct pool_thread *tls_home; /* set on pool threads only *
  * IDLE_SPINS pauses (about a microsecond) between yields. */
 #define IDLE_POLL_NS 200000
 #define IDLE_SPINS 32
-/* How long a pool thread keeps waiting on the owner it just served, while
- * no other owner needs it (await_more). */
+/* How long a pool thread keeps an owner scheduled after its last request
+ * (see struct hot_set), and how many it keeps so. */
 #define OWNER_POLL_NS 50000
-/* Mailbox rounds an owner gets before it yields its thread to others that
- * wait. */
+#define HOT_MAX 16
+/* Mailbox rounds an owner that found the hot set full gets before it
+ * yields its thread to others that wait. */
 #define FAIR_ROUNDS 4
 
 /* ---- scheduling ---- */
 
+/* Where o runs next: its home, unless the home sleeps and the spinner can
+ * take o at once (it is not committing and has no backlog). Only a hint:
+ * whichever thread is chosen, the push and the `sleeping` handshake in
+ * schedule make sure it runs o. */
+static struct pool_thread *schedule_target(sw_owner *o)
+{
+    struct pool_thread *home = o->home;
+    if (!atomic_load_explicit(&home->sleeping, memory_order_relaxed))
+        return home;
+    struct pool_thread *s = atomic_load_explicit(&home->pool->spinner, memory_order_relaxed);
+    if (s && s != home && atomic_load_explicit(&s->mode, memory_order_relaxed) != MODE_COMMITTING &&
+        atomic_load_explicit(&s->runq, memory_order_relaxed) == NULL)
+        return s;
+    return home;
+}
+
 static void schedule(sw_owner *o)
 {
-    struct pool_thread *pt = o->home;
+    struct pool_thread *pt = schedule_target(o);
     sw_owner *head = atomic_load_explicit(&pt->runq, memory_order_relaxed);
     do {
         o->next_run = head;
@@ -163,9 +220,9 @@ static int mailbox_push(sw_owner *o, struct msg *m, uintptr_t close)
         if (old & MB_CLOSED)
             return SW_ECLOSED;
         m->next = (struct msg *)(old & ~MB_FLAGS);
-        /* Release: the message's fields are visible to the home thread, which
+        /* Release: the message's fields are visible to the running thread, which
          * takes the mailbox with acquire. Acquire: when we find IDLE, we see
-         * everything the home thread did before it set IDLE (its last use of
+         * everything the running thread did before it set IDLE (its last use of
          * next_run), since we are about to write next_run ourselves. */
     } while (!atomic_compare_exchange_weak_explicit(&o->mailbox, &old, (uintptr_t)m | close,
                                                     memory_order_acq_rel, memory_order_relaxed));
@@ -224,7 +281,7 @@ static void release_owner(sw_owner *o)
 }
 
 /* After STOP ran: wake the stopper, or free the owner if a pool thread asked
- * for that meanwhile. This is the home thread's last touch of the owner. */
+ * for that meanwhile. This is the running thread's last touch of the owner. */
 static void finish_stop(sw_owner *o)
 {
     sw__parker *reply = o->stop.reply;
@@ -243,8 +300,8 @@ static void finish_stop(sw_owner *o)
 
 /* Completes the calls of one batch (linked through next). Callers still
  * spinning just see their parker notified. Sleeping callers need a futex
- * wake each, a syscall that would cost the home thread a microsecond per
- * caller; instead they form a binary tree: the home thread wakes the root,
+ * wake each, a syscall that would cost the running thread a microsecond per
+ * caller; instead they form a binary tree: the running thread wakes the root,
  * and each woken caller wakes its two children (sw_owner_call), so the
  * syscalls run in parallel on the callers' own time. A caller found
  * SLEEPING stays so until notified (calls have no deadline), and children
@@ -313,13 +370,15 @@ static bool run_batch(struct pool_thread *pt, sw_owner *o, struct msg *lifo)
         m = next;
     }
     if (o->batch_end && done) {
-        atomic_store_explicit(&pt->committing, 1, memory_order_relaxed);
+        atomic_store_explicit(&o->committing, 1, memory_order_relaxed);
+        atomic_store_explicit(&pt->mode, MODE_COMMITTING, memory_order_relaxed);
         o->batch_end(o->state);
-        atomic_store_explicit(&pt->committing, 0, memory_order_relaxed);
+        atomic_store_explicit(&pt->mode, MODE_BUSY, memory_order_relaxed);
+        atomic_store_explicit(&o->committing, 0, memory_order_relaxed);
     }
     reply_all(calls);
     if (freed)
-        nodes_give(pt, freed, freed_last);
+        nodes_give(o->home, freed, freed_last); /* pooled nodes come from the home */
     /* Release: the stopper's acquire load of inflight sees every effect of
      * the messages counted here. */
     atomic_fetch_sub_explicit(&o->inflight, done, memory_order_release);
@@ -333,50 +392,69 @@ static bool runq_nonempty(struct pool_thread *pt)
     return atomic_load_explicit(&pt->runq, memory_order_relaxed) != NULL;
 }
 
-/* After a batch: waits a little for the owner's next request while no other
- * owner needs this thread. Meanwhile the owner stays scheduled (not IDLE),
- * so a caller's request is one CAS on the mailbox, with no run queue push
- * and no wake-up: a caller that calls again at once (the common case)
- * costs the fewest cache-line transfers there can be. Returns true when a
- * message came. */
-static bool await_more(struct pool_thread *pt, sw_owner *o)
+/* Takes the spinner role (see DESIGN) unless another thread holds it and
+ * is polling; true if pt holds it now. The role is a scheduling hint, so
+ * relaxed order will do: schedule's handshake makes any choice safe. */
+static bool spinner_claim(struct pool_thread *pt)
 {
-    int64_t start = sw__now_ns();
+    _Atomic(struct pool_thread *) *role = &pt->pool->spinner;
+    struct pool_thread *s = atomic_load_explicit(role, memory_order_relaxed);
     for (;;) {
-        for (int i = 0; i < IDLE_SPINS; i++) {
-            if (atomic_load_explicit(&o->mailbox, memory_order_relaxed) & ~MB_FLAGS)
-                return true;
-            if (runq_nonempty(pt))
-                return false;
-            sw__cpu_relax();
-        }
-        if (sw__now_ns() - start > OWNER_POLL_NS)
+        if (s == pt)
+            return true;
+        if (s && atomic_load_explicit(&s->mode, memory_order_relaxed) == MODE_POLLING)
             return false;
-        sched_yield(); /* a caller on this CPU needs it to make its request */
+        if (atomic_compare_exchange_weak_explicit(role, &s, pt, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return true;
     }
 }
 
-static void run_owner(struct pool_thread *pt, sw_owner *o)
+static void spinner_release(struct pool_thread *pt)
 {
-    for (int round = 0;; round++) {
-        /* Acquire: pairs with the release push of every message taken. */
-        uintptr_t old = atomic_load_explicit(&o->mailbox, memory_order_acquire);
-        while (!atomic_compare_exchange_weak_explicit(&o->mailbox, &old, old & MB_CLOSED,
-                                                      memory_order_acquire, memory_order_acquire))
-            ;
-        if (run_batch(pt, o, (struct msg *)(old & ~MB_FLAGS)))
+    struct pool_thread *self = pt;
+    atomic_compare_exchange_strong_explicit(&pt->pool->spinner, &self, NULL, memory_order_relaxed,
+                                            memory_order_relaxed);
+}
+
+/* Takes o's whole mailbox (leaving only its CLOSED flag, so o stays
+ * scheduled) and runs it; true when it ran STOP (o is then gone for this
+ * thread). */
+static bool serve(struct pool_thread *pt, sw_owner *o)
+{
+    /* Acquire: pairs with the release push of every message taken. */
+    uintptr_t old = atomic_load_explicit(&o->mailbox, memory_order_acquire);
+    while (!atomic_compare_exchange_weak_explicit(&o->mailbox, &old, old & MB_CLOSED,
+                                                  memory_order_acquire, memory_order_acquire))
+        ;
+    return run_batch(pt, o, (struct msg *)(old & ~MB_FLAGS));
+}
+
+static bool has_mail(sw_owner *o)
+{
+    return (atomic_load_explicit(&o->mailbox, memory_order_relaxed) & ~MB_FLAGS) != 0;
+}
+
+/* Lets o go: marks it IDLE if its mailbox is empty (a later push schedules
+ * it again); false if mail came meanwhile, and o is still ours. */
+static bool let_go(sw_owner *o)
+{
+    uintptr_t empty = 0;
+    /* Release: a later scheduler (who reads IDLE with acquire) and whoever
+     * runs o next see everything o's runs here did. */
+    return atomic_compare_exchange_strong_explicit(&o->mailbox, &empty, MB_IDLE,
+                                                   memory_order_acq_rel, memory_order_relaxed);
+}
+
+/* An owner that found the hot set full: serves it for a few rounds, then
+ * lets it go, or requeues it behind the others if mail keeps coming. */
+static void run_overflow(struct pool_thread *pt, sw_owner *o)
+{
+    for (int round = 0; round < FAIR_ROUNDS; round++) {
+        if (serve(pt, o) || let_go(o))
             return;
-        if (!await_more(pt, o)) {
-            uintptr_t empty = 0;
-            if (atomic_compare_exchange_strong_explicit(&o->mailbox, &empty, MB_IDLE,
-                                                        memory_order_acq_rel, memory_order_relaxed))
-                return;
-        }
-        if (round + 1 >= FAIR_ROUNDS && runq_nonempty(pt)) {
-            schedule(o); /* still not idle: we own its place in the queue */
-            return;
-        }
     }
+    schedule(o); /* still not idle: we own its place in a queue */
 }
 
 static sw_owner *runq_take(struct pool_thread *pt)
@@ -393,45 +471,133 @@ static sw_owner *runq_take(struct pool_thread *pt)
     return fifo;
 }
 
-/* Waits for work: polls the run queue, yielding the CPU between short
- * spins, for up to IDLE_POLL_NS, then sleeps on the futex. Yielding matters
- * as much as polling: a caller that runs on this same CPU cannot send the
- * next request while we spin, and the scheduler likes to put a caller and
- * the owner it wakes on one CPU. */
+/* Waits for work. As the spinner, polls the run queue, yielding the CPU
+ * between short spins, for up to IDLE_POLL_NS, then sleeps on the futex;
+ * while another thread polls, sleeps at once. Yielding matters as much as
+ * polling: a caller that runs on this same CPU cannot send the next request
+ * while we spin, and the scheduler likes to put a caller and the owner it
+ * wakes on one CPU. */
 static void idle_wait(struct pool_thread *pt)
 {
-    int64_t start = sw__now_ns();
-    for (;;) {
-        for (int i = 0; i < IDLE_SPINS; i++) {
-            if (runq_nonempty(pt))
-                return;
-            sw__cpu_relax();
+    atomic_store_explicit(&pt->mode, MODE_POLLING, memory_order_relaxed);
+    if (spinner_claim(pt)) {
+        int64_t start = sw__now_ns();
+        for (;;) {
+            for (int i = 0; i < IDLE_SPINS; i++) {
+                if (runq_nonempty(pt)) {
+                    atomic_store_explicit(&pt->mode, MODE_BUSY, memory_order_relaxed);
+                    return;
+                }
+                sw__cpu_relax();
+            }
+            if (sw__now_ns() - start > IDLE_POLL_NS)
+                break;
+            sched_yield();
         }
-        if (sw__now_ns() - start > IDLE_POLL_NS)
-            break;
-        sched_yield();
+        spinner_release(pt);
     }
+    atomic_store_explicit(&pt->mode, MODE_BUSY, memory_order_relaxed);
     atomic_store_explicit(&pt->sleeping, 1, memory_order_seq_cst);
     if (atomic_load_explicit(&pt->runq, memory_order_seq_cst) == NULL)
         sw__futex_wait(&pt->sleeping, 1, -1);
     atomic_store_explicit(&pt->sleeping, 0, memory_order_relaxed);
 }
 
+/* The owners a pool thread holds scheduled: each is not IDLE, so a caller's
+ * request to it is one CAS on its mailbox, with no run queue push and no
+ * wake-up; the thread polls their mailboxes and serves them round robin. An
+ * owner leaves the set (goes IDLE) after OWNER_POLL_NS without mail. */
+struct hot_set {
+    unsigned n;
+    sw_owner *o[HOT_MAX];
+    int64_t last[HOT_MAX]; /* when each last had mail */
+};
+
+static void hot_remove(struct hot_set *h, unsigned i)
+{
+    h->n--;
+    h->o[i] = h->o[h->n];
+    h->last[i] = h->last[h->n];
+}
+
+/* Adds the owners of the run queue to the hot set (those that do not fit
+ * are served and let go at once); true if there were any. */
+static bool hot_admit(struct pool_thread *pt, struct hot_set *h, int64_t now)
+{
+    sw_owner *o = runq_take(pt);
+    if (!o)
+        return false;
+    while (o) {
+        sw_owner *next = o->next_run; /* o may be freed, or requeued, below */
+        if (h->n < HOT_MAX) {
+            h->o[h->n] = o;
+            h->last[h->n] = now;
+            h->n++;
+        } else {
+            run_overflow(pt, o);
+        }
+        o = next;
+    }
+    return true;
+}
+
+/* One pass over the hot set: serves every owner with mail, lets go of
+ * those quiet for OWNER_POLL_NS. True if any request ran. */
+static bool hot_serve(struct pool_thread *pt, struct hot_set *h, int64_t now)
+{
+    bool ran = false;
+    for (unsigned i = 0; i < h->n;) {
+        sw_owner *o = h->o[i];
+        if (has_mail(o)) {
+            ran = true;
+            h->last[i] = now;
+            if (serve(pt, o)) {
+                hot_remove(h, i);
+                continue;
+            }
+        } else if (now - h->last[i] > OWNER_POLL_NS && let_go(o)) {
+            hot_remove(h, i);
+            continue;
+        }
+        i++;
+    }
+    return ran;
+}
+
+/* Polls the hot set and the run queue for a burst of spins, as the
+ * spinner if the role is free; yields the CPU if nothing came. */
+static void hot_poll(struct pool_thread *pt, struct hot_set *h)
+{
+    atomic_store_explicit(&pt->mode, MODE_POLLING, memory_order_relaxed);
+    spinner_claim(pt); /* meanwhile, take the owners of sleeping homes too */
+    for (int i = 0; i < IDLE_SPINS; i++) {
+        if (runq_nonempty(pt))
+            goto out;
+        for (unsigned k = 0; k < h->n; k++)
+            if (has_mail(h->o[k]))
+                goto out;
+        sw__cpu_relax();
+    }
+    sched_yield(); /* a caller on this CPU needs it to make its request */
+out:
+    atomic_store_explicit(&pt->mode, MODE_BUSY, memory_order_relaxed);
+}
+
 static void *pool_main(void *arg)
 {
     struct pool_thread *pt = arg;
     tls_home = pt;
+    struct hot_set hot = {0};
     for (;;) {
-        sw_owner *o = runq_take(pt);
-        if (!o) {
-            idle_wait(pt);
+        int64_t now = sw__now_ns();
+        bool admitted = hot_admit(pt, &hot, now);
+        bool ran = hot_serve(pt, &hot, now);
+        if (ran || admitted)
             continue;
-        }
-        while (o) {
-            sw_owner *next = o->next_run; /* o may be freed by run_owner */
-            run_owner(pt, o);
-            o = next;
-        }
+        if (hot.n == 0)
+            idle_wait(pt);
+        else
+            hot_poll(pt, &hot);
     }
     return NULL;
 }
@@ -468,12 +634,15 @@ static int pool_thread_init(struct pool_thread *pt)
 static struct pool *pool_create(void)
 {
     unsigned n = pool_threads_wanted();
-    struct pool *p = calloc(1, sizeof *p);
+    struct pool *p = aligned_alloc(SW__CACHE_LINE, sizeof *p);
+    if (p)
+        memset(p, 0, sizeof *p);
     struct pool_thread *threads = aligned_alloc(SW__CACHE_LINE, n * sizeof *threads);
     if (!p || !threads)
         goto fail;
     for (unsigned i = 0; i < n; i++) {
         memset(&threads[i], 0, sizeof threads[i]);
+        threads[i].pool = p;
         if (pool_thread_init(&threads[i]) != SW_OK)
             goto fail;
     }
@@ -547,6 +716,7 @@ int sw_owner_start_ex(sw_owner **out, void *state, const sw_owner_options *opts)
     atomic_init(&o->mailbox, MB_IDLE);
     atomic_init(&o->inflight, 0);
     atomic_init(&o->life, 0);
+    atomic_init(&o->committing, 0);
     unsigned i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
     o->home = &p->threads[i % p->n];
     *out = o;
@@ -570,19 +740,19 @@ int sw_owner_call(sw_owner *o, sw_owner_fn fn, void *arg)
 {
     if (!o || !fn || tls_home)
         return SW_EINVAL;
-    sw__parker reply;
-    sw__parker_init(&reply);
-    struct msg m = {.fn = fn, .arg = arg, .reply = &reply, .kind = MSG_CALL};
+    alignas(SW__CACHE_LINE) struct call c;
+    sw__parker_init(&c.reply);
+    c.m = (struct msg){.fn = fn, .arg = arg, .reply = &c.reply, .kind = MSG_CALL};
     enter(o);
-    if (mailbox_push(o, &m, 0) != SW_OK) {
+    if (mailbox_push(o, &c.m, 0) != SW_OK) {
         leave(o);
         return SW_ECLOSED;
     }
-    sw__park_hint(&reply, -1, &o->home->committing);
+    sw__park_hint(&c.reply, -1, &o->committing);
     /* Our part of the wake-up tree (see reply_all). */
-    for (int c = 0; c < 2; c++)
-        if (m.wake[c])
-            sw__futex_wake(m.wake[c], 1);
+    for (int i = 0; i < 2; i++)
+        if (c.m.wake[i])
+            sw__futex_wake(c.m.wake[i], 1);
     return SW_OK;
 }
 
@@ -639,7 +809,7 @@ void sw_owner_stop(sw_owner *o)
     if (!o)
         return;
     if (tls_home) {
-        request_stop(o, NULL); /* the home thread finishes it */
+        request_stop(o, NULL); /* the running thread finishes it */
         return;
     }
     sw__parker done;
