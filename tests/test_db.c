@@ -2,6 +2,7 @@
  * contract, big values. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -122,6 +123,54 @@ static void test_binary_and_empty(void **state)
     sw_db_close(db);
 }
 
+/* Every size around the line where a request stops travelling inside the
+ * owner call's message (24 bytes of key, or of key and value; a fetched
+ * value of up to 24 bytes): the contract is the same on both sides. */
+static void test_sizes_around_inline(void **state)
+{
+    (void)state;
+    static const size_t klens[] = {0, 1, 8, 16, 23, 24, 25, 40, 255, 256, 300};
+    static const size_t vlens[] = {0, 1, 7, 8, 9, 15, 16, 17, 23, 24, 25, 32, 100, 4096};
+    sw_db *db = open_db(2);
+    unsigned char key[300], val[4096], out[4200];
+    size_t present = 0; /* keys with klen > 0 are distinct per (klen, vi) */
+    bool empty_present = false;
+    for (size_t ki = 0; ki < sizeof klens / sizeof *klens; ki++) {
+        for (size_t vi = 0; vi < sizeof vlens / sizeof *vlens; vi++) {
+            size_t klen = klens[ki], vlen = vlens[vi];
+            for (size_t i = 0; i < klen; i++) /* NUL bytes included */
+                key[i] = (unsigned char)(i * 7 + vi);
+            for (size_t i = 0; i < vlen; i++)
+                val[i] = (unsigned char)(i * 13 + klen + 1);
+            assert_int_equal(sw_db_store(db, key, klen, val, vlen), SW_OK);
+            const size_t caps[] = {0, 1, vlen ? vlen - 1 : 0, vlen, vlen + 1, 24, 25, sizeof out};
+            for (size_t ci = 0; ci < sizeof caps / sizeof *caps; ci++) {
+                size_t cap = caps[ci], got = 12345;
+                memset(out, 0xAA, sizeof out);
+                assert_int_equal(
+                    sw_db_fetch(db, klen ? key : NULL, klen, cap ? out : NULL, cap, &got), SW_OK);
+                assert_int_equal(got, vlen);
+                size_t n = cap < vlen ? cap : vlen;
+                assert_memory_equal(out, val, n);
+                for (size_t i = n; i < cap + 8 && i < sizeof out; i++)
+                    assert_int_equal(out[i], 0xAA); /* nothing past min(cap, vlen) */
+            }
+            if (vi % 3 == 0) { /* and some go again */
+                assert_int_equal(sw_db_delete(db, key, klen), SW_OK);
+                assert_int_equal(sw_db_delete(db, key, klen), SW_ENOTFOUND);
+                size_t got = 0;
+                assert_int_equal(sw_db_fetch(db, key, klen, out, sizeof out, &got), SW_ENOTFOUND);
+            }
+            if (klen == 0)
+                empty_present = vi % 3 != 0;
+            else
+                present += vi % 3 != 0;
+        }
+    }
+    assert_int_equal(sw_db_count(db), present + empty_present);
+    assert_int_equal(sw_db_close(db), SW_OK);
+}
+
 static void test_big_value(void **state)
 {
     (void)state;
@@ -170,7 +219,7 @@ int main(void)
         cmocka_unit_test(test_open_errors),        cmocka_unit_test(test_argument_errors),
         cmocka_unit_test(test_store_fetch_delete), cmocka_unit_test(test_fetch_length_contract),
         cmocka_unit_test(test_binary_and_empty),   cmocka_unit_test(test_big_value),
-        cmocka_unit_test(test_many_keys),
+        cmocka_unit_test(test_many_keys),          cmocka_unit_test(test_sizes_around_inline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,5 @@
 /* Unit tests of owner.h: every status, ordering, bounded posts, stop. */
+#include <assert.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -73,6 +74,64 @@ static void test_call_runs_on_owner(void **state)
     assert_int_equal(sw_owner_call(o, read_n, &n), SW_OK);
     assert_int_equal(n, 1);
     assert_false(pthread_equal(c->ran_on, pthread_self()));
+    sw_owner_free(o);
+    free(c);
+}
+
+/* An inline request: fn works on the copy in the message, and what it
+ * writes comes back. */
+struct small_req {
+    int64_t in;
+    int64_t out;
+    unsigned char tail[SW_OWNER_INLINE_MAX - 16];
+};
+
+static void small_fn(void *state, void *arg)
+{
+    struct counter *c = state;
+    struct small_req *r = arg;
+    c->ran_on = pthread_self();
+    c->n += r->in;
+    r->out = c->n;
+    for (size_t i = 0; i < sizeof r->tail; i++)
+        r->tail[i] = (unsigned char)(r->tail[i] + 1);
+}
+
+static void test_call_inline(void **state)
+{
+    (void)state;
+    struct counter *c = calloc(1, sizeof *c);
+    sw_owner *o;
+    assert_int_equal(sw_owner_start(&o, c), SW_OK);
+    struct small_req r = {.in = 5};
+    for (size_t i = 0; i < sizeof r.tail; i++)
+        r.tail[i] = (unsigned char)i;
+    static_assert(sizeof r == SW_OWNER_INLINE_MAX, "the largest inline request");
+    assert_int_equal(sw_owner_call_inline(o, small_fn, &r, sizeof r), SW_OK);
+    assert_int_equal(r.in, 5);
+    assert_int_equal(r.out, 5);
+    for (size_t i = 0; i < sizeof r.tail; i++)
+        assert_int_equal(r.tail[i], i + 1);
+    assert_false(pthread_equal(c->ran_on, pthread_self()));
+    /* Only size bytes travel: a shorter request leaves the rest alone. */
+    r.in = 2;
+    assert_int_equal(sw_owner_call_inline(o, small_fn, &r, 8), SW_OK);
+    assert_int_equal(r.out, 5); /* the owner's write to out stayed in the message */
+    assert_int_equal(c->n, 7);
+    /* No request at all. */
+    assert_int_equal(sw_owner_call_inline(o, nothing, NULL, 0), SW_OK);
+    /* Errors, which change nothing. */
+    assert_int_equal(sw_owner_call_inline(NULL, small_fn, &r, sizeof r), SW_EINVAL);
+    assert_int_equal(sw_owner_call_inline(o, NULL, &r, sizeof r), SW_EINVAL);
+    assert_int_equal(sw_owner_call_inline(o, small_fn, NULL, 8), SW_EINVAL);
+    unsigned char big[SW_OWNER_INLINE_MAX + 1] = {0};
+    assert_int_equal(sw_owner_call_inline(o, small_fn, big, sizeof big), SW_EINVAL);
+    assert_int_equal(c->n, 7);
+    sw_owner_stop(o);
+    r.in = 1;
+    assert_int_equal(sw_owner_call_inline(o, small_fn, &r, sizeof r), SW_ECLOSED);
+    assert_int_equal(r.in, 1);
+    assert_int_equal(c->n, 7);
     sw_owner_free(o);
     free(c);
 }
@@ -154,7 +213,7 @@ static void test_stop_runs_queued_then_closes(void **state)
 /* From inside an owner function: call is refused, post and stop work. */
 struct nested {
     sw_owner *other;
-    int call_rc, post_rc;
+    int call_rc, inline_rc, post_rc;
 };
 
 static void nested_fn(void *state, void *arg)
@@ -162,6 +221,7 @@ static void nested_fn(void *state, void *arg)
     (void)arg;
     struct nested *n = state;
     n->call_rc = sw_owner_call(n->other, incr, NULL);
+    n->inline_rc = sw_owner_call_inline(n->other, incr, NULL, 0);
     n->post_rc = sw_owner_post(n->other, incr, (void *)7);
     sw_owner_stop(n->other); /* asynchronous from here */
 }
@@ -176,6 +236,7 @@ static void test_from_owner_function(void **state)
     sw_owner_start(&n.other, c);
     assert_int_equal(sw_owner_call(outer, nested_fn, NULL), SW_OK);
     assert_int_equal(n.call_rc, SW_EINVAL);
+    assert_int_equal(n.inline_rc, SW_EINVAL);
     assert_int_equal(n.post_rc, SW_OK);
     sw_owner_stop(n.other); /* waits for the stop begun inside */
     assert_int_equal(c->n, 1);
@@ -313,6 +374,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_call_runs_on_owner),
+        cmocka_unit_test(test_call_inline),
         cmocka_unit_test(test_posts_in_order),
         cmocka_unit_test(test_stop_runs_queued_then_closes),
         cmocka_unit_test(test_from_owner_function),

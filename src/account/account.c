@@ -1,9 +1,9 @@
 /* The Account: the Go pattern's Account, a balance owned by one owner.
  *
- * Every operation is a message to the account's owner (sw_owner_call with a
- * request on the caller's stack), so the balance is only ever touched by one
- * thread at a time and each caller gets its own answer. The owner is
- * logical: a million accounts share the pool's few threads.
+ * Every operation is a message to the account's owner (sw_owner_call_inline:
+ * the small request travels inside the message, on the caller's stack), so the balance is only ever
+ * touched by one thread at a time and each caller gets its own answer. The owner is logical: a
+ * million accounts share the pool's few threads.
  */
 #include "steward/account.h"
 
@@ -77,7 +77,7 @@ static int account_op(sw_account *a, sw_owner_fn fn, int64_t amount)
     if (!a || amount <= 0)
         return SW_EINVAL;
     struct account_req r = {.amount = amount};
-    int rc = sw_owner_call(a->owner, fn, &r);
+    int rc = sw_owner_call_inline(a->owner, fn, &r, sizeof r);
     return rc == SW_OK ? r.rc : rc;
 }
 
@@ -96,7 +96,7 @@ int64_t sw_account_balance(sw_account *a)
     if (!a)
         return 0;
     struct account_req r = {0};
-    return sw_owner_call(a->owner, balance_fn, &r) == SW_OK ? r.amount : 0;
+    return sw_owner_call_inline(a->owner, balance_fn, &r, sizeof r) == SW_OK ? r.amount : 0;
 }
 
 void sw_account_free(sw_account *a)

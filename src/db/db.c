@@ -37,17 +37,23 @@ struct db_req {
 /* The key's entry if present and not expired; an expired one is removed
  * on the way (lazily; recovery drops it again from the log by its
  * deadline, so the removal needs no record). */
-static int lookup(struct sw__shard *s, struct db_req *r, const void **val, size_t *vlen,
-                  int64_t *expire)
+static int lookup_key(struct sw__shard *s, uint64_t hash, const void *key, size_t klen,
+                      const void **val, size_t *vlen, int64_t *expire)
 {
     if (sw__journal_failed(&s->j))
         return SW_EIO;
-    int rc = sw__table_get_ex(&s->table, r->hash, r->key, r->klen, val, vlen, expire);
+    int rc = sw__table_get_ex(&s->table, hash, key, klen, val, vlen, expire);
     if (rc == SW_OK && *expire != 0 && *expire <= sw__db_now_ms()) {
-        sw__table_del(&s->table, r->hash, r->key, r->klen);
+        sw__table_del(&s->table, hash, key, klen);
         rc = SW_ENOTFOUND;
     }
     return rc;
+}
+
+static int lookup(struct sw__shard *s, struct db_req *r, const void **val, size_t *vlen,
+                  int64_t *expire)
+{
+    return lookup_key(s, r->hash, r->key, r->klen, val, vlen, expire);
 }
 
 int sw__db_shard_apply(struct sw__shard *s, uint64_t hash, const sw__rec *rec,
@@ -141,6 +147,100 @@ static void fetch_fn(void *state, void *arg)
     if (r->len)
         memcpy(r->out, val, vlen < r->len ? vlen : r->len);
     r->len = vlen;
+}
+
+/* Small requests. A memory-only Db sends a store, fetch or delete whose
+ * key fits SMALL_DATA bytes inside the owner call's message
+ * (sw_owner_call_inline), the value too when it fits beside the key, and a
+ * fetched value that fits comes back the same way: the shard's thread then
+ * touches no memory of the caller's but that one cache line, where the
+ * pointer path costs the request's line and the value's lines crossing
+ * cores as well. The shard hashes the key again (a few ns) rather than
+ * carry the hash. A durable Db keeps the pointer path: its journal waits
+ * on the request, and an fsync dwarfs the saving. */
+#define SMALL_DATA 24
+#define SMALL_VAL_INLINE                                           \
+    1u                /* store: the value follows the key in data; \
+                         fetch (out): the value is in data */
+#define SMALL_RETRY 1 /* fetch: the value's length does not fit len */
+
+struct db_small {
+    void *ptr;    /* store: the value when not inline; fetch: the caller's buffer */
+    uint32_t len; /* store: vlen; fetch: cap in, the value's full length out */
+    uint8_t klen; /* the key is data[0, klen) */
+    uint8_t flags;
+    int16_t rc; /* out */
+    unsigned char data[SMALL_DATA];
+};
+_Static_assert(sizeof(struct db_small) <= SW_OWNER_INLINE_MAX, "a small request is inline");
+
+static void small_store_fn(void *state, void *arg)
+{
+    struct db_small *r = arg;
+    sw__rec rec = {.type = SW__REC_PUT,
+                   .a = r->data,
+                   .alen = r->klen,
+                   .b = r->flags & SMALL_VAL_INLINE ? r->data + r->klen : r->ptr,
+                   .blen = r->len};
+    int rc;
+    r->rc = (int16_t)sw__db_shard_apply(state, sw__db_hash(r->data, r->klen), &rec, NULL, &rc);
+}
+
+static void small_fetch_fn(void *state, void *arg)
+{
+    struct db_small *r = arg;
+    const void *val;
+    size_t vlen;
+    int64_t expire;
+    int rc =
+        lookup_key(state, sw__db_hash(r->data, r->klen), r->data, r->klen, &val, &vlen, &expire);
+    r->rc = (int16_t)rc;
+    if (rc != SW_OK)
+        return;
+    if (vlen > UINT32_MAX) { /* over 4 GiB: the caller asks again, by pointer */
+        r->rc = SMALL_RETRY;
+        return;
+    }
+    size_t n = vlen < r->len ? vlen : r->len;
+    if (n <= SMALL_DATA) {
+        memcpy(r->data, val, n); /* the key is no longer needed */
+        r->flags = SMALL_VAL_INLINE;
+    } else {
+        memcpy(r->ptr, val, n);
+        r->flags = 0;
+    }
+    r->len = (uint32_t)vlen;
+}
+
+static void small_delete_fn(void *state, void *arg)
+{
+    struct db_small *r = arg;
+    uint64_t hash = sw__db_hash(r->data, r->klen);
+    const void *val;
+    size_t vlen;
+    int64_t expire;
+    int rc = lookup_key(state, hash, r->data, r->klen, &val, &vlen, &expire);
+    if (rc == SW_OK) {
+        sw__rec rec = {.type = SW__REC_DEL, .a = r->data, .alen = r->klen};
+        rc = sw__db_shard_apply(state, hash, &rec, NULL, &rc);
+    }
+    r->rc = (int16_t)rc;
+}
+
+/* Whether a request on this key travels inline (see struct db_small). */
+static bool small_ok(const sw_db *db, size_t klen)
+{
+    return !db->dir && klen <= SMALL_DATA;
+}
+
+/* Sends r to the shard of its key (held in r->data) and returns the
+ * owner's answer. */
+static int small_call(sw_db *db, sw_owner_fn fn, struct db_small *r)
+{
+    uint64_t hash = sw__db_hash(r->data, r->klen);
+    struct sw__shard *s = &db->shards[((hash >> 32) * db->n) >> 32];
+    int rc = sw_owner_call_inline(s->owner, fn, r, sizeof *r);
+    return rc == SW_OK ? r->rc : rc;
 }
 
 /* Active expiry: each shard is asked ten times a second to look at the
@@ -312,6 +412,17 @@ int sw_db_store_ex(sw_db *db, const void *key, size_t klen, const void *val, siz
 {
     if (!db || (!key && klen) || (!val && vlen) || expire_at_ms < 0)
         return SW_EINVAL;
+    if (expire_at_ms == 0 && small_ok(db, klen) && vlen <= UINT32_MAX) {
+        struct db_small r = {.ptr = (void *)val, .len = (uint32_t)vlen, .klen = (uint8_t)klen};
+        if (klen)
+            memcpy(r.data, key, klen);
+        if (vlen <= SMALL_DATA - klen) {
+            if (vlen)
+                memcpy(r.data + klen, val, vlen);
+            r.flags = SMALL_VAL_INLINE;
+        }
+        return small_call(db, small_store_fn, &r);
+    }
     struct db_req r = {.key = key, .klen = klen, .val = val, .len = vlen, .expire = expire_at_ms};
     return shard_call(db, store_fn, &r);
 }
@@ -344,6 +455,22 @@ int sw_db_fetch(sw_db *db, const void *key, size_t klen, void *val, size_t cap, 
 {
     if (!db || !vlen || (!key && klen) || (!val && cap))
         return SW_EINVAL;
+    if (small_ok(db, klen)) {
+        struct db_small r = {.ptr = val,
+                             .len = cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap,
+                             .klen = (uint8_t)klen};
+        if (klen)
+            memcpy(r.data, key, klen);
+        int rc = small_call(db, small_fetch_fn, &r);
+        if (rc != SMALL_RETRY) {
+            if (rc != SW_OK)
+                return rc;
+            if ((r.flags & SMALL_VAL_INLINE) && cap)
+                memcpy(val, r.data, r.len < cap ? r.len : cap);
+            *vlen = r.len;
+            return SW_OK;
+        }
+    }
     struct db_req r = {.key = key, .klen = klen, .out = val, .len = cap};
     int rc = shard_call(db, fetch_fn, &r);
     if (rc == SW_OK)
@@ -355,6 +482,12 @@ int sw_db_delete(sw_db *db, const void *key, size_t klen)
 {
     if (!db || (!key && klen))
         return SW_EINVAL;
+    if (small_ok(db, klen)) {
+        struct db_small r = {.klen = (uint8_t)klen};
+        if (klen)
+            memcpy(r.data, key, klen);
+        return small_call(db, small_delete_fn, &r);
+    }
     struct db_req r = {.key = key, .klen = klen};
     return shard_call(db, delete_fn, &r);
 }

@@ -82,28 +82,38 @@
 
 #include "../base/sync.h"
 
-enum msg_kind { MSG_CALL, MSG_POST, MSG_POST_HEAP, MSG_STOP };
+enum msg_kind { MSG_CALL, MSG_CALL_INLINE, MSG_POST, MSG_POST_HEAP, MSG_STOP };
 
+/* A message: one cache line. A call's message lives on the caller's stack
+ * with its reply slot and, for sw_owner_call_inline, its request inside:
+ * the owner's thread reads and writes only this line, and the caller spins
+ * on it, so a small call moves one line to the owner's core and back. */
 struct msg {
     struct msg *next; /* mailbox link: written by the pusher before its CAS */
     sw_owner_fn fn;
-    void *arg;
-    sw__parker *reply; /* CALL, STOP: the waiting thread's parker (STOP: may be NULL) */
-    enum msg_kind kind;
-    /* CALL: futex words of other sleeping callers that this caller must wake
-     * once it is woken itself (see reply_all); written by the running thread
+    uint32_t kind;    /* enum msg_kind */
+    sw__parker reply; /* CALL, CALL_INLINE: the caller waits on it */
+    union {
+        void *arg;                             /* CALL, POST */
+        unsigned char in[SW_OWNER_INLINE_MAX]; /* CALL_INLINE: the request */
+    } u;
+};
+static_assert(sizeof(struct msg) == SW__CACHE_LINE, "a message is one cache line");
+
+/* A call on the caller's stack: its message, then what only a sleeping
+ * caller needs. */
+struct call {
+    struct msg m;
+    /* Futex words of other sleeping callers that this caller must wake once
+     * it is woken itself (see reply_all); written by the running thread
      * before it notifies this caller. */
     _Atomic uint32_t *wake[2];
 };
 
-/* A call's message and its reply slot, on the caller's stack in one cache
- * line: the owner's thread reads the message and writes the reply there,
- * and the caller spins on it, so the line crosses cores twice per call. */
-struct call {
-    struct msg m;
-    sw__parker reply;
-};
-static_assert(sizeof(struct call) <= SW__CACHE_LINE, "a call fits one cache line");
+static struct call *call_of(struct msg *m)
+{
+    return (struct call *)((char *)m - offsetof(struct call, m));
+}
 
 #define MB_IDLE ((uintptr_t)1)
 #define MB_CLOSED ((uintptr_t)2)
@@ -120,6 +130,7 @@ struct sw_owner {
     struct pool_thread *home;    /* immutable */
     sw_owner_batch_fn batch_end; /* immutable; may be NULL */
     struct msg stop;             /* written once, by the thread that claimed STOP_CLAIMED */
+    sw__parker *stop_reply;      /* with stop: the stopper's parker, or NULL */
     _Atomic uint32_t life;       /* LIFE_* bits */
     /* Set while batch_end runs (an fsync, typically): read by waiting
      * callers, who then sleep rather than spin. */
@@ -284,7 +295,7 @@ static void release_owner(sw_owner *o)
  * for that meanwhile. This is the running thread's last touch of the owner. */
 static void finish_stop(sw_owner *o)
 {
-    sw__parker *reply = o->stop.reply;
+    sw__parker *reply = o->stop_reply;
     /* Acq_rel: publishes every effect of the owner's messages to whoever sees
      * STOP_DONE, and sees the FREE_REQ of a pool thread. */
     uint32_t old = atomic_fetch_or_explicit(&o->life, LIFE_STOP_DONE, memory_order_acq_rel);
@@ -314,22 +325,22 @@ static void reply_all(struct msg *calls)
     for (struct msg *m = calls, *next; m; m = next) {
         next = m->next;
         if (n < WAKE_TREE_MAX &&
-            atomic_load_explicit(&m->reply->state, memory_order_relaxed) == SW__PARK_SLEEPING)
+            atomic_load_explicit(&m->reply.state, memory_order_relaxed) == SW__PARK_SLEEPING)
             sleepers[n++] = m;
         else
-            sw__unpark(m->reply); /* our last touch of this caller's message */
+            sw__unpark(&m->reply); /* our last touch of this caller's message */
     }
     for (size_t i = 0; i < n; i++)
         for (size_t c = 0; c < 2; c++)
-            sleepers[i]->wake[c] =
-                2 * i + 1 + c < n ? &sleepers[2 * i + 1 + c]->reply->state : NULL;
+            call_of(sleepers[i])->wake[c] =
+                2 * i + 1 + c < n ? &sleepers[2 * i + 1 + c]->reply.state : NULL;
     if (n == 0)
         return;
-    _Atomic uint32_t *root = &sleepers[0]->reply->state; /* read before the root may go */
+    _Atomic uint32_t *root = &sleepers[0]->reply.state; /* read before the root may go */
     for (size_t i = n; i-- > 0;)
         /* Release: pairs with the caller's acquire in sw__park; publishes
          * wake[] and everything the owner function wrote. */
-        atomic_store_explicit(&sleepers[i]->reply->state, SW__PARK_NOTIFIED, memory_order_release);
+        atomic_store_explicit(&sleepers[i]->reply.state, SW__PARK_NOTIFIED, memory_order_release);
     sw__futex_wake(root, 1);
 }
 
@@ -354,9 +365,9 @@ static bool run_batch(struct pool_thread *pt, sw_owner *o, struct msg *lifo)
             stopped = true; /* STOP is always the last message */
             break;
         }
-        m->fn(o->state, m->arg);
+        m->fn(o->state, m->kind == MSG_CALL_INLINE ? (void *)m->u.in : m->u.arg);
         done++;
-        if (m->kind == MSG_CALL) {
+        if (m->kind == MSG_CALL || m->kind == MSG_CALL_INLINE) {
             m->next = calls;
             calls = m;
         } else if (m->kind == MSG_POST) {
@@ -736,24 +747,49 @@ static void leave(sw_owner *o)
     atomic_fetch_sub_explicit(&o->inflight, 1, memory_order_release);
 }
 
+/* Sends the call c (its fn, kind and request set) and waits for it. */
+static int call(sw_owner *o, struct call *c)
+{
+    c->m.next = NULL;
+    sw__parker_init(&c->m.reply);
+    c->wake[0] = c->wake[1] = NULL;
+    enter(o);
+    if (mailbox_push(o, &c->m, 0) != SW_OK) {
+        leave(o);
+        return SW_ECLOSED;
+    }
+    sw__park_hint(&c->m.reply, -1, &o->committing);
+    /* Our part of the wake-up tree (see reply_all). */
+    for (int i = 0; i < 2; i++)
+        if (c->wake[i])
+            sw__futex_wake(c->wake[i], 1);
+    return SW_OK;
+}
+
 int sw_owner_call(sw_owner *o, sw_owner_fn fn, void *arg)
 {
     if (!o || !fn || tls_home)
         return SW_EINVAL;
     alignas(SW__CACHE_LINE) struct call c;
-    sw__parker_init(&c.reply);
-    c.m = (struct msg){.fn = fn, .arg = arg, .reply = &c.reply, .kind = MSG_CALL};
-    enter(o);
-    if (mailbox_push(o, &c.m, 0) != SW_OK) {
-        leave(o);
-        return SW_ECLOSED;
-    }
-    sw__park_hint(&c.reply, -1, &o->committing);
-    /* Our part of the wake-up tree (see reply_all). */
-    for (int i = 0; i < 2; i++)
-        if (c.m.wake[i])
-            sw__futex_wake(c.m.wake[i], 1);
-    return SW_OK;
+    c.m.fn = fn;
+    c.m.kind = MSG_CALL;
+    c.m.u.arg = arg;
+    return call(o, &c);
+}
+
+int sw_owner_call_inline(sw_owner *o, sw_owner_fn fn, void *req, size_t size)
+{
+    if (!o || !fn || tls_home || size > SW_OWNER_INLINE_MAX || (!req && size))
+        return SW_EINVAL;
+    alignas(SW__CACHE_LINE) struct call c;
+    c.m.fn = fn;
+    c.m.kind = MSG_CALL_INLINE;
+    if (size)
+        memcpy(c.m.u.in, req, size);
+    int rc = call(o, &c);
+    if (rc == SW_OK && size)
+        memcpy(req, c.m.u.in, size);
+    return rc;
 }
 
 int sw_owner_post(sw_owner *o, sw_owner_fn fn, void *arg)
@@ -771,7 +807,9 @@ int sw_owner_post(sw_owner *o, sw_owner_fn fn, void *arg)
         if (!m)
             return SW_ENOMEM;
     }
-    *m = (struct msg){.fn = fn, .arg = arg, .kind = kind};
+    m->fn = fn;
+    m->kind = kind;
+    m->u.arg = arg;
     enter(o);
     if (mailbox_push(o, m, 0) != SW_OK) {
         leave(o);
@@ -790,7 +828,8 @@ static bool request_stop(sw_owner *o, sw__parker *done)
     if (atomic_fetch_or_explicit(&o->life, LIFE_STOP_CLAIMED, memory_order_acq_rel) &
         LIFE_STOP_CLAIMED)
         return false;
-    o->stop = (struct msg){.kind = MSG_STOP, .reply = done};
+    o->stop = (struct msg){.kind = MSG_STOP};
+    o->stop_reply = done;
     mailbox_push(o, &o->stop, MB_CLOSED); /* cannot fail: only STOP closes */
     return true;
 }
