@@ -233,11 +233,11 @@ static bool small_ok(const sw_db *db, size_t klen)
     return !db->dir && klen <= SMALL_DATA;
 }
 
-/* Sends r to the shard of its key (held in r->data) and returns the
+/* Sends r to the shard of key (which r->data holds too) and returns the
  * owner's answer. */
-static int small_call(sw_db *db, sw_owner_fn fn, struct db_small *r)
+static int small_call(sw_db *db, sw_owner_fn fn, struct db_small *r, const void *key)
 {
-    uint64_t hash = sw__db_hash(r->data, r->klen);
+    uint64_t hash = sw__db_hash(key ? key : "", r->klen);
     struct sw__shard *s = &db->shards[((hash >> 32) * db->n) >> 32];
     int rc = sw_owner_call_inline(s->owner, fn, r, sizeof *r);
     return rc == SW_OK ? r->rc : rc;
@@ -421,7 +421,7 @@ int sw_db_store_ex(sw_db *db, const void *key, size_t klen, const void *val, siz
                 memcpy(r.data + klen, val, vlen);
             r.flags = SMALL_VAL_INLINE;
         }
-        return small_call(db, small_store_fn, &r);
+        return small_call(db, small_store_fn, &r, key);
     }
     struct db_req r = {.key = key, .klen = klen, .val = val, .len = vlen, .expire = expire_at_ms};
     return shard_call(db, store_fn, &r);
@@ -461,7 +461,7 @@ int sw_db_fetch(sw_db *db, const void *key, size_t klen, void *val, size_t cap, 
                              .klen = (uint8_t)klen};
         if (klen)
             memcpy(r.data, key, klen);
-        int rc = small_call(db, small_fetch_fn, &r);
+        int rc = small_call(db, small_fetch_fn, &r, key);
         if (rc != SMALL_RETRY) {
             if (rc != SW_OK)
                 return rc;
@@ -486,7 +486,7 @@ int sw_db_delete(sw_db *db, const void *key, size_t klen)
         struct db_small r = {.klen = (uint8_t)klen};
         if (klen)
             memcpy(r.data, key, klen);
-        return small_call(db, small_delete_fn, &r);
+        return small_call(db, small_delete_fn, &r, key);
     }
     struct db_req r = {.key = key, .klen = klen};
     return shard_call(db, delete_fn, &r);

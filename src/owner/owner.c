@@ -147,11 +147,15 @@ struct pool_thread {
     /* Pushed to by schedulers, popped by this thread. */
     alignas(SW__CACHE_LINE) _Atomic(sw_owner *) runq;
     _Atomic uint32_t sleeping; /* futex: 1 while this thread sleeps or is about to */
-    /* 1 while this thread polls for work (it takes a scheduled owner within
-     * about a microsecond); 2 while it runs a batch_end hook (it will be
-     * slow); 0 otherwise. Written by this thread only. */
-    _Atomic uint32_t mode;
-    struct pool *pool; /* immutable */
+    struct pool *pool;         /* immutable */
+    /* Written by this thread only, read by schedulers (a line of their own,
+     * away from the run queue's). mode: MODE_POLLING while this thread
+     * polls for work (it takes a scheduled owner within about a
+     * microsecond), MODE_COMMITTING while it runs a batch_end hook (it will
+     * be slow), MODE_BUSY otherwise. last_idle: when it last found nothing
+     * to do. */
+    alignas(SW__CACHE_LINE) _Atomic uint32_t mode;
+    _Atomic int64_t last_idle;
     /* The post nodes: guarded by free_lock. */
     alignas(SW__CACHE_LINE) sw__lock free_lock;
     struct msg *free;
@@ -185,24 +189,33 @@ static _Thread_local struct pool_thread *tls_home; /* set on pool threads only *
  * (see struct hot_set), and how many it keeps so. */
 #define OWNER_POLL_NS 50000
 #define HOT_MAX 16
+/* How long a spinner may stay busy without a moment idle and still take
+ * the owners of sleeping homes (see schedule_target). */
+#define SATURATED_NS 20000
 /* Mailbox rounds an owner that found the hot set full gets before it
  * yields its thread to others that wait. */
 #define FAIR_ROUNDS 4
 
 /* ---- scheduling ---- */
 
-/* Where o runs next: its home, unless the home sleeps and the spinner can
- * take o at once (it is not committing and has no backlog). Only a hint:
- * whichever thread is chosen, the push and the `sleeping` handshake in
- * schedule make sure it runs o. */
+/* Where o runs next: its home, unless the home sleeps and the spinner has
+ * room: it polls, or it is busy but found itself idle within the last
+ * SATURATED_NS. A spinner busy for longer is saturated, and the home is
+ * woken instead: that is how the pool wakes more threads as load grows.
+ * Only a hint: whichever thread is chosen, the push and the `sleeping`
+ * handshake in schedule make sure it runs o. */
 static struct pool_thread *schedule_target(sw_owner *o)
 {
     struct pool_thread *home = o->home;
     if (!atomic_load_explicit(&home->sleeping, memory_order_relaxed))
         return home;
     struct pool_thread *s = atomic_load_explicit(&home->pool->spinner, memory_order_relaxed);
-    if (s && s != home && atomic_load_explicit(&s->mode, memory_order_relaxed) != MODE_COMMITTING &&
-        atomic_load_explicit(&s->runq, memory_order_relaxed) == NULL)
+    if (!s || s == home)
+        return home;
+    uint32_t mode = atomic_load_explicit(&s->mode, memory_order_relaxed);
+    if (mode == MODE_POLLING ||
+        (mode == MODE_BUSY &&
+         sw__now_ns() - atomic_load_explicit(&s->last_idle, memory_order_relaxed) < SATURATED_NS))
         return s;
     return home;
 }
@@ -605,6 +618,7 @@ static void *pool_main(void *arg)
         bool ran = hot_serve(pt, &hot, now);
         if (ran || admitted)
             continue;
+        atomic_store_explicit(&pt->last_idle, now, memory_order_relaxed);
         if (hot.n == 0)
             idle_wait(pt);
         else
