@@ -12,7 +12,7 @@
  * while a thread spinning for work takes a CPU from the callers. So the pool
  * keeps as few threads awake as the load needs. One idle thread at a time
  * is the pool's `spinner`: an owner whose home sleeps is scheduled on the
- * spinner instead (unless the spinner has a backlog or is committing), and
+ * spinner instead (unless the spinner is saturated or committing), and
  * a thread going idle while another one spins goes to sleep at once. Under
  * a light load one thread serves every owner and the rest sleep; as work
  * backs up, homes are woken and their owners go back to them. Running an
@@ -132,9 +132,6 @@ struct sw_owner {
     struct msg stop;             /* written once, by the thread that claimed STOP_CLAIMED */
     sw__parker *stop_reply;      /* with stop: the stopper's parker, or NULL */
     _Atomic uint32_t life;       /* LIFE_* bits */
-    /* Set while batch_end runs (an fsync, typically): read by waiting
-     * callers, who then sleep rather than spin. */
-    _Atomic uint32_t committing;
 };
 
 #define LIFE_STOP_CLAIMED 1u /* one thread won the right to queue STOP */
@@ -156,6 +153,10 @@ struct pool_thread {
      * to do. */
     alignas(SW__CACHE_LINE) _Atomic uint32_t mode;
     _Atomic int64_t last_idle;
+    /* How many owners of this home run a batch_end hook (an fsync,
+     * typically) now, wherever they run: their waiting callers then sleep
+     * rather than spin. */
+    alignas(SW__CACHE_LINE) _Atomic uint32_t committing;
     /* The post nodes: guarded by free_lock. */
     alignas(SW__CACHE_LINE) sw__lock free_lock;
     struct msg *free;
@@ -394,11 +395,11 @@ static bool run_batch(struct pool_thread *pt, sw_owner *o, struct msg *lifo)
         m = next;
     }
     if (o->batch_end && done) {
-        atomic_store_explicit(&o->committing, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&o->home->committing, 1, memory_order_relaxed);
         atomic_store_explicit(&pt->mode, MODE_COMMITTING, memory_order_relaxed);
         o->batch_end(o->state);
         atomic_store_explicit(&pt->mode, MODE_BUSY, memory_order_relaxed);
-        atomic_store_explicit(&o->committing, 0, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&o->home->committing, 1, memory_order_relaxed);
     }
     reply_all(calls);
     if (freed)
@@ -741,7 +742,6 @@ int sw_owner_start_ex(sw_owner **out, void *state, const sw_owner_options *opts)
     atomic_init(&o->mailbox, MB_IDLE);
     atomic_init(&o->inflight, 0);
     atomic_init(&o->life, 0);
-    atomic_init(&o->committing, 0);
     unsigned i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
     o->home = &p->threads[i % p->n];
     *out = o;
@@ -767,12 +767,16 @@ static int call(sw_owner *o, struct call *c)
     c->m.next = NULL;
     sw__parker_init(&c->m.reply);
     c->wake[0] = c->wake[1] = NULL;
+    /* The sleep hint lives in the home thread's struct, which outlives
+     * every owner: once our message has run, the owner may be freed under
+     * us, so we read nothing of it after the push. */
+    const _Atomic uint32_t *hint = &o->home->committing;
     enter(o);
     if (mailbox_push(o, &c->m, 0) != SW_OK) {
         leave(o);
         return SW_ECLOSED;
     }
-    sw__park_hint(&c->m.reply, -1, &o->committing);
+    sw__park_hint(&c->m.reply, -1, hint);
     /* Our part of the wake-up tree (see reply_all). */
     for (int i = 0; i < 2; i++)
         if (c->wake[i])
