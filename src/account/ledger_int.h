@@ -28,7 +28,9 @@ struct sw__lshard {
 struct sw_ledger {
     unsigned n;                /* immutable */
     struct sw__lshard *shards; /* immutable array; each the state of its owner */
-    char *dir;                 /* immutable; NULL for memory only */
+    /* shards[i].owner again, in lines of their own (see sw_db's route). */
+    sw_owner **route;
+    char *dir; /* immutable; NULL for memory only */
     sw__syncer syncer;
     uint64_t nonce;          /* immutable: makes this open's transfer ids unique */
     _Atomic uint32_t epoch;  /* compactions so far; part of every transfer id */

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../base/sync.h"
 #include "../log/datadir.h"
 #include "db_int.h"
 
@@ -238,8 +239,7 @@ static bool small_ok(const sw_db *db, size_t klen)
 static int small_call(sw_db *db, sw_owner_fn fn, struct db_small *r, const void *key)
 {
     uint64_t hash = sw__db_hash(key ? key : "", r->klen);
-    struct sw__shard *s = &db->shards[((hash >> 32) * db->n) >> 32];
-    int rc = sw_owner_call_inline(s->owner, fn, r, sizeof *r);
+    int rc = sw_owner_call_inline(db->route[((hash >> 32) * db->n) >> 32], fn, r, sizeof *r);
     return rc == SW_OK ? r->rc : rc;
 }
 
@@ -312,8 +312,7 @@ static int shard_call(sw_db *db, sw_owner_fn fn, struct db_req *r)
     if (!r->val)
         r->val = empty;
     r->hash = sw__db_hash(r->key, r->klen);
-    struct sw__shard *s = &db->shards[((r->hash >> 32) * db->n) >> 32];
-    int rc = sw_owner_call(s->owner, fn, r);
+    int rc = sw_owner_call(db->route[((r->hash >> 32) * db->n) >> 32], fn, r);
     return rc == SW_OK ? r->rc : rc;
 }
 
@@ -358,12 +357,14 @@ static int db_open(sw_db *db, const sw_db_options *opts, char *err, size_t errle
     if (n == 0)
         n = dflt;
     db->shards = calloc(n, sizeof *db->shards);
-    if (!db->shards)
+    db->route = sw__alloc_lines(n * sizeof *db->route);
+    if (!db->shards || !db->route)
         return SW_ENOMEM;
     for (; db->n < n; db->n++) {
         rc = shard_open(db, db->n, opts, err, errlen);
         if (rc != SW_OK)
             return rc;
+        db->route[db->n] = db->shards[db->n].owner;
     }
     rc = sw__db_syncer_start(db, opts ? opts->fsync : SW_FSYNC_EVERYSEC);
     return rc == SW_OK ? sw__ticker_start(&db->sweeper, SWEEP_PERIOD_NS, sweep_all, db) : rc;
@@ -402,6 +403,7 @@ int sw_db_close(sw_db *db)
         sw__table_destroy(&db->shards[i].table);
     }
     free(db->shards);
+    free(db->route);
     free(db->dir);
     free(db);
     return SW_OK;

@@ -51,9 +51,13 @@ struct sw__shard {
 struct sw_db {
     unsigned n;               /* immutable */
     struct sw__shard *shards; /* immutable array; each the state of its owner */
-    char *dir;                /* immutable; NULL for memory only */
-    sw__syncer syncer;        /* everysec: syncs every shard's log once a second */
-    sw__ticker sweeper;       /* asks every shard to sweep expired keys */
+    /* shards[i].owner again, in lines of their own: callers read this on
+     * every request, and a shard's own lines are written by its owner, so
+     * reading the handle there would pull a line from the owner's core. */
+    sw_owner **route;
+    char *dir;          /* immutable; NULL for memory only */
+    sw__syncer syncer;  /* everysec: syncs every shard's log once a second */
+    sw__ticker sweeper; /* asks every shard to sweep expired keys */
 };
 
 /* Opens shard s's journal dir/KIND-shard-NNNN.log (kind "db" for the Db,
