@@ -12,10 +12,13 @@
  * while a thread spinning for work takes a CPU from the callers. So the pool
  * keeps as few threads awake as the load needs. One idle thread at a time
  * is the pool's `spinner`: an owner whose home sleeps is scheduled on the
- * spinner instead (unless the spinner is saturated or committing), and
- * a thread going idle while another one spins goes to sleep at once. Under
- * a light load one thread serves every owner and the rest sleep; as work
- * backs up, homes are woken and their owners go back to them. Running an
+ * spinner instead (unless the spinner is full or committing), and a thread
+ * going idle while another one spins goes to sleep at once. Each thread
+ * weighs its load every LOAD_WINDOW_NS (rebalance): one that the spinner
+ * could stand in for lets its owners go and sleeps, and a full one sends
+ * other homes' owners home. Under a light load one thread serves every
+ * owner and the rest sleep; as work backs up, homes are woken and their
+ * owners go back to them. Running an
  * owner elsewhere is safe for the same reason its requests never overlap:
  * it is on at most one run queue at a time, and whoever runs it next first
  * sees (through the IDLE handshake and the run queue's release/acquire)
@@ -53,8 +56,10 @@
  * STOP_DONE and wakes the stopper. The handle stays valid (later calls get
  * SW_ECLOSED) until sw_owner_free. A caller that finds CLOSED backs out; the
  * in-flight counter (incremented before the push, decremented by the caller
- * when it backs out, or by the running thread once its message ran) lets
- * sw_owner_free release the memory only when no caller is still inside.
+ * when it backs out, or by the running thread once it has taken the
+ * message) lets sw_owner_free release the memory only when no caller is
+ * still inside; the messages taken run before STOP, hence before the
+ * memory can go.
  *
  * No lost wake-up. A pool thread that finds its run queue empty announces
  * `sleeping` (seq_cst), checks the queue again, and only then futex-waits; a
@@ -149,10 +154,10 @@ struct pool_thread {
      * away from the run queue's). mode: MODE_POLLING while this thread
      * polls for work (it takes a scheduled owner within about a
      * microsecond), MODE_COMMITTING while it runs a batch_end hook (it will
-     * be slow), MODE_BUSY otherwise. last_idle: when it last found nothing
-     * to do. */
+     * be slow), MODE_BUSY otherwise. load: the share of its last load
+     * window it was busy, in thousandths (see rebalance). */
     alignas(SW__CACHE_LINE) _Atomic uint32_t mode;
-    _Atomic int64_t last_idle;
+    _Atomic uint32_t load;
     /* How many owners of this home run a batch_end hook (an fsync,
      * typically) now, wherever they run: their waiting callers then sleep
      * rather than spin. */
@@ -190,9 +195,11 @@ static _Thread_local struct pool_thread *tls_home; /* set on pool threads only *
  * (see struct hot_set), and how many it keeps so. */
 #define OWNER_POLL_NS 50000
 #define HOT_MAX 16
-/* How long a spinner may stay busy without a moment idle and still take
- * the owners of sleeping homes (see schedule_target). */
-#define SATURATED_NS 20000
+/* A pool thread weighs its load (the share of the time it was busy, in
+ * thousandths) over windows of LOAD_WINDOW_NS: see rebalance. */
+#define LOAD_WINDOW_NS 100000
+#define LOAD_FULL 750  /* a thread this busy takes no more owners, and sheds others' */
+#define LOAD_MERGE 600 /* two threads this busy together are one too many */
 /* Mailbox rounds an owner that found the hot set full gets before it
  * yields its thread to others that wait. */
 #define FAIR_ROUNDS 4
@@ -200,11 +207,10 @@ static _Thread_local struct pool_thread *tls_home; /* set on pool threads only *
 /* ---- scheduling ---- */
 
 /* Where o runs next: its home, unless the home sleeps and the spinner has
- * room: it polls, or it is busy but found itself idle within the last
- * SATURATED_NS. A spinner busy for longer is saturated, and the home is
- * woken instead: that is how the pool wakes more threads as load grows.
- * Only a hint: whichever thread is chosen, the push and the `sleeping`
- * handshake in schedule make sure it runs o. */
+ * room: it polls, or it is busy but below LOAD_FULL. A full spinner leaves
+ * the home to be woken instead: that is how the pool wakes more threads as
+ * load grows. Only a hint: whichever thread is chosen, the push and the
+ * `sleeping` handshake in schedule make sure it runs o. */
 static struct pool_thread *schedule_target(sw_owner *o)
 {
     struct pool_thread *home = o->home;
@@ -215,8 +221,7 @@ static struct pool_thread *schedule_target(sw_owner *o)
         return home;
     uint32_t mode = atomic_load_explicit(&s->mode, memory_order_relaxed);
     if (mode == MODE_POLLING ||
-        (mode == MODE_BUSY &&
-         sw__now_ns() - atomic_load_explicit(&s->last_idle, memory_order_relaxed) < SATURATED_NS))
+        (mode == MODE_BUSY && atomic_load_explicit(&s->load, memory_order_relaxed) < LOAD_FULL))
         return s;
     return home;
 }
@@ -364,12 +369,20 @@ static void reply_all(struct msg *calls)
 static bool run_batch(struct pool_thread *pt, sw_owner *o, struct msg *lifo)
 {
     struct msg *m = NULL;
+    int64_t taken = 0;
     while (lifo) { /* reverse into arrival order */
         struct msg *next = lifo->next;
+        taken += lifo->kind != MSG_STOP;
         lifo->next = m;
         m = lifo;
         lifo = next;
     }
+    /* The callers of these messages are counted out now, while the line
+     * is still ours from taking the mailbox: after the replies, a caller's
+     * next request would be fighting us for it. Early is safe: the owner
+     * can be freed only after STOP_DONE, which this thread sets after
+     * running them (finish_stop). */
+    atomic_fetch_sub_explicit(&o->inflight, taken, memory_order_relaxed);
     struct msg *freed = NULL, *freed_last = NULL, *calls = NULL;
     int64_t done = 0;
     bool stopped = false;
@@ -404,9 +417,6 @@ static bool run_batch(struct pool_thread *pt, sw_owner *o, struct msg *lifo)
     reply_all(calls);
     if (freed)
         nodes_give(o->home, freed, freed_last); /* pooled nodes come from the home */
-    /* Release: the stopper's acquire load of inflight sees every effect of
-     * the messages counted here. */
-    atomic_fetch_sub_explicit(&o->inflight, done, memory_order_release);
     if (stopped)
         finish_stop(o);
     return stopped;
@@ -608,18 +618,59 @@ out:
     atomic_store_explicit(&pt->mode, MODE_BUSY, memory_order_relaxed);
 }
 
+/* Moves owners to where the load wants them, once per load window, given
+ * the time this thread was busy in it.
+ *   - A thread that is not the spinner, while the spinner is awake and the
+ *     two of them together were busy less than LOAD_MERGE, is one thread
+ *     too many: it lets its quiet owners go (their next request takes them
+ *     to the spinner, since their home is about to sleep) and, its hot set
+ *     empty, goes to sleep.
+ *   - A thread at LOAD_FULL or more lets the quiet owners of other homes
+ *     go, to be run at home (woken if need be, see schedule_target).
+ * Letting go is the IDLE handshake, so an owner with mail stays until a
+ * later window. */
+static void rebalance(struct pool_thread *pt, struct hot_set *h, int64_t busy, int64_t window)
+{
+    uint32_t load = (uint32_t)(busy * 1000 / window);
+    atomic_store_explicit(&pt->load, load, memory_order_relaxed);
+    bool full = load >= LOAD_FULL, merge = false;
+    struct pool_thread *s = atomic_load_explicit(&pt->pool->spinner, memory_order_relaxed);
+    if (!full && s && s != pt && !atomic_load_explicit(&s->sleeping, memory_order_relaxed))
+        merge = load + atomic_load_explicit(&s->load, memory_order_relaxed) < LOAD_MERGE;
+    if (!merge && !full)
+        return;
+    for (unsigned i = 0; i < h->n;) {
+        sw_owner *o = h->o[i];
+        if ((merge || o->home != pt) && !has_mail(o) && let_go(o)) {
+            hot_remove(h, i);
+            continue;
+        }
+        i++;
+    }
+}
+
 static void *pool_main(void *arg)
 {
     struct pool_thread *pt = arg;
     tls_home = pt;
     struct hot_set hot = {0};
+    int64_t window = sw__now_ns(), prev = window, busy = 0;
+    bool was_busy = false;
     for (;;) {
         int64_t now = sw__now_ns();
+        if (was_busy)
+            busy += now - prev;
+        prev = now;
+        if (now - window >= LOAD_WINDOW_NS) {
+            rebalance(pt, &hot, busy, now - window);
+            window = now;
+            busy = 0;
+        }
         bool admitted = hot_admit(pt, &hot, now);
         bool ran = hot_serve(pt, &hot, now);
-        if (ran || admitted)
+        was_busy = ran || admitted;
+        if (was_busy)
             continue;
-        atomic_store_explicit(&pt->last_idle, now, memory_order_relaxed);
         if (hot.n == 0)
             idle_wait(pt);
         else
