@@ -37,6 +37,7 @@
 #include "steward/account.h"
 
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,12 +51,18 @@
 struct ledger_req {
     uint64_t id;
     int64_t amount;
-    int64_t balance;         /* out, for balance */
-    int rc;                  /* out */
-    const uint8_t *txid;     /* transfer steps: the transfer's id */
-    uint32_t epoch;          /* transfer steps: the compaction epoch */
-    sw__journal_waiter wait; /* a durable change waiting for its commit */
+    int64_t balance;     /* out, for balance */
+    const uint8_t *txid; /* transfer steps: the transfer's id */
+    uint32_t epoch;      /* transfer steps: the compaction epoch */
+    int rc;              /* out */
+    /* A durable change waiting for its commit: touched by durable shards
+     * only (logged), so a memory-only Ledger sends the fields above inline
+     * in the call's message and leaves this out (shard_call). */
+    sw__journal_waiter wait;
 };
+
+#define LEDGER_REQ_INLINE offsetof(struct ledger_req, wait)
+_Static_assert(LEDGER_REQ_INLINE <= SW_OWNER_INLINE_MAX, "a memory-only request is inline");
 
 static unsigned shard_of(const sw_ledger *l, uint64_t id)
 {
@@ -294,7 +301,8 @@ static void sum_fn(void *state, void *arg)
 /* Runs fn on the shard of r->id; the call's status, else the request's. */
 static int shard_call(sw_ledger *l, sw_owner_fn fn, struct ledger_req *r)
 {
-    int rc = sw_owner_call(l->route[shard_of(l, r->id)], fn, r);
+    sw_owner *o = l->route[shard_of(l, r->id)];
+    int rc = l->dir ? sw_owner_call(o, fn, r) : sw_owner_call_inline(o, fn, r, LEDGER_REQ_INLINE);
     return rc == SW_OK ? r->rc : rc;
 }
 
