@@ -123,14 +123,15 @@ static void test_binary_and_empty(void **state)
     sw_db_close(db);
 }
 
-/* Every size around the line where a request stops travelling inside the
- * owner call's message (24 bytes of key, or of key and value; a fetched
- * value of up to 24 bytes): the contract is the same on both sides. */
+/* Every size around the lines where a request stops travelling inside the
+ * owner call's message (32 bytes of key and value, or 24 of key beside a
+ * pointer; a fetched value of up to 32 bytes): the contract is the same on
+ * both sides. */
 static void test_sizes_around_inline(void **state)
 {
     (void)state;
-    static const size_t klens[] = {0, 1, 8, 16, 23, 24, 25, 40, 255, 256, 300};
-    static const size_t vlens[] = {0, 1, 7, 8, 9, 15, 16, 17, 23, 24, 25, 32, 100, 4096};
+    static const size_t klens[] = {0, 1, 8, 16, 23, 24, 25, 31, 32, 33, 40, 255, 256, 300};
+    static const size_t vlens[] = {0, 1, 7, 8, 9, 15, 16, 17, 23, 24, 25, 31, 32, 33, 100, 4096};
     sw_db *db = open_db(2);
     unsigned char key[300], val[4096], out[4200];
     size_t present = 0; /* keys with klen > 0 are distinct per (klen, vi) */
@@ -143,7 +144,8 @@ static void test_sizes_around_inline(void **state)
             for (size_t i = 0; i < vlen; i++)
                 val[i] = (unsigned char)(i * 13 + klen + 1);
             assert_int_equal(sw_db_store(db, key, klen, val, vlen), SW_OK);
-            const size_t caps[] = {0, 1, vlen ? vlen - 1 : 0, vlen, vlen + 1, 24, 25, sizeof out};
+            const size_t caps[] = {0,  1,  vlen ? vlen - 1 : 0, vlen, vlen + 1, 24, 25, 31,
+                                   32, 33, sizeof out};
             for (size_t ci = 0; ci < sizeof caps / sizeof *caps; ci++) {
                 size_t cap = caps[ci], got = 12345;
                 memset(out, 0xAA, sizeof out);

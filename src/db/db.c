@@ -150,51 +150,82 @@ static void fetch_fn(void *state, void *arg)
     r->len = vlen;
 }
 
-/* Small requests. A memory-only Db sends a store, fetch or delete whose
- * key fits SMALL_DATA bytes inside the owner call's message
- * (sw_owner_call_inline), the value too when it fits beside the key, and a
- * fetched value that fits comes back the same way: the shard's thread then
- * touches no memory of the caller's but that one cache line, where the
- * pointer path costs the request's line and the value's lines crossing
- * cores as well. The shard hashes the key again (a few ns) rather than
- * carry the hash. A durable Db keeps the pointer path: its journal waits
- * on the request, and an fsync dwarfs the saving. */
-#define SMALL_DATA 24
-#define SMALL_VAL_INLINE                                           \
-    1u                /* store: the value follows the key in data; \
-                         fetch (out): the value is in data */
-#define SMALL_RETRY 1 /* fetch: the value's length does not fit len */
+/* Small requests. A memory-only Db sends a store, fetch or delete on a
+ * short key inside the owner call's message (sw_owner_call_inline), with
+ * the value when it fits beside the key, and a fetched value that fits
+ * comes back the same way: the shard's thread then touches no memory of
+ * the caller's but that one cache line, where the pointer path costs the
+ * request's line and the key's and value's lines crossing cores as well.
+ *
+ * data holds the key, then (a store's) value: SMALL_DATA bytes in all. A
+ * value that does not fit, or a fetch into a buffer larger than
+ * SMALL_DATA, takes a pointer instead (SMALL_PTR): the pointer's bytes open
+ * data and the key follows, so the key then has SMALL_DATA - 8 bytes. The
+ * shard hashes the key again (a few ns) rather than carry the hash. A
+ * durable Db keeps the pointer path: its journal waits on the request, and
+ * an fsync dwarfs the saving. */
+#define SMALL_DATA 32
+#define SMALL_PTR 1u        /* data opens with a pointer: the value, or the buffer */
+#define SMALL_VAL_INLINE 2u /* fetch, out: the value is in data */
+#define SMALL_RETRY 1       /* fetch: the value's length does not fit len */
 
 struct db_small {
-    void *ptr;    /* store: the value when not inline; fetch: the caller's buffer */
     uint32_t len; /* store: vlen; fetch: cap in, the value's full length out */
-    uint8_t klen; /* the key is data[0, klen) */
+    uint8_t klen;
     uint8_t flags;
     int16_t rc; /* out */
     unsigned char data[SMALL_DATA];
 };
 _Static_assert(sizeof(struct db_small) <= SW_OWNER_INLINE_MAX, "a small request is inline");
 
+static unsigned char *small_key(struct db_small *r)
+{
+    return r->data + (r->flags & SMALL_PTR ? sizeof(void *) : 0);
+}
+
+static void *small_ptr(const struct db_small *r)
+{
+    void *p;
+    memcpy(&p, r->data, sizeof p);
+    return p;
+}
+
+/* Starts a request on key, with ptr first unless it is NULL; false if the
+ * key does not fit. */
+static bool small_init(struct db_small *r, const void *key, size_t klen, const void *ptr)
+{
+    size_t at = ptr ? sizeof ptr : 0;
+    if (klen > SMALL_DATA - at)
+        return false;
+    *r = (struct db_small){.klen = (uint8_t)klen, .flags = ptr ? SMALL_PTR : 0};
+    if (ptr)
+        memcpy(r->data, &ptr, sizeof ptr);
+    if (klen)
+        memcpy(r->data + at, key, klen);
+    return true;
+}
+
 static void small_store_fn(void *state, void *arg)
 {
     struct db_small *r = arg;
+    const unsigned char *key = small_key(r);
     sw__rec rec = {.type = SW__REC_PUT,
-                   .a = r->data,
+                   .a = key,
                    .alen = r->klen,
-                   .b = r->flags & SMALL_VAL_INLINE ? r->data + r->klen : r->ptr,
+                   .b = r->flags & SMALL_PTR ? small_ptr(r) : key + r->klen,
                    .blen = r->len};
     int rc;
-    r->rc = (int16_t)sw__db_shard_apply(state, sw__db_hash(r->data, r->klen), &rec, NULL, &rc);
+    r->rc = (int16_t)sw__db_shard_apply(state, sw__db_hash(key, r->klen), &rec, NULL, &rc);
 }
 
 static void small_fetch_fn(void *state, void *arg)
 {
     struct db_small *r = arg;
+    const unsigned char *key = small_key(r);
     const void *val;
     size_t vlen;
     int64_t expire;
-    int rc =
-        lookup_key(state, sw__db_hash(r->data, r->klen), r->data, r->klen, &val, &vlen, &expire);
+    int rc = lookup_key(state, sw__db_hash(key, r->klen), key, r->klen, &val, &vlen, &expire);
     r->rc = (int16_t)rc;
     if (rc != SW_OK)
         return;
@@ -204,10 +235,10 @@ static void small_fetch_fn(void *state, void *arg)
     }
     size_t n = vlen < r->len ? vlen : r->len;
     if (n <= SMALL_DATA) {
-        memcpy(r->data, val, n); /* the key is no longer needed */
+        memcpy(r->data, val, n); /* over the key (and pointer): done with them */
         r->flags = SMALL_VAL_INLINE;
     } else {
-        memcpy(r->ptr, val, n);
+        memcpy(small_ptr(r), val, n); /* n > SMALL_DATA: the caller sent its buffer */
         r->flags = 0;
     }
     r->len = (uint32_t)vlen;
@@ -216,26 +247,21 @@ static void small_fetch_fn(void *state, void *arg)
 static void small_delete_fn(void *state, void *arg)
 {
     struct db_small *r = arg;
-    uint64_t hash = sw__db_hash(r->data, r->klen);
+    const unsigned char *key = small_key(r);
+    uint64_t hash = sw__db_hash(key, r->klen);
     const void *val;
     size_t vlen;
     int64_t expire;
-    int rc = lookup_key(state, hash, r->data, r->klen, &val, &vlen, &expire);
+    int rc = lookup_key(state, hash, key, r->klen, &val, &vlen, &expire);
     if (rc == SW_OK) {
-        sw__rec rec = {.type = SW__REC_DEL, .a = r->data, .alen = r->klen};
+        sw__rec rec = {.type = SW__REC_DEL, .a = key, .alen = r->klen};
         rc = sw__db_shard_apply(state, hash, &rec, NULL, &rc);
     }
     r->rc = (int16_t)rc;
 }
 
-/* Whether a request on this key travels inline (see struct db_small). */
-static bool small_ok(const sw_db *db, size_t klen)
-{
-    return !db->dir && klen <= SMALL_DATA;
-}
-
-/* Sends r to the shard of key (which r->data holds too) and returns the
- * owner's answer. */
+/* Sends r to the shard of key (which r holds too) and returns the owner's
+ * answer. */
 static int small_call(sw_db *db, sw_owner_fn fn, struct db_small *r, const void *key)
 {
     uint64_t hash = sw__db_hash(key ? key : "", r->klen);
@@ -414,16 +440,13 @@ int sw_db_store_ex(sw_db *db, const void *key, size_t klen, const void *val, siz
 {
     if (!db || (!key && klen) || (!val && vlen) || expire_at_ms < 0)
         return SW_EINVAL;
-    if (expire_at_ms == 0 && small_ok(db, klen) && vlen <= UINT32_MAX) {
-        struct db_small r = {.ptr = (void *)val, .len = (uint32_t)vlen, .klen = (uint8_t)klen};
-        if (klen)
-            memcpy(r.data, key, klen);
-        if (vlen <= SMALL_DATA - klen) {
-            if (vlen)
-                memcpy(r.data + klen, val, vlen);
-            r.flags = SMALL_VAL_INLINE;
-        }
-        return small_call(db, small_store_fn, &r, key);
+    struct db_small sr;
+    if (!db->dir && expire_at_ms == 0 && vlen <= UINT32_MAX &&
+        small_init(&sr, key, klen, klen + vlen <= SMALL_DATA ? NULL : val)) {
+        sr.len = (uint32_t)vlen;
+        if (!(sr.flags & SMALL_PTR) && vlen)
+            memcpy(sr.data + klen, val, vlen);
+        return small_call(db, small_store_fn, &sr, key);
     }
     struct db_req r = {.key = key, .klen = klen, .val = val, .len = vlen, .expire = expire_at_ms};
     return shard_call(db, store_fn, &r);
@@ -457,19 +480,16 @@ int sw_db_fetch(sw_db *db, const void *key, size_t klen, void *val, size_t cap, 
 {
     if (!db || !vlen || (!key && klen) || (!val && cap))
         return SW_EINVAL;
-    if (small_ok(db, klen)) {
-        struct db_small r = {.ptr = val,
-                             .len = cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap,
-                             .klen = (uint8_t)klen};
-        if (klen)
-            memcpy(r.data, key, klen);
-        int rc = small_call(db, small_fetch_fn, &r, key);
+    struct db_small sr;
+    if (!db->dir && small_init(&sr, key, klen, cap <= SMALL_DATA ? NULL : val)) {
+        sr.len = cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap;
+        int rc = small_call(db, small_fetch_fn, &sr, key);
         if (rc != SMALL_RETRY) {
             if (rc != SW_OK)
                 return rc;
-            if ((r.flags & SMALL_VAL_INLINE) && cap)
-                memcpy(val, r.data, r.len < cap ? r.len : cap);
-            *vlen = r.len;
+            if ((sr.flags & SMALL_VAL_INLINE) && cap)
+                memcpy(val, sr.data, sr.len < cap ? sr.len : cap);
+            *vlen = sr.len;
             return SW_OK;
         }
     }
@@ -484,12 +504,9 @@ int sw_db_delete(sw_db *db, const void *key, size_t klen)
 {
     if (!db || (!key && klen))
         return SW_EINVAL;
-    if (small_ok(db, klen)) {
-        struct db_small r = {.klen = (uint8_t)klen};
-        if (klen)
-            memcpy(r.data, key, klen);
-        return small_call(db, small_delete_fn, &r, key);
-    }
+    struct db_small sr;
+    if (!db->dir && small_init(&sr, key, klen, NULL))
+        return small_call(db, small_delete_fn, &sr, key);
     struct db_req r = {.key = key, .klen = klen};
     return shard_call(db, delete_fn, &r);
 }
