@@ -115,8 +115,37 @@ void srv_conn_touch(struct conn *c)
 
 static void conn_close(struct conn *c);
 
+/* Every byte of reply c holds and has not sent: its output, the finished
+ * replies queued behind one still away, and those other shards have made
+ * for it. The output buffer limit is on this sum. */
+static size_t conn_pending(struct conn *c)
+{
+    return sw__resp_buf_len(&c->out) + c->slot_bytes +
+           atomic_load_explicit(&c->away_bytes, memory_order_relaxed);
+}
+
+/* Closes c if its pending replies pass the output buffer limit; true if
+ * it did. */
+static bool conn_over_limit(struct conn *c)
+{
+    size_t limit = c->sh->srv->cfg.obuf_limit, pending = conn_pending(c);
+    if (!limit || pending <= limit)
+        return false;
+    fprintf(stderr, "stewardd: closing client %s: output buffer over the limit (%zu bytes)\n",
+            c->addr, pending);
+    conn_close(c);
+    return true;
+}
+
+/* Marks a reply slot of c finished. */
+static void slot_done(struct conn *c, struct msg *m)
+{
+    m->done = true;
+    c->slot_bytes += sw__resp_buf_len(&m->out);
+}
+
 /* Moves the finished replies at the front of c's queue into its output,
- * closing c if they pass the output buffer limit. */
+ * closing c if its replies pass the output buffer limit. */
 static void conn_drain_queue(struct conn *c)
 {
     while (c->qhead && c->qhead->done) {
@@ -124,19 +153,15 @@ static void conn_drain_queue(struct conn *c)
         c->qhead = m->qnext;
         if (!c->qhead)
             c->qtail = NULL;
+        c->slot_bytes -= sw__resp_buf_len(&m->out);
         if (sw__resp_add_raw(&c->out, sw__resp_buf_data(&m->out), sw__resp_buf_len(&m->out)) !=
                 SW_OK ||
             m->out.status != SW_OK)
             c->closing = true; /* a reply cut short must not be sent: drop the client */
         msg_free(m);
     }
-    size_t limit = c->sh->srv->cfg.obuf_limit;
-    if (limit && sw__resp_buf_len(&c->out) > limit) {
-        fprintf(stderr, "stewardd: closing client %s: output buffer over the limit (%zu bytes)\n",
-                c->addr, sw__resp_buf_len(&c->out));
-        conn_close(c);
+    if (conn_over_limit(c))
         return;
-    }
     srv_conn_touch(c);
 }
 
@@ -175,6 +200,7 @@ static void conn_close(struct conn *c)
     epoll_ctl(sh->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->dead = true;
+    atomic_store_explicit(&c->gone, true, memory_order_relaxed);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -554,9 +580,9 @@ static bool dispatch(struct conn *c, const sw__resp_cmd *cmd)
         d->fn(&x);
     }
     if (slot)
-        slot->done = true;
+        slot_done(c, slot);
     conn_drain_queue(c);
-    return !c->closing;
+    return !c->closing && !c->dead;
 }
 
 /* Parses and runs what c's buffer holds. */
@@ -597,7 +623,7 @@ static void conn_process_input(struct conn *c)
                 if (out)
                     sw__resp_add_errorf(out, "ERR %s", e ? e : "Protocol error");
                 if (slot)
-                    slot->done = true;
+                    slot_done(c, slot);
                 conn_drain_queue(c);
             } else {
                 fprintf(stderr, "stewardd: closing client %s: %s\n", c->addr,
@@ -671,12 +697,8 @@ static void conn_write(struct conn *c)
         conn_close(c);
         return;
     }
-    if (left > c->sh->srv->cfg.obuf_limit && c->sh->srv->cfg.obuf_limit) {
-        fprintf(stderr, "stewardd: closing client %s: output buffer over the limit (%zu bytes)\n",
-                c->addr, left);
-        conn_close(c);
+    if (conn_over_limit(c))
         return;
-    }
     if (left > 0 && c->stalled_since_ms == 0)
         c->stalled_since_ms = c->sh->now_ms;
     bool want = left > 0;
@@ -696,9 +718,22 @@ static void conn_write(struct conn *c)
 /* Runs another shard's command here; its reply goes home after the commit. */
 static void run_exec(struct srv_shard *sh, struct msg *m)
 {
-    struct exec x;
-    exec_init(&x, sh, NULL, m->db, m->argc, m->argv, &m->out);
-    m->cmd->fn(&x);
+    /* A client whose replies already pass its output limit is being
+     * dropped, or about to be (take_reply): run nothing more for it, or a
+     * pipeline of large replies would all be made, and held, in one turn
+     * before the first of them reaches its shard. Relaxed: hints, the
+     * origin decides. */
+    size_t limit = sh->srv->cfg.obuf_limit;
+    if (atomic_load_explicit(&m->c->gone, memory_order_relaxed) ||
+        (limit && atomic_load_explicit(&m->c->away_bytes, memory_order_relaxed) > limit)) {
+        m->skipped = true;
+    } else {
+        struct exec x;
+        exec_init(&x, sh, NULL, m->db, m->argc, m->argv, &m->out);
+        m->cmd->fn(&x);
+        atomic_fetch_add_explicit(&m->c->away_bytes, sw__resp_buf_len(&m->out),
+                                  memory_order_relaxed);
+    }
     m->kind = MSG_REPLY;
     /* outq[to] is kept newest first, as inbox_push wants a chain (its
      * receiver reverses the whole stack); outq_tail[to] is the oldest. */
@@ -714,10 +749,17 @@ static void take_reply(struct srv_shard *sh, struct msg *m)
     struct conn *c = m->c;
     (void)sh;
     atomic_fetch_sub_explicit(&sh->srv->inflight, 1, memory_order_relaxed);
-    m->done = true;
+    atomic_fetch_sub_explicit(&c->away_bytes, sw__resp_buf_len(&m->out), memory_order_relaxed);
     c->away--;
     if (c->dead) {
+        m->done = true;
         sw__resp_buf_free(&m->out); /* nobody will read it; the slot goes with c */
+        return;
+    }
+    slot_done(c, m);
+    if (m->skipped) {
+        fprintf(stderr, "stewardd: closing client %s: output buffer over the limit\n", c->addr);
+        conn_close(c);
         return;
     }
     conn_drain_queue(c);

@@ -96,8 +96,11 @@ struct msg {
     struct msg *qnext; /* the connection's reply queue link (origin only) */
     enum msg_kind kind;
     bool done;              /* a slot whose reply is in out */
+    bool skipped;           /* MSG_EXEC: not run, its client being over the output limit */
     struct srv_shard *from; /* the origin shard */
-    struct conn *c;         /* the connection it answers (origin only) */
+    /* The connection it answers: the origin's; the executing shard reads
+     * only its atomics (away_bytes, gone). */
+    struct conn *c;
     const struct cmd_def *cmd;
     int db;
     size_t argc;
@@ -115,6 +118,13 @@ struct conn {
     sw__resp_buf out;          /* replies ready to send, in order */
     struct msg *qhead, *qtail; /* replies not yet in out, in request order */
     size_t away;               /* messages of this connection held elsewhere */
+    size_t slot_bytes;         /* bytes of the finished replies in the queue */
+    /* Bytes of replies other shards have made for it that have not come
+     * into out yet, and whether it is closed: both read by those shards,
+     * which run nothing more for a client already over its output limit
+     * or gone (see run_exec). */
+    _Atomic size_t away_bytes;
+    _Atomic bool gone;
     int db;
     int proto; /* 2 or 3 (HELLO) */
     bool authed;

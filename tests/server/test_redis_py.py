@@ -787,10 +787,13 @@ class TestLimits(unittest.TestCase):
         reply = b"$%d\r\n%s\r\n" % (len(value), value)
         c = None
         try:
-            srv.client().set("big", value)
+            # Eight keys, so that whichever shard the connection lands on,
+            # most of the replies are made on the others and come back.
+            for k in range(8):
+                srv.client().set("big%d" % k, value)
             rss_before = rss_kib(srv.proc.pid)
             c = Raw(srv.port, timeout=10)
-            c.sock.sendall(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n" * count)
+            c.sock.sendall(b"".join(b"*2\r\n$3\r\nGET\r\n$4\r\nbig%d\r\n" % (i % 8) for i in range(count)))
             time.sleep(1.5)
             grown = rss_kib(srv.proc.pid) - rss_before
             self.assertTrue(srv.client(socket_timeout=10).ping(), "the server stopped serving")
