@@ -18,7 +18,9 @@
  * could stand in for lets its owners go and sleeps, and a full one sends
  * other homes' owners home. Under a light load one thread serves every
  * owner and the rest sleep; as work backs up, homes are woken and their
- * owners go back to them. Running an
+ * owners go back to them, up to awake_max threads awake (one CPU fewer
+ * than the machine has: every request also needs its caller to run), past
+ * which only a committing or missing spinner wakes a home. Running an
  * owner elsewhere is safe for the same reason its requests never overlap:
  * it is on at most one run queue at a time, and whoever runs it next first
  * sees (through the IDLE handshake and the run queue's release/acquire)
@@ -178,6 +180,10 @@ struct pool {
      * Claimed by a thread that starts polling while the role is free or its
      * holder is not polling; given up by the holder when it goes to sleep. */
     alignas(SW__CACHE_LINE) _Atomic(struct pool_thread *) spinner;
+    /* Threads not asleep, and the most that a growing load wakes: one CPU
+     * stays the callers', since every request needs a caller to run too. */
+    _Atomic unsigned awake;
+    unsigned awake_max;
     unsigned n;
     _Atomic unsigned next; /* round-robin assignment */
     struct pool_thread *threads;
@@ -206,11 +212,16 @@ static _Thread_local struct pool_thread *tls_home; /* set on pool threads only *
 
 /* ---- scheduling ---- */
 
+static bool pool_at_cap(struct pool *p)
+{
+    return atomic_load_explicit(&p->awake, memory_order_relaxed) >= p->awake_max;
+}
+
 /* Where o runs next: its home, unless the home sleeps and the spinner has
  * room: it polls, or it is busy but below LOAD_FULL. A full spinner leaves
- * the home to be woken instead: that is how the pool wakes more threads as
- * load grows. Only a hint: whichever thread is chosen, the push and the
- * `sleeping` handshake in schedule make sure it runs o. */
+ * the home to be woken instead (unless awake_max threads are awake
+ * already): that is how the pool wakes more threads as load grows. Only a hint: whichever thread is
+ * chosen, the push and the `sleeping` handshake in schedule make sure it runs o. */
 static struct pool_thread *schedule_target(sw_owner *o)
 {
     struct pool_thread *home = o->home;
@@ -221,7 +232,8 @@ static struct pool_thread *schedule_target(sw_owner *o)
         return home;
     uint32_t mode = atomic_load_explicit(&s->mode, memory_order_relaxed);
     if (mode == MODE_POLLING ||
-        (mode == MODE_BUSY && atomic_load_explicit(&s->load, memory_order_relaxed) < LOAD_FULL))
+        (mode == MODE_BUSY && (atomic_load_explicit(&s->load, memory_order_relaxed) < LOAD_FULL ||
+                               pool_at_cap(home->pool))))
         return s;
     return home;
 }
@@ -533,8 +545,11 @@ static void idle_wait(struct pool_thread *pt)
     }
     atomic_store_explicit(&pt->mode, MODE_BUSY, memory_order_relaxed);
     atomic_store_explicit(&pt->sleeping, 1, memory_order_seq_cst);
-    if (atomic_load_explicit(&pt->runq, memory_order_seq_cst) == NULL)
+    if (atomic_load_explicit(&pt->runq, memory_order_seq_cst) == NULL) {
+        atomic_fetch_sub_explicit(&pt->pool->awake, 1, memory_order_relaxed);
         sw__futex_wait(&pt->sleeping, 1, -1);
+        atomic_fetch_add_explicit(&pt->pool->awake, 1, memory_order_relaxed);
+    }
     atomic_store_explicit(&pt->sleeping, 0, memory_order_relaxed);
 }
 
@@ -633,7 +648,7 @@ static void rebalance(struct pool_thread *pt, struct hot_set *h, int64_t busy, i
 {
     uint32_t load = (uint32_t)(busy * 1000 / window);
     atomic_store_explicit(&pt->load, load, memory_order_relaxed);
-    bool full = load >= LOAD_FULL, merge = false;
+    bool full = load >= LOAD_FULL && !pool_at_cap(pt->pool), merge = false;
     struct pool_thread *s = atomic_load_explicit(&pt->pool->spinner, memory_order_relaxed);
     if (!full && s && s != pt && !atomic_load_explicit(&s->sleeping, memory_order_relaxed))
         merge = load + atomic_load_explicit(&s->load, memory_order_relaxed) < LOAD_MERGE;
@@ -681,6 +696,12 @@ static void *pool_main(void *arg)
 
 /* ---- the pool ---- */
 
+static unsigned online_cpus(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus >= 1 ? (unsigned)cpus : 1;
+}
+
 static unsigned pool_threads_wanted(void)
 {
     const char *env = getenv("STEWARD_THREADS");
@@ -690,8 +711,7 @@ static unsigned pool_threads_wanted(void)
         if (*env && !*end && n >= 1 && n <= 1024)
             return (unsigned)n;
     }
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    return cpus >= 1 ? (unsigned)cpus : 1;
+    return online_cpus();
 }
 
 static int pool_thread_init(struct pool_thread *pt)
@@ -723,6 +743,9 @@ static struct pool *pool_create(void)
         if (pool_thread_init(&threads[i]) != SW_OK)
             goto fail;
     }
+    unsigned cpus = online_cpus();
+    p->awake_max = cpus > 1 ? cpus - 1 : 1;
+    atomic_init(&p->awake, n);
     for (unsigned i = 0; i < n; i++)
         if (pthread_create(&threads[i].thread, NULL, pool_main, &threads[i]) != 0)
             return NULL; /* the started threads reference threads[]: keep it */
