@@ -731,14 +731,11 @@ static int pool_thread_init(struct pool_thread *pt)
 static struct pool *pool_create(void)
 {
     unsigned n = pool_threads_wanted();
-    struct pool *p = aligned_alloc(SW__CACHE_LINE, sizeof *p);
-    if (p)
-        memset(p, 0, sizeof *p);
-    struct pool_thread *threads = aligned_alloc(SW__CACHE_LINE, n * sizeof *threads);
+    struct pool *p = sw__alloc_lines(sizeof *p);
+    struct pool_thread *threads = sw__alloc_lines(n * sizeof *threads);
     if (!p || !threads)
         goto fail;
     for (unsigned i = 0; i < n; i++) {
-        memset(&threads[i], 0, sizeof threads[i]);
         threads[i].pool = p;
         if (pool_thread_init(&threads[i]) != SW_OK)
             goto fail;
@@ -838,7 +835,6 @@ static void leave(sw_owner *o)
 /* Sends the call c (its fn, kind and request set) and waits for it. */
 static int call(sw_owner *o, struct call *c)
 {
-    c->m.next = NULL;
     sw__parker_init(&c->m.reply);
     c->wake[0] = c->wake[1] = NULL;
     /* The sleep hint lives in the home thread's struct, which outlives

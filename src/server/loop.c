@@ -747,7 +747,6 @@ static void run_exec(struct srv_shard *sh, struct msg *m)
 static void take_reply(struct srv_shard *sh, struct msg *m)
 {
     struct conn *c = m->c;
-    (void)sh;
     atomic_fetch_sub_explicit(&sh->srv->inflight, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&c->away_bytes, sw__resp_buf_len(&m->out), memory_order_relaxed);
     c->away--;

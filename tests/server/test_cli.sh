@@ -92,10 +92,11 @@ in_range() {
     fi
 }
 
-# A check that cannot run against the server under test. Only runs against
-# redis-server skip (those that validate this script's expectations: redis
-# has no ledger, and 7.0 no CLIENT SETINFO); against stewardd every check
-# runs, and a skip there fails the script (see the end).
+# A check that cannot run against the server under test. Skips happen only
+# in the runs against redis-server, which validate this script's
+# expectations (redis has no ledger, and 7.0 no CLIENT SETINFO); against
+# stewardd every check runs, and a skip there fails the script (see the
+# end).
 skip() {
     skipped=$((skipped + 1))
     echo "skip: $*"
