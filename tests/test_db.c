@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "db/db_int.h"
 #include "steward/db.h"
 
 static sw_db *open_db(unsigned shards)
@@ -173,6 +174,40 @@ static void test_sizes_around_inline(void **state)
     assert_int_equal(sw_db_close(db), SW_OK);
 }
 
+/* Values too long for the small path's 32-bit length (over 4 GiB) go by
+ * pointer, and a small fetch that meets one asks again by pointer. The test
+ * lowers that limit to 40 bytes rather than spend 8 GiB. */
+static void test_len_beyond_small_path(void **state)
+{
+    (void)state;
+    sw__db_small_len_max(40);
+    sw_db *db = open_db(2);
+    unsigned char val[100], out[120];
+    for (size_t i = 0; i < sizeof val; i++)
+        val[i] = (unsigned char)(i * 29 + 3);
+    static const size_t vlens[] = {0, 10, 40, 41, 100};
+    for (size_t vi = 0; vi < sizeof vlens / sizeof *vlens; vi++) {
+        size_t vlen = vlens[vi];
+        char key[8] = {'k', (char)('0' + vi)};
+        assert_int_equal(sw_db_store(db, key, 2, val, vlen), SW_OK);
+        static const size_t caps[] = {0, 1, 16, 32, 33, 99, 100, sizeof out};
+        for (size_t ci = 0; ci < sizeof caps / sizeof *caps; ci++) {
+            size_t cap = caps[ci], got = 12345, n = cap < vlen ? cap : vlen;
+            memset(out, 0xAA, sizeof out);
+            assert_int_equal(sw_db_fetch(db, key, 2, cap ? out : NULL, cap, &got), SW_OK);
+            assert_int_equal(got, vlen);
+            assert_memory_equal(out, val, n);
+            for (size_t i = n; i < sizeof out; i++)
+                assert_int_equal(out[i], 0xAA);
+        }
+    }
+    size_t got = 0;
+    assert_int_equal(sw_db_fetch(db, "k9", 2, out, 16, &got), SW_ENOTFOUND);
+    assert_int_equal(sw_db_count(db), 5);
+    assert_int_equal(sw_db_close(db), SW_OK);
+    sw__db_small_len_max(UINT32_MAX);
+}
+
 static void test_big_value(void **state)
 {
     (void)state;
@@ -218,10 +253,15 @@ static void test_many_keys(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_open_errors),        cmocka_unit_test(test_argument_errors),
-        cmocka_unit_test(test_store_fetch_delete), cmocka_unit_test(test_fetch_length_contract),
-        cmocka_unit_test(test_binary_and_empty),   cmocka_unit_test(test_big_value),
-        cmocka_unit_test(test_many_keys),          cmocka_unit_test(test_sizes_around_inline),
+        cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_argument_errors),
+        cmocka_unit_test(test_store_fetch_delete),
+        cmocka_unit_test(test_fetch_length_contract),
+        cmocka_unit_test(test_binary_and_empty),
+        cmocka_unit_test(test_big_value),
+        cmocka_unit_test(test_many_keys),
+        cmocka_unit_test(test_sizes_around_inline),
+        cmocka_unit_test(test_len_beyond_small_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -169,6 +169,20 @@ static void fetch_fn(void *state, void *arg)
 #define SMALL_VAL_INLINE 2u /* fetch, out: the value is in data */
 #define SMALL_RETRY 1       /* fetch: the value's length does not fit len */
 
+/* The longest value the small path carries the length of: len's range,
+ * lowered only by tests (sw__db_small_len_max). Relaxed: it orders nothing. */
+static _Atomic uint32_t small_len_max = UINT32_MAX;
+
+void sw__db_small_len_max(uint32_t n)
+{
+    atomic_store_explicit(&small_len_max, n, memory_order_relaxed);
+}
+
+static bool small_len_fits(size_t len)
+{
+    return len <= atomic_load_explicit(&small_len_max, memory_order_relaxed);
+}
+
 struct db_small {
     uint32_t len; /* store: vlen; fetch: cap in, the value's full length out */
     uint8_t klen;
@@ -229,7 +243,7 @@ static void small_fetch_fn(void *state, void *arg)
     r->rc = (int16_t)rc;
     if (rc != SW_OK)
         return;
-    if (vlen > UINT32_MAX) { /* over 4 GiB: the caller asks again, by pointer */
+    if (!small_len_fits(vlen)) { /* over 4 GiB: the caller asks again, by pointer */
         r->rc = SMALL_RETRY;
         return;
     }
@@ -441,7 +455,7 @@ int sw_db_store_ex(sw_db *db, const void *key, size_t klen, const void *val, siz
     if (!db || (!key && klen) || (!val && vlen) || expire_at_ms < 0)
         return SW_EINVAL;
     struct db_small sr;
-    if (!db->dir && expire_at_ms == 0 && vlen <= UINT32_MAX &&
+    if (!db->dir && expire_at_ms == 0 && small_len_fits(vlen) &&
         small_init(&sr, key, klen, klen + vlen <= SMALL_DATA ? NULL : val)) {
         sr.len = (uint32_t)vlen;
         if (!(sr.flags & SMALL_PTR) && vlen)

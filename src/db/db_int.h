@@ -26,6 +26,13 @@ static inline uint64_t sw__db_hash(const void *key, size_t klen)
     return XXH3_64bits(key, klen);
 }
 
+/* Test only: a memory-only Db sends values longer than n bytes (default
+ * and maximum UINT32_MAX) by pointer, and asks again by pointer for a
+ * fetched one, as it does for values over 4 GiB; so a test reaches that
+ * path without 4 GiB of memory. Safe from any thread; meant to be set while
+ * no Db is in use. */
+void sw__db_small_len_max(uint32_t n);
+
 /* The wall clock in ms since the Unix epoch: the unit of deadlines. */
 int64_t sw__db_now_ms(void);
 
