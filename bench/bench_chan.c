@@ -13,7 +13,7 @@
  *                      1024), each fed by its own producer, receives/s
  *   chan.floor_ns      two threads pinned to CPUs 0 and 1 bouncing one cache
  *                      line, ns per round trip ("nan" with a single CPU;
- *                      see floor.h)
+ *                      see common.h)
  */
 #include <pthread.h>
 #include <stdalign.h>

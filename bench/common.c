@@ -1,7 +1,8 @@
-/* The cache-line floor (see floor.h): the cheapest round trip two threads
+/* The cache-line floor (see common.h): the cheapest round trip two threads
  * can make, one cache line passed back and forth. Thread A writes an odd
  * value and waits for B to write the next even one. The spins have no pause
- * instruction: the floor is the line's transfer alone.
+ * instruction: the floor is the line's transfer alone. And the switch floor:
+ * the cheapest handoff between two threads that share one CPU.
  */
 #include "common.h"
 
@@ -101,6 +102,64 @@ double bench_floor_ns(int64_t duration_ns)
     pthread_join(ta, NULL);
     pthread_join(tb, NULL);
     return b.ns;
+}
+
+/* The switch floor: two threads pinned to CPU 0 hand a turn to each other,
+ * each yielding the CPU until the turn is its own, so every handoff is one
+ * switch between threads in the kernel. */
+struct handoff {
+    _Atomic int64_t turn; /* even: A's, odd: B's; -1: stop */
+    int64_t duration_ns;  /* immutable */
+    double ns;            /* the result, written by A, read after join */
+};
+
+static void *handoff_b(void *arg)
+{
+    struct handoff *h = arg;
+    pin(0);
+    for (int64_t want = 1;; want += 2) {
+        int64_t v;
+        while ((v = atomic_load_explicit(&h->turn, memory_order_acquire)) != want) {
+            if (v < 0)
+                return NULL;
+            sched_yield();
+        }
+        atomic_store_explicit(&h->turn, want + 1, memory_order_release);
+    }
+}
+
+static void *handoff_a(void *arg)
+{
+    struct handoff *h = arg;
+    pin(0);
+    int64_t turns = 0, start = now_ns(), end;
+    do {
+        for (int i = 0; i < BATCH; i++, turns += 2) {
+            atomic_store_explicit(&h->turn, turns + 1, memory_order_release);
+            while (atomic_load_explicit(&h->turn, memory_order_acquire) != turns + 2)
+                sched_yield();
+        }
+        end = now_ns();
+    } while (end - start < h->duration_ns);
+    atomic_store_explicit(&h->turn, -1, memory_order_release);
+    h->ns = (double)(end - start) / (double)turns;
+    return NULL;
+}
+
+double bench_switch_ns(int64_t duration_ns)
+{
+    struct handoff h = {.duration_ns = duration_ns};
+    atomic_init(&h.turn, 0);
+    pthread_t ta, tb;
+    int rc = pthread_create(&tb, NULL, handoff_b, &h);
+    if (rc != 0)
+        fail("pthread_create", rc);
+    rc = pthread_create(&ta, NULL, handoff_a, &h);
+    if (rc != 0)
+        fail("pthread_create", rc);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    return h.ns;
 }
 
 int64_t bench_now_ns(void)

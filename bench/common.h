@@ -1,7 +1,8 @@
 /* What the benchmark programs share: the clock, failing loudly, a fast
- * random generator, their command line, and the cache-line floor (two
- * threads pinned to CPUs 0 and 1 bouncing one cache line with atomics),
- * against which a round trip between threads is compared.
+ * random generator, their command line, the cache-line floor (two threads
+ * pinned to CPUs 0 and 1 bouncing one cache line with atomics), against
+ * which a round trip between threads is compared, and the switch floor (two
+ * threads taking turns on CPU 0), the least a thread switch costs.
  */
 #ifndef STEWARD_BENCH_COMMON_H
 #define STEWARD_BENCH_COMMON_H
@@ -40,5 +41,12 @@ static inline uint64_t bench_xorshift64(uint64_t *s)
  * Exits the program, with a message, if a thread cannot be started or
  * pinned. */
 double bench_floor_ns(int64_t duration_ns);
+
+/* Two threads pinned to CPU 0 handing a turn back and forth, each calling
+ * sched_yield until the turn is its own, for about duration_ns: returns the
+ * ns per handoff, i.e. per switch between threads on one CPU. Whenever
+ * threads waiting for answers outnumber the CPUs, each answer costs at
+ * least one such switch. Exits like bench_floor_ns on failure. */
+double bench_switch_ns(int64_t duration_ns);
 
 #endif

@@ -193,6 +193,9 @@ section_db() {
         "$(metric "$s" owner.floor_ns)" ns "(floor: cache line, CPUs 0 and 1)"
     row "owner call, pool of 1 (ns/call)" "$(metric "$s1" owner.call_ns)" \
         "$(metric "$s1" owner.floor_ns)" ns
+    printf '%-34s %12s %12s   %s\n' "thread switch on one CPU (ns)" \
+        "$(fmt_value "$(metric "$s" owner.switch_ns)" ns)" - \
+        "(the switch floor: the least a call costs while callers outnumber free CPUs)"
 }
 
 # The durable section's client counts and fsync policies; bench_durable.c
