@@ -50,6 +50,20 @@ static void pin(int cpu)
         fail("pthread_setaffinity_np", rc);
 }
 
+/* Runs b and a, each on a thread of its own, on arg, until both return. */
+static void run_pair(void *(*a)(void *), void *(*b)(void *), void *arg)
+{
+    pthread_t ta, tb;
+    int rc = pthread_create(&tb, NULL, b, arg);
+    if (rc != 0)
+        fail("pthread_create", rc);
+    rc = pthread_create(&ta, NULL, a, arg);
+    if (rc != 0)
+        fail("pthread_create", rc);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+}
+
 /* B answers v with v + 1 until it sees -1. Acquire loads pair with A's
  * release stores, and B's release stores with A's acquire loads. */
 static void *bounce_b(void *arg)
@@ -92,15 +106,7 @@ double bench_floor_ns(int64_t duration_ns)
         return NAN;
     struct bounce b = {.duration_ns = duration_ns};
     atomic_init(&b.word, 0);
-    pthread_t ta, tb;
-    int rc = pthread_create(&tb, NULL, bounce_b, &b);
-    if (rc != 0)
-        fail("pthread_create", rc);
-    rc = pthread_create(&ta, NULL, bounce_a, &b);
-    if (rc != 0)
-        fail("pthread_create", rc);
-    pthread_join(ta, NULL);
-    pthread_join(tb, NULL);
+    run_pair(bounce_a, bounce_b, &b);
     return b.ns;
 }
 
@@ -150,15 +156,7 @@ double bench_switch_ns(int64_t duration_ns)
 {
     struct handoff h = {.duration_ns = duration_ns};
     atomic_init(&h.turn, 0);
-    pthread_t ta, tb;
-    int rc = pthread_create(&tb, NULL, handoff_b, &h);
-    if (rc != 0)
-        fail("pthread_create", rc);
-    rc = pthread_create(&ta, NULL, handoff_a, &h);
-    if (rc != 0)
-        fail("pthread_create", rc);
-    pthread_join(ta, NULL);
-    pthread_join(tb, NULL);
+    run_pair(handoff_a, handoff_b, &h);
     return h.ns;
 }
 
