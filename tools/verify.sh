@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Model-checks the channel protocol with spin: verify/chan.pml (the channel
+# Model-checks the protocols with spin: verify/chan.pml (the channel
 # protocol of src/chan/chan.c over the futex parker of src/base/sync.c) in
-# each configuration, and verify/lock.pml (sync.c's futex mutex). Every
+# each configuration, verify/lock.pml (sync.c's futex mutex) and
+# verify/owner.pml (the owner protocol of src/owner/owner.c). Every
 # correct configuration must come out with no error, every deliberately
 # broken variant must be caught, and every witness (a path of interest that
 # the correct configurations must reach) must be reached.
@@ -34,18 +35,19 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 start=$(now_ms)
 mkdir -p "$out"
 
-# build MODEL: spin -a, then pan compiled in build/verify/MODEL. -O0: pan.c
-# is large and an optimised build takes a minute; COLLAPSE stores states
-# compressed, which here is both smaller and faster.
+# build MODEL [OPT]: spin -a, then pan compiled in build/verify/MODEL. -O0
+# unless OPT says otherwise: chan's pan.c is large and an optimised build
+# takes a minute; owner's compiles in seconds and searches faster optimised.
+# COLLAPSE stores states compressed, which here is both smaller and faster.
 build() {
-    local d=$out/$1
+    local d=$out/$1 opt=${2:--O0}
     rm -rf "$d"
     mkdir -p "$d"
     if ! (cd "$d" && spin -a "$root/verify/$1.pml" >spin.log 2>&1); then
         cat "$d/spin.log"
         return 1
     fi
-    if ! (cd "$d" && gcc -O0 -DSAFETY -DCOLLAPSE -w -o pan pan.c >gcc.log 2>&1); then
+    if ! (cd "$d" && gcc "$opt" -DSAFETY -DCOLLAPSE -w -o pan pan.c >gcc.log 2>&1); then
         cat "$d/gcc.log"
         return 1
     fi
@@ -98,7 +100,7 @@ check() {
         "${errors:-?}" "$(echo "$ms" | awk '{print $1 / 1000}')" "$result"
 }
 
-if ! build chan || ! build lock; then
+if ! build chan || ! build lock || ! build owner -O2; then
     echo "verify: the models do not build"
     exit 1
 fi
@@ -135,6 +137,29 @@ witnesses=(
 for w in "${witnesses[@]}"; do
     IFS=: read -r wit cfg name <<<"$w"
     check chan "$name" reach CHAN_CFG="$cfg" CHAN_WITNESS="$wit"
+done
+
+# verify/owner.pml: its configurations (OWNER_CFG), broken variants
+# (OWNER_BUG) and witnesses (OWNER_WITNESS), as above.
+configs=(1:calls 2:overflow 3:tree 4:posts 5:stop)
+for c in "${configs[@]}"; do
+    check owner "${c#*:}" pass OWNER_CFG="${c%%:*}"
+done
+bugs=(
+    "1:1:bug-dekker:invalid end state" "2:1:bug-letgo:invalid end state"
+    "3:3:bug-tree:invalid end state" "4:5:bug-free:!(freed[o])" "5:5:bug-closed:k==(bn-1)"
+)
+for b in "${bugs[@]}"; do
+    IFS=: read -r bug cfg name want <<<"$b"
+    check owner "$name" "fail:$want" OWNER_CFG="$cfg" OWNER_BUG="$bug"
+done
+witnesses=(
+    1:1:w-roam 2:5:w-eclosed 3:1:w-late-wake-call 4:2:w-requeue 5:2:w-letgo-fails
+    6:1:w-unpark-wake 7:1:w-wake-thread 8:3:w-beyond-tree 9:3:w-tree-wake 10:3:w-signal
+)
+for w in "${witnesses[@]}"; do
+    IFS=: read -r wit cfg name <<<"$w"
+    check owner "$name" reach OWNER_CFG="$cfg" OWNER_WITNESS="$wit"
 done
 
 echo "spin $(spin -V | sed -n 's/^Spin Version \([^ ]*\).*/\1/p'); total $(echo $(($(now_ms) - start)) | awk '{print $1 / 1000}')s"

@@ -71,6 +71,10 @@
  * No deadlock. Pool threads never wait on other threads: sw_owner_call is
  * refused on them, a post from them allocates instead of waiting for room,
  * and a stop from them completes asynchronously.
+ *
+ * verify/owner.pml models this protocol (mailboxes, run queues, sleep,
+ * replies, stop and free) for spin; docs/verification.md says what it
+ * checks. A change here that moves a shared access changes the model too.
  */
 #define _GNU_SOURCE
 #include "steward/owner.h"
