@@ -141,13 +141,14 @@ done
 
 # verify/owner.pml: its configurations (OWNER_CFG), broken variants
 # (OWNER_BUG) and witnesses (OWNER_WITNESS), as above.
-configs=(1:calls 2:overflow 3:tree 4:posts 5:stop)
+configs=(1:calls 2:overflow 3:tree 4:posts 5:stop 6:free-on-pool)
 for c in "${configs[@]}"; do
     check owner "${c#*:}" pass OWNER_CFG="${c%%:*}"
 done
 bugs=(
     "1:1:bug-dekker:invalid end state" "2:1:bug-letgo:invalid end state"
     "3:3:bug-tree:invalid end state" "4:5:bug-free:!(freed[o])" "5:5:bug-closed:k==(bn-1)"
+    "6:6:bug-life:!(closed[k])||freed[k]"
 )
 for b in "${bugs[@]}"; do
     IFS=: read -r bug cfg name want <<<"$b"
@@ -156,6 +157,7 @@ done
 witnesses=(
     1:1:w-roam 2:5:w-eclosed 3:1:w-late-wake-call 4:2:w-requeue 5:2:w-letgo-fails
     6:1:w-unpark-wake 7:1:w-wake-thread 8:3:w-beyond-tree 9:3:w-tree-wake 10:3:w-signal
+    11:6:w-free-second 12:6:w-stop-second
 )
 for w in "${witnesses[@]}"; do
     IFS=: read -r wit cfg name <<<"$w"

@@ -62,6 +62,7 @@
 #define BUG_TREE 3   /* reply_all notifies parents before their children */
 #define BUG_FREE 4   /* release_owner does not wait for callers still inside */
 #define BUG_CLOSED 5 /* mailbox_push ignores CLOSED */
+#define BUG_LIFE 6   /* finish_stop loads FREE_REQ, then sets STOP_DONE: two steps */
 
 byte cfg;     /* OWNER_CFG */
 byte bug;     /* OWNER_BUG */
@@ -102,6 +103,9 @@ byte where[NO];    /* see W_* */
 byte ran[NID];     /* how many times each message's fn ran */
 bool pushed[NID];  /* its push succeeded */
 bool stopdone[NO]; /* LIFE_STOP_DONE */
+bool freereq[NO];  /* LIFE_FREE_REQ */
+bool stopwait[NO]; /* o->stop_reply is the stopper's parker (else NULL) */
+byte freer;        /* the message whose fn calls sw_owner_free(owner 0), or 0 */
 bool freed[NO];    /* the owner's memory is gone */
 byte begun[NO];    /* requests that have counted themselves in */
 byte calls_to[NO]; /* requests the configuration sends to each owner */
@@ -334,6 +338,48 @@ inline take(o)
     k = 0
 }
 
+/* release_owner(o): waits until no caller is inside (BUG_FREE: does
+ * not), then frees. */
+inline release_owner(o)
+{
+    atomic { (inflight[o] == 0 || bug == BUG_FREE) -> freed[o] = 1 }
+}
+
+/* finish_stop(o): one fetch_or sets STOP_DONE and sees FREE_REQ (BUG_LIFE:
+ * a load, then the or); that is the running thread's last touch of o. Then
+ * it frees o, if a pool thread asked for that meanwhile, or unparks the
+ * stopper, if one waits. */
+inline finish_stop(o)
+{
+    if
+    :: bug != BUG_LIFE ->
+        atomic { assert(!freed[o]); stopdone[o] = 1; where[o] = W_GONE; old = freereq[o] }
+    :: else ->
+        atomic { assert(!freed[o]); old = freereq[o] };
+        atomic { stopdone[o] = 1; where[o] = W_GONE }
+    fi;
+    if
+    :: old -> old = 0; WITNESS(12); release_owner(o)
+    :: !old && stopwait[o] -> unpark(NC)
+    :: !old && !stopwait[o] -> skip
+    fi
+}
+
+/* sw_owner_free(owner 0) from an owner function (the freer's post, alone
+ * in its batch, so its fn runs last): request_stop pushes STOP with no
+ * stopper to wake; then one fetch_or sets FREE_REQ and sees STOP_DONE, and
+ * whichever of it and finish_stop comes second releases the memory. */
+inline free_from_pool()
+{
+    mailbox_push(0, STOPID, 1);
+    assert(rc == OK);
+    atomic { assert(!freed[0]); freereq[0] = 1; old = stopdone[0] };
+    if
+    :: old -> old = 0; WITNESS(11); release_owner(0)
+    :: else -> skip
+    fi
+}
+
 inline run_taken(o)
 {
     atomic {
@@ -360,18 +406,22 @@ inline run_taken(o)
             assert(MJ(bb[k]) == 0 || OWNER_OF(c, 0) != o || !pushed[MSG(c, 0)] || ran[MSG(c, 0)] == 1);
             ran[bb[k]]++;
             assert(ran[bb[k]] == 1);
+            if
+            :: bb[k] == freer -> assert(bn == 1); dofree = 1
+            :: else -> skip
+            fi;
             c = 0;
             k++
         od;
         k = 0
     };
+    if
+    :: dofree -> free_from_pool(); dofree = 0
+    :: else -> skip
+    fi;
     reply_all();
     if
-    :: stopped ->
-        /* finish_stop: the fetch_or of STOP_DONE is the last touch of o;
-         * then the stopper's parker is unparked */
-        atomic { assert(!freed[o]); stopdone[o] = 1; where[o] = W_GONE };
-        unpark(NC)
+    :: stopped -> finish_stop(o)
     :: else -> skip
     fi
 }
@@ -440,8 +490,8 @@ end_sleep:
  * choice (hints and clocks); the model explores them all. */
 proctype Pool(byte me)
 {
-    byte hot, adm, o, bb[QM], bn, sl[NC], sn, i, k, c, r, tg, old;
-    bool stopped, gosleep, ov;
+    byte hot, adm, o, bb[QM], bn, sl[NC], sn, i, k, c, r, tg, old, rc;
+    bool stopped, gosleep, ov, dofree, wasidle;
     do
     :: atomic {
             /* hot_admit: runq_take, one exchange */
@@ -505,7 +555,10 @@ proctype Caller(byte me)
     bool wasidle;
     do
     :: j == nreq[me] -> break
-    :: j < nreq[me] ->
+    :: j < nreq[me] && (freer != MSG(me, j) || begun[0] == calls_to[0]) ->
+        /* (the freer frees owner 0 only once every request to it has
+         * counted itself in: no thread may use the handle after
+         * sw_owner_free) */
         o = OWNER_OF(me, j);
         id = MSG(me, j);
         atomic {
@@ -577,7 +630,7 @@ proctype Stopper(byte me; byte o)
     /* sw_owner_free: no thread may use the handle once it is called, so
      * the model calls it once every request to o has counted itself in */
     begun[o] == calls_to[o];
-    atomic { (inflight[o] == 0 || bug == BUG_FREE) -> freed[o] = 1 }
+    release_owner(o)
 }
 
 /* ---- the configurations (OWNER_CFG) ----
@@ -630,7 +683,14 @@ init
             npool = 1;
             ops[0] = REQS(CALL(0), CALL(0)); nreq[0] = 2;
             ops[1] = POST(0); nreq[1] = 1;
-            stopper = 1
+            stopper = 1;
+            stopwait[0] = 1
+        :: cfg == 6 ->
+            /* free from a pool thread: an owner function of owner 1 frees
+             * owner 0 while calls to it race the stop */
+            ops[0] = REQS(CALL(0), CALL(0)); nreq[0] = 2;
+            ops[1] = POST(1); nreq[1] = 1;
+            freer = MSG(1, 0)
         fi;
         c = 0;
         do
@@ -676,6 +736,7 @@ init
         :: k == NO -> break
         :: else ->
             assert(mlen[k] == 0 && inflight[k] == 0);
+            assert(!closed[k] || freed[k]); /* a stopped owner was freed */
             assert(where[k] == W_GONE || where[k] == W_NONE && idle[k]);
             k++
         od;
