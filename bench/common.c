@@ -1,8 +1,9 @@
-/* The cache-line floor (see common.h): the cheapest round trip two threads
- * can make, one cache line passed back and forth. Thread A writes an odd
- * value and waits for B to write the next even one. The spins have no pause
- * instruction: the floor is the line's transfer alone. And the switch floor:
- * the cheapest handoff between two threads that share one CPU.
+/* The two floors (see common.h), one ping-pong each: thread A writes an
+ * odd value and waits for B to write the next even one. The cache-line
+ * floor puts A and B on CPUs 0 and 1 and spins with no pause instruction,
+ * so a round trip is the line's transfer alone; the switch floor puts both
+ * on CPU 0 and yields while waiting, so each half of a round trip is one
+ * switch between threads in the kernel.
  */
 #include "common.h"
 
@@ -13,6 +14,7 @@
 #include <sched.h>
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +24,11 @@
 enum { BATCH = 1024 }; /* round trips between two reads of the clock */
 
 struct bounce {
-    alignas(64) _Atomic int64_t word;
-    int64_t duration_ns; /* immutable */
-    double ns;           /* the result, written by A, read after join */
+    alignas(64) _Atomic int64_t word; /* odd: B's turn, even: A's; -1: stop */
+    int64_t duration_ns;              /* immutable */
+    int cpu_b;                        /* immutable: B's CPU (A's is 0) */
+    bool yield;                       /* immutable: wait with sched_yield, else spin */
+    double ns;                        /* per round trip: written by A, read after join */
 };
 
 static int64_t now_ns(void)
@@ -50,33 +54,20 @@ static void pin(int cpu)
         fail("pthread_setaffinity_np", rc);
 }
 
-/* Runs b and a, each on a thread of its own, on arg, until both return. */
-static void run_pair(void *(*a)(void *), void *(*b)(void *), void *arg)
-{
-    pthread_t ta, tb;
-    int rc = pthread_create(&tb, NULL, b, arg);
-    if (rc != 0)
-        fail("pthread_create", rc);
-    rc = pthread_create(&ta, NULL, a, arg);
-    if (rc != 0)
-        fail("pthread_create", rc);
-    pthread_join(ta, NULL);
-    pthread_join(tb, NULL);
-}
-
 /* B answers v with v + 1 until it sees -1. Acquire loads pair with A's
  * release stores, and B's release stores with A's acquire loads. */
 static void *bounce_b(void *arg)
 {
     struct bounce *b = arg;
-    pin(1);
+    const bool yield = b->yield; /* a local, so the spin loads nothing else */
+    pin(b->cpu_b);
     for (int64_t want = 1;; want += 2) {
-        for (;;) {
-            int64_t v = atomic_load_explicit(&b->word, memory_order_acquire);
-            if (v == want)
-                break;
+        int64_t v;
+        while ((v = atomic_load_explicit(&b->word, memory_order_acquire)) != want) {
             if (v < 0)
                 return NULL;
+            if (yield)
+                sched_yield();
         }
         atomic_store_explicit(&b->word, want + 1, memory_order_release);
     }
@@ -85,13 +76,15 @@ static void *bounce_b(void *arg)
 static void *bounce_a(void *arg)
 {
     struct bounce *b = arg;
+    const bool yield = b->yield;
     pin(0);
     int64_t rounds = 0, start = now_ns(), end;
     do {
         for (int i = 0; i < BATCH; i++, rounds++) {
             atomic_store_explicit(&b->word, 2 * rounds + 1, memory_order_release);
             while (atomic_load_explicit(&b->word, memory_order_acquire) != 2 * rounds + 2)
-                ;
+                if (yield)
+                    sched_yield();
         }
         end = now_ns();
     } while (end - start < b->duration_ns);
@@ -100,64 +93,33 @@ static void *bounce_a(void *arg)
     return NULL;
 }
 
+/* Runs the ping-pong for about duration_ns; ns per round trip. */
+static double bounce(int cpu_b, bool yield, int64_t duration_ns)
+{
+    struct bounce b = {.duration_ns = duration_ns, .cpu_b = cpu_b, .yield = yield};
+    atomic_init(&b.word, 0);
+    pthread_t ta, tb;
+    int rc = pthread_create(&tb, NULL, bounce_b, &b);
+    if (rc != 0)
+        fail("pthread_create", rc);
+    rc = pthread_create(&ta, NULL, bounce_a, &b);
+    if (rc != 0)
+        fail("pthread_create", rc);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    return b.ns;
+}
+
 double bench_floor_ns(int64_t duration_ns)
 {
     if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
         return NAN;
-    struct bounce b = {.duration_ns = duration_ns};
-    atomic_init(&b.word, 0);
-    run_pair(bounce_a, bounce_b, &b);
-    return b.ns;
-}
-
-/* The switch floor: two threads pinned to CPU 0 hand a turn to each other,
- * each yielding the CPU until the turn is its own, so every handoff is one
- * switch between threads in the kernel. */
-struct handoff {
-    _Atomic int64_t turn; /* even: A's, odd: B's; -1: stop */
-    int64_t duration_ns;  /* immutable */
-    double ns;            /* the result, written by A, read after join */
-};
-
-static void *handoff_b(void *arg)
-{
-    struct handoff *h = arg;
-    pin(0);
-    for (int64_t want = 1;; want += 2) {
-        int64_t v;
-        while ((v = atomic_load_explicit(&h->turn, memory_order_acquire)) != want) {
-            if (v < 0)
-                return NULL;
-            sched_yield();
-        }
-        atomic_store_explicit(&h->turn, want + 1, memory_order_release);
-    }
-}
-
-static void *handoff_a(void *arg)
-{
-    struct handoff *h = arg;
-    pin(0);
-    int64_t turns = 0, start = now_ns(), end;
-    do {
-        for (int i = 0; i < BATCH; i++, turns += 2) {
-            atomic_store_explicit(&h->turn, turns + 1, memory_order_release);
-            while (atomic_load_explicit(&h->turn, memory_order_acquire) != turns + 2)
-                sched_yield();
-        }
-        end = now_ns();
-    } while (end - start < h->duration_ns);
-    atomic_store_explicit(&h->turn, -1, memory_order_release);
-    h->ns = (double)(end - start) / (double)turns;
-    return NULL;
+    return bounce(1, false, duration_ns);
 }
 
 double bench_switch_ns(int64_t duration_ns)
 {
-    struct handoff h = {.duration_ns = duration_ns};
-    atomic_init(&h.turn, 0);
-    run_pair(handoff_a, handoff_b, &h);
-    return h.ns;
+    return bounce(0, true, duration_ns) / 2; /* two switches per round trip */
 }
 
 int64_t bench_now_ns(void)
