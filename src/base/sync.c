@@ -1,11 +1,13 @@
-/* The slow paths of the parker and the futex mutex, the clock and the
- * per-thread random generator. */
+/* The slow paths of the parker and the futex mutex, the clock, the
+ * per-thread random generator and cache-line allocation. */
 #define _GNU_SOURCE
 #include "sync.h"
 
 #include <errno.h>
 #include <linux/futex.h>
 #include <sched.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +25,18 @@ int64_t sw__deadline(int64_t timeout_ns)
         return -1;
     int64_t now = sw__now_ns();
     return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+}
+
+void *sw__alloc_lines(size_t size)
+{
+    if (size > SIZE_MAX - SW__CACHE_LINE)
+        return NULL;
+    size_t rounded =
+        size ? (size + SW__CACHE_LINE - 1) / SW__CACHE_LINE * SW__CACHE_LINE : SW__CACHE_LINE;
+    void *p = aligned_alloc(SW__CACHE_LINE, rounded);
+    if (p)
+        memset(p, 0, rounded);
+    return p;
 }
 
 void sw__futex_wait(_Atomic uint32_t *word, uint32_t expect, int64_t deadline_ns)

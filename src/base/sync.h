@@ -10,9 +10,8 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "steward/status.h"
 
@@ -29,14 +28,7 @@
 /* size zeroed bytes in whole cache lines of their own (free with free()),
  * or NULL: for data that many threads read while others write nearby, such
  * as a table of owner handles that every caller reads. */
-static inline void *sw__alloc_lines(size_t size)
-{
-    size_t rounded = (size + SW__CACHE_LINE - 1) / SW__CACHE_LINE * SW__CACHE_LINE;
-    void *p = aligned_alloc(SW__CACHE_LINE, rounded ? rounded : SW__CACHE_LINE);
-    if (p)
-        memset(p, 0, rounded ? rounded : SW__CACHE_LINE);
-    return p;
-}
+void *sw__alloc_lines(size_t size);
 
 /* The monotonic clock, in nanoseconds. */
 int64_t sw__now_ns(void);
