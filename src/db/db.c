@@ -107,17 +107,25 @@ static void store_fn(void *state, void *arg)
     write_op(state, r, &rec);
 }
 
-static void delete_fn(void *state, void *arg)
+/* Deletes the key if present (SW_ENOTFOUND otherwise), as
+ * sw__db_shard_apply does. */
+static int delete_key(struct sw__shard *s, uint64_t hash, const void *key, size_t klen,
+                      sw__journal_waiter *w, int *rcp)
 {
-    struct db_req *r = arg;
     const void *val;
     size_t vlen;
     int64_t expire;
-    r->rc = lookup(state, r, &val, &vlen, &expire);
-    if (r->rc != SW_OK)
-        return;
-    sw__rec rec = {.type = SW__REC_DEL, .a = r->key, .alen = r->klen};
-    write_op(state, r, &rec);
+    int rc = lookup_key(s, hash, key, klen, &val, &vlen, &expire);
+    if (rc != SW_OK)
+        return rc;
+    sw__rec rec = {.type = SW__REC_DEL, .a = key, .alen = klen};
+    return sw__db_shard_apply(s, hash, &rec, w, rcp);
+}
+
+static void delete_fn(void *state, void *arg)
+{
+    struct db_req *r = arg;
+    r->rc = delete_key(state, r->hash, r->key, r->klen, &r->wait, &r->rc);
 }
 
 static void expire_fn(void *state, void *arg)
@@ -262,24 +270,22 @@ static void small_delete_fn(void *state, void *arg)
 {
     struct db_small *r = arg;
     const unsigned char *key = small_key(r);
-    uint64_t hash = sw__db_hash(key, r->klen);
-    const void *val;
-    size_t vlen;
-    int64_t expire;
-    int rc = lookup_key(state, hash, key, r->klen, &val, &vlen, &expire);
-    if (rc == SW_OK) {
-        sw__rec rec = {.type = SW__REC_DEL, .a = key, .alen = r->klen};
-        rc = sw__db_shard_apply(state, hash, &rec, NULL, &rc);
-    }
-    r->rc = (int16_t)rc;
+    int rc;
+    r->rc = (int16_t)delete_key(state, sw__db_hash(key, r->klen), key, r->klen, NULL, &rc);
+}
+
+/* The owner of the shard that keys of this hash live in. */
+static sw_owner *route(const sw_db *db, uint64_t hash)
+{
+    return db->route[((hash >> 32) * db->n) >> 32];
 }
 
 /* Sends r to the shard of key (which r holds too) and returns the owner's
  * answer. */
 static int small_call(sw_db *db, sw_owner_fn fn, struct db_small *r, const void *key)
 {
-    uint64_t hash = sw__db_hash(key ? key : "", r->klen);
-    int rc = sw_owner_call_inline(db->route[((hash >> 32) * db->n) >> 32], fn, r, sizeof *r);
+    int rc =
+        sw_owner_call_inline(route(db, sw__db_hash(key ? key : "", r->klen)), fn, r, sizeof *r);
     return rc == SW_OK ? r->rc : rc;
 }
 
@@ -352,7 +358,7 @@ static int shard_call(sw_db *db, sw_owner_fn fn, struct db_req *r)
     if (!r->val)
         r->val = empty;
     r->hash = sw__db_hash(r->key, r->klen);
-    int rc = sw_owner_call(db->route[((r->hash >> 32) * db->n) >> 32], fn, r);
+    int rc = sw_owner_call(route(db, r->hash), fn, r);
     return rc == SW_OK ? r->rc : rc;
 }
 
