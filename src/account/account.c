@@ -1,9 +1,10 @@
 /* The Account: the Go pattern's Account, a balance owned by one owner.
  *
  * Every operation is a message to the account's owner (sw_owner_call_inline:
- * the small request travels inside the message, on the caller's stack), so the balance is only ever
- * touched by one thread at a time and each caller gets its own answer. The owner is logical: a
- * million accounts share the pool's few threads.
+ * the small request travels inside the message, on the caller's stack), so
+ * the balance is only ever touched by one thread at a time and each caller
+ * gets its own answer. The owner is logical: a million accounts share the
+ * pool's few threads.
  */
 #include "steward/account.h"
 

@@ -224,8 +224,9 @@ static bool pool_at_cap(struct pool *p)
 /* Where o runs next: its home, unless the home sleeps and the spinner has
  * room: it polls, or it is busy but below LOAD_FULL. A full spinner leaves
  * the home to be woken instead (unless awake_max threads are awake
- * already): that is how the pool wakes more threads as load grows. Only a hint: whichever thread is
- * chosen, the push and the `sleeping` handshake in schedule make sure it runs o. */
+ * already): that is how the pool wakes more threads as load grows. Only a
+ * hint: whichever thread is chosen, the push and the `sleeping` handshake
+ * in schedule make sure it runs o. */
 static struct pool_thread *schedule_target(sw_owner *o)
 {
     struct pool_thread *home = o->home;
@@ -522,32 +523,37 @@ static sw_owner *runq_take(struct pool_thread *pt)
     return fifo;
 }
 
-/* Waits for work. As the spinner, polls the run queue, yielding the CPU
- * between short spins, for up to IDLE_POLL_NS, then sleeps on the futex;
- * while another thread polls, sleeps at once. Yielding matters as much as
- * polling: a caller that runs on this same CPU cannot send the next request
- * while we spin, and the scheduler likes to put a caller and the owner it
- * wakes on one CPU. */
+/* The spinner's poll: watches the run queue, yielding the CPU between
+ * short spins, for up to IDLE_POLL_NS; true if work came. Yielding matters
+ * as much as polling: a caller that runs on this same CPU cannot send the
+ * next request while we spin, and the scheduler likes to put a caller and
+ * the owner it wakes on one CPU. */
+static bool spinner_poll(struct pool_thread *pt)
+{
+    int64_t start = sw__now_ns();
+    for (;;) {
+        for (int i = 0; i < IDLE_SPINS; i++) {
+            if (runq_nonempty(pt))
+                return true;
+            sw__cpu_relax();
+        }
+        if (sw__now_ns() - start > IDLE_POLL_NS)
+            break;
+        sched_yield();
+    }
+    spinner_release(pt);
+    return false;
+}
+
+/* Waits for work: as the spinner, polls first (spinner_poll); then, or at
+ * once while another thread polls, sleeps on the futex. */
 static void idle_wait(struct pool_thread *pt)
 {
     atomic_store_explicit(&pt->mode, MODE_POLLING, memory_order_relaxed);
-    if (spinner_claim(pt)) {
-        int64_t start = sw__now_ns();
-        for (;;) {
-            for (int i = 0; i < IDLE_SPINS; i++) {
-                if (runq_nonempty(pt)) {
-                    atomic_store_explicit(&pt->mode, MODE_BUSY, memory_order_relaxed);
-                    return;
-                }
-                sw__cpu_relax();
-            }
-            if (sw__now_ns() - start > IDLE_POLL_NS)
-                break;
-            sched_yield();
-        }
-        spinner_release(pt);
-    }
+    bool work = spinner_claim(pt) && spinner_poll(pt);
     atomic_store_explicit(&pt->mode, MODE_BUSY, memory_order_relaxed);
+    if (work)
+        return;
     atomic_store_explicit(&pt->sleeping, 1, memory_order_seq_cst);
     if (atomic_load_explicit(&pt->runq, memory_order_seq_cst) == NULL) {
         atomic_fetch_sub_explicit(&pt->pool->awake, 1, memory_order_relaxed);
