@@ -50,7 +50,7 @@ void sw_account_free(sw_account *a);
 typedef struct sw_ledger sw_ledger;
 
 typedef struct sw_ledger_options {
-    unsigned shards;     /* 0: one per owner pool thread (or the directory's) */
+    unsigned shards;     /* 0: as the Db (db.h), or the directory's count */
     const char *dir;     /* NULL: memory only; else the logs live here */
     enum sw_fsync fsync; /* with dir: as for the Db (db.h) */
 } sw_ledger_options;

@@ -24,7 +24,7 @@ typedef struct sw_db sw_db;
 enum sw_fsync { SW_FSYNC_EVERYSEC, SW_FSYNC_ALWAYS, SW_FSYNC_NO };
 
 typedef struct sw_db_options {
-    unsigned shards;     /* 0: one per owner pool thread */
+    unsigned shards;     /* 0: one per CPU above 4 CPUs, max(1, CPUs - 1) on 4 or fewer */
     const char *dir;     /* NULL: memory only; else the append-only log lives here */
     enum sw_fsync fsync; /* with dir: when the log is synced */
 } sw_db_options;

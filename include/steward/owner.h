@@ -2,25 +2,31 @@
  *
  * An owner holds a piece of state that only it touches. Other threads reach
  * the state by sending the owner a function to run on it: sw_owner_call runs
- * fn(state, arg) on the owner and waits for it to finish; sw_owner_post queues
- * it and returns. The owner runs its requests one at a time, so fn needs no
- * lock: "share memory by communicating".
+ * fn(state, arg) and waits for it to finish; sw_owner_post queues it and
+ * returns. The owner runs its requests one at a time, each seeing all that
+ * the previous ones did, so fn needs no lock: "share memory by
+ * communicating".
  *
- * An owner is logical. Owners live on a fixed, process-wide pool of threads
- * (by default one per online CPU; the environment variable STEWARD_THREADS
- * overrides it) that many owners share, so a million owners are not a
- * million threads. Each owner has a home thread; while its home sleeps it
- * may run on another pool thread that is awake (one at a time all the
- * same), so a light load keeps few threads busy. The pool starts on first
- * use. After fork(), the child may start new owners on a fresh pool; owners
- * started before the fork belong to the parent.
+ * An owner is a serialization domain, not a thread. Where a request runs is
+ * the runtime's choice, as with libdispatch's dispatch_sync on a serial
+ * queue: a call on a free owner runs on the calling thread (one atomic
+ * operation takes the owner, one lets it go); a call on a busy owner is
+ * queued, and the thread that holds the owner runs it, with the others
+ * queued behind it, as one batch (combining), while the caller waits
+ * (spinning briefly, then on its own futex). Posts never run on the
+ * poster: a post to a free owner is run by a thread of a process-wide pool
+ * (one per online CPU; the environment variable STEWARD_THREADS overrides
+ * it), which starts on first use and costs nothing while idle. A million
+ * owners are a million small structs, not a million threads.
+ *
+ * What this asks of fn: keep it short, as under a mutex; it may run on any
+ * thread (no thread-locals, no reliance on thread identity); it must not
+ * call sw_owner_call (SW_EINVAL: the runtime counts, per thread, the owner
+ * functions running on it) but may post, stop and free.
  *
  * Ordering: requests made by one thread to one owner run in the order it
- * made them. fn always runs on a pool thread, never on the caller.
- *
- * fn must not block for long: it holds up the other owners its thread serves.
- * From inside an owner function, use sw_owner_post, never sw_owner_call (a
- * pool thread waiting on a pool thread can deadlock the pool).
+ * made them. After fork(), the child may start new owners on a fresh pool;
+ * owners started before the fork belong to the parent.
  */
 #ifndef STEWARD_OWNER_H
 #define STEWARD_OWNER_H
@@ -37,15 +43,17 @@ typedef struct sw_owner sw_owner;
 typedef void (*sw_owner_fn)(void *state, void *arg);
 
 /* Starts an owner of state (which the caller keeps owning: steward never
- * frees it) and stores its handle in *out. SW_OK; SW_EINVAL if out is NULL;
- * SW_ENOMEM, or SW_EIO if the pool's threads cannot be started.
- * Thread safety: any thread. */
+ * frees it, and it must outlive the owner) and stores its handle in *out. SW_OK; SW_EINVAL if out
+ * is NULL; SW_ENOMEM, or SW_EIO if the pool's threads cannot be started. Thread safety: any thread.
+ */
 int sw_owner_start(sw_owner **out, void *state);
 
-/* Called on the owner after each batch of requests (all that were queued
- * when the owner woke) has run, and before any caller of the batch gets its
- * answer: the place for group commit (one write and one fsync for a whole
- * batch; requests can learn the outcome through their own arg). */
+/* Called once after each batch of requests has run, by whichever thread
+ * holds the owner, and before any caller of the batch gets its answer: the
+ * place for group commit (one write and one fsync for a whole batch;
+ * requests can learn the outcome through their own arg). A batch is the
+ * holder's own request with what was queued while it ran, up to a bound.
+ * It runs as an owner function does (the same rules). */
 typedef void (*sw_owner_batch_fn)(void *state);
 
 typedef struct sw_owner_options {
@@ -55,32 +63,39 @@ typedef struct sw_owner_options {
 /* As sw_owner_start, with options (NULL: as sw_owner_start). */
 int sw_owner_start_ex(sw_owner **out, void *state, const sw_owner_options *opts);
 
-/* Runs fn(state, arg) on the owner and waits until it has returned. The
+/* Runs fn(state, arg) with the owner held and returns once it has run: on
+ * this thread if the owner is free, else on the thread that holds it. The
  * request (and its reply slot) lives on the caller's stack: nothing is
- * allocated, and no other caller can receive this call's completion.
+ * allocated, and no other caller can receive this call's completion. A
+ * caller that waits may be handed the owner, and then runs the requests
+ * queued with its own before it returns (a bounded number).
  * SW_OK: fn ran. SW_ECLOSED: the owner is stopping or stopped; fn did not
- * run. SW_EINVAL: o or fn is NULL, or the caller is itself an owner function
- * (which must post instead). Thread safety: any thread but the pool's. */
+ * run. SW_EINVAL: o or fn is NULL, or the caller is itself inside an owner
+ * function (which must post instead). Thread safety: any thread, outside
+ * owner functions. */
 int sw_owner_call(sw_owner *o, sw_owner_fn fn, void *arg);
 
 /* The most bytes of request sw_owner_call_inline carries in its message. */
 #define SW_OWNER_INLINE_MAX 40
 
 /* As sw_owner_call, for a request of at most SW_OWNER_INLINE_MAX bytes that
- * travels inside the call's message: the size bytes at req are copied in,
- * fn(state, copy) runs on the owner, and the copy (with whatever fn wrote
- * to it) is copied back to req once fn has returned. fn must not keep the
- * pointer. The message, its reply slot and the request then share one
- * cache line, the only memory of the caller's that the owner's thread
- * touches: the fastest call there is, for small requests. Statuses as
- * sw_owner_call; SW_EINVAL also if size > SW_OWNER_INLINE_MAX, or req is
- * NULL and size is not 0. Thread safety: any thread but the pool's. */
+ * travels inside the call's message when the call is queued: fn(state, p)
+ * runs with p pointing at the size bytes of the request (req itself when
+ * the call runs on this thread; else a copy in the message, copied back to
+ * req once fn has returned). fn may read and write those size bytes only,
+ * and must not keep the pointer. The message, its reply slot and the
+ * request then share one cache line, the only memory of the caller's that
+ * another thread touches. Statuses as sw_owner_call; SW_EINVAL also if
+ * size > SW_OWNER_INLINE_MAX, or req is NULL and size is not 0.
+ * Thread safety: any thread, outside owner functions. */
 int sw_owner_call_inline(sw_owner *o, sw_owner_fn fn, void *req, size_t size);
 
-/* Queues fn(state, arg) to run on the owner and returns without waiting for
- * it. Posts are bounded: past SW_OWNER_POST_LIMIT queued posts on one pool
- * thread, a caller waits until there is room; a post made from a pool thread
- * never waits (it allocates instead, and may fail with SW_ENOMEM).
+/* Queues fn(state, arg) to run with the owner held, never on this thread,
+ * and returns without waiting for it; arg must live until fn has run.
+ * Posts are bounded: past SW_OWNER_POST_LIMIT queued posts per pool thread
+ * (owners share them by home thread), a caller waits until there is room;
+ * a post made from inside an owner function never waits (it allocates
+ * instead, and may fail with SW_ENOMEM).
  * SW_OK: queued; fn will run before the owner stops. SW_ECLOSED: the owner
  * is stopping or stopped. SW_EINVAL: o or fn is NULL.
  * Thread safety: any thread. */
@@ -90,8 +105,9 @@ int sw_owner_post(sw_owner *o, sw_owner_fn fn, void *arg);
 
 /* Stops the owner: calls and posts made from now on get SW_ECLOSED, and
  * every request queued before runs. Called from an ordinary thread it waits
- * until that is done (the owner's thread is "joined": nothing of it runs
- * afterwards); called from an owner function it returns at once and the pool
+ * until that is done (nothing of the owner runs afterwards; if the owner is
+ * free, the stopper runs the stop itself); called from an owner function
+ * it returns at once and the thread holding the owner, or the pool,
  * finishes the stop. Stopping a stopped owner does nothing. The handle stays
  * valid, so that late callers get SW_ECLOSED, until sw_owner_free.
  * NULL is a no-op. Thread safety: any thread. */
@@ -100,7 +116,7 @@ void sw_owner_stop(sw_owner *o);
 /* Stops the owner if needed (as sw_owner_stop) and frees it. No thread may
  * use the handle once this is called; calls still inside (blocked, or
  * backing out with SW_ECLOSED) are waited for. From an owner function it
- * returns at once and the pool frees the owner when its stop is done.
+ * returns at once, and whoever finishes the stop frees the owner.
  * NULL is a no-op. Thread safety: any thread, once per owner. */
 void sw_owner_free(sw_owner *o);
 

@@ -332,9 +332,9 @@ static sw__journal *journal_of(void *ctx, size_t i)
 
 static int ledger_open(sw_ledger *l, const sw_ledger_options *opts, char *err, size_t errlen)
 {
-    unsigned dflt = sw_owner_pool_size();
+    unsigned dflt = sw__default_shards();
     unsigned n = opts ? opts->shards : 0;
-    if (dflt == 0)
+    if (sw_owner_pool_size() == 0)
         return SW_EIO;
     int rc = sw__check_shards_fsync(n, opts ? (int)opts->fsync : SW_FSYNC_EVERYSEC, err, errlen);
     if (rc != SW_OK)

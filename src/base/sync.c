@@ -12,6 +12,18 @@
 #include <time.h>
 #include <unistd.h>
 
+unsigned sw__cpus(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus >= 1 ? (unsigned)cpus : 1;
+}
+
+unsigned sw__default_shards(void)
+{
+    unsigned cpus = sw__cpus();
+    return cpus > 4 ? cpus : cpus > 1 ? cpus - 1 : 1;
+}
+
 int64_t sw__now_ns(void)
 {
     struct timespec ts;

@@ -30,6 +30,14 @@
  * as a table of owner handles that every caller reads. */
 void *sw__alloc_lines(size_t size);
 
+/* The online CPUs, at least 1. */
+unsigned sw__cpus(void);
+
+/* The default shard count of the Db, the Ledger and stewardd: one per CPU
+ * above 4 CPUs, and max(1, CPUs - 1) on 4 or fewer, where a shard per CPU
+ * only adds hand-offs (measured on 2 CPUs: docs/benchmarks.md). */
+unsigned sw__default_shards(void);
+
 /* The monotonic clock, in nanoseconds. */
 int64_t sw__now_ns(void);
 

@@ -1,80 +1,81 @@
-/* Owners: logical single-threaded objects on a fixed pool of threads.
+/* Owners: serialization domains. A request runs on whichever thread holds
+ * the owner: the caller itself when the owner is free, else the thread that
+ * holds it, which combines the queued requests into one batch.
  *
  * DESIGN
  *
- * Threads. A process-wide pool of N threads starts on first use. Each owner
- * gets a home thread at start (round robin), and runs there whenever that
- * thread is awake. Callers are any threads; they touch an owner only through
- * its mailbox word and its in-flight counter, which share a cache line.
+ * The word. Each owner has one mailbox word: a Treiber stack of queued
+ * messages whose low bits carry two flags, FREE (nobody holds the owner;
+ * then the stack is empty) and CLOSED (stop has been requested; nothing more
+ * may be pushed). One CAS on it takes a free owner, or pushes a message
+ * onto a held one; whoever turns FREE off holds the owner. Holding is what
+ * makes requests run one at a time: only the holder runs them, and the next
+ * holder sees all it did (it takes the owner with acquire after the last
+ * one let go, or handed over, with release).
  *
- * Few awake threads. Waking a sleeping thread costs a futex syscall and,
- * worse, the wait until the kernel runs it (tens of microseconds in a VM),
- * while a thread spinning for work takes a CPU from the callers. So the pool
- * keeps as few threads awake as the load needs. One idle thread at a time
- * is the pool's `spinner`: an owner whose home sleeps is scheduled on the
- * spinner instead (unless the spinner is full or committing), and a thread
- * going idle while another one spins goes to sleep at once. Each thread
- * weighs its load every LOAD_WINDOW_NS (rebalance): one that the spinner
- * could stand in for lets its owners go and sleeps, and a full one sends
- * other homes' owners home. Under a light load one thread serves every
- * owner and the rest sleep; as work backs up, homes are woken and their
- * owners go back to them, up to awake_max threads awake (one CPU fewer
- * than the machine has: every request also needs its caller to run), past
- * which only a committing or missing spinner wakes a home. Running an
- * owner elsewhere is safe for the same reason its requests never overlap:
- * it is on at most one run queue at a time, and whoever runs it next first
- * sees (through the IDLE handshake and the run queue's release/acquire)
- * everything its last run did.
+ * Calls. sw_owner_call on a free owner takes it (one CAS), runs fn on the
+ * caller's thread and, if nothing was queued meanwhile, lets it go (one
+ * CAS from "held, empty" to FREE). On a held owner the caller pushes its
+ * message, which lives on its stack with its parker as the reply slot (a
+ * completion can only reach the thread that asked), and waits: spinning
+ * briefly, then on its own futex. If the push finds the owner FREE after
+ * all, the pusher holds it, its own message queued, and serves it.
  *
- * Mailbox. Each owner has one intrusive mailbox: a Treiber stack of messages
- * whose head word also carries two flags, IDLE (no pool thread holds the
- * owner) and CLOSED (stop has been requested; nothing more may be
- * pushed). A call's message lives on the caller's stack with the caller's
- * parker as its reply slot, so a completion can only reach the thread that
- * asked. A post's message comes from a fixed pool of nodes per pool thread
- * (SW_OWNER_POST_LIMIT of them): that is what bounds posts. One CAS pushes a
- * message, checks CLOSED and clears IDLE at once; the pusher that cleared
- * IDLE must schedule the owner, by pushing it on a pool thread's run queue
- * (another Treiber stack: its home's, or the spinner's, see above) and
- * waking that thread if it sleeps.
+ * Combining. The holder, once its own request has run, takes the mailbox
+ * (one atomic), reverses it into arrival order and runs every message of
+ * it, and again while more has come, as one batch: then batch_end (group
+ * commit), then the replies. So batch_end runs once per batch, before any
+ * caller of the batch is answered, whoever holds the owner. The holder
+ * keeps going while mail keeps coming, up to HOLD_MAX requests; then it
+ * hands the owner over with the next taken batch (handover): to the oldest
+ * waiting caller in it, who runs the batch as the new holder and then goes
+ * on as one, or, if the batch holds no call (posts only), to a pool
+ * thread. The taken batch travels in `pending`, a field only the holder
+ * touches.
  *
- * Running. A pool thread keeps the owners it was given in a small hot set
- * (HOT_MAX), round robin: for each with mail it takes the whole mailbox (one
- * CAS), reverses it into arrival order and runs every message, so an owner
- * serves all queued requests per turn. An owner in the hot set stays
- * scheduled (not IDLE) while it is quiet, for OWNER_POLL_NS: a caller's
- * next request is then a single CAS, with no run queue push and no wake-up,
- * and a Db's shards that share a thread all stay on that footing. Then the
- * thread sets IDLE on its empty mailbox. An owner that finds the hot set
- * full runs a few rounds and then goes IDLE or, if mail keeps coming, back
- * on the run queue behind the others. An owner is held by at most one
- * thread at a time (on its run queue or in its hot set), so its requests
- * run one at a time, in the order each caller pushed them (a Treiber push
- * is linearisable; the reversal restores arrival order).
+ * Posts never run on the poster: a post that finds the owner free pushes
+ * its message, which makes it the holder, and passes the owner at once to
+ * a pool thread (its run queue). Its message comes from a fixed set of
+ * nodes per pool thread (SW_OWNER_POST_LIMIT of them): that bounds posts.
+ *
+ * Inside fn. A thread-local depth counts the owner functions (and
+ * batch_end hooks) running on this thread. At depth > 0 sw_owner_call is
+ * refused (a holder waiting for another owner could deadlock with it),
+ * posts never wait for room, and stop and free complete asynchronously: a
+ * stop that finds the owner free passes it to a pool thread.
  *
  * Stop. sw_owner_stop pushes the owner's embedded STOP message and sets
  * CLOSED in the same CAS, so STOP is the last message ever queued and runs
- * after everything queued before; the running thread then marks the owner
- * STOP_DONE and wakes the stopper. The handle stays valid (later calls get
- * SW_ECLOSED) until sw_owner_free. A caller that finds CLOSED backs out; the
- * in-flight counter (incremented before the push, decremented by the caller
- * when it backs out, or by the running thread once it has taken the
- * message) lets sw_owner_free release the memory only when no caller is
- * still inside; the messages taken run before STOP, hence before the
- * memory can go.
+ * after everything queued before. A stopper that finds the owner free holds
+ * it and runs STOP itself; otherwise the holder runs it in a later batch.
+ * Whoever runs STOP marks the owner STOP_DONE and wakes the stopper, and
+ * touches the owner no more: the owner is never let go again.
  *
- * No lost wake-up. A pool thread that finds its run queue empty announces
+ * Free. The in-flight counter counts every caller from before its first
+ * touch of the mailbox until it is done with the owner: a caller that
+ * takes the owner counts itself out at once (holding is what keeps the
+ * owner alive, since STOP can only run on a holder); a queued caller is
+ * counted out by the holder that takes its message; a caller that finds
+ * CLOSED counts itself out as it backs out. sw_owner_free, after the stop,
+ * waits for the counter to reach zero before it frees the memory, so a
+ * caller that started before the free never touches freed memory. Waiting
+ * callers read nothing of the owner: their sleep hint is a word of a
+ * global table (g_hints).
+ *
+ * No lost wake-up. FREE is set only by the holder's CAS from "held and
+ * empty", so a message pushed onto a held owner is always taken by its
+ * holder. A pool thread that finds its run queue empty announces
  * `sleeping` (seq_cst), checks the queue again, and only then futex-waits; a
  * scheduler pushes (seq_cst) and then reads `sleeping`. One of the two sees
  * the other. Callers wait on their own parker (see sync.h).
  *
- * No deadlock. Pool threads never wait on other threads: sw_owner_call is
- * refused on them, a post from them allocates instead of waiting for room,
- * and a stop from them completes asynchronously.
+ * No deadlock. A thread waits only as a caller of one owner (holding
+ * none: calls from owner functions are refused), or as a poster for room
+ * (never at depth > 0), or as a stopper (ditto). A holder never waits.
  *
- * verify/owner.pml models this protocol (mailboxes, run queues, sleep,
- * replies, stop and free) for spin; docs/verification.md says what it
- * checks. A change here that moves a shared access changes the model too.
+ * verify/owner.pml models this protocol (take, queue, combine, hand over,
+ * release, stop while held, free) for spin; docs/verification.md says what
+ * it checks. A change here that moves a shared access changes the model too.
  */
 #define _GNU_SOURCE
 #include "steward/owner.h"
@@ -89,7 +90,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "../base/sync.h"
 
@@ -97,8 +97,8 @@ enum msg_kind { MSG_CALL, MSG_CALL_INLINE, MSG_POST, MSG_POST_HEAP, MSG_STOP };
 
 /* A message: one cache line. A call's message lives on the caller's stack
  * with its reply slot and, for sw_owner_call_inline, its request inside:
- * the owner's thread reads and writes only this line, and the caller spins
- * on it, so a small call moves one line to the owner's core and back. */
+ * the holder reads and writes only this line, and the caller spins on it,
+ * so a combined small call moves one line to the holder's core and back. */
 struct msg {
     struct msg *next; /* mailbox link: written by the pusher before its CAS */
     sw_owner_fn fn;
@@ -111,14 +111,17 @@ struct msg {
 };
 static_assert(sizeof(struct msg) == SW__CACHE_LINE, "a message is one cache line");
 
-/* A call on the caller's stack: its message, then what only a sleeping
- * caller needs. */
+/* A call on the caller's stack: its message, then what only a caller that
+ * waits needs. Both are written by the thread that answers it, before it
+ * notifies the caller. */
 struct call {
     struct msg m;
     /* Futex words of other sleeping callers that this caller must wake once
-     * it is woken itself (see reply_all); written by the running thread
-     * before it notifies this caller. */
+     * it is woken itself (see reply_all). */
     _Atomic uint32_t *wake[2];
+    /* Set instead of an answer: this caller now holds the owner, and its
+     * request is in the owner's `pending` batch (see handover). */
+    bool handed;
 };
 
 static struct call *call_of(struct msg *m)
@@ -126,19 +129,21 @@ static struct call *call_of(struct msg *m)
     return (struct call *)((char *)m - offsetof(struct call, m));
 }
 
-#define MB_IDLE ((uintptr_t)1)
+#define MB_FREE ((uintptr_t)1)
 #define MB_CLOSED ((uintptr_t)2)
-#define MB_FLAGS (MB_IDLE | MB_CLOSED)
+#define MB_FLAGS (MB_FREE | MB_CLOSED)
 
 struct pool_thread;
 
 struct sw_owner {
-    /* Written by every caller and by the thread running it: one line. */
+    /* Written by every caller and by the holder: one line. */
     alignas(SW__CACHE_LINE) _Atomic uintptr_t mailbox;
     _Atomic int64_t inflight;
+    struct msg *pending;         /* holder only: a taken batch not yet run */
     struct sw_owner *next_run;   /* run queue link: written by the scheduler */
     void *state;                 /* immutable */
-    struct pool_thread *home;    /* immutable */
+    struct pool_thread *home;    /* immutable: where posts' nodes come from and run */
+    _Atomic uint32_t *hint;      /* immutable: this owner's word in g_hints */
     sw_owner_batch_fn batch_end; /* immutable; may be NULL */
     struct msg stop;             /* written once, by the thread that claimed STOP_CLAIMED */
     sw__parker *stop_reply;      /* with stop: the stopper's parker, or NULL */
@@ -146,28 +151,13 @@ struct sw_owner {
 };
 
 #define LIFE_STOP_CLAIMED 1u /* one thread won the right to queue STOP */
-#define LIFE_STOP_DONE 2u    /* the running thread ran STOP */
-#define LIFE_FREE_REQ 4u     /* sw_owner_free came from a pool thread before STOP_DONE */
-
-struct pool;
+#define LIFE_STOP_DONE 2u    /* a holder ran STOP */
+#define LIFE_FREE_REQ 4u     /* sw_owner_free came from inside an owner function before STOP_DONE */
 
 struct pool_thread {
     /* Pushed to by schedulers, popped by this thread. */
     alignas(SW__CACHE_LINE) _Atomic(sw_owner *) runq;
     _Atomic uint32_t sleeping; /* futex: 1 while this thread sleeps or is about to */
-    struct pool *pool;         /* immutable */
-    /* Written by this thread only, read by schedulers (a line of their own,
-     * away from the run queue's). mode: MODE_POLLING while this thread
-     * polls for work (it takes a scheduled owner within about a
-     * microsecond), MODE_COMMITTING while it runs a batch_end hook (it will
-     * be slow), MODE_BUSY otherwise. load: the share of its last load
-     * window it was busy, in thousandths (see rebalance). */
-    alignas(SW__CACHE_LINE) _Atomic uint32_t mode;
-    _Atomic uint32_t load;
-    /* How many owners of this home run a batch_end hook (an fsync,
-     * typically) now, wherever they run: their waiting callers then sleep
-     * rather than spin. */
-    alignas(SW__CACHE_LINE) _Atomic uint32_t committing;
     /* The post nodes: guarded by free_lock. */
     alignas(SW__CACHE_LINE) sw__lock free_lock;
     struct msg *free;
@@ -177,80 +167,48 @@ struct pool_thread {
     pthread_t thread;
 };
 
-enum { MODE_BUSY, MODE_POLLING, MODE_COMMITTING };
-
 struct pool {
-    /* The thread that takes the owners of sleeping homes; NULL if none.
-     * Claimed by a thread that starts polling while the role is free or its
-     * holder is not polling; given up by the holder when it goes to sleep. */
-    alignas(SW__CACHE_LINE) _Atomic(struct pool_thread *) spinner;
-    /* Threads not asleep, and the most that a growing load wakes: one CPU
-     * stays the callers', since every request needs a caller to run too. */
-    _Atomic unsigned awake;
-    unsigned awake_max;
     unsigned n;
-    _Atomic unsigned next; /* round-robin assignment */
+    _Atomic unsigned next; /* round-robin homes */
     struct pool_thread *threads;
 };
 
 static _Atomic(struct pool *) g_pool;
 static pthread_mutex_t g_pool_mu = PTHREAD_MUTEX_INITIALIZER;
-static _Thread_local struct pool_thread *tls_home; /* set on pool threads only */
 
-/* An idle pool thread polls for this long before it sleeps, in bursts of
- * IDLE_SPINS pauses (about a microsecond) between yields. */
-#define IDLE_POLL_NS 200000
-#define IDLE_SPINS 32
-/* How long a pool thread keeps an owner scheduled after its last request
- * (see struct hot_set), and how many it keeps so. */
-#define OWNER_POLL_NS 50000
-#define HOT_MAX 16
-/* A pool thread weighs its load (the share of the time it was busy, in
- * thousandths) over windows of LOAD_WINDOW_NS: see rebalance. */
-#define LOAD_WINDOW_NS 100000
-#define LOAD_FULL 750  /* a thread this busy takes no more owners, and sheds others' */
-#define LOAD_MERGE 600 /* two threads this busy together are one too many */
-/* Mailbox rounds an owner that found the hot set full gets before it
- * yields its thread to others that wait. */
-#define FAIR_ROUNDS 4
+/* Owner functions and batch_end hooks running on this thread (see DESIGN). */
+static _Thread_local unsigned tls_depth;
 
-/* ---- scheduling ---- */
+/* Sleep hints: the number of owners, among those that share the word, that
+ * run a batch_end hook (an fsync, typically) now. Their waiting callers
+ * then sleep rather than spin. A table that lives as long as the process,
+ * so that a waiting caller may read its word after the owner is gone. */
+#define HINT_SLOTS 64
+static struct {
+    alignas(SW__CACHE_LINE) _Atomic uint32_t n;
+} g_hints[HINT_SLOTS];
 
-static bool pool_at_cap(struct pool *p)
-{
-    return atomic_load_explicit(&p->awake, memory_order_relaxed) >= p->awake_max;
-}
+/* The most requests one thread runs per holding before it hands the owner
+ * over. Measured on 2 cores (make bench, Db, 8 and 64 clients): see
+ * docs/benchmarks.md. */
+#define HOLD_MAX 64
 
-/* Where o runs next: its home, unless the home sleeps and the spinner has
- * room: it polls, or it is busy but below LOAD_FULL. A full spinner leaves
- * the home to be woken instead (unless awake_max threads are awake
- * already): that is how the pool wakes more threads as load grows. Only a
- * hint: whichever thread is chosen, the push and the `sleeping` handshake
- * in schedule make sure it runs o. */
-static struct pool_thread *schedule_target(sw_owner *o)
-{
-    struct pool_thread *home = o->home;
-    if (!atomic_load_explicit(&home->sleeping, memory_order_relaxed))
-        return home;
-    struct pool_thread *s = atomic_load_explicit(&home->pool->spinner, memory_order_relaxed);
-    if (!s || s == home)
-        return home;
-    uint32_t mode = atomic_load_explicit(&s->mode, memory_order_relaxed);
-    if (mode == MODE_POLLING ||
-        (mode == MODE_BUSY && (atomic_load_explicit(&s->load, memory_order_relaxed) < LOAD_FULL ||
-                               pool_at_cap(home->pool))))
-        return s;
-    return home;
-}
+/* Most sleeping callers one batch wakes through a tree; the rest are woken
+ * one by one. */
+#define WAKE_TREE_MAX 64
 
+/* ---- the pool's run queues ---- */
+
+/* Passes o, held by this thread, to its home pool thread. */
 static void schedule(sw_owner *o)
 {
-    struct pool_thread *pt = schedule_target(o);
+    struct pool_thread *pt = o->home;
     sw_owner *head = atomic_load_explicit(&pt->runq, memory_order_relaxed);
     do {
         o->next_run = head;
         /* Seq_cst: pairs with the seq_cst store of `sleeping` in idle_wait
-         * (Dekker: one of us sees the other). Release publishes next_run. */
+         * (Dekker: one of us sees the other). Release publishes next_run,
+         * pending and everything the holders of o did. */
     } while (!atomic_compare_exchange_weak_explicit(&pt->runq, &head, o, memory_order_seq_cst,
                                                     memory_order_relaxed));
     if (atomic_load_explicit(&pt->sleeping, memory_order_seq_cst) &&
@@ -258,24 +216,88 @@ static void schedule(sw_owner *o)
         sw__futex_wake(&pt->sleeping, 1);
 }
 
-/* Pushes m; SW_ECLOSED (nothing pushed) once the owner is closed. With
- * close set, the push also closes the mailbox (only STOP does that). */
-static int mailbox_push(sw_owner *o, struct msg *m, uintptr_t close)
+static sw_owner *runq_take(struct pool_thread *pt)
+{
+    /* Acquire: pairs with the seq_cst CAS in schedule. */
+    sw_owner *lifo = atomic_exchange_explicit(&pt->runq, NULL, memory_order_acquire);
+    sw_owner *fifo = NULL;
+    while (lifo) {
+        sw_owner *next = lifo->next_run;
+        lifo->next_run = fifo;
+        fifo = lifo;
+        lifo = next;
+    }
+    return fifo;
+}
+
+/* ---- the mailbox ---- */
+
+/* What a push or a take found. */
+enum entry {
+    ENTRY_CLOSED, /* the owner is closed: nothing was pushed */
+    ENTRY_QUEUED, /* pushed onto a held owner: its holder will run it */
+    ENTRY_HOLDER  /* the owner was free: this thread holds it now */
+};
+
+/* Pushes m (with close: and closes the mailbox, which only STOP does). */
+static enum entry mailbox_push(sw_owner *o, struct msg *m, uintptr_t close)
 {
     uintptr_t old = atomic_load_explicit(&o->mailbox, memory_order_relaxed);
     do {
         if (old & MB_CLOSED)
-            return SW_ECLOSED;
+            return ENTRY_CLOSED;
         m->next = (struct msg *)(old & ~MB_FLAGS);
-        /* Release: the message's fields are visible to the running thread, which
-         * takes the mailbox with acquire. Acquire: when we find IDLE, we see
-         * everything the running thread did before it set IDLE (its last use of
-         * next_run), since we are about to write next_run ourselves. */
+        /* Release: the holder, which takes the mailbox with acquire, sees the
+         * message. Acquire: finding FREE, we see all the last holder did. */
     } while (!atomic_compare_exchange_weak_explicit(&o->mailbox, &old, (uintptr_t)m | close,
                                                     memory_order_acq_rel, memory_order_relaxed));
-    if (old & MB_IDLE)
-        schedule(o);
-    return SW_OK;
+    return (old & MB_FREE) ? ENTRY_HOLDER : ENTRY_QUEUED;
+}
+
+/* Takes o if it is free: the caller's fast path. */
+static bool try_take(sw_owner *o)
+{
+    uintptr_t free = MB_FREE;
+    /* Acquire: pairs with the release in let_go; we see all the last
+     * holder did. */
+    return atomic_compare_exchange_strong_explicit(&o->mailbox, &free, 0, memory_order_acquire,
+                                                   memory_order_relaxed);
+}
+
+/* Lets o go if nothing is queued; false if mail came, and o is still ours. */
+static bool let_go(sw_owner *o)
+{
+    uintptr_t empty = 0;
+    /* Release: pairs with try_take's and mailbox_push's acquire. */
+    return atomic_compare_exchange_strong_explicit(&o->mailbox, &empty, MB_FREE,
+                                                   memory_order_release, memory_order_relaxed);
+}
+
+static bool has_mail(sw_owner *o)
+{
+    return (atomic_load_explicit(&o->mailbox, memory_order_relaxed) & ~MB_FLAGS) != 0;
+}
+
+/* Takes every queued message (leaving CLOSED, if set) and returns them in
+ * arrival order; their callers are counted out of inflight now, while the
+ * line is ours: after the replies, a caller's next request would be fighting
+ * us for it. Early is safe: o cannot be freed while we hold it. */
+static struct msg *take(sw_owner *o)
+{
+    /* Acquire: pairs with the release push of every message taken. */
+    uintptr_t old = atomic_fetch_and_explicit(&o->mailbox, MB_CLOSED, memory_order_acquire);
+    struct msg *lifo = (struct msg *)(old & ~MB_FLAGS), *fifo = NULL;
+    int64_t taken = 0;
+    while (lifo) {
+        struct msg *next = lifo->next;
+        taken += lifo->kind != MSG_STOP;
+        lifo->next = fifo;
+        fifo = lifo;
+        lifo = next;
+    }
+    if (taken)
+        atomic_fetch_sub_explicit(&o->inflight, taken, memory_order_relaxed);
+    return fifo;
 }
 
 /* ---- post nodes ---- */
@@ -317,7 +339,7 @@ static void nodes_give(struct pool_thread *pt, struct msg *first, struct msg *la
         sw__futex_wake(&pt->space_seq, INT32_MAX);
 }
 
-/* ---- the pool thread ---- */
+/* ---- holding an owner ---- */
 
 static void release_owner(sw_owner *o)
 {
@@ -327,13 +349,13 @@ static void release_owner(sw_owner *o)
     free(o);
 }
 
-/* After STOP ran: wake the stopper, or free the owner if a pool thread asked
- * for that meanwhile. This is the running thread's last touch of the owner. */
+/* After STOP ran: wake the stopper, or free the owner if an owner function
+ * asked for that meanwhile. This is the holder's last touch of the owner. */
 static void finish_stop(sw_owner *o)
 {
     sw__parker *reply = o->stop_reply;
     /* Acq_rel: publishes every effect of the owner's messages to whoever sees
-     * STOP_DONE, and sees the FREE_REQ of a pool thread. */
+     * STOP_DONE, and sees the FREE_REQ of an owner function. */
     uint32_t old = atomic_fetch_or_explicit(&o->life, LIFE_STOP_DONE, memory_order_acq_rel);
     if (old & LIFE_FREE_REQ)
         release_owner(o);
@@ -341,19 +363,15 @@ static void finish_stop(sw_owner *o)
         sw__unpark(reply);
 }
 
-/* Most sleeping callers one batch wakes through a tree; the rest are woken
- * one by one. */
-#define WAKE_TREE_MAX 64
-
 /* Completes the calls of one batch (linked through next). Callers still
  * spinning just see their parker notified. Sleeping callers need a futex
- * wake each, a syscall that would cost the running thread a microsecond per
- * caller; instead they form a binary tree: the running thread wakes the root,
- * and each woken caller wakes its two children (sw_owner_call), so the
- * syscalls run in parallel on the callers' own time. A caller found
- * SLEEPING stays so until notified (calls have no deadline), and children
- * are notified before their parents, so a parent woken early (spuriously)
- * never wakes a child that is not yet notified. */
+ * wake each, a syscall that would cost the holder a microsecond per caller;
+ * instead they form a binary tree: the holder wakes the root, and each
+ * woken caller wakes its two children (wait_answer), so the syscalls run in
+ * parallel on the callers' own time. A caller found SLEEPING stays so until
+ * notified (calls have no deadline), and children are notified before their
+ * parents, so a parent woken early (spuriously) never wakes a child that is
+ * not yet notified. */
 static void reply_all(struct msg *calls)
 {
     struct msg *sleepers[WAKE_TREE_MAX];
@@ -380,337 +398,132 @@ static void reply_all(struct msg *calls)
     sw__futex_wake(root, 1);
 }
 
-/* Runs one taken batch (newest first, as popped), then replies to its
- * calls. Returns true when it ran the STOP message: the owner is then gone
- * for this thread. */
-static bool run_batch(struct pool_thread *pt, sw_owner *o, struct msg *lifo)
+/* One batch being run: the calls to answer and the pooled nodes to give
+ * back once it is committed. */
+struct batch {
+    unsigned ran;
+    bool stopped; /* STOP ran: the owner is gone for this thread */
+    struct msg *calls;
+    struct msg *nodes, *nodes_last;
+};
+
+/* Runs the messages of list (arrival order) into b. self is the holder's
+ * own call, which it does not answer (it is the caller). */
+static void run_list(sw_owner *o, struct msg *m, const struct msg *self, struct batch *b)
 {
-    struct msg *m = NULL;
-    int64_t taken = 0;
-    while (lifo) { /* reverse into arrival order */
-        struct msg *next = lifo->next;
-        taken += lifo->kind != MSG_STOP;
-        lifo->next = m;
-        m = lifo;
-        lifo = next;
-    }
-    /* The callers of these messages are counted out now, while the line
-     * is still ours from taking the mailbox: after the replies, a caller's
-     * next request would be fighting us for it. Early is safe: the owner
-     * can be freed only after STOP_DONE, which this thread sets after
-     * running them (finish_stop). */
-    atomic_fetch_sub_explicit(&o->inflight, taken, memory_order_relaxed);
-    struct msg *freed = NULL, *freed_last = NULL, *calls = NULL;
-    int64_t done = 0;
-    bool stopped = false;
     while (m) {
         struct msg *next = m->next;
         if (m->kind == MSG_STOP) {
-            stopped = true; /* STOP is always the last message */
-            break;
+            b->stopped = true; /* STOP is always the last message */
+            return;
         }
         m->fn(o->state, m->kind == MSG_CALL_INLINE ? (void *)m->u.in : m->u.arg);
-        done++;
-        if (m->kind == MSG_CALL || m->kind == MSG_CALL_INLINE) {
-            m->next = calls;
-            calls = m;
-        } else if (m->kind == MSG_POST) {
-            m->next = freed;
-            freed = m;
-            if (!freed_last)
-                freed_last = m;
-        } else {
+        b->ran++;
+        if (m->kind == MSG_POST) {
+            m->next = b->nodes;
+            b->nodes = m;
+            if (!b->nodes_last)
+                b->nodes_last = m;
+        } else if (m->kind == MSG_POST_HEAP) {
             free(m);
+        } else if (m != self) {
+            m->next = b->calls;
+            b->calls = m;
         }
         m = next;
     }
-    if (o->batch_end && done) {
-        atomic_fetch_add_explicit(&o->home->committing, 1, memory_order_relaxed);
-        atomic_store_explicit(&pt->mode, MODE_COMMITTING, memory_order_relaxed);
+}
+
+/* Ends a batch: group commit, then the answers. */
+static void end_batch(sw_owner *o, struct batch *b)
+{
+    if (o->batch_end && b->ran) {
+        atomic_fetch_add_explicit(o->hint, 1, memory_order_relaxed);
         o->batch_end(o->state);
-        atomic_store_explicit(&pt->mode, MODE_BUSY, memory_order_relaxed);
-        atomic_fetch_sub_explicit(&o->home->committing, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(o->hint, 1, memory_order_relaxed);
     }
-    reply_all(calls);
-    if (freed)
-        nodes_give(o->home, freed, freed_last); /* pooled nodes come from the home */
-    if (stopped)
-        finish_stop(o);
-    return stopped;
+    reply_all(b->calls);
+    if (b->nodes)
+        nodes_give(o->home, b->nodes, b->nodes_last); /* pooled nodes come from the home */
 }
 
-static bool runq_nonempty(struct pool_thread *pt)
+/* Passes o, with list (taken, arrival order, not empty), to the oldest
+ * waiting caller in list, or to a pool thread if list holds no call. */
+static void handover(sw_owner *o, struct msg *list)
 {
-    return atomic_load_explicit(&pt->runq, memory_order_relaxed) != NULL;
-}
-
-/* Takes the spinner role (see DESIGN) unless another thread holds it and
- * is polling; true if pt holds it now. The role is a scheduling hint, so
- * relaxed order will do: schedule's handshake makes any choice safe. */
-static bool spinner_claim(struct pool_thread *pt)
-{
-    _Atomic(struct pool_thread *) *role = &pt->pool->spinner;
-    struct pool_thread *s = atomic_load_explicit(role, memory_order_relaxed);
-    for (;;) {
-        if (s == pt)
-            return true;
-        if (s && atomic_load_explicit(&s->mode, memory_order_relaxed) == MODE_POLLING)
-            return false;
-        if (atomic_compare_exchange_weak_explicit(role, &s, pt, memory_order_relaxed,
-                                                  memory_order_relaxed))
-            return true;
-    }
-}
-
-static void spinner_release(struct pool_thread *pt)
-{
-    struct pool_thread *self = pt;
-    atomic_compare_exchange_strong_explicit(&pt->pool->spinner, &self, NULL, memory_order_relaxed,
-                                            memory_order_relaxed);
-}
-
-/* Takes o's whole mailbox (leaving only its CLOSED flag, so o stays
- * scheduled) and runs it; true when it ran STOP (o is then gone for this
- * thread). */
-static bool serve(struct pool_thread *pt, sw_owner *o)
-{
-    /* Acquire: pairs with the release push of every message taken. */
-    uintptr_t old = atomic_load_explicit(&o->mailbox, memory_order_acquire);
-    while (!atomic_compare_exchange_weak_explicit(&o->mailbox, &old, old & MB_CLOSED,
-                                                  memory_order_acquire, memory_order_acquire))
-        ;
-    return run_batch(pt, o, (struct msg *)(old & ~MB_FLAGS));
-}
-
-static bool has_mail(sw_owner *o)
-{
-    return (atomic_load_explicit(&o->mailbox, memory_order_relaxed) & ~MB_FLAGS) != 0;
-}
-
-/* Lets o go: marks it IDLE if its mailbox is empty (a later push schedules
- * it again); false if mail came meanwhile, and o is still ours. */
-static bool let_go(sw_owner *o)
-{
-    uintptr_t empty = 0;
-    /* Release: a later scheduler (who reads IDLE with acquire) and whoever
-     * runs o next see everything o's runs here did. */
-    return atomic_compare_exchange_strong_explicit(&o->mailbox, &empty, MB_IDLE,
-                                                   memory_order_acq_rel, memory_order_relaxed);
-}
-
-/* An owner that found the hot set full: serves it for a few rounds, then
- * lets it go, or requeues it behind the others if mail keeps coming. */
-static void run_overflow(struct pool_thread *pt, sw_owner *o)
-{
-    for (int round = 0; round < FAIR_ROUNDS; round++) {
-        if (serve(pt, o) || let_go(o))
+    o->pending = list;
+    for (struct msg *m = list; m; m = m->next) {
+        if (m->kind == MSG_CALL || m->kind == MSG_CALL_INLINE) {
+            call_of(m)->handed = true;
+            /* Release (in sw__unpark): publishes pending and the owner's state. */
+            sw__unpark(&m->reply);
             return;
-    }
-    schedule(o); /* still not idle: we own its place in a queue */
-}
-
-static sw_owner *runq_take(struct pool_thread *pt)
-{
-    /* Acquire: pairs with the seq_cst CAS in schedule (next_run links). */
-    sw_owner *lifo = atomic_exchange_explicit(&pt->runq, NULL, memory_order_acquire);
-    sw_owner *fifo = NULL;
-    while (lifo) {
-        sw_owner *next = lifo->next_run;
-        lifo->next_run = fifo;
-        fifo = lifo;
-        lifo = next;
-    }
-    return fifo;
-}
-
-/* The spinner's poll: watches the run queue, yielding the CPU between
- * short spins, for up to IDLE_POLL_NS; true if work came. Yielding matters
- * as much as polling: a caller that runs on this same CPU cannot send the
- * next request while we spin, and the scheduler likes to put a caller and
- * the owner it wakes on one CPU. */
-static bool spinner_poll(struct pool_thread *pt)
-{
-    int64_t start = sw__now_ns();
-    for (;;) {
-        for (int i = 0; i < IDLE_SPINS; i++) {
-            if (runq_nonempty(pt))
-                return true;
-            sw__cpu_relax();
         }
-        if (sw__now_ns() - start > IDLE_POLL_NS)
-            break;
-        sched_yield();
     }
-    spinner_release(pt);
-    return false;
+    schedule(o);
 }
 
-/* Waits for work: as the spinner, polls first (spinner_poll); then, or at
- * once while another thread polls, sleeps on the futex. */
+/* Runs o's requests while this thread holds it: first list (arrival
+ * order; may be NULL), then whatever the mailbox holds, batch by batch,
+ * until o can be let go, STOP has run, or HOLD_MAX requests have run and
+ * o is handed over. self: as for run_list. Runs at depth + 1. */
+static void hold(sw_owner *o, struct msg *list, const struct msg *self)
+{
+    unsigned ran = 0;
+    tls_depth++;
+    for (;;) {
+        struct batch b = {0};
+        run_list(o, list, self, &b);
+        while (!b.stopped && ran + b.ran < HOLD_MAX && has_mail(o))
+            run_list(o, take(o), self, &b);
+        end_batch(o, &b);
+        if (b.stopped) {
+            finish_stop(o);
+            break;
+        }
+        ran += b.ran;
+        if (let_go(o))
+            break;
+        list = take(o);
+        if (ran >= HOLD_MAX) {
+            handover(o, list);
+            break;
+        }
+    }
+    tls_depth--;
+}
+
+/* ---- the pool thread ---- */
+
+/* Waits for work: announces `sleeping`, looks at the run queue once more,
+ * and sleeps on the futex. */
 static void idle_wait(struct pool_thread *pt)
 {
-    atomic_store_explicit(&pt->mode, MODE_POLLING, memory_order_relaxed);
-    bool work = spinner_claim(pt) && spinner_poll(pt);
-    atomic_store_explicit(&pt->mode, MODE_BUSY, memory_order_relaxed);
-    if (work)
-        return;
     atomic_store_explicit(&pt->sleeping, 1, memory_order_seq_cst);
-    if (atomic_load_explicit(&pt->runq, memory_order_seq_cst) == NULL) {
-        atomic_fetch_sub_explicit(&pt->pool->awake, 1, memory_order_relaxed);
+    if (atomic_load_explicit(&pt->runq, memory_order_seq_cst) == NULL)
         sw__futex_wait(&pt->sleeping, 1, -1);
-        atomic_fetch_add_explicit(&pt->pool->awake, 1, memory_order_relaxed);
-    }
     atomic_store_explicit(&pt->sleeping, 0, memory_order_relaxed);
-}
-
-/* The owners a pool thread holds scheduled: each is not IDLE, so a caller's
- * request to it is one CAS on its mailbox, with no run queue push and no
- * wake-up; the thread polls their mailboxes and serves them round robin. An
- * owner leaves the set (goes IDLE) after OWNER_POLL_NS without mail. */
-struct hot_set {
-    unsigned n;
-    sw_owner *o[HOT_MAX];
-    int64_t last[HOT_MAX]; /* when each last had mail */
-};
-
-static void hot_remove(struct hot_set *h, unsigned i)
-{
-    h->n--;
-    h->o[i] = h->o[h->n];
-    h->last[i] = h->last[h->n];
-}
-
-/* Adds the owners of the run queue to the hot set (those that do not fit
- * are served and let go at once); true if there were any. */
-static bool hot_admit(struct pool_thread *pt, struct hot_set *h, int64_t now)
-{
-    sw_owner *o = runq_take(pt);
-    if (!o)
-        return false;
-    while (o) {
-        sw_owner *next = o->next_run; /* o may be freed, or requeued, below */
-        if (h->n < HOT_MAX) {
-            h->o[h->n] = o;
-            h->last[h->n] = now;
-            h->n++;
-        } else {
-            run_overflow(pt, o);
-        }
-        o = next;
-    }
-    return true;
-}
-
-/* One pass over the hot set: serves every owner with mail, lets go of
- * those quiet for OWNER_POLL_NS. True if any request ran. */
-static bool hot_serve(struct pool_thread *pt, struct hot_set *h, int64_t now)
-{
-    bool ran = false;
-    for (unsigned i = 0; i < h->n;) {
-        sw_owner *o = h->o[i];
-        if (has_mail(o)) {
-            ran = true;
-            h->last[i] = now;
-            if (serve(pt, o)) {
-                hot_remove(h, i);
-                continue;
-            }
-        } else if (now - h->last[i] > OWNER_POLL_NS && let_go(o)) {
-            hot_remove(h, i);
-            continue;
-        }
-        i++;
-    }
-    return ran;
-}
-
-/* Polls the hot set and the run queue for a burst of spins, as the
- * spinner if the role is free; yields the CPU if nothing came. */
-static void hot_poll(struct pool_thread *pt, struct hot_set *h)
-{
-    atomic_store_explicit(&pt->mode, MODE_POLLING, memory_order_relaxed);
-    spinner_claim(pt); /* meanwhile, take the owners of sleeping homes too */
-    for (int i = 0; i < IDLE_SPINS; i++) {
-        if (runq_nonempty(pt))
-            goto out;
-        for (unsigned k = 0; k < h->n; k++)
-            if (has_mail(h->o[k]))
-                goto out;
-        sw__cpu_relax();
-    }
-    sched_yield(); /* a caller on this CPU needs it to make its request */
-out:
-    atomic_store_explicit(&pt->mode, MODE_BUSY, memory_order_relaxed);
-}
-
-/* Moves owners to where the load wants them, once per load window, given
- * the time this thread was busy in it.
- *   - A thread that is not the spinner, while the spinner is awake and the
- *     two of them together were busy less than LOAD_MERGE, is one thread
- *     too many: it lets its quiet owners go (their next request takes them
- *     to the spinner, since their home is about to sleep) and, its hot set
- *     empty, goes to sleep.
- *   - A thread at LOAD_FULL or more lets the quiet owners of other homes
- *     go, to be run at home (woken if need be, see schedule_target).
- * Letting go is the IDLE handshake, so an owner with mail stays until a
- * later window. */
-static void rebalance(struct pool_thread *pt, struct hot_set *h, int64_t busy, int64_t window)
-{
-    uint32_t load = (uint32_t)(busy * 1000 / window);
-    atomic_store_explicit(&pt->load, load, memory_order_relaxed);
-    bool full = load >= LOAD_FULL && !pool_at_cap(pt->pool), merge = false;
-    struct pool_thread *s = atomic_load_explicit(&pt->pool->spinner, memory_order_relaxed);
-    if (!full && s && s != pt && !atomic_load_explicit(&s->sleeping, memory_order_relaxed))
-        merge = load + atomic_load_explicit(&s->load, memory_order_relaxed) < LOAD_MERGE;
-    if (!merge && !full)
-        return;
-    for (unsigned i = 0; i < h->n;) {
-        sw_owner *o = h->o[i];
-        if ((merge || o->home != pt) && !has_mail(o) && let_go(o)) {
-            hot_remove(h, i);
-            continue;
-        }
-        i++;
-    }
 }
 
 static void *pool_main(void *arg)
 {
     struct pool_thread *pt = arg;
-    tls_home = pt;
-    struct hot_set hot = {0};
-    int64_t window = sw__now_ns(), prev = window, busy = 0;
-    bool was_busy = false;
     for (;;) {
-        int64_t now = sw__now_ns();
-        if (was_busy)
-            busy += now - prev;
-        prev = now;
-        if (now - window >= LOAD_WINDOW_NS) {
-            rebalance(pt, &hot, busy, now - window);
-            window = now;
-            busy = 0;
-        }
-        bool admitted = hot_admit(pt, &hot, now);
-        bool ran = hot_serve(pt, &hot, now);
-        was_busy = ran || admitted;
-        if (was_busy)
-            continue;
-        if (hot.n == 0)
+        sw_owner *o = runq_take(pt);
+        if (!o)
             idle_wait(pt);
-        else
-            hot_poll(pt, &hot);
+        while (o) {
+            sw_owner *next = o->next_run; /* o may be freed, or requeued, below */
+            struct msg *list = o->pending;
+            o->pending = NULL;
+            hold(o, list, NULL);
+            o = next;
+        }
     }
     return NULL;
 }
 
 /* ---- the pool ---- */
-
-static unsigned online_cpus(void)
-{
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    return cpus >= 1 ? (unsigned)cpus : 1;
-}
 
 static unsigned pool_threads_wanted(void)
 {
@@ -721,7 +534,7 @@ static unsigned pool_threads_wanted(void)
         if (*env && !*end && n >= 1 && n <= 1024)
             return (unsigned)n;
     }
-    return online_cpus();
+    return sw__cpus();
 }
 
 static int pool_thread_init(struct pool_thread *pt)
@@ -745,14 +558,9 @@ static struct pool *pool_create(void)
     struct pool_thread *threads = sw__alloc_lines(n * sizeof *threads);
     if (!p || !threads)
         goto fail;
-    for (unsigned i = 0; i < n; i++) {
-        threads[i].pool = p;
+    for (unsigned i = 0; i < n; i++)
         if (pool_thread_init(&threads[i]) != SW_OK)
             goto fail;
-    }
-    unsigned cpus = online_cpus();
-    p->awake_max = cpus > 1 ? cpus - 1 : 1;
-    atomic_init(&p->awake, n);
     for (unsigned i = 0; i < n; i++)
         if (pthread_create(&threads[i].thread, NULL, pool_main, &threads[i]) != 0)
             return NULL; /* the started threads reference threads[]: keep it */
@@ -819,18 +627,20 @@ int sw_owner_start_ex(sw_owner **out, void *state, const sw_owner_options *opts)
     sw_owner *o = aligned_alloc(SW__CACHE_LINE, sizeof *o);
     if (!o)
         return SW_ENOMEM;
-    *o = (sw_owner){.state = state, .batch_end = opts ? opts->batch_end : NULL};
-    atomic_init(&o->mailbox, MB_IDLE);
+    unsigned i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
+    *o = (sw_owner){.state = state,
+                    .batch_end = opts ? opts->batch_end : NULL,
+                    .home = &p->threads[i % p->n],
+                    .hint = &g_hints[i % HINT_SLOTS].n};
+    atomic_init(&o->mailbox, MB_FREE);
     atomic_init(&o->inflight, 0);
     atomic_init(&o->life, 0);
-    unsigned i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
-    o->home = &p->threads[i % p->n];
     *out = o;
     return SW_OK;
 }
 
-/* Counts the caller in before it touches the mailbox, so the stopper does
- * not free the owner under it. Seq_cst: ordered before the push. */
+/* Counts the caller in before it touches the mailbox, so that a free does
+ * not release the owner under it. Seq_cst: ordered before the take or push. */
 static void enter(sw_owner *o)
 {
     atomic_fetch_add_explicit(&o->inflight, 1, memory_order_seq_cst);
@@ -838,53 +648,91 @@ static void enter(sw_owner *o)
 
 static void leave(sw_owner *o)
 {
-    /* Release: pairs with the stopper's acquire load of inflight. */
+    /* Release: pairs with release_owner's acquire load of inflight. */
     atomic_fetch_sub_explicit(&o->inflight, 1, memory_order_release);
 }
 
-/* Sends the call c (its fn, kind and request set) and waits for it. */
-static int call(sw_owner *o, struct call *c)
+/* Waits for a queued call's answer. Returns true if the owner was handed
+ * to us instead: we hold it, and our message is in its pending batch. */
+static bool wait_answer(struct call *c, const _Atomic uint32_t *hint)
 {
-    sw__parker_init(&c->m.reply);
-    c->wake[0] = c->wake[1] = NULL;
-    /* The sleep hint lives in the home thread's struct, which outlives
-     * every owner: once our message has run, the owner may be freed under
-     * us, so we read nothing of it after the push. */
-    const _Atomic uint32_t *hint = &o->home->committing;
-    enter(o);
-    if (mailbox_push(o, &c->m, 0) != SW_OK) {
-        leave(o);
-        return SW_ECLOSED;
-    }
     sw__park_hint(&c->m.reply, -1, hint);
+    if (c->handed)
+        return true;
     /* Our part of the wake-up tree (see reply_all). */
     for (int i = 0; i < 2; i++)
         if (c->wake[i])
             sw__futex_wake(c->wake[i], 1);
+    return false;
+}
+
+/* Queues the call c (its fn, kind and request set) and sees it run: by the
+ * holder, or by this thread if it finds the owner free after all or is
+ * handed it. Called counted in (enter). */
+static int call_queued(sw_owner *o, struct call *c)
+{
+    sw__parker_init(&c->m.reply);
+    c->wake[0] = c->wake[1] = NULL;
+    c->handed = false;
+    /* Read before the push: once our message has run, the owner may be
+     * freed under us. */
+    const _Atomic uint32_t *hint = o->hint;
+    switch (mailbox_push(o, &c->m, 0)) {
+    case ENTRY_CLOSED:
+        leave(o);
+        return SW_ECLOSED;
+    case ENTRY_HOLDER:
+        hold(o, NULL, &c->m); /* the holder's take counted us out */
+        return SW_OK;
+    case ENTRY_QUEUED:
+        break;
+    }
+    if (wait_answer(c, hint)) {
+        struct msg *list = o->pending;
+        o->pending = NULL;
+        hold(o, list, &c->m);
+    }
     return SW_OK;
+}
+
+/* The fast path: takes a free owner and runs fn(state, arg) here. */
+static bool call_here(sw_owner *o, sw_owner_fn fn, void *arg)
+{
+    if (!try_take(o))
+        return false;
+    leave(o); /* holding keeps o alive from here */
+    struct msg own = {.fn = fn, .kind = MSG_CALL, .u.arg = arg};
+    hold(o, &own, &own);
+    return true;
 }
 
 int sw_owner_call(sw_owner *o, sw_owner_fn fn, void *arg)
 {
-    if (!o || !fn || tls_home)
+    if (!o || !fn || tls_depth)
         return SW_EINVAL;
+    enter(o);
+    if (call_here(o, fn, arg))
+        return SW_OK;
     alignas(SW__CACHE_LINE) struct call c;
     c.m.fn = fn;
     c.m.kind = MSG_CALL;
     c.m.u.arg = arg;
-    return call(o, &c);
+    return call_queued(o, &c);
 }
 
 int sw_owner_call_inline(sw_owner *o, sw_owner_fn fn, void *req, size_t size)
 {
-    if (!o || !fn || tls_home || size > SW_OWNER_INLINE_MAX || (!req && size))
+    if (!o || !fn || tls_depth || size > SW_OWNER_INLINE_MAX || (!req && size))
         return SW_EINVAL;
+    enter(o);
+    if (call_here(o, fn, req))
+        return SW_OK;
     alignas(SW__CACHE_LINE) struct call c;
     c.m.fn = fn;
     c.m.kind = MSG_CALL_INLINE;
     if (size)
         memcpy(c.m.u.in, req, size);
-    int rc = call(o, &c);
+    int rc = call_queued(o, &c);
     if (rc == SW_OK && size)
         memcpy(req, c.m.u.in, size);
     return rc;
@@ -896,8 +744,7 @@ int sw_owner_post(sw_owner *o, sw_owner_fn fn, void *arg)
         return SW_EINVAL;
     if ((atomic_load_explicit(&o->mailbox, memory_order_relaxed) & MB_CLOSED))
         return SW_ECLOSED; /* cheap early out; the push checks again */
-    bool on_pool = tls_home != NULL;
-    struct msg *m = node_take(o->home, !on_pool);
+    struct msg *m = node_take(o->home, tls_depth == 0);
     enum msg_kind kind = MSG_POST;
     if (!m) {
         m = malloc(sizeof *m);
@@ -909,7 +756,8 @@ int sw_owner_post(sw_owner *o, sw_owner_fn fn, void *arg)
     m->kind = kind;
     m->u.arg = arg;
     enter(o);
-    if (mailbox_push(o, m, 0) != SW_OK) {
+    enum entry e = mailbox_push(o, m, 0);
+    if (e == ENTRY_CLOSED) {
         leave(o);
         if (kind == MSG_POST)
             nodes_give(o->home, m, m);
@@ -917,10 +765,14 @@ int sw_owner_post(sw_owner *o, sw_owner_fn fn, void *arg)
             free(m);
         return SW_ECLOSED;
     }
+    if (e == ENTRY_HOLDER)
+        schedule(o); /* a post never runs on the poster; the pool thread's take counts us out */
     return SW_OK;
 }
 
-/* Queues STOP once; returns true if this thread did it. */
+/* Queues STOP once, with done as the stopper's parker (NULL: nobody
+ * waits); false if another thread did it. A stop that finds the owner free
+ * runs it here, or, inside an owner function, passes it to the pool. */
 static bool request_stop(sw_owner *o, sw__parker *done)
 {
     if (atomic_fetch_or_explicit(&o->life, LIFE_STOP_CLAIMED, memory_order_acq_rel) &
@@ -928,13 +780,19 @@ static bool request_stop(sw_owner *o, sw__parker *done)
         return false;
     o->stop = (struct msg){.kind = MSG_STOP};
     o->stop_reply = done;
-    mailbox_push(o, &o->stop, MB_CLOSED); /* cannot fail: only STOP closes */
+    /* Cannot find CLOSED: only STOP closes. */
+    if (mailbox_push(o, &o->stop, MB_CLOSED) == ENTRY_HOLDER) {
+        if (tls_depth)
+            schedule(o);
+        else
+            hold(o, NULL, NULL);
+    }
     return true;
 }
 
 static void wait_stop_done(sw_owner *o)
 {
-    /* Rare: a second stopper, or free after a pool thread's stop. */
+    /* Rare: a second stopper, or free after a stop from an owner function. */
     while (!(atomic_load_explicit(&o->life, memory_order_acquire) & LIFE_STOP_DONE)) {
         struct timespec ts = {0, 200000};
         nanosleep(&ts, NULL);
@@ -945,8 +803,8 @@ void sw_owner_stop(sw_owner *o)
 {
     if (!o)
         return;
-    if (tls_home) {
-        request_stop(o, NULL); /* the running thread finishes it */
+    if (tls_depth) {
+        request_stop(o, NULL); /* a holder finishes it */
         return;
     }
     sw__parker done;
@@ -961,7 +819,7 @@ void sw_owner_free(sw_owner *o)
 {
     if (!o)
         return;
-    if (!tls_home) {
+    if (!tls_depth) {
         sw_owner_stop(o);
         release_owner(o);
         return;

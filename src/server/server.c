@@ -95,15 +95,14 @@ int srv_open(struct srv *s, const struct srv_config *cfg, char *err, size_t errl
     pthread_mutex_init(&s->world, NULL);
     for (int i = 0; i < 40; i++)
         s->run_id[i] = "0123456789abcdef"[sw__rand64() & 15];
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    unsigned n = cfg->shards;
+    unsigned n = cfg->shards, dflt = sw__default_shards();
     int rc = sw__check_shards_fsync(n, (int)cfg->fsync, err, errlen);
     if (rc == SW_OK && cfg->dir)
-        rc = sw__datadir_open(cfg->dir, "kv", &n, ncpu > 0 ? (unsigned)ncpu : 1, err, errlen);
+        rc = sw__datadir_open(cfg->dir, "kv", &n, dflt, err, errlen);
     if (rc != SW_OK)
         return rc;
     if (n == 0)
-        n = ncpu > 0 ? (unsigned)ncpu : 1;
+        n = dflt;
     s->shards = calloc(n, sizeof *s->shards);
     if (!s->shards)
         return SW_ENOMEM;
