@@ -11,11 +11,17 @@
  *   db.steward_ops.N           N threads on one Db (sw_db_open(&db, NULL)),
  *                              50/50 sw_db_store / sw_db_fetch of random keys
  *                              out of NKEYS preloaded ones, ops/s
+ *   db.steward_sharded_ops.N   the same on a Db of SHARDS_PER_CPU shards per
+ *                              CPU (db.sharded_shards)
  *   db.c_mutex_ops.N           the same on the C peer below
+ *   db.c_owner_ops.N           the same C map under one owner instead of its
+ *                              mutex (sw_owner_call_inline)
  *   acct.steward_ops.N         N threads on one sw_account, deposit, withdraw
  *                              and balance at random, 1:1:1, ops/s
  *   owner.call_ns              one thread's sw_owner_call of a no-op on one
  *                              owner, ns per call
+ *   owner.mutex_ns             the same no-op under a pthread mutex lock and
+ *                              unlock, ns per call
  *   owner.floor_ns             the cache-line floor (common.h), ns per round
  *                              trip ("nan" with a single CPU)
  *   owner.switch_ns            the switch floor (common.h): ns per switch
@@ -51,6 +57,10 @@ enum {
     STOP_EVERY = 64,  /* ops between two looks at the stop flag */
     BATCH = 1024,     /* owner calls between two reads of the clock */
     MAX_CLIENTS = 64, /* the most client threads a point has */
+    /* The second Db's shards per CPU: with callers running their own
+     * requests, shards are what lets CPUs work in parallel (see
+     * docs/benchmarks.md for the shard counts measured). */
+    SHARDS_PER_CPU = 4,
 };
 
 static const int DB_CLIENTS[] = {1, 2, 8, 64};
@@ -222,6 +232,40 @@ static void op_c_mutex(void *target, uint64_t r, int64_t *net)
     check_value(k, val, VLEN);
 }
 
+/* The C peer's map under an owner instead of its mutex: the same work, so
+ * the two differ only in what serializes it. The request travels inline. */
+struct cmap_req {
+    const char *key;
+    const char *val; /* store: the value; fetch: NULL */
+    char out[VLEN];  /* fetch: the value */
+    bool found;
+};
+
+static void cmap_owner_fn(void *state, void *arg)
+{
+    struct cmap *m = state;
+    struct cmap_req *r = arg;
+    uint64_t h = chash(r->key);
+    struct cslot *s = cmap_find(m, h, r->key);
+    r->found = s->hash != 0;
+    if (r->val) /* preloaded: every key is present */
+        memcpy(s->val, r->val, VLEN);
+    else if (r->found)
+        memcpy(r->out, s->val, VLEN);
+}
+
+static void op_c_owner(void *target, uint64_t r, int64_t *net)
+{
+    (void)net;
+    size_t k = key_of(r);
+    struct cmap_req q = {.key = keys[k], .val = r & 1 ? vals[k] : NULL};
+    bench_must(sw_owner_call_inline(target, cmap_owner_fn, &q, sizeof q), "sw_owner_call_inline");
+    if (!q.found)
+        bench_die("cmap_owner_fn", "key not found");
+    if (!q.val)
+        check_value(k, q.out, VLEN);
+}
+
 /* Deposit, withdraw or balance (1:1:1), 1 cent at a time; *net is what this
  * client has added to the balance. */
 static void op_steward_account(void *target, uint64_t r, int64_t *net)
@@ -350,28 +394,59 @@ static double owner_call_ns(sw_owner *o, int64_t duration_ns)
     return (double)(end - start) / (double)calls;
 }
 
+/* The same no-op through a function pointer, under a pthread mutex: what
+ * an uncontended owner call costs beside a lock and an unlock. */
+static pthread_mutex_t noop_mu = PTHREAD_MUTEX_INITIALIZER;
+static void (*volatile noop_ptr)(void *, void *) = noop;
+
+static double mutex_call_ns(int64_t duration_ns)
+{
+    static int state;
+    int64_t calls = 0, start = bench_now_ns(), end;
+    do {
+        for (int i = 0; i < BATCH; i++, calls++) {
+            pthread_mutex_lock(&noop_mu);
+            noop_ptr(&state, NULL);
+            pthread_mutex_unlock(&noop_mu);
+        }
+        end = bench_now_ns();
+    } while (end - start < duration_ns);
+    return (double)(end - start) / (double)calls;
+}
+
 /* ---- driver ---- */
 
 static void bench_db(int64_t duration_ns, long runs)
 {
-    sw_db *db;
+    sw_db *db, *dbs;
+    sw_db_options so = {.shards = SHARDS_PER_CPU * (unsigned)sysconf(_SC_NPROCESSORS_ONLN)};
     struct cmap cm;
+    sw_owner *co;
     bench_must(sw_db_open(&db, NULL), "sw_db_open");
+    bench_must(sw_db_open(&dbs, &so), "sw_db_open");
     cmap_init(&cm);
+    bench_must(sw_owner_start(&co, &cm), "sw_owner_start");
     for (int i = 0; i < NKEYS; i++) {
         bench_must(sw_db_store(db, keys[i], KLEN, vals[i], VLEN), "preload");
+        bench_must(sw_db_store(dbs, keys[i], KLEN, vals[i], VLEN), "preload");
         cmap_store(&cm, keys[i], vals[i]);
     }
-    if (sw_db_count(db) != NKEYS || cm.count != NKEYS)
+    if (sw_db_count(db) != NKEYS || sw_db_count(dbs) != NKEYS || cm.count != NKEYS)
         bench_die("preload", "wrong key count");
+    printf("db.sharded_shards %u\n", so.shards);
     int64_t net = 0;
     for (size_t i = 0; i < sizeof DB_CLIENTS / sizeof DB_CLIENTS[0]; i++) {
-        report_rate("db.steward_ops", op_steward_db, db, DB_CLIENTS[i], duration_ns, runs, &net);
-        report_rate("db.c_mutex_ops", op_c_mutex, &cm, DB_CLIENTS[i], duration_ns, runs, &net);
+        int n = DB_CLIENTS[i];
+        report_rate("db.steward_ops", op_steward_db, db, n, duration_ns, runs, &net);
+        report_rate("db.steward_sharded_ops", op_steward_db, dbs, n, duration_ns, runs, &net);
+        report_rate("db.c_mutex_ops", op_c_mutex, &cm, n, duration_ns, runs, &net);
+        report_rate("db.c_owner_ops", op_c_owner, co, n, duration_ns, runs, &net);
     }
-    if (sw_db_count(db) != NKEYS)
+    if (sw_db_count(db) != NKEYS || sw_db_count(dbs) != NKEYS)
         bench_die("db", "wrong key count after the load");
     bench_must(sw_db_close(db), "sw_db_close");
+    bench_must(sw_db_close(dbs), "sw_db_close");
+    sw_owner_free(co);
     cmap_destroy(&cm);
 }
 
@@ -413,6 +488,7 @@ static void bench_owner(int64_t duration_ns, long runs)
     }
     sw_owner_free(o);
     printf("owner.call_ns %.1f\n", best);
+    printf("owner.mutex_ns %.1f\n", lowest_ns(mutex_call_ns, duration_ns, runs));
     printf("owner.floor_ns %.1f\n", lowest_ns(bench_floor_ns, duration_ns, runs));
     printf("owner.switch_ns %.1f\n", lowest_ns(bench_switch_ns, duration_ns, runs));
 }

@@ -138,19 +138,16 @@ ACCT_CLIENTS=(1 8)
 section_db() {
     build_target bench_db
     build_go_peer db
-    local s=$RESULTS/db.steward s1=$RESULTS/db.steward1 p=$RESULTS/db.go n r
+    local s=$RESULTS/db.steward p=$RESULTS/db.go n r
     # The programs take turns, one run each per round, and each figure is
     # the best of its rounds (best_of): a host whose speed shifts for a
     # while then weighs on both sides alike.
-    : >"$s.all" && : >"$s1.all" && : >"$p.all"
+    : >"$s.all" && : >"$p.all"
     for ((r = 0; r < RUNS; r++)); do
         "$BUILD/bench/bench_db" "$MS" 1 >>"$s.all"
-        # The same with a single owner pool thread.
-        STEWARD_THREADS=1 "$BUILD/bench/bench_db" "$MS" 1 >>"$s1.all"
         "$GO_OUT/db" "$MS" 1 >>"$p.all"
     done
     best_of "$s.all" >"$s"
-    best_of "$s1.all" >"$s1"
     best_of "$p.all" >"$p"
 
     echo
@@ -159,43 +156,42 @@ section_db() {
         "${MS} ms per measurement (64 clients: $((MS / 2))), best of $RUNS alternating rounds"
     echo
     echo "Db, 100000 keys of 16 B, 16 B values, 50/50 store/fetch, ops/s; ratios >1 = steward better"
-    local f='%-12s %9s %11s %11s %17s %9s %9s   %19s %16s\n'
+    local f='%-8s %9s %9s %9s %9s %9s %9s %9s  %8s %8s %8s %8s\n'
     # shellcheck disable=SC2059 # the format is ours
-    printf "$f" clients steward steward_p1 go_pattern go_pattern_noack go_mutex c_mutex \
-        steward/go_pattern steward/c_mutex
+    printf "$f" clients steward sharded go_patt go_noack go_mutex c_mutex c_owner \
+        st/go_p st/c_mut sh/c_mut co/c_mut
     for n in "${DB_CLIENTS[@]}"; do
-        local st s1v gp gn gm cm
+        local st sh gp gn gm cm co
         st=$(metric "$s" "db.steward_ops.$n")
-        s1v=$(metric "$s1" "db.steward_ops.$n")
+        sh=$(metric "$s" "db.steward_sharded_ops.$n")
         gp=$(metric "$p" "db.go_pattern_ops.$n")
         gn=$(metric "$p" "db.go_pattern_noack_ops.$n")
         gm=$(metric "$p" "db.go_mutex_ops.$n")
         cm=$(metric "$s" "db.c_mutex_ops.$n")
+        co=$(metric "$s" "db.c_owner_ops.$n")
         # shellcheck disable=SC2059
-        printf "$f" "N=$n" "$(fmt_value "$st" rate)" "$(fmt_value "$s1v" rate)" "$(fmt_value "$gp" rate)" \
-            "$(fmt_value "$gn" rate)" "$(fmt_value "$gm" rate)" "$(fmt_value "$cm" rate)" \
-            "$(fmt_ratio "$st" "$gp" rate)" "$(fmt_ratio "$st" "$cm" rate)"
+        printf "$f" "N=$n" "$(fmt_value "$st" rate)" "$(fmt_value "$sh" rate)" \
+            "$(fmt_value "$gp" rate)" "$(fmt_value "$gn" rate)" "$(fmt_value "$gm" rate)" \
+            "$(fmt_value "$cm" rate)" "$(fmt_value "$co" rate)" "$(fmt_ratio "$st" "$gp" rate)" \
+            "$(fmt_ratio "$st" "$cm" rate)" "$(fmt_ratio "$sh" "$cm" rate)" "$(fmt_ratio "$co" "$cm" rate)"
     done
-
-    echo "(steward: one owner pool thread and Db shard per CPU, the default;" \
-        "steward_p1: STEWARD_THREADS=1. Ratios use the default.)"
+    echo "(steward: the default shard count; sharded: $(metric "$s" db.sharded_shards) shards;" \
+        "c_owner: the C peer's map under one owner instead of its mutex.)"
 
     table_header go_pattern
     for n in "${ACCT_CLIENTS[@]}"; do
         row "Account, N=$n, 1:1:1 (ops/s)" "$(metric "$s" "acct.steward_ops.$n")" \
             "$(metric "$p" "acct.go_pattern_ops.$n")" rate
-        row "Account, N=$n, pool of 1 (ops/s)" "$(metric "$s1" "acct.steward_ops.$n")" \
-            "$(metric "$p" "acct.go_pattern_ops.$n")" rate
     done
 
-    table_header floor
-    row "owner call round trip (ns/call)" "$(metric "$s" owner.call_ns)" \
-        "$(metric "$s" owner.floor_ns)" ns "(floor: cache line, CPUs 0 and 1)"
-    row "owner call, pool of 1 (ns/call)" "$(metric "$s1" owner.call_ns)" \
-        "$(metric "$s1" owner.floor_ns)" ns
+    table_header mutex
+    row "uncontended call, no-op (ns/call)" "$(metric "$s" owner.call_ns)" \
+        "$(metric "$s" owner.mutex_ns)" ns "(mutex: lock, the same call, unlock)"
+    printf '%-34s %12s %12s   %s\n' "cache-line floor (ns)" \
+        "$(fmt_value "$(metric "$s" owner.floor_ns)" ns)" - "(a round trip between CPUs 0 and 1)"
     printf '%-34s %12s %12s   %s\n' "thread switch on one CPU (ns)" \
         "$(fmt_value "$(metric "$s" owner.switch_ns)" ns)" - \
-        "(the switch floor: the least a call costs while callers outnumber free CPUs)"
+        "(what a hand-off costs while callers outnumber free CPUs)"
 }
 
 # The durable section's client counts and fsync policies; bench_durable.c
