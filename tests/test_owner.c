@@ -1,4 +1,8 @@
-/* Unit tests of owner.h: every status, ordering, bounded posts, stop. */
+/* Unit tests of owner.h: every status (allocation faults injected),
+ * where requests run (a free owner's call on its caller, posts never on
+ * the poster, batch_end before the answer, a free owner's stop on the
+ * stopper), ordering, bounded posts, stop, and free from an owner function.
+ */
 #include <assert.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -8,12 +12,50 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "steward/chan.h"
 #include "steward/owner.h"
+
+/* ---- allocation faults ----
+ *
+ * owner.c has no allocation hook of its own, so this program replaces
+ * malloc (which a post from an owner function falls back on) and
+ * aligned_alloc (owners and the pool) with versions that fail when asked
+ * and otherwise pass the call on: to the sanitizer's allocator when there
+ * is one (its interceptors' entry points, weak here), else to glibc's.
+ * They are not instrumented: TSan calls malloc before it is ready. */
+#define NOT_INSTRUMENTED __attribute__((no_sanitize("thread", "address", "undefined")))
+extern void *__interceptor_malloc(size_t size) __attribute__((weak));
+extern void *__libc_malloc(size_t size);
+
+static _Thread_local int tls_malloc_faults; /* this thread's next mallocs fail */
+static _Atomic int g_aligned_faults;        /* the next aligned_allocs fail, any thread */
+
+NOT_INSTRUMENTED void *malloc(size_t size)
+{
+    if (tls_malloc_faults > 0) {
+        tls_malloc_faults--;
+        return NULL;
+    }
+    return __interceptor_malloc ? __interceptor_malloc(size) : __libc_malloc(size);
+}
+
+NOT_INSTRUMENTED void *aligned_alloc(size_t align, size_t size)
+{
+    int n = atomic_load_explicit(&g_aligned_faults, memory_order_relaxed);
+    while (n > 0)
+        if (atomic_compare_exchange_weak_explicit(&g_aligned_faults, &n, n - 1,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            return NULL;
+    void *p;
+    return posix_memalign(&p, align, size) == 0 ? p : NULL;
+}
 
 static void sleep_ms(int ms)
 {
@@ -51,7 +93,11 @@ static void test_invalid(void **state)
 {
     (void)state;
     assert_int_equal(sw_owner_start(NULL, NULL), SW_EINVAL);
+    sw_owner_options opts = {.batch_end = NULL};
+    assert_int_equal(sw_owner_start_ex(NULL, NULL, &opts), SW_EINVAL);
     sw_owner *o;
+    assert_int_equal(sw_owner_start_ex(&o, NULL, NULL), SW_OK); /* NULL options: defaults */
+    sw_owner_free(o);
     assert_int_equal(sw_owner_start(&o, NULL), SW_OK);
     assert_int_equal(sw_owner_call(NULL, incr, NULL), SW_EINVAL);
     assert_int_equal(sw_owner_call(o, NULL, NULL), SW_EINVAL);
@@ -368,17 +414,311 @@ static void test_batch_end(void **state)
     assert_true(b.batches >= 1 && b.batches <= 8 * 2000);
 }
 
+/* SW_ENOMEM when the owner cannot be allocated; SW_EIO when the pool cannot
+ * start, which happens once per process, so it is tried in a child whose
+ * pool is fresh (owner.h: after fork the child starts a new one). */
+static void test_start_errors(void **state)
+{
+    (void)state;
+    assert_true(sw_owner_pool_size() >= 1); /* the pool is up: only the owner is allocated */
+    sw_owner *o = (sw_owner *)&o;
+    atomic_store(&g_aligned_faults, 1);
+    assert_int_equal(sw_owner_start(&o, NULL), SW_ENOMEM);
+    assert_null(o);
+    o = (sw_owner *)&o;
+    atomic_store(&g_aligned_faults, 1);
+    assert_int_equal(sw_owner_start_ex(&o, NULL, NULL), SW_ENOMEM);
+    assert_null(o);
+    assert_int_equal(atomic_load(&g_aligned_faults), 0);
+    assert_int_equal(sw_owner_start(&o, NULL), SW_OK); /* nothing was left half-made */
+    sw_owner_free(o);
+
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        atomic_store(&g_aligned_faults, 1000); /* the pool's memory cannot be had */
+        sw_owner *c = (sw_owner *)&c;
+        int rc = sw_owner_start(&c, NULL);
+        _exit(rc == SW_EIO && c == NULL && sw_owner_pool_size() == 0 ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* Posts never run on the poster: not when the owner is free (a pool thread
+ * runs them), nor when a caller holds it (the holder runs them), nor when a
+ * pool thread does. */
+struct where {
+    pthread_t ran_on;
+    _Atomic int ran;
+};
+
+static void note_where(void *state, void *arg)
+{
+    (void)state;
+    struct where *w = arg;
+    w->ran_on = pthread_self();
+    atomic_store_explicit(&w->ran, 1, memory_order_release);
+}
+
+struct holder {
+    pthread_t thread;
+    sw_owner *o;
+    _Atomic int inside, gate;
+    int rc;
+};
+
+static void hold_until_gate(void *state, void *arg)
+{
+    (void)state;
+    struct holder *h = arg;
+    atomic_store(&h->inside, 1);
+    while (!atomic_load(&h->gate))
+        sleep_ms(1);
+}
+
+static void *holder_main(void *arg)
+{
+    struct holder *h = arg;
+    h->rc = sw_owner_call(h->o, hold_until_gate, h);
+    return NULL;
+}
+
+static void test_post_never_on_poster(void **state)
+{
+    (void)state;
+    sw_owner *o;
+    assert_int_equal(sw_owner_start(&o, NULL), SW_OK);
+    /* A free owner (or one a pool thread still holds from the last round). */
+    for (int i = 0; i < 100; i++) {
+        struct where w = {0};
+        assert_int_equal(sw_owner_post(o, note_where, &w), SW_OK);
+        assert_int_equal(sw_owner_call(o, nothing, NULL), SW_OK); /* runs after the post */
+        assert_int_equal(atomic_load(&w.ran), 1);
+        assert_false(pthread_equal(w.ran_on, pthread_self()));
+    }
+    /* Held by a caller on another thread: that caller runs the post. */
+    struct holder h = {.o = o};
+    pthread_create(&h.thread, NULL, holder_main, &h);
+    while (!atomic_load(&h.inside))
+        sleep_ms(1);
+    struct where w = {0};
+    assert_int_equal(sw_owner_post(o, note_where, &w), SW_OK);
+    atomic_store(&h.gate, 1);
+    pthread_join(h.thread, NULL);
+    assert_int_equal(h.rc, SW_OK);
+    assert_int_equal(atomic_load(&w.ran), 1); /* the holder ran it before returning */
+    assert_true(pthread_equal(w.ran_on, h.thread));
+    /* Held by a pool thread (a post that waits): the pool thread runs it. */
+    struct holder g = {.o = o};
+    assert_int_equal(sw_owner_post(o, hold_until_gate, &g), SW_OK);
+    while (!atomic_load(&g.inside))
+        sleep_ms(1);
+    struct where w2 = {0};
+    assert_int_equal(sw_owner_post(o, note_where, &w2), SW_OK);
+    atomic_store(&g.gate, 1);
+    sw_owner_stop(o);
+    assert_false(pthread_equal(w2.ran_on, pthread_self()));
+    sw_owner_free(o);
+}
+
+/* batch_end runs once after a lone caller's request, on the caller (the
+ * owner was free), before sw_owner_call returns; a batch that ran nothing
+ * (a stop alone) has no batch_end. */
+struct commits {
+    int64_t pending, committed, empty;
+    pthread_t end_on;
+};
+
+static void commit_req(void *state, void *arg)
+{
+    struct commits *c = state;
+    c->pending++;
+    *(int64_t *)arg = c->committed; /* batches committed before this one */
+}
+
+static void commit_end(void *state)
+{
+    struct commits *c = state;
+    if (c->pending == 0)
+        c->empty++;
+    c->pending = 0;
+    c->committed++;
+    c->end_on = pthread_self();
+}
+
+static void test_batch_end_lone_caller(void **state)
+{
+    (void)state;
+    struct commits c = {0};
+    sw_owner_options opts = {.batch_end = commit_end};
+    sw_owner *o;
+    assert_int_equal(sw_owner_start_ex(&o, &c, &opts), SW_OK);
+    for (int64_t i = 0; i < 5; i++) {
+        int64_t before = -1;
+        if (i % 2)
+            assert_int_equal(sw_owner_call_inline(o, commit_req, &before, sizeof before), SW_OK);
+        else
+            assert_int_equal(sw_owner_call(o, commit_req, &before), SW_OK);
+        assert_int_equal(before, i);
+        assert_int_equal(c.committed, i + 1); /* committed before the answer */
+        assert_int_equal(c.pending, 0);
+        assert_true(pthread_equal(c.end_on, pthread_self()));
+    }
+    sw_owner_stop(o);
+    assert_int_equal(c.committed, 5);
+    assert_int_equal(c.empty, 0);
+    sw_owner_free(o);
+}
+
+/* The stop of a free owner from a plain thread runs on the stopper: it
+ * completes although the owner's pool thread is busy elsewhere. Homes are
+ * dealt round-robin, one per sw_owner_start, so the owner started pool-size
+ * starts after another shares its home; a post that waits keeps that home
+ * thread busy. (Were the stop left to the pool, it would never return.)
+ * test_stop_runs_queued_then_closes covers a stop with posts queued. */
+static void test_stop_free_owner_on_stopper(void **state)
+{
+    (void)state;
+    unsigned n = sw_owner_pool_size();
+    assert_true(n >= 1);
+    sw_owner *busy, **others = calloc(n, sizeof *others), *o;
+    struct counter *c = calloc(1, sizeof *c);
+    assert_true(others && c);
+    assert_int_equal(sw_owner_start(&busy, NULL), SW_OK);
+    for (unsigned i = 0; i + 1 < n; i++)
+        assert_int_equal(sw_owner_start(&others[i], NULL), SW_OK);
+    assert_int_equal(sw_owner_start(&o, c), SW_OK);
+    struct holder g = {.o = busy};
+    assert_int_equal(sw_owner_post(busy, hold_until_gate, &g), SW_OK);
+    while (!atomic_load(&g.inside))
+        sleep_ms(1);
+    assert_int_equal(sw_owner_call(o, incr, (void *)1), SW_OK);
+    assert_true(pthread_equal(c->ran_on, pthread_self()));
+    sw_owner_stop(o);
+    assert_int_equal(sw_owner_call(o, incr, NULL), SW_ECLOSED);
+    assert_int_equal(sw_owner_post(o, incr, NULL), SW_ECLOSED);
+    assert_int_equal(c->n, 1);
+    sw_owner_free(o);
+    atomic_store(&g.gate, 1);
+    sw_owner_free(busy);
+    for (unsigned i = 0; i + 1 < n; i++)
+        sw_owner_free(others[i]);
+    free(others);
+    free(c);
+}
+
+/* sw_owner_free from an owner function of the same owner returns at once;
+ * what was queued before it still runs, and then the owner is freed (LSan
+ * would report it otherwise, ASan any later touch). Once from a call (the
+ * caller holds the owner) and once from a post (a pool thread does). */
+struct selffree {
+    sw_owner *o;
+    _Atomic int64_t n;
+    int64_t seen_before;
+    int post_rc;
+};
+
+static void count_up(void *state, void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&((struct selffree *)state)->n, 1);
+}
+
+static void free_self(void *state, void *arg)
+{
+    (void)arg;
+    struct selffree *s = state;
+    s->seen_before = atomic_load(&s->n);
+    for (int i = 0; i < 5; i++)
+        if (sw_owner_post(s->o, count_up, NULL) != SW_OK)
+            s->post_rc = -1;
+    sw_owner_free(s->o); /* the handle is gone from here on */
+}
+
+static void test_free_from_own_owner_function(void **state)
+{
+    (void)state;
+    for (int by_post = 0; by_post < 2; by_post++) {
+        struct selffree s = {0};
+        assert_int_equal(sw_owner_start(&s.o, &s), SW_OK);
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(sw_owner_post(s.o, count_up, NULL), SW_OK);
+        if (by_post)
+            assert_int_equal(sw_owner_post(s.o, free_self, NULL), SW_OK);
+        else
+            assert_int_equal(sw_owner_call(s.o, free_self, NULL), SW_OK);
+        /* The five posts queued before the stop run; nothing tells us when
+         * but their count. */
+        while (atomic_load(&s.n) < 8)
+            sleep_ms(1);
+        assert_int_equal(s.seen_before, 3); /* the requests made before it ran first */
+        assert_int_equal(s.post_rc, 0);
+        assert_int_equal(atomic_load(&s.n), 8);
+    }
+}
+
+/* A post from an owner function never waits for room: past the pool
+ * thread's SW_OWNER_POST_LIMIT nodes it allocates, and fails with
+ * SW_ENOMEM, changing nothing, when it cannot. The owner function holds
+ * every node it took until its batch ends, so posting past the limit
+ * certainly exhausts them. */
+struct flood {
+    sw_owner *o;
+    int64_t runs;
+    int bad, enomem_rc;
+};
+
+static void flood_one(void *state, void *arg)
+{
+    (void)arg;
+    ((struct flood *)state)->runs++;
+}
+
+static void flood_fn(void *state, void *arg)
+{
+    (void)arg;
+    struct flood *f = state;
+    for (int i = 0; i < SW_OWNER_POST_LIMIT + 100; i++)
+        if (sw_owner_post(f->o, flood_one, NULL) != SW_OK)
+            f->bad++;
+    tls_malloc_faults = 1;
+    f->enomem_rc = sw_owner_post(f->o, flood_one, NULL);
+    tls_malloc_faults = 0;
+}
+
+static void test_post_from_fn_never_waits(void **state)
+{
+    (void)state;
+    struct flood f = {0};
+    assert_int_equal(sw_owner_start(&f.o, &f), SW_OK);
+    assert_int_equal(sw_owner_call(f.o, flood_fn, NULL), SW_OK);
+    assert_int_equal(f.bad, 0);
+    assert_int_equal(f.enomem_rc, SW_ENOMEM);
+    sw_owner_stop(f.o);
+    assert_int_equal(f.runs, SW_OWNER_POST_LIMIT + 100); /* the refused one is not queued */
+    sw_owner_free(f.o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_call_runs_on_caller_when_free),
+        cmocka_unit_test(test_post_never_on_poster),
         cmocka_unit_test(test_call_inline),
         cmocka_unit_test(test_posts_in_order),
         cmocka_unit_test(test_stop_runs_queued_then_closes),
         cmocka_unit_test(test_from_owner_function),
         cmocka_unit_test(test_posts_are_bounded),
         cmocka_unit_test(test_batch_end),
+        cmocka_unit_test(test_start_errors),
+        cmocka_unit_test(test_batch_end_lone_caller),
+        cmocka_unit_test(test_stop_free_owner_on_stopper),
+        cmocka_unit_test(test_free_from_own_owner_function),
+        cmocka_unit_test(test_post_from_fn_never_waits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,8 +13,8 @@
  * operation takes the owner, one lets it go); a call on a busy owner is
  * queued, and the thread that holds the owner runs it, with the others
  * queued behind it, as one batch (combining), while the caller waits
- * (spinning briefly, then on its own futex). Posts never run on the
- * poster: a post to a free owner is run by a thread of a process-wide pool
+ * (spinning briefly, then on its own futex). A post never runs inside
+ * sw_owner_post: a post to a free owner is run by a thread of a process-wide pool
  * (one per online CPU; the environment variable STEWARD_THREADS overrides
  * it), which starts on first use and costs nothing while idle. A million
  * owners are a million small structs, not a million threads.
@@ -90,8 +90,12 @@ int sw_owner_call(sw_owner *o, sw_owner_fn fn, void *arg);
  * Thread safety: any thread, outside owner functions. */
 int sw_owner_call_inline(sw_owner *o, sw_owner_fn fn, void *req, size_t size);
 
-/* Queues fn(state, arg) to run with the owner held, never on this thread,
- * and returns without waiting for it; arg must live until fn has run.
+/* Queues fn(state, arg) to run with the owner held and returns without
+ * waiting for it; fn never runs inside this call (a post to a free owner
+ * goes to a pool thread; later, the thread holding the owner runs it, which
+ * may be this thread again if it is then the holder, in a later call or
+ * once the owner function posting it returns). arg must live until fn has
+ * run.
  * Posts are bounded: past SW_OWNER_POST_LIMIT queued posts per pool thread
  * (owners share them by home thread), a caller waits until there is room;
  * a post made from inside an owner function never waits (it allocates
@@ -114,9 +118,12 @@ int sw_owner_post(sw_owner *o, sw_owner_fn fn, void *arg);
 void sw_owner_stop(sw_owner *o);
 
 /* Stops the owner if needed (as sw_owner_stop) and frees it. No thread may
- * use the handle once this is called; calls still inside (blocked, or
- * backing out with SW_ECLOSED) are waited for. From an owner function it
- * returns at once, and whoever finishes the stop frees the owner.
+ * use the handle once this is called. Calls and posts already inside
+ * (queued, backing out with SW_ECLOSED, or waiting for room) are safe: the
+ * last of them to leave frees the handle; none of them touches the state
+ * again, so the caller may free the state once this returns. From an
+ * owner function it returns at once, and whoever finishes the stop (or
+ * leaves last) frees the owner.
  * NULL is a no-op. Thread safety: any thread, once per owner. */
 void sw_owner_free(sw_owner *o);
 

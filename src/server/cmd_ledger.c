@@ -3,9 +3,12 @@
  * unsigned 64-bit integers and amounts positive integers in minor units;
  * anything else is an error that changes nothing.
  *
- * A call waits for the Ledger's owner (and, with appendfsync always, for
- * its fsync) on this shard's thread: the Ledger has its own shards and
- * group commit, so calls from several shard threads share their fsyncs.
+ * A call runs on this shard's thread when the Ledger shard it needs is
+ * free (owner.h), and otherwise waits while the thread holding that Ledger
+ * shard runs it; with appendfsync always it waits for the fsync too. The
+ * Ledger has its own shards and group commit, so calls from several shard
+ * threads share their fsyncs, and a Ledger fsync holds only the shard
+ * threads whose clients asked for a Ledger change.
  */
 #include <stdio.h>
 
