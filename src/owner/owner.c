@@ -19,7 +19,10 @@
  * message, which lives on its stack with its parker as the reply slot (a
  * completion can only reach the thread that asked), and waits: spinning
  * briefly, then on its own futex. If the push finds the owner FREE after
- * all, the pusher holds it, its own message queued, and serves it.
+ * all, the pusher holds it, its own message queued, and serves it. A caller
+ * that finds the owner held queues at once: spinning first for it to come
+ * free, as a mutex's barging does (64 to 1024 pauses), measured 0.6-0.9x
+ * of queueing with 2 to 64 clients on 2 cores (2026-12-05).
  *
  * Combining. The holder, once its own request has run, takes the mailbox
  * (one atomic), reverses it into arrival order and runs every message of
@@ -33,10 +36,11 @@
  * thread. The taken batch travels in `pending`, a field only the holder
  * touches.
  *
- * Posts never run on the poster: a post that finds the owner free pushes
- * its message, which makes it the holder, and passes the owner at once to
- * a pool thread (its run queue). Its message comes from a fixed set of
- * nodes per pool thread (SW_OWNER_POST_LIMIT of them): that bounds posts.
+ * A post never runs inside sw_owner_post: a post that finds the owner free
+ * pushes its message, which makes it the holder, and passes the owner at
+ * once to a pool thread (its run queue). Later, whoever holds the owner
+ * runs it, the poster too if it then holds the owner for a call of its own. Its message comes from
+ * a fixed set of nodes per pool thread (SW_OWNER_POST_LIMIT of them): that bounds posts.
  *
  * Inside fn. A thread-local depth counts the owner functions (and
  * batch_end hooks) running on this thread. At depth > 0 sw_owner_call is
@@ -51,16 +55,19 @@
  * Whoever runs STOP marks the owner STOP_DONE and wakes the stopper, and
  * touches the owner no more: the owner is never let go again.
  *
- * Free. The in-flight counter counts every caller from before its first
- * touch of the mailbox until it is done with the owner: a caller that
- * takes the owner counts itself out at once (holding is what keeps the
- * owner alive, since STOP can only run on a holder); a queued caller is
- * counted out by the holder that takes its message; a caller that finds
- * CLOSED counts itself out as it backs out. sw_owner_free, after the stop,
- * waits for the counter to reach zero before it frees the memory, so a
- * caller that started before the free never touches freed memory. Waiting
- * callers read nothing of the owner: their sleep hint is a word of a
- * global table (g_hints).
+ * Free. The in-flight counter holds one count for the owner itself, from
+ * start until it is freed and its stop is done, and one for every caller
+ * from before its first touch of the owner (a poster: before it waits for
+ * room) until it is done with it: a caller that takes the owner counts
+ * itself out at once, since holding is what keeps the owner alive (STOP can
+ * only run on a holder, and nothing touches the owner after STOP); a queued
+ * caller is counted out by the holder that takes its message; a caller that
+ * finds CLOSED counts itself out as it backs out. Whoever drops the last
+ * count frees the memory (unref), so a free never waits: a caller still
+ * backing out, or a poster still waiting for room, frees the owner as it
+ * leaves, and a caller that began before the free never touches freed
+ * memory. Waiting callers read nothing of the owner: their sleep hint is a
+ * word of a global table (g_hints).
  *
  * No lost wake-up. FREE is set only by the holder's CAS from "held and
  * empty", so a message pushed onto a held owner is always taken by its
@@ -189,8 +196,10 @@ static struct {
 } g_hints[HINT_SLOTS];
 
 /* The most requests one thread runs per holding before it hands the owner
- * over. Measured on 2 cores (make bench, Db, 8 and 64 clients): see
- * docs/benchmarks.md. */
+ * over: a bound on how long a caller works for others. 4, 16, 64 and 256
+ * measured alike on 2 cores (make bench, Db and C map under an owner, 2-64
+ * clients, 2026-12-05); 1 halved the rate. 64 also keeps group commit's
+ * batches whole for 64 writers. */
 #define HOLD_MAX 64
 
 /* Most sleeping callers one batch wakes through a tree; the rest are woken
@@ -341,12 +350,16 @@ static void nodes_give(struct pool_thread *pt, struct msg *first, struct msg *la
 
 /* ---- holding an owner ---- */
 
-static void release_owner(sw_owner *o)
+/* Drops one count of o's in-flight counter, and frees o if it was the
+ * last: the owner's own count (dropped once it is freed and its stop is
+ * done), or a caller's (dropped as it leaves). Whoever drops the last one
+ * frees, so nobody waits for the others: a caller backing out, or a poster
+ * waiting for room, just keeps o alive until it is out. */
+static void unref(sw_owner *o)
 {
-    /* Callers that found CLOSED may still be backing out: a few instructions. */
-    while (atomic_load_explicit(&o->inflight, memory_order_acquire) != 0)
-        sched_yield();
-    free(o);
+    /* Acq_rel: whoever frees sees every other count's last touch of o. */
+    if (atomic_fetch_sub_explicit(&o->inflight, 1, memory_order_acq_rel) == 1)
+        free(o);
 }
 
 /* After STOP ran: wake the stopper, or free the owner if an owner function
@@ -358,7 +371,7 @@ static void finish_stop(sw_owner *o)
      * STOP_DONE, and sees the FREE_REQ of an owner function. */
     uint32_t old = atomic_fetch_or_explicit(&o->life, LIFE_STOP_DONE, memory_order_acq_rel);
     if (old & LIFE_FREE_REQ)
-        release_owner(o);
+        unref(o);
     else if (reply)
         sw__unpark(reply);
 }
@@ -463,33 +476,42 @@ static void handover(sw_owner *o, struct msg *list)
     schedule(o);
 }
 
-/* Runs o's requests while this thread holds it: first list (arrival
- * order; may be NULL), then whatever the mailbox holds, batch by batch,
- * until o can be let go, STOP has run, or HOLD_MAX requests have run and
- * o is handed over. self: as for run_list. Runs at depth + 1. */
-static void hold(sw_owner *o, struct msg *list, const struct msg *self)
+/* Goes on holding o, with batch b begun (its requests run, not yet
+ * committed): takes what the mailbox holds into it, batch by batch, until o
+ * can be let go, STOP has run, or HOLD_MAX requests have run and o is
+ * handed over. self: as for run_list. The caller is at depth + 1. */
+static void hold_on(sw_owner *o, struct batch *b, const struct msg *self)
 {
     unsigned ran = 0;
-    tls_depth++;
     for (;;) {
-        struct batch b = {0};
-        run_list(o, list, self, &b);
-        while (!b.stopped && ran + b.ran < HOLD_MAX && has_mail(o))
-            run_list(o, take(o), self, &b);
-        end_batch(o, &b);
-        if (b.stopped) {
+        while (!b->stopped && ran + b->ran < HOLD_MAX && has_mail(o))
+            run_list(o, take(o), self, b);
+        end_batch(o, b);
+        if (b->stopped) {
             finish_stop(o);
-            break;
+            return;
         }
-        ran += b.ran;
+        ran += b->ran;
         if (let_go(o))
-            break;
-        list = take(o);
+            return;
+        struct msg *list = take(o);
         if (ran >= HOLD_MAX) {
             handover(o, list);
-            break;
+            return;
         }
+        *b = (struct batch){0};
+        run_list(o, list, self, b);
     }
+}
+
+/* Runs o's requests while this thread holds it: first list (arrival order;
+ * may be NULL), then as hold_on. */
+static void hold(sw_owner *o, struct msg *list, const struct msg *self)
+{
+    struct batch b = {0};
+    tls_depth++;
+    run_list(o, list, self, &b);
+    hold_on(o, &b, self);
     tls_depth--;
 }
 
@@ -633,14 +655,15 @@ int sw_owner_start_ex(sw_owner **out, void *state, const sw_owner_options *opts)
                     .home = &p->threads[i % p->n],
                     .hint = &g_hints[i % HINT_SLOTS].n};
     atomic_init(&o->mailbox, MB_FREE);
-    atomic_init(&o->inflight, 0);
+    atomic_init(&o->inflight, 1); /* the owner's own count, until it is freed */
     atomic_init(&o->life, 0);
     *out = o;
     return SW_OK;
 }
 
-/* Counts the caller in before it touches the mailbox, so that a free does
- * not release the owner under it. Seq_cst: ordered before the take or push. */
+/* Counts the caller in before it touches anything else of the owner, so
+ * that a free does not release the owner under it (see unref). Seq_cst:
+ * ordered before the take or push. */
 static void enter(sw_owner *o)
 {
     atomic_fetch_add_explicit(&o->inflight, 1, memory_order_seq_cst);
@@ -648,8 +671,7 @@ static void enter(sw_owner *o)
 
 static void leave(sw_owner *o)
 {
-    /* Release: pairs with release_owner's acquire load of inflight. */
-    atomic_fetch_sub_explicit(&o->inflight, 1, memory_order_release);
+    unref(o);
 }
 
 /* Waits for a queued call's answer. Returns true if the owner was handed
@@ -695,14 +717,21 @@ static int call_queued(sw_owner *o, struct call *c)
     return SW_OK;
 }
 
-/* The fast path: takes a free owner and runs fn(state, arg) here. */
+/* The fast path: takes a free owner and runs fn(state, arg) here; with no
+ * batch_end and nothing queued meanwhile, that is all: two atomic
+ * operations on the owner besides the in-flight count. */
 static bool call_here(sw_owner *o, sw_owner_fn fn, void *arg)
 {
     if (!try_take(o))
         return false;
     leave(o); /* holding keeps o alive from here */
-    struct msg own = {.fn = fn, .kind = MSG_CALL, .u.arg = arg};
-    hold(o, &own, &own);
+    tls_depth++;
+    fn(o->state, arg);
+    if (o->batch_end || !let_go(o)) {
+        struct batch b = {.ran = 1};
+        hold_on(o, &b, NULL);
+    }
+    tls_depth--;
     return true;
 }
 
@@ -742,20 +771,24 @@ int sw_owner_post(sw_owner *o, sw_owner_fn fn, void *arg)
 {
     if (!o || !fn)
         return SW_EINVAL;
-    if ((atomic_load_explicit(&o->mailbox, memory_order_relaxed) & MB_CLOSED))
+    enter(o); /* before the wait for room, too: a free meanwhile waits for us */
+    if ((atomic_load_explicit(&o->mailbox, memory_order_relaxed) & MB_CLOSED)) {
+        leave(o);
         return SW_ECLOSED; /* cheap early out; the push checks again */
+    }
     struct msg *m = node_take(o->home, tls_depth == 0);
     enum msg_kind kind = MSG_POST;
     if (!m) {
         m = malloc(sizeof *m);
         kind = MSG_POST_HEAP;
-        if (!m)
+        if (!m) {
+            leave(o);
             return SW_ENOMEM;
+        }
     }
     m->fn = fn;
     m->kind = kind;
     m->u.arg = arg;
-    enter(o);
     enum entry e = mailbox_push(o, m, 0);
     if (e == ENTRY_CLOSED) {
         leave(o);
@@ -821,11 +854,11 @@ void sw_owner_free(sw_owner *o)
         return;
     if (!tls_depth) {
         sw_owner_stop(o);
-        release_owner(o);
+        unref(o);
         return;
     }
     request_stop(o, NULL);
     uint32_t old = atomic_fetch_or_explicit(&o->life, LIFE_FREE_REQ, memory_order_acq_rel);
     if (old & LIFE_STOP_DONE)
-        release_owner(o);
+        unref(o);
 }
