@@ -57,8 +57,9 @@
  *
  * Free. The in-flight counter holds one count for the owner itself, from
  * start until it is freed and its stop is done, and one for every caller
- * from before its first touch of the owner (a poster: before it waits for
- * room) until it is done with it: a caller that takes the owner counts
+ * and stopper from before its first touch of the owner (a poster: before
+ * it waits for room) until it is done with it (a stopper: once the stop is
+ * done): a caller that takes the owner counts
  * itself out at once, since holding is what keeps the owner alive (STOP can
  * only run on a holder, and nothing touches the owner after STOP); a queued
  * caller is counted out by the holder that takes its message; a caller that
@@ -370,10 +371,10 @@ static void finish_stop(sw_owner *o)
     /* Acq_rel: publishes every effect of the owner's messages to whoever sees
      * STOP_DONE, and sees the FREE_REQ of an owner function. */
     uint32_t old = atomic_fetch_or_explicit(&o->life, LIFE_STOP_DONE, memory_order_acq_rel);
+    if (reply)
+        sw__unpark(reply); /* the stopper is counted in: o outlives this */
     if (old & LIFE_FREE_REQ)
         unref(o);
-    else if (reply)
-        sw__unpark(reply);
 }
 
 /* Completes the calls of one batch (linked through next). Callers still
@@ -791,9 +792,10 @@ int sw_owner_post(sw_owner *o, sw_owner_fn fn, void *arg)
     m->u.arg = arg;
     enum entry e = mailbox_push(o, m, 0);
     if (e == ENTRY_CLOSED) {
+        struct pool_thread *home = o->home; /* o may be gone once we leave */
         leave(o);
         if (kind == MSG_POST)
-            nodes_give(o->home, m, m);
+            nodes_give(home, m, m);
         else
             free(m);
         return SW_ECLOSED;
@@ -832,20 +834,24 @@ static void wait_stop_done(sw_owner *o)
     }
 }
 
+/* A stopper, like a caller, is counted in while it touches the owner, so
+ * that a free from an owner function meanwhile cannot release it under it. */
 void sw_owner_stop(sw_owner *o)
 {
     if (!o)
         return;
+    enter(o);
     if (tls_depth) {
         request_stop(o, NULL); /* a holder finishes it */
-        return;
+    } else {
+        sw__parker done;
+        sw__parker_init(&done);
+        if (request_stop(o, &done))
+            sw__park(&done, -1);
+        else
+            wait_stop_done(o);
     }
-    sw__parker done;
-    sw__parker_init(&done);
-    if (request_stop(o, &done))
-        sw__park(&done, -1);
-    else
-        wait_stop_done(o);
+    leave(o);
 }
 
 void sw_owner_free(sw_owner *o)
@@ -854,11 +860,13 @@ void sw_owner_free(sw_owner *o)
         return;
     if (!tls_depth) {
         sw_owner_stop(o);
-        unref(o);
+        unref(o); /* the owner's own count */
         return;
     }
+    enter(o);
     request_stop(o, NULL);
     uint32_t old = atomic_fetch_or_explicit(&o->life, LIFE_FREE_REQ, memory_order_acq_rel);
     if (old & LIFE_STOP_DONE)
-        unref(o);
+        unref(o); /* the owner's own count; else finish_stop drops it */
+    leave(o);
 }
