@@ -140,24 +140,31 @@ for w in "${witnesses[@]}"; do
 done
 
 # verify/owner.pml: its configurations (OWNER_CFG), broken variants
-# (OWNER_BUG) and witnesses (OWNER_WITNESS), as above.
-configs=(1:calls 2:overflow 3:tree 4:posts 5:stop 6:free-on-pool)
+# (OWNER_BUG) and witnesses (OWNER_WITNESS), as above. bug-post-home is
+# owner.c's own order in sw_owner_post (o->home read after leave), which
+# the model's default reads before: see docs/verification.md.
+configs=(1:calls 2:combine 3:posts 4:two-owners 5:stop 6:free-self 7:free-other)
 for c in "${configs[@]}"; do
     check owner "${c#*:}" pass OWNER_CFG="${c%%:*}"
 done
 bugs=(
-    "1:1:bug-dekker:invalid end state" "2:1:bug-letgo:invalid end state"
-    "3:3:bug-tree:invalid end state" "4:5:bug-free:!(freed[o])" "5:5:bug-closed:k==(bn-1)"
-    "6:6:bug-life:!(closed[k])||freed[k]"
+    "1:3:bug-dekker:invalid end state" "2:1:bug-letgo:invalid end state"
+    "3:2:bug-tree:invalid end state" "4:5:bug-free:!(freed[o])" "5:5:bug-closed:!(stopq[o])"
+    "6:7:bug-life:!(mclosed[k])||freed[k]" "7:1:bug-handed:ended[id]"
+    "8:5:bug-count:!(mclosed[k])||freed[k]" "9:2:bug-reply:ended[bb[i]]"
+    "10:1:bug-trytake:nhold[o]==1" "11:5:bug-post-home:!(freed[o])"
+    "12:3:bug-order:(ran[(((c*2)+i)+1)]==1)"
 )
 for b in "${bugs[@]}"; do
     IFS=: read -r bug cfg name want <<<"$b"
     check owner "$name" "fail:$want" OWNER_CFG="$cfg" OWNER_BUG="$bug"
 done
 witnesses=(
-    1:1:w-roam 2:5:w-eclosed 3:1:w-late-wake-call 4:2:w-requeue 5:2:w-letgo-fails
-    6:1:w-unpark-wake 7:1:w-wake-thread 8:3:w-beyond-tree 9:3:w-tree-wake 10:3:w-signal
-    11:6:w-free-second 12:6:w-stop-second
+    1:1:w-fast 2:1:w-combined 3:1:w-handed 4:3:w-to-pool 5:5:w-stop-free 6:5:w-eclosed
+    7:1:w-late-wake-call 8:7:w-free-second 9:6:w-stop-second 10:1:w-push-holder 11:2:w-tree-wake
+    12:3:w-wake-thread 13:1:w-beyond-tree 14:7:w-stop-pool 15:2:w-signal 16:1:w-unpark-wake
+    17:5:w-stop-held 18:2:w-keep-taking 19:5:w-post-eclosed 20:5:w-post-early
+    21:3:w-post-holder 22:4:w-two-owners 23:5:w-last-out 24:1:w-fast-letgo
 )
 for w in "${witnesses[@]}"; do
     IFS=: read -r wit cfg name <<<"$w"
