@@ -801,7 +801,7 @@ int sw_owner_post(sw_owner *o, sw_owner_fn fn, void *arg)
         return SW_ECLOSED;
     }
     if (e == ENTRY_HOLDER)
-        schedule(o); /* a post never runs on the poster; the pool thread's take counts us out */
+        schedule(o); /* never run inside the post; the pool thread's take counts us out */
     return SW_OK;
 }
 
