@@ -140,10 +140,10 @@ for w in "${witnesses[@]}"; do
 done
 
 # verify/owner.pml: its configurations (OWNER_CFG), broken variants
-# (OWNER_BUG) and witnesses (OWNER_WITNESS), as above. bug-post-home is
-# owner.c's own order in sw_owner_post (o->home read after leave), which
-# the model's default reads before: see docs/verification.md.
-configs=(1:calls 2:combine 3:posts 4:two-owners 5:stop 6:free-self 7:free-other)
+# (OWNER_BUG) and witnesses (OWNER_WITNESS), as above. bug-post-home,
+# bug-stop-wake and bug-stop-count undo the three fixes of commit daa0994
+# (see docs/verification.md).
+configs=(1:calls 2:combine 3:posts 4:two-owners 5:stop 6:free-self 7:free-other 8:stop-race)
 for c in "${configs[@]}"; do
     check owner "${c#*:}" pass OWNER_CFG="${c%%:*}"
 done
@@ -153,7 +153,8 @@ bugs=(
     "6:7:bug-life:!(mclosed[k])||freed[k]" "7:1:bug-handed:ended[id]"
     "8:5:bug-count:!(mclosed[k])||freed[k]" "9:2:bug-reply:ended[bb[i]]"
     "10:1:bug-trytake:nhold[o]==1" "11:5:bug-post-home:!(freed[o])"
-    "12:3:bug-order:(ran[(((c*2)+i)+1)]==1)"
+    "12:3:bug-order:(ran[(((c*2)+i)+1)]==1)" "13:8:bug-stop-wake:invalid end state"
+    "14:8:bug-stop-count:!(freed[o])"
 )
 for b in "${bugs[@]}"; do
     IFS=: read -r bug cfg name want <<<"$b"
@@ -165,6 +166,7 @@ witnesses=(
     12:3:w-wake-thread 13:1:w-beyond-tree 14:7:w-stop-pool 15:2:w-signal 16:1:w-unpark-wake
     17:5:w-stop-held 18:2:w-keep-taking 19:5:w-post-eclosed 20:5:w-post-early
     21:3:w-post-holder 22:4:w-two-owners 23:5:w-last-out 24:1:w-fast-letgo
+    25:8:w-stop-race 26:8:w-stop-wait 27:8:w-stopper-last 28:8:w-free-last
 )
 for w in "${witnesses[@]}"; do
     IFS=: read -r wit cfg name <<<"$w"

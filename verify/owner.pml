@@ -22,19 +22,25 @@
  * it (only the holder takes), and more mail arriving between the look and
  * the take changes neither the look's answer nor anything else; and a
  * CAS loop (mailbox_push, schedule) is its one successful CAS, its failed
- * tries being looks. Each owner has one thread that stops it in every
- * configuration, so request_stop's fetch_or of STOP_CLAIMED, which no one
- * else reads before STOP is queued, joins the push of STOP; and the
- * sw_owner_stop inside sw_owner_free, after the stop, is one step: its
- * fetch_or finds STOP claimed and its load finds it done, as they always
- * will by then.
+ * tries being looks. request_stop's fetch_or of STOP_CLAIMED is a step of
+ * its own: two threads may stop one owner (the stop-race configuration),
+ * and the loser may act -- set FREE_REQ, leave, let the owner go -- before
+ * the winner's push. The sw_owner_stop inside an ordinary thread's
+ * sw_owner_free, after its own stop, is one step: its enter and leave can
+ * drop no last count (the owner's own is still there), its fetch_or finds
+ * STOP claimed and its load finds it done, as they always will by then.
  *
- * One place differs from owner.c on purpose: sw_owner_post, backing out
- * with SW_ECLOSED, reads o->home (for nodes_give) after leave(o), when its
- * own leave, or another caller's since, may have dropped the last count
- * and freed o. The model reads it before leave, as the fix must;
- * OWNER_BUG=11 (BUG_HOME) restores owner.c's order, and the `stop`
- * configuration finds the use after free.
+ * sw_owner_post, backing out with SW_ECLOSED, reads o->home (for
+ * nodes_give) before leave(o), as owner.c does since commit daa0994: its
+ * own leave, or another caller's since, may drop the last count and free
+ * o. OWNER_BUG=11 (BUG_HOME) restores the order before that fix, and the
+ * `stop` configuration finds the use after free. The same commit counted
+ * the stopper in (enter before request_stop, leave once the stop is done;
+ * OWNER_BUG=14 drops that) and made finish_stop wake the stopper before it
+ * drops the owner's own count for a free from an owner function
+ * (OWNER_BUG=13 does one or the other, as before); the `stop-race`
+ * configuration, a stop from an ordinary thread racing a free from an
+ * owner function, catches both.
  *
  * One compiled model runs every configuration: in pan's environment,
  * OWNER_CFG picks the threads and their requests, OWNER_BUG one
@@ -84,6 +90,8 @@
 #define BUG_TRYTAKE 10 /* try_take loads FREE, then stores 0: no CAS */
 #define BUG_HOME 11   /* sw_owner_post reads o->home after leave: owner.c's order (see Caller) */
 #define BUG_ORDER 12  /* take runs the stack as it is, newest first: no reversal */
+#define BUG_WAKE 13   /* finish_stop drops the owner's count for FREE_REQ instead of waking the stopper */
+#define BUG_SCOUNT 14 /* sw_owner_stop does not count the stopper in (no enter, no leave) */
 
 byte cfg;     /* OWNER_CFG */
 byte bug;     /* OWNER_BUG */
@@ -99,6 +107,8 @@ byte ops[NC];  /* each caller's requests, as above */
 byte nreq[NC]; /* how many */
 byte freer;    /* the message whose fn calls sw_owner_free(freeof), or 0 */
 byte freeof;
+bool stopper;  /* an ordinary thread stops owner 0 ... */
+bool sfree;    /* ... and then frees it */
 
 /* ---- the owners ---- */
 
@@ -107,6 +117,7 @@ byte mlen[NO];
 bool mfree[NO];    /* MB_FREE */
 bool mclosed[NO];  /* MB_CLOSED */
 byte inflight[NO]; /* o->inflight: the owner's own count and its callers' */
+bool claimed[NO];  /* LIFE_STOP_CLAIMED */
 bool stopdone[NO]; /* LIFE_STOP_DONE */
 bool freereq[NO];  /* LIFE_FREE_REQ */
 bool stopwait[NO]; /* o->stop_reply is the stopper's parker (else NULL) */
@@ -136,8 +147,8 @@ bool ended[NID];   /* the batch_end of its batch ran */
 bool pushed[NID];  /* it got in: taken on the fast path, or pushed */
 bool stopq[NO];    /* the owner's STOP is queued */
 bool freed[NO];    /* the owner's memory is gone */
-byte begun[NO];    /* requests that have counted themselves in (or backed out early) */
-byte calls_to[NO]; /* requests the configuration sends to each owner */
+byte begun[NO];    /* requests that have counted themselves in, and the stopper once called */
+byte calls_to[NO]; /* requests the configuration sends to each owner, and its stopper */
 
 /* Witnesses: with OWNER_WITNESS=n, reaching point n is an error, so a
  * check that finds it shows the model does reach that path. 1: a call takes
@@ -158,7 +169,11 @@ byte calls_to[NO]; /* requests the configuration sends to each owner */
  * CLOSED. 21: a post finds the owner free and schedules it. 22: one
  * runq_take takes two owners. 23: a caller's or poster's leave drops the
  * last count and frees the owner. 24: the fast path lets go right after
- * its fn. */
+ * its fn. 25: finish_stop wakes a waiting stopper while FREE_REQ is set
+ * (the stop-race). 26: a stopper loses the claim and waits in
+ * wait_stop_done. 27: the stopper's leave drops the last count and frees
+ * the owner. 28: the leave of sw_owner_free from an owner function drops
+ * the last count and frees the owner. */
 #define WITNESS(n) assert(witness != (n))
 #define WITNESS_IF(n, cond) assert(witness != (n) || !(cond))
 
@@ -176,12 +191,12 @@ byte calls_to[NO]; /* requests the configuration sends to each owner */
  * self: the holder's own request (0 for none); ntk: take's count of
  * callers, taken out of inflight in the next step; fp: 1 on call_here's
  * fast path before its leave (which joins the step that runs its
- * request), 2 after it. */
+ * request), 2 after it; fr: finish_stop's FREE_REQ seen. */
 #define LOCALS                                                          \
     byte tid, tl[QM], tn, bb[QM], bn, bran, hran, self, ntk;            \
     byte sl[NC], sn, i, k, c, tg, old, rc, prc, hc;                     \
     byte fp;                                                            \
-    bool bstopped, dofree, got
+    bool bstopped, dofree, got, fr
 
 /* ---- sync.c: the parker ---- */
 
@@ -302,8 +317,11 @@ inline take(o)
 /* unref(o), the body of a step: one fetch_sub of the in-flight counter,
  * and whoever drops the last count frees o (leave is unref). COUNT_OUT is
  * take's fetch_sub of its callers, which never drops the last count (the
- * owner's own stays until its stop is done). UNREF_OWN drops the owner's
- * own count (BUG_FREE: frees o at once). */
+ * owner's own stays until its stop is done). unref_own drops the owner's
+ * own count (BUG_FREE: frees o at once). enter(o) is the fetch_add that
+ * counts a thread in, before its first other touch of o. leave's w names
+ * the witness of its dropping the last count: 23 for a caller or a
+ * poster, 27 for the stopper, 28 for a free from an owner function. */
 #define UNREF(o)                                                        \
     assert(!freed[o] && inflight[o] > 0);                               \
     inflight[o]--;                                                      \
@@ -313,9 +331,14 @@ inline take(o)
     fi
 #define COUNT_OUT(o) assert(inflight[o] > ntk); inflight[o] = inflight[o] - ntk; ntk = 0
 
-inline leave(o)
+inline enter(o)
 {
-    atomic { UNREF(o); WITNESS_IF(23, freed[o]) }
+    atomic { assert(!freed[o]); inflight[o]++ }
+}
+
+inline leave(o, w)
+{
+    atomic { UNREF(o); WITNESS_IF(w, freed[o]) }
 }
 
 inline unref_own(o)
@@ -353,17 +376,48 @@ inline schedule(o)
 
 /* ---- owner.c: stop and free ---- */
 
+/* request_stop(o, done) -> won: the fetch_or of STOP_CLAIMED, a step of
+ * its own (see the top); the winner writes o->stop_reply (wait: the
+ * stopper's parker, else NULL), which its push of STOP with CLOSED
+ * publishes. What the push found is left in res: finding the owner free,
+ * the caller of request_stop holds it, and runs STOP itself (hold, in
+ * Stopper) or, from an owner function, schedules it (in free_from_fn). */
+inline request_stop(o, wait, won, res)
+{
+    atomic {
+        assert(!freed[o]);
+        won = !claimed[o];
+        claimed[o] = 1
+    };
+    if
+    :: won -> atomic { stopwait[o] = wait; mailbox_push(o, STOPID, 1, res) };
+        assert(res != ENTRY_CLOSED)
+    :: else -> skip
+    fi
+}
+
+/* wait_stop_done(o): loads of o->life until STOP_DONE (the nanosleeps
+ * between them are time, left out): one step, taken once STOP_DONE is set,
+ * or once o is freed -- a load of freed memory, which the model asserts
+ * against; the loads before it are looks. */
+inline wait_stop_done(o)
+{
+    atomic { stopdone[o] || freed[o] -> assert(!freed[o]); WITNESS(26) }
+}
+
 /* finish_stop(o): stop_reply is read first (the holder's); then one
  * fetch_or sets STOP_DONE and sees FREE_REQ (BUG_LIFE: a load, then the
  * or) -- the holder's last touch of o, which it never lets go. Then it
- * drops the owner's own count, if an owner function asked for a free
- * meanwhile, or unparks the stopper. */
+ * unparks the stopper, if one waits, and drops the owner's own count, if
+ * an owner function asked for a free meanwhile (the waiting stopper is
+ * counted in, so o outlives the unpark). BUG_WAKE: one or the other, the
+ * drop winning, as before commit daa0994. */
 inline finish_stop(o)
 {
     atomic {
         assert(!freed[o]);
         hc = stopwait[o];
-        old = freereq[o];
+        fr = freereq[o];
         if
         :: bug != BUG_LIFE -> stopdone[o] = 1; RELEASE(o)
         :: else -> skip
@@ -374,32 +428,34 @@ inline finish_stop(o)
     :: else -> skip
     fi;
     if
-    :: old -> old = 0; hc = 0; WITNESS(9); unref_own(o)
-    :: !old && hc -> hc = 0; unpark(NC)
-    :: !old && !hc -> skip
+    :: hc && !(fr && bug == BUG_WAKE) -> hc = 0; WITNESS_IF(25, fr); unpark(NC)
+    :: else -> hc = 0
+    fi;
+    if
+    :: fr -> fr = 0; WITNESS(9); unref_own(o)
+    :: else -> skip
     fi
 }
 
-/* sw_owner_free(fo) from an owner function: request_stop(fo, NULL) -- the
- * fetch_or of STOP_CLAIMED joins the push, each owner having one thread
- * that stops it; o->stop_reply = NULL is published by the push -- and, if
- * the push found fo free, schedule (an owner function never holds another
- * owner's STOP). Then one fetch_or sets FREE_REQ and sees STOP_DONE, and
- * whichever of it and finish_stop comes second drops the owner's own
- * count. */
+/* sw_owner_free(fo) from an owner function: enter; request_stop(fo, NULL)
+ * and, if its push found fo free, schedule (an owner function never holds
+ * another owner's STOP); one fetch_or sets FREE_REQ and sees STOP_DONE,
+ * and whichever of it and finish_stop comes second drops the owner's own
+ * count; leave. */
 inline free_from_fn(fo)
 {
-    atomic { stopwait[fo] = 0; mailbox_push(fo, STOPID, 1, prc) };
-    assert(prc != ENTRY_CLOSED);
+    enter(fo);
+    request_stop(fo, 0, got, prc);
     if
-    :: prc == ENTRY_HOLDER -> prc = 0; WITNESS(14); schedule(fo)
-    :: else -> prc = 0
+    :: prc == ENTRY_HOLDER -> WITNESS(14); prc = 0; got = 0; schedule(fo)
+    :: else -> prc = 0; got = 0
     fi;
     atomic { assert(!freed[fo]); freereq[fo] = 1; old = stopdone[fo] };
     if
     :: old -> old = 0; WITNESS(8); unref_own(fo)
     :: else -> skip
-    fi
+    fi;
+    leave(fo, 28)
 }
 
 /* ---- owner.c: holding an owner ---- */
@@ -775,8 +831,9 @@ proctype Pool(byte me)
 /* ---- owner.c: the public calls ---- */
 
 /* The freer's request (whose fn frees owner freeof) starts only once every
- * other request to freeof has counted itself in: no thread may use the
- * handle once sw_owner_free is called. */
+ * other request to freeof has counted itself in, and the stopper of freeof
+ * has called sw_owner_stop: no thread may use the handle once
+ * sw_owner_free is called. */
 #define GATE(c, j) \
     (freer != MSG(c, j) || begun[freeof] + (OWNER_OF(c, j) == freeof) == calls_to[freeof])
 
@@ -842,7 +899,7 @@ proctype Caller(byte me)
             /* call_queued */
             mailbox_push(o, id, 0, rc);
             if
-            :: rc == ENTRY_CLOSED -> atomic { WITNESS(6); leave(o) }
+            :: rc == ENTRY_CLOSED -> atomic { WITNESS(6); leave(o, 23) }
             :: rc == ENTRY_HOLDER -> WITNESS(10); self = id; hold_it = 1
             :: rc == ENTRY_QUEUED ->
                 park(me);
@@ -912,7 +969,7 @@ proctype Caller(byte me)
             fi
         };
         if
-        :: rc == ENTRY_CLOSED -> leave(o)
+        :: rc == ENTRY_CLOSED -> leave(o, 23)
         :: else ->
             mailbox_push(o, id, 0, rc);
             if
@@ -921,8 +978,8 @@ proctype Caller(byte me)
                  * o->home after leave (BUG_HOME), when the leave, or a free
                  * since, may have released o; the model reads it before */
                 if
-                :: bug == BUG_HOME -> leave(o); atomic { assert(!freed[o]) }
-                :: else -> atomic { WITNESS(19); leave(o) }
+                :: bug == BUG_HOME -> leave(o, 23); atomic { assert(!freed[o]) }
+                :: else -> atomic { WITNESS(19); leave(o, 23) }
                 fi
             :: rc == ENTRY_HOLDER -> WITNESS(21); schedule(o)
             :: rc == ENTRY_QUEUED -> skip
@@ -935,24 +992,37 @@ proctype Caller(byte me)
     od
 }
 
-/* sw_owner_stop, then sw_owner_free, from an ordinary thread: request_stop
- * pushes STOP with CLOSED (its fetch_or of STOP_CLAIMED and o->stop_reply
- * join the push, as in free_from_fn); finding the owner free it holds it
- * and runs STOP itself; then it parks until finish_stop. sw_owner_free's
- * own sw_owner_stop finds STOP claimed and done (one step), and unref
- * drops the owner's own count: whoever drops the last frees, this thread
- * or a caller still backing out (BUG_FREE: frees at once). me is NC. */
+/* sw_owner_stop from an ordinary thread, then (sfree) sw_owner_free:
+ * enter (BUG_SCOUNT: none), request_stop with the stopper's parker; having
+ * won the claim and found the owner free, it holds it and runs STOP
+ * itself; having won, it parks until finish_stop unparks it; having lost
+ * (the stop-race: an owner function's free claimed first), it waits in
+ * wait_stop_done; then leave (BUG_SCOUNT: none). sw_owner_free's own
+ * sw_owner_stop finds STOP claimed and done (one step, see the top), and
+ * unref drops the owner's own count: whoever drops the last frees, this
+ * thread or a caller still backing out (BUG_FREE: frees at once). me is
+ * NC. */
 proctype Stopper(byte me; byte o)
 {
     LOCALS;
+    bool won;
     tid = NC;
-    atomic { stopwait[o] = 1; mailbox_push(o, STOPID, 1, rc) };
-    assert(rc != ENTRY_CLOSED);
+    /* the call (the ghost `begun`: sw_owner_free may come from now on),
+     * and enter, its first touch of o */
     if
-    :: rc == ENTRY_HOLDER -> rc = 0; WITNESS(5); hold(o)
-    :: else -> rc = 0
+    :: bug != BUG_SCOUNT -> atomic { enter(o); begun[o]++ }
+    :: else -> begun[o]++
     fi;
-    park(me);
+    request_stop(o, 1, won, rc);
+    if
+    :: won ->
+        if
+        :: rc == ENTRY_HOLDER -> rc = 0; WITNESS(5); hold(o)
+        :: else -> rc = 0
+        fi;
+        park(me)
+    :: else -> wait_stop_done(o)
+    fi;
     /* every request that got in before STOP ran before the stop was done */
     atomic {
         assert(stopdone[o]);
@@ -965,11 +1035,20 @@ proctype Stopper(byte me; byte o)
         od;
         k = 0
     };
-    /* sw_owner_free: no thread may use the handle once it is called, so
-     * the model calls it once every request to o has counted itself in */
-    begun[o] == calls_to[o];
-    atomic { assert(!freed[o] && stopdone[o]) };
-    unref_own(o)
+    if
+    :: bug != BUG_SCOUNT -> leave(o, 27)
+    :: else -> skip
+    fi;
+    if
+    :: sfree ->
+        /* sw_owner_free: no thread may use the handle once it is called,
+         * so the model calls it once every request to o has counted
+         * itself in */
+        begun[o] == calls_to[o];
+        atomic { assert(!freed[o] && claimed[o] && stopdone[o]) };
+        unref_own(o)
+    :: else -> skip
+    fi
 }
 
 /* ---- the configurations (OWNER_CFG) ----
@@ -981,7 +1060,6 @@ proctype Stopper(byte me; byte o)
 init
 {
     byte c, j, k;
-    bool stopper;
     c_code {
         char *e = getenv("OWNER_CFG"), *b = getenv("OWNER_BUG"), *w = getenv("OWNER_WITNESS");
         now.cfg = e ? atoi(e) : 1;
@@ -1029,7 +1107,8 @@ init
             /* stop: a stop and free of owner 0 racing calls and a post */
             ops[0] = REQS(CALL(0), CALL(0)); nreq[0] = 2;
             ops[1] = REQS(CALL(0), POST(0)); nreq[1] = 2;
-            stopper = 1
+            stopper = 1;
+            sfree = 1
         :: cfg == 6 ->
             /* free-self: a call's fn frees its own owner, racing a post and
              * a call; batch_end */
@@ -1048,7 +1127,18 @@ init
             ops[1] = POST(1); nreq[1] = 1;
             freer = MSG(1, 0);
             freeof = 0
+        :: cfg == 8 ->
+            /* stop-race: two pool threads; an ordinary thread stops owner
+             * 0 (and does not free it) while a post's fn on owner 1 frees
+             * it, racing a call and a post to it */
+            npool = 2;
+            ops[0] = POST(1); nreq[0] = 1;
+            ops[1] = REQS(CALL(0), POST(0)); nreq[1] = 2;
+            freer = MSG(0, 0);
+            freeof = 0;
+            stopper = 1
         fi;
+        calls_to[0] = calls_to[0] + stopper; /* the stopper's call */
         c = 0;
         do
         :: c == NC -> break
@@ -1096,6 +1186,7 @@ init
             assert(inflight[k] == !freed[k]); /* the owner's own count, or none */
             assert(!mclosed[k] || freed[k]); /* a stopped owner was freed */
             assert(stopdone[k] || mfree[k] && nhold[k] == 0);
+            assert(stopdone[k] == claimed[k]); /* every stop claimed was done */
             k++
         od;
         k = 0;

@@ -118,11 +118,13 @@ int sw_owner_post(sw_owner *o, sw_owner_fn fn, void *arg);
 void sw_owner_stop(sw_owner *o);
 
 /* Stops the owner if needed (as sw_owner_stop) and frees it. No thread may
- * use the handle once this is called. Calls and posts already inside
- * (queued, backing out with SW_ECLOSED, or waiting for room) are safe: the
- * last of them to leave frees the handle; none of them touches the state
- * again, so the caller may free the state once this returns. From an
- * owner function it returns at once, and whoever finishes the stop (or
+ * use the handle once this is called. Calls, posts and stops already
+ * inside (queued, backing out with SW_ECLOSED, waiting for room, or
+ * waiting for the stop) are safe: the last of them to leave frees the
+ * handle. Called from an ordinary thread, it returns once the stop is
+ * done: nothing touches the state afterwards, and the caller may free it.
+ * Called from an owner function it returns at once; the requests queued
+ * before it still run on the state, and whoever finishes the stop (or
  * leaves last) frees the owner.
  * NULL is a no-op. Thread safety: any thread, once per owner. */
 void sw_owner_free(sw_owner *o);
