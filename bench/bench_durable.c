@@ -11,6 +11,7 @@
  * with its own value. The directory is removed afterwards. Each result is one
  * "name value" line:
  *   durable.cpus, durable.pool_threads   online CPUs; owner pool threads
+ *   durable.shards             the shards of each point's Db (the default)
  *   durable.MODE.N      MODE (always, everysec, no), N client threads each
  *                       storing 16-byte values under random 16-byte keys
  *                       out of NKEYS, stores/s
@@ -18,6 +19,7 @@
  *                       group commit gains from 64 waiting clients
  * Keys are "key:" and 12 digits, as redis-benchmark -r writes them.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
@@ -176,6 +178,21 @@ static void check_reopen(const char *dir, enum sw_fsync fsync, size_t count)
     bench_must(sw_db_close(db), "sw_db_close (reopen)");
 }
 
+/* The shards of the Db in dir: its shard logs. */
+static unsigned shard_logs(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        bench_die("opendir", strerror(errno));
+    unsigned n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += strncmp(e->d_name, "db-shard-", 9) == 0;
+    closedir(d);
+    return n;
+}
+
+static unsigned g_shards; /* of the last point's Db, for the report */
+
 /* One point: a fresh Db in its own directory, n clients, stores/s. */
 static double run_point(enum sw_fsync fsync, int n, int64_t duration_ns)
 {
@@ -185,6 +202,7 @@ static double run_point(enum sw_fsync fsync, int n, int64_t duration_ns)
     sw_db *db;
     sw_db_options opts = {.dir = dir, .fsync = fsync};
     bench_must(sw_db_open(&db, &opts), "sw_db_open");
+    g_shards = shard_logs(dir);
     double rate = store_rate(db, n, duration_ns);
     size_t count = sw_db_count(db);
     if (count == 0 || count > NKEYS)
@@ -217,5 +235,6 @@ int main(int argc, char **argv)
                 always64 = rate;
         }
     printf("durable.group_commit %.2f\n", always1 > 0 ? always64 / always1 : 0.0);
+    printf("durable.shards %u\n", g_shards);
     return 0;
 }

@@ -281,7 +281,7 @@ section_durable() {
     echo
     echo "== durable: steward's durable Db vs $(redis-server --version | awk '{ print $1, $3 }')" \
         "with appendonly yes, same appendfsync, data on /tmp ($(findmnt -no FSTYPE -T /tmp 2>/dev/null || echo ?))," \
-        "$(metric "$s" durable.cpus) CPUs, $(metric "$s" durable.pool_threads) shards"
+        "$(metric "$s" durable.cpus) CPUs, $(metric "$s" durable.shards) shard(s), the default"
     echo "steward: N threads of sw_db_store, fresh Db each point, ${ms} ms (N=64: $((ms / 2)));" \
         "redis: redis-benchmark -t set -c N -d 16 -r 100000, fresh server each point, ~${ms} ms;" \
         "one run each"

@@ -153,6 +153,7 @@ struct sw_owner {
     struct pool_thread *home;    /* immutable: where posts' nodes come from and run */
     _Atomic uint32_t *hint;      /* immutable: this owner's word in g_hints */
     sw_owner_batch_fn batch_end; /* immutable; may be NULL */
+    unsigned last_batch;         /* holder only: the requests of the last committed batch */
     struct msg stop;             /* written once, by the thread that claimed STOP_CLAIMED */
     sw__parker *stop_reply;      /* with stop: the stopper's parker, or NULL */
     _Atomic uint32_t life;       /* LIFE_* bits */
@@ -448,10 +449,25 @@ static void run_list(sw_owner *o, struct msg *m, const struct msg *self, struct 
     }
 }
 
+/* Whether a batch much smaller than the last one should give the callers
+ * answered last time a moment to queue again before it commits: yields
+ * once, and returns true if mail came. Without it, the first of many
+ * writers to come back takes the free owner and commits alone, and every
+ * other batch is a lone one (measured: 64 writers, appendfsync always,
+ * half the fsyncs for one write each). A lone writer never waits. */
+static bool wait_for_company(sw_owner *o, const struct batch *b)
+{
+    if (b->ran * 4 > o->last_batch)
+        return false;
+    sched_yield();
+    return has_mail(o);
+}
+
 /* Ends a batch: group commit, then the answers. */
 static void end_batch(sw_owner *o, struct batch *b)
 {
     if (o->batch_end && b->ran) {
+        o->last_batch = b->ran;
         atomic_fetch_add_explicit(o->hint, 1, memory_order_relaxed);
         o->batch_end(o->state);
         atomic_fetch_sub_explicit(o->hint, 1, memory_order_relaxed);
@@ -487,6 +503,10 @@ static void hold_on(sw_owner *o, struct batch *b, const struct msg *self)
     for (;;) {
         while (!b->stopped && ran + b->ran < HOLD_MAX && has_mail(o))
             run_list(o, take(o), self, b);
+        if (o->batch_end && !b->stopped && wait_for_company(o, b)) {
+            while (!b->stopped && ran + b->ran < HOLD_MAX && has_mail(o))
+                run_list(o, take(o), self, b);
+        }
         end_batch(o, b);
         if (b->stopped) {
             finish_stop(o);
