@@ -36,11 +36,12 @@
  * thread. The taken batch travels in `pending`, a field only the holder
  * touches.
  *
- * A post never runs inside sw_owner_post: a post that finds the owner free
- * pushes its message, which makes it the holder, and passes the owner at
- * once to a pool thread (its run queue). Later, whoever holds the owner
- * runs it, the poster too if it then holds the owner for a call of its own. Its message comes from
- * a fixed set of nodes per pool thread (SW_OWNER_POST_LIMIT of them): that bounds posts.
+ * Posts. A post never runs inside sw_owner_post: a post that finds the
+ * owner free pushes its message, which makes it the holder, and passes the
+ * owner at once to a pool thread (its run queue). Later, whoever holds the
+ * owner runs it, the poster too if it then holds the owner for a call of
+ * its own. Its message comes from a fixed set of nodes per pool thread
+ * (SW_OWNER_POST_LIMIT of them): that bounds posts.
  *
  * Inside fn. A thread-local depth counts the owner functions (and
  * batch_end hooks) running on this thread. At depth > 0 sw_owner_call is
@@ -59,11 +60,11 @@
  * start until it is freed and its stop is done, and one for every caller
  * and stopper from before its first touch of the owner (a poster: before
  * it waits for room) until it is done with it (a stopper: once the stop is
- * done): a caller that takes the owner counts
- * itself out at once, since holding is what keeps the owner alive (STOP can
- * only run on a holder, and nothing touches the owner after STOP); a queued
- * caller is counted out by the holder that takes its message; a caller that
- * finds CLOSED counts itself out as it backs out. Whoever drops the last
+ * done). A caller that takes the owner counts itself out at once, since
+ * holding is what keeps the owner alive (STOP can only run on a holder,
+ * and nothing touches the owner after STOP); a queued caller is counted
+ * out by the holder that takes its message; a caller that finds CLOSED
+ * counts itself out as it backs out. Whoever drops the last
  * count frees the memory (unref), so a free never waits: a caller still
  * backing out, or a poster still waiting for room, frees the owner as it
  * leaves, and a caller that began before the free never touches freed
@@ -79,7 +80,8 @@
  *
  * No deadlock. A thread waits only as a caller of one owner (holding
  * none: calls from owner functions are refused), or as a poster for room
- * (never at depth > 0), or as a stopper (ditto). A holder never waits.
+ * (never at depth > 0), or as a stopper (ditto). A holder never waits for
+ * another thread (wait_for_company only yields its CPU once).
  *
  * verify/owner.pml models this protocol (take, queue, combine, hand over,
  * release, stop while held, free) for spin; docs/verification.md says what
