@@ -193,7 +193,10 @@ static _Thread_local unsigned tls_depth;
 /* Sleep hints: the number of owners, among those that share the word, that
  * run a batch_end hook (an fsync, typically) now. Their waiting callers
  * then sleep rather than spin. A table that lives as long as the process,
- * so that a waiting caller may read its word after the owner is gone. */
+ * so that a waiting caller may read its word after the owner is gone.
+ * Owners share a word round robin: a commit on one makes the waiting
+ * callers of the others on that word sleep too, which costs them only a
+ * futex wake; 64 lines (4 KiB) keep that rare. */
 #define HINT_SLOTS 64
 static struct {
     alignas(SW__CACHE_LINE) _Atomic uint32_t n;
@@ -207,7 +210,8 @@ static struct {
 #define HOLD_MAX 64
 
 /* Most sleeping callers one batch wakes through a tree; the rest are woken
- * one by one. */
+ * one by one. As many as one holding runs (HOLD_MAX), in 512 bytes of the
+ * holder's stack. */
 #define WAKE_TREE_MAX 64
 
 /* ---- the pool's run queues ---- */
@@ -459,7 +463,7 @@ static void run_list(sw_owner *o, struct msg *m, const struct msg *self, struct 
  * half the fsyncs for one write each). A lone writer never waits. */
 static bool wait_for_company(sw_owner *o, const struct batch *b)
 {
-    if (b->ran * 4 > o->last_batch)
+    if (b->ran * 4 > o->last_batch) /* a quarter: only a batch far below the last */
         return false;
     sched_yield();
     return has_mail(o);
