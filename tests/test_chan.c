@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "chan/chan_int.h"
 #include "steward/chan.h"
 
 #define MS 1000000LL
@@ -20,17 +21,23 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static void sleep_ms(int ms)
+/* Waits until at least n operations are queued on ch's dir side, that is,
+ * until they have taken the blocking path: a test then takes the path it
+ * names whatever the scheduler does, with no sleep that hopes so. */
+static void wait_queued(sw_chan *ch, enum sw_dir dir, size_t n)
 {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    while (sw__chan_waiting(ch, dir) < n) {
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
 }
 
-/* A helper thread that runs one channel call after a delay. */
+/* A helper thread that runs one channel call, at once or once a peer is
+ * blocked on the channel. */
 struct call {
     pthread_t thread;
     sw_chan *ch;
-    int delay_ms;
+    enum after { NOW, AFTER_RECV, AFTER_SEND } after; /* a receive (send) blocked on ch */
     enum { DO_SEND, DO_RECV, DO_CLOSE } what;
     int64_t value;
     int rc;
@@ -39,7 +46,8 @@ struct call {
 static void *call_main(void *arg)
 {
     struct call *c = arg;
-    sleep_ms(c->delay_ms);
+    if (c->after != NOW)
+        wait_queued(c->ch, c->after == AFTER_RECV ? SW_RECV : SW_SEND, 1);
     if (c->what == DO_SEND)
         c->rc = sw_chan_send(c->ch, &c->value);
     else if (c->what == DO_RECV)
@@ -49,9 +57,9 @@ static void *call_main(void *arg)
     return NULL;
 }
 
-static void call_start(struct call *c, sw_chan *ch, int what, int64_t value, int delay_ms)
+static void call_start(struct call *c, sw_chan *ch, int what, int64_t value, enum after after)
 {
-    *c = (struct call){.ch = ch, .what = what, .value = value, .delay_ms = delay_ms};
+    *c = (struct call){.ch = ch, .what = what, .value = value, .after = after};
     assert_int_equal(pthread_create(&c->thread, NULL, call_main, c), 0);
 }
 
@@ -124,13 +132,13 @@ static void test_unbuffered_rendezvous(void **state)
     assert_int_equal(sw_chan_try_recv(ch, &v), SW_EAGAIN);
 
     struct call c;
-    call_start(&c, ch, DO_RECV, 0, 0);
+    call_start(&c, ch, DO_RECV, 0, NOW);
     assert_int_equal(sw_chan_send(ch, &(int64_t){42}), SW_OK);
     call_join(&c);
     assert_int_equal(c.rc, SW_OK);
     assert_int_equal(c.value, 42);
 
-    call_start(&c, ch, DO_SEND, 43, 20);
+    call_start(&c, ch, DO_SEND, 43, AFTER_RECV);
     assert_int_equal(sw_chan_recv(ch, &v), SW_OK); /* blocks until the sender comes */
     assert_int_equal(v, 43);
     call_join(&c);
@@ -148,8 +156,8 @@ static void test_blocked_sender_fifo(void **state)
     sw_chan_send(ch, &(int64_t){1});
     sw_chan_send(ch, &(int64_t){2});
     struct call c;
-    call_start(&c, ch, DO_SEND, 3, 0);
-    sleep_ms(20);
+    call_start(&c, ch, DO_SEND, 3, NOW);
+    wait_queued(ch, SW_SEND, 1);
     int64_t v;
     for (int64_t want = 1; want <= 3; want++) {
         assert_int_equal(sw_chan_recv(ch, &v), SW_OK);
@@ -198,10 +206,11 @@ static void test_close_wakes_blocked(void **state)
     sw_chan *tx = sw_chan_new(sizeof(int64_t), 0);
     struct call r[N], s[N];
     for (int i = 0; i < N; i++) {
-        call_start(&r[i], rx, DO_RECV, -1, 0);
-        call_start(&s[i], tx, DO_SEND, i, 0);
+        call_start(&r[i], rx, DO_RECV, -1, NOW);
+        call_start(&s[i], tx, DO_SEND, i, NOW);
     }
-    sleep_ms(30);
+    wait_queued(rx, SW_RECV, N);
+    wait_queued(tx, SW_SEND, N);
     assert_int_equal(sw_chan_close(rx), SW_OK);
     assert_int_equal(sw_chan_close(tx), SW_OK);
     for (int i = 0; i < N; i++) {
@@ -237,7 +246,7 @@ static void test_timeouts(void **state)
 
     /* A timed wait that succeeds before its deadline. */
     struct call c;
-    call_start(&c, ch, DO_SEND, 9, 10);
+    call_start(&c, ch, DO_SEND, 9, AFTER_RECV);
     assert_int_equal(sw_chan_recv_timeout(ch, &v, 5000 * MS), SW_OK);
     assert_int_equal(v, 9);
     call_join(&c);
@@ -272,7 +281,7 @@ struct bigcall {
 static void *big_send_main(void *arg)
 {
     struct bigcall *c = arg;
-    sleep_ms(20);
+    wait_queued(c->ch, SW_RECV, 1); /* the receive blocks first */
     c->rc = sw_chan_send(c->ch, &c->b);
     return NULL;
 }
@@ -301,7 +310,7 @@ static void test_big_elements_blocking(void **state)
         assert_int_equal(sw_chan_len(ch), 0);
         /* Close wakes a blocked big receive with a zeroed element. */
         struct call cl;
-        call_start(&cl, ch, DO_CLOSE, 0, 20);
+        call_start(&cl, ch, DO_CLOSE, 0, AFTER_RECV);
         got.v[2] = 7;
         assert_int_equal(sw_chan_recv(ch, &got), SW_ECLOSED);
         assert_int_equal(got.v[2], 0);
@@ -317,24 +326,24 @@ static void test_blocked_receiver_buffered(void **state)
      * and a closed, drained channel still hands out what was sent. */
     sw_chan *ch = sw_chan_new(sizeof(int64_t), 4);
     struct call r;
-    call_start(&r, ch, DO_RECV, -1, 0);
-    sleep_ms(20);
+    call_start(&r, ch, DO_RECV, -1, NOW);
+    wait_queued(ch, SW_RECV, 1);
     assert_int_equal(sw_chan_send(ch, &(int64_t){31}), SW_OK);
     call_join(&r);
     assert_int_equal(r.rc, SW_OK);
     assert_int_equal(r.value, 31);
-    call_start(&r, ch, DO_RECV, -1, 0);
-    sleep_ms(20);
+    call_start(&r, ch, DO_RECV, -1, NOW);
+    wait_queued(ch, SW_RECV, 1);
     assert_int_equal(sw_chan_try_send(ch, &(int64_t){32}), SW_OK);
     call_join(&r);
     assert_int_equal(r.value, 32);
     assert_int_equal(sw_chan_send(ch, &(int64_t){33}), SW_OK);
     assert_int_equal(sw_chan_close(ch), SW_OK);
-    call_start(&r, ch, DO_RECV, -1, 0);
+    call_start(&r, ch, DO_RECV, -1, NOW);
     call_join(&r);
     assert_int_equal(r.rc, SW_OK);
     assert_int_equal(r.value, 33);
-    call_start(&r, ch, DO_RECV, -1, 0);
+    call_start(&r, ch, DO_RECV, -1, NOW);
     call_join(&r);
     assert_int_equal(r.rc, SW_ECLOSED);
     assert_int_equal(r.value, 0);
@@ -460,7 +469,7 @@ static void test_select_blocks_until_ready(void **state)
     int64_t va = -1, vb = -1;
     sw_case cases[] = {{a, SW_RECV, &va, 99}, {b, SW_RECV, &vb, 99}, {NULL, SW_SEND, &va, 99}};
     struct call c;
-    call_start(&c, b, DO_SEND, 77, 20);
+    call_start(&c, b, DO_SEND, 77, AFTER_RECV);
     assert_int_equal(sw_select(cases, 3, -1), 1);
     assert_int_equal(cases[1].status, SW_OK);
     assert_int_equal(vb, 77);
@@ -468,7 +477,7 @@ static void test_select_blocks_until_ready(void **state)
     call_join(&c);
 
     /* A blocked select woken by close. */
-    call_start(&c, a, DO_CLOSE, 0, 20);
+    call_start(&c, a, DO_CLOSE, 0, AFTER_RECV);
     assert_int_equal(sw_select(cases, 3, -1), 0);
     assert_int_equal(cases[0].status, SW_ECLOSED);
     assert_int_equal(va, 0);
@@ -477,7 +486,7 @@ static void test_select_blocks_until_ready(void **state)
     /* A blocked select whose send case a receiver takes. */
     int64_t out = 5;
     sw_case sendcase[] = {{b, SW_SEND, &out, 99}};
-    call_start(&c, b, DO_RECV, -1, 20);
+    call_start(&c, b, DO_RECV, -1, AFTER_SEND);
     assert_int_equal(sw_select(sendcase, 1, 5000 * MS), 0);
     assert_int_equal(sendcase[0].status, SW_OK);
     call_join(&c);
@@ -517,7 +526,7 @@ static void test_select_many_cases(void **state)
     assert_int_equal(sw_select(cases, N, 0), 63);
     assert_int_equal(vals[63], 630);
     struct call c;
-    call_start(&c, chans[97], DO_SEND, 970, 20);
+    call_start(&c, chans[97], DO_SEND, 970, AFTER_RECV);
     assert_int_equal(sw_select(cases, N, -1), 97);
     assert_int_equal(vals[97], 970);
     call_join(&c);

@@ -113,6 +113,7 @@
 #include <string.h>
 
 #include "../base/sync.h"
+#include "chan_int.h"
 
 struct op {
     _Atomic uint32_t claimed; /* 0 -> 1 once; see DESIGN */
@@ -1108,4 +1109,14 @@ int sw_select(sw_case *cases, size_t n, int64_t timeout_ns)
     free(waiters);
     free(idx);
     return rc;
+}
+
+size_t sw__chan_waiting(sw_chan *ch, enum sw_dir dir)
+{
+    size_t n = 0;
+    sw__lock_acquire(&ch->lock);
+    for (struct waiter *w = queue_for(ch, dir)->head; w; w = w->next)
+        n++;
+    sw__lock_release(&ch->lock);
+    return n;
 }
