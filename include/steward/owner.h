@@ -43,9 +43,10 @@ typedef struct sw_owner sw_owner;
 typedef void (*sw_owner_fn)(void *state, void *arg);
 
 /* Starts an owner of state (which the caller keeps owning: steward never
- * frees it, and it must outlive the owner) and stores its handle in *out. SW_OK; SW_EINVAL if out
- * is NULL; SW_ENOMEM, or SW_EIO if the pool's threads cannot be started. Thread safety: any thread.
- */
+ * frees it, and it must outlive the owner) and stores its handle in *out
+ * (NULL on failure); the handle is the caller's until sw_owner_free.
+ * SW_OK; SW_EINVAL if out is NULL; SW_ENOMEM; SW_EIO if the pool's threads
+ * cannot be started. Thread safety: any thread. */
 int sw_owner_start(sw_owner **out, void *state);
 
 /* Called once after each batch of requests has run, by whichever thread
@@ -60,7 +61,8 @@ typedef struct sw_owner_options {
     sw_owner_batch_fn batch_end; /* NULL: none */
 } sw_owner_options;
 
-/* As sw_owner_start, with options (NULL: as sw_owner_start). */
+/* As sw_owner_start, with options (NULL: as sw_owner_start; opts is read
+ * during the call only). Statuses and thread safety as sw_owner_start. */
 int sw_owner_start_ex(sw_owner **out, void *state, const sw_owner_options *opts);
 
 /* Runs fn(state, arg) with the owner held and returns once it has run: on

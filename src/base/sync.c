@@ -12,6 +12,17 @@
 #include <time.h>
 #include <unistd.h>
 
+bool sw__fault_fires(_Atomic long *after)
+{
+    long n = atomic_load_explicit(after, memory_order_relaxed);
+    while (n > 0) {
+        if (atomic_compare_exchange_weak_explicit(after, &n, n - 1, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return false;
+    }
+    return n == 0;
+}
+
 unsigned sw__cpus(void)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);

@@ -30,12 +30,19 @@
  * as a table of owner handles that every caller reads. */
 void *sw__alloc_lines(size_t size);
 
+/* Fault injection for tests: a countdown, -1 when off. True when the event
+ * it guards (an allocation, typically) must fail: once *after has counted
+ * down to 0, every one fails until a test sets it back to -1. Relaxed: the
+ * counter orders nothing, it only has to stay free of data races. */
+bool sw__fault_fires(_Atomic long *after);
+
 /* The online CPUs, at least 1. */
 unsigned sw__cpus(void);
 
-/* The default shard count of the Db, the Ledger and stewardd: one per CPU
- * above 4 CPUs, and max(1, CPUs - 1) on 4 or fewer, where a shard per CPU
- * only adds hand-offs (measured on 2 CPUs: docs/benchmarks.md). */
+/* The default shard count of the Db, the Ledger and stewardd, as DESIGN.md
+ * sets it: one per CPU above 4 CPUs, and max(1, CPUs - 1) on 4 or fewer
+ * (chosen when every request was handed to a pool thread; docs/benchmarks.md
+ * measures a sharded Db beside it). */
 unsigned sw__default_shards(void);
 
 /* The monotonic clock, in nanoseconds. */

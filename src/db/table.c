@@ -64,6 +64,8 @@
 #include <malloc.h>
 #endif
 
+#include "../base/sync.h"
+
 #define SLOTS 7
 #define GROUP_ALIGN 64
 #define SOFT_FULL 6  /* entries per group at the soft maximum load */
@@ -90,17 +92,10 @@ void sw__table_fail_alloc_after(long n)
     atomic_store_explicit(&fail_after, n, memory_order_relaxed);
 }
 
-/* True when the fault injector says this allocation fails. Relaxed: the
- * counter orders nothing, it only has to stay free of data races. */
+/* True when the fault injector says this allocation fails. */
 static bool alloc_fails(void)
 {
-    long n = atomic_load_explicit(&fail_after, memory_order_relaxed);
-    while (n > 0) {
-        if (atomic_compare_exchange_weak_explicit(&fail_after, &n, n - 1, memory_order_relaxed,
-                                                  memory_order_relaxed))
-            return false;
-    }
-    return n == 0;
+    return sw__fault_fires(&fail_after);
 }
 
 static void *mem_alloc(size_t size)
