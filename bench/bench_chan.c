@@ -2,11 +2,16 @@
  * peer in bench/peers/go/chan, plus the physical floor of a cross-core round
  * trip, which only C can measure.
  *
- * Usage: bench_chan [duration_ms [runs]]   (defaults: 500 ms, 3 runs)
+ * Usage: bench_chan [duration_ms [runs [name]]]   (defaults: 500 ms, 3 runs)
  *
  * Every measurement runs for duration_ms, runs times, and the best run
- * counts. Each result is one "name value" line, with the Go peer's names:
+ * counts; with a name, only the measurements whose name contains it run.
+ * Each result is one "name value" line, with the Go peer's names:
  *   chan.pingpong_ns   unbuffered ping-pong, ns per round trip
+ *   chan.pingpong_pinned_ns  the same with the two threads pinned to CPUs 0
+ *                      and 1, as the floor's are: the channel's own cost
+ *                      beside the floor, whatever the scheduler does ("nan"
+ *                      with a single CPU; no Go peer)
  *   chan.buf1_msgs     capacity 1024, 1 producer -> 1 consumer, messages/s
  *   chan.buf4_msgs     capacity 1024, 4 producers -> 1 consumer, messages/s
  *   chan.select2_ops   one consumer selecting over 2 channels (capacity
@@ -15,7 +20,9 @@
  *                      line, ns per round trip ("nan" with a single CPU;
  *                      see common.h)
  */
+#include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -67,13 +74,28 @@ static void join(pthread_t t)
 
 struct pingpong {
     sw_chan *ping, *pong;
+    bool pinned; /* the far side runs on CPU 1, the near side on CPU 0 */
 };
+
+static void pin_to(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    int rc = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    if (rc != 0) {
+        fprintf(stderr, "bench_chan: pthread_setaffinity_np: %s\n", strerror(rc));
+        exit(1);
+    }
+}
 
 /* The far side: answers every ping with its value plus one, until a
  * negative ping. */
 static void *pong_main(void *arg)
 {
     struct pingpong *pp = arg;
+    if (pp->pinned)
+        pin_to(1);
     for (;;) {
         int64_t v;
         bench_must(sw_chan_recv(pp->ping, &v), "recv ping");
@@ -84,10 +106,15 @@ static void *pong_main(void *arg)
     }
 }
 
-static double pingpong_ns(int64_t duration_ns)
+static double pingpong_run(int64_t duration_ns, bool pinned)
 {
-    struct pingpong pp = {new_chan(0), new_chan(0)};
+    struct pingpong pp = {new_chan(0), new_chan(0), pinned};
     pthread_t t;
+    cpu_set_t before;
+    if (pinned) {
+        pthread_getaffinity_np(pthread_self(), sizeof before, &before);
+        pin_to(0);
+    }
     spawn(&t, pong_main, &pp);
     int64_t rounds = 0, start = bench_now_ns(), end;
     do {
@@ -106,9 +133,23 @@ static double pingpong_ns(int64_t duration_ns)
     int64_t stop = -1;
     bench_must(sw_chan_send(pp.ping, &stop), "send stop");
     join(t);
+    if (pinned)
+        pthread_setaffinity_np(pthread_self(), sizeof before, &before);
     sw_chan_free(pp.ping);
     sw_chan_free(pp.pong);
     return (double)(end - start) / (double)rounds;
+}
+
+static double pingpong_ns(int64_t duration_ns)
+{
+    return pingpong_run(duration_ns, false);
+}
+
+static double pingpong_pinned_ns(int64_t duration_ns)
+{
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+        return NAN;
+    return pingpong_run(duration_ns, true);
 }
 
 /* ---- buffered loads: producers -> channels -> one consumer ----
@@ -235,8 +276,11 @@ struct bench {
 };
 
 static const struct bench benches[] = {
-    {"chan.pingpong_ns", pingpong_ns, true}, {"chan.buf1_msgs", buf1_rate, false},
-    {"chan.buf4_msgs", buf4_rate, false},    {"chan.select2_ops", select2_rate, false},
+    {"chan.pingpong_ns", pingpong_ns, true},
+    {"chan.pingpong_pinned_ns", pingpong_pinned_ns, true},
+    {"chan.buf1_msgs", buf1_rate, false},
+    {"chan.buf4_msgs", buf4_rate, false},
+    {"chan.select2_ops", select2_rate, false},
     {"chan.floor_ns", bench_floor_ns, true},
 };
 
@@ -244,9 +288,12 @@ int main(int argc, char **argv)
 {
     int64_t duration_ns = (int64_t)bench_arg(argc, argv, 1, 500) * 1000000;
     long runs = bench_arg(argc, argv, 2, 3);
+    const char *only = argc > 3 ? argv[3] : "";
     printf("chan.cpus %ld\n", sysconf(_SC_NPROCESSORS_ONLN));
     for (size_t k = 0; k < sizeof benches / sizeof benches[0]; k++) {
         const struct bench *b = &benches[k];
+        if (!strstr(b->name, only))
+            continue;
         double best = b->run(duration_ns);
         for (long r = 1; r < runs; r++) {
             double x = b->run(duration_ns);

@@ -7,7 +7,12 @@
  *     succeeded is received exactly once, none that failed is;
  *   - the non-blocking calls are exact: never SW_EAGAIN when the counts of
  *     returned calls prove the buffer non-empty (or not full);
- *   - a ping-pong of many rounds: each reply is the request plus one.
+ *   - a ping-pong of many rounds: each reply is the request plus one;
+ *   - every kind of send and receive racing on one unbuffered channel (its
+ *     lock-free rendezvous slot against the locked queues), then a close:
+ *     every send that succeeded is received exactly once;
+ *   - timeouts of a microsecond or two on both sides of an unbuffered
+ *     channel, racing the claims: the same.
  *
  * Usage: stress_chan [threads] [values-per-producer]
  */
@@ -486,6 +491,171 @@ static void test_try_exact(void **state)
     }
 }
 
+/* Every kind of operation on one unbuffered channel at once, so that the
+ * rendezvous slot's lock-free paths race the locked ones: senders use plain,
+ * timed, non-blocking and selecting sends, receivers the same receives,
+ * until the main thread closes the channel once the senders are done. Every
+ * send that succeeded is received exactly once, and no other value is. */
+static int mixed_op(sw_chan *ch, enum sw_dir dir, uint64_t *v, int64_t i)
+{
+    switch (i % 5) {
+    case 0:
+    case 1:
+        return dir == SW_SEND ? sw_chan_send(ch, v) : sw_chan_recv(ch, v);
+    case 2:
+        return dir == SW_SEND ? sw_chan_send_timeout(ch, v, 20000)
+                              : sw_chan_recv_timeout(ch, v, 20000);
+    case 3:
+        return dir == SW_SEND ? sw_chan_try_send(ch, v) : sw_chan_try_recv(ch, v);
+    default: {
+        sw_case c = {ch, dir, v, 0};
+        int idx = sw_select(&c, 1, i % 2 ? -1 : 50000);
+        return idx >= 0 ? c.status : idx;
+    }
+    }
+}
+
+static void *mixed_sender(void *arg)
+{
+    struct racer *me = arg;
+    for (int64_t i = 0; i < me->r->per_sender; i++) {
+        uint64_t v = make_value(me->id, (uint64_t)i);
+        int rc = mixed_op(me->r->ch, SW_SEND, &v, i + (int64_t)me->id);
+        if (rc == SW_OK)
+            atomic_fetch_add(&me->r->sent, 1);
+        else if (rc != SW_ETIMEDOUT && rc != SW_EAGAIN)
+            me->bad++;
+    }
+    return NULL;
+}
+
+static void *mixed_receiver(void *arg)
+{
+    struct racer *me = arg;
+    for (int64_t i = (int64_t)me->id;; i++) {
+        uint64_t v = 0;
+        int rc = mixed_op(me->r->ch, SW_RECV, &v, i);
+        if (rc == SW_ECLOSED)
+            return v == 0 ? NULL : (void *)1;
+        if (rc == SW_ETIMEDOUT || rc == SW_EAGAIN)
+            continue;
+        uint64_t p = v >> 40, seq = v & ((1ULL << 40) - 1);
+        if (rc != SW_OK || seq >= (uint64_t)me->r->per_sender) {
+            me->bad++;
+            continue;
+        }
+        atomic_fetch_add(&me->r->seen[p * (uint64_t)me->r->per_sender + seq], 1);
+        atomic_fetch_add(&me->r->received, 1);
+    }
+}
+
+static void test_unbuffered_mixed(void **state)
+{
+    (void)state;
+    int senders = half(), receivers = half();
+    struct race r = {.ch = sw_chan_new(sizeof(uint64_t), 0), .per_sender = g_size};
+    r.seen = calloc((size_t)senders * (size_t)r.per_sender, sizeof *r.seen);
+    assert_non_null(r.seen);
+    struct racer s[MAX_THREADS], rc[MAX_THREADS];
+    for (int i = 0; i < receivers; i++) {
+        rc[i] = (struct racer){.r = &r, .id = (uint64_t)i};
+        pthread_create(&rc[i].thread, NULL, mixed_receiver, &rc[i]);
+    }
+    for (int i = 0; i < senders; i++) {
+        s[i] = (struct racer){.r = &r, .id = (uint64_t)i};
+        pthread_create(&s[i].thread, NULL, mixed_sender, &s[i]);
+    }
+    for (int i = 0; i < senders; i++) {
+        pthread_join(s[i].thread, NULL);
+        assert_int_equal(s[i].bad, 0);
+    }
+    assert_int_equal(sw_chan_close(r.ch), SW_OK);
+    for (int i = 0; i < receivers; i++) {
+        void *bad;
+        pthread_join(rc[i].thread, &bad);
+        assert_null(bad);
+        assert_int_equal(rc[i].bad, 0);
+    }
+    assert_int_equal(atomic_load(&r.sent), atomic_load(&r.received));
+    for (int64_t i = 0; i < senders * r.per_sender; i++)
+        assert_true(atomic_load(&r.seen[i]) <= 1);
+    free(r.seen);
+    sw_chan_free(r.ch);
+}
+
+/* Timeouts of a microsecond or two on both sides of an unbuffered channel,
+ * so that a waiter's deadline often passes just as a peer claims it: the
+ * waiter must then lose its retract and take the value (or status) after
+ * all. Every send that succeeded is received exactly once. */
+static void *tight_sender(void *arg)
+{
+    struct racer *me = arg;
+    for (int64_t i = 0; i < me->r->per_sender; i++) {
+        uint64_t v = make_value(me->id, (uint64_t)i);
+        int rc = sw_chan_send_timeout(me->r->ch, &v, 1000 + (i % 4) * 500);
+        if (rc == SW_OK)
+            atomic_fetch_add(&me->r->sent, 1);
+        else if (rc != SW_ETIMEDOUT)
+            me->bad++;
+    }
+    return NULL;
+}
+
+static void *tight_receiver(void *arg)
+{
+    struct racer *me = arg;
+    for (int64_t i = 0;; i++) {
+        uint64_t v = 0;
+        int rc = sw_chan_recv_timeout(me->r->ch, &v, 1000 + (i % 4) * 500);
+        if (rc == SW_ECLOSED)
+            return NULL;
+        if (rc == SW_ETIMEDOUT) {
+            if (v != 0)
+                me->bad++;
+            continue;
+        }
+        uint64_t p = v >> 40, seq = v & ((1ULL << 40) - 1);
+        if (rc != SW_OK || seq >= (uint64_t)me->r->per_sender) {
+            me->bad++;
+            continue;
+        }
+        atomic_fetch_add(&me->r->seen[p * (uint64_t)me->r->per_sender + seq], 1);
+        atomic_fetch_add(&me->r->received, 1);
+    }
+}
+
+static void test_timeout_race(void **state)
+{
+    (void)state;
+    int senders = half(), receivers = half();
+    struct race r = {.ch = sw_chan_new(sizeof(uint64_t), 0), .per_sender = g_size};
+    r.seen = calloc((size_t)senders * (size_t)r.per_sender, sizeof *r.seen);
+    assert_non_null(r.seen);
+    struct racer s[MAX_THREADS], rc[MAX_THREADS];
+    for (int i = 0; i < receivers; i++) {
+        rc[i] = (struct racer){.r = &r, .id = (uint64_t)i};
+        pthread_create(&rc[i].thread, NULL, tight_receiver, &rc[i]);
+    }
+    for (int i = 0; i < senders; i++) {
+        s[i] = (struct racer){.r = &r, .id = (uint64_t)i};
+        pthread_create(&s[i].thread, NULL, tight_sender, &s[i]);
+    }
+    for (int i = 0; i < senders; i++) {
+        pthread_join(s[i].thread, NULL);
+        assert_int_equal(s[i].bad, 0);
+    }
+    assert_int_equal(sw_chan_close(r.ch), SW_OK);
+    for (int i = 0; i < receivers; i++) {
+        pthread_join(rc[i].thread, NULL);
+        assert_int_equal(rc[i].bad, 0);
+    }
+    assert_int_equal(atomic_load(&r.sent), atomic_load(&r.received));
+    for (int64_t i = 0; i < senders * r.per_sender; i++)
+        assert_true(atomic_load(&r.seen[i]) <= 1);
+    free(r.seen);
+    sw_chan_free(r.ch);
+}
+
 /* Ping-pong: the main thread sends n, the echo thread answers n + 1. */
 struct pong {
     sw_chan *ping, *pong;
@@ -537,7 +707,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_mpmc_buffered_64), cmocka_unit_test(test_select_consumers),
         cmocka_unit_test(test_select_producers), cmocka_unit_test(test_close_race),
         cmocka_unit_test(test_close_race_fast),  cmocka_unit_test(test_try_exact),
-        cmocka_unit_test(test_ping_pong),
+        cmocka_unit_test(test_ping_pong),        cmocka_unit_test(test_unbuffered_mixed),
+        cmocka_unit_test(test_timeout_race),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -534,6 +535,298 @@ static void test_select_many_cases(void **state)
         sw_chan_free(chans[i]);
 }
 
+/* ---- the rendezvous slot of unbuffered channels ----
+ * The first blocked operation of an unbuffered channel waits in its
+ * lock-free slot (sw__chan_slot says so); later ones queue behind it under
+ * the lock. These tests drive each path by name. */
+
+static void test_slot_fifo(void **state)
+{
+    (void)state;
+    sw_chan *ch = sw_chan_new(sizeof(int64_t), 0);
+    /* Receivers: the slot's, then a queued one, served in arrival order. */
+    struct call r1, r2;
+    call_start(&r1, ch, DO_RECV, -1, NOW);
+    wait_queued(ch, SW_RECV, 1);
+    assert_int_equal(sw__chan_slot(ch), SW_RECV);
+    call_start(&r2, ch, DO_RECV, -1, NOW);
+    wait_queued(ch, SW_RECV, 2);
+    assert_int_equal(sw_chan_send(ch, &(int64_t){1}), SW_OK);
+    assert_int_equal(sw_chan_send(ch, &(int64_t){2}), SW_OK);
+    call_join(&r1);
+    call_join(&r2);
+    assert_int_equal(r1.rc, SW_OK);
+    assert_int_equal(r1.value, 1);
+    assert_int_equal(r2.rc, SW_OK);
+    assert_int_equal(r2.value, 2);
+    assert_int_equal(sw__chan_slot(ch), -1);
+
+    /* Senders: the same, with receives on the main thread. */
+    struct call s1, s2;
+    call_start(&s1, ch, DO_SEND, 11, NOW);
+    wait_queued(ch, SW_SEND, 1);
+    assert_int_equal(sw__chan_slot(ch), SW_SEND);
+    call_start(&s2, ch, DO_SEND, 12, NOW);
+    wait_queued(ch, SW_SEND, 2);
+    int64_t v;
+    assert_int_equal(sw_chan_recv(ch, &v), SW_OK);
+    assert_int_equal(v, 11);
+    assert_int_equal(sw_chan_recv(ch, &v), SW_OK);
+    assert_int_equal(v, 12);
+    call_join(&s1);
+    call_join(&s2);
+    assert_int_equal(s1.rc, SW_OK);
+    assert_int_equal(s2.rc, SW_OK);
+    sw_chan_free(ch);
+}
+
+/* A select in a helper thread: one case on ch in direction dir, one on a
+ * channel nobody uses. */
+struct selcall {
+    pthread_t thread;
+    sw_chan *ch, *idle;
+    enum sw_dir dir;
+    int64_t value;
+    int idx, status;
+};
+
+static void *select_main(void *arg)
+{
+    struct selcall *c = arg;
+    int64_t other = 0;
+    sw_case cases[2] = {{c->ch, c->dir, &c->value, 0}, {c->idle, SW_RECV, &other, 0}};
+    c->idx = sw_select(cases, 2, -1);
+    c->status = c->idx >= 0 ? cases[c->idx].status : c->idx;
+    return NULL;
+}
+
+static void test_slot_and_select(void **state)
+{
+    (void)state;
+    sw_chan *ch = sw_chan_new(sizeof(int64_t), 0);
+    sw_chan *idle = sw_chan_new(sizeof(int64_t), 0);
+    int64_t v = 5, other = 0;
+
+    /* A select's send case serves the receiver in the slot. */
+    struct call r;
+    call_start(&r, ch, DO_RECV, -1, NOW);
+    wait_queued(ch, SW_RECV, 1);
+    assert_int_equal(sw__chan_slot(ch), SW_RECV);
+    sw_case cases[2] = {{idle, SW_RECV, &other, 0}, {ch, SW_SEND, &v, 0}};
+    assert_int_equal(sw_select(cases, 2, -1), 1);
+    assert_int_equal(cases[1].status, SW_OK);
+    call_join(&r);
+    assert_int_equal(r.value, 5);
+
+    /* A select's receive case takes the value of the sender in the slot. */
+    struct call s;
+    call_start(&s, ch, DO_SEND, 6, NOW);
+    wait_queued(ch, SW_SEND, 1);
+    assert_int_equal(sw__chan_slot(ch), SW_SEND);
+    sw_case rcases[2] = {{idle, SW_RECV, &other, 0}, {ch, SW_RECV, &v, 0}};
+    assert_int_equal(sw_select(rcases, 2, -1), 1);
+    assert_int_equal(rcases[1].status, SW_OK);
+    assert_int_equal(v, 6);
+    call_join(&s);
+    assert_int_equal(s.rc, SW_OK);
+
+    /* A receive that comes after a blocked select queues behind it (never
+     * in the slot), and the select is served first. */
+    for (int dir = SW_SEND; dir <= SW_RECV; dir++) {
+        struct selcall sc = {.ch = ch, .idle = idle, .dir = (enum sw_dir)dir, .value = 7};
+        assert_int_equal(pthread_create(&sc.thread, NULL, select_main, &sc), 0);
+        wait_queued(ch, (enum sw_dir)dir, 1);
+        struct call late;
+        call_start(&late, ch, dir == SW_SEND ? DO_SEND : DO_RECV, 8, NOW);
+        wait_queued(ch, (enum sw_dir)dir, 2);
+        assert_int_equal(sw__chan_slot(ch), -1);
+        if (dir == SW_SEND) {
+            assert_int_equal(sw_chan_recv(ch, &v), SW_OK);
+            assert_int_equal(v, 7);
+            assert_int_equal(sw_chan_recv(ch, &v), SW_OK);
+            assert_int_equal(v, 8);
+        } else {
+            assert_int_equal(sw_chan_send(ch, &(int64_t){9}), SW_OK);
+            assert_int_equal(sw_chan_send(ch, &(int64_t){10}), SW_OK);
+        }
+        assert_int_equal(pthread_join(sc.thread, NULL), 0);
+        call_join(&late);
+        assert_int_equal(sc.idx, 0);
+        assert_int_equal(sc.status, SW_OK);
+        assert_int_equal(late.rc, SW_OK);
+        if (dir == SW_RECV) {
+            assert_int_equal(sc.value, 9);
+            assert_int_equal(late.value, 10);
+        }
+    }
+    sw_chan_free(ch);
+    sw_chan_free(idle);
+}
+
+static void test_slot_try_and_timeout(void **state)
+{
+    (void)state;
+    sw_chan *ch = sw_chan_new(sizeof(int64_t), 0);
+    int64_t v = 3;
+
+    /* A timed wait in the slot leaves it empty and the element unchanged. */
+    assert_int_equal(sw_chan_recv_timeout(ch, &v, MS), SW_ETIMEDOUT);
+    assert_int_equal(v, 3);
+    assert_int_equal(sw__chan_slot(ch), -1);
+    assert_int_equal(sw_chan_send_timeout(ch, &v, MS), SW_ETIMEDOUT);
+    assert_int_equal(sw__chan_slot(ch), -1);
+    assert_int_equal(sw_chan_try_recv(ch, &v), SW_EAGAIN);
+
+    /* try_send claims the receiver in the slot, then (the slot's receiver
+     * and a queued one) both by the lock; try_recv likewise. */
+    struct call r1, r2;
+    call_start(&r1, ch, DO_RECV, -1, NOW);
+    wait_queued(ch, SW_RECV, 1);
+    assert_int_equal(sw_chan_try_send(ch, &(int64_t){21}), SW_OK);
+    call_join(&r1);
+    assert_int_equal(r1.value, 21);
+    call_start(&r1, ch, DO_RECV, -1, NOW);
+    wait_queued(ch, SW_RECV, 1);
+    call_start(&r2, ch, DO_RECV, -1, NOW);
+    wait_queued(ch, SW_RECV, 2);
+    /* A timed receive queues behind both, and times out there. */
+    assert_int_equal(sw_chan_recv_timeout(ch, &v, MS), SW_ETIMEDOUT);
+    assert_int_equal(sw_chan_try_send(ch, &(int64_t){22}), SW_OK);
+    assert_int_equal(sw_chan_try_send(ch, &(int64_t){23}), SW_OK);
+    call_join(&r1);
+    call_join(&r2);
+    assert_int_equal(r1.value, 22);
+    assert_int_equal(r2.value, 23);
+    assert_int_equal(sw_chan_try_send(ch, &(int64_t){24}), SW_EAGAIN);
+
+    struct call s;
+    call_start(&s, ch, DO_SEND, 31, NOW);
+    wait_queued(ch, SW_SEND, 1);
+    assert_int_equal(sw__chan_slot(ch), SW_SEND);
+    assert_int_equal(sw_chan_send_timeout(ch, &v, MS), SW_ETIMEDOUT); /* queued, times out */
+    assert_int_equal(sw_chan_try_recv(ch, &v), SW_OK);
+    assert_int_equal(v, 31);
+    call_join(&s);
+    assert_int_equal(s.rc, SW_OK);
+
+    /* A timed wait that a peer completes in time, in the slot. */
+    call_start(&s, ch, DO_SEND, 32, AFTER_RECV);
+    assert_int_equal(sw_chan_recv_timeout(ch, &v, 5000 * MS), SW_OK);
+    assert_int_equal(v, 32);
+    call_join(&s);
+    sw_chan_free(ch);
+}
+
+/* The timeout hook claims the waiter from its own thread: its deadline has
+ * passed, but a peer now holds the claim, so the call must complete. */
+static int64_t hook_value;
+static int hook_rc;
+
+static void claim_from_hook(sw_chan *ch)
+{
+    if (sw__chan_slot(ch) == SW_RECV)
+        hook_rc = sw_chan_try_send(ch, &hook_value);
+    else
+        hook_rc = sw_chan_try_recv(ch, &hook_value);
+}
+
+static void test_slot_timeout_loses(void **state)
+{
+    (void)state;
+    sw_chan *ch = sw_chan_new(sizeof(int64_t), 0);
+    atomic_store(&sw__chan_timeout_hook, claim_from_hook);
+    hook_value = 51;
+    int64_t v = 0;
+    assert_int_equal(sw_chan_recv_timeout(ch, &v, MS), SW_OK);
+    assert_int_equal(hook_rc, SW_OK);
+    assert_int_equal(v, 51);
+    v = 52;
+    hook_value = 0;
+    assert_int_equal(sw_chan_send_timeout(ch, &v, MS), SW_OK);
+    assert_int_equal(hook_rc, SW_OK);
+    assert_int_equal(hook_value, 52);
+    atomic_store(&sw__chan_timeout_hook, NULL);
+    assert_int_equal(sw__chan_slot(ch), -1);
+    assert_int_equal(sw_chan_recv_timeout(ch, &v, MS), SW_ETIMEDOUT);
+    sw_chan_free(ch);
+}
+
+static void test_slot_close(void **state)
+{
+    (void)state;
+    sw_chan *ch = sw_chan_new(sizeof(int64_t), 0);
+    struct call s;
+    call_start(&s, ch, DO_SEND, 41, NOW);
+    wait_queued(ch, SW_SEND, 1);
+    assert_int_equal(sw__chan_slot(ch), SW_SEND);
+    assert_int_equal(sw_chan_close(ch), SW_OK);
+    call_join(&s);
+    assert_int_equal(s.rc, SW_ECLOSED);
+    int64_t v = 1;
+    assert_int_equal(sw_chan_recv(ch, &v), SW_ECLOSED); /* the failed send left nothing */
+    assert_int_equal(v, 0);
+    assert_int_equal(sw_chan_try_send(ch, &v), SW_ECLOSED);
+    assert_int_equal(sw_chan_recv_timeout(ch, &v, MS), SW_ECLOSED);
+    assert_int_equal(sw__chan_slot(ch), -1);
+    sw_chan_free(ch);
+
+    /* Close wakes the receiver in the slot with a zeroed element. */
+    ch = sw_chan_new(sizeof(int64_t), 0);
+    struct call r;
+    call_start(&r, ch, DO_RECV, -1, NOW);
+    wait_queued(ch, SW_RECV, 1);
+    assert_int_equal(sw__chan_slot(ch), SW_RECV);
+    assert_int_equal(sw_chan_close(ch), SW_OK);
+    call_join(&r);
+    assert_int_equal(r.rc, SW_ECLOSED);
+    assert_int_equal(r.value, 0);
+    sw_chan_free(ch);
+}
+
+static void *big_recv_main(void *arg)
+{
+    struct bigcall *c = arg;
+    wait_queued(c->ch, SW_SEND, 1); /* the send blocks first */
+    c->rc = sw_chan_recv(c->ch, &c->b);
+    return NULL;
+}
+
+static void test_slot_elements(void **state)
+{
+    (void)state;
+    /* A big element from a sender waiting in the slot. */
+    sw_chan *ch = sw_chan_new(sizeof(struct big), 0);
+    struct bigcall c = {.ch = ch};
+    assert_int_equal(pthread_create(&c.thread, NULL, big_recv_main, &c), 0);
+    struct big b = {{5, 6, 7, 8}};
+    assert_int_equal(sw_chan_send(ch, &b), SW_OK); /* blocks: the receiver comes later */
+    assert_int_equal(pthread_join(c.thread, NULL), 0);
+    assert_int_equal(c.rc, SW_OK);
+    assert_memory_equal(&c.b, &b, sizeof b);
+    sw_chan_free(ch);
+
+    /* Zero-size elements both ways through the slot. */
+    ch = sw_chan_new(0, 0);
+    struct call r;
+    call_start(&r, ch, DO_RECV, 0, NOW);
+    wait_queued(ch, SW_RECV, 1);
+    assert_int_equal(sw_chan_send(ch, NULL), SW_OK);
+    call_join(&r);
+    assert_int_equal(r.rc, SW_OK);
+    call_start(&r, ch, DO_SEND, 0, NOW);
+    wait_queued(ch, SW_SEND, 1);
+    assert_int_equal(sw_chan_recv(ch, NULL), SW_OK);
+    call_join(&r);
+    assert_int_equal(r.rc, SW_OK);
+    assert_int_equal(sw__chan_slot(ch), -1);
+    sw_chan_free(ch);
+
+    /* A buffered channel has no slot. */
+    ch = sw_chan_new(sizeof(int64_t), 1);
+    assert_int_equal(sw__chan_slot(ch), -1);
+    sw_chan_free(ch);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -556,6 +849,12 @@ int main(void)
         cmocka_unit_test(test_select_blocks_until_ready),
         cmocka_unit_test(test_select_same_channel_twice),
         cmocka_unit_test(test_select_many_cases),
+        cmocka_unit_test(test_slot_fifo),
+        cmocka_unit_test(test_slot_and_select),
+        cmocka_unit_test(test_slot_try_and_timeout),
+        cmocka_unit_test(test_slot_timeout_loses),
+        cmocka_unit_test(test_slot_close),
+        cmocka_unit_test(test_slot_elements),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Model-checks the protocols with spin: verify/chan.pml (the channel
-# protocol of src/chan/chan.c over the futex parker of src/base/sync.c) in
-# each configuration, verify/lock.pml (sync.c's futex mutex) and
-# verify/owner.pml (the owner protocol of src/owner/owner.c). Every
+# protocol of src/chan/chan.c over the futex parker of src/base/sync.c, or
+# over a task's parker) in each configuration, verify/lock.pml (sync.c's
+# futex mutex) and verify/owner.pml (the owner protocol of
+# src/owner/owner.c). Every
 # correct configuration must come out with no error, every deliberately
 # broken variant must be caught, and every witness (a path of interest that
 # the correct configurations must reach) must be reached.
@@ -110,9 +111,16 @@ configs=(
     1:unbuf-mpmc 2:buf-mpmc 3:unbuf-close 4:buf-close 5:buf2-laps
     6:select-unbuf 7:select-buf 8:select-mixed 9:timed-unbuf 10:timed-buf
     11:timed-select 12:try-send 13:try-recv 14:select-send-close 15:select-queued
+    16:slot-select 17:unbuf-try 18:unbuf-timed
 )
 for c in "${configs[@]}"; do
     check chan "${c#*:}" pass CHAN_CFG="${c%%:*}"
+done
+# The configurations with unbuffered channels again, every waiter a task
+# (CHAN_PARK=2: park commits on the scheduler after the switch).
+for c in 1:unbuf-mpmc 3:unbuf-close 6:select-unbuf 9:timed-unbuf 11:timed-select 16:slot-select \
+    17:unbuf-try 18:unbuf-timed; do
+    check chan "task-${c#*:}" pass CHAN_CFG="${c%%:*}" CHAN_PARK=2
 done
 check lock lock pass
 
@@ -121,11 +129,14 @@ check lock lock pass
 bugs=(
     "1:12:bug-waiters:(x&2)!=0" "2:2:bug-arm:invalid end state" "3:7:bug-claim:nclaims"
     "4:1:bug-park:invalid end state" "5:4:bug-close:invalid end state" "6:2:bug-cas:got[v]==1"
+    "7:16:bug-slot-queued:invalid end state" "8:16:bug-slot-raise:invalid end state"
+    "10:18:bug-slot-retract:nclaims[me]==1"
 )
 for b in "${bugs[@]}"; do
     IFS=: read -r bug cfg name want <<<"$b"
     check chan "$name" "fail:$want" CHAN_CFG="$cfg" CHAN_BUG="$bug"
 done
+check chan bug-task-commit "fail:!(runs[k2])" CHAN_CFG=9 CHAN_BUG=9 CHAN_PARK=2
 check lock bug-lock "fail:invalid end state" LOCK_BUG=1
 
 # The witnesses (CHAN_WITNESS), each on a configuration that reaches it.
@@ -133,10 +144,17 @@ witnesses=(
     1:9:w-late-wake 2:9:w-claim-lost 3:6:w-select-drop 4:12:w-kick 5:13:w-drained
     6:7:w-transient 7:13:w-try-wait 8:15:w-select-wait 9:3:w-close-sender
     10:9:w-timeout 11:12:w-arm 12:13:w-own-pump 13:1:w-futex-wake
+    16:16:w-slot-locked 17:18:w-slot-retract 18:18:w-slot-claimed 19:1:w-slot-fast
+    21:16:w-slot-backout
 )
 for w in "${witnesses[@]}"; do
     IFS=: read -r wit cfg name <<<"$w"
     check chan "$name" reach CHAN_CFG="$cfg" CHAN_WITNESS="$wit"
+done
+# The task parker's witnesses (CHAN_PARK=2).
+for w in 14:9:w-task-notified 15:9:w-task-timer 20:1:w-task-wake; do
+    IFS=: read -r wit cfg name <<<"$w"
+    check chan "$name" reach CHAN_CFG="$cfg" CHAN_WITNESS="$wit" CHAN_PARK=2
 done
 
 # verify/owner.pml: its configurations (OWNER_CFG), broken variants

@@ -18,7 +18,8 @@
  * One compiled model runs every configuration: in pan's environment,
  * CHAN_CFG picks the threads and channels, CHAN_BUG one deliberately broken
  * variant (which the check must catch), and CHAN_PARK=0 puts the parker's
- * specification in place of sync.c's futex protocol (for quicker runs).
+ * specification in place of sync.c's futex protocol (for quicker runs),
+ * CHAN_PARK=2 the parker of a task (park commits after the switch).
  */
 
 #define NPROC 5  /* threads, at most */
@@ -50,10 +51,26 @@
 #define X_SHIFT 2
 #define SEQ_WAIT 1
 
-/* sync.h's parker states */
+/* sync.h's parker states (P_TASK: a parked task; sync.h adds its number) */
 #define P_EMPTY 0
 #define P_NOTIFIED 1
 #define P_SLEEPING 2
+#define P_TASK 3
+
+/* chan.c's rendezvous slot: its kind (rv.kind) and flags (rv.flags) */
+#define RV_EMPTY 0
+#define RV_SETUP 1
+#define RV_RECV 2
+#define RV_SEND 3
+#define RV_CLAIMED 4
+#define RV_QSEND 1
+#define RV_QRECV 2
+#define RV_CLOSED 4
+#define PARKED 5 /* rv_op's answer: we waited in the slot */
+#define MYK(d) (((d) == SEND) -> RV_SEND : RV_RECV)
+#define PEERK(d) (((d) == SEND) -> RV_RECV : RV_SEND)
+#define QF(d) (((d) == SEND) -> RV_QSEND : RV_QRECV)
+#define RVKIND(c) rvk[c]
 
 /* The broken variants (CHAN_BUG). */
 #define BUG_WAITERS 1 /* ring_send ignores X_WAITERS */
@@ -62,10 +79,14 @@
 #define BUG_PARK 4    /* sw__park loads the state, then stores SLEEPING: no CAS */
 #define BUG_CLOSE 5   /* sw_chan_close does not set X_CLOSED in sendx */
 #define BUG_CAS 6     /* ring_recv claims its stamp by a plain store, a step after its look */
+#define BUG_SLOTQ 7   /* rv_enter does not look at the flags again after its CAS to SETUP */
+#define BUG_RAISE 8   /* the locked path looks at the slot, and raises its flag a step later */
+#define BUG_TASK 9    /* a task's park commits TASK before it has switched away */
+#define BUG_RETRACT 10 /* a timed-out slot waiter empties the slot by a plain store, not a CAS */
 
 byte cfg;      /* CHAN_CFG */
 byte bug;      /* CHAN_BUG */
-bool fullpark; /* CHAN_PARK */
+byte fullpark; /* CHAN_PARK: 0 the parker's specification, 1 sync.c's futex parker, 2 a task */
 byte witness;  /* CHAN_WITNESS */
 
 /* ---- the channels ---- */
@@ -79,6 +100,11 @@ byte seq[NCH * MAXCAP];    /* a slot's seq: lap base << 1 | SEQ_WAIT */
 byte sdata[NCH * MAXCAP];  /* a slot's element; zeroed when freed */
 byte qbuf[NCH * 2 * QMAX]; /* ch->sendq, ch->recvq: waiter ids, head first */
 byte qlen[NCH * 2];
+byte rvk[NCH]; /* ch->rv.kind */
+byte rvf[NCH]; /* ch->rv.flags */
+byte rvw[NCH]; /* the thread waiting in the slot (the code keeps no such field: its
+                * parker, status and element are the slot's own; see rv_wait) */
+byte rvv[NCH]; /* rv.small: the value of the sender waiting in the slot */
 
 /* ---- the threads' ops ----
  * Waiter w = 2p + k is case k of thread p (0 for a send or a receive), and
@@ -92,6 +118,8 @@ bool fw[NPROC];       /* asleep in futex_wait on op.parker.state */
 byte fired[NPROC];    /* op.fired: written by the claimer */
 byte status[NPROC];   /* op.status: written by the claimer */
 byte small[NPROC];    /* blocked.small */
+bool runs[NPROC];     /* a task: it runs on some thread (ghost; 1 for a thread) */
+bool rq[NPROC];       /* a task: made runnable, not yet resumed (ghost) */
 
 /* ---- ghost state, for the properties ---- */
 
@@ -101,12 +129,14 @@ bool sentok[NV + 1]; /* its send returned SW_OK (written as the sender ends) */
 bool eclosed[NCH];   /* a receiver was told SW_ECLOSED */
 byte sendersleft;    /* threads a closer waits for */
 
-/* ---- a thread's view: env = cap[0] | cap[1] << 2 | bug << 4 | fullpark << 7 ---- */
+/* ---- a thread's view: env = cap[0] | cap[1] << 2 | bug << 4 | fullpark << 8 ---- */
 
 #define CAP(c) ((((c) == 0) -> (env & 3) : ((env >> 2) & 3)))
 #define OLAP(c) (((CAP(c) == 0) -> 1 : ((CAP(c) == 1) -> 2 : 4))) /* ch->one_lap */
-#define BG ((env >> 4) & 7)
-#define FP ((env >> 7) & 1)
+#define BG ((env >> 4) & 15)
+#define FP (((env >> 8) & 3) == 1) /* sync.c's futex parker */
+#define TP (((env >> 8) & 3) == 2) /* the parker of a task */
+#define SP (((env >> 8) & 3) == 0) /* the parker's specification */
 
 /* ---- the ring's arithmetic: stamp_of, slot_of, lap_base, stamp_next, ordinal ---- */
 
@@ -158,6 +188,8 @@ byte sendersleft;    /* threads a closer waits for */
 #define LOCALS                                                          \
     byte x, s, sl, sq, k, k2, k3, w, rc, v, old, prc, done, i, ph;      \
     byte ssx, srx, sq0, sq1, first, cur, cc, cd, cv, fk, okm;           \
+    byte rvp = NONE; /* a slot waiter we claimed, to notify */             \
+    byte st;         /* rv_op's step */                                    \
     bool owres, kick, mr, moved, mine, sn, lf, aw
 
 /* ---- the parker: sync.h, sync.c ---- */
@@ -177,6 +209,14 @@ byte sendersleft;    /* threads a closer waits for */
     :: mine -> done = done & ~(1 << me); TAKE_RESULT; WITNESS(12) \
     :: else -> skip                                          \
     fi
+
+/* A task's wake-up (sw__task_wake), or its timer's: the task goes on a run
+ * queue. It must have switched away, and not be queued already: otherwise
+ * it would run twice, or on two threads at once. */
+#define MAKE_RUNNABLE(p)                                     \
+    assert(!runs[p] && !rq[p]);                              \
+    rq[p] = 1;                                               \
+    WITNESS(20)
 
 /* finish's loop: sw__unpark for each op of `done`, after the locks are
  * released. sw__unpark exchanges NOTIFIED, then, with the futex parker,
@@ -199,11 +239,36 @@ inline finish_loop()
             pstate[k2] = P_NOTIFIED;
             if
             :: FP && old == P_SLEEPING -> ph = 9; WITNESS(13) /* futex_wake */
+            :: TP && old == P_TASK -> ph = 10 /* sw__task_wake */
             :: else -> old = 0; k2 = 0
             fi
         }
     :: atomic { ph == 9 -> fw[k2] = 0; old = 0; k2 = 0; ph = 0 }
+    :: atomic { ph == 10 -> MAKE_RUNNABLE(k2); old = 0; k2 = 0; ph = 0 }
     od
+}
+
+/* sw__unpark of the waiter we claimed in a rendezvous slot (rvp), which
+ * rv_complete does at once, under the channel lock when it holds it: the
+ * exchange, then futex_wake or sw__task_wake as in finish_loop. */
+inline rv_notify()
+{
+    atomic {
+        k2 = rvp;
+        rvp = NONE;
+        old = pstate[k2];
+        pstate[k2] = P_NOTIFIED;
+        if
+        :: FP && old == P_SLEEPING -> ph = 9
+        :: TP && old == P_TASK -> ph = 10
+        :: else -> old = 0; k2 = 0
+        fi
+    };
+    if
+    :: atomic { ph == 9 -> fw[k2] = 0; old = 0; k2 = 0; ph = 0 }
+    :: atomic { ph == 10 -> MAKE_RUNNABLE(k2); old = 0; k2 = 0; ph = 0 }
+    :: atomic { ph == 0 -> skip }
+    fi
 }
 
 /* sw__park(&op[me].parker, deadline), a deadline set when `timed`; prc =
@@ -223,9 +288,9 @@ inline finish_loop()
 inline park(timed)
 {
     do
-    :: atomic { !FP && pstate[me] == P_NOTIFIED -> prc = OK; TAKE_RESULT; break }
+    :: atomic { SP && pstate[me] == P_NOTIFIED -> prc = OK; TAKE_RESULT; break }
     :: atomic {
-            !FP && (timed) ->
+            SP && (timed) ->
             if
             :: pstate[me] == P_NOTIFIED -> prc = OK; TAKE_RESULT
             :: else -> prc = ETIMEDOUT
@@ -253,6 +318,45 @@ inline park(timed)
             fi
         }
     :: atomic { ph == 3 -> pstate[me] = P_SLEEPING; ph = 1 }
+    /* A task (CHAN_PARK=2): it switches away first, then its scheduler
+     * commits the park by a CAS EMPTY -> TASK; on NOTIFIED the CAS fails and
+     * the task resumes at once. Whoever moves the state out of TASK (the
+     * notifier's exchange, the timer's CAS TASK -> EMPTY) makes it runnable,
+     * and it resumes with SW_OK when notified, else SW_ETIMEDOUT. BUG_TASK
+     * commits the park before switching away. */
+    :: atomic { TP && ph == 0 && BG != BUG_TASK -> runs[me] = 0; ph = 5 }
+    :: atomic {
+            ph == 5 ->
+            if
+            :: pstate[me] == P_EMPTY -> pstate[me] = P_TASK; ph = 7
+            :: else -> runs[me] = 1; ph = 0; prc = OK; TAKE_RESULT; WITNESS(14); break
+            fi
+        }
+    :: atomic {
+            TP && ph == 0 && BG == BUG_TASK ->
+            if
+            :: pstate[me] == P_EMPTY -> pstate[me] = P_TASK; ph = 6
+            :: else -> prc = OK; TAKE_RESULT; break
+            fi
+        }
+    :: atomic { ph == 6 -> runs[me] = 0; ph = 7 }
+    :: atomic {
+            ph == 7 && (timed) && pstate[me] == P_TASK ->
+            pstate[me] = P_EMPTY;
+            MAKE_RUNNABLE(me);
+            WITNESS(15)
+        }
+    :: atomic {
+            ph == 7 && rq[me] ->
+            rq[me] = 0;
+            runs[me] = 1;
+            ph = 0;
+            if
+            :: pstate[me] == P_NOTIFIED -> prc = OK; TAKE_RESULT
+            :: else -> prc = ETIMEDOUT
+            fi;
+            break
+        }
     :: atomic {
             ph == 1 && (timed) ->
             if
@@ -382,14 +486,15 @@ inline claim_all(c, dir, st)
     w = 0
 }
 
-/* enqueue: waitq_push, and X_WAITERS on a buffered channel's index */
+/* enqueue: waitq_push, and X_WAITERS on a buffered channel's index, or
+ * the side's flag in an unbuffered channel's slot state */
 inline enqueue(c, dir, w)
 {
     q_push(QI(c, dir), w);
     if
     :: CAP(c) > 0 && (dir) == SEND -> sendx[c] = sendx[c] | X_WAITERS
     :: CAP(c) > 0 && (dir) == RECV -> recvx[c] = recvx[c] | X_WAITERS
-    :: else -> skip
+    :: else -> rvf[c] = rvf[c] | QF(dir)
     fi
 }
 
@@ -405,6 +510,14 @@ inline sync_flags(c)
     fi;
     if
     :: CAP(c) > 0 && qlen[QI(c, RECV)] == 0 -> recvx[c] = recvx[c] & ~X_WAITERS
+    :: else -> skip
+    fi;
+    if
+    :: CAP(c) == 0 && qlen[QI(c, SEND)] == 0 -> rvf[c] = rvf[c] & ~RV_QSEND
+    :: else -> skip
+    fi;
+    if
+    :: CAP(c) == 0 && qlen[QI(c, RECV)] == 0 -> rvf[c] = rvf[c] & ~RV_QRECV
     :: else -> skip
     fi
 }
@@ -687,13 +800,157 @@ inline ring_attempt_locked(c, dir, val)
     od
 }
 
-/* ---- chan.c: unbuffered attempts (bodies of a locked step) ---- */
+/* ---- chan.c: the rendezvous slot of an unbuffered channel ---- */
+
+/* rv_claim + rv_complete's writes: claim the slot's waiter (a CAS of the
+ * kind to CLAIMED) and move the value; the claimer then
+ * notifies it (rv_notify). The claimer alone touches the slot's fields and
+ * the waiter's result until that notification, so the writes join the
+ * claim's step. */
+#define RV_CLAIM(c, dir, val)                                   \
+    rvk[c] = RV_CLAIMED;                                        \
+    rvp = rvw[c];                                               \
+    claimed[rvp] = 1;                                           \
+    nclaims[rvp]++;                                             \
+    assert(nclaims[rvp] == 1);                                  \
+    ENTER(c);                                                   \
+    if                                                          \
+    :: (dir) == SEND -> small[rvp] = (val); DELIVER(val)        \
+    :: else -> v = rvv[c]; DELIVER(v)                           \
+    fi;                                                         \
+    status[rvp] = OK
+
+/* rv_raise: the read-modify-write of the flags (lock held), then (a step
+ * of its own) the wait for the kind to leave SETUP, RV_WAIT; a lock
+ * holder's looks at the slot join that step (a SETUP that comes after it is
+ * a waiter that will see the flag and back out: the looks take it for
+ * EMPTY, as they would have a moment before) */
+#define RV_RAISE(c, f) rvf[c] = rvf[c] | (f)
+#define RV_WAIT(c) (RVKIND(c) != RV_SETUP)
+
+/* rv_op: a look at the kind, and the claim CAS it decides on, in one step
+ * (the CAS validates the look); while a waiter is in SETUP the look waits,
+ * as the code spins. To wait in the slot: a look at the flags, then
+ * rv_enter: the CAS EMPTY -> SETUP, the look at the flags again (backing
+ * out, SETUP -> EMPTY, if one is up), then the publishing store of our
+ * kind, each a step (between the last two we write the slot's fields,
+ * which nobody else reads). Result in rc: OK (we claimed the waiter: rvp),
+ * EAGAIN, SLOW (take the lock) or PARKED (we wait in the slot: rv_wait
+ * follows). BUG_SLOTQ skips the second look at the flags. */
+inline rv_op(c, dir, val, mode)
+{
+    rc = NONE;
+    st = 0;
+    do
+    :: atomic {
+            st == 0 && RVKIND(c) != RV_SETUP ->
+            x = rvk[c];
+            if
+            :: x == PEERK(dir) -> RV_CLAIM(c, dir, val); rc = OK; WITNESS(19)
+            :: x != PEERK(dir) && (mode) == TRY -> rc = ((x == MYK(dir)) -> EAGAIN : SLOW)
+            :: x != PEERK(dir) && (mode) != TRY && x != RV_EMPTY -> rc = SLOW
+            :: x == RV_EMPTY && (mode) != TRY -> st = 1
+            fi;
+            x = 0;
+            if
+            :: rc != NONE -> break
+            :: else -> skip
+            fi
+        }
+    :: atomic {
+            st == 1 ->
+            if
+            :: rvf[c] != 0 -> rc = SLOW; st = 0; break
+            :: else -> st = 2
+            fi
+        }
+    :: atomic {
+            st == 2 ->
+            if
+            :: rvk[c] == RV_EMPTY -> rvk[c] = RV_SETUP; st = 3
+            :: else -> st = 0
+            fi
+        }
+    :: atomic {
+            st == 3 ->
+            if
+            :: rvf[c] == 0 || BG == BUG_SLOTQ -> st = 4
+            :: else -> rvk[c] = RV_EMPTY; st = 5; WITNESS(21) /* backs out */
+            fi
+        }
+    :: atomic {
+            st == 5 ->
+            if
+            :: rvf[c] != 0 -> rc = SLOW; st = 0; break
+            :: else -> st = 0
+            fi
+        }
+    :: atomic {
+            st == 4 ->
+            claimed[me] = 0; nclaims[me] = 0; pstate[me] = P_EMPTY;
+            fired[me] = 0; status[me] = 0; small[me] = 0;
+            rvw[c] = me;
+            rvv[c] = (((dir) == SEND) -> (val) : 0);
+            rvk[c] = MYK(dir);
+            rc = PARKED;
+            st = 0;
+            break
+        }
+    od
+}
+
+/* rv_wait, once published: park; at the deadline take the waiter back out
+ * by a CAS of our kind to EMPTY, or, when a peer claimed it first, wait for
+ * its notification; then empty the slot (a store CLAIMED -> EMPTY).
+ * BUG_RETRACT takes it back by a plain store, claimed or not. */
+inline rv_wait(c, dir, mode)
+{
+    park((mode) == TIMED);
+    if
+    :: prc == OK -> skip
+    :: prc != OK ->
+        atomic {
+            if
+            :: BG == BUG_RETRACT || RVKIND(c) == MYK(dir) ->
+                rvk[c] = RV_EMPTY;
+                rvw[c] = 0;
+                rvv[c] = 0;
+                claimed[me] = 1;
+                nclaims[me]++;
+                assert(nclaims[me] == 1);
+                rc = ETIMEDOUT;
+                WITNESS(17)
+            :: else -> rc = NONE; WITNESS(18) /* a peer claimed us first */
+            fi
+        };
+        if
+        :: rc == NONE -> park(0)
+        :: else -> skip
+        fi
+    fi;
+    prc = 0;
+    if
+    :: rc != ETIMEDOUT ->
+        atomic {
+            assert(RVKIND(c) == RV_CLAIMED);
+            rvk[c] = RV_EMPTY;
+            rvw[c] = 0;
+            rvv[c] = 0
+        }
+    :: else -> skip
+    fi
+}
+
+/* ---- chan.c: unbuffered attempts (bodies of a locked step) ----
+ * The caller raised a flag first, so no waiter enters the slot meanwhile:
+ * the slot's waiter, if any, came before the queued ones and goes first. */
 
 inline unbuf_send_locked(c, val)
 {
     if
     :: closed[c] -> rc = ECLOSED
-    :: else ->
+    :: !closed[c] && RVKIND(c) == RV_RECV -> RV_CLAIM(c, SEND, val); rc = OK; WITNESS(16)
+    :: !closed[c] && RVKIND(c) != RV_RECV ->
         waitq_claim(QI(c, RECV));
         if
         :: w == NONE -> rc = EAGAIN
@@ -710,13 +967,17 @@ inline unbuf_send_locked(c, val)
 
 inline unbuf_recv_locked(c)
 {
-    waitq_claim(QI(c, SEND));
     if
-    :: w != NONE -> v = wval[w]; ENTER(c); DELIVER(v); record_claim(w, OK); rc = OK
+    :: RVKIND(c) == RV_SEND -> RV_CLAIM(c, RECV, 0); rc = OK; WITNESS(16)
     :: else ->
+        waitq_claim(QI(c, SEND));
         if
-        :: closed[c] -> v = 0; rc = ECLOSED; eclosed[c] = 1
-        :: else -> rc = EAGAIN
+        :: w != NONE -> v = wval[w]; ENTER(c); DELIVER(v); record_claim(w, OK); rc = OK
+        :: else ->
+            if
+            :: closed[c] -> v = 0; rc = ECLOSED; eclosed[c] = 1
+            :: else -> rc = EAGAIN
+            fi
         fi
     fi;
     w = 0
@@ -759,25 +1020,61 @@ inline await(c, dir, timed)
     fi
 }
 
-/* unbuf_op: its critical section is one step (with one claim at most) */
+/* unbuf_op: the slot (rv_op), else the lock. The locked critical section
+ * is two steps: taking the lock with rv_raise's read-modify-write, then
+ * its wait for SETUP to end with the looks and the one claim at most that
+ * follow (see RV_WAIT). A claimed slot waiter is notified under the lock,
+ * as rv_complete does; queued ones once it is released. BUG_RAISE raises
+ * no flag before the look (the enqueue raises it, a step later). */
 inline unbuf_op(c, dir, val, mode)
 {
-    atomic {
-        LOCK(c);
+    rv_op(c, dir, val, mode);
+    if
+    :: rc == OK -> rv_notify()
+    :: rc == PARKED -> rv_wait(c, dir, mode)
+    :: rc == EAGAIN -> skip
+    :: rc == SLOW ->
+        atomic {
+            LOCK(c);
+            if
+            :: BG != BUG_RAISE -> RV_RAISE(c, QF(dir))
+            :: else -> skip
+            fi
+        };
+        atomic {
+            RV_WAIT(c) ->
+            if
+            :: (dir) == SEND -> unbuf_send_locked(c, val)
+            :: else -> unbuf_recv_locked(c)
+            fi;
+            if
+            :: rc == EAGAIN && (mode) != TRY && BG != BUG_RAISE -> op_init(val, 0); enqueue(c, dir, WID(me, 0))
+            :: else -> skip
+            fi;
+            if
+            :: rvp == NONE && !(rc == EAGAIN && (mode) != TRY && BG == BUG_RAISE) ->
+                if
+                :: !(rc == EAGAIN && (mode) != TRY) -> sync_flags(c)
+                :: else -> skip
+                fi;
+                UNLOCK(c);
+                FINISH_PROLOGUE(NONE)
+            :: else -> skip
+            fi
+        };
         if
-        :: (dir) == SEND -> unbuf_send_locked(c, val)
-        :: else -> unbuf_recv_locked(c)
-        fi;
-        if
-        :: rc == EAGAIN && (mode) != TRY -> op_init(val, 0); q_push(QI(c, dir), WID(me, 0))
+        :: rc == EAGAIN && (mode) != TRY && BG == BUG_RAISE ->
+            atomic { op_init(val, 0); enqueue(c, dir, WID(me, 0)); UNLOCK(c); FINISH_PROLOGUE(NONE) }
         :: else -> skip
         fi;
-        UNLOCK(c);
-        FINISH_PROLOGUE(NONE)
-    };
-    if
-    :: rc == EAGAIN && (mode) != TRY -> aw = 1 /* chan_op awaits */
-    :: else -> finish_loop()
+        if
+        :: rvp != NONE -> rv_notify(); atomic { sync_flags(c); UNLOCK(c); FINISH_PROLOGUE(NONE) }
+        :: else -> skip
+        fi;
+        if
+        :: rc == EAGAIN && (mode) != TRY -> aw = 1 /* chan_op awaits */
+        :: else -> finish_loop()
+        fi
     fi
 }
 
@@ -876,7 +1173,32 @@ inline chan_close(c, wt)
             closed[c] = 1;
             claim_all(c, SEND, ECLOSED);
             if
-            :: CAP(c) == 0 -> claim_all(c, RECV, ECLOSED); UNLOCK(c); FINISH_PROLOGUE(NONE)
+            :: CAP(c) == 0 ->
+                /* The slot's waiter fails like the queued ones; it is
+                 * notified under the lock, they once it is released. The
+                 * wait for SETUP to end breaks the step. */
+                RV_RAISE(c, RV_CLOSED);
+                RV_WAIT(c);
+                if
+                :: RVKIND(c) == RV_SEND || RVKIND(c) == RV_RECV ->
+                    rvp = rvw[c];
+                    if
+                    :: RVKIND(c) == RV_RECV -> small[rvp] = 0; eclosed[c] = 1
+                    :: else -> WITNESS(9)
+                    fi;
+                    rvk[c] = RV_CLAIMED;
+                    claimed[rvp] = 1;
+                    nclaims[rvp]++;
+                    assert(nclaims[rvp] == 1);
+                    status[rvp] = ECLOSED
+                :: else -> skip
+                fi;
+                claim_all(c, RECV, ECLOSED);
+                sync_flags(c);
+                if
+                :: rvp == NONE -> UNLOCK(c); FINISH_PROLOGUE(NONE)
+                :: else -> skip
+                fi
             :: CAP(c) > 0 && BG != BUG_CLOSE -> sendx[c] = sendx[c] | X_CLOSED
             :: CAP(c) > 0 && BG == BUG_CLOSE -> skip
             fi;
@@ -885,6 +1207,7 @@ inline chan_close(c, wt)
     };
     if
     :: rc == OK && CAP(c) > 0 -> pump(c, 0, 1, NONE, 0)
+    :: rvp != NONE -> rv_notify(); atomic { UNLOCK(c); FINISH_PROLOGUE(NONE) }
     :: else -> skip
     fi;
     finish_loop()
@@ -900,7 +1223,15 @@ inline chan_close(c, wt)
     cd = ((cur == 0) -> d0 : d1);           \
     cv = ((cur == 0) -> v0 : v1)
 
-/* lock_all: blocks holding lo while hi is taken */
+/* lock_all: blocks holding lo while hi is taken; raises, on each
+ * unbuffered channel, the flag of each case's side (rv_raise), then waits
+ * for their slots to leave SETUP, a step later */
+#define SEL_RAISE(c, d)                     \
+    if                                      \
+    :: CAP(c) == 0 -> RV_RAISE(c, QF(d))    \
+    :: else -> skip                         \
+    fi
+
 inline lock_all()
 {
     atomic {
@@ -908,14 +1239,25 @@ inline lock_all()
         if
         :: hi != lo -> LOCK(hi)
         :: else -> skip
-        fi
-    }
+        fi;
+        SEL_RAISE(c0, d0);
+        SEL_RAISE(c1, d1)
+    };
+    atomic { (CAP(c0) > 0 || RV_WAIT(c0)) && (CAP(c1) > 0 || RV_WAIT(c1)) }
 }
 
-/* unlock_all, then finish(done, NULL) */
+/* unlock_all (sync_flags on each channel, then unlock), then finish(done,
+ * NULL); a slot waiter the poll claimed is notified before, under the
+ * locks, as rv_complete does */
 inline unlock_all_finish()
 {
+    if
+    :: rvp != NONE -> rv_notify()
+    :: else -> skip
+    fi;
     atomic {
+        sync_flags(lo);
+        sync_flags(hi);
         if
         :: hi != lo -> UNLOCK(hi)
         :: else -> skip
@@ -1056,7 +1398,7 @@ inline select2(mode)
 
 /* Sends n values, v0 on, to channel c; stops at SW_ECLOSED. Records which
  * were sent as it ends. */
-proctype Sender(byte me; byte c; byte v0; byte n; byte mode; byte env)
+proctype Sender(byte me; byte c; byte v0; byte n; byte mode; short env)
 {
     LOCALS;
     do
@@ -1081,7 +1423,7 @@ proctype Sender(byte me; byte c; byte v0; byte n; byte mode; byte env)
 }
 
 /* Receives n values (255: until SW_ECLOSED) from channel c. */
-proctype Receiver(byte me; byte c; byte n; byte mode; byte env)
+proctype Receiver(byte me; byte c; byte n; byte mode; short env)
 {
     LOCALS;
     do
@@ -1099,7 +1441,7 @@ proctype Receiver(byte me; byte c; byte n; byte mode; byte env)
 
 /* Closes the channels of mask chans: at any time, or, with after, once
  * every sender has returned. */
-proctype Closer(byte me; byte chans; bool after; byte env)
+proctype Closer(byte me; byte chans; bool after; short env)
 {
     LOCALS;
     do
@@ -1113,7 +1455,7 @@ proctype Closer(byte me; byte chans; bool after; byte env)
  * them ran a case; the first with mode0, the others blocking. A send case
  * that ran with SW_OK marks its value sent (so a configuration with a send
  * case has n = 1). */
-proctype Selector(byte me; byte c0; byte d0; byte v0; byte c1; byte d1; byte v1; byte n; byte mode0; byte env)
+proctype Selector(byte me; byte c0; byte d0; byte v0; byte c1; byte d1; byte v1; byte n; byte mode0; short env)
 {
     LOCALS;
     byte lo = ((c0 < c1) -> c0 : c1);
@@ -1159,24 +1501,30 @@ proctype Selector(byte me; byte c0; byte d0; byte v0; byte c1; byte d1; byte v1;
 
 init
 {
-    byte j, t, inb, env;
+    byte j, t, inb;
+    short env;
     c_code {
         char *e = getenv("CHAN_CFG"), *b = getenv("CHAN_BUG"), *p = getenv("CHAN_PARK");
         char *wi = getenv("CHAN_WITNESS");
         now.cfg = e ? atoi(e) : 1;
         now.bug = b ? atoi(b) : 0;
-        now.fullpark = p ? atoi(p) != 0 : 1;
+        now.fullpark = p ? atoi(p) : 1;
         now.witness = wi ? atoi(wi) : 0;
     };
     atomic {
         if
-        :: cfg == 1 || cfg == 3 || cfg == 6 || cfg == 9 -> skip
+        :: cfg == 1 || cfg == 3 || cfg == 6 || cfg == 9 || cfg >= 16 -> skip
         :: cfg == 2 || cfg == 4 || cfg == 10 || cfg == 12 || cfg == 13 || cfg == 14 -> cap[0] = 1
         :: cfg == 5 -> cap[0] = 2
         :: cfg == 7 || cfg == 15 -> cap[0] = 1; cap[1] = 1
         :: cfg == 8 || cfg == 11 -> cap[0] = 1
         fi;
-        env = cap[0] | (cap[1] << 2) | (bug << 4) | (fullpark << 7);
+        env = cap[0] | (cap[1] << 2) | (bug << 4) | (fullpark << 8);
+        j = 0;
+        do
+        :: j == NPROC -> j = 0; break
+        :: else -> runs[j] = 1; j++
+        od;
         if
         :: cfg == 1 || cfg == 2 ->
             /* MPMC: two senders, two receivers, one value each */
@@ -1251,6 +1599,29 @@ init
             run Selector(0, 0, RECV, 0, 1, RECV, 0, 1, BLOCK, env);
             run Receiver(1, 0, 1, BLOCK, env);
             run Sender(2, 0, 1, 2, BLOCK, env)
+        :: cfg == 16 ->
+            /* unbuffered: a receiver (in the slot, or queued) and a select
+             * over receives on a and b (queued: never in the slot), a sender
+             * of two values on a */
+            sendersleft = 2;
+            run Receiver(0, 0, 1, BLOCK, env);
+            run Selector(1, 0, RECV, 0, 1, RECV, 0, 1, BLOCK, env);
+            run Sender(2, 0, 1, 2, BLOCK, env)
+        :: cfg == 17 ->
+            /* unbuffered: try-sends racing a blocked sender and a receiver
+             * until closed */
+            sendersleft = 2;
+            run Sender(0, 0, 1, 1, BLOCK, env);
+            run Sender(1, 0, 2, 2, TRY, env);
+            run Receiver(2, 0, 255, BLOCK, env);
+            run Closer(3, 1, 1, env)
+        :: cfg == 18 ->
+            /* unbuffered: timed sends, a timed and a plain receive, close */
+            sendersleft = 1;
+            run Sender(0, 0, 1, 2, TIMED, env);
+            run Receiver(1, 0, 1, TIMED, env);
+            run Receiver(2, 0, 255, BLOCK, env);
+            run Closer(3, 1, 1, env)
         fi
     }
 
@@ -1290,13 +1661,14 @@ init
         :: else ->
             assert(qlen[QI(j, SEND)] == 0 && qlen[QI(j, RECV)] == 0);
             assert((sendx[j] & X_WAITERS) == 0 && (recvx[j] & X_WAITERS) == 0);
+            assert(rvk[j] == RV_EMPTY && (rvf[j] & (RV_QSEND | RV_QRECV)) == 0);
             assert(!lk[j]);
             j++
         od;
         j = 0;
         do
         :: j == NPROC -> break
-        :: else -> assert(!fw[j]); j++
+        :: else -> assert(!fw[j] && runs[j] && !rq[j]); j++
         od
     }
 }

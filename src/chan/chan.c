@@ -3,17 +3,19 @@
  *
  * DESIGN
  *
- * Two kinds of channel share one blocking machinery. An unbuffered channel
- * is a lock and two wait queues, and every operation takes the lock. A
- * buffered channel adds a lock-free ring: while the buffer is neither empty
- * nor full and nobody is queued, a send or a receive takes no lock and
- * writes no line the other side writes, except the ring slot the element
- * moves through. (With one lock for everything, measured, most of a
- * buffered operation was the lock's line moving between the two sides.)
+ * Two kinds of channel share one blocking machinery, a lock and two wait
+ * queues. An unbuffered channel adds a rendezvous slot: one blocked send or
+ * receive waits there lock-free, and the peer that meets it takes no lock.
+ * A buffered channel adds a lock-free ring: while the buffer is neither
+ * empty nor full and nobody is queued, a send or a receive takes no lock
+ * and writes no line the other side writes, except the ring slot the
+ * element moves through. (With one lock for everything, measured, most of
+ * a buffered operation was the lock's line moving between the two sides.)
  *
- * Who touches what. A channel is one allocation: a header of four cache
+ * Who touches what. A channel is one allocation: a header of five cache
  * lines (immutable sizes; the lock, `closed` and the queues, guarded by the
- * lock; the send index; the receive index) and the ring. A blocked
+ * lock; the rendezvous slot; the send index; the receive index) and the
+ * ring. A blocked
  * operation is described by waiter records on the blocked thread's stack:
  * one `struct waiter` per channel it waits on, all pointing at one `struct
  * op`, which holds the claim word, the parker and the result. A plain send
@@ -73,6 +75,42 @@
  * receiver (and from parked sender to receiver); a closed channel's send
  * queue holds no claimable waiter.
  *
+ * The rendezvous slot (unbuffered channels). One line holds the slot's
+ * two words, `kind` (EMPTY, SETUP, RECV, SEND, CLAIMED) and `flags` (QSEND,
+ * QRECV: that side's queue is not empty, or a lock holder is looking at the
+ * slot; CLOSED), its waiter's parker, status and element (or a pointer to
+ * a large one). A send or receive that finds the peer's kind claims it by
+ * one CAS to CLAIMED, moves the value through the slot's line, writes the
+ * status and notifies the parker there; the woken waiter empties the slot
+ * by a plain store (nobody else moves the kind out of CLAIMED). A blocking
+ * call that finds the slot EMPTY and no flag enters it: a CAS EMPTY ->
+ * SETUP, then a look at the flags, backing out (store EMPTY) if one is up;
+ * it writes its fields, publishes its kind, and parks. After a timeout it
+ * takes itself back out by a CAS of its kind to EMPTY; if that fails a peer
+ * claimed it, so it waits for that peer's notification. Anything else (a
+ * flag up, the slot busy with our side or a claimed waiter, a try call that
+ * finds it empty) takes the lock. A meeting so costs the claimer one
+ * transfer of the slot's line and the waiter one transfer back, with no
+ * lock word, queue or stack line in between, and no read-modify-write by
+ * the waiter once woken. Exactness: the slot's waiter entered while no flag
+ * was up, so no waiter of either side was queued: it is older than any
+ * queued one and goes first (FIFO), and no waiter of the other side can be
+ * queued while it waits, which is why a try call that finds a waiter of
+ * its own side there may answer SW_EAGAIN. A lock holder (a send or
+ * receive on the locked path, a select, close) raises its side's flag
+ * (rv_raise), then waits while the kind is SETUP, before it looks at the
+ * slot or the queues. Flag then kind against kind then flag, each pair
+ * seq_cst (Dekker): either the entering waiter sees the flag and backs
+ * out, or the lock holder sees its SETUP and waits for its kind. From then
+ * on nobody enters the slot, so what the lock holder sees of slot and
+ * queues together stays true while it decides, queues, or claims the
+ * slot's waiter (always before the queued ones); sync_flags drops the
+ * flags of empty queues before the lock is released. Close raises CLOSED
+ * and fails the slot's waiter like the queued ones. A select's waiters
+ * always queue; a select's poll claims a slot's waiter like any lock
+ * holder. Waiting out SETUP under the lock cannot deadlock: SETUP is a few
+ * stores by a thread that holds no lock.
+ *
  * select. When every case is on a buffered (or NULL) channel, the cases are
  * first tried lock-free in a uniformly random order and the first found
  * ready runs; only a case ready at its claim runs. If none is ready, or one
@@ -86,6 +124,13 @@
  * other lock is taken under a channel lock. Spinning under a lock only waits
  * for a transient slot, which its owner finishes without any lock.
  * Notifications (the futex wakes) happen after the locks are released.
+ *
+ * No lost wake-up (slot). A waiter publishes its kind before it parks, a
+ * claimer notifies after its claim (under the lock, when it holds one: the
+ * woken waiter needs no lock), and the parker keeps a notification that
+ * comes before the park. The slot's parker is reused by the next waiter only
+ * after the last one saw NOTIFIED, which is the notifier's last touch of it
+ * (a futex_wake that follows is at worst spurious for the next waiter).
  *
  * No lost wake-up (blocking). A waiter is queued under the lock, after the
  * checks that found nothing to do; a peer that later makes it runnable does
@@ -146,6 +191,7 @@ _Static_assert(sizeof(struct blocked) == SW__CACHE_LINE, "a blocked op fills one
 
 struct waitq {
     struct waiter *head, *tail;
+    size_t n; /* queued waiters, for sw__chan_waiting */
 };
 
 /* A ring slot: the sequence word, then elem_size bytes of element. */
@@ -160,6 +206,34 @@ enum {
     SEQ_WAIT = 1,          /* seq: a pump armed the slot; seq holds base << 1 | WAIT */
     SLOW = 1,              /* a lock-free attempt's answer: take the lock */
     TRANSIENT_SPINS = 128, /* how long a blocking call waits out a transient slot */
+};
+
+/* The kinds of an unbuffered channel's rendezvous slot (rv.kind). */
+enum rv_kind {
+    RV_EMPTY = 0,   /* no waiter in the slot: one may enter it */
+    RV_SETUP = 1,   /* a waiter is entering (or backing out): transient, no lock held */
+    RV_RECV = 2,    /* a receiver waits there: the first sender to claim it serves it */
+    RV_SEND = 3,    /* a sender waits there with its value */
+    RV_CLAIMED = 4, /* a peer claimed the waiter; the waiter empties the slot once woken */
+};
+
+/* The flags of the slot (rv.flags). */
+enum {
+    RV_QSEND = 1,  /* sendq is not empty, or a lock holder looks at the slot */
+    RV_QRECV = 2,  /* recvq is not empty, or a lock holder looks at the slot */
+    RV_CLOSED = 4, /* the channel is closed */
+};
+
+/* The rendezvous slot: one waiting send or receive of an unbuffered channel
+ * parks here, in a cache line of the channel's own, so that the peer that
+ * completes it touches this line only. See DESIGN. */
+struct rendezvous {
+    _Atomic uint32_t kind;  /* enum rv_kind; see DESIGN for who moves it */
+    _Atomic uint32_t flags; /* RV_Q*, RV_CLOSED: changed under the lock */
+    sw__parker parker;      /* the waiter's: initialised in SETUP, notified by the claimer */
+    int status;             /* the waiter's result: written by the claimer */
+    void *elem;             /* written in SETUP: `small`, or the waiter's own buffer */
+    alignas(8) unsigned char small[SMALL]; /* an element of up to SMALL bytes */
 };
 
 /* The largest capacity: keeps stamps far from wrapping (a ring that large
@@ -180,6 +254,9 @@ struct sw_chan {
     alignas(SW__CACHE_LINE) sw__lock lock;
     bool closed; /* buffered channels mirror it in X_CLOSED */
     struct waitq recvq, sendq;
+
+    /* Unbuffered only; see DESIGN. */
+    alignas(SW__CACHE_LINE) struct rendezvous rv;
 
     /* Buffered only; see DESIGN. Written by senders (CAS) and pumps. */
     alignas(SW__CACHE_LINE) _Atomic uint64_t sendx;
@@ -204,6 +281,7 @@ static void waitq_push(struct waitq *q, struct waiter *w)
     else
         q->head = w;
     q->tail = w;
+    q->n++;
     w->queued = true;
 }
 
@@ -219,6 +297,7 @@ static void waitq_remove(struct waitq *q, struct waiter *w)
         w->next->prev = w->prev;
     else
         q->tail = w->prev;
+    q->n--;
     w->queued = false;
 }
 
@@ -247,22 +326,42 @@ static struct waitq *queue_for(sw_chan *ch, enum sw_dir dir)
     return dir == SW_SEND ? &ch->sendq : &ch->recvq;
 }
 
-/* Queues a waiter and, on a buffered channel, raises its side's X_WAITERS.
- * Relaxed: the flag only has to make later lock-free claims of that index
- * fail, and a CAS cannot succeed against a value it does not hold; the
- * pump that follows reads the index after this read-modify-write. */
+static uint32_t rv_qflag(enum sw_dir dir)
+{
+    return dir == SW_SEND ? RV_QSEND : RV_QRECV;
+}
+
+/* Queues a waiter and raises its side's flag: X_WAITERS on a buffered
+ * channel, RV_QSEND or RV_QRECV on an unbuffered one (where the lock holder
+ * has raised it already, see rv_raise). Relaxed: the flag only has to make
+ * later lock-free CASes fail, and a CAS cannot succeed against a value it
+ * does not hold; the pump that follows reads the index after this
+ * read-modify-write. */
 static void enqueue(sw_chan *ch, enum sw_dir dir, struct waiter *w)
 {
     waitq_push(queue_for(ch, dir), w);
     if (ch->cap)
         atomic_fetch_or_explicit(index_for(ch, dir), X_WAITERS, memory_order_relaxed);
+    else
+        atomic_fetch_or_explicit(&ch->rv.flags, rv_qflag(dir), memory_order_relaxed);
 }
 
-/* Drops X_WAITERS of a side whose queue emptied (lock held). */
+/* Drops the flag of a side whose queue is empty (lock held): X_WAITERS, or
+ * on an unbuffered channel RV_QSEND / RV_QRECV, which a lock holder may also
+ * have raised just to look at the slot (rv_raise). Every lock holder of an
+ * unbuffered channel calls it before it releases the lock. Relaxed: it
+ * only lets later lock-free CASes succeed again; what they then read is
+ * ordered by their own acquire. */
 static void sync_flags(sw_chan *ch)
 {
-    if (!ch->cap)
+    if (!ch->cap) {
+        uint32_t f = atomic_load_explicit(&ch->rv.flags, memory_order_relaxed);
+        if (!ch->sendq.head && (f & RV_QSEND))
+            atomic_fetch_and_explicit(&ch->rv.flags, ~(uint32_t)RV_QSEND, memory_order_relaxed);
+        if (!ch->recvq.head && (f & RV_QRECV))
+            atomic_fetch_and_explicit(&ch->rv.flags, ~(uint32_t)RV_QRECV, memory_order_relaxed);
         return;
+    }
     if (!ch->sendq.head && (atomic_load_explicit(&ch->sendx, memory_order_relaxed) & X_WAITERS))
         atomic_fetch_and_explicit(&ch->sendx, ~(uint64_t)X_WAITERS, memory_order_relaxed);
     if (!ch->recvq.head && (atomic_load_explicit(&ch->recvx, memory_order_relaxed) & X_WAITERS))
@@ -630,12 +729,175 @@ static int ring_attempt_locked(sw_chan *ch, enum sw_dir dir, void *elem, struct 
     }
 }
 
-/* ---- unbuffered: one attempt at each operation (channel lock held) ---- */
+/* ---- unbuffered: the rendezvous slot ---- */
+
+_Atomic(sw__chan_hook) sw__chan_timeout_hook;
+
+static uint32_t rv_kind_of(enum sw_dir dir)
+{
+    return dir == SW_SEND ? RV_SEND : RV_RECV;
+}
+
+/* Claims the slot's waiter if it is of `kind`, by a CAS to CLAIMED; the
+ * caller then completes it with rv_complete. Acquire: pairs with the
+ * waiter's release of its kind in rv_wait, so its fields (and a sender's
+ * value) are visible. */
+static bool rv_claim(sw_chan *ch, uint32_t kind)
+{
+    uint32_t k = kind;
+    return atomic_compare_exchange_strong_explicit(&ch->rv.kind, &k, RV_CLAIMED,
+                                                   memory_order_acquire, memory_order_relaxed);
+}
+
+/* Completes the slot's waiter, claimed by us, for an operation of ours in
+ * direction dir: moves the value, writes the status, notifies. The
+ * notification is our last touch of the slot: the waiter empties it once
+ * woken, and another may enter it at once. */
+static void rv_complete(sw_chan *ch, enum sw_dir dir, void *elem, int status)
+{
+    struct rendezvous *rv = &ch->rv;
+    if (status == SW_OK && dir == SW_SEND)
+        copy_elem(ch, rv->elem, elem);
+    else if (status == SW_OK)
+        copy_elem(ch, elem, rv->elem);
+    rv->status = status;
+    sw__unpark(&rv->parker);
+}
+
+/* Raises flag (lock held, unbuffered), then waits out a waiter in SETUP:
+ * from then until sync_flags drops the flag, no waiter can enter the slot,
+ * so what the lock holder sees of the slot and the queues together stays
+ * true. Seq_cst, with the load of the kind after it: the other half of the
+ * entering waiter's CAS to SETUP and load of the flags (rv_enter). Either
+ * that waiter sees our flag and backs out, or we see its SETUP and wait
+ * until it has published. A SETUP seen later is a waiter backing out.
+ * SETUP is a few stores by a thread that holds no lock, so waiting it out
+ * under the lock cannot deadlock. */
+static void rv_raise(sw_chan *ch, uint32_t flag)
+{
+    atomic_fetch_or_explicit(&ch->rv.flags, flag, memory_order_seq_cst);
+    for (unsigned spins = 0; atomic_load_explicit(&ch->rv.kind, memory_order_seq_cst) == RV_SETUP;
+         spins++)
+        backoff(spins);
+}
+
+/* Takes the waiter of kind `mine` back out of the slot after a timeout;
+ * false when a peer claimed it first. Release: our writes of the slot's
+ * fields come before the next waiter's (its SETUP CAS acquires). */
+static bool rv_retract(sw_chan *ch, uint32_t mine)
+{
+    uint32_t k = mine;
+    return atomic_compare_exchange_strong_explicit(&ch->rv.kind, &k, RV_EMPTY, memory_order_release,
+                                                   memory_order_relaxed);
+}
+
+/* Waits in the slot, which we hold in SETUP: writes our fields, publishes
+ * our kind, parks until a peer (or close) completes us or the deadline
+ * passes, then empties the slot. */
+static int rv_wait(sw_chan *ch, enum sw_dir dir, void *elem, int64_t timeout_ns)
+{
+    struct rendezvous *rv = &ch->rv;
+    sw__parker_init(&rv->parker);
+    rv->elem = elem;
+    if (elem && ch->elem_size <= SMALL) {
+        rv->elem = rv->small;
+        if (dir == SW_SEND)
+            copy_elem(ch, rv->small, elem);
+    }
+    /* Release: pairs with the acquire of rv_claim. */
+    atomic_store_explicit(&rv->kind, rv_kind_of(dir), memory_order_release);
+    if (sw__park(&rv->parker, sw__deadline(timeout_ns)) != SW_OK) {
+        /* Relaxed: a test sets it before its timed calls. */
+        sw__chan_hook hook = atomic_load_explicit(&sw__chan_timeout_hook, memory_order_relaxed);
+        if (hook)
+            hook(ch);
+        if (rv_retract(ch, rv_kind_of(dir)))
+            return SW_ETIMEDOUT;
+        /* A peer claimed us first and is completing us: wait for it. */
+        sw__park(&rv->parker, -1);
+    }
+    int rc = rv->status;
+    if (dir == SW_RECV && rc == SW_OK && rv->elem != elem)
+        copy_elem(ch, elem, rv->small);
+    else if (dir == SW_RECV && rc != SW_OK)
+        zero_elem(ch, elem);
+    /* CLAIMED -> EMPTY. A plain store, not a read-modify-write: nobody else
+     * moves the kind out of CLAIMED, and a store does not hold us up until
+     * the line is ours (our next call may be a send on another channel, and
+     * that line's transfer overlaps this one's). Release: our reads of the
+     * slot come before the next waiter's writes (its SETUP CAS acquires). */
+    atomic_store_explicit(&rv->kind, RV_EMPTY, memory_order_release);
+    return rc;
+}
+
+/* Enters the empty slot: CAS EMPTY -> SETUP, then a look at the flags,
+ * backing out (SETUP -> EMPTY) if one is up. True when we hold the slot in
+ * SETUP. Seq_cst: the CAS and the load pair with rv_raise's read-modify-
+ * write of the flags and its load of the kind (a store-load fence on each
+ * side, as in Dekker's protocol); the CAS also acquires the last waiter's
+ * release of the slot. */
+static bool rv_enter(sw_chan *ch)
+{
+    uint32_t k = RV_EMPTY;
+    if (!atomic_compare_exchange_strong_explicit(&ch->rv.kind, &k, RV_SETUP, memory_order_seq_cst,
+                                                 memory_order_relaxed))
+        return false;
+    if (atomic_load_explicit(&ch->rv.flags, memory_order_seq_cst) == 0)
+        return true;
+    atomic_store_explicit(&ch->rv.kind, RV_EMPTY, memory_order_release);
+    return false;
+}
+
+/* The lock-free attempt of an unbuffered operation: claims a waiting peer in
+ * the slot, or (blocking calls) waits in the slot itself. Returns the
+ * result, or SLOW when the lock must decide: a flag is up (waiters queued,
+ * a lock holder looking, closed), the slot holds a waiter of our side or
+ * one being completed (we must queue behind it), or a try call found the
+ * slot empty. A try call's SW_EAGAIN comes only from a waiter of our own
+ * side in the slot: none of the other side waits anywhere while it does. */
+static int rv_op(sw_chan *ch, enum sw_dir dir, void *elem, int64_t timeout_ns)
+{
+    struct rendezvous *rv = &ch->rv;
+    const uint32_t mine = rv_kind_of(dir);
+    const uint32_t peer = rv_kind_of(dir == SW_SEND ? SW_RECV : SW_SEND);
+    prefetch_for_write(rv);
+    for (unsigned spins = 0;; spins++) {
+        uint32_t k = atomic_load_explicit(&rv->kind, memory_order_relaxed);
+        if (k == peer) {
+            if (rv_claim(ch, peer)) {
+                rv_complete(ch, dir, elem, SW_OK);
+                return SW_OK;
+            }
+            continue;
+        }
+        if (k == RV_SETUP) {
+            backoff(spins);
+            continue;
+        }
+        if (timeout_ns == 0)
+            return k == mine ? SW_EAGAIN : SLOW;
+        /* Relaxed: a hint; rv_enter looks again after its CAS. */
+        if (k != RV_EMPTY || atomic_load_explicit(&rv->flags, memory_order_relaxed) != 0)
+            return SLOW;
+        if (rv_enter(ch))
+            return rv_wait(ch, dir, elem, timeout_ns);
+        if (atomic_load_explicit(&rv->flags, memory_order_relaxed) != 0)
+            return SLOW;
+    }
+}
+
+/* ---- unbuffered: one attempt at each operation (channel lock held) ----
+ * The caller has raised a flag (rv_raise), so the slot's waiter, if any,
+ * came before every queued one of its side: it goes first. */
 
 static int unbuf_send_locked(sw_chan *ch, const void *elem, struct waiter **done)
 {
     if (ch->closed)
         return SW_ECLOSED;
+    if (rv_claim(ch, RV_RECV)) {
+        rv_complete(ch, SW_SEND, (void *)elem, SW_OK);
+        return SW_OK;
+    }
     struct waiter *w = waitq_claim(&ch->recvq);
     if (!w)
         return SW_EAGAIN;
@@ -646,6 +908,10 @@ static int unbuf_send_locked(sw_chan *ch, const void *elem, struct waiter **done
 
 static int unbuf_recv_locked(sw_chan *ch, void *elem, struct waiter **done)
 {
+    if (rv_claim(ch, RV_SEND)) {
+        rv_complete(ch, SW_RECV, elem, SW_OK);
+        return SW_OK;
+    }
     struct waiter *w = waitq_claim(&ch->sendq);
     if (w) {
         copy_elem(ch, elem, w->elem);
@@ -726,19 +992,26 @@ static int await(sw_chan *ch, enum sw_dir dir, struct blocked *b, void *elem, in
     return SW_ETIMEDOUT;
 }
 
+/* An unbuffered send or receive: the slot when it can, else the lock, the
+ * queues, and a waiter on our stack. */
 static int unbuf_op(sw_chan *ch, enum sw_dir dir, void *elem, int64_t timeout_ns)
 {
+    int rc = rv_op(ch, dir, elem, timeout_ns);
+    if (rc != SLOW)
+        return rc;
     struct waiter *done = NULL;
     sw__lock_acquire(&ch->lock);
-    int rc = attempt_locked(ch, dir, elem, &done);
+    rv_raise(ch, rv_qflag(dir));
+    rc = attempt_locked(ch, dir, elem, &done);
     if (rc != SW_EAGAIN || timeout_ns == 0) {
+        sync_flags(ch);
         sw__lock_release(&ch->lock);
         finish(done, NULL);
         return rc;
     }
     struct blocked b;
     blocked_init(&b, ch, dir, elem);
-    waitq_push(queue_for(ch, dir), &b.w);
+    enqueue(ch, dir, &b.w);
     sw__lock_release(&ch->lock);
     return await(ch, dir, &b, elem, timeout_ns);
 }
@@ -898,7 +1171,13 @@ int sw_chan_close(sw_chan *ch)
         atomic_fetch_or_explicit(&ch->sendx, X_CLOSED, memory_order_relaxed);
         pump(ch, &done); /* receivers get what is left, then SW_ECLOSED */
     } else {
+        /* From RV_CLOSED on, nobody enters the slot; its waiter, if any,
+         * came first and is failed like the queued ones. */
+        rv_raise(ch, RV_CLOSED);
+        if (rv_claim(ch, RV_SEND) || rv_claim(ch, RV_RECV))
+            rv_complete(ch, SW_SEND, NULL, SW_ECLOSED);
         claim_all(ch, &ch->recvq, SW_ECLOSED, &done);
+        sync_flags(ch);
     }
     sw__lock_release(&ch->lock);
     finish(done, NULL);
@@ -936,14 +1215,18 @@ struct select_state {
     struct waiter *waiters;
 };
 
+/* Locks the channels in address order; on each unbuffered one raises the
+ * flag of each case's side, so that the slot stays as the poll sees it. */
 static void lock_all(sw_case *cases, const struct select_state *s)
 {
     sw_chan *prev = NULL;
     for (size_t i = 0; i < s->nlock; i++) {
-        sw_chan *ch = cases[s->lockorder[i]].chan;
-        if (ch != prev)
-            sw__lock_acquire(&ch->lock);
-        prev = ch;
+        sw_case *c = &cases[s->lockorder[i]];
+        if (c->chan != prev)
+            sw__lock_acquire(&c->chan->lock);
+        if (!c->chan->cap)
+            rv_raise(c->chan, rv_qflag(c->dir));
+        prev = c->chan;
     }
 }
 
@@ -952,8 +1235,10 @@ static void unlock_all(sw_case *cases, const struct select_state *s)
     sw_chan *prev = NULL;
     for (size_t i = s->nlock; i-- > 0;) {
         sw_chan *ch = cases[s->lockorder[i]].chan;
-        if (ch != prev)
+        if (ch != prev) {
+            sync_flags(ch);
             sw__lock_release(&ch->lock);
+        }
         prev = ch;
     }
 }
@@ -1115,8 +1400,21 @@ size_t sw__chan_waiting(sw_chan *ch, enum sw_dir dir)
 {
     size_t n = 0;
     sw__lock_acquire(&ch->lock);
-    for (struct waiter *w = queue_for(ch, dir)->head; w; w = w->next)
+    /* Acquire: a waiter counted here has published its fields. */
+    if (!ch->cap && atomic_load_explicit(&ch->rv.kind, memory_order_acquire) == rv_kind_of(dir))
         n++;
+    n += queue_for(ch, dir)->n;
     sw__lock_release(&ch->lock);
     return n;
+}
+
+int sw__chan_slot(sw_chan *ch)
+{
+    if (ch->cap)
+        return -1;
+    /* Acquire: as in sw__chan_waiting. */
+    uint32_t kind = atomic_load_explicit(&ch->rv.kind, memory_order_acquire);
+    if (kind == RV_SEND)
+        return SW_SEND;
+    return kind == RV_RECV ? SW_RECV : -1;
 }
