@@ -21,7 +21,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SECTIONS=(chan db durable)
+SECTIONS=(chan db durable task)
 
 BUILD=build/plain
 ONLY=""
@@ -307,6 +307,102 @@ section_durable() {
     echo "group commit, always N=64 / N=1: steward $(metric "$s" durable.group_commit)" \
         "(goal >= 20), redis $(fmt_ratio "$(metric "$p" durable.always.64)" \
             "$(metric "$p" durable.always.1)" rate)"
+}
+
+# The task section: bench_task beside the Go peer run twice, with
+# GOMAXPROCS=1 and GOMAXPROCS=2, the three in turns, one run each per round
+# (as the db section, so that a slow spell of the host weighs on all alike).
+
+# As best_of, but sizes (names ending in _bytes) count as times do: the
+# lowest wins.
+task_best_of() { # FILE
+    awk '$2 ~ /^[0-9.eE+-]+$/ {
+            low = $1 ~ /_(ns|bytes)$/
+            if (!($1 in b) || (low ? $2 + 0 < b[$1] + 0 : $2 + 0 > b[$1] + 0)) b[$1] = $2
+            if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }
+         }
+         END { for (i = 1; i <= n; i++) print order[i], b[order[i]] }' "$1"
+}
+
+task_header() {
+    echo
+    printf '%-34s %10s %10s %10s   %8s %8s\n' benchmark steward "go(1)" "go(2)" "vs go(1)" \
+        "vs go(2)"
+}
+
+# KIND: ns, ops (a rate) or bytes; the ratios are >1 when steward is better, as in
+# row (go/steward for ns and bytes, steward/go for rates).
+task_row() { # LABEL STEWARD GO1 GO2 KIND [NOTE]
+    local vk=$5 rk=$5
+    case $5 in
+    ops) vk=rate rk=rate ;;
+    bytes) vk=count ;;
+    esac
+    printf '%-34s %10s %10s %10s   %8s %8s%s\n' "$1" "$(fmt_value "$2" "$vk")" \
+        "$(fmt_value "$3" "$vk")" "$(fmt_value "$4" "$vk")" "$(fmt_ratio "$2" "$3" "$rk")" \
+        "$(fmt_ratio "$2" "$4" "$rk")" "${6:+   $6}"
+}
+
+section_task() {
+    build_target bench_task
+    build_go_peer task
+    local s=$RESULTS/task.steward g1=$RESULTS/task.go1 g2=$RESULTS/task.go2 r f
+    : >"$s.all" && : >"$g1.all" && : >"$g2.all"
+    for ((r = 0; r < RUNS; r++)); do
+        "$BUILD/bench/bench_task" "$MS" 1 >>"$s.all"
+        GOMAXPROCS=1 "$GO_OUT/task" "$MS" 1 >>"$g1.all"
+        GOMAXPROCS=2 "$GO_OUT/task" "$MS" 1 >>"$g2.all"
+    done
+    for f in "$s" "$g1" "$g2"; do
+        task_best_of "$f.all" >"$f"
+    done
+
+    # Threads ping-ponging, and the floor under them: the chan section's
+    # figures when it ran just before in this run, else bench_chan's two
+    # measurements alone.
+    local c=$RESULTS/chan.steward
+    if [ -n "$ONLY" ] && [[ ",$ONLY," != *",chan,"* ]]; then
+        c=$RESULTS/task.chan
+        build_target bench_chan
+        {
+            "$BUILD/bench/bench_chan" "$MS" "$RUNS" pingpong
+            "$BUILD/bench/bench_chan" "$MS" "$RUNS" floor
+        } >"$c"
+    fi
+
+    echo
+    echo "== task: steward's tasks vs Go $(go env GOVERSION) goroutines with GOMAXPROCS 1 and 2," \
+        "$(metric "$s" task.cpus) CPUs, $(metric "$s" task.threads) steward pool threads," \
+        "${MS} ms per measurement, best of $RUNS alternating rounds"
+    echo "Every load is driven from a task (a goroutine in Go); ratios >1 = steward better:" \
+        "go/steward for ns and bytes, steward/go for rates"
+    task_header
+    local m note
+    for m in pingpong_ns spawn_ns select_ns select2_ops parked_bytes; do
+        case $m in
+        pingpong_ns) f="two tasks ping-pong (ns/round)" ;;
+        spawn_ns) f="start, run, wait (ns/task)" ;;
+        select_ns) f="select round trip (ns/round)" ;;
+        select2_ops) f="select 2 buffered chans (ops/s)" ;;
+        parked_bytes) f="parked task, resident (bytes)" ;;
+        esac
+        note=""
+        if [ "$m" = parked_bytes ] &&
+            [ "$(metric "$s" task.parked_tasks)" != "$(metric "$g1" task.parked_tasks)" ]; then
+            note="(steward parked only $(metric "$s" task.parked_tasks) tasks: see bench_task's message)"
+        fi
+        task_row "$f" "$(metric "$s" "task.$m")" "$(metric "$g1" "task.$m")" \
+            "$(metric "$g2" "task.$m")" "${m##*_}" "$note"
+    done
+    local tp
+    tp=$(metric "$s" task.pingpong_ns)
+    task_row "two threads ping-pong (ns/round)" "$(metric "$c" chan.pingpong_ns)" "" "" ns \
+        "(bench_chan; threads / tasks = $(fmt_ratio "$(metric "$c" chan.pingpong_ns)" "$tp" rate))"
+    task_row "cache-line floor (ns/round)" "$(metric "$c" chan.floor_ns)" "" "" ns \
+        "(CPUs 0 and 1; tasks / floor = $(fmt_ratio "$tp" "$(metric "$c" chan.floor_ns)" rate))"
+    echo "goal (DESIGN.md): two tasks ping-pong faster than two goroutines:" \
+        "go(1)/steward $(fmt_ratio "$tp" "$(metric "$g1" task.pingpong_ns)" ns)," \
+        "go(2)/steward $(fmt_ratio "$tp" "$(metric "$g2" task.pingpong_ns)" ns) (the goal is met above 1)"
 }
 
 # ---- main ----

@@ -8,5 +8,6 @@
 #include "steward/owner.h"
 #include "steward/db.h"
 #include "steward/account.h"
+#include "steward/task.h"
 
 #endif

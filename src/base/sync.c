@@ -3,6 +3,8 @@
 #define _GNU_SOURCE
 #include "sync.h"
 
+#include "../task/task_int.h"
+
 #include <errno.h>
 #include <linux/futex.h>
 #include <sched.h>
@@ -115,6 +117,9 @@ int sw__park(sw__parker *p, int64_t deadline_ns)
 
 int sw__park_hint(sw__parker *p, int64_t deadline_ns, const _Atomic uint32_t *sleep_hint)
 {
+    int rc;
+    if (sw__task_park(p, deadline_ns, sleep_hint, &rc))
+        return rc;
     if (spin_for(p, deadline_ns, sleep_hint))
         return SW_OK;
     for (;;) {

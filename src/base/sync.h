@@ -67,18 +67,27 @@ void sw__futex_wake(_Atomic uint32_t *word, int count);
 #define SW__SPIN_NS 1000
 #define SW__YIELD_NS 200000
 
-/* A parker: one thread waits on it, any one thread (or several, racing)
- * notify it. Lives wherever the waiter wants: usually its stack.
+/* A parker: one waiter (a thread or a task) waits on it, any one thread
+ * (or several, racing) notify it. Lives wherever the waiter wants: usually
+ * its stack.
  *
- * state: EMPTY -> NOTIFIED (by sw__unpark), or EMPTY -> SLEEPING (by the
+ * A thread: EMPTY -> NOTIFIED (by sw__unpark), or EMPTY -> SLEEPING (by the
  * waiter, just before futex_wait) -> NOTIFIED. The notifier issues a
  * futex_wake only when it replaced SLEEPING, so a spinning waiter costs no
  * syscall. Since the notifier's exchange is the last thing it does to the
  * parker, the waiter may free the parker's memory as soon as it sees
  * NOTIFIED; the futex_wake that may follow touches only the address, which is
  * harmless (at worst a spurious wake-up of a later parker there, which
- * re-checks its state). */
-enum { SW__PARK_EMPTY = 0, SW__PARK_NOTIFIED = 1, SW__PARK_SLEEPING = 2 };
+ * re-checks its state).
+ *
+ * A task: EMPTY -> TASK, set by the scheduler once the task has switched
+ * away (never before: a notifier could then resume it while it still runs),
+ * then TASK -> NOTIFIED by the notifier, which makes the task runnable; or
+ * TASK -> EMPTY by the scheduler's timer at the deadline. Whoever moves the
+ * state out of TASK resumes the task, so it resumes exactly once. The TASK
+ * state names the task: SW__PARK_TASK plus its number (so that a parker
+ * stays one 32-bit word, and an owner's message one cache line). */
+enum { SW__PARK_EMPTY = 0, SW__PARK_NOTIFIED = 1, SW__PARK_SLEEPING = 2, SW__PARK_TASK = 3 };
 
 typedef struct sw__parker {
     _Atomic uint32_t state;
@@ -98,7 +107,8 @@ static inline bool sw__parker_notified(sw__parker *p)
 
 /* Waits until notified (SW_OK) or until deadline_ns passes (SW_ETIMEDOUT;
  * -1 means never). After SW_ETIMEDOUT a notification may still arrive; the
- * parker is back in EMPTY and can be waited on again. */
+ * parker is back in EMPTY and can be waited on again. Inside a task it parks
+ * the task, and the thread runs others meanwhile. */
 int sw__park(sw__parker *p, int64_t deadline_ns);
 
 /* As sw__park, but stops spinning and sleeps at once when *sleep_hint is
@@ -106,13 +116,32 @@ int sw__park(sw__parker *p, int64_t deadline_ns);
  * slow (an fsync is under way), so spinning would only take its CPU. */
 int sw__park_hint(sw__parker *p, int64_t deadline_ns, const _Atomic uint32_t *sleep_hint);
 
+/* Makes runnable the task whose parker held state (>= SW__PARK_TASK);
+ * src/task. */
+void sw__task_wake(uint32_t state);
+
 static inline void sw__unpark(sw__parker *p)
 {
-    /* Release: pairs with the acquire load in sw__parker_notified/sw__park. */
-    uint32_t old = atomic_exchange_explicit(&p->state, SW__PARK_NOTIFIED, memory_order_release);
+    /* Release: pairs with the acquire load in sw__parker_notified/sw__park.
+     * Acquire: pairs with the scheduler's release of a TASK state, so the
+     * task it names is seen whole. */
+    uint32_t old = atomic_exchange_explicit(&p->state, SW__PARK_NOTIFIED, memory_order_acq_rel);
     if (old == SW__PARK_SLEEPING)
         sw__futex_wake(&p->state, 1);
+    else if (old >= SW__PARK_TASK)
+        sw__task_wake(old);
 }
+
+/* What belongs to the running code rather than to its thread: a task
+ * carries its own from thread to thread, a plain thread has one of its own.
+ * The pointer stays right for as long as the code that got it runs, across
+ * blocking calls too (a task's is in the task); what must never be kept
+ * across a blocking call is a _Thread_local's address, which is what this
+ * call hides. */
+struct sw__local {
+    unsigned owner_depth; /* owner functions running here (owner.c) */
+};
+struct sw__local *sw__local(void);
 
 /* A mutex on one futex word (0 free, 1 held, 2 held and someone may sleep).
  * Spins briefly before sleeping; held only for a few dozen instructions by

@@ -43,8 +43,9 @@
  * its own. Its message comes from a fixed set of nodes per pool thread
  * (SW_OWNER_POST_LIMIT of them): that bounds posts.
  *
- * Inside fn. A thread-local depth counts the owner functions (and
- * batch_end hooks) running on this thread. At depth > 0 sw_owner_call is
+ * Inside fn. A depth counts the owner functions (and batch_end hooks)
+ * running on this thread, or in this task (sw__local: a task that blocks
+ * inside fn takes its depth along). At depth > 0 sw_owner_call is
  * refused (a holder waiting for another owner could deadlock with it),
  * posts never wait for room, and stop and free complete asynchronously: a
  * stop that finds the owner free passes it to a pool thread.
@@ -73,10 +74,9 @@
  *
  * No lost wake-up. FREE is set only by the holder's CAS from "held and
  * empty", so a message pushed onto a held owner is always taken by its
- * holder. A pool thread that finds its run queue empty announces
- * `sleeping` (seq_cst), checks the queue again, and only then futex-waits; a
- * scheduler pushes (seq_cst) and then reads `sleeping`. One of the two sees
- * the other. Callers wait on their own parker (see sync.h).
+ * holder. An owner passed to a pool thread is a job in its queue, which
+ * the pool (src/task/sched.c) never loses: see its sleeping protocol.
+ * Callers wait on their own parker (see sync.h).
  *
  * No deadlock. A thread waits only as a caller of one owner (holding
  * none: calls from owner functions are refused), or as a poster for room
@@ -102,6 +102,7 @@
 #include <time.h>
 
 #include "../base/sync.h"
+#include "../task/task_int.h"
 #include "owner_int.h"
 
 enum msg_kind { MSG_CALL, MSG_CALL_INLINE, MSG_POST, MSG_POST_HEAP, MSG_STOP };
@@ -144,16 +145,16 @@ static struct call *call_of(struct msg *m)
 #define MB_CLOSED ((uintptr_t)2)
 #define MB_FLAGS (MB_FREE | MB_CLOSED)
 
-struct pool_thread;
+struct home;
 
 struct sw_owner {
     /* Written by every caller and by the holder: one line. */
     alignas(SW__CACHE_LINE) _Atomic uintptr_t mailbox;
     _Atomic int64_t inflight;
     struct msg *pending;         /* holder only: a taken batch not yet run */
-    struct sw_owner *next_run;   /* run queue link: written by the scheduler */
+    struct sw__job job;          /* a pool thread's run queue link: written by the scheduler */
     void *state;                 /* immutable */
-    struct pool_thread *home;    /* immutable: where posts' nodes come from and run */
+    struct home *home;           /* immutable: where posts' nodes come from and run */
     _Atomic uint32_t *hint;      /* immutable: this owner's word in g_hints */
     sw_owner_batch_fn batch_end; /* immutable; may be NULL */
     unsigned last_batch;         /* holder only: the requests of the last committed batch */
@@ -166,30 +167,38 @@ struct sw_owner {
 #define LIFE_STOP_DONE 2u    /* a holder ran STOP */
 #define LIFE_FREE_REQ 4u     /* sw_owner_free came from inside an owner function before STOP_DONE */
 
-struct pool_thread {
-    /* Pushed to by schedulers, popped by this thread. */
-    alignas(SW__CACHE_LINE) _Atomic(sw_owner *) runq;
-    _Atomic uint32_t sleeping; /* futex: 1 while this thread sleeps or is about to */
+/* A pool thread as owners see it: where the posts of the owners homed
+ * there run, and the nodes their messages come from. */
+struct home {
     /* The post nodes: guarded by free_lock. */
     alignas(SW__CACHE_LINE) sw__lock free_lock;
     struct msg *free;
     uint32_t space_waiters;
     _Atomic uint32_t space_seq; /* futex for posters waiting for room */
     struct msg *nodes;          /* immutable: the SW_OWNER_POST_LIMIT pooled nodes */
-    pthread_t thread;
+    unsigned thread;            /* immutable: its pool thread */
 };
 
-struct pool {
+struct homes {
     unsigned n;
     _Atomic unsigned next; /* round-robin homes */
-    struct pool_thread *threads;
+    struct home *h;
 };
 
-static _Atomic(struct pool *) g_pool;
-static pthread_mutex_t g_pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(struct homes *) g_homes;
+static pthread_mutex_t g_homes_mu = PTHREAD_MUTEX_INITIALIZER;
 
-/* Owner functions and batch_end hooks running on this thread (see DESIGN). */
-static _Thread_local unsigned tls_depth;
+/* Owner functions and batch_end hooks running here, on this thread or in
+ * this task (see DESIGN). */
+static unsigned depth(void)
+{
+    return sw__local()->owner_depth;
+}
+
+static void depth_add(int d)
+{
+    sw__local()->owner_depth += (unsigned)d;
+}
 
 /* Sleep hints: the number of owners, among those that share the word, that
  * run a batch_end hook (an fsync, typically) now. Their waiting callers
@@ -229,37 +238,15 @@ static bool alloc_fails(void)
     return sw__fault_fires(&fail_after);
 }
 
-/* ---- the pool's run queues ---- */
+/* ---- the pool ---- */
 
-/* Passes o, held by this thread, to its home pool thread. */
+/* Passes o, held by this thread, to its home pool thread, which runs its
+ * pending batch (owner_job). */
 static void schedule(sw_owner *o)
 {
-    struct pool_thread *pt = o->home;
-    sw_owner *head = atomic_load_explicit(&pt->runq, memory_order_relaxed);
-    do {
-        o->next_run = head;
-        /* Seq_cst: pairs with the seq_cst store of `sleeping` in idle_wait
-         * (Dekker: one of us sees the other). Release publishes next_run,
-         * pending and everything the holders of o did. */
-    } while (!atomic_compare_exchange_weak_explicit(&pt->runq, &head, o, memory_order_seq_cst,
-                                                    memory_order_relaxed));
-    if (atomic_load_explicit(&pt->sleeping, memory_order_seq_cst) &&
-        atomic_exchange_explicit(&pt->sleeping, 0, memory_order_relaxed))
-        sw__futex_wake(&pt->sleeping, 1);
-}
-
-static sw_owner *runq_take(struct pool_thread *pt)
-{
-    /* Acquire: pairs with the seq_cst CAS in schedule. */
-    sw_owner *lifo = atomic_exchange_explicit(&pt->runq, NULL, memory_order_acquire);
-    sw_owner *fifo = NULL;
-    while (lifo) {
-        sw_owner *next = lifo->next_run;
-        lifo->next_run = fifo;
-        fifo = lifo;
-        lifo = next;
-    }
-    return fifo;
+    /* Release (in the submit): publishes pending and everything the
+     * holders of o did. */
+    sw__pool_submit(o->home->thread, &o->job);
 }
 
 /* ---- the mailbox ---- */
@@ -334,7 +321,7 @@ static struct msg *take(sw_owner *o)
 
 /* ---- post nodes ---- */
 
-static struct msg *node_take(struct pool_thread *pt, bool wait)
+static struct msg *node_take(struct home *pt, bool wait)
 {
     sw__lock_acquire(&pt->free_lock);
     for (;;) {
@@ -358,7 +345,7 @@ static struct msg *node_take(struct pool_thread *pt, bool wait)
 }
 
 /* Returns a list of pooled nodes (linked through next) in one lock hold. */
-static void nodes_give(struct pool_thread *pt, struct msg *first, struct msg *last)
+static void nodes_give(struct home *pt, struct msg *first, struct msg *last)
 {
     sw__lock_acquire(&pt->free_lock);
     last->next = pt->free;
@@ -557,126 +544,92 @@ static void hold_on(sw_owner *o, struct batch *b, const struct msg *self)
 static void hold(sw_owner *o, struct msg *list, const struct msg *self)
 {
     struct batch b = {0};
-    tls_depth++;
+    depth_add(1);
     run_list(o, list, self, &b);
     hold_on(o, &b, self);
-    tls_depth--;
+    depth_add(-1);
 }
 
 /* ---- the pool thread ---- */
 
-/* Waits for work: announces `sleeping`, looks at the run queue once more,
- * and sleeps on the futex. */
-static void idle_wait(struct pool_thread *pt)
+/* A pool thread runs an owner passed to it (schedule), outside any task. */
+static void owner_job(struct sw__job *job)
 {
-    atomic_store_explicit(&pt->sleeping, 1, memory_order_seq_cst);
-    if (atomic_load_explicit(&pt->runq, memory_order_seq_cst) == NULL)
-        sw__futex_wait(&pt->sleeping, 1, -1);
-    atomic_store_explicit(&pt->sleeping, 0, memory_order_relaxed);
+    sw_owner *o = (sw_owner *)((char *)job - offsetof(sw_owner, job));
+    struct msg *list = o->pending;
+    o->pending = NULL;
+    hold(o, list, NULL); /* o may be freed, or requeued, here */
 }
 
-static void *pool_main(void *arg)
+static int home_init(struct home *h, unsigned thread)
 {
-    struct pool_thread *pt = arg;
-    for (;;) {
-        sw_owner *o = runq_take(pt);
-        if (!o)
-            idle_wait(pt);
-        while (o) {
-            sw_owner *next = o->next_run; /* o may be freed, or requeued, below */
-            struct msg *list = o->pending;
-            o->pending = NULL;
-            hold(o, list, NULL);
-            o = next;
-        }
-    }
-    return NULL;
-}
-
-/* ---- the pool ---- */
-
-static unsigned pool_threads_wanted(void)
-{
-    const char *env = getenv("STEWARD_THREADS");
-    if (env) {
-        char *end;
-        unsigned long n = strtoul(env, &end, 10);
-        if (*env && !*end && n >= 1 && n <= 1024)
-            return (unsigned)n;
-    }
-    return sw__cpus();
-}
-
-static int pool_thread_init(struct pool_thread *pt)
-{
-    pt->nodes = alloc_fails() ? NULL : calloc(SW_OWNER_POST_LIMIT, sizeof(struct msg));
-    if (!pt->nodes)
+    h->nodes = alloc_fails() ? NULL : calloc(SW_OWNER_POST_LIMIT, sizeof(struct msg));
+    if (!h->nodes)
         return SW_ENOMEM;
     for (size_t i = 0; i < SW_OWNER_POST_LIMIT; i++)
-        pt->nodes[i].next = i + 1 < SW_OWNER_POST_LIMIT ? &pt->nodes[i + 1] : NULL;
-    pt->free = pt->nodes;
-    pt->free_lock = (sw__lock)SW__LOCK_INIT;
+        h->nodes[i].next = i + 1 < SW_OWNER_POST_LIMIT ? &h->nodes[i + 1] : NULL;
+    h->free = h->nodes;
+    h->free_lock = (sw__lock)SW__LOCK_INIT;
+    h->thread = thread;
     return SW_OK;
 }
 
-/* Creates the pool. Threads already started stay (they idle forever) if a
- * later one fails: a pool is never torn down while the process runs. */
-static struct pool *pool_create(void)
+/* The homes, one per pool thread, on the pool (started if need be). */
+static struct homes *homes_create(void)
 {
-    unsigned n = pool_threads_wanted();
-    struct pool *p = alloc_fails() ? NULL : sw__alloc_lines(sizeof *p);
-    struct pool_thread *threads = alloc_fails() ? NULL : sw__alloc_lines(n * sizeof *threads);
-    if (!p || !threads)
+    unsigned n = sw__pool_threads();
+    struct homes *hs = alloc_fails() ? NULL : sw__alloc_lines(sizeof *hs);
+    struct home *h = alloc_fails() ? NULL : sw__alloc_lines(n * sizeof *h);
+    if (!hs || !h)
         goto fail;
     for (unsigned i = 0; i < n; i++)
-        if (pool_thread_init(&threads[i]) != SW_OK)
+        if (home_init(&h[i], i) != SW_OK)
             goto fail;
-    for (unsigned i = 0; i < n; i++)
-        if (pthread_create(&threads[i].thread, NULL, pool_main, &threads[i]) != 0)
-            return NULL; /* the started threads reference threads[]: keep it */
-    p->n = n;
-    p->threads = threads;
-    return p;
+    if (sw__pool_start() != n) /* started last: a failure above starts no thread */
+        goto fail;
+    hs->n = n;
+    hs->h = h;
+    return hs;
 fail:
-    if (threads)
+    if (h)
         for (unsigned i = 0; i < n; i++)
-            free(threads[i].nodes);
-    free(threads);
-    free(p);
+            free(h[i].nodes);
+    free(h);
+    free(hs);
     return NULL;
 }
 
-static void pool_atfork_child(void)
+static void homes_atfork_child(void)
 {
-    /* The child has none of the parent's pool threads: start afresh. The
-     * parent's pool memory stays allocated in the child, unused. */
-    atomic_store(&g_pool, NULL);
-    pthread_mutex_init(&g_pool_mu, NULL);
+    /* The child starts a fresh pool (src/task), and fresh homes on it. The
+     * parent's stay allocated in the child, unused. */
+    atomic_store(&g_homes, NULL);
+    pthread_mutex_init(&g_homes_mu, NULL);
 }
 
-static struct pool *pool_get(void)
+static struct homes *homes_get(void)
 {
-    struct pool *p = atomic_load_explicit(&g_pool, memory_order_acquire);
-    if (p)
-        return p;
+    struct homes *hs = atomic_load_explicit(&g_homes, memory_order_acquire);
+    if (hs)
+        return hs;
     static bool atfork_done;
-    pthread_mutex_lock(&g_pool_mu);
-    p = atomic_load_explicit(&g_pool, memory_order_relaxed);
-    if (!p) {
-        if (!atfork_done && pthread_atfork(NULL, NULL, pool_atfork_child) == 0)
+    pthread_mutex_lock(&g_homes_mu);
+    hs = atomic_load_explicit(&g_homes, memory_order_relaxed);
+    if (!hs) {
+        if (!atfork_done && pthread_atfork(NULL, NULL, homes_atfork_child) == 0)
             atfork_done = true;
-        p = pool_create();
+        hs = homes_create();
         /* Release: pairs with the acquire load above. */
-        atomic_store_explicit(&g_pool, p, memory_order_release);
+        atomic_store_explicit(&g_homes, hs, memory_order_release);
     }
-    pthread_mutex_unlock(&g_pool_mu);
-    return p;
+    pthread_mutex_unlock(&g_homes_mu);
+    return hs;
 }
 
 unsigned sw_owner_pool_size(void)
 {
-    struct pool *p = pool_get();
-    return p ? p->n : 0;
+    struct homes *hs = homes_get();
+    return hs ? hs->n : 0;
 }
 
 /* ---- the public calls ---- */
@@ -691,7 +644,7 @@ int sw_owner_start_ex(sw_owner **out, void *state, const sw_owner_options *opts)
     if (!out)
         return SW_EINVAL;
     *out = NULL;
-    struct pool *p = pool_get();
+    struct homes *p = homes_get();
     if (!p)
         return SW_EIO;
     sw_owner *o = alloc_fails() ? NULL : aligned_alloc(SW__CACHE_LINE, sizeof *o);
@@ -700,7 +653,8 @@ int sw_owner_start_ex(sw_owner **out, void *state, const sw_owner_options *opts)
     unsigned i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
     *o = (sw_owner){.state = state,
                     .batch_end = opts ? opts->batch_end : NULL,
-                    .home = &p->threads[i % p->n],
+                    .job = {.run = owner_job},
+                    .home = &p->h[i % p->n],
                     .hint = &g_hints[i % HINT_SLOTS].n};
     atomic_init(&o->mailbox, MB_FREE);
     atomic_init(&o->inflight, 1); /* the owner's own count, until it is freed */
@@ -768,27 +722,28 @@ static int call_queued(sw_owner *o, struct call *c)
 /* The fast path: takes a free owner and runs fn(state, arg) here; with no
  * batch_end and nothing queued meanwhile, that is all: two atomic
  * operations on the owner besides the in-flight count. */
-static bool call_here(sw_owner *o, sw_owner_fn fn, void *arg)
+static bool call_here(sw_owner *o, sw_owner_fn fn, void *arg, struct sw__local *l)
 {
     if (!try_take(o))
         return false;
     leave(o); /* holding keeps o alive from here */
-    tls_depth++;
+    l->owner_depth++;
     fn(o->state, arg);
     if (o->batch_end || !let_go(o)) {
         struct batch b = {.ran = 1};
         hold_on(o, &b, NULL);
     }
-    tls_depth--;
+    l->owner_depth--;
     return true;
 }
 
 int sw_owner_call(sw_owner *o, sw_owner_fn fn, void *arg)
 {
-    if (!o || !fn || tls_depth)
+    struct sw__local *l = sw__local();
+    if (!o || !fn || l->owner_depth)
         return SW_EINVAL;
     enter(o);
-    if (call_here(o, fn, arg))
+    if (call_here(o, fn, arg, l))
         return SW_OK;
     alignas(SW__CACHE_LINE) struct call c;
     c.m.fn = fn;
@@ -799,10 +754,11 @@ int sw_owner_call(sw_owner *o, sw_owner_fn fn, void *arg)
 
 int sw_owner_call_inline(sw_owner *o, sw_owner_fn fn, void *req, size_t size)
 {
-    if (!o || !fn || tls_depth || size > SW_OWNER_INLINE_MAX || (!req && size))
+    struct sw__local *l = sw__local();
+    if (!o || !fn || l->owner_depth || size > SW_OWNER_INLINE_MAX || (!req && size))
         return SW_EINVAL;
     enter(o);
-    if (call_here(o, fn, req))
+    if (call_here(o, fn, req, l))
         return SW_OK;
     alignas(SW__CACHE_LINE) struct call c;
     c.m.fn = fn;
@@ -824,7 +780,7 @@ int sw_owner_post(sw_owner *o, sw_owner_fn fn, void *arg)
         leave(o);
         return SW_ECLOSED; /* cheap early out; the push checks again */
     }
-    struct msg *m = node_take(o->home, tls_depth == 0);
+    struct msg *m = node_take(o->home, depth() == 0);
     enum msg_kind kind = MSG_POST;
     if (!m) {
         m = alloc_fails() ? NULL : malloc(sizeof *m);
@@ -839,7 +795,7 @@ int sw_owner_post(sw_owner *o, sw_owner_fn fn, void *arg)
     m->u.arg = arg;
     enum entry e = mailbox_push(o, m, 0);
     if (e == ENTRY_CLOSED) {
-        struct pool_thread *home = o->home; /* o may be gone once we leave */
+        struct home *home = o->home; /* o may be gone once we leave */
         leave(o);
         if (kind == MSG_POST)
             nodes_give(home, m, m);
@@ -864,7 +820,7 @@ static bool request_stop(sw_owner *o, sw__parker *done)
     o->stop_reply = done;
     /* Cannot find CLOSED: only STOP closes. */
     if (mailbox_push(o, &o->stop, MB_CLOSED) == ENTRY_HOLDER) {
-        if (tls_depth)
+        if (depth())
             schedule(o);
         else
             hold(o, NULL, NULL);
@@ -888,7 +844,7 @@ void sw_owner_stop(sw_owner *o)
     if (!o)
         return;
     enter(o);
-    if (tls_depth) {
+    if (depth()) {
         request_stop(o, NULL); /* a holder finishes it */
     } else {
         sw__parker done;
@@ -905,7 +861,7 @@ void sw_owner_free(sw_owner *o)
 {
     if (!o)
         return;
-    if (!tls_depth) {
+    if (!depth()) {
         sw_owner_stop(o);
         unref(o); /* the owner's own count */
         return;
