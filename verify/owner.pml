@@ -351,10 +351,11 @@ inline unref_own(o)
     }
 }
 
-/* ---- owner.c: the pool's run queues ---- */
+/* ---- the pool's job queues (owner.c's schedule, src/task/sched.c) ---- */
 
-/* schedule(o), by o's holder: the push on the home's run queue (a seq_cst
- * CAS, publishing `pending`), then the load and exchange of `sleeping` --
+/* schedule(o), by o's holder: sw__pool_submit's push on the home thread's
+ * job stack (a seq_cst CAS, publishing `pending`), then wake's load and
+ * exchange of `sleeping` --
  * one step: the code exchanges only after loading 1, the same as the
  * exchange alone, which writes 0 over 0 when it finds 0 -- and the
  * futex_wake. */
@@ -748,7 +749,7 @@ inline hold(o)
 
 /* ---- owner.c: the pool thread ---- */
 
-/* idle_wait: the thread announces `sleeping` (seq_cst), looks at the run
+/* idle_wait (sched.c's idle, after its spin): the thread announces `sleeping` (seq_cst), looks at the run
  * queue again (BUG_DEKKER: does not), and futex-waits only if it is
  * empty. */
 inline idle_wait()
@@ -775,7 +776,7 @@ end_sleep:
     atomic { sleeping[me] = 0; got = 0 }
 }
 
-/* pool_main: runq_take (one exchange) takes every owner on the run queue,
+/* pool_main (sched.c's worker_main and run_jobs): runq_take (one exchange) takes every owner on the run queue,
  * each held by this thread from then on; for each, in an order the model
  * leaves free (the code's is FIFO), o->pending becomes the list that hold
  * runs. A runq_take that finds nothing leads to idle_wait. */
