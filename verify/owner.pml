@@ -749,9 +749,9 @@ inline hold(o)
 
 /* ---- owner.c: the pool thread ---- */
 
-/* idle_wait (sched.c's idle, after its spin): the thread announces `sleeping` (seq_cst), looks at the run
- * queue again (BUG_DEKKER: does not), and futex-waits only if it is
- * empty. */
+/* idle_wait (sched.c's idle, after its spin): the thread announces
+ * `sleeping` (seq_cst), looks at the run queue again (BUG_DEKKER: does
+ * not), and futex-waits only if it is empty. */
 inline idle_wait()
 {
     atomic { sleeping[me] = 1 };
@@ -776,8 +776,8 @@ end_sleep:
     atomic { sleeping[me] = 0; got = 0 }
 }
 
-/* pool_main (sched.c's worker_main and run_jobs): runq_take (one exchange) takes every owner on the run queue,
- * each held by this thread from then on; for each, in an order the model
+/* pool_main (sched.c's worker_main and run_jobs): runq_take (one
+ * exchange) takes every owner on the run queue, each held by this thread from then on; for each, in an order the model
  * leaves free (the code's is FIFO), o->pending becomes the list that hold
  * runs. A runq_take that finds nothing leads to idle_wait. */
 proctype Pool(byte me)
