@@ -6,8 +6,10 @@
  * use by sw_go or sw_owner_start. Each runs a loop on its own stack (the
  * scheduler context) that picks the next thing to run: an owner's posts (a
  * job, owner.c), a task due to time out, a runnable task. A task runs until
- * it parks, yields or ends, then switches back to its thread's loop: two
- * switches per hand-off between tasks (task -> loop -> task), as Go's g0.
+ * it parks, yields or ends, then switches back to its thread's loop, as to
+ * Go's g0; except that a task that parks having woken another switches
+ * straight to it (direct_next), and the one resumed commits the park:
+ * one switch per hand-off where two tasks ping-pong, not two.
  *
  * Run queues, as in Go's scheduler. Each thread has:
  *  - `runnext`: the task it woke last, run next (a ping-pong pair stays on
@@ -23,17 +25,17 @@
  * A thread looks at the global queue every GLOBAL_TICK picks, so tasks
  * there are never starved by local ones, and when it has nothing local.
  *
- * Sleeping. A thread with nothing to run, to steal or to time out
- * announces `sleeping` (seq_cst) and counts itself in `g_nidle`, looks at
- * every queue once more, and sleeps on its futex until its next timer. A
- * pusher publishes (seq_cst), then reads `sleeping` (or g_nidle for work
- * any thread may steal): one of the two sees the other. The waker that
- * exchanges `sleeping` from 1 to 0 is the one that issues the futex wake.
+ * Sleeping. A thread with nothing to run, to steal or to time out looks
+ * for work for IDLE_SPIN_NS, then announces `sleeping` (seq_cst) and counts itself in `g_nidle`,
+ * looks at every queue once more, and sleeps on its futex until its next timer. A pusher publishes
+ * (seq_cst), then reads `sleeping` (or g_nidle for work any thread may steal): one of the two sees
+ * the other. The waker that exchanges `sleeping` from 1 to 0 is the one that issues the futex wake.
  *
  * Parking (the parker's task half, sync.h). A task that must wait stores
  * its parker and deadline in itself and switches to its thread's loop;
  * only there, once the task no longer runs, is the park committed: a CAS of
- * the parker's state from EMPTY to TASK + the task's number. A notifier's
+ * the parker's state from EMPTY to TASK + the task's number (or, on a
+ * direct switch, in the task switched to, first thing). A notifier's
  * exchange that finds TASK makes the task runnable (sw__task_wake); a
  * failed CAS (already NOTIFIED) resumes the task at once. Committing
  * before the switch would let a notifier on another thread resume the task
@@ -49,16 +51,17 @@
  * Stacks are mapped in slabs of SLAB_STACKS, each stack with a guard page
  * below it. A task takes one when it first runs, not when it is started, so
  * that a burst of sw_go costs small structs, and gives it back when it
- * ends: a thread reuses its own last stacks, warm in cache. Where the kernel has MADV_GUARD_INSTALL
- * (Linux 6.13) the guard lives in the page tables and the slab stays one mapping; elsewhere it is
- * an mprotect'd page, which splits the mapping, and vm.max_map_count
- * (65530 by default) then bounds the tasks alive at once to about 32,000.
+ * ends: a thread reuses its own last stacks, warm in cache. Where the
+ * kernel has MADV_GUARD_INSTALL (Linux 6.13) the guard lives in the page
+ * tables and the slab stays one mapping; elsewhere it is an mprotect'd
+ * page, which splits the mapping, and vm.max_map_count (65530 by default)
+ * then bounds the tasks alive at once to about 32,000.
  * Idle stacks beyond HOT_STACKS give their pages back to the kernel
  * (MADV_DONTNEED).
  *
  * Task numbers. A parker is one 32-bit word (an owner's message must stay
- * one cache line), so the TASK state names the task by number: g_tasks
- * maps numbers to tasks, which are never freed, only reused.
+ * one cache line), so the TASK state names the task by number:
+ * g_mem.chunks maps numbers to tasks, which are never freed, only reused.
  */
 #define _GNU_SOURCE
 #include "steward/task.h"
@@ -113,8 +116,8 @@
 #define GLOBAL_TICK 61u
 /* Stacks per mapping. */
 #define SLAB_STACKS 16u
-/* Idle tasks (with their stacks) a thread keeps for itself, and the pool in
- * all beyond which idle stacks give their pages back. */
+/* Idle tasks, and idle stacks, a thread keeps for itself; and the idle
+ * stacks of the pool beyond which more give their pages back. */
 #define LOCAL_FREE 64u
 #define HOT_STACKS 16384u
 /* How long a thread with nothing to do looks for work before it sleeps:
@@ -147,13 +150,13 @@ struct sw__task {
     struct sw__local local;
     struct worker *w; /* the thread it runs, or last ran, on */
     enum why why;     /* why it switched back to the loop */
-    uint32_t num;     /* its number in g_tasks */
+    uint32_t num;     /* its number in g_mem.chunks */
     char *stack;      /* usable [stack, stack + g_stack_size), or NULL before it first runs */
     /* A park: its parker and deadline (-1: none). */
     sw__parker *park;
     int64_t deadline;
-    /* Its timer: the heap it is in (NULL: none) and its index there, both
-     * guarded by that heap's lock. */
+    /* Its timer: the heap it is in (NULL: none; cleared only under that
+     * heap's lock) and its index there (under the lock). */
     _Atomic(struct worker *) timer_w;
     size_t heap_at;
     void *fake_stack; /* ASan's, while switched away */
