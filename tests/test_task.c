@@ -554,6 +554,13 @@ static void add_below_zero(void *arg)
     sw_wg_add(wg, -3);
 }
 
+static void add_past_max(void *arg)
+{
+    sw_wg *wg = arg;
+    sw_wg_add(wg, INT64_MAX);
+    sw_wg_add(wg, 1);
+}
+
 static void done_below_zero_then_exit(void *arg)
 {
     done_below_zero(arg);
@@ -584,7 +591,8 @@ static void expect_abort(void (*fn)(void *), void *arg, const char *what)
         fail_msg("%s: the abort should say why on stderr", what);
 }
 
-/* A count below zero is a bug in the caller: it aborts, saying why. The
+/* A count below zero (or past INT64_MAX) is a bug in the caller: it
+ * aborts, saying why. The
  * children start no thread (but the third), so TSan allows them. */
 static void test_wg_negative_aborts(void **state)
 {
@@ -592,6 +600,7 @@ static void test_wg_negative_aborts(void **state)
     sw_wg *wg = wg_new();
     expect_abort(done_below_zero, wg, "sw_wg_done at zero");
     expect_abort(add_below_zero, wg, "sw_wg_add below zero");
+    expect_abort(add_past_max, wg, "sw_wg_add past INT64_MAX");
     sw_wg_wait(wg); /* the parent's copy is untouched */
     sw_wg_free(wg);
     /* In a task the child starts a pool: TSan kills a child that starts

@@ -756,8 +756,6 @@ static void task_start(struct worker *w, struct sw__task *t)
 
 /* ---- switching ---- */
 
-/* The task's side: back to its thread's loop, saying why. Returns when the
- * task is resumed, perhaps on another thread. */
 static void commit_park(struct pool *p, struct worker *w, struct sw__task *t);
 
 /* Saves the running context into from (its ASan fake stack into *fake) and

@@ -6,6 +6,7 @@
  * notifies each waiter after releasing it. A waiter's node is only touched
  * before its notification, so it may return (and its stack move on) at
  * once after. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -34,11 +35,12 @@ sw_wg *sw_wg_new(void)
 void sw_wg_add(sw_wg *wg, int64_t delta)
 {
     sw__lock_acquire(&wg->lock);
-    int64_t count = wg->count + delta;
-    if (count < 0 || (delta > 0 && count < wg->count)) {
+    int64_t count;
+    bool past_max = __builtin_add_overflow(wg->count, delta, &count); /* count >= 0: only up */
+    if (past_max || count < 0) {
         sw__lock_release(&wg->lock);
         fprintf(stderr, "steward: sw_wg_add: the WaitGroup's count would go %s\n",
-                count < 0 ? "below zero" : "past INT64_MAX");
+                past_max ? "past INT64_MAX" : "below zero");
         abort();
     }
     wg->count = count;
