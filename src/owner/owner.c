@@ -152,7 +152,7 @@ struct sw_owner {
     alignas(SW__CACHE_LINE) _Atomic uintptr_t mailbox;
     _Atomic int64_t inflight;
     struct msg *pending;         /* holder only: a taken batch not yet run */
-    struct sw__job job;          /* a pool thread's run queue link: written by the scheduler */
+    struct sw__job job;          /* its link in a pool thread's job queue (schedule) */
     void *state;                 /* immutable */
     struct home *home;           /* immutable: where posts' nodes come from and run */
     _Atomic uint32_t *hint;      /* immutable: this owner's word in g_hints */
@@ -321,41 +321,41 @@ static struct msg *take(sw_owner *o)
 
 /* ---- post nodes ---- */
 
-static struct msg *node_take(struct home *pt, bool wait)
+static struct msg *node_take(struct home *h, bool wait)
 {
-    sw__lock_acquire(&pt->free_lock);
+    sw__lock_acquire(&h->free_lock);
     for (;;) {
-        struct msg *m = pt->free;
+        struct msg *m = h->free;
         if (m) {
-            pt->free = m->next;
-            sw__lock_release(&pt->free_lock);
+            h->free = m->next;
+            sw__lock_release(&h->free_lock);
             return m;
         }
         if (!wait) {
-            sw__lock_release(&pt->free_lock);
+            sw__lock_release(&h->free_lock);
             return NULL;
         }
-        pt->space_waiters++;
-        uint32_t seq = atomic_load_explicit(&pt->space_seq, memory_order_relaxed);
-        sw__lock_release(&pt->free_lock);
-        sw__futex_wait(&pt->space_seq, seq, -1);
-        sw__lock_acquire(&pt->free_lock);
-        pt->space_waiters--;
+        h->space_waiters++;
+        uint32_t seq = atomic_load_explicit(&h->space_seq, memory_order_relaxed);
+        sw__lock_release(&h->free_lock);
+        sw__futex_wait(&h->space_seq, seq, -1);
+        sw__lock_acquire(&h->free_lock);
+        h->space_waiters--;
     }
 }
 
 /* Returns a list of pooled nodes (linked through next) in one lock hold. */
-static void nodes_give(struct home *pt, struct msg *first, struct msg *last)
+static void nodes_give(struct home *h, struct msg *first, struct msg *last)
 {
-    sw__lock_acquire(&pt->free_lock);
-    last->next = pt->free;
-    pt->free = first;
-    bool wake = pt->space_waiters > 0;
+    sw__lock_acquire(&h->free_lock);
+    last->next = h->free;
+    h->free = first;
+    bool wake = h->space_waiters > 0;
     if (wake)
-        atomic_fetch_add_explicit(&pt->space_seq, 1, memory_order_relaxed);
-    sw__lock_release(&pt->free_lock);
+        atomic_fetch_add_explicit(&h->space_seq, 1, memory_order_relaxed);
+    sw__lock_release(&h->free_lock);
     if (wake)
-        sw__futex_wake(&pt->space_seq, INT32_MAX);
+        sw__futex_wake(&h->space_seq, INT32_MAX);
 }
 
 /* ---- holding an owner ---- */
