@@ -13,10 +13,12 @@
  * operation takes the owner, one lets it go); a call on a busy owner is
  * queued, and the thread that holds the owner runs it, with the others
  * queued behind it, as one batch (combining), while the caller waits
- * (spinning briefly, then on its own futex). A post never runs inside
+ * (spinning briefly, then on its own futex; a task parks instead, and its
+ * thread runs other tasks: see task.h). A post never runs inside
  * sw_owner_post: a post to a free owner is run by a thread of a process-wide pool
  * (one per online CPU; the environment variable STEWARD_THREADS overrides
- * it), which starts on first use and costs nothing while idle. A million
+ * it; the same threads run tasks), which starts on first use and costs
+ * nothing while idle. A million
  * owners are a million small structs, not a million threads.
  *
  * What this asks of fn: keep it short, as under a mutex; it may run on any
