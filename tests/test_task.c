@@ -793,6 +793,59 @@ static void test_task_and_thread(void **state)
     sw_chan_free(s.ch);
 }
 
+/* A plain thread wakes a task whose pool thread is busy with a task that
+ * never parks: another pool thread must take the woken task over (it
+ * steals from the busy thread's inject stack). The receiver starts a
+ * spinner just before it parks, which runs on the receiver's thread
+ * unless another steals it first; the spinner spins until the receiver
+ * has its value, with a generous deadline that only a broken scheduler
+ * reaches. */
+struct busy_thread {
+    sw_chan *ch;
+    sw_wg *wg;
+    _Atomic int spinning, received;
+};
+
+static void spin_until_received(void *arg)
+{
+    struct busy_thread *b = arg;
+    atomic_store(&b->spinning, 1);
+    int64_t deadline = now_ns() + 30 * 1000 * MS;
+    while (!atomic_load(&b->received) && now_ns() < deadline)
+        ;
+    CHECK(atomic_load(&b->received));
+    sw_wg_done(b->wg);
+}
+
+static void receive_while_thread_busy(void *arg)
+{
+    struct busy_thread *b = arg;
+    go_checked(b->wg, spin_until_received, b);
+    int64_t v = -1;
+    CHECK(sw_chan_recv(b->ch, &v) == SW_OK && v == 42);
+    atomic_store(&b->received, 1);
+    sw_wg_done(b->wg);
+}
+
+static void test_wake_while_thread_busy(void **state)
+{
+    (void)state;
+    if (sw_owner_pool_size() < 2)
+        skip(); /* one pool thread: nobody else could take the task */
+    struct busy_thread b = {.ch = sw_chan_new(sizeof(int64_t), 0), .wg = wg_new()};
+    assert_non_null(b.ch);
+    go(b.wg, receive_while_thread_busy, &b);
+    wait_queued(b.ch, SW_RECV, 1);
+    while (!atomic_load(&b.spinning))
+        nap();
+    int64_t v = 42;
+    assert_int_equal(sw_chan_send(b.ch, &v), SW_OK);
+    sw_wg_wait(b.wg);
+    assert_no_bad();
+    sw_wg_free(b.wg);
+    sw_chan_free(b.ch);
+}
+
 /* Producers and consumers, all tasks, through a small buffer. */
 enum { BUF_PRODUCERS = 4, BUF_CONSUMERS = 4, BUF_VALUES = 5000 };
 
@@ -1517,6 +1570,7 @@ int main(void)
         cmocka_unit_test_setup(test_wg_task_waits_for_threads, reset_bad),
         cmocka_unit_test_setup(test_task_pingpong, reset_bad),
         cmocka_unit_test_setup(test_task_and_thread, reset_bad),
+        cmocka_unit_test_setup(test_wake_while_thread_busy, reset_bad),
         cmocka_unit_test_setup(test_buffered_between_tasks, reset_bad),
         cmocka_unit_test_setup(test_timeouts_in_task, reset_bad),
         cmocka_unit_test_setup(test_select_in_task, reset_bad),

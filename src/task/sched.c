@@ -19,7 +19,7 @@
  *    idle threads, half at a time (the head moves by CAS, the tail by its
  *    thread alone). A full ring moves half of itself to the global queue.
  *  - `inject`: tasks woken by plain threads, a Treiber stack that its thread
- *    empties into its ring.
+ *    empties into its ring (or a thief, when its thread is busy).
  *  - `jobs`: owners' posts, likewise.
  * New tasks from a plain thread go to the global queue (a locked list).
  * A thread looks at the global queue every GLOBAL_TICK picks, so tasks
@@ -265,12 +265,16 @@ void sw__task_fail_after(long n)
 
 /* ---- waking sleeping threads ---- */
 
-static void wake(struct worker *w)
+/* Wakes w if it sleeps; false if it did not (it runs, or looks for work). */
+static bool wake(struct worker *w)
 {
     /* Seq_cst: after the caller's seq_cst publication (Dekker with idle). */
     if (atomic_load_explicit(&w->sleeping, memory_order_seq_cst) &&
-        atomic_exchange_explicit(&w->sleeping, 0, memory_order_relaxed))
+        atomic_exchange_explicit(&w->sleeping, 0, memory_order_relaxed)) {
         sw__futex_wake(&w->sleeping, 1);
+        return true;
+    }
+    return false;
 }
 
 /* Wakes one sleeping thread, if any, for work any thread may take. */
@@ -435,14 +439,17 @@ void sw__task_wake(uint32_t state)
         put_next(p, w, t);
         return;
     }
-    /* A plain thread: to the thread the task last ran on. */
+    /* A plain thread: to the thread the task last ran on, which may be busy
+     * with a task that does not park: then a sleeping thread is woken too,
+     * and steals it (steal). */
     struct worker *to = t->w;
     struct sw__task *head = atomic_load_explicit(&to->inject, memory_order_relaxed);
     do
         t->next = head;
     while (!atomic_compare_exchange_weak_explicit(&to->inject, &head, t, memory_order_seq_cst,
                                                   memory_order_relaxed));
-    wake(to);
+    if (!wake(to))
+        wake_one(p);
 }
 
 void sw__pool_submit(unsigned i, struct sw__job *job)
@@ -906,14 +913,15 @@ static bool run_jobs(struct worker *w)
     return true;
 }
 
-/* Moves the tasks plain threads woke into the ring; true if there were any. */
-static bool take_injected(struct pool *p, struct worker *w)
+/* Moves the tasks plain threads woke for thread `from` (w itself, or a
+ * victim of steal) into w's ring; true if there were any. */
+static bool take_injected(struct pool *p, struct worker *w, struct worker *from)
 {
-    if (!atomic_load_explicit(&w->inject, memory_order_relaxed))
+    if (!atomic_load_explicit(&from->inject, memory_order_relaxed))
         return false;
     /* Acquire: pairs with the wakers' seq_cst push. */
     struct sw__task *fifo =
-        in_push_order(atomic_exchange_explicit(&w->inject, NULL, memory_order_acquire));
+        in_push_order(atomic_exchange_explicit(&from->inject, NULL, memory_order_acquire));
     for (struct sw__task *t = fifo, *next; t; t = next) {
         next = t->next;
         ring_put(w, t);
@@ -962,7 +970,7 @@ static struct sw__task *steal(struct pool *p, struct worker *w)
         if (v == w)
             continue;
         struct sw__task *t = ring_steal(w, v);
-        if (t)
+        if (t || (take_injected(p, w, v) && (t = ring_get(w))))
             return t;
     }
     return NULL;
@@ -974,7 +982,7 @@ static bool work_anywhere(struct pool *p, struct worker *w)
         atomic_load_explicit(&w->inject, memory_order_seq_cst) || !global_empty())
         return true;
     for (unsigned i = 0; i < p->n; i++)
-        if (ring_len(&p->w[i]))
+        if (ring_len(&p->w[i]) || atomic_load_explicit(&p->w[i].inject, memory_order_seq_cst))
             return true;
     return atomic_load_explicit(&w->next_due, memory_order_relaxed) <= sw__now_ns();
 }
@@ -1031,7 +1039,7 @@ static struct sw__task *next_task(struct pool *p, struct worker *w)
     }
     if ((t = ring_get(w)))
         return t;
-    if (take_injected(p, w))
+    if (take_injected(p, w, w))
         return ring_get(w);
     if ((t = global_get(p, w)))
         return t;
