@@ -269,12 +269,6 @@ static double select2_rate(int64_t duration_ns)
 
 /* ---- driver ---- */
 
-struct bench {
-    const char *name;
-    double (*run)(int64_t duration_ns);
-    bool lower_is_better;
-};
-
 static const struct bench benches[] = {
     {"chan.pingpong_ns", pingpong_ns, true},
     {"chan.pingpong_pinned_ns", pingpong_pinned_ns, true},
@@ -290,18 +284,6 @@ int main(int argc, char **argv)
     long runs = bench_arg(argc, argv, 2, 3);
     const char *only = argc > 3 ? argv[3] : "";
     printf("chan.cpus %ld\n", sysconf(_SC_NPROCESSORS_ONLN));
-    for (size_t k = 0; k < sizeof benches / sizeof benches[0]; k++) {
-        const struct bench *b = &benches[k];
-        if (!strstr(b->name, only))
-            continue;
-        double best = b->run(duration_ns);
-        for (long r = 1; r < runs; r++) {
-            double x = b->run(duration_ns);
-            if (b->lower_is_better ? x < best : x > best)
-                best = x;
-        }
-        printf("%s %.1f\n", b->name, best);
-        fflush(stdout);
-    }
+    bench_run_all(benches, sizeof benches / sizeof benches[0], duration_ns, runs, only, NULL);
     return 0;
 }

@@ -417,12 +417,6 @@ static double noop(int64_t unused)
     return 0;
 }
 
-struct bench {
-    const char *name;
-    double (*run)(int64_t duration_ns);
-    bool lower_is_better;
-};
-
 static const struct bench benches[] = {
     {"task.pingpong_ns", pingpong_ns, true},
     {"task.spawn_ns", spawn_ns, true},
@@ -449,16 +443,6 @@ int main(int argc, char **argv)
     printf("task.parked_bytes %.1f\n", bytes);
     fflush(stdout);
 
-    for (size_t k = 0; k < sizeof benches / sizeof benches[0]; k++) {
-        const struct bench *b = &benches[k];
-        double best = in_task(b->run, duration_ns);
-        for (long r = 1; r < runs; r++) {
-            double x = in_task(b->run, duration_ns);
-            if (b->lower_is_better ? x < best : x > best)
-                best = x;
-        }
-        printf("%s %.1f\n", b->name, best);
-        fflush(stdout);
-    }
+    bench_run_all(benches, sizeof benches / sizeof benches[0], duration_ns, runs, "", in_task);
     return 0;
 }

@@ -153,3 +153,21 @@ long bench_arg(int argc, char **argv, int i, long dflt)
     }
     return v;
 }
+
+void bench_run_all(const struct bench *benches, size_t n, int64_t duration_ns, long runs,
+                   const char *only, double (*call)(double (*run)(int64_t), int64_t duration_ns))
+{
+    for (size_t k = 0; k < n; k++) {
+        const struct bench *b = &benches[k];
+        if (!strstr(b->name, only))
+            continue;
+        double best = 0;
+        for (long r = 0; r < runs; r++) {
+            double x = call ? call(b->run, duration_ns) : b->run(duration_ns);
+            if (r == 0 || (b->lower_is_better ? x < best : x > best))
+                best = x;
+        }
+        printf("%s %.1f\n", b->name, best);
+        fflush(stdout);
+    }
+}

@@ -7,6 +7,8 @@
 #ifndef STEWARD_BENCH_COMMON_H
 #define STEWARD_BENCH_COMMON_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* The program's name, for messages; each program defines it. */
@@ -48,5 +50,19 @@ double bench_floor_ns(int64_t duration_ns);
  * threads waiting for answers outnumber the CPUs, each answer costs at
  * least one such switch. Exits like bench_floor_ns on failure. */
 double bench_switch_ns(int64_t duration_ns);
+
+/* One measurement of a benchmark program: its printed name, and a function
+ * that runs it for about duration_ns and returns its figure. */
+struct bench {
+    const char *name;
+    double (*run)(int64_t duration_ns);
+    bool lower_is_better; /* ns and bytes; rates are higher-better */
+};
+
+/* Runs each of the n benches whose name contains only ("" for all) runs
+ * times, through call (NULL: b->run itself; a program whose loads must run
+ * somewhere else passes its own), and prints "name best" for each. */
+void bench_run_all(const struct bench *benches, size_t n, int64_t duration_ns, long runs,
+                   const char *only, double (*call)(double (*run)(int64_t), int64_t duration_ns));
 
 #endif

@@ -213,6 +213,65 @@ struct racer {
     int bad;
 };
 
+/* Counts a value a receiver got, if a sender made it (else a bad one). */
+static void race_record(struct racer *me, uint64_t v)
+{
+    uint64_t p = v >> 40, seq = v & ((1ULL << 40) - 1);
+    if (seq >= (uint64_t)me->r->per_sender) {
+        me->bad++;
+        return;
+    }
+    atomic_fetch_add(&me->r->seen[p * (uint64_t)me->r->per_sender + seq], 1);
+    atomic_fetch_add(&me->r->received, 1);
+}
+
+/* Runs one race on a fresh channel of capacity cap: senders and receivers
+ * (their counts in the halves of the thread count) on it, then close --
+ * within close_within_us microseconds, at random, or (0) once the senders
+ * are done. Every send that succeeded must be received exactly once, and
+ * nothing be left buffered. */
+static void race_run(size_t cap, int64_t per_sender, void *(*send)(void *), void *(*recv)(void *),
+                     long close_within_us)
+{
+    int senders = half(), receivers = half();
+    struct race r = {.ch = sw_chan_new(sizeof(uint64_t), cap), .per_sender = per_sender};
+    r.seen = calloc((size_t)senders * (size_t)r.per_sender, sizeof *r.seen);
+    assert_non_null(r.ch);
+    assert_non_null(r.seen);
+    struct racer s[MAX_THREADS], rc[MAX_THREADS];
+    for (int i = 0; i < receivers; i++) {
+        rc[i] = (struct racer){.r = &r, .id = (uint64_t)i};
+        pthread_create(&rc[i].thread, NULL, recv, &rc[i]);
+    }
+    for (int i = 0; i < senders; i++) {
+        s[i] = (struct racer){.r = &r, .id = (uint64_t)i};
+        pthread_create(&s[i].thread, NULL, send, &s[i]);
+    }
+    if (close_within_us > 0) {
+        struct timespec ts = {0, (rand() % close_within_us) * 1000};
+        nanosleep(&ts, NULL);
+        assert_int_equal(sw_chan_close(r.ch), SW_OK);
+    }
+    for (int i = 0; i < senders; i++) {
+        pthread_join(s[i].thread, NULL);
+        assert_int_equal(s[i].bad, 0);
+    }
+    if (close_within_us <= 0)
+        assert_int_equal(sw_chan_close(r.ch), SW_OK);
+    for (int i = 0; i < receivers; i++) {
+        void *bad;
+        pthread_join(rc[i].thread, &bad);
+        assert_null(bad);
+        assert_int_equal(rc[i].bad, 0);
+    }
+    assert_int_equal(atomic_load(&r.sent), atomic_load(&r.received));
+    for (int64_t i = 0; i < senders * r.per_sender; i++)
+        assert_true(atomic_load(&r.seen[i]) <= 1);
+    assert_int_equal(sw_chan_len(r.ch), 0);
+    free(r.seen);
+    sw_chan_free(r.ch);
+}
+
 static void *race_sender(void *arg)
 {
     struct racer *me = arg;
@@ -260,47 +319,15 @@ static void *race_receiver(void *arg)
             me->bad++;
             continue;
         }
-        uint64_t p = v >> 40, seq = v & ((1ULL << 40) - 1);
-        atomic_fetch_add(&me->r->seen[p * (uint64_t)me->r->per_sender + seq], 1);
-        atomic_fetch_add(&me->r->received, 1);
+        race_record(me, v);
     }
 }
 
 static void test_close_race(void **state)
 {
     (void)state;
-    int rounds = 20;
-    for (int round = 0; round < rounds; round++) {
-        int senders = half(), receivers = half();
-        struct race r = {.ch = sw_chan_new(sizeof(uint64_t), (size_t)(round % 3) * 4),
-                         .per_sender = g_size / 10 + 1};
-        r.seen = calloc((size_t)senders * (size_t)r.per_sender, sizeof *r.seen);
-        struct racer s[MAX_THREADS], rc[MAX_THREADS];
-        for (int i = 0; i < senders; i++) {
-            s[i] = (struct racer){.r = &r, .id = (uint64_t)i};
-            pthread_create(&s[i].thread, NULL, race_sender, &s[i]);
-        }
-        for (int i = 0; i < receivers; i++) {
-            rc[i] = (struct racer){.r = &r, .id = (uint64_t)i};
-            pthread_create(&rc[i].thread, NULL, race_receiver, &rc[i]);
-        }
-        struct timespec ts = {0, (long)(rand() % 3000) * 1000};
-        nanosleep(&ts, NULL);
-        assert_int_equal(sw_chan_close(r.ch), SW_OK);
-        for (int i = 0; i < senders; i++) {
-            pthread_join(s[i].thread, NULL);
-            assert_int_equal(s[i].bad, 0);
-        }
-        for (int i = 0; i < receivers; i++) {
-            pthread_join(rc[i].thread, NULL);
-            assert_int_equal(rc[i].bad, 0);
-        }
-        assert_int_equal(atomic_load(&r.sent), atomic_load(&r.received));
-        for (int64_t i = 0; i < senders * r.per_sender; i++)
-            assert_true(atomic_load(&r.seen[i]) <= 1);
-        free(r.seen);
-        sw_chan_free(r.ch);
-    }
+    for (int round = 0; round < 20; round++)
+        race_run((size_t)(round % 3) * 4, g_size / 10 + 1, race_sender, race_receiver, 3000);
 }
 
 /* Close racing with lock-free operations on buffered channels: senders use
@@ -349,9 +376,7 @@ static void *fast_receiver(void *arg)
             me->bad++;
             continue;
         }
-        uint64_t p = v >> 40, seq = v & ((1ULL << 40) - 1);
-        atomic_fetch_add(&me->r->seen[p * (uint64_t)me->r->per_sender + seq], 1);
-        atomic_fetch_add(&me->r->received, 1);
+        race_record(me, v);
     }
 }
 
@@ -359,38 +384,8 @@ static void test_close_race_fast(void **state)
 {
     (void)state;
     static const size_t caps[] = {1, 2, 16, 1024};
-    for (int round = 0; round < 24; round++) {
-        int senders = half(), receivers = half();
-        struct race r = {.ch = sw_chan_new(sizeof(uint64_t), caps[round % 4]),
-                         .per_sender = g_size / 10 + 1};
-        r.seen = calloc((size_t)senders * (size_t)r.per_sender, sizeof *r.seen);
-        struct racer s[MAX_THREADS], rc[MAX_THREADS];
-        for (int i = 0; i < receivers; i++) {
-            rc[i] = (struct racer){.r = &r, .id = (uint64_t)i};
-            pthread_create(&rc[i].thread, NULL, fast_receiver, &rc[i]);
-        }
-        for (int i = 0; i < senders; i++) {
-            s[i] = (struct racer){.r = &r, .id = (uint64_t)i};
-            pthread_create(&s[i].thread, NULL, fast_sender, &s[i]);
-        }
-        struct timespec ts = {0, (long)(rand() % 2000) * 1000};
-        nanosleep(&ts, NULL);
-        assert_int_equal(sw_chan_close(r.ch), SW_OK);
-        for (int i = 0; i < senders; i++) {
-            pthread_join(s[i].thread, NULL);
-            assert_int_equal(s[i].bad, 0);
-        }
-        for (int i = 0; i < receivers; i++) {
-            pthread_join(rc[i].thread, NULL);
-            assert_int_equal(rc[i].bad, 0);
-        }
-        assert_int_equal(atomic_load(&r.sent), atomic_load(&r.received));
-        for (int64_t i = 0; i < senders * r.per_sender; i++)
-            assert_true(atomic_load(&r.seen[i]) <= 1);
-        assert_int_equal(sw_chan_len(r.ch), 0);
-        free(r.seen);
-        sw_chan_free(r.ch);
-    }
+    for (int round = 0; round < 24; round++)
+        race_run(caps[round % 4], g_size / 10 + 1, fast_sender, fast_receiver, 2000);
 }
 
 /* The non-blocking calls are exact even while other threads are half-way
@@ -539,48 +534,18 @@ static void *mixed_receiver(void *arg)
             return v == 0 ? NULL : (void *)1;
         if (rc == SW_ETIMEDOUT || rc == SW_EAGAIN)
             continue;
-        uint64_t p = v >> 40, seq = v & ((1ULL << 40) - 1);
-        if (rc != SW_OK || seq >= (uint64_t)me->r->per_sender) {
+        if (rc != SW_OK) {
             me->bad++;
             continue;
         }
-        atomic_fetch_add(&me->r->seen[p * (uint64_t)me->r->per_sender + seq], 1);
-        atomic_fetch_add(&me->r->received, 1);
+        race_record(me, v);
     }
 }
 
 static void test_unbuffered_mixed(void **state)
 {
     (void)state;
-    int senders = half(), receivers = half();
-    struct race r = {.ch = sw_chan_new(sizeof(uint64_t), 0), .per_sender = g_size};
-    r.seen = calloc((size_t)senders * (size_t)r.per_sender, sizeof *r.seen);
-    assert_non_null(r.seen);
-    struct racer s[MAX_THREADS], rc[MAX_THREADS];
-    for (int i = 0; i < receivers; i++) {
-        rc[i] = (struct racer){.r = &r, .id = (uint64_t)i};
-        pthread_create(&rc[i].thread, NULL, mixed_receiver, &rc[i]);
-    }
-    for (int i = 0; i < senders; i++) {
-        s[i] = (struct racer){.r = &r, .id = (uint64_t)i};
-        pthread_create(&s[i].thread, NULL, mixed_sender, &s[i]);
-    }
-    for (int i = 0; i < senders; i++) {
-        pthread_join(s[i].thread, NULL);
-        assert_int_equal(s[i].bad, 0);
-    }
-    assert_int_equal(sw_chan_close(r.ch), SW_OK);
-    for (int i = 0; i < receivers; i++) {
-        void *bad;
-        pthread_join(rc[i].thread, &bad);
-        assert_null(bad);
-        assert_int_equal(rc[i].bad, 0);
-    }
-    assert_int_equal(atomic_load(&r.sent), atomic_load(&r.received));
-    for (int64_t i = 0; i < senders * r.per_sender; i++)
-        assert_true(atomic_load(&r.seen[i]) <= 1);
-    free(r.seen);
-    sw_chan_free(r.ch);
+    race_run(0, g_size, mixed_sender, mixed_receiver, 0);
 }
 
 /* Timeouts of a microsecond or two on both sides of an unbuffered channel,
@@ -614,46 +579,18 @@ static void *tight_receiver(void *arg)
                 me->bad++;
             continue;
         }
-        uint64_t p = v >> 40, seq = v & ((1ULL << 40) - 1);
-        if (rc != SW_OK || seq >= (uint64_t)me->r->per_sender) {
+        if (rc != SW_OK) {
             me->bad++;
             continue;
         }
-        atomic_fetch_add(&me->r->seen[p * (uint64_t)me->r->per_sender + seq], 1);
-        atomic_fetch_add(&me->r->received, 1);
+        race_record(me, v);
     }
 }
 
 static void test_timeout_race(void **state)
 {
     (void)state;
-    int senders = half(), receivers = half();
-    struct race r = {.ch = sw_chan_new(sizeof(uint64_t), 0), .per_sender = g_size};
-    r.seen = calloc((size_t)senders * (size_t)r.per_sender, sizeof *r.seen);
-    assert_non_null(r.seen);
-    struct racer s[MAX_THREADS], rc[MAX_THREADS];
-    for (int i = 0; i < receivers; i++) {
-        rc[i] = (struct racer){.r = &r, .id = (uint64_t)i};
-        pthread_create(&rc[i].thread, NULL, tight_receiver, &rc[i]);
-    }
-    for (int i = 0; i < senders; i++) {
-        s[i] = (struct racer){.r = &r, .id = (uint64_t)i};
-        pthread_create(&s[i].thread, NULL, tight_sender, &s[i]);
-    }
-    for (int i = 0; i < senders; i++) {
-        pthread_join(s[i].thread, NULL);
-        assert_int_equal(s[i].bad, 0);
-    }
-    assert_int_equal(sw_chan_close(r.ch), SW_OK);
-    for (int i = 0; i < receivers; i++) {
-        pthread_join(rc[i].thread, NULL);
-        assert_int_equal(rc[i].bad, 0);
-    }
-    assert_int_equal(atomic_load(&r.sent), atomic_load(&r.received));
-    for (int64_t i = 0; i < senders * r.per_sender; i++)
-        assert_true(atomic_load(&r.seen[i]) <= 1);
-    free(r.seen);
-    sw_chan_free(r.ch);
+    race_run(0, g_size, tight_sender, tight_receiver, 0);
 }
 
 /* Ping-pong: the main thread sends n, the echo thread answers n + 1. */

@@ -38,6 +38,7 @@
 #include "steward/chan.h"
 #include "steward/owner.h"
 #include "steward/task.h"
+#include "checks.h"
 
 static int g_threads = 8;
 static int64_t g_size = 20000;
@@ -46,48 +47,7 @@ enum { MAX_THREADS = 64 };
 
 #define US 1000LL
 
-/* ---- checks made inside tasks and helper threads ----
- * cmocka's assertions longjmp to the test's frame, so only the main
- * thread makes them; the others record the first failure here. */
-
-static _Atomic int g_bad_line;
-static const char *_Atomic g_bad_what;
-static _Atomic int64_t g_bad_count;
-
-static void note_bad(int line, const char *what)
-{
-    int none = 0;
-    atomic_fetch_add(&g_bad_count, 1);
-    if (atomic_compare_exchange_strong(&g_bad_line, &none, line))
-        atomic_store(&g_bad_what, what);
-}
-
-#define CHECK(c) ((c) ? (void)0 : note_bad(__LINE__, #c))
-
-static void assert_no_bad(void)
-{
-    int line = atomic_exchange(&g_bad_line, 0);
-    if (line)
-        fail_msg("%lld checks failed in tasks or helper threads; the first, line %d: %s",
-                 (long long)atomic_load(&g_bad_count), line, atomic_load(&g_bad_what));
-}
-
-static int reset_bad(void **state)
-{
-    (void)state;
-    atomic_store(&g_bad_line, 0);
-    atomic_store(&g_bad_count, 0);
-    return 0;
-}
-
 /* ---- helpers ---- */
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static uint64_t xorshift(uint64_t *x)
 {

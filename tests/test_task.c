@@ -32,6 +32,7 @@
 #include "steward/chan.h"
 #include "steward/owner.h"
 #include "steward/task.h"
+#include "checks.h"
 
 #define MS 1000000LL
 #define HOUR (3600LL * 1000 * MS)
@@ -74,44 +75,7 @@
 #define WAVE (UNDER_TSAN ? 1000 : 10000)
 #endif
 
-/* ---- checks made inside tasks and helper threads ---- */
-
-static _Atomic int g_bad_line;
-static const char *_Atomic g_bad_what;
-
-static void note_bad(int line, const char *what)
-{
-    int none = 0;
-    if (atomic_compare_exchange_strong(&g_bad_line, &none, line))
-        atomic_store(&g_bad_what, what);
-}
-
-#define CHECK(c) ((c) ? (void)0 : note_bad(__LINE__, #c))
-
-/* Fails the test if a CHECK failed since the last call. */
-static void assert_no_bad(void)
-{
-    int line = atomic_exchange(&g_bad_line, 0);
-    if (line)
-        fail_msg("check failed inside a task or helper thread, line %d: %s", line,
-                 atomic_load(&g_bad_what));
-}
-
-static int reset_bad(void **state)
-{
-    (void)state;
-    atomic_store(&g_bad_line, 0);
-    return 0;
-}
-
 /* ---- helpers ---- */
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* A poll interval for the main thread, which is a plain thread. */
 static void nap(void)
@@ -422,6 +386,11 @@ static void test_wg_basics(void **state)
     run_in_task(wait_at_zero, wg); /* the same, in a task */
     sw_wg_wait(wg);
     sw_wg_free(wg);
+    /* A NULL WaitGroup: every call is a no-op. */
+    sw_wg_add(NULL, 1);
+    sw_wg_done(NULL);
+    sw_wg_wait(NULL);
+    sw_wg_free(NULL);
 }
 
 struct counted {

@@ -210,7 +210,7 @@ byte sendersleft;    /* threads a closer waits for */
     :: else -> skip                                          \
     fi
 
-/* A task's wake-up (sw__task_wake), or its timer's: the task goes on a run
+/* A task's wake-up (the hooks' wake, task_wake), or its timer's: the task goes on a run
  * queue. It must have switched away, and not be queued already: otherwise
  * it would run twice, or on two threads at once. */
 #define MAKE_RUNNABLE(p)                                     \
@@ -239,7 +239,7 @@ inline finish_loop()
             pstate[k2] = P_NOTIFIED;
             if
             :: FP && old == P_SLEEPING -> ph = 9; WITNESS(13) /* futex_wake */
-            :: TP && old == P_TASK -> ph = 10 /* sw__task_wake */
+            :: TP && old == P_TASK -> ph = 10 /* task_wake */
             :: else -> old = 0; k2 = 0
             fi
         }
@@ -250,7 +250,7 @@ inline finish_loop()
 
 /* sw__unpark of the waiter we claimed in a rendezvous slot (rvp), which
  * rv_complete does at once, under the channel lock when it holds it: the
- * exchange, then futex_wake or sw__task_wake as in finish_loop. */
+ * exchange, then futex_wake or task_wake as in finish_loop. */
 inline rv_notify()
 {
     atomic {

@@ -84,7 +84,11 @@ int sw_in_task(void);
  * sw_wg_free may follow as soon as sw_wg_wait has returned, if no other
  * call on the WaitGroup is still to come (a sw_wg_done that brought the
  * count to zero may still be returning: it touches the WaitGroup no more).
- * NULL is a no-op. */
+ * Every call may come from any thread or task at the same time (but
+ * sw_wg_free, as said); a NULL wg makes any of them a no-op.
+ *
+ * Thread safety of the rest: sw_go, sw_yield, sw_sleep and sw_in_task may
+ * be called from any thread or task at any time. */
 typedef struct sw_wg sw_wg;
 sw_wg *sw_wg_new(void); /* NULL when out of memory */
 void sw_wg_add(sw_wg *wg, int64_t delta);

@@ -3,8 +3,6 @@
 #define _GNU_SOURCE
 #include "sync.h"
 
-#include "../task/task_int.h"
-
 #include <errno.h>
 #include <linux/futex.h>
 #include <sched.h>
@@ -115,10 +113,33 @@ int sw__park(sw__parker *p, int64_t deadline_ns)
     return sw__park_hint(p, deadline_ns, NULL);
 }
 
+const struct sw__task_hooks *_Atomic sw__task_hooks;
+
+static _Thread_local struct sw__local tls_local;
+static _Thread_local struct sw__local *tls_local_cur;
+
+/* Not inlined, and opaque to the optimiser: a _Thread_local's address
+ * computed before a task's switch must not be reused after it, when the
+ * task may run on another thread. */
+__attribute__((noinline)) struct sw__local *sw__local(void)
+{
+    __asm__ __volatile__("" ::: "memory");
+    struct sw__local *l = tls_local_cur;
+    return l ? l : &tls_local;
+}
+
+void sw__local_switch(struct sw__local *l)
+{
+    tls_local_cur = l;
+}
+
 int sw__park_hint(sw__parker *p, int64_t deadline_ns, const _Atomic uint32_t *sleep_hint)
 {
     int rc;
-    if (sw__task_park(p, deadline_ns, sleep_hint, &rc))
+    /* Acquire: pairs with the task layer's release of its hooks. */
+    const struct sw__task_hooks *tasks =
+        atomic_load_explicit(&sw__task_hooks, memory_order_acquire);
+    if (tasks && tasks->park(p, deadline_ns, sleep_hint, &rc))
         return rc;
     if (spin_for(p, deadline_ns, sleep_hint))
         return SW_OK;

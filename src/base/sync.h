@@ -116,9 +116,16 @@ int sw__park(sw__parker *p, int64_t deadline_ns);
  * slow (an fsync is under way), so spinning would only take its CPU. */
 int sw__park_hint(sw__parker *p, int64_t deadline_ns, const _Atomic uint32_t *sleep_hint);
 
-/* Makes runnable the task whose parker held state (>= SW__PARK_TASK);
- * src/task. */
-void sw__task_wake(uint32_t state);
+/* The parker's task half. Base knows no tasks: the task layer (src/task)
+ * installs these when its pool starts, before any task exists.
+ *  park: parks the running task on p and returns true with the result in
+ *        *rc; false, touching nothing, on a plain thread;
+ *  wake: makes runnable the task a parker's TASK state names. */
+struct sw__task_hooks {
+    bool (*park)(sw__parker *p, int64_t deadline_ns, const _Atomic uint32_t *sleep_hint, int *rc);
+    void (*wake)(uint32_t state);
+};
+extern const struct sw__task_hooks *_Atomic sw__task_hooks; /* NULL: no task yet */
 
 static inline void sw__unpark(sw__parker *p)
 {
@@ -128,8 +135,8 @@ static inline void sw__unpark(sw__parker *p)
     uint32_t old = atomic_exchange_explicit(&p->state, SW__PARK_NOTIFIED, memory_order_acq_rel);
     if (old == SW__PARK_SLEEPING)
         sw__futex_wake(&p->state, 1);
-    else if (old >= SW__PARK_TASK)
-        sw__task_wake(old);
+    else if (old >= SW__PARK_TASK) /* a task parked: the hooks are in */
+        atomic_load_explicit(&sw__task_hooks, memory_order_acquire)->wake(old);
 }
 
 /* What belongs to the running code rather than to its thread: a task
@@ -142,6 +149,10 @@ struct sw__local {
     unsigned owner_depth; /* owner functions running here (owner.c) */
 };
 struct sw__local *sw__local(void);
+
+/* The task layer, as it switches: l is the running task's own (NULL: back
+ * to the thread's). */
+void sw__local_switch(struct sw__local *l);
 
 /* A mutex on one futex word (0 free, 1 held, 2 held and someone may sleep).
  * Spins briefly before sleeping; held only for a few dozen instructions by

@@ -6,12 +6,25 @@
 #include <stdint.h>
 #include <string.h>
 
+#ifdef SW__CTX_ASM
+
+/* Saves the callee-saved registers on the running stack and its sp into
+ * *save_sp, loads load_sp and returns into what it saved (assembly, below);
+ * sw__ctx_entry starts a fresh context's function. */
+void sw__ctx_switch(void **save_sp, void *load_sp);
+void sw__ctx_entry(void);
+
+void sw__ctx_swap(sw__ctx *from, sw__ctx *to)
+{
+    sw__ctx_switch(&from->sp, to->sp);
+}
+
+#endif
+
 #if defined(__x86_64__)
 
 /* Frame on a saved stack, from sp up: mxcsr and the x87 control word (8
  * bytes), r15, r14, r13, r12, rbx, rbp, the return address. */
-void sw__ctx_switch(void **save_sp, void *load_sp);
-void sw__ctx_entry(void);
 
 __asm__(".text\n"
         ".p2align 4\n"
@@ -73,11 +86,6 @@ void sw__ctx_make(sw__ctx *ctx, void *lo, size_t size, sw__ctx_fn fn, void *arg)
     ctx->sp = sp; /* after the ret, rsp = top: 16-aligned */
 }
 
-void sw__ctx_swap(sw__ctx *from, sw__ctx *to)
-{
-    sw__ctx_switch(&from->sp, to->sp);
-}
-
 #elif defined(__aarch64__)
 
 /* Frame on a saved stack, from sp up: x19..x28, x29 (fp), x30 (lr), d8..d15,
@@ -85,8 +93,6 @@ void sw__ctx_swap(sw__ctx *from, sw__ctx *to)
  * load or store through a misaligned sp faults; QEMU does not check).
  * Checked under qemu-aarch64 (registers, FPCR, FP results across yields),
  * 2026-12-05. */
-void sw__ctx_switch(void **save_sp, void *load_sp);
-void sw__ctx_entry(void);
 
 __asm__(".text\n"
         ".p2align 4\n"
@@ -149,11 +155,6 @@ void sw__ctx_make(sw__ctx *ctx, void *lo, size_t size, sw__ctx_fn fn, void *arg)
     sp[1] = (uint64_t)(uintptr_t)arg;            /* x20 */
     sp[11] = (uint64_t)(uintptr_t)sw__ctx_entry; /* x30: where ret goes */
     ctx->sp = sp;                                /* fpcr 0: the ABI's default */
-}
-
-void sw__ctx_swap(sw__ctx *from, sw__ctx *to)
-{
-    sw__ctx_switch(&from->sp, to->sp);
 }
 
 #else

@@ -36,7 +36,7 @@
  * only there, once the task no longer runs, is the park committed: a CAS of
  * the parker's state from EMPTY to TASK + the task's number (or, on a
  * direct switch, in the task switched to, first thing). A notifier's
- * exchange that finds TASK makes the task runnable (sw__task_wake); a
+ * exchange that finds TASK makes the task runnable (task_wake); a
  * failed CAS (already NOTIFIED) resumes the task at once. Committing
  * before the switch would let a notifier on another thread resume the task
  * while its registers are still being saved.
@@ -235,7 +235,6 @@ static _Atomic long fail_after = -1;
  * calls below, never cached across a switch: a task may resume elsewhere. */
 static _Thread_local struct sw__task *tls_task;
 static _Thread_local struct worker *tls_worker;
-static _Thread_local struct sw__local tls_local;
 
 #define OPAQUE __attribute__((noinline))
 
@@ -251,12 +250,8 @@ static OPAQUE struct worker *this_worker(void)
     return tls_worker;
 }
 
-OPAQUE struct sw__local *sw__local(void)
-{
-    __asm__ __volatile__("" ::: "memory");
-    struct sw__task *t = tls_task;
-    return t ? &t->local : &tls_local;
-}
+static bool task_park(sw__parker *p, int64_t deadline_ns, const _Atomic uint32_t *sleep_hint,
+                      int *rc);
 
 void sw__task_fail_after(long n)
 {
@@ -430,7 +425,7 @@ static struct sw__task *task_of(uint32_t num)
     return g_mem.chunks[num / NUM_CHUNK][num % NUM_CHUNK];
 }
 
-void sw__task_wake(uint32_t state)
+static void task_wake(uint32_t state)
 {
     struct sw__task *t = task_of(state - SW__PARK_TASK);
     struct pool *p = atomic_load_explicit(&g_pool, memory_order_acquire);
@@ -771,6 +766,7 @@ static void switch_into(struct worker *w, sw__ctx *from, void **fake, struct sw_
 {
     next->w = w;
     tls_task = next;
+    sw__local_switch(&next->local);
 #ifdef SW__TSAN
     __tsan_switch_to_fiber(next->fiber, 0);
 #endif
@@ -868,6 +864,7 @@ static void run(struct pool *p, struct worker *w, struct sw__task *t)
     __sanitizer_finish_switch_fiber(w->fake_stack, NULL, NULL);
 #endif
     tls_task = NULL;
+    sw__local_switch(NULL);
     t = w->back; /* not t, if t switched to another task directly */
     switch (t->why) {
     case WHY_PARK:
@@ -1128,6 +1125,9 @@ static struct pool *pool_create(void)
         w[i].tlock = (sw__lock)SW__LOCK_INIT;
         atomic_init(&w[i].next_due, INT64_MAX);
     }
+    /* Release: a parker that finds a TASK state sees the hooks. */
+    static const struct sw__task_hooks hooks = {task_park, task_wake};
+    atomic_store_explicit(&sw__task_hooks, &hooks, memory_order_release);
     /* Published before the threads start: they wait for it (worker_main). */
     atomic_store_explicit(&g_pool, p, memory_order_release);
     for (unsigned i = 0; i < n; i++)
@@ -1240,7 +1240,7 @@ void sw_sleep(int64_t ns)
         sw__parker p;
         sw__parker_init(&p);
         int rc;
-        sw__task_park(&p, deadline, NULL, &rc);
+        task_park(&p, deadline, NULL, &rc);
         return;
     }
     struct timespec ts = {deadline / 1000000000, deadline % 1000000000};
@@ -1255,7 +1255,8 @@ static bool busy_here(struct worker *w)
            atomic_load_explicit(&w->jobs, memory_order_relaxed);
 }
 
-bool sw__task_park(sw__parker *p, int64_t deadline_ns, const _Atomic uint32_t *sleep_hint, int *rc)
+static bool task_park(sw__parker *p, int64_t deadline_ns, const _Atomic uint32_t *sleep_hint,
+                      int *rc)
 {
     struct sw__task *t = current();
     if (!t)

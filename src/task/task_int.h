@@ -26,10 +26,6 @@ unsigned sw__pool_threads(void);
 /* Has pool thread i (below sw__pool_start()) run job->run(job) soon. */
 void sw__pool_submit(unsigned i, struct sw__job *job);
 
-/* Parks the running task on p (see sync.h) and returns true with the
- * result in *rc; false, touching nothing, on a plain thread. */
-bool sw__task_park(sw__parker *p, int64_t deadline_ns, const _Atomic uint32_t *sleep_hint, int *rc);
-
 /* Fault injection for tests: after n more of the task layer's allocations
  * (the pool, a task, a slab of stacks), every one fails, until n is set
  * back to -1 (the default). */

@@ -34,6 +34,8 @@ sw_wg *sw_wg_new(void)
 
 void sw_wg_add(sw_wg *wg, int64_t delta)
 {
+    if (!wg)
+        return;
     sw__lock_acquire(&wg->lock);
     int64_t count;
     bool past_max = __builtin_add_overflow(wg->count, delta, &count); /* count >= 0: only up */
@@ -64,6 +66,8 @@ void sw_wg_done(sw_wg *wg)
 
 void sw_wg_wait(sw_wg *wg)
 {
+    if (!wg)
+        return;
     struct waiter me;
     sw__parker_init(&me.parker);
     sw__lock_acquire(&wg->lock);
