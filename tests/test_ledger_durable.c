@@ -16,6 +16,7 @@
 #include "tmpdir.h"
 
 #include "account/acctmap.h"
+#include "base/base.h"
 #include "account/ledger_int.h"
 #include "log/logfile.h"
 #include "steward/account.h"
@@ -38,7 +39,7 @@ static int64_t balance(sw_ledger *l, uint64_t id)
 /* The shard an id lives on, as the Ledger computes it. */
 static unsigned shard_of(uint64_t id, unsigned n)
 {
-    return (unsigned)(((sw__mix64(id) >> 32) * n) >> 32);
+    return sw__shard_of(sw__mix64(id), n);
 }
 
 static void test_reopen_keeps_balances(void **state)

@@ -15,7 +15,6 @@
 
 #include <stdint.h>
 
-#include "steward/db.h"
 #include "steward/status.h"
 
 #ifdef __cplusplus
@@ -43,8 +42,10 @@ int sw_account_withdraw(sw_account *a, int64_t amount);
  * sw_account_deposit. */
 int64_t sw_account_balance(sw_account *a);
 
-/* Frees the account after every operation already under way. No thread may
- * use it once this is called. NULL is a no-op. */
+/* Frees the account after every operation already under way. NULL is a
+ * no-op. Thread safety: one call, from any thread but an owner function's,
+ * once no other thread will use the account: a call of sw_account_* that
+ * overlaps or follows it is a use after free, as with free(3). */
 void sw_account_free(sw_account *a);
 
 typedef struct sw_ledger sw_ledger;
@@ -59,20 +60,22 @@ typedef struct sw_ledger_options {
  * it is durable, as the Db is (see sw_db_open: one log per shard, group
  * commit, the same fsync policies, the same rules for torn tails, corruption
  * and the shard count). Recovery also settles every transfer a crash left
- * half done (refunding it, with a line on stderr), so no crash at any
+ * half done (refunding it, with a logged warning), so no crash at any
  * instant creates or destroys money, and every acknowledged operation is
  * reflected exactly once. Its logs are compacted, all shards at once, when
  * they grow past about twice the live data (transfers wait meanwhile).
  * Returns SW_OK; SW_EINVAL (out NULL, more than 4096 shards, an unknown
  * fsync policy, a shard count the directory does not have); SW_EEXIST (the
  * directory is open elsewhere); SW_EIO (a log cannot be read or written or
- * is corrupt; details on stderr, and if the owner pool cannot start);
+ * is corrupt; details logged, and if the owner pool cannot start);
  * SW_ENOMEM. Thread safety: any thread. */
 int sw_ledger_open(sw_ledger **out, const sw_ledger_options *opts);
 
 /* Finishes every operation under way, syncs a durable Ledger's logs,
- * stops the shards and frees the Ledger. No thread may use it once this is called. SW_OK; SW_EINVAL
- * for NULL. */
+ * stops the shards and frees the Ledger, whatever it returns. No thread may
+ * use it once this is called. SW_OK; SW_EIO when a log's final write or
+ * sync failed, or an earlier commit had failed (the reason is logged);
+ * SW_EINVAL for NULL. */
 int sw_ledger_close(sw_ledger *l);
 
 /* Creates account id with opening_balance (>= 0). SW_OK; SW_EEXIST if id is

@@ -21,8 +21,6 @@ extern "C" {
 
 typedef struct sw_db sw_db;
 
-enum sw_fsync { SW_FSYNC_EVERYSEC, SW_FSYNC_ALWAYS, SW_FSYNC_NO };
-
 typedef struct sw_db_options {
     unsigned shards;     /* 0: one per CPU above 4 CPUs, max(1, CPUs - 1) on 4 or fewer */
     const char *dir;     /* NULL: memory only; else the append-only log lives here */
@@ -33,14 +31,13 @@ typedef struct sw_db_options {
  *
  * With opts->dir, the Db is durable: the directory (created if missing)
  * holds one append-only log per shard, replayed on open. A torn tail (the
- * remains of a crash mid-append) is cut with a warning on stderr; corruption
- * before a log's end refuses the open (SW_EIO, with the file and offset on
- * stderr) and changes nothing. The shard count is the directory's: 0 takes
- * it, another count is refused (SW_EINVAL). opts->fsync says when a write
- * is on disk before it is acknowledged: SW_FSYNC_ALWAYS (group commit: one
- * write and one fdatasync per batch of requests, then the answers; nothing
- * acknowledged is lost, even on power failure), SW_FSYNC_EVERYSEC (synced by
- * a background thread once a second: a process crash loses nothing
+ * remains of a crash mid-append) is cut with a warning (through the log
+ * hook, sw_set_log in status.h); corruption before a log's end refuses the
+ * open (SW_EIO, with the file and offset logged) and changes nothing. The shard count is the
+ * directory's: 0 takes it, another count is refused (SW_EINVAL). opts->fsync says when a write is
+ * on disk before it is acknowledged: SW_FSYNC_ALWAYS (group commit: one write and one fdatasync per
+ * batch of requests, then the answers; nothing acknowledged is lost, even on power failure),
+ * SW_FSYNC_EVERYSEC (synced by a background thread once a second: a process crash loses nothing
  * acknowledged, a power failure up to about a second), SW_FSYNC_NO (the OS
  * decides). The log is compacted in the background once it grows past about
  * twice the shard's live data.
@@ -48,13 +45,16 @@ typedef struct sw_db_options {
  * Returns SW_OK; SW_EINVAL (out NULL, more than 4096 shards, an unknown
  * fsync policy, or a shard count the directory does not have); SW_EEXIST
  * (the directory is open in another Db or process); SW_EIO (the directory
- * or a log cannot be read or written, or is corrupt; the reason is on
- * stderr); SW_ENOMEM. Thread safety: any thread. */
+ * or a log cannot be read or written, or is corrupt; the reason is
+ * logged); SW_ENOMEM. Thread safety: any thread. */
 int sw_db_open(sw_db **out, const sw_db_options *opts);
 
 /* Finishes every operation under way, syncs the logs of a durable Db,
- * stops the shards and frees the Db and its data. No thread may use it
- * once this is called. SW_OK; SW_EINVAL for NULL. */
+ * stops the shards and frees the Db and its data, whatever it returns. No
+ * thread may use it once this is called. SW_OK; SW_EIO when a log's final
+ * write or sync failed, or an earlier commit had failed (so a write may
+ * have been refused SW_EIO, and the disk may lack what memory held; the
+ * reason is logged); SW_EINVAL for NULL. */
 int sw_db_close(sw_db *db);
 
 /* Stores val (vlen bytes) under key (klen bytes), replacing any old value.
@@ -69,11 +69,13 @@ int sw_db_store(sw_db *db, const void *key, size_t klen, const void *val, size_t
  * first min(cap, *vlen) bytes are copied to val (as snprintf does: call with
  * cap 0 to learn the length). SW_ENOTFOUND: no such key (*vlen untouched).
  * SW_EINVAL if db or vlen is NULL, key is NULL with klen > 0, or val is NULL
- * with cap > 0. */
+ * with cap > 0. SW_EIO (durable Db): the key's shard failed an earlier
+ * commit, and refuses every request, reads too, until reopened: its memory
+ * may hold writes its disk does not, and nothing is served from them. */
 int sw_db_fetch(sw_db *db, const void *key, size_t klen, void *val, size_t cap, size_t *vlen);
 
 /* Deletes key. SW_OK; SW_ENOTFOUND if absent; SW_EINVAL as above; SW_EIO
- * as for sw_db_store (sw_db_fetch also gives SW_EIO from a failed shard). */
+ * as for sw_db_store. */
 int sw_db_delete(sw_db *db, const void *key, size_t klen);
 
 /* Expiry. A key may carry a deadline: an absolute wall-clock time in

@@ -42,6 +42,30 @@ const char *sw_strerror(int status);
  * Static storage. Thread safety: any thread. */
 const char *sw_errname(int status);
 
+/* When a durable object's log reaches the disk (the Db, the Ledger): a
+ * write is acknowledged after one fdatasync of its batch (SW_FSYNC_ALWAYS),
+ * or with the log synced once a second in the background
+ * (SW_FSYNC_EVERYSEC), or whenever the OS writes it (SW_FSYNC_NO). db.h
+ * says what each promises. */
+enum sw_fsync { SW_FSYNC_EVERYSEC, SW_FSYNC_ALWAYS, SW_FSYNC_NO };
+
+/* Log levels: a warning is something steward handled (a torn log tail cut,
+ * a compaction given up and retried later); an error is something the
+ * caller will also see as a status (a final sync that failed). */
+enum sw_log_level { SW_LOG_WARN = 1, SW_LOG_ERROR = 2 };
+
+/* Receives every message steward has for a human: msg is one line without
+ * its newline, starting with "steward: ", and lives only for the call. */
+typedef void (*sw_log_fn)(void *ctx, int level, const char *msg);
+
+/* Sends steward's messages to fn(ctx, level, msg) from now on; fn NULL
+ * sends them back to stderr (the default). steward prints nothing else on
+ * its own. fn may run on any steward thread, at any time, concurrently with
+ * itself, and must not call back into the object that logs (keep it to
+ * recording the line). Thread safety: any thread; a message being logged
+ * as the hook changes goes to the old hook or the new one. */
+void sw_set_log(sw_log_fn fn, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -79,8 +79,8 @@ int sw_in_task(void);
 /* Go's sync.WaitGroup, for tasks and threads alike: sw_wg_add counts work
  * in (or out, with a negative delta), sw_wg_done counts one out, sw_wg_wait
  * waits until the count is zero (at once if it is). A count below zero (or
- * past INT64_MAX) is a bug in the caller, as in Go: the call prints why to
- * stderr and aborts.
+ * past INT64_MAX) is a bug in the caller, as in Go: the call logs why
+ * (sw_set_log) and aborts.
  * sw_wg_free may follow as soon as sw_wg_wait has returned, if no other
  * call on the WaitGroup is still to come (a sw_wg_done that brought the
  * count to zero may still be returning: it touches the WaitGroup no more).

@@ -13,7 +13,7 @@
 
 #include "steward/owner.h"
 
-#include "../base/sync.h"
+#include "base/sync.h"
 
 /* The handle, which every caller reads, and the balance, which the owner
  * writes, sit in separate cache lines: sharing one cost each operation an

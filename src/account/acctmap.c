@@ -1,5 +1,5 @@
 /* The Ledger shard's id -> account map (see acctmap.h). */
-#include "acctmap.h"
+#include "account/acctmap.h"
 
 #include <stdlib.h>
 

@@ -45,8 +45,9 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "../log/datadir.h"
-#include "ledger_int.h"
+#include "log/datadir.h"
+#include "account/ledger_int.h"
+#include "base/base.h"
 
 struct ledger_req {
     uint64_t id;
@@ -66,7 +67,7 @@ _Static_assert(LEDGER_REQ_INLINE <= SW_OWNER_INLINE_MAX, "a memory-only request 
 
 static unsigned shard_of(const sw_ledger *l, uint64_t id)
 {
-    return (unsigned)(((sw__mix64(id) >> 32) * l->n) >> 32);
+    return sw__shard_of(sw__mix64(id), l->n);
 }
 
 /* Room for amount more in the account, counting reserved transfers. */
@@ -380,7 +381,7 @@ int sw_ledger_open(sw_ledger **out, const sw_ledger_options *opts)
     int rc = ledger_open(l, opts, err, sizeof err);
     if (rc != SW_OK) {
         if (err[0])
-            fprintf(stderr, "steward: sw_ledger_open: %s\n", err);
+            sw__logmsg(SW_LOG_ERROR, "sw_ledger_open: %s", err);
         sw_ledger_close(l);
         return rc;
     }

@@ -11,9 +11,9 @@
 
 #include "steward/account.h"
 #include "steward/owner.h"
-#include "../base/sync.h"
-#include "../log/journal.h"
-#include "acctmap.h"
+#include "base/sync.h"
+#include "log/journal.h"
+#include "account/acctmap.h"
 
 #define SW__TXID_LEN 16
 

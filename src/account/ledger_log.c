@@ -51,8 +51,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../log/datadir.h"
-#include "ledger_int.h"
+#include "log/datadir.h"
+#include "account/ledger_int.h"
+#include "base/base.h"
 
 sw__rec sw__ledger_rec(uint8_t type, const uint8_t *txid, uint64_t id, int64_t num, uint32_t epoch,
                        uint8_t buf[SW__LEDGER_REC_BUF])
@@ -133,7 +134,7 @@ static void snapshot_fn(void *state, void *arg)
     sw__log_writer w;
     char err[256];
     if (sw__log_writer_begin(&w, s->j.log.path, err, sizeof err) != SW_OK) {
-        fprintf(stderr, "steward: ledger shard %u: cannot compact: %s\n", s->index, err);
+        sw__logmsg(SW_LOG_WARN, "ledger shard %u: cannot compact: %s", s->index, err);
         return;
     }
     uint8_t buf[SW__LEDGER_REC_BUF];
@@ -152,8 +153,8 @@ static void snapshot_fn(void *state, void *arg)
     if (rc == SW_OK)
         rc = sw__log_writer_commit(&w, &s->j.log);
     if (rc != SW_OK) {
-        fprintf(stderr, "steward: ledger shard %u: compaction failed: %s\n", s->index,
-                w.errmsg[0] ? w.errmsg : sw_strerror(rc));
+        sw__logmsg(SW_LOG_WARN, "ledger shard %u: compaction failed: %s", s->index,
+                   w.errmsg[0] ? w.errmsg : sw_strerror(rc));
         sw__log_writer_abort(&w);
         if (sw__log_failed(&s->j.log))
             s->j.failed = true; /* switched, but not durably: refuse, as for a failed commit */
@@ -294,20 +295,20 @@ static int settle(sw_ledger *l, const struct half *h)
     uint8_t buf[SW__LEDGER_REC_BUF];
     sw__rec r = sw__ledger_rec(debit ? SW__REC_XFER_CREDIT : SW__REC_XFER_DEBIT, h->txid, h->id,
                                h->amount, h->epoch, buf);
-    fprintf(stderr,
-            "steward: ledger shard %u: %s a transfer of %lld on account %llu that a "
-            "crash left half done\n",
-            h->shard, debit ? "refunding" : "taking back", (long long)h->amount,
-            (unsigned long long)h->id);
+    sw__logmsg(SW_LOG_WARN,
+               "ledger shard %u: %s a transfer of %lld on account %llu that a "
+               "crash left half done",
+               h->shard, debit ? "refunding" : "taking back", (long long)h->amount,
+               (unsigned long long)h->id);
     int rc = sw__log_append(&s->j.log, &r);
     if (rc != SW_OK || a->balance >= 0)
         return rc;
     /* The lost debit's money was spent already: clamp at 0, and log the
      * clamp too, so that the next recovery replays to the same balance. */
-    fprintf(stderr,
-            "steward: ledger shard %u: taking back a transfer whose debit was lost "
-            "leaves account %llu at %lld; set to 0\n",
-            h->shard, (unsigned long long)h->id, (long long)a->balance);
+    sw__logmsg(SW_LOG_WARN,
+               "ledger shard %u: taking back a transfer whose debit was lost "
+               "leaves account %llu at %lld; set to 0",
+               h->shard, (unsigned long long)h->id, (long long)a->balance);
     a->balance = 0;
     r = sw__ledger_rec(SW__REC_ACCT_SET, NULL, h->id, 0, 0, buf);
     return sw__log_append(&s->j.log, &r);

@@ -1,7 +1,7 @@
 /* The slow paths of the parker and the futex mutex, the clock, the
  * per-thread random generator and cache-line allocation. */
 #define _GNU_SOURCE
-#include "sync.h"
+#include "base/sync.h"
 
 #include <errno.h>
 #include <linux/futex.h>

@@ -157,8 +157,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../base/sync.h"
-#include "chan_int.h"
+#include "base/sync.h"
+#include "chan/chan_int.h"
 
 struct op {
     _Atomic uint32_t claimed; /* 0 -> 1 once; see DESIGN */

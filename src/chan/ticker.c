@@ -1,5 +1,5 @@
 /* A thread that ticks until its quit channel closes (see ticker.h). */
-#include "ticker.h"
+#include "chan/ticker.h"
 
 static void *ticker_main(void *arg)
 {

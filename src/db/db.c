@@ -19,9 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../base/sync.h"
-#include "../log/datadir.h"
-#include "db_int.h"
+#include "base/sync.h"
+#include "log/datadir.h"
+#include "db/db_int.h"
+#include "base/base.h"
 
 struct db_req {
     uint64_t hash;
@@ -44,7 +45,7 @@ static int lookup_key(struct sw__shard *s, uint64_t hash, const void *key, size_
     if (sw__journal_failed(&s->j))
         return SW_EIO;
     int rc = sw__table_get_ex(&s->table, hash, key, klen, val, vlen, expire);
-    if (rc == SW_OK && *expire != 0 && *expire <= sw__db_now_ms()) {
+    if (rc == SW_OK && *expire != 0 && *expire <= sw__wall_ms()) {
         sw__table_del(&s->table, hash, key, klen);
         rc = SW_ENOTFOUND;
     }
@@ -137,7 +138,7 @@ static void expire_fn(void *state, void *arg)
     r->rc = lookup(state, r, &val, &vlen, &old);
     if (r->rc != SW_OK)
         return;
-    bool gone = r->expire != 0 && r->expire <= sw__db_now_ms();
+    bool gone = r->expire != 0 && r->expire <= sw__wall_ms();
     sw__rec rec = {.type = gone ? SW__REC_DEL : SW__REC_EXPIRE,
                    .a = r->key,
                    .alen = r->klen,
@@ -237,7 +238,7 @@ static void small_store_fn(void *state, void *arg)
                    .b = r->flags & SMALL_PTR ? small_ptr(r) : key + r->klen,
                    .blen = r->len};
     int rc;
-    r->rc = (int16_t)sw__db_shard_apply(state, sw__db_hash(key, r->klen), &rec, NULL, &rc);
+    r->rc = (int16_t)sw__db_shard_apply(state, sw__hash(key, r->klen), &rec, NULL, &rc);
 }
 
 static void small_fetch_fn(void *state, void *arg)
@@ -247,7 +248,7 @@ static void small_fetch_fn(void *state, void *arg)
     const void *val;
     size_t vlen;
     int64_t expire;
-    int rc = lookup_key(state, sw__db_hash(key, r->klen), key, r->klen, &val, &vlen, &expire);
+    int rc = lookup_key(state, sw__hash(key, r->klen), key, r->klen, &val, &vlen, &expire);
     r->rc = (int16_t)rc;
     if (rc != SW_OK)
         return;
@@ -271,13 +272,13 @@ static void small_delete_fn(void *state, void *arg)
     struct db_small *r = arg;
     const unsigned char *key = small_key(r);
     int rc;
-    r->rc = (int16_t)delete_key(state, sw__db_hash(key, r->klen), key, r->klen, NULL, &rc);
+    r->rc = (int16_t)delete_key(state, sw__hash(key, r->klen), key, r->klen, NULL, &rc);
 }
 
 /* The owner of the shard that keys of this hash live in. */
 static sw_owner *route(const sw_db *db, uint64_t hash)
 {
-    return db->route[((hash >> 32) * db->n) >> 32];
+    return db->route[sw__shard_of(hash, db->n)];
 }
 
 /* Sends r to the shard of key (which r holds too) and returns the owner's
@@ -285,7 +286,7 @@ static sw_owner *route(const sw_db *db, uint64_t hash)
 static int small_call(sw_db *db, sw_owner_fn fn, struct db_small *r, const void *key)
 {
     int rc =
-        sw_owner_call_inline(route(db, sw__db_hash(key ? key : "", r->klen)), fn, r, sizeof *r);
+        sw_owner_call_inline(route(db, sw__hash(key ? key : "", r->klen)), fn, r, sizeof *r);
     return rc == SW_OK ? r->rc : rc;
 }
 
@@ -319,7 +320,7 @@ size_t sw__db_shard_sweep(struct sw__shard *s, int64_t now, sw__db_gone_fn gone,
             used += lens[dead++] = items[i].klen;
         }
         for (size_t i = 0, at = 0; i < dead; at += lens[i++]) {
-            sw__table_del(&s->table, sw__db_hash(keys + at, lens[i]), keys + at, lens[i]);
+            sw__table_del(&s->table, sw__hash(keys + at, lens[i]), keys + at, lens[i]);
             if (gone)
                 gone(ctx, keys + at, lens[i]);
         }
@@ -333,7 +334,7 @@ size_t sw__db_shard_sweep(struct sw__shard *s, int64_t now, sw__db_gone_fn gone,
 static void sweep_fn(void *state, void *arg)
 {
     (void)arg;
-    sw__db_shard_sweep(state, sw__db_now_ms(), NULL, NULL);
+    sw__db_shard_sweep(state, sw__wall_ms(), NULL, NULL);
 }
 
 /* The sweeper's tick: asks every shard for a sweep. */
@@ -357,7 +358,7 @@ static int shard_call(sw_db *db, sw_owner_fn fn, struct db_req *r)
         r->key = empty;
     if (!r->val)
         r->val = empty;
-    r->hash = sw__db_hash(r->key, r->klen);
+    r->hash = sw__hash(r->key, r->klen);
     int rc = sw_owner_call(route(db, r->hash), fn, r);
     return rc == SW_OK ? r->rc : rc;
 }
@@ -428,7 +429,7 @@ int sw_db_open(sw_db **out, const sw_db_options *opts)
     int rc = db_open(db, opts, err, sizeof err);
     if (rc != SW_OK) {
         if (err[0])
-            fprintf(stderr, "steward: sw_db_open: %s\n", err);
+            sw__logmsg(SW_LOG_ERROR, "sw_db_open: %s", err);
         sw_db_close(db);
         return rc;
     }

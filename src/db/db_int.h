@@ -13,18 +13,9 @@
 #include "steward/chan.h"
 #include "steward/db.h"
 #include "steward/owner.h"
-#include "../log/journal.h"
-#include "table.h"
-
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-
-/* The hash of a key: the high 32 bits pick the shard, the low bits the
- * table slot. */
-static inline uint64_t sw__db_hash(const void *key, size_t klen)
-{
-    return XXH3_64bits(key, klen);
-}
+#include "log/journal.h"
+#include "base/base.h"
+#include "db/table.h"
 
 /* Test only: a memory-only Db sends values longer than n bytes (default
  * and maximum UINT32_MAX) by pointer, and asks again by pointer for a
@@ -32,9 +23,6 @@ static inline uint64_t sw__db_hash(const void *key, size_t klen)
  * path without 4 GiB of memory. Safe from any thread; meant to be set while
  * no Db is in use. */
 void sw__db_small_len_max(uint32_t n);
-
-/* The wall clock in ms since the Unix epoch: the unit of deadlines. */
-int64_t sw__db_now_ms(void);
 
 struct sw__shard {
     sw__table table;

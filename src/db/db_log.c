@@ -43,21 +43,15 @@
 #include <string.h>
 #include <time.h>
 
-#include "../log/datadir.h"
-#include "db_int.h"
+#include "log/datadir.h"
+#include "db/db_int.h"
+#include "base/base.h"
 
 #define COMPACT_CHUNK 512
 #define COMPACT_MIN_BYTES ((uint64_t)4 << 20)
 #define KICK_BYTES ((uint64_t)4 << 20)
 
 /* ---- replay ---- */
-
-int64_t sw__db_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Replays one record as it was applied, deadlines included, even past
  * ones: a later record may still extend or remove a deadline (EXPIRE,
@@ -66,7 +60,7 @@ int64_t sw__db_now_ms(void)
 static int replay(void *ctx, const sw__rec *r)
 {
     struct sw__shard *s = ctx;
-    uint64_t h = sw__db_hash(r->a, r->alen);
+    uint64_t h = sw__hash(r->a, r->alen);
     if (r->num < 0 && (r->type == SW__REC_PUT || r->type == SW__REC_EXPIRE))
         return SW_EIO; /* no write logs a negative deadline */
     switch (r->type) {
@@ -89,7 +83,7 @@ static int replay(void *ctx, const sw__rec *r)
 /* Drops every key whose deadline passed while the shard was down. */
 static void purge_expired(struct sw__shard *s)
 {
-    int64_t now = sw__db_now_ms();
+    int64_t now = sw__wall_ms();
     s->sweep_cursor = 0;
     do
         sw__db_shard_sweep(s, now, NULL, NULL);
@@ -119,8 +113,8 @@ int sw__db_shard_log_open(const char *dir, const char *kind, struct sw__shard *s
 void sw__db_compact_note(struct sw__shard *s, const sw__rec *r)
 {
     if (s->compacting && sw__log_writer_append(&s->compact, r) != SW_OK) {
-        fprintf(stderr, "steward: db shard %u: compaction abandoned: %s\n", s->index,
-                s->compact.errmsg);
+        sw__logmsg(SW_LOG_WARN, "db shard %u: compaction abandoned: %s", s->index,
+                   s->compact.errmsg);
         sw__log_writer_abort(&s->compact);
         s->compacting = false;
     }
@@ -136,7 +130,7 @@ static void compact_start(struct sw__shard *s)
 {
     char err[256];
     if (sw__log_writer_begin(&s->compact, s->j.log.path, err, sizeof err) != SW_OK) {
-        fprintf(stderr, "steward: db shard %u: cannot compact: %s\n", s->index, err);
+        sw__logmsg(SW_LOG_WARN, "db shard %u: cannot compact: %s", s->index, err);
         s->compact_min = sw__log_size(&s->j.log) * 2; /* do not retry at once */
         return;
     }
@@ -186,8 +180,8 @@ static void compact_step(struct sw__shard *s)
         s->compact_min = COMPACT_MIN_BYTES;
         return;
     }
-    fprintf(stderr, "steward: db shard %u: compaction failed: %s\n", s->index,
-            s->compact.errmsg[0] ? s->compact.errmsg : sw_strerror(rc));
+    sw__logmsg(SW_LOG_WARN, "db shard %u: compaction failed: %s", s->index,
+               s->compact.errmsg[0] ? s->compact.errmsg : sw_strerror(rc));
     sw__log_writer_abort(&s->compact);
     s->compact_min = sw__log_size(&s->j.log) * 2;
     if (sw__log_failed(&s->j.log))

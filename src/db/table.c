@@ -53,7 +53,7 @@
  * thing whatever the arrays' sizes. Hence every key present for the whole scan
  * is reported exactly once, across resizes.
  */
-#include "table.h"
+#include "db/table.h"
 
 #include <assert.h>
 #include <stdatomic.h>
@@ -64,7 +64,7 @@
 #include <malloc.h>
 #endif
 
-#include "../base/sync.h"
+#include "base/sync.h"
 
 #define SLOTS 7
 #define GROUP_ALIGN 64

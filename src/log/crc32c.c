@@ -7,7 +7,7 @@
  * an indirect call. The hardware function carries a target attribute, so the
  * file builds without -msse4.2 and runs on CPUs without the instruction.
  */
-#include "crc32c.h"
+#include "log/crc32c.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

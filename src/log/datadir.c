@@ -1,6 +1,6 @@
 /* Data directories and their meta files (see datadir.h). */
 #define _GNU_SOURCE
-#include "datadir.h"
+#include "log/datadir.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,6 @@
 /* A shard's log with its fsync policy and group commit (see journal.h). */
-#include "journal.h"
+#include "log/journal.h"
+#include "base/base.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -44,24 +45,28 @@ bool sw__journal_commit(sw__journal *j)
         for (sw__journal_waiter *w = j->waits; w; w = w->next)
             *w->rc = SW_EIO;
         if (!j->failed)
-            fprintf(stderr,
-                    "steward: %s: %s; the writes of this batch were refused, and it refuses "
-                    "every request until reopened\n",
-                    j->name, sw__log_errmsg(&j->log));
+            sw__logmsg(SW_LOG_ERROR,
+                       "%s: %s; the writes of this batch were refused, and it refuses "
+                       "every request until reopened",
+                       j->name, sw__log_errmsg(&j->log));
         j->failed = true;
     }
     j->waits = NULL;
     return !j->failed;
 }
 
-void sw__journal_close(sw__journal *j)
+int sw__journal_close(sw__journal *j)
 {
     if (!j->open)
-        return;
-    if (!j->failed && sw__log_flush(&j->log, true) != SW_OK)
-        fprintf(stderr, "steward: %s: final sync failed: %s\n", j->name, sw__log_errmsg(&j->log));
+        return SW_OK;
+    int rc = j->failed ? SW_EIO : SW_OK;
+    if (rc == SW_OK && sw__log_flush(&j->log, true) != SW_OK) {
+        sw__logmsg(SW_LOG_ERROR, "%s: final sync failed: %s", j->name, sw__log_errmsg(&j->log));
+        rc = SW_EIO;
+    }
     sw__log_close(&j->log);
     j->open = false;
+    return rc;
 }
 
 static void sync_all(void *ctx)
@@ -70,8 +75,8 @@ static void sync_all(void *ctx)
     for (size_t i = 0; i < s->n; i++) {
         sw__journal *j = s->get(s->ctx, i);
         if (sw__log_sync(&j->log) != SW_OK)
-            fprintf(stderr, "steward: %s: background sync failed: %s\n", j->name,
-                    strerror(sw__log_errno(&j->log)));
+            sw__logmsg(SW_LOG_ERROR, "%s: background sync failed: %s", j->name,
+                       strerror(sw__log_errno(&j->log)));
     }
 }
 

@@ -22,10 +22,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../chan/ticker.h"
-#include "logfile.h"
+#include "chan/ticker.h"
+#include "log/logfile.h"
 #include "steward/chan.h"
-#include "steward/db.h"
+#include "steward/status.h"
 
 /* A write waiting for its batch's commit; lives in the write's request. */
 typedef struct sw__journal_waiter {
@@ -71,9 +71,10 @@ static inline bool sw__journal_failed(const sw__journal *j)
     return j->failed;
 }
 
-/* Flushes and syncs what is left, then closes. Harmless on a journal that
- * was never opened. */
-void sw__journal_close(sw__journal *j);
+/* Flushes and syncs what is left, then closes. SW_OK; SW_EIO when the
+ * final flush or sync failed, or the journal had failed before (either is
+ * logged when it happens). Harmless (SW_OK) on a journal never opened. */
+int sw__journal_close(sw__journal *j);
 
 /* The everysec syncer: a thread that syncs journals get(ctx, 0 .. n-1)
  * once a second until stopped. */

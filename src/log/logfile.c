@@ -62,7 +62,7 @@
  * compaction commit, so a background sync never uses a closed descriptor.
  */
 #define _GNU_SOURCE
-#include "logfile.h"
+#include "log/logfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -75,7 +75,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "crc32c.h"
+#include "log/crc32c.h"
+#include "base/base.h"
 
 #define READ_CHUNK ((size_t)1 << 20)   /* replay reads this much at a time */
 #define WRITER_FLUSH ((size_t)1 << 20) /* a writer writes out at this size */
@@ -468,9 +469,8 @@ static int recover(int fd, const char *path, sw__log_replay_fn fn, void *ctx, sw
         return rc;
     uint64_t dropped = info->file_size - info->good_size;
     if (warn)
-        fprintf(stderr,
-                "steward: warning: %s: torn tail at offset %" PRIu64 " (%s): truncating %" PRIu64
-                " bytes\n",
+        sw__logmsg(SW_LOG_WARN,
+                "warning: %s: torn tail at offset %" PRIu64 " (%s): truncating %" PRIu64 " bytes",
                 path, info->good_size, info->why, dropped);
     if (do_truncate(fd, info->good_size) < 0 || do_fdatasync(fd) < 0) {
         fmt(err, errlen, "%s: cutting the torn tail at offset %" PRIu64 " failed: %s", path,

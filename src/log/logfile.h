@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "record.h"
+#include "log/record.h"
 #include "steward/status.h"
 
 /* Called once per valid record, in file order, during open or verify. r and

@@ -1,10 +1,10 @@
 /* The log record codec (format in record.h). Pure functions on byte arrays:
  * the log file code and steward-check drive them; a fuzzer can too. */
-#include "record.h"
+#include "log/record.h"
 
 #include <string.h>
 
-#include "crc32c.h"
+#include "log/crc32c.h"
 
 #define VARINT_MAX 10 /* bytes in the longest 64-bit LEB128 */
 

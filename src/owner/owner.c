@@ -101,9 +101,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "../base/sync.h"
-#include "../task/task_int.h"
-#include "owner_int.h"
+#include "base/sync.h"
+#include "task/pool.h"
+#include "owner/owner_int.h"
 
 enum msg_kind { MSG_CALL, MSG_CALL_INLINE, MSG_POST, MSG_POST_HEAP, MSG_STOP };
 

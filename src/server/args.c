@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
+#include "server/cmd.h"
 
 bool arg_is(const sw__resp_arg *a, const char *lit)
 {

@@ -9,7 +9,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "cmd.h"
+#include "server/cmd.h"
 
 #define W CMD_WRITE
 #define R CMD_READONLY

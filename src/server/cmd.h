@@ -9,7 +9,7 @@
 #ifndef STEWARD_SERVER_CMD_H
 #define STEWARD_SERVER_CMD_H
 
-#include "server.h"
+#include "server/server.h"
 
 struct exec {
     struct srv *srv;

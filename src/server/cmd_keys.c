@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../base/sync.h"
-#include "cmd.h"
+#include "base/sync.h"
+#include "server/cmd.h"
 
 /* Whether k is live; *expire gets its deadline. */
 static bool live(struct kkey *k, int64_t *expire)

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
+#include "server/cmd.h"
 
 struct lcs_opts {
     bool len, idx, withlen;

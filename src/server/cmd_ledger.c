@@ -12,7 +12,7 @@
  */
 #include <stdio.h>
 
-#include "cmd.h"
+#include "server/cmd.h"
 
 static bool id_arg(struct exec *x, size_t i, uint64_t *id)
 {

@@ -7,7 +7,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "cmd.h"
+#include "server/cmd.h"
 
 /* ---- DBSIZE, FLUSHDB, FLUSHALL --------------------------------------------- */
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
+#include "server/cmd.h"
 
 static void hit(struct exec *x, bool found)
 {

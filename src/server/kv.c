@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
+#include "server/cmd.h"
 
 int64_t kv_now(void)
 {
-    return sw__db_now_ms();
+    return sw__wall_ms();
 }
 
 int kkey_build(struct srv *s, int db, const sw__resp_arg *a, struct kkey *k)
@@ -29,7 +29,7 @@ int kkey_build(struct srv *s, int db, const sw__resp_arg *a, struct kkey *k)
     }
     k->p[0] = (char)db;
     memcpy(k->p + 1, a->ptr, a->len);
-    k->hash = sw__db_hash(k->p, k->len);
+    k->hash = sw__hash(k->p, k->len);
     k->sh = &s->shards[srv_shard_of(s, k->hash)];
     return SW_OK;
 }
@@ -192,7 +192,7 @@ static int flush_items(struct srv_shard *sh, int db, const sw__table_item *items
     at = 0;
     for (size_t i = 0; i < m; at += lens[i++]) {
         struct kkey k = {.p = block + at, .len = lens[i], .sh = sh, .db = block[at]};
-        k.hash = sw__db_hash(k.p, k.len);
+        k.hash = sw__hash(k.p, k.len);
         kv_del(&k);
     }
     free(block);

@@ -16,8 +16,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../base/sync.h"
-#include "cmd.h"
+#include "base/sync.h"
+#include "server/cmd.h"
 
 #define READ_BUDGET 4               /* reads per connection per turn, for fairness */
 #define OUT_KEEP ((size_t)64 << 10) /* free an emptied output buffer above this */

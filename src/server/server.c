@@ -12,9 +12,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../base/sync.h"
-#include "../log/datadir.h"
-#include "cmd.h"
+#include "base/sync.h"
+#include "log/datadir.h"
+#include "server/cmd.h"
 
 static int listen_on(struct srv *s, char *err, size_t errlen)
 {

@@ -54,8 +54,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../db/db_int.h"
-#include "resp.h"
+#include "db/db_int.h"
+#include "server/resp.h"
 #include "steward/account.h"
 
 #define SRV_VERSION "0.1.0"
@@ -211,7 +211,7 @@ void srv_stop(struct srv *s);
 /* The shard of an internal key's hash. */
 static inline unsigned srv_shard_of(const struct srv *s, uint64_t hash)
 {
-    return (unsigned)(((hash >> 32) * s->n) >> 32);
+    return sw__shard_of(hash, s->n);
 }
 
 /* A connection's output gained bytes: have it flushed at the end of the turn. */

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cmd.h"
+#include "server/cmd.h"
 
 static struct srv g_srv;
 

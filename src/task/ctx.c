@@ -1,7 +1,7 @@
 /* Context switch: see ctx.h. The assembly follows each ABI's list of
  * callee-saved registers; everything else the C caller of sw__ctx_swap
  * already assumes clobbered by a call. */
-#include "ctx.h"
+#include "task/ctx.h"
 
 #include <stdint.h>
 #include <string.h>

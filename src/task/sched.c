@@ -79,9 +79,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../base/sync.h"
-#include "ctx.h"
-#include "task_int.h"
+#include "base/sync.h"
+#include "task/ctx.h"
+#include "task/pool.h"
+#include "task/task_int.h"
+#include "base/base.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SW__ASAN 1
@@ -747,7 +749,7 @@ static void task_start(struct worker *w, struct sw__task *t)
 {
     t->stack = stack_get(w);
     if (!t->stack) {
-        fprintf(stderr, "steward: out of memory for a task's stack (%zu bytes)\n", g_stack_size);
+        sw__logmsg(SW_LOG_ERROR, "out of memory for a task's stack (%zu bytes)", g_stack_size);
         abort();
     }
 #ifdef SW__ASAN

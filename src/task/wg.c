@@ -10,8 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../base/sync.h"
+#include "base/sync.h"
 #include "steward/task.h"
+#include "base/base.h"
 
 struct waiter {
     sw__parker parker;
@@ -41,7 +42,7 @@ void sw_wg_add(sw_wg *wg, int64_t delta)
     bool past_max = __builtin_add_overflow(wg->count, delta, &count); /* count >= 0: only up */
     if (past_max || count < 0) {
         sw__lock_release(&wg->lock);
-        fprintf(stderr, "steward: sw_wg_add: the WaitGroup's count would go %s\n",
+        sw__logmsg(SW_LOG_ERROR, "sw_wg_add: the WaitGroup's count would go %s",
                 past_max ? "past INT64_MAX" : "below zero");
         abort();
     }
