@@ -116,6 +116,21 @@ static off_t file_size(const char *path)
     return stat(path, &st) == 0 ? st.st_size : -1;
 }
 
+/* What the log hook received. */
+struct captured {
+    int lines, level;
+    char first[512];
+};
+
+static void capture(void *ctx, int level, const char *msg)
+{
+    struct captured *c = ctx;
+    if (c->lines++ == 0) {
+        c->level = level;
+        snprintf(c->first, sizeof c->first, "%s", msg);
+    }
+}
+
 static void test_torn_tail_is_cut(void **state)
 {
     (void)state;
@@ -125,7 +140,16 @@ static void test_torn_tail_is_cut(void **state)
     /* A crash mid-append: the last record is cut short. */
     off_t size = file_size(shard_log(0));
     assert_int_equal(truncate(shard_log(0), size - 3), 0);
+    struct captured got = {0};
+    sw_set_log(capture, &got);
     db = open_dir(1, SW_FSYNC_ALWAYS);
+    sw_set_log(NULL, NULL);
+    /* The cut was reported through the hook, once, as a warning naming the file. */
+    assert_int_equal(got.lines, 1);
+    assert_int_equal(got.level, SW_LOG_WARN);
+    assert_non_null(strstr(got.first, "steward: warning: "));
+    assert_non_null(strstr(got.first, "torn tail"));
+    assert_non_null(strstr(got.first, shard_log(0)));
     assert_int_equal(sw_db_count(db), 49); /* the torn record is gone, the rest is back */
     check_n(db, 0, 49, "t");
     store_n(db, 100, 110, "after"); /* appends go after the cut */
@@ -172,13 +196,27 @@ static void test_failed_flush_acknowledges_nothing(void **state)
         size_t n;
         assert_int_equal(sw_db_fetch(db, "key-1", 5, got, sizeof got, &n), SW_EIO);
         assert_int_equal(sw_db_store(db, "x", 1, "y", 1), SW_EIO);
-        sw_db_close(db);
+        assert_int_equal(sw_db_close(db), SW_EIO); /* closing says so too */
         db = open_dir(1, SW_FSYNC_ALWAYS);
         check_n(db, 0, 10, "ok");
         assert_int_equal(sw_db_fetch(db, "lost", 4, got, sizeof got, &n), SW_ENOTFOUND);
         assert_int_equal(sw_db_count(db), 10);
-        sw_db_close(db);
+        assert_int_equal(sw_db_close(db), SW_OK);
     }
+}
+
+/* The final sync at close fails: the close reports it. */
+static void test_close_reports_failed_final_sync(void **state)
+{
+    (void)state;
+    sw_db *db = open_dir(1, SW_FSYNC_NO);
+    store_n(db, 0, 10, "s");
+    sw__log_fail_next(SW__LOG_FAULT_FSYNC, 1);
+    assert_int_equal(sw_db_close(db), SW_EIO);
+    sw__log_fail_next(SW__LOG_FAULT_FSYNC, 0);
+    db = open_dir(1, SW_FSYNC_NO); /* written, if not synced: the page cache has it */
+    check_n(db, 0, 10, "s");
+    assert_int_equal(sw_db_close(db), SW_OK);
 }
 
 /* Compaction while clients keep writing: writer threads overwrite and
@@ -215,7 +253,7 @@ static void *writer_main(void *arg)
 
 static void read_compactions(void *state, void *arg)
 {
-    *(uint64_t *)arg += ((struct sw__shard *)state)->compactions;
+    *(uint64_t *)arg += sw__shard_compactions(state);
 }
 
 static void test_compaction_under_writes(void **state)
@@ -272,6 +310,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_torn_tail_is_cut, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_corruption_refused, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_failed_flush_acknowledges_nothing, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_close_reports_failed_final_sync, tmpdir_setup,
                                         tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_compaction_under_writes, tmpdir_setup,
                                         tmpdir_teardown),

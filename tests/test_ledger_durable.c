@@ -114,11 +114,27 @@ static void test_failed_commit_acknowledges_nothing(void **state)
     sw__log_fail_next(SW__LOG_FAULT_FSYNC, 0);
     int64_t b;
     assert_int_equal(sw_ledger_balance(l, 1, &b), SW_EIO); /* the shard refuses now */
-    sw_ledger_close(l);
+    assert_int_equal(sw_ledger_close(l), SW_EIO);          /* and closing says so */
     l = open_dir(1);
     assert_int_equal(balance(l, 1), 100);
     assert_int_equal(balance(l, 2), 100);
-    sw_ledger_close(l);
+    assert_int_equal(sw_ledger_close(l), SW_OK);
+}
+
+/* The final sync at close fails: the close reports it. */
+static void test_close_reports_failed_final_sync(void **state)
+{
+    (void)state;
+    sw_ledger *l = NULL;
+    sw_ledger_options opts = {.shards = 1, .dir = g_dir, .fsync = SW_FSYNC_NO};
+    assert_int_equal(sw_ledger_open(&l, &opts), SW_OK);
+    assert_int_equal(sw_ledger_create(l, 7, 100), SW_OK);
+    sw__log_fail_next(SW__LOG_FAULT_FSYNC, 1);
+    assert_int_equal(sw_ledger_close(l), SW_EIO);
+    sw__log_fail_next(SW__LOG_FAULT_FSYNC, 0);
+    l = open_dir(1); /* written, if not synced: the page cache still has it */
+    assert_int_equal(balance(l, 7), 100);
+    assert_int_equal(sw_ledger_close(l), SW_OK);
 }
 
 static off_t log_bytes(unsigned shards)
@@ -176,6 +192,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_half_done_transfer_is_refunded_once, tmpdir_setup,
                                         tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_failed_commit_acknowledges_nothing, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_close_reports_failed_final_sync, tmpdir_setup,
                                         tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_compaction, tmpdir_setup, tmpdir_teardown),
     };

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds steward three ways (plain, ASan+UBSan, TSan), runs every test of
-# each through CTest, checks the formatting, and ends with one count.
+# each through CTest, checks the layers and the formatting, and ends with
+# one count.
 #
 # Usage: tools/run-tests.sh [variant...]   (default: plain address thread)
 set -uo pipefail
@@ -50,6 +51,13 @@ if tools/verify.sh >build/verify.log 2>&1; then
     passed=$((passed + 1)); grep -E '^spin|^verify' build/verify.log
 else
     tail -40 build/verify.log; failed=$((failed + 1))
+fi
+
+echo "== layers (DESIGN.md's Layers table, tools/check-layers.py)"
+if tools/check-layers.py >build/layers.log 2>&1; then
+    passed=$((passed + 1)); tail -1 build/layers.log
+else
+    cat build/layers.log; failed=$((failed + 1))
 fi
 
 echo "== format"

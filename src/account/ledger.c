@@ -397,8 +397,10 @@ int sw_ledger_close(sw_ledger *l)
     for (unsigned i = 0; i < l->n; i++)
         sw_owner_free(l->shards[i].owner); /* runs what is queued, then stops */
     sw__syncer_stop(&l->syncer);
+    int rc = SW_OK;
     for (unsigned i = 0; i < l->n; i++) {
-        sw__journal_close(&l->shards[i].j);
+        if (sw__journal_close(&l->shards[i].j) != SW_OK)
+            rc = SW_EIO;
         sw__acctmap_destroy(&l->shards[i].map);
     }
     pthread_mutex_destroy(&l->total_mu);
@@ -406,7 +408,7 @@ int sw_ledger_close(sw_ledger *l)
     free(l->route);
     free(l->dir);
     free(l);
-    return SW_OK;
+    return rc;
 }
 
 int sw_ledger_create(sw_ledger *l, uint64_t id, int64_t opening_balance)

@@ -36,114 +36,24 @@ struct db_req {
     sw__journal_waiter wait; /* a durable write waiting for its batch's commit */
 };
 
-/* The key's entry if present and not expired; an expired one is removed
- * on the way (lazily; recovery drops it again from the log by its
- * deadline, so the removal needs no record). */
-static int lookup_key(struct sw__shard *s, uint64_t hash, const void *key, size_t klen,
-                      const void **val, size_t *vlen, int64_t *expire)
-{
-    if (sw__journal_failed(&s->j))
-        return SW_EIO;
-    int rc = sw__table_get_ex(&s->table, hash, key, klen, val, vlen, expire);
-    if (rc == SW_OK && *expire != 0 && *expire <= sw__wall_ms()) {
-        sw__table_del(&s->table, hash, key, klen);
-        rc = SW_ENOTFOUND;
-    }
-    return rc;
-}
-
-static int lookup(struct sw__shard *s, struct db_req *r, const void **val, size_t *vlen,
-                  int64_t *expire)
-{
-    return lookup_key(s, r->hash, r->key, r->klen, val, vlen, expire);
-}
-
-int sw__db_shard_apply(struct sw__shard *s, uint64_t hash, const sw__rec *rec,
-                       sw__journal_waiter *w, int *rcp)
-{
-    size_t mark = sw__journal_mark(&s->j);
-    if (s->j.open) {
-        int rc = sw__journal_append(&s->j, rec);
-        if (rc != SW_OK)
-            return rc;
-    }
-    int rc;
-    if (rec->type == SW__REC_PUT)
-        rc = sw__table_put_ex(&s->table, hash, rec->a, rec->alen, rec->blen ? rec->b : "",
-                              rec->blen, rec->num);
-    else if (rec->type == SW__REC_EXPIRE)
-        rc = sw__table_set_expire(&s->table, hash, rec->a, rec->alen, rec->num);
-    else
-        rc = sw__table_del(&s->table, hash, rec->a, rec->alen);
-    if (!s->j.open)
-        return rc;
-    if (rc != SW_OK) {
-        sw__journal_rewind(&s->j, mark);
-        return rc;
-    }
-    if (w)
-        sw__journal_wait(&s->j, w, rcp);
-    sw__db_compact_note(s, rec);
-    return SW_OK;
-}
-
-static void write_op(struct sw__shard *s, struct db_req *r, const sw__rec *rec)
-{
-    r->rc = sw__db_shard_apply(s, r->hash, rec, &r->wait, &r->rc);
-}
-
 static void store_fn(void *state, void *arg)
 {
     struct db_req *r = arg;
-    if (sw__journal_failed(&((struct sw__shard *)state)->j)) {
-        r->rc = SW_EIO;
-        return;
-    }
-    sw__rec rec = {.type = SW__REC_PUT,
-                   .a = r->key,
-                   .alen = r->klen,
-                   .b = r->val,
-                   .blen = r->len,
-                   .num = r->expire};
-    write_op(state, r, &rec);
-}
-
-/* Deletes the key if present (SW_ENOTFOUND otherwise), as
- * sw__db_shard_apply does. */
-static int delete_key(struct sw__shard *s, uint64_t hash, const void *key, size_t klen,
-                      sw__journal_waiter *w, int *rcp)
-{
-    const void *val;
-    size_t vlen;
-    int64_t expire;
-    int rc = lookup_key(s, hash, key, klen, &val, &vlen, &expire);
-    if (rc != SW_OK)
-        return rc;
-    sw__rec rec = {.type = SW__REC_DEL, .a = key, .alen = klen};
-    return sw__db_shard_apply(s, hash, &rec, w, rcp);
+    r->rc = sw__shard_put(state, r->hash, r->key, r->klen, r->val, r->len, r->expire, NULL,
+                          &r->wait, &r->rc);
 }
 
 static void delete_fn(void *state, void *arg)
 {
     struct db_req *r = arg;
-    r->rc = delete_key(state, r->hash, r->key, r->klen, &r->wait, &r->rc);
+    r->rc = sw__shard_delete(state, r->hash, r->key, r->klen, NULL, &r->wait, &r->rc);
 }
 
 static void expire_fn(void *state, void *arg)
 {
     struct db_req *r = arg;
-    const void *val;
-    size_t vlen;
-    int64_t old;
-    r->rc = lookup(state, r, &val, &vlen, &old);
-    if (r->rc != SW_OK)
-        return;
-    bool gone = r->expire != 0 && r->expire <= sw__wall_ms();
-    sw__rec rec = {.type = gone ? SW__REC_DEL : SW__REC_EXPIRE,
-                   .a = r->key,
-                   .alen = r->klen,
-                   .num = r->expire};
-    write_op(state, r, &rec);
+    r->rc =
+        sw__shard_expire(state, r->hash, r->key, r->klen, r->expire, NULL, NULL, &r->wait, &r->rc);
 }
 
 static void fetch_fn(void *state, void *arg)
@@ -151,7 +61,7 @@ static void fetch_fn(void *state, void *arg)
     struct db_req *r = arg;
     const void *val;
     size_t vlen;
-    r->rc = lookup(state, r, &val, &vlen, &r->expire);
+    r->rc = sw__shard_get(state, r->hash, r->key, r->klen, &val, &vlen, &r->expire);
     if (r->rc != SW_OK)
         return;
     if (r->len)
@@ -232,13 +142,9 @@ static void small_store_fn(void *state, void *arg)
 {
     struct db_small *r = arg;
     const unsigned char *key = small_key(r);
-    sw__rec rec = {.type = SW__REC_PUT,
-                   .a = key,
-                   .alen = r->klen,
-                   .b = r->flags & SMALL_PTR ? small_ptr(r) : key + r->klen,
-                   .blen = r->len};
-    int rc;
-    r->rc = (int16_t)sw__db_shard_apply(state, sw__hash(key, r->klen), &rec, NULL, &rc);
+    const void *val = r->flags & SMALL_PTR ? small_ptr(r) : key + r->klen;
+    r->rc = (int16_t)sw__shard_put(state, sw__hash(key, r->klen), key, r->klen, val, r->len, 0,
+                                   NULL, NULL, NULL);
 }
 
 static void small_fetch_fn(void *state, void *arg)
@@ -248,7 +154,7 @@ static void small_fetch_fn(void *state, void *arg)
     const void *val;
     size_t vlen;
     int64_t expire;
-    int rc = lookup_key(state, sw__hash(key, r->klen), key, r->klen, &val, &vlen, &expire);
+    int rc = sw__shard_get(state, sw__hash(key, r->klen), key, r->klen, &val, &vlen, &expire);
     r->rc = (int16_t)rc;
     if (rc != SW_OK)
         return;
@@ -271,8 +177,8 @@ static void small_delete_fn(void *state, void *arg)
 {
     struct db_small *r = arg;
     const unsigned char *key = small_key(r);
-    int rc;
-    r->rc = (int16_t)delete_key(state, sw__hash(key, r->klen), key, r->klen, NULL, &rc);
+    r->rc =
+        (int16_t)sw__shard_delete(state, sw__hash(key, r->klen), key, r->klen, NULL, NULL, NULL);
 }
 
 /* The owner of the shard that keys of this hash live in. */
@@ -285,56 +191,19 @@ static sw_owner *route(const sw_db *db, uint64_t hash)
  * answer. */
 static int small_call(sw_db *db, sw_owner_fn fn, struct db_small *r, const void *key)
 {
-    int rc =
-        sw_owner_call_inline(route(db, sw__hash(key ? key : "", r->klen)), fn, r, sizeof *r);
+    int rc = sw_owner_call_inline(route(db, sw__hash(key ? key : "", r->klen)), fn, r, sizeof *r);
     return rc == SW_OK ? r->rc : rc;
 }
 
-/* Active expiry: each shard is asked ten times a second to look at the
- * next SWEEP_SCANS * SWEEP_CHUNK keys (a resumable scan over the table) and
- * remove those whose deadline has passed, so keys nobody reads again do not
- * stay in memory. The keys go through a buffer: the scan's pointers die
- * with the first removal. */
-#define SWEEP_CHUNK 128
-#define SWEEP_SCANS 16
-#define SWEEP_KEYBUF 8192
+/* Active expiry: each shard is asked ten times a second to sweep the next
+ * few thousand keys (sw__shard_sweep), so keys nobody reads again do not
+ * stay in memory. */
 #define SWEEP_PERIOD_NS 100000000
-
-size_t sw__db_shard_sweep(struct sw__shard *s, int64_t now, sw__db_gone_fn gone, void *ctx)
-{
-    size_t removed = 0;
-    if (sw__journal_failed(&s->j))
-        return 0;
-    for (int round = 0; round < SWEEP_SCANS; round++) {
-        sw__table_item items[SWEEP_CHUNK];
-        char keys[SWEEP_KEYBUF];
-        size_t n = 0, used = 0, lens[SWEEP_CHUNK], dead = 0;
-        int rc = sw__table_scan(&s->table, &s->sweep_cursor, items, SWEEP_CHUNK, &n);
-        if (rc == SW_EOVERFLOW) /* more keys on one hash than a chunk: rare, skip it */
-            s->sweep_cursor++;
-        for (size_t i = 0; rc == SW_OK && i < n; i++) {
-            int64_t e = items[i].expire_ms;
-            if (e == 0 || e > now || used + items[i].klen > sizeof keys)
-                continue;
-            memcpy(keys + used, items[i].key, items[i].klen);
-            used += lens[dead++] = items[i].klen;
-        }
-        for (size_t i = 0, at = 0; i < dead; at += lens[i++]) {
-            sw__table_del(&s->table, sw__hash(keys + at, lens[i]), keys + at, lens[i]);
-            if (gone)
-                gone(ctx, keys + at, lens[i]);
-        }
-        removed += dead;
-        if (s->sweep_cursor == 0)
-            break; /* a whole pass done */
-    }
-    return removed;
-}
 
 static void sweep_fn(void *state, void *arg)
 {
     (void)arg;
-    sw__db_shard_sweep(state, sw__wall_ms(), NULL, NULL);
+    sw__shard_sweep(state);
 }
 
 /* The sweeper's tick: asks every shard for a sweep. */
@@ -347,7 +216,7 @@ static void sweep_all(void *ctx)
 
 static void count_fn(void *state, void *arg)
 {
-    *(size_t *)arg += sw__table_count(&((struct sw__shard *)state)->table);
+    *(size_t *)arg += sw__shard_count(state);
 }
 
 /* Sends r to the shard of its key and returns the owner's answer. */
@@ -363,24 +232,25 @@ static int shard_call(sw_db *db, sw_owner_fn fn, struct db_req *r)
     return rc == SW_OK ? r->rc : rc;
 }
 
+/* The owner's batch_end: group commit (shard.h). A failed commit has
+ * already answered its batch's writes SW_EIO through their waiters. */
+static void batch_end(void *state)
+{
+    sw__shard_commit(state);
+}
+
 /* Opens shard i: its table, its log (replayed), then its owner. */
 static int shard_open(sw_db *db, unsigned i, const sw_db_options *opts, char *err, size_t errlen)
 {
     struct sw__shard *s = &db->shards[i];
-    s->index = i;
-    int rc = sw__table_init(&s->table);
-    if (rc == SW_OK && db->dir)
-        rc = sw__db_shard_log_open(db->dir, "db", s, opts->fsync, err, errlen);
-    if (rc != SW_OK) {
-        sw__table_destroy(&s->table);
-        return rc;
+    int rc =
+        sw__shard_init(s, i, db->dir, "db", opts ? opts->fsync : SW_FSYNC_EVERYSEC, err, errlen);
+    if (rc == SW_OK) {
+        sw_owner_options oo = {.batch_end = sw__shard_durable(s) ? batch_end : NULL};
+        rc = sw_owner_start_ex(&s->owner, s, &oo);
     }
-    sw_owner_options oo = {.batch_end = s->j.open ? sw__db_batch_end : NULL};
-    rc = sw_owner_start_ex(&s->owner, s, &oo);
-    if (rc != SW_OK) {
-        sw__db_shard_log_close(s);
-        sw__table_destroy(&s->table);
-    }
+    if (rc != SW_OK)
+        sw__shard_fini(s);
     return rc;
 }
 
@@ -445,15 +315,15 @@ int sw_db_close(sw_db *db)
     for (unsigned i = 0; i < db->n; i++)
         sw_owner_free(db->shards[i].owner); /* runs what is queued, then stops */
     sw__syncer_stop(&db->syncer);
-    for (unsigned i = 0; i < db->n; i++) {
-        sw__db_shard_log_close(&db->shards[i]);
-        sw__table_destroy(&db->shards[i].table);
-    }
+    int rc = SW_OK;
+    for (unsigned i = 0; i < db->n; i++)
+        if (sw__shard_fini(&db->shards[i]) != SW_OK)
+            rc = SW_EIO;
     free(db->shards);
     free(db->route);
     free(db->dir);
     free(db);
-    return SW_OK;
+    return rc;
 }
 
 int sw_db_store_ex(sw_db *db, const void *key, size_t klen, const void *val, size_t vlen,

@@ -1,7 +1,6 @@
-/* The Db's internals shared by db.c (requests) and db_log.c (durability).
- *
- * Thread safety: a shard's fields are its owner's only, except where a
- * field says otherwise.
+/* The Db's internals, private to src/db: shared by db.c (requests),
+ * shard.c (a shard's data) and db_log.c (durability). Outside src/db,
+ * shards are reached through shard.h only.
  */
 #ifndef STEWARD_DB_INT_H
 #define STEWARD_DB_INT_H
@@ -15,6 +14,7 @@
 #include "steward/owner.h"
 #include "log/journal.h"
 #include "base/base.h"
+#include "db/shard.h"
 #include "db/table.h"
 
 /* Test only: a memory-only Db sends values longer than n bytes (default
@@ -24,12 +24,15 @@
  * no Db is in use. */
 void sw__db_small_len_max(uint32_t n);
 
+/* A shard (shard.h): the state of its owner, or of a stewardd shard
+ * thread. Every field: that thread's only (shard.h's rule), except that
+ * the everysec syncer syncs j's log from its own thread. */
 struct sw__shard {
     sw__table table;
-    sw_owner *owner; /* immutable after open; NULL when a server loop hosts the shard */
+    sw_owner *owner; /* set once after open; NULL when a server loop hosts the shard */
     unsigned index;  /* immutable */
 
-    /* Durability: j.open is false for a memory-only Db. */
+    /* Durability: j.open is false for a memory-only shard. */
     sw__journal j;
 
     /* Compaction, run a chunk at a time between batches (db_log.c). */
@@ -40,7 +43,9 @@ struct sw__shard {
     uint64_t compact_min;    /* do not compact logs smaller than this */
     uint64_t compactions;    /* completed, for tests and INFO */
 
-    uint64_t sweep_cursor; /* where the active expiry sweep goes on */
+    uint64_t sweep_cursor;  /* where the active expiry sweep goes on */
+    sw__shard_gone_fn gone; /* may be NULL */
+    void *gone_ctx;
 };
 
 struct sw_db {
@@ -55,43 +60,26 @@ struct sw_db {
     sw__ticker sweeper; /* asks every shard to sweep expired keys */
 };
 
-/* Opens shard s's journal dir/KIND-shard-NNNN.log (kind "db" for the Db,
- * "kv" for stewardd), replaying it into the shard's table. Fills err on
+/* sw__shard_open and sw__shard_close for a shard in the caller's memory
+ * (the Db's array): init leaves s closable whatever it returns. */
+int sw__shard_init(struct sw__shard *s, unsigned index, const char *dir, const char *kind,
+                   enum sw_fsync fsync, char *err, size_t errlen);
+int sw__shard_fini(struct sw__shard *s);
+
+/* Opens shard s's journal dir/KIND-shard-NNNN.log, replaying it into the
+ * shard's (empty) table and dropping what has expired. Fills err on
  * failure. */
 int sw__db_shard_log_open(const char *dir, const char *kind, struct sw__shard *s,
                           enum sw_fsync fsync, char *err, size_t errlen);
 
-/* The active expiry sweep's step (owner only): looks at the next few
- * thousand keys of a resumable scan and removes those whose deadline is
- * at or before now, calling gone(ctx, key, klen) after each removal (gone
- * may be NULL). No record is logged: recovery drops such keys by their
- * deadline. Returns the number removed. */
-typedef void (*sw__db_gone_fn)(void *ctx, const void *key, size_t klen);
-size_t sw__db_shard_sweep(struct sw__shard *s, int64_t now, sw__db_gone_fn gone, void *ctx);
+/* Abandons an unfinished compaction, then syncs and closes the log: SW_OK,
+ * or SW_EIO as sw__journal_close. */
+int sw__db_shard_log_close(struct sw__shard *s);
 
-/* Applies one write (a PUT, DEL or EXPIRE record: key in a, value in b,
- * deadline in num) to the shard's table with its log record (owner only):
- * the record goes to the pending batch first and is dropped again if the
- * table refuses the change, so the log never holds a change the table does
- * not. With w, *rcp becomes SW_EIO if the batch's commit then fails.
- * Returns the table's status, or the journal's (SW_EIO once failed,
- * SW_ENOMEM) with nothing changed. */
-int sw__db_shard_apply(struct sw__shard *s, uint64_t hash, const sw__rec *rec,
-                       sw__journal_waiter *w, int *rcp);
-
-/* Copies the record of a write that succeeded to a compaction in progress
- * (owner only). */
+/* Copies the record of a write that succeeded to a compaction in progress. */
 void sw__db_compact_note(struct sw__shard *s, const sw__rec *r);
-
-/* The owner's batch_end: commits the batch (group commit), then advances
- * a compaction in progress. */
-void sw__db_batch_end(void *state);
 
 /* Starts the everysec syncer when the policy asks for it. */
 int sw__db_syncer_start(sw_db *db, enum sw_fsync fsync);
-
-/* After the shard's owner has stopped: abandons an unfinished compaction,
- * syncs and closes the log (closing thread). */
-void sw__db_shard_log_close(struct sw__shard *s);
 
 #endif

@@ -83,10 +83,9 @@ static int replay(void *ctx, const sw__rec *r)
 /* Drops every key whose deadline passed while the shard was down. */
 static void purge_expired(struct sw__shard *s)
 {
-    int64_t now = sw__wall_ms();
     s->sweep_cursor = 0;
     do
-        sw__db_shard_sweep(s, now, NULL, NULL);
+        sw__shard_sweep(s);
     while (s->sweep_cursor != 0);
 }
 
@@ -188,18 +187,35 @@ static void compact_step(struct sw__shard *s)
         s->j.failed = true; /* the log switched but could not be made durable */
 }
 
-void sw__db_batch_end(void *state)
+int sw__shard_commit(sw__shard *s)
 {
-    struct sw__shard *s = state;
+    if (!s->j.open)
+        return SW_OK;
     if (!sw__journal_commit(&s->j))
-        return;
+        return SW_EIO;
     if (s->compacting) {
         compact_step(s);
-        return;
+        return sw__journal_failed(&s->j) ? SW_EIO : SW_OK;
     }
     uint64_t size = sw__log_size(&s->j.log);
     if (size > s->compact_min && size > 2 * (uint64_t)sw__table_memory(&s->table))
         compact_start(s);
+    return SW_OK;
+}
+
+bool sw__shard_compacting(const sw__shard *s)
+{
+    return s->compacting;
+}
+
+uint64_t sw__shard_compactions(const sw__shard *s)
+{
+    return s->compactions;
+}
+
+sw__journal *sw__shard_journal(sw__shard *s)
+{
+    return s->j.open ? &s->j : NULL;
 }
 
 static sw__journal *journal_of(void *ctx, size_t i)
@@ -214,10 +230,10 @@ int sw__db_syncer_start(sw_db *db, enum sw_fsync fsync)
     return sw__syncer_start(&db->syncer, journal_of, db, db->n);
 }
 
-void sw__db_shard_log_close(struct sw__shard *s)
+int sw__db_shard_log_close(struct sw__shard *s)
 {
     if (s->compacting)
         sw__log_writer_abort(&s->compact);
     s->compacting = false;
-    sw__journal_close(&s->j);
+    return sw__journal_close(&s->j);
 }

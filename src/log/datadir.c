@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "steward/db.h"
 #include "steward/status.h"
 
 static int fsync_dir(const char *dir)

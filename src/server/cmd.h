@@ -137,12 +137,6 @@ int kv_expire(struct kkey *k, int64_t expire);
 /* Wall clock in ms, as deadlines are kept. */
 int64_t kv_now(void);
 
-/* One step of a table scan (sw__table_scan) that never skips keys: it
- * grows *items (malloc'd, *cap entries; start with NULL and 0, free after)
- * when many keys share one hash value. SW_OK, SW_ENOMEM. */
-int kv_scan_step(const sw__table *t, uint64_t *cursor, sw__table_item **items, size_t *cap,
-                 size_t *n);
-
 /* Removes every key of database db (db < 0: of all) from shard sh, logged.
  * SW_OK, or SW_ENOMEM with only some removed. */
 int kv_flush(struct srv_shard *sh, int db);
@@ -150,8 +144,9 @@ int kv_flush(struct srv_shard *sh, int db);
 /* Expired-key sweep for the shard's cron. */
 void kv_sweep(struct srv_shard *sh);
 
-/* Counts the keys of the replayed log per database (after open). */
-void kv_count_all(struct srv_shard *sh);
+/* After the shard's open: counts the replayed keys per database, and has
+ * the shard report the keys it expires. */
+void kv_attach(struct srv_shard *sh);
 
 /* Total bytes of data held by a shard (its table). */
 size_t kv_memory(struct srv_shard *sh);

@@ -360,7 +360,7 @@ static void reply_keys(struct exec *x, const struct keylist *l)
 }
 
 /* Whether a scanned item is a live key of db matching pat (NULL: any). */
-static bool wanted(const sw__table_item *it, int db, const sw__resp_arg *pat, int64_t now)
+static bool wanted(const sw__shard_item *it, int db, const sw__resp_arg *pat, int64_t now)
 {
     const char *k = it->key;
     if (k[0] != (char)db || (it->expire_ms != 0 && it->expire_ms <= now))
@@ -373,12 +373,12 @@ void cmd_keys(struct exec *x)
     struct keylist l = {0};
     int64_t now = kv_now();
     bool ok = true;
-    sw__table_item *items = NULL;
+    sw__shard_item *items = NULL;
     size_t cap = 0, n = 0;
     for (unsigned s = 0; ok && s < x->srv->n; s++) {
         uint64_t cur = 0;
         do {
-            ok = kv_scan_step(&x->srv->shards[s].core.table, &cur, &items, &cap, &n) == SW_OK;
+            ok = sw__shard_scan(x->srv->shards[s].core, &cur, &items, &cap, &n) == SW_OK;
             for (size_t i = 0; ok && i < n; i++)
                 if (wanted(&items[i], x->db, &x->argv[1], now))
                     ok = keylist_add(&l, (const char *)items[i].key + 1, items[i].klen - 1);
@@ -435,12 +435,12 @@ void cmd_scan(struct exec *x)
         shard = x->srv->n;
     struct keylist l = {0};
     int64_t now = kv_now();
-    sw__table_item *items = NULL;
+    sw__shard_item *items = NULL;
     size_t cap = 0, n = 0;
     long long visited = 0;
     bool ok = true;
     while (ok && shard < x->srv->n && visited < count) {
-        ok = kv_scan_step(&x->srv->shards[shard].core.table, &tc, &items, &cap, &n) == SW_OK;
+        ok = sw__shard_scan(x->srv->shards[shard].core, &tc, &items, &cap, &n) == SW_OK;
         for (size_t i = 0; ok && i < n; i++) {
             visited++;
             if (!only_none && wanted(&items[i], x->db, pat, now))
@@ -464,6 +464,17 @@ void cmd_scan(struct exec *x)
     free(l.v);
 }
 
+struct live_key {
+    int db;
+    int64_t now;
+};
+
+static bool live_in_db(void *ctx, const sw__shard_item *it)
+{
+    const struct live_key *w = ctx;
+    return wanted(it, w->db, NULL, w->now);
+}
+
 /* Picks a shard in proportion to its keys of db, then a random slot of its
  * table, and the first live key of db from there on, going round once. */
 void cmd_randomkey(struct exec *x)
@@ -479,19 +490,11 @@ void cmd_randomkey(struct exec *x)
             pick -= sh->keys[x->db];
             continue;
         }
-        const sw__table *t = &sh->core.table;
-        size_t slots = sw__table_slots(t), start = slots ? sw__rand64() % slots : 0;
-        for (int pass = 0; pass < 2; pass++) {
-            size_t cur = pass == 0 ? start : 0, end = pass == 0 ? slots : start;
-            sw__table_item it;
-            while (cur < end && sw__table_next_item(t, &cur, &it) == SW_OK) {
-                if (cur > end && pass == 1)
-                    break;
-                if (wanted(&it, x->db, NULL, now)) {
-                    sw__resp_add_bulk(x->out, (const char *)it.key + 1, it.klen - 1);
-                    return;
-                }
-            }
+        struct live_key want = {x->db, now};
+        sw__shard_item it;
+        if (sw__shard_random(sh->core, live_in_db, &want, &it) == SW_OK) {
+            sw__resp_add_bulk(x->out, (const char *)it.key + 1, it.klen - 1);
+            return;
         }
         break;
     }

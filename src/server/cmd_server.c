@@ -161,7 +161,7 @@ static void info_persistence(struct srv *s, char **o, size_t *n)
 {
     bool compacting = false;
     for (unsigned i = 0; i < s->n; i++)
-        compacting |= s->shards[i].core.compacting;
+        compacting |= sw__shard_compacting(s->shards[i].core);
     static const char *const modes[] = {"everysec", "always", "no"};
     cat(o, n,
         "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\n"

@@ -70,17 +70,18 @@ static void gone(struct srv_shard *sh, int db, int64_t expire)
         sh->expires[db]--;
 }
 
+/* The shard's hook for the keys it expires (lazily, or in the sweep). */
+static void expired(void *ctx, const void *key, size_t klen, int64_t expire)
+{
+    (void)klen;
+    struct srv_shard *sh = ctx;
+    gone(sh, ((const unsigned char *)key)[0], expire);
+    atomic_fetch_add_explicit(&sh->st_expired, 1, memory_order_relaxed);
+}
+
 int kv_get(struct kkey *k, const void **val, size_t *vlen, int64_t *expire)
 {
-    struct srv_shard *sh = k->sh;
-    int rc = sw__table_get_ex(&sh->core.table, k->hash, k->p, k->len, val, vlen, expire);
-    if (rc == SW_OK && *expire != 0 && *expire <= kv_now()) {
-        /* Lazily expired: no record, since recovery drops it by its deadline. */
-        sw__table_del(&sh->core.table, k->hash, k->p, k->len);
-        gone(sh, k->db, *expire);
-        atomic_fetch_add_explicit(&sh->st_expired, 1, memory_order_relaxed);
-        rc = SW_ENOTFOUND;
-    }
+    int rc = sw__shard_get(k->sh->core, k->hash, k->p, k->len, val, vlen, expire);
     if (rc != SW_OK) { /* what a missing key reads as: nothing of a freed entry */
         *val = "";
         *vlen = 0;
@@ -89,11 +90,10 @@ int kv_get(struct kkey *k, const void **val, size_t *vlen, int64_t *expire)
     return rc;
 }
 
-/* Applies and logs one write; marks the shard's turn as having records. */
-static int apply(struct kkey *k, const sw__rec *rec)
+/* A write logged this turn: the turn's end must commit. */
+static int wrote(struct kkey *k, int rc)
 {
-    int rc = sw__db_shard_apply(&k->sh->core, k->hash, rec, NULL, NULL);
-    if (rc == SW_OK && k->sh->core.j.open)
+    if (rc == SW_OK && sw__shard_durable(k->sh->core))
         k->sh->dirty = true;
     return rc;
 }
@@ -101,76 +101,44 @@ static int apply(struct kkey *k, const sw__rec *rec)
 int kv_put(struct kkey *k, const void *val, size_t vlen, int64_t expire)
 {
     struct srv_shard *sh = k->sh;
-    const void *old;
-    size_t olen;
-    int64_t oexp = 0;
-    bool had =
-        sw__table_get_ex(&sh->core.table, k->hash, k->p, k->len, &old, &olen, &oexp) == SW_OK;
-    sw__rec rec = {
-        .type = SW__REC_PUT, .a = k->p, .alen = k->len, .b = val, .blen = vlen, .num = expire};
-    int rc = apply(k, &rec);
-    if (rc != SW_OK)
+    int64_t prev;
+    int rc = sw__shard_put(sh->core, k->hash, k->p, k->len, val, vlen, expire, &prev, NULL, NULL);
+    if (wrote(k, rc) != SW_OK)
         return rc;
-    if (!had)
+    if (prev < 0)
         sh->keys[k->db]++;
-    sh->expires[k->db] += (expire != 0) - (had && oexp != 0);
+    sh->expires[k->db] += (expire != 0) - (prev > 0);
     return SW_OK;
 }
 
 int kv_del(struct kkey *k)
 {
-    const void *val;
-    size_t vlen;
-    int64_t expire;
-    int rc = kv_get(k, &val, &vlen, &expire);
-    sw__rec rec = {.type = SW__REC_DEL, .a = k->p, .alen = k->len};
-    if (rc == SW_OK)
-        rc = apply(k, &rec);
-    if (rc == SW_OK)
-        gone(k->sh, k->db, expire);
+    int64_t prev;
+    int rc = sw__shard_delete(k->sh->core, k->hash, k->p, k->len, &prev, NULL, NULL);
+    if (wrote(k, rc) == SW_OK)
+        gone(k->sh, k->db, prev);
     return rc;
 }
 
 int kv_expire(struct kkey *k, int64_t expire)
 {
-    const void *val;
-    size_t vlen;
-    int64_t old;
-    int rc = kv_get(k, &val, &vlen, &old);
-    if (rc != SW_OK)
+    int64_t prev;
+    bool deleted;
+    int rc =
+        sw__shard_expire(k->sh->core, k->hash, k->p, k->len, expire, &prev, &deleted, NULL, NULL);
+    if (wrote(k, rc) != SW_OK)
         return rc;
-    if (expire != 0 && expire <= kv_now())
-        return kv_del(k);
-    sw__rec rec = {.type = SW__REC_EXPIRE, .a = k->p, .alen = k->len, .num = expire};
-    rc = apply(k, &rec);
-    if (rc == SW_OK)
-        k->sh->expires[k->db] += (expire != 0) - (old != 0);
-    return rc;
-}
-
-int kv_scan_step(const sw__table *t, uint64_t *cursor, sw__table_item **items, size_t *cap,
-                 size_t *n)
-{
-    for (;;) {
-        if (*cap == 0 || !*items) {
-            *cap = *cap ? *cap : 128;
-            *items = malloc(*cap * sizeof **items);
-            if (!*items)
-                return SW_ENOMEM;
-        }
-        int rc = sw__table_scan(t, cursor, *items, *cap, n);
-        if (rc != SW_EOVERFLOW)
-            return rc;
-        free(*items); /* many keys share one hash value: make room for them all */
-        *items = NULL;
-        *cap = *n;
-    }
+    if (deleted)
+        gone(k->sh, k->db, prev);
+    else
+        k->sh->expires[k->db] += (expire != 0) - (prev != 0);
+    return SW_OK;
 }
 
 /* Deletes (logged) the keys of db (db < 0: all) among one scan step's
  * items. They are copied out first, into one block: the items' pointers
  * die with the first removal. */
-static int flush_items(struct srv_shard *sh, int db, const sw__table_item *items, size_t n)
+static int flush_items(struct srv_shard *sh, int db, const sw__shard_item *items, size_t n)
 {
     size_t bytes = 0;
     for (size_t i = 0; i < n; i++)
@@ -202,19 +170,17 @@ static int flush_items(struct srv_shard *sh, int db, const sw__table_item *items
 
 int kv_flush(struct srv_shard *sh, int db)
 {
-    if (!sh->core.j.open && db < 0) { /* nothing to log: drop the table whole */
-        sw__table_destroy(&sh->core.table);
-        sw__table_init(&sh->core.table);
+    if (db < 0 && sw__shard_clear(sh->core) == SW_OK) { /* memory only: drop it whole */
         memset(sh->keys, 0, sizeof sh->keys);
         memset(sh->expires, 0, sizeof sh->expires);
         return SW_OK;
     }
     uint64_t cursor = 0;
-    sw__table_item *items = NULL;
+    sw__shard_item *items = NULL;
     size_t cap = 0, n = 0;
     int rc;
     do {
-        rc = kv_scan_step(&sh->core.table, &cursor, &items, &cap, &n);
+        rc = sw__shard_scan(sh->core, &cursor, &items, &cap, &n);
         if (rc == SW_OK)
             rc = flush_items(sh, db, items, n);
     } while (rc == SW_OK && cursor != 0);
@@ -222,28 +188,20 @@ int kv_flush(struct srv_shard *sh, int db)
     return rc;
 }
 
-static void swept(void *ctx, const void *key, size_t klen)
-{
-    (void)klen;
-    struct srv_shard *sh = ctx;
-    gone(sh, ((const char *)key)[0], 1);
-    atomic_fetch_add_explicit(&sh->st_expired, 1, memory_order_relaxed);
-}
-
 void kv_sweep(struct srv_shard *sh)
 {
-    sw__db_shard_sweep(&sh->core, kv_now(), swept, sh);
+    sw__shard_sweep(sh->core);
 }
 
-void kv_count_all(struct srv_shard *sh)
+void kv_attach(struct srv_shard *sh)
 {
     memset(sh->keys, 0, sizeof sh->keys);
     memset(sh->expires, 0, sizeof sh->expires);
     uint64_t cursor = 0;
-    sw__table_item *items = NULL;
+    sw__shard_item *items = NULL;
     size_t cap = 0, n = 0;
     do {
-        if (kv_scan_step(&sh->core.table, &cursor, &items, &cap, &n) != SW_OK)
+        if (sw__shard_scan(sh->core, &cursor, &items, &cap, &n) != SW_OK)
             break;
         for (size_t i = 0; i < n; i++) {
             unsigned char db = ((const unsigned char *)items[i].key)[0];
@@ -254,9 +212,10 @@ void kv_count_all(struct srv_shard *sh)
         }
     } while (cursor != 0);
     free(items);
+    sw__shard_on_gone(sh->core, expired, sh);
 }
 
 size_t kv_memory(struct srv_shard *sh)
 {
-    return sw__table_memory(&sh->core.table);
+    return sw__shard_memory(sh->core);
 }

@@ -411,10 +411,7 @@ static void fatal_log(struct srv_shard *sh)
 /* The end of a batch of writes on sh: one write (and fsync) for all. */
 static void commit(struct srv_shard *sh)
 {
-    if (!sh->core.j.open)
-        return;
-    sw__db_batch_end(&sh->core);
-    if (sw__journal_failed(&sh->core.j))
+    if (sw__shard_commit(sh->core) != SW_OK)
         fatal_log(sh);
     sh->dirty = false;
 }
@@ -856,7 +853,7 @@ static void cron(struct srv_shard *sh)
 
 static int turn_timeout(struct srv_shard *sh)
 {
-    if (sh->core.compacting || sh->deferred)
+    if (sw__shard_compacting(sh->core) || sh->deferred)
         return 0;
     if (atomic_load_explicit(&sh->srv->stopping, memory_order_relaxed))
         return 10;

@@ -53,7 +53,6 @@ static int shard_open(struct srv *s, unsigned i, unsigned n, char *err, size_t e
     struct srv_shard *sh = &s->shards[i];
     sh->srv = s;
     sh->index = i;
-    sh->core.index = i;
     sh->epfd = -1;
     sh->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     sh->outq = calloc(n, sizeof *sh->outq);
@@ -63,17 +62,15 @@ static int shard_open(struct srv *s, unsigned i, unsigned n, char *err, size_t e
         snprintf(err, errlen, "shard %u: %s", i, strerror(errno ? errno : ENOMEM));
         return SW_ENOMEM;
     }
-    int rc = sw__table_init(&sh->core.table);
-    if (rc == SW_OK && s->cfg.dir)
-        rc = sw__db_shard_log_open(s->cfg.dir, "kv", &sh->core, s->cfg.fsync, err, errlen);
+    int rc = sw__shard_open(&sh->core, i, s->cfg.dir, "kv", s->cfg.fsync, err, errlen);
     if (rc == SW_OK)
-        kv_count_all(sh);
+        kv_attach(sh);
     return rc;
 }
 
 static sw__journal *journal_of(void *ctx, size_t i)
 {
-    return &((struct srv *)ctx)->shards[i].core.j;
+    return sw__shard_journal(((struct srv *)ctx)->shards[i].core);
 }
 
 static int open_ledger(struct srv *s, char *err, size_t errlen)
@@ -129,8 +126,8 @@ void srv_close(struct srv *s)
     sw__syncer_stop(&s->syncer);
     for (unsigned i = 0; s->shards && i < s->n; i++) {
         struct srv_shard *sh = &s->shards[i];
-        sw__db_shard_log_close(&sh->core);
-        sw__table_destroy(&sh->core.table);
+        sw__shard_close(
+            sh->core); /* a failure was logged, and stopped the server, when it happened */
         if (sh->epfd >= 0)
             close(sh->epfd);
         if (sh->efd >= 0)

@@ -54,8 +54,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "db/db_int.h"
+#include "base/base.h"
+#include "db/shard.h"
 #include "server/resp.h"
+#include "log/journal.h"
 #include "steward/account.h"
 
 #define SRV_VERSION "0.1.0"
@@ -162,7 +164,7 @@ struct srv_shard {
     unsigned index;
     pthread_t thread;
     int epfd;
-    struct sw__shard core;   /* the keys: table and journal */
+    sw__shard *core;         /* the keys: table and journal (db/shard.h) */
     size_t keys[SRV_DBS];    /* keys per database (expired ones until swept) */
     size_t expires[SRV_DBS]; /* of which with a deadline */
     struct conn *conns;      /* every open connection of this shard */

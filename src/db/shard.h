@@ -1,0 +1,137 @@
+/* A Db shard: one table of keys (with deadlines) and, when durable, its
+ * journal, compaction and expiry sweep. The library's Db runs each shard
+ * behind an owner (db.c); stewardd runs each on a shard thread of its own.
+ * This header is the only way in from outside src/db.
+ *
+ * A write applies to the table and appends its record to the journal's
+ * pending batch; sw__shard_commit ends the batch (one write, and one
+ * fdatasync with SW_FSYNC_ALWAYS) and must run before any write of the
+ * batch is acknowledged, or any value read in it is sent anywhere. Once a
+ * commit has failed, the shard refuses everything with SW_EIO: its memory
+ * may hold writes its disk lacks.
+ *
+ * Deadlines are absolute wall-clock ms (sw__wall_ms, base.h); 0 is none. A
+ * key whose deadline has passed reads as absent and is removed when met
+ * (lazily) or swept; its removal logs nothing, since recovery drops it
+ * again by its deadline.
+ *
+ * Thread safety: every function but sw__shard_journal runs on the shard's
+ * thread (the owner holding it, or its server thread), or on a thread that
+ * holds the shard paused (a world operation). Nothing here locks.
+ */
+#ifndef STEWARD_DB_SHARD_H
+#define STEWARD_DB_SHARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db/table.h"
+#include "log/journal.h"
+#include "steward/status.h"
+
+typedef struct sw__shard sw__shard;
+
+/* One entry as a scan reports it; its pointers live until the shard's next
+ * change. */
+typedef sw__table_item sw__shard_item;
+
+/* Called for each key the shard removes because its deadline passed (met
+ * lazily, or swept), with the key and its deadline; not for deletes the
+ * caller asks for. The key's bytes live only for the call. */
+typedef void (*sw__shard_gone_fn)(void *ctx, const void *key, size_t klen, int64_t expire_ms);
+
+/* Opens shard index in *out: an empty table, or with dir the journal
+ * dir/KIND-shard-NNNN.log (kind "db" for the Db, "kv" for stewardd) replayed
+ * into it, keys already past their deadline dropped. Returns SW_OK;
+ * SW_EINVAL, SW_EIO or SW_ENOMEM with err saying why (*out NULL). */
+int sw__shard_open(sw__shard **out, unsigned index, const char *dir, const char *kind,
+                   enum sw_fsync fsync, char *err, size_t errlen);
+
+/* Abandons a compaction under way, syncs and closes the journal, and frees
+ * the shard. SW_OK; SW_EIO when the final sync failed or a commit had
+ * failed before (logged). NULL: SW_OK. */
+int sw__shard_close(sw__shard *s);
+
+/* Has gone(ctx, ...) called for every key removed by expiry from now on. */
+void sw__shard_on_gone(sw__shard *s, sw__shard_gone_fn gone, void *ctx);
+
+/* Whether the shard has a journal. */
+bool sw__shard_durable(const sw__shard *s);
+
+/* The key's value and deadline (*expire_ms, 0 for none). SW_OK: *val points
+ * into the shard until its next change; SW_ENOTFOUND (absent, or expired:
+ * then removed, and the gone hook called); SW_EIO once failed. */
+int sw__shard_get(sw__shard *s, uint64_t hash, const void *key, size_t klen, const void **val,
+                  size_t *vlen, int64_t *expire_ms);
+
+/* Stores key -> val with deadline expire_ms (0: none), logged. With
+ * prev_ms, *prev_ms becomes the old entry's deadline (0 for none; expired
+ * or not), or -1 when there was none. With w, *rc becomes SW_EIO if the
+ * batch's commit fails (w lives until then). Returns SW_OK; SW_ENOMEM or
+ * SW_EIO with nothing changed. */
+int sw__shard_put(sw__shard *s, uint64_t hash, const void *key, size_t klen, const void *val,
+                  size_t vlen, int64_t expire_ms, int64_t *prev_ms, sw__journal_waiter *w, int *rc);
+
+/* Deletes the key, logged. *prev_ms (if not NULL) becomes its deadline.
+ * SW_OK; SW_ENOTFOUND when absent or expired; SW_ENOMEM; SW_EIO. w, rc as
+ * for sw__shard_put. */
+int sw__shard_delete(sw__shard *s, uint64_t hash, const void *key, size_t klen, int64_t *prev_ms,
+                     sw__journal_waiter *w, int *rc);
+
+/* Sets (expire_ms > 0) or clears (0) the deadline of a present key,
+ * logged; a deadline at or before now deletes the key instead (*deleted,
+ * if not NULL, says which). *prev_ms as for sw__shard_delete. SW_OK;
+ * SW_ENOTFOUND; SW_ENOMEM; SW_EIO. w, rc as for sw__shard_put. */
+int sw__shard_expire(sw__shard *s, uint64_t hash, const void *key, size_t klen, int64_t expire_ms,
+                     int64_t *prev_ms, bool *deleted, sw__journal_waiter *w, int *rc);
+
+/* Drops every key of a memory-only shard at once (SW_OK), without the gone
+ * hook; SW_EINVAL for a durable one, which must delete key by key so that
+ * its log says so. */
+int sw__shard_clear(sw__shard *s);
+
+/* One step of a resumable scan that never skips a key present throughout
+ * (sw__table_scan's contract: start with *cursor 0, done when it comes back
+ * 0). *items (cap *cap, malloc'd; NULL and 0 at first) is grown as needed
+ * and is the caller's to free; *n items are filled, expired ones included.
+ * SW_OK; SW_ENOMEM. */
+int sw__shard_scan(const sw__shard *s, uint64_t *cursor, sw__shard_item **items, size_t *cap,
+                   size_t *n);
+
+/* A roughly uniformly random entry for which want(ctx, item) holds, found
+ * from a random slot onwards (RANDOMKEY). SW_OK; SW_ENOTFOUND. */
+int sw__shard_random(const sw__shard *s, bool (*want)(void *ctx, const sw__shard_item *it),
+                     void *ctx, sw__shard_item *out);
+
+/* The active expiry sweep's step: removes the expired keys among the next
+ * few thousand of a resumable scan (gone hook called for each). Returns how
+ * many it removed. */
+size_t sw__shard_sweep(sw__shard *s);
+
+/* Ends the batch: writes (and with SW_FSYNC_ALWAYS syncs) the records
+ * appended since the last commit, then advances a compaction in progress,
+ * or starts one when the log has grown past twice the live data. SW_OK
+ * (also for a memory-only shard); SW_EIO when the journal has failed, now
+ * or before. */
+int sw__shard_commit(sw__shard *s);
+
+/* Whether a compaction is under way: it advances a chunk per commit, so a
+ * server loop with nothing to do should commit again soon. */
+bool sw__shard_compacting(const sw__shard *s);
+
+/* Entries in the table, expired ones not yet removed included. */
+size_t sw__shard_count(const sw__shard *s);
+
+/* Bytes the table holds (INFO memory). */
+size_t sw__shard_memory(const sw__shard *s);
+
+/* Compactions completed since open (tests, INFO). */
+uint64_t sw__shard_compactions(const sw__shard *s);
+
+/* The shard's journal, for the everysec syncer (journal.h), which syncs
+ * it from its own thread: the only use allowed off the shard's thread.
+ * NULL for a memory-only shard. */
+sw__journal *sw__shard_journal(sw__shard *s);
+
+#endif
