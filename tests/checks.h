@@ -3,13 +3,15 @@
  * whatever stack they run on, so only the main thread may make them. The
  * others CHECK, which records the first failure (and counts them all), and
  * the test calls assert_no_bad once they are done. Include after cmocka.h;
- * one copy per test program. */
+ * one copy per test program. It brings support.h (clocks, sleeps, the
+ * seed) with it. */
 #ifndef STEWARD_TESTS_CHECKS_H
 #define STEWARD_TESTS_CHECKS_H
 
 #include <stdatomic.h>
 #include <stdint.h>
-#include <time.h>
+
+#include "support.h"
 
 static _Atomic int g_bad_line;
 static const char *_Atomic g_bad_what;
@@ -41,14 +43,6 @@ static int reset_bad(void **state)
     atomic_store(&g_bad_line, 0);
     atomic_store(&g_bad_count, 0);
     return 0;
-}
-
-/* The monotonic clock, in nanoseconds. */
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 #endif

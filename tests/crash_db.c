@@ -5,7 +5,9 @@
  * Many rounds on one directory, so recovery also runs over the remains of
  * earlier crashes (torn tails included).
  *
- * Usage: crash_db [rounds] [seed]        (the child: crash_db --child DIR ROUND)
+ * Usage: [STEWARD_SEED=n] crash_db [rounds]     (the child: crash_db --child DIR ROUND)
+ * The seed (printed at the start) picks when each child is killed: after
+ * how many acknowledgements, and how long a pause after the last one read.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cmocka.h>
 
@@ -24,7 +25,7 @@
 #include "steward/db.h"
 
 static int g_rounds = 20;
-static unsigned g_seed = 1;
+static uint64_t g_rng; /* the parent's generator: seed_stream(0) */
 
 static size_t key_of(char *buf, int round, uint32_t i)
 {
@@ -72,8 +73,8 @@ static uint32_t crash_round(int round, const char *self)
     char rs[16];
     snprintf(rs, sizeof rs, "%d", round);
     uint32_t acked = 0;
-    long n = crash_run(self, g_dir, rs, sizeof(uint32_t), rand_r(&g_seed) % 400, &g_seed, note_ack,
-                       &acked);
+    long target = (long)(rng_next(&g_rng) % 400);
+    long n = crash_run(self, g_dir, rs, sizeof(uint32_t), target, &g_rng, note_ack, &acked);
     assert_true(n >= 0);
     return acked;
 }
@@ -84,6 +85,7 @@ static void test_kill9_keeps_every_acknowledged_store(void **state)
     char self[4096];
     crash_self(self, sizeof self);
     uint32_t *acked = calloc((size_t)g_rounds, sizeof *acked);
+    assert_non_null(acked);
     uint64_t total = 0;
     for (int round = 0; round < g_rounds; round++) {
         acked[round] = crash_round(round, self);
@@ -115,12 +117,13 @@ int main(int argc, char **argv)
         return child_main(argv[2], atoi(argv[3]));
     if (argc > 1)
         g_rounds = atoi(argv[1]);
-    g_seed = argc > 2 ? (unsigned)atoi(argv[2]) : (unsigned)time(NULL);
-    if (g_rounds < 1) {
-        fprintf(stderr, "usage: crash_db [rounds] [seed]\n");
+    if (g_rounds < 1 || argc > 2) {
+        fprintf(stderr, "usage: [STEWARD_SEED=n] crash_db [rounds]\n");
         return 2;
     }
-    printf("crash_db: %d rounds, seed %u\n", g_rounds, g_seed);
+    seed_init(argc, argv);
+    g_rng = seed_stream(0);
+    printf("crash_db: %d rounds\n", g_rounds);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_kill9_keeps_every_acknowledged_store, tmpdir_setup,
                                         tmpdir_teardown),

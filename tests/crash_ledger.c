@@ -7,8 +7,11 @@
  * transfers, give or take the one transfer that was in flight, which must
  * be wholly applied or not at all.
  *
- * Usage: crash_ledger [rounds] [seed]     (the child: crash_ledger --child DIR SEED)
+ * Usage: [STEWARD_SEED=n] crash_ledger [rounds]  (the child: crash_ledger --child DIR SEED)
+ * The seed (printed at the start) picks every transfer (each child gets
+ * its own seed drawn from it) and when each child is killed.
  */
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,7 +31,7 @@
 enum { ACCOUNTS = 40, OPENING = 10000 };
 
 static int g_rounds = 20;
-static unsigned g_seed = 1;
+static uint64_t g_rng; /* the parent's generator: seed_stream(0) */
 
 struct xfer {
     uint64_t from, to;
@@ -42,7 +45,10 @@ static sw_ledger *open_ledger(const char *dir)
     return sw_ledger_open(&l, &opts) == SW_OK ? l : NULL;
 }
 
-static int child_main(const char *dir, unsigned seed)
+/* The child: transfer until killed, with transfers drawn from its own
+ * generator (rng, a seed the parent drew); after each acknowledged one,
+ * tell the parent what it was. */
+static int child_main(const char *dir, uint64_t rng)
 {
     sw_ledger *l = open_ledger(dir);
     if (!l)
@@ -51,8 +57,8 @@ static int child_main(const char *dir, unsigned seed)
         /* Compact often, so that kills land in and around compactions. */
         if (done % 40 == 39 && sw__ledger_compact(l) != SW_OK)
             return 6;
-        struct xfer x = {rand_r(&seed) % ACCOUNTS, rand_r(&seed) % ACCOUNTS,
-                         1 + rand_r(&seed) % 3000};
+        uint64_t r = rng_next(&rng);
+        struct xfer x = {r % ACCOUNTS, (r >> 16) % ACCOUNTS, 1 + (int64_t)((r >> 32) % 3000)};
         if (x.from == x.to)
             continue;
         int rc = sw_ledger_transfer(l, x.from, x.to, x.amount);
@@ -90,10 +96,10 @@ static void test_kill9_conserves_money(void **state)
         want[i] = OPENING;
     long acked = 0, in_flight_applied = 0;
     for (int round = 0; round < g_rounds; round++) {
-        char seed[16];
-        snprintf(seed, sizeof seed, "%u", rand_r(&g_seed));
-        long n = crash_run(self, g_dir, seed, sizeof(struct xfer), rand_r(&g_seed) % 300, &g_seed,
-                           apply_ack, want);
+        char seed[24];
+        snprintf(seed, sizeof seed, "%" PRIu64, rng_next(&g_rng));
+        long target = (long)(rng_next(&g_rng) % 300);
+        long n = crash_run(self, g_dir, seed, sizeof(struct xfer), target, &g_rng, apply_ack, want);
         assert_true(n >= 0);
         acked += n;
 
@@ -130,15 +136,16 @@ static void test_kill9_conserves_money(void **state)
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "--child") == 0)
-        return child_main(argv[2], (unsigned)strtoul(argv[3], NULL, 10));
+        return child_main(argv[2], (uint64_t)strtoull(argv[3], NULL, 10));
     if (argc > 1)
         g_rounds = atoi(argv[1]);
-    g_seed = argc > 2 ? (unsigned)atoi(argv[2]) : (unsigned)time(NULL);
-    if (g_rounds < 1) {
-        fprintf(stderr, "usage: crash_ledger [rounds] [seed]\n");
+    if (g_rounds < 1 || argc > 2) {
+        fprintf(stderr, "usage: [STEWARD_SEED=n] crash_ledger [rounds]\n");
         return 2;
     }
-    printf("crash_ledger: %d rounds, seed %u\n", g_rounds, g_seed);
+    seed_init(argc, argv);
+    g_rng = seed_stream(0);
+    printf("crash_ledger: %d rounds\n", g_rounds);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_kill9_conserves_money, tmpdir_setup, tmpdir_teardown),
     };

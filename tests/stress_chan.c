@@ -14,7 +14,8 @@
  *   - timeouts of a microsecond or two on both sides of an unbuffered
  *     channel, racing the claims: the same.
  *
- * Usage: stress_chan [threads] [values-per-producer]
+ * Usage: [STEWARD_SEED=n] stress_chan [threads] [values-per-producer]
+ * The seed (printed at the start) picks the moments of the racing closes.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -30,6 +31,7 @@
 #include <cmocka.h>
 
 #include "steward/chan.h"
+#include "support.h"
 
 static int g_threads = 4;
 static int64_t g_size = 20000;
@@ -126,18 +128,20 @@ static void *consumer_main(void *arg)
 static void run_mpmc(size_t cap, int nchans, int use_select, int producers, int consumers)
 {
     struct shared sh = {.nchans = nchans, .use_select = use_select, .producers = producers};
-    for (int c = 0; c < nchans; c++)
+    for (int c = 0; c < nchans; c++) {
         sh.chans[c] = sw_chan_new(sizeof(uint64_t), cap);
+        assert_non_null(sh.chans[c]);
+    }
     sh.seen = calloc((size_t)producers * (size_t)g_size, sizeof *sh.seen);
     assert_non_null(sh.seen);
     struct worker prod[MAX_THREADS], cons[MAX_THREADS];
     for (int i = 0; i < consumers; i++) {
         cons[i] = (struct worker){.sh = &sh, .id = (uint64_t)i};
-        pthread_create(&cons[i].thread, NULL, consumer_main, &cons[i]);
+        assert_int_equal(pthread_create(&cons[i].thread, NULL, consumer_main, &cons[i]), 0);
     }
     for (int i = 0; i < producers; i++) {
         prod[i] = (struct worker){.sh = &sh, .id = (uint64_t)i};
-        pthread_create(&prod[i].thread, NULL, producer_main, &prod[i]);
+        assert_int_equal(pthread_create(&prod[i].thread, NULL, producer_main, &prod[i]), 0);
     }
     for (int i = 0; i < producers; i++) {
         pthread_join(prod[i].thread, NULL);
@@ -227,11 +231,11 @@ static void race_record(struct racer *me, uint64_t v)
 
 /* Runs one race on a fresh channel of capacity cap: senders and receivers
  * (their counts in the halves of the thread count) on it, then close --
- * within close_within_us microseconds, at random, or (0) once the senders
- * are done. Every send that succeeded must be received exactly once, and
- * nothing be left buffered. */
+ * within close_within_us microseconds, at a moment drawn from rng, or (0)
+ * once the senders are done. Every send that succeeded must be received
+ * exactly once, and nothing be left buffered. */
 static void race_run(size_t cap, int64_t per_sender, void *(*send)(void *), void *(*recv)(void *),
-                     long close_within_us)
+                     long close_within_us, uint64_t *rng)
 {
     int senders = half(), receivers = half();
     struct race r = {.ch = sw_chan_new(sizeof(uint64_t), cap), .per_sender = per_sender};
@@ -241,15 +245,14 @@ static void race_run(size_t cap, int64_t per_sender, void *(*send)(void *), void
     struct racer s[MAX_THREADS], rc[MAX_THREADS];
     for (int i = 0; i < receivers; i++) {
         rc[i] = (struct racer){.r = &r, .id = (uint64_t)i};
-        pthread_create(&rc[i].thread, NULL, recv, &rc[i]);
+        assert_int_equal(pthread_create(&rc[i].thread, NULL, recv, &rc[i]), 0);
     }
     for (int i = 0; i < senders; i++) {
         s[i] = (struct racer){.r = &r, .id = (uint64_t)i};
-        pthread_create(&s[i].thread, NULL, send, &s[i]);
+        assert_int_equal(pthread_create(&s[i].thread, NULL, send, &s[i]), 0);
     }
     if (close_within_us > 0) {
-        struct timespec ts = {0, (rand() % close_within_us) * 1000};
-        nanosleep(&ts, NULL);
+        sleep_us((int64_t)(rng_next(rng) % (uint64_t)close_within_us));
         assert_int_equal(sw_chan_close(r.ch), SW_OK);
     }
     for (int i = 0; i < senders; i++) {
@@ -326,8 +329,9 @@ static void *race_receiver(void *arg)
 static void test_close_race(void **state)
 {
     (void)state;
+    uint64_t rng = seed_stream(1);
     for (int round = 0; round < 20; round++)
-        race_run((size_t)(round % 3) * 4, g_size / 10 + 1, race_sender, race_receiver, 3000);
+        race_run((size_t)(round % 3) * 4, g_size / 10 + 1, race_sender, race_receiver, 3000, &rng);
 }
 
 /* Close racing with lock-free operations on buffered channels: senders use
@@ -384,8 +388,9 @@ static void test_close_race_fast(void **state)
 {
     (void)state;
     static const size_t caps[] = {1, 2, 16, 1024};
+    uint64_t rng = seed_stream(2);
     for (int round = 0; round < 24; round++)
-        race_run(caps[round % 4], g_size / 10 + 1, fast_sender, fast_receiver, 2000);
+        race_run(caps[round % 4], g_size / 10 + 1, fast_sender, fast_receiver, 2000, &rng);
 }
 
 /* The non-blocking calls are exact even while other threads are half-way
@@ -429,9 +434,10 @@ static void test_try_exact(void **state)
         /* Many senders, one receiver using try_recv and select(0). */
         struct exact e = {.ch = {sw_chan_new(8, cap), sw_chan_new(8, cap)},
                           .per_thread = g_size / 4 + 1};
+        assert_true(e.ch[0] && e.ch[1]);
         pthread_t t[MAX_THREADS];
         for (int i = 0; i < threads; i++)
-            pthread_create(&t[i], NULL, exact_sender, &e);
+            assert_int_equal(pthread_create(&t[i], NULL, exact_sender, &e), 0);
         int64_t total = threads * e.per_thread, got[2] = {0, 0};
         for (int64_t k = 0; got[0] + got[1] < total; k++) {
             int64_t returned[2] = {atomic_load(&e.done[0]), atomic_load(&e.done[1])};
@@ -465,8 +471,9 @@ static void test_try_exact(void **state)
 
         /* Many receivers, one sender using try_send. */
         struct exact f = {.ch = {sw_chan_new(8, cap), NULL}};
+        assert_non_null(f.ch[0]);
         for (int i = 0; i < threads; i++)
-            pthread_create(&t[i], NULL, exact_receiver, &f);
+            assert_int_equal(pthread_create(&t[i], NULL, exact_receiver, &f), 0);
         int64_t sent = 0;
         while (sent < total) {
             int64_t taken = atomic_load(&f.done[0]);
@@ -478,7 +485,7 @@ static void test_try_exact(void **state)
                 fail_msg("cap %zu: rc %d with %lld sent, %lld taken", cap, rc, (long long)sent,
                          (long long)taken);
         }
-        sw_chan_close(f.ch[0]);
+        assert_int_equal(sw_chan_close(f.ch[0]), SW_OK);
         for (int i = 0; i < threads; i++)
             pthread_join(t[i], NULL);
         assert_int_equal(atomic_load(&f.done[0]), total);
@@ -545,7 +552,7 @@ static void *mixed_receiver(void *arg)
 static void test_unbuffered_mixed(void **state)
 {
     (void)state;
-    race_run(0, g_size, mixed_sender, mixed_receiver, 0);
+    race_run(0, g_size, mixed_sender, mixed_receiver, 0, NULL);
 }
 
 /* Timeouts of a microsecond or two on both sides of an unbuffered channel,
@@ -590,7 +597,7 @@ static void *tight_receiver(void *arg)
 static void test_timeout_race(void **state)
 {
     (void)state;
-    race_run(0, g_size, tight_sender, tight_receiver, 0);
+    race_run(0, g_size, tight_sender, tight_receiver, 0, NULL);
 }
 
 /* Ping-pong: the main thread sends n, the echo thread answers n + 1. */
@@ -613,8 +620,9 @@ static void test_ping_pong(void **state)
 {
     (void)state;
     struct pong p = {sw_chan_new(sizeof(int64_t), 0), sw_chan_new(sizeof(int64_t), 0)};
+    assert_true(p.ping && p.pong);
     pthread_t t;
-    pthread_create(&t, NULL, echo_main, &p);
+    assert_int_equal(pthread_create(&t, NULL, echo_main, &p), 0);
     int64_t rounds = g_size * 50; /* a million at the default size */
     for (int64_t i = 0; i < rounds; i++) {
         int64_t v = i * 2;
@@ -623,7 +631,7 @@ static void test_ping_pong(void **state)
         if (v != i * 2 + 1)
             fail_msg("round %lld: got %lld", (long long)i, (long long)v);
     }
-    sw_chan_close(p.ping);
+    assert_int_equal(sw_chan_close(p.ping), SW_OK);
     pthread_join(t, NULL);
     sw_chan_free(p.ping);
     sw_chan_free(p.pong);
@@ -636,9 +644,12 @@ int main(int argc, char **argv)
     if (argc > 2)
         g_size = atoll(argv[2]);
     if (g_threads < 2 || g_threads > MAX_THREADS || g_size < 1 || g_size >= (1LL << 40)) {
-        fprintf(stderr, "usage: stress_chan [threads 2..%d] [values per producer]\n", MAX_THREADS);
+        fprintf(stderr,
+                "usage: [STEWARD_SEED=n] stress_chan [threads 2..%d] [values per producer]\n",
+                MAX_THREADS);
         return 2;
     }
+    seed_init(argc, argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mpmc_unbuffered),  cmocka_unit_test(test_mpmc_buffered_1),
         cmocka_unit_test(test_mpmc_buffered_64), cmocka_unit_test(test_select_consumers),

@@ -5,7 +5,8 @@
  * returns one of the values some thread stored there, whole; the final count
  * is exact.
  *
- * Usage: stress_db [threads] [operations-per-thread]
+ * Usage: [STEWARD_SEED=n] stress_db [threads] [operations-per-thread]
+ * The seed (printed at the start) picks every operation each thread makes.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -19,6 +20,7 @@
 #include <cmocka.h>
 
 #include "steward/db.h"
+#include "support.h"
 
 static int g_threads = 16;
 static long g_ops = 20000;
@@ -51,10 +53,10 @@ static size_t own_key(char *buf, int writer, int key)
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    uint64_t x = 0x9E3779B97F4A7C15u * (uint64_t)(w->id + 1);
+    uint64_t rng = seed_stream((uint64_t)w->id);
     char key[32], val[128], want[128], got[128];
     for (long i = 0; i < g_ops; i++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint64_t x = rng_next(&rng);
         int k = (int)(x % OWN_KEYS);
         size_t kl = own_key(key, w->id, k), n = 0;
         switch (x >> 60 & 3) {
@@ -109,10 +111,11 @@ static void test_concurrent_own_and_shared(void **state)
     sw_db *db;
     assert_int_equal(sw_db_open(&db, NULL), SW_OK);
     struct worker *ws = calloc((size_t)g_threads, sizeof *ws);
+    assert_non_null(ws);
     for (int i = 0; i < g_threads; i++) {
         ws[i].db = db;
         ws[i].id = i;
-        pthread_create(&ws[i].thread, NULL, worker_main, &ws[i]);
+        assert_int_equal(pthread_create(&ws[i].thread, NULL, worker_main, &ws[i]), 0);
     }
     size_t own = 0;
     for (int i = 0; i < g_threads; i++) {
@@ -149,9 +152,10 @@ int main(int argc, char **argv)
     if (argc > 2)
         g_ops = atol(argv[2]);
     if (g_threads < 1 || g_threads > 1024 || g_ops < 1) {
-        fprintf(stderr, "usage: stress_db [threads] [operations per thread]\n");
+        fprintf(stderr, "usage: [STEWARD_SEED=n] stress_db [threads] [operations per thread]\n");
         return 2;
     }
+    seed_init(argc, argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_concurrent_own_and_shared),
     };

@@ -4,7 +4,8 @@
  * looks, no balance is ever seen below zero, and at the end each account's
  * balance is its opening balance plus what the successful transfers moved.
  *
- * Usage: stress_ledger [threads] [transfers-per-thread]
+ * Usage: [STEWARD_SEED=n] stress_ledger [threads] [transfers-per-thread]
+ * The seed (printed at the start) picks every transfer each thread makes.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -18,6 +19,7 @@
 #include <cmocka.h>
 
 #include "steward/account.h"
+#include "support.h"
 
 static int g_threads = 8;
 static long g_transfers = 20000;
@@ -33,7 +35,7 @@ struct shared {
 struct worker {
     pthread_t thread;
     struct shared *sh;
-    uint64_t seed;
+    uint64_t rng; /* this thread's generator: seed_stream(its index) */
     long ok, funds;
     int bad;
 };
@@ -41,9 +43,8 @@ struct worker {
 static void *transfer_main(void *arg)
 {
     struct worker *w = arg;
-    uint64_t x = w->seed;
     for (long i = 0; i < g_transfers; i++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint64_t x = rng_next(&w->rng);
         uint64_t from = x % ACCOUNTS, to = (x >> 20) % ACCOUNTS;
         int64_t amount = 1 + (int64_t)((x >> 40) % 400);
         if (from == to)
@@ -84,18 +85,20 @@ static void test_money_conserved(void **state)
 {
     (void)state;
     struct shared *sh = calloc(1, sizeof *sh);
+    assert_non_null(sh);
     sw_ledger_options opts = {.shards = 7};
     assert_int_equal(sw_ledger_open(&sh->l, &opts), SW_OK);
     for (uint64_t id = 0; id < ACCOUNTS; id++)
         assert_int_equal(sw_ledger_create(sh->l, id, OPENING), SW_OK);
     struct worker *ws = calloc((size_t)g_threads + 1, sizeof *ws);
+    assert_non_null(ws);
     for (int i = 0; i < g_threads; i++) {
-        ws[i] = (struct worker){.sh = sh, .seed = 0x9E3779B97F4A7C15u * (uint64_t)(i + 1)};
-        pthread_create(&ws[i].thread, NULL, transfer_main, &ws[i]);
+        ws[i] = (struct worker){.sh = sh, .rng = seed_stream((uint64_t)i)};
+        assert_int_equal(pthread_create(&ws[i].thread, NULL, transfer_main, &ws[i]), 0);
     }
     struct worker *checker = &ws[g_threads];
     *checker = (struct worker){.sh = sh};
-    pthread_create(&checker->thread, NULL, checker_main, checker);
+    assert_int_equal(pthread_create(&checker->thread, NULL, checker_main, checker), 0);
     long ok = 0, funds = 0;
     for (int i = 0; i < g_threads; i++) {
         pthread_join(ws[i].thread, NULL);
@@ -127,9 +130,10 @@ int main(int argc, char **argv)
     if (argc > 2)
         g_transfers = atol(argv[2]);
     if (g_threads < 1 || g_threads > 1024 || g_transfers < 1) {
-        fprintf(stderr, "usage: stress_ledger [threads] [transfers per thread]\n");
+        fprintf(stderr, "usage: [STEWARD_SEED=n] stress_ledger [threads] [transfers per thread]\n");
         return 2;
     }
+    seed_init(argc, argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_money_conserved),
     };

@@ -30,7 +30,10 @@
  *   - a poster waiting for room while its owner is freed (the owner must
  *     stay alive until the poster has left).
  *
- * Usage: stress_owner [threads] [calls-per-thread]
+ * Usage: [STEWARD_SEED=n] stress_owner [threads] [calls-per-thread]
+ * The seed (printed at the start) picks every request each worker makes
+ * (which owner, post or call) and the moments of the racing stops and
+ * frees.
  */
 #define _GNU_SOURCE /* gettid(), for wait_parked */
 #include <assert.h>
@@ -46,12 +49,12 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "steward/owner.h"
+#include "support.h"
 
 static int g_threads = 8;
 static long g_calls = 20000;
@@ -75,19 +78,10 @@ static _Thread_local int tls_me = -1;
  * run is proof of a handover (see note_handover). */
 static _Thread_local bool tls_calling, tls_own_ran;
 
-static void sleep_us(long us)
-{
-    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
-    nanosleep(&ts, NULL);
-}
-
-static uint64_t xorshift(uint64_t x)
-{
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return x;
-}
+/* The generators' numbers (seed_stream's k): worker i's requests use
+ * STREAM_WORKER + i, the nesting test's STREAM_NEST + i, and the main
+ * thread's choices in a test STREAM_MAIN + a number of that test's. */
+enum { STREAM_WORKER = 0, STREAM_NEST = 1000, STREAM_MAIN = 2000 };
 
 /* The answer a call's fn writes for its token (splitmix64's finaliser). */
 static uint64_t answer_of(uint64_t token)
@@ -377,9 +371,9 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     tls_me = w->id;
-    uint64_t x = (uint64_t)w->id * 0x9E3779B97F4A7C15u + 12345;
+    uint64_t rng = seed_stream(STREAM_WORKER + (uint64_t)w->id);
     for (long i = 0; i < w->ops; i++) {
-        x = xorshift(x);
+        uint64_t x = rng_next(&rng);
         if (w->id == 0 && i == w->run->stop_at)
             sw_owner_stop(w->run->owners[0]); /* a plain thread, mid-stream */
         worker_op(w, x, i);
@@ -539,9 +533,10 @@ static void stop_from_fn(void *state, void *arg)
 static void test_stop_races_calls_and_posts(void **state)
 {
     (void)state;
-    srand(1);
+    uint64_t rng = seed_stream(STREAM_MAIN + 1);
     for (int round = 0; round < 6; round++) {
         struct obj *obj = calloc(1, sizeof *obj);
+        assert_non_null(obj);
         sw_owner *o;
         sw_owner_options opts = {.batch_end = round % 2 ? commit : NULL};
         assert_int_equal(sw_owner_start_ex(&o, obj, &opts), SW_OK);
@@ -551,10 +546,10 @@ static void test_stop_races_calls_and_posts(void **state)
                           .objs = obj,
                           .batched = round % 2,
                           .until_closed = true,
-                          .stop_at = how == 1 ? rand() % 200 : -1};
+                          .stop_at = how == 1 ? (long)(rng_next(&rng) % 200) : -1};
         struct worker *ws = workers_new(&run, INT32_MAX);
         workers_start(ws, worker_main);
-        sleep_us(rand() % 1000);
+        sleep_us((int64_t)(rng_next(&rng) % 1000));
         if (how == 2)
             assert_int_equal(sw_owner_post(o, stop_from_fn, o), SW_OK);
         if (how != 1)
@@ -609,16 +604,17 @@ static void *last_call_main(void *arg)
     return NULL; /* the handle is not ours to touch any more */
 }
 
-static void free_after_last_calls(int round)
+static void free_after_last_calls(int round, uint64_t *rng)
 {
     struct obj *obj = calloc(1, sizeof *obj);
+    assert_non_null(obj);
     sw_owner *o;
     sw_owner_options opts = {.batch_end = round % 2 ? commit : NULL};
     assert_int_equal(sw_owner_start_ex(&o, obj, &opts), SW_OK);
     struct run run = {.nowners = 1, .owners = &o, .objs = obj, .batched = round % 2, .stop_at = -1};
     struct worker *ws = workers_new(&run, 0);
     for (int i = 0; i < g_threads; i++)
-        ws[i].ops = rand() % 300;
+        ws[i].ops = (long)(rng_next(rng) % 300);
     workers_start(ws, last_call_main);
     for (int i = 0; i < g_threads; i++)
         wait_flag(&ws[i].last_ran);
@@ -716,9 +712,9 @@ static void free_with_queued_callers(int how)
 static void test_free_racing_callers(void **state)
 {
     (void)state;
-    srand(2);
+    uint64_t rng = seed_stream(STREAM_MAIN + 2);
     for (int round = 0; round < 2; round++)
-        free_after_last_calls(round);
+        free_after_last_calls(round, &rng);
     for (int how = 0; how < 3; how++)
         free_with_queued_callers(how);
 }
@@ -768,9 +764,9 @@ static void *nest_worker_main(void *arg)
 {
     struct worker *w = arg;
     tls_me = w->id;
-    uint64_t x = (uint64_t)w->id * 0x9E3779B97F4A7C15u + 777;
+    uint64_t rng = seed_stream(STREAM_NEST + (uint64_t)w->id);
     for (long i = 0; i < w->ops; i++) {
-        x = xorshift(x);
+        uint64_t x = rng_next(&rng);
         sw_owner *o = g_nest->owners[x % NEST_OWNERS];
         int rc = (x >> 40) % 3 ? sw_owner_call(o, nested_fn, (void *)(uintptr_t)(x >> 20))
                                : sw_owner_post(o, nested_fn, (void *)(uintptr_t)(x >> 20));
@@ -1038,10 +1034,13 @@ int main(int argc, char **argv)
     if (argc > 2)
         g_calls = atol(argv[2]);
     if (g_threads < 1 || g_threads > MAX_THREADS || g_calls < 8 || g_calls >= (1L << 40)) {
-        fprintf(stderr, "usage: stress_owner [threads 1..%d] [calls per thread, 8 or more]\n",
+        fprintf(stderr,
+                "usage: [STEWARD_SEED=n] stress_owner [threads 1..%d] [calls per thread, 8 or "
+                "more]\n",
                 MAX_THREADS);
         return 2;
     }
+    seed_init(argc, argv);
     tls_me = MAIN_ID;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_request_once_in_order),

@@ -17,9 +17,10 @@
  *     returned SW_OK, a receive that times out leaves its buffer alone, and
  *     every sleep lasts at least what it asked.
  *
- * Usage: stress_task [threads] [size]
+ * Usage: [STEWARD_SEED=n] stress_task [threads] [size]
  * threads: the plain threads (and as many tasks) of each role; size: the
- * messages, tasks or rounds of a test, scaled per test.
+ * messages, tasks or rounds of a test, scaled per test. The seed (printed
+ * at the start) picks every timeout and nap.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -31,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cmocka.h>
 
@@ -49,24 +49,14 @@ enum { MAX_THREADS = 64 };
 
 /* ---- helpers ---- */
 
-static uint64_t xorshift(uint64_t *x)
-{
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    return *x;
-}
-
-static uint64_t seed_of(uint64_t id)
-{
-    return (id + 1) * 0x9E3779B97F4A7C15u;
-}
+/* Each worker's generator starts at seed_stream(its id plus a number per
+ * role: 0, 1000, 2000, 3000; a timer pair's, 4000 plus its index). */
 
 /* A random timeout for a channel call: now and then 0 (never wait) or -1
  * (forever, where the caller can afford it), else up to max_ns. */
 static int64_t random_timeout(uint64_t *x, int64_t max_ns, bool forever_ok)
 {
-    uint64_t r = xorshift(x);
+    uint64_t r = rng_next(x);
     switch (r % 8) {
     case 0:
         return 0;
@@ -148,7 +138,7 @@ struct mixed {
 static void mixed_sender(struct worker *w)
 {
     struct mixed *m = w->shared;
-    uint64_t x = seed_of((uint64_t)w->id);
+    uint64_t x = seed_stream((uint64_t)w->id);
     for (int64_t i = 0; i < m->per; i++) {
         int64_t v = w->id * m->per + i;
         sw_chan *ch = m->ch[i % 2];
@@ -190,7 +180,7 @@ static void mixed_receiver(struct worker *w)
 {
     struct mixed *m = w->shared;
     int64_t total = 2 * g_threads * m->per, v;
-    uint64_t x = seed_of((uint64_t)w->id + 1000);
+    uint64_t x = seed_stream((uint64_t)w->id + 1000);
     switch (w->id % 3) {
     case 0: { /* select until both are closed */
         int64_t vals[2];
@@ -375,7 +365,7 @@ struct storm {
 static void storm_sender(struct worker *w)
 {
     struct storm *s = w->shared;
-    uint64_t x = seed_of((uint64_t)w->id + 2000);
+    uint64_t x = seed_stream((uint64_t)w->id + 2000);
     sw_case cases[STORM_CHANS];
     int64_t v;
     int open = STORM_CHANS;
@@ -409,7 +399,7 @@ static void storm_sender(struct worker *w)
 static void storm_receiver(struct worker *w)
 {
     struct storm *s = w->shared;
-    uint64_t x = seed_of((uint64_t)w->id + 3000);
+    uint64_t x = seed_stream((uint64_t)w->id + 3000);
     sw_case cases[STORM_CHANS];
     int64_t vals[STORM_CHANS];
     for (int k = 0; k < STORM_CHANS; k++)
@@ -521,7 +511,7 @@ static void pair_send(struct pair *p)
 {
     uint64_t x = p->seed;
     for (int64_t r = 0; r < p->rounds; r++) {
-        int64_t nap = (int64_t)(xorshift(&x) % (200 * US));
+        int64_t nap = (int64_t)(rng_next(&x) % (200 * US));
         int64_t t0 = now_ns();
         sw_sleep(nap);
         CHECK(now_ns() - t0 >= nap);
@@ -540,7 +530,7 @@ static void pair_send(struct pair *p)
 
 static void pair_recv(struct pair *p)
 {
-    uint64_t x = p->seed ^ 0x5555;
+    uint64_t x = mix64(p->seed ^ 0x5555);
     for (uint64_t i = 0;; i++) {
         int64_t v = -7, timeout = random_timeout(&x, 300 * US, false);
         int rc;
@@ -563,8 +553,8 @@ static void pair_recv(struct pair *p)
             CHECK(rc == SW_ETIMEDOUT || rc == SW_EAGAIN);
             CHECK(v == -7); /* left unchanged */
             p->timeouts++;
-            if (xorshift(&x) % 4 == 0) {
-                int64_t nap = (int64_t)(xorshift(&x) % (100 * US)), t0 = now_ns();
+            if (rng_next(&x) % 4 == 0) {
+                int64_t nap = (int64_t)(rng_next(&x) % (100 * US)), t0 = now_ns();
                 sw_sleep(nap);
                 CHECK(now_ns() - t0 >= nap);
             }
@@ -615,7 +605,7 @@ static void test_timers(void **state)
         p->ok = calloc((size_t)rounds, 1);
         p->got = calloc((size_t)rounds, 1);
         p->wg = wg;
-        p->seed = seed_of((uint64_t)i + 4000);
+        p->seed = seed_stream((uint64_t)i + 4000);
         /* Mostly tasks; a plain thread on one side of every eighth pair. */
         p->sender_is_thread = i % 8 == 6;
         p->receiver_is_thread = i % 8 == 7;
@@ -676,9 +666,11 @@ int main(int argc, char **argv)
     if (argc > 2)
         g_size = atoll(argv[2]);
     if (g_threads < 1 || g_threads > MAX_THREADS || g_size < 8 || g_size >= (1LL << 32)) {
-        fprintf(stderr, "usage: stress_task [threads 1..%d] [size, 8 or more]\n", MAX_THREADS);
+        fprintf(stderr, "usage: [STEWARD_SEED=n] stress_task [threads 1..%d] [size, 8 or more]\n",
+                MAX_THREADS);
         return 2;
     }
+    seed_init(argc, argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_mixed_exactly_once, reset_bad),
         cmocka_unit_test_setup(test_work_stealing, reset_bad),

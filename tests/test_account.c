@@ -94,7 +94,7 @@ static void test_ledger_statuses(void **state)
     assert_int_equal(sw_ledger_withdraw(l, 1, 101), SW_EFUNDS);
     assert_int_equal(sw_ledger_withdraw(l, 1, 0), SW_EINVAL);
     assert_int_equal(sw_ledger_withdraw(l, 1, 40), SW_OK);
-    sw_ledger_balance(l, 1, &bal);
+    assert_int_equal(sw_ledger_balance(l, 1, &bal), SW_OK);
     assert_int_equal(bal, 60);
 
     assert_int_equal(sw_ledger_transfer(l, 1, 1, 5), SW_EINVAL);
@@ -103,9 +103,9 @@ static void test_ledger_statuses(void **state)
     assert_int_equal(sw_ledger_transfer(l, 99, 1, 5), SW_ENOTFOUND);
     assert_int_equal(sw_ledger_transfer(l, 1, 2, 61), SW_EFUNDS);
     assert_int_equal(sw_ledger_transfer(l, 1, 2, 60), SW_OK);
-    sw_ledger_balance(l, 1, &bal);
+    assert_int_equal(sw_ledger_balance(l, 1, &bal), SW_OK);
     assert_int_equal(bal, 0);
-    sw_ledger_balance(l, 2, &bal);
+    assert_int_equal(sw_ledger_balance(l, 2, &bal), SW_OK);
     assert_int_equal(bal, 60);
 
     int64_t total = 0;
@@ -117,10 +117,10 @@ static void test_ledger_statuses(void **state)
     assert_int_equal(sw_ledger_create(l, 3, INT64_MAX - 10), SW_OK);
     assert_int_equal(sw_ledger_deposit(l, 3, 11), SW_EOVERFLOW);
     assert_int_equal(sw_ledger_transfer(l, 2, 3, 11), SW_EOVERFLOW);
-    sw_ledger_balance(l, 2, &bal);
+    assert_int_equal(sw_ledger_balance(l, 2, &bal), SW_OK);
     assert_int_equal(bal, 60); /* the failed transfer changed nothing */
     assert_int_equal(sw_ledger_transfer(l, 2, 3, 10), SW_OK);
-    sw_ledger_balance(l, 3, &bal);
+    assert_int_equal(sw_ledger_balance(l, 3, &bal), SW_OK);
     assert_int_equal(bal, INT64_MAX);
     /* The sum of all balances no longer fits in an int64. */
     assert_int_equal(sw_ledger_total(l, &total, NULL), SW_EOVERFLOW);
@@ -129,7 +129,7 @@ static void test_ledger_statuses(void **state)
     assert_int_equal(sw_ledger_transfer(NULL, 1, 2, 1), SW_EINVAL);
     assert_int_equal(sw_ledger_create(NULL, 1, 1), SW_EINVAL);
     assert_int_equal(sw_ledger_total(NULL, NULL, NULL), SW_EINVAL);
-    sw_ledger_close(l);
+    assert_int_equal(sw_ledger_close(l), SW_OK);
 }
 
 static void test_ledger_transfers_every_pair(void **state)
@@ -138,7 +138,7 @@ static void test_ledger_transfers_every_pair(void **state)
     /* Ids land on every pair of shards, local and cross-shard alike. */
     sw_ledger *l;
     sw_ledger_options opts = {.shards = 5};
-    sw_ledger_open(&l, &opts);
+    assert_int_equal(sw_ledger_open(&l, &opts), SW_OK);
     enum { N = 40 };
     for (uint64_t id = 0; id < N; id++)
         assert_int_equal(sw_ledger_create(l, id, 1000), SW_OK);
@@ -149,7 +149,7 @@ static void test_ledger_transfers_every_pair(void **state)
     int64_t total;
     assert_int_equal(sw_ledger_total(l, &total, NULL), SW_OK);
     assert_int_equal(total, 1000 * N);
-    sw_ledger_close(l);
+    assert_int_equal(sw_ledger_close(l), SW_OK);
 }
 
 int main(void)

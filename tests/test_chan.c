@@ -6,31 +6,22 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#include <time.h>
 
 #include <cmocka.h>
 
 #include "chan/chan_int.h"
 #include "steward/chan.h"
+#include "support.h"
 
 #define MS 1000000LL
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* Waits until at least n operations are queued on ch's dir side, that is,
  * until they have taken the blocking path: a test then takes the path it
  * names whatever the scheduler does, with no sleep that hopes so. */
 static void wait_queued(sw_chan *ch, enum sw_dir dir, size_t n)
 {
-    while (sw__chan_waiting(ch, dir) < n) {
-        struct timespec ts = {0, 100000};
-        nanosleep(&ts, NULL);
-    }
+    while (sw__chan_waiting(ch, dir) < n)
+        sleep_us(100);
 }
 
 /* A helper thread that runs one channel call, at once or once a peer is
@@ -96,6 +87,7 @@ static void test_null_channel(void **state)
     assert_int_equal(sw_chan_recv_timeout(NULL, &v, MS), SW_EINVAL);
     assert_int_equal(sw_chan_close(NULL), SW_EINVAL);
     sw_chan *ch = sw_chan_new(sizeof v, 1);
+    assert_non_null(ch);
     assert_int_equal(sw_chan_send(ch, NULL), SW_EINVAL); /* no value to send */
     sw_chan_free(ch);
 }
@@ -104,6 +96,7 @@ static void test_buffered_fifo(void **state)
 {
     (void)state;
     sw_chan *ch = sw_chan_new(sizeof(int64_t), 3);
+    assert_non_null(ch);
     /* Go round the ring several times so that wrap-around is covered. */
     for (int64_t round = 0; round < 5; round++) {
         for (int64_t i = 0; i < 3; i++)
@@ -127,6 +120,7 @@ static void test_unbuffered_rendezvous(void **state)
 {
     (void)state;
     sw_chan *ch = sw_chan_new(sizeof(int64_t), 0);
+    assert_non_null(ch);
     int64_t v = 7;
     /* No receiver: an unbuffered send cannot complete now. */
     assert_int_equal(sw_chan_try_send(ch, &v), SW_EAGAIN);
@@ -154,8 +148,9 @@ static void test_blocked_sender_fifo(void **state)
     /* A full buffer with a blocked sender: the receiver takes the oldest
      * element, and the blocked value joins the tail. */
     sw_chan *ch = sw_chan_new(sizeof(int64_t), 2);
-    sw_chan_send(ch, &(int64_t){1});
-    sw_chan_send(ch, &(int64_t){2});
+    assert_non_null(ch);
+    assert_int_equal(sw_chan_send(ch, &(int64_t){1}), SW_OK);
+    assert_int_equal(sw_chan_send(ch, &(int64_t){2}), SW_OK);
     struct call c;
     call_start(&c, ch, DO_SEND, 3, NOW);
     wait_queued(ch, SW_SEND, 1);
@@ -173,8 +168,9 @@ static void test_close(void **state)
 {
     (void)state;
     sw_chan *ch = sw_chan_new(sizeof(int64_t), 4);
-    sw_chan_send(ch, &(int64_t){1});
-    sw_chan_send(ch, &(int64_t){2});
+    assert_non_null(ch);
+    assert_int_equal(sw_chan_send(ch, &(int64_t){1}), SW_OK);
+    assert_int_equal(sw_chan_send(ch, &(int64_t){2}), SW_OK);
     assert_int_equal(sw_chan_close(ch), SW_OK);
     assert_int_equal(sw_chan_close(ch), SW_ECLOSED); /* double close */
     assert_int_equal(sw_chan_send(ch, &(int64_t){3}), SW_ECLOSED);
@@ -204,7 +200,9 @@ static void test_close_wakes_blocked(void **state)
     (void)state;
     enum { N = 4 };
     sw_chan *rx = sw_chan_new(sizeof(int64_t), 0);
+    assert_non_null(rx);
     sw_chan *tx = sw_chan_new(sizeof(int64_t), 0);
+    assert_non_null(tx);
     struct call r[N], s[N];
     for (int i = 0; i < N; i++) {
         call_start(&r[i], rx, DO_RECV, -1, NOW);
@@ -229,6 +227,7 @@ static void test_timeouts(void **state)
 {
     (void)state;
     sw_chan *ch = sw_chan_new(sizeof(int64_t), 1);
+    assert_non_null(ch);
     int64_t v = 5;
     int64_t t0 = now_ns();
     assert_int_equal(sw_chan_recv_timeout(ch, &v, 30 * MS), SW_ETIMEDOUT);
@@ -258,6 +257,7 @@ static void test_zero_size_elements(void **state)
 {
     (void)state;
     sw_chan *ch = sw_chan_new(0, 2);
+    assert_non_null(ch);
     assert_int_equal(sw_chan_send(ch, NULL), SW_OK);
     assert_int_equal(sw_chan_send(ch, NULL), SW_OK);
     assert_int_equal(sw_chan_try_send(ch, NULL), SW_EAGAIN);
@@ -292,6 +292,7 @@ static void test_big_elements_blocking(void **state)
     (void)state;
     for (size_t cap = 0; cap <= 1; cap++) {
         sw_chan *ch = sw_chan_new(sizeof(struct big), cap);
+        assert_non_null(ch);
         struct bigcall c = {.ch = ch, .b = {{1, 2, 3, 4}}};
         assert_int_equal(pthread_create(&c.thread, NULL, big_send_main, &c), 0);
         struct big got = {{0}};
@@ -326,6 +327,7 @@ static void test_blocked_receiver_buffered(void **state)
     /* A receiver parked on an empty buffer is woken by a lock-free send,
      * and a closed, drained channel still hands out what was sent. */
     sw_chan *ch = sw_chan_new(sizeof(int64_t), 4);
+    assert_non_null(ch);
     struct call r;
     call_start(&r, ch, DO_RECV, -1, NOW);
     wait_queued(ch, SW_RECV, 1);
@@ -355,6 +357,7 @@ static void test_select_default_and_timeout(void **state)
 {
     (void)state;
     sw_chan *a = sw_chan_new(sizeof(int64_t), 0);
+    assert_non_null(a);
     int64_t v;
     sw_case cases[] = {{a, SW_RECV, &v, 99}, {NULL, SW_RECV, &v, 99}};
     assert_int_equal(sw_select(cases, 2, 0), SW_EAGAIN);
@@ -366,7 +369,8 @@ static void test_select_default_and_timeout(void **state)
     assert_int_equal(sw_select(cases + 1, 1, 10 * MS), SW_ETIMEDOUT);
     /* A ready case wins at once even with a timeout. */
     sw_chan *b = sw_chan_new(sizeof(int64_t), 1);
-    sw_chan_send(b, &(int64_t){8});
+    assert_non_null(b);
+    assert_int_equal(sw_chan_send(b, &(int64_t){8}), SW_OK);
     cases[1].chan = b;
     assert_int_equal(sw_select(cases, 2, 30 * MS), 1);
     assert_int_equal(cases[1].status, SW_OK);
@@ -379,6 +383,7 @@ static void test_select_invalid(void **state)
 {
     (void)state;
     sw_chan *a = sw_chan_new(sizeof(int64_t), 1);
+    assert_non_null(a);
     assert_int_equal(sw_select(NULL, 1, 0), SW_EINVAL);
     sw_case bad[] = {{a, (enum sw_dir)7, NULL, 0}};
     assert_int_equal(sw_select(bad, 1, 0), SW_EINVAL);
@@ -391,12 +396,13 @@ static void test_select_send_and_closed(void **state)
 {
     (void)state;
     sw_chan *a = sw_chan_new(sizeof(int64_t), 1);
+    assert_non_null(a);
     int64_t out = 11, in = -1;
     sw_case send[] = {{a, SW_SEND, &out, 99}};
     assert_int_equal(sw_select(send, 1, 0), 0);
     assert_int_equal(send[0].status, SW_OK);
     assert_int_equal(sw_select(send, 1, 0), SW_EAGAIN); /* full */
-    sw_chan_close(a);
+    assert_int_equal(sw_chan_close(a), SW_OK);
     assert_int_equal(sw_select(send, 1, -1), 0); /* send on closed is ready */
     assert_int_equal(send[0].status, SW_ECLOSED);
     sw_case recv[] = {{a, SW_RECV, &in, 99}};
@@ -416,9 +422,11 @@ static void test_select_fairness(void **state)
     /* Two always-ready cases: each must win about half the time. With 20000
      * draws, leaving [45%, 55%] has probability below 1e-40. */
     sw_chan *a = sw_chan_new(sizeof(int64_t), 0);
+    assert_non_null(a);
     sw_chan *b = sw_chan_new(sizeof(int64_t), 0);
-    sw_chan_close(a);
-    sw_chan_close(b);
+    assert_non_null(b);
+    assert_int_equal(sw_chan_close(a), SW_OK);
+    assert_int_equal(sw_chan_close(b), SW_OK);
     int64_t v;
     sw_case cases[] = {{a, SW_RECV, &v, 0}, {b, SW_RECV, &v, 0}};
     int wins[2] = {0, 0};
@@ -439,7 +447,9 @@ static void test_select_fairness_buffered(void **state)
     /* The same over buffered channels, which select polls without locks:
      * both always hold an element, refilled after each win. */
     sw_chan *a = sw_chan_new(sizeof(int64_t), 1);
+    assert_non_null(a);
     sw_chan *b = sw_chan_new(sizeof(int64_t), 1);
+    assert_non_null(b);
     sw_chan *chans[2] = {a, b};
     assert_int_equal(sw_chan_send(a, &(int64_t){0}), SW_OK);
     assert_int_equal(sw_chan_send(b, &(int64_t){1}), SW_OK);
@@ -466,7 +476,9 @@ static void test_select_blocks_until_ready(void **state)
 {
     (void)state;
     sw_chan *a = sw_chan_new(sizeof(int64_t), 0);
+    assert_non_null(a);
     sw_chan *b = sw_chan_new(sizeof(int64_t), 0);
+    assert_non_null(b);
     int64_t va = -1, vb = -1;
     sw_case cases[] = {{a, SW_RECV, &va, 99}, {b, SW_RECV, &vb, 99}, {NULL, SW_SEND, &va, 99}};
     struct call c;
@@ -500,6 +512,7 @@ static void test_select_same_channel_twice(void **state)
 {
     (void)state;
     sw_chan *a = sw_chan_new(sizeof(int64_t), 1);
+    assert_non_null(a);
     int64_t x = 1, y = -1;
     sw_case cases[] = {{a, SW_SEND, &x, 99}, {a, SW_RECV, &y, 99}};
     /* Empty buffer: only the send is ready. */
@@ -520,10 +533,11 @@ static void test_select_many_cases(void **state)
     sw_case cases[N];
     for (int i = 0; i < N; i++) {
         chans[i] = sw_chan_new(sizeof(int64_t), 1);
+        assert_non_null(chans[i]);
         cases[i] = (sw_case){chans[i], SW_RECV, &vals[i], 99};
     }
     assert_int_equal(sw_select(cases, N, 0), SW_EAGAIN);
-    sw_chan_send(chans[63], &(int64_t){630});
+    assert_int_equal(sw_chan_send(chans[63], &(int64_t){630}), SW_OK);
     assert_int_equal(sw_select(cases, N, 0), 63);
     assert_int_equal(vals[63], 630);
     struct call c;
@@ -544,6 +558,7 @@ static void test_slot_fifo(void **state)
 {
     (void)state;
     sw_chan *ch = sw_chan_new(sizeof(int64_t), 0);
+    assert_non_null(ch);
     /* Receivers: the slot's, then a queued one, served in arrival order. */
     struct call r1, r2;
     call_start(&r1, ch, DO_RECV, -1, NOW);
@@ -604,7 +619,9 @@ static void test_slot_and_select(void **state)
 {
     (void)state;
     sw_chan *ch = sw_chan_new(sizeof(int64_t), 0);
+    assert_non_null(ch);
     sw_chan *idle = sw_chan_new(sizeof(int64_t), 0);
+    assert_non_null(idle);
     int64_t v = 5, other = 0;
 
     /* A select's send case serves the receiver in the slot. */
@@ -667,6 +684,7 @@ static void test_slot_try_and_timeout(void **state)
 {
     (void)state;
     sw_chan *ch = sw_chan_new(sizeof(int64_t), 0);
+    assert_non_null(ch);
     int64_t v = 3;
 
     /* A timed wait in the slot leaves it empty and the element unchanged. */
@@ -734,6 +752,7 @@ static void test_slot_timeout_loses(void **state)
 {
     (void)state;
     sw_chan *ch = sw_chan_new(sizeof(int64_t), 0);
+    assert_non_null(ch);
     atomic_store(&sw__chan_timeout_hook, claim_from_hook);
     hook_value = 51;
     int64_t v = 0;
@@ -755,6 +774,7 @@ static void test_slot_close(void **state)
 {
     (void)state;
     sw_chan *ch = sw_chan_new(sizeof(int64_t), 0);
+    assert_non_null(ch);
     struct call s;
     call_start(&s, ch, DO_SEND, 41, NOW);
     wait_queued(ch, SW_SEND, 1);
@@ -772,6 +792,7 @@ static void test_slot_close(void **state)
 
     /* Close wakes the receiver in the slot with a zeroed element. */
     ch = sw_chan_new(sizeof(int64_t), 0);
+    assert_non_null(ch);
     struct call r;
     call_start(&r, ch, DO_RECV, -1, NOW);
     wait_queued(ch, SW_RECV, 1);
@@ -796,6 +817,7 @@ static void test_slot_elements(void **state)
     (void)state;
     /* A big element from a sender waiting in the slot. */
     sw_chan *ch = sw_chan_new(sizeof(struct big), 0);
+    assert_non_null(ch);
     struct bigcall c = {.ch = ch};
     assert_int_equal(pthread_create(&c.thread, NULL, big_recv_main, &c), 0);
     struct big b = {{5, 6, 7, 8}};
@@ -807,6 +829,7 @@ static void test_slot_elements(void **state)
 
     /* Zero-size elements both ways through the slot. */
     ch = sw_chan_new(0, 0);
+    assert_non_null(ch);
     struct call r;
     call_start(&r, ch, DO_RECV, 0, NOW);
     wait_queued(ch, SW_RECV, 1);
@@ -823,6 +846,7 @@ static void test_slot_elements(void **state)
 
     /* A buffered channel has no slot. */
     ch = sw_chan_new(sizeof(int64_t), 1);
+    assert_non_null(ch);
     assert_int_equal(sw__chan_slot(ch), -1);
     sw_chan_free(ch);
 }

@@ -84,7 +84,7 @@ static void test_fetch_length_contract(void **state)
 {
     (void)state;
     sw_db *db = open_db(0);
-    sw_db_store(db, "k", 1, "0123456789", 10);
+    assert_int_equal(sw_db_store(db, "k", 1, "0123456789", 10), SW_OK);
     char buf[16];
     memset(buf, '#', sizeof buf);
     size_t n = 0;
@@ -214,6 +214,7 @@ static void test_big_value(void **state)
     sw_db *db = open_db(0);
     size_t big = 16u << 20;
     unsigned char *v = malloc(big), *out = malloc(big);
+    assert_true(v && out);
     for (size_t i = 0; i < big; i++)
         v[i] = (unsigned char)(i * 131 + (i >> 16));
     assert_int_equal(sw_db_store(db, "big", 3, v, big), SW_OK);

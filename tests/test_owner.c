@@ -14,7 +14,6 @@
 #include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -22,12 +21,7 @@
 #include "steward/chan.h"
 #include "owner/owner_int.h"
 #include "steward/owner.h"
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
+#include "support.h"
 
 struct counter {
     int64_t n;
@@ -80,6 +74,7 @@ static void test_call_runs_on_caller_when_free(void **state)
 {
     (void)state;
     struct counter *c = calloc(1, sizeof *c);
+    assert_non_null(c);
     sw_owner *o;
     assert_int_equal(sw_owner_start(&o, c), SW_OK);
     assert_int_equal(sw_owner_call(o, incr, (void *)1), SW_OK);
@@ -113,6 +108,7 @@ static void test_call_inline(void **state)
 {
     (void)state;
     struct counter *c = calloc(1, sizeof *c);
+    assert_non_null(c);
     sw_owner *o;
     assert_int_equal(sw_owner_start(&o, c), SW_OK);
     struct small_req r = {.in = 5};
@@ -151,8 +147,9 @@ static void test_posts_in_order(void **state)
 {
     (void)state;
     struct counter *c = calloc(1, sizeof *c);
+    assert_non_null(c);
     sw_owner *o;
-    sw_owner_start(&o, c);
+    assert_int_equal(sw_owner_start(&o, c), SW_OK);
     for (intptr_t i = 0; i < 5000; i++) {
         if (i % 7 == 0)
             assert_int_equal(sw_owner_call(o, incr, (void *)i), SW_OK);
@@ -160,7 +157,7 @@ static void test_posts_in_order(void **state)
             assert_int_equal(sw_owner_post(o, incr, (void *)i), SW_OK);
     }
     int64_t n = 0;
-    sw_owner_call(o, read_n, &n);
+    assert_int_equal(sw_owner_call(o, read_n, &n), SW_OK);
     assert_int_equal(n, 5000);
     for (int64_t i = 0; i < 5000; i++)
         assert_int_equal(c->log[i], i);
@@ -193,14 +190,16 @@ static void test_stop_runs_queued_then_closes(void **state)
 {
     (void)state;
     struct counter *c = calloc(1, sizeof *c);
+    assert_non_null(c);
     sw_chan *gate = sw_chan_new(0, 0);
+    assert_non_null(gate);
     sw_owner *o;
-    sw_owner_start(&o, c);
+    assert_int_equal(sw_owner_start(&o, c), SW_OK);
     assert_int_equal(sw_owner_post(o, block_on, gate), SW_OK);
     for (intptr_t i = 0; i < 100; i++)
-        sw_owner_post(o, incr, (void *)i);
+        assert_int_equal(sw_owner_post(o, incr, (void *)i), SW_OK);
     struct stopper s = {.o = o};
-    pthread_create(&s.thread, NULL, stop_main, &s);
+    assert_int_equal(pthread_create(&s.thread, NULL, stop_main, &s), 0);
     /* Wait until the stop has closed the owner (a no-op post is refused),
      * however long the stopper thread takes to start. */
     while (sw_owner_post(o, nothing, NULL) == SW_OK)
@@ -209,7 +208,7 @@ static void test_stop_runs_queued_then_closes(void **state)
     assert_int_equal(atomic_load(&s.done), 0);
     assert_int_equal(sw_owner_call(o, incr, NULL), SW_ECLOSED);
     assert_int_equal(sw_owner_post(o, incr, NULL), SW_ECLOSED);
-    sw_chan_close(gate); /* let the owner go on */
+    assert_int_equal(sw_chan_close(gate), SW_OK); /* let the owner go on */
     pthread_join(s.thread, NULL);
     assert_int_equal(c->n, 100); /* everything queued before stop ran */
     /* The handle stays valid after stop: later calls get SW_ECLOSED. */
@@ -241,10 +240,11 @@ static void test_from_owner_function(void **state)
 {
     (void)state;
     struct counter *c = calloc(1, sizeof *c);
+    assert_non_null(c);
     struct nested n = {0};
     sw_owner *outer;
-    sw_owner_start(&outer, &n);
-    sw_owner_start(&n.other, c);
+    assert_int_equal(sw_owner_start(&outer, &n), SW_OK);
+    assert_int_equal(sw_owner_start(&n.other, c), SW_OK);
     assert_int_equal(sw_owner_call(outer, nested_fn, NULL), SW_OK);
     assert_int_equal(n.call_rc, SW_EINVAL);
     assert_int_equal(n.inline_rc, SW_EINVAL);
@@ -280,12 +280,14 @@ static void test_posts_are_bounded(void **state)
 {
     (void)state;
     struct counter *c = calloc(1, sizeof *c);
+    assert_non_null(c);
     sw_chan *gate = sw_chan_new(0, 0);
+    assert_non_null(gate);
     sw_owner *o;
-    sw_owner_start(&o, c);
-    sw_owner_post(o, block_on, gate);
+    assert_int_equal(sw_owner_start(&o, c), SW_OK);
+    assert_int_equal(sw_owner_post(o, block_on, gate), SW_OK);
     struct poster p = {.o = o, .count = SW_OWNER_POST_LIMIT + 100};
-    pthread_create(&p.thread, NULL, post_main, &p);
+    assert_int_equal(pthread_create(&p.thread, NULL, post_main, &p), 0);
     /* The owner is busy, so the poster must be held at the limit (one node
      * is the blocking post itself). Wait until it stops advancing, however
      * slow the machine, then check where it stopped. */
@@ -301,11 +303,11 @@ static void test_posts_are_bounded(void **state)
     assert_int_equal(posted, SW_OWNER_POST_LIMIT - 1);
     sleep_ms(50);
     assert_int_equal(atomic_load(&p.posted), posted); /* still held */
-    sw_chan_close(gate);
+    assert_int_equal(sw_chan_close(gate), SW_OK);
     pthread_join(p.thread, NULL);
     assert_int_equal(atomic_load(&p.posted), SW_OWNER_POST_LIMIT + 100);
     int64_t n = 0;
-    sw_owner_call(o, read_n, &n);
+    assert_int_equal(sw_owner_call(o, read_n, &n), SW_OK);
     assert_int_equal(n, SW_OWNER_POST_LIMIT + 100);
     sw_owner_free(o);
     sw_chan_free(gate);
@@ -368,7 +370,7 @@ static void test_batch_end(void **state)
     struct batch_caller cs[8];
     for (int i = 0; i < 8; i++) {
         cs[i] = (struct batch_caller){.o = o};
-        pthread_create(&cs[i].thread, NULL, batch_caller_main, &cs[i]);
+        assert_int_equal(pthread_create(&cs[i].thread, NULL, batch_caller_main, &cs[i]), 0);
     }
     for (int i = 0; i < 8; i++) {
         pthread_join(cs[i].thread, NULL);
@@ -514,7 +516,7 @@ static void test_post_never_on_poster(void **state)
     }
     /* Held by a caller on another thread: that caller runs the post. */
     struct holder h = {.o = o};
-    pthread_create(&h.thread, NULL, holder_main, &h);
+    assert_int_equal(pthread_create(&h.thread, NULL, holder_main, &h), 0);
     while (!atomic_load(&h.inside))
         sleep_ms(1);
     struct where w = {0};

@@ -4,7 +4,8 @@
  * with Redis's exact text, the same result for every split of a stream, a
  * random-stream split fuzzer, which bytes are copied and which are not,
  * failed allocations) and the reply encoder, byte for byte in RESP2 and
- * RESP3. */
+ * RESP3. The random splits and limits come from the seed (STEWARD_SEED
+ * replays a run; see support.h). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,17 +18,18 @@
 #include <cmocka.h>
 
 #include "server/resp.h"
+#include "support.h"
 
 /* ---- helpers ------------------------------------------------------------- */
 
+/* The random workloads' generator: each test starts it at seed_stream of
+ * a number of its own, so one test's numbers do not depend on which tests
+ * ran before it. */
 static uint64_t rng_state;
 
 static uint64_t rng(void)
 {
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return rng_next(&rng_state);
 }
 
 /* A growable byte string, for building streams. */
@@ -217,6 +219,7 @@ static void run_stream(const sw__resp_limits *lim, bool auth, const char *s, siz
         size_t n = len - off ? next(off, len - off, ctx) : 0;
         assert_true(n <= len - off && (n > 0 || len == off));
         char *chunk = n ? malloc(n) : NULL;
+        assert_true(chunk || n == 0);
         if (n)
             memcpy(chunk, s + off, n);
         size_t at = 0;
@@ -365,7 +368,7 @@ static void test_multibulk(void **state)
 
     /* One call, one command: *used stops right after it. */
     sw__resp_parser p;
-    sw__resp_parser_init(&p, NULL);
+    assert_int_equal(sw__resp_parser_init(&p, NULL), SW_OK);
     static const char two[] = "*1\r\n$4\r\nPING\r\nPING\r\n";
     size_t used;
     sw__resp_cmd cmd;
@@ -457,7 +460,7 @@ static void standard_stream(sb *s)
 static void test_pipeline_splits(void **state)
 {
     (void)state;
-    rng_state = 11;
+    rng_state = seed_stream(11);
     sb s = {0};
     standard_stream(&s);
     struct run r;
@@ -491,7 +494,7 @@ static void test_zero_copy(void **state)
 {
     (void)state;
     sw__resp_parser p;
-    sw__resp_parser_init(&p, NULL);
+    assert_int_equal(sw__resp_parser_init(&p, NULL), SW_OK);
     size_t used;
     sw__resp_cmd cmd;
     static const char whole[] = "*2\r\n$3\r\nGET\r\n$5\r\nhello\r\nSET k \"v w\"\r\n";
@@ -558,7 +561,7 @@ struct quote_case {
 static void test_inline_quoting(void **state)
 {
     (void)state;
-    rng_state = 5;
+    rng_state = seed_stream(5);
     static const struct quote_case cases[] = {
         {"SET a b", 3, {"SET", "a", "b"}, {3, 1, 1}},
         {"  SET \t a   b  ", 3, {"SET", "a", "b"}, {3, 1, 1}},
@@ -618,7 +621,7 @@ struct err_case {
 static void test_errors(void **state)
 {
     (void)state;
-    rng_state = 7;
+    rng_state = seed_stream(7);
     static const char *const mb = "Protocol error: invalid multibulk length";
     static const char *const bl = "Protocol error: invalid bulk length";
     static const char *const uq = "Protocol error: unbalanced quotes in request";
@@ -678,7 +681,7 @@ static void test_error_sticky_and_reset(void **state)
 {
     (void)state;
     sw__resp_parser p;
-    sw__resp_parser_init(&p, NULL);
+    assert_int_equal(sw__resp_parser_init(&p, NULL), SW_OK);
     size_t used;
     sw__resp_cmd cmd;
     static const char bad[] = "*1\r\n$x\r\n*1\r\n$4\r\nPING\r\n";
@@ -716,7 +719,7 @@ static void test_error_sticky_and_reset(void **state)
 static void test_limits(void **state)
 {
     (void)state;
-    rng_state = 3;
+    rng_state = seed_stream(3);
     sw__resp_parser p;
     assert_int_equal(sw__resp_parser_init(&p, NULL), SW_OK);
     assert_int_equal(p.lim.max_multibulk, 1024 * 1024);
@@ -750,12 +753,12 @@ static void test_limits(void **state)
                  "Protocol error: invalid multibulk length");
 
     /* Changed at run time: applies from the next header. */
-    sw__resp_parser_init(&p, NULL);
+    assert_int_equal(sw__resp_parser_init(&p, NULL), SW_OK);
     size_t used;
     sw__resp_cmd cmd;
     assert_int_equal(sw__resp_parse(&p, "*1\r\n$5\r\nhel", 11, &used, &cmd), SW_EAGAIN);
     sw__resp_limits tiny = {.max_bulk = 3};
-    sw__resp_parser_set_limits(&p, &tiny);
+    assert_int_equal(sw__resp_parser_set_limits(&p, &tiny), SW_OK);
     assert_int_equal(sw__resp_parse(&p, "lo\r\n*1\r\n$4\r\n", 12, &used, &cmd), SW_OK);
     assert_int_equal(cmd.argv[0].len, 5);
     assert_int_equal(sw__resp_parse(&p, "*1\r\n$4\r\n", 8, &used, &cmd), SW_EIO);
@@ -767,7 +770,7 @@ static void test_limits(void **state)
 static void test_big_lines(void **state)
 {
     (void)state;
-    rng_state = 9;
+    rng_state = seed_stream(9);
     size_t max = 64 * 1024;
     sb s = {0};
     /* An inline request of exactly 64 KiB is fine; one byte more is not. */
@@ -828,7 +831,7 @@ static void test_big_lines(void **state)
 static void test_unauthenticated(void **state)
 {
     (void)state;
-    rng_state = 13;
+    rng_state = seed_stream(13);
     expect_error(NULL, true, "*11\r\n", 5, 0, SW__RESP_PERR_UNAUTH_MULTIBULK,
                  "Protocol error: unauthenticated multibulk length");
     expect_error(NULL, true, "*10\r\n$16385\r\n", 13, 0, SW__RESP_PERR_UNAUTH_BULK,
@@ -851,7 +854,7 @@ static void test_unauthenticated(void **state)
     sb_free(&s);
     /* Authenticated: the limits are gone. */
     sw__resp_parser p;
-    sw__resp_parser_init(&p, NULL);
+    assert_int_equal(sw__resp_parser_init(&p, NULL), SW_OK);
     sw__resp_parser_set_auth_required(&p, true);
     size_t used;
     sw__resp_cmd cmd;
@@ -864,7 +867,7 @@ static void test_unauthenticated(void **state)
 static void test_query_limit(void **state)
 {
     (void)state;
-    rng_state = 17;
+    rng_state = seed_stream(17);
     sw__resp_limits lim = {.max_query = 64};
     const char *text = "Closing client that reached max query buffer length";
     /* A request of exactly 64 bytes passes, twice in a row: the limit is per
@@ -907,7 +910,7 @@ static void test_query_limit(void **state)
 static void test_pipeline_10000(void **state)
 {
     (void)state;
-    rng_state = 19;
+    rng_state = seed_stream(19);
     enum { N = 10000 };
     sb s = {0};
     char k[32], v[32];
@@ -920,7 +923,7 @@ static void test_pipeline_10000(void **state)
             sb_cmd(&s, 3, "SET", k, v);
     }
     sw__resp_parser p;
-    sw__resp_parser_init(&p, NULL);
+    assert_int_equal(sw__resp_parser_init(&p, NULL), SW_OK);
     size_t at = 0, used, n = 0;
     sw__resp_cmd cmd;
     while (sw__resp_parse(&p, s.p + at, s.n - at, &used, &cmd) == SW_OK) {
@@ -958,7 +961,7 @@ static void test_pipeline_10000(void **state)
 static void test_big_bulk(void **state)
 {
     (void)state;
-    rng_state = 23;
+    rng_state = seed_stream(23);
     size_t big = (size_t)5 << 20;
     sb s = {0};
     sb_str(&s, "*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n");
@@ -973,7 +976,7 @@ static void test_big_bulk(void **state)
 
     /* In 1000-byte pieces: gathered once, never larger than needed. */
     sw__resp_parser p;
-    sw__resp_parser_init(&p, NULL);
+    assert_int_equal(sw__resp_parser_init(&p, NULL), SW_OK);
     size_t at = 0, used;
     sw__resp_cmd cmd;
     int st = SW_EAGAIN;
@@ -1028,7 +1031,7 @@ static void test_big_bulk(void **state)
 static void test_fuzz_splits(void **state)
 {
     (void)state;
-    rng_state = 29;
+    rng_state = seed_stream(29);
     static const struct {
         const char *p;
         size_t n;
@@ -1139,7 +1142,7 @@ static void test_parser_bad_args(void **state)
     sw__resp_cmd cmd;
     assert_int_equal(sw__resp_parser_init(NULL, NULL), SW_EINVAL);
     assert_int_equal(sw__resp_parser_set_limits(NULL, NULL), SW_EINVAL);
-    sw__resp_parser_init(&p, NULL);
+    assert_int_equal(sw__resp_parser_init(&p, NULL), SW_OK);
     assert_int_equal(sw__resp_parse(NULL, "x", 1, &used, &cmd), SW_EINVAL);
     assert_int_equal(sw__resp_parse(&p, "x", 1, NULL, &cmd), SW_EINVAL);
     assert_int_equal(sw__resp_parse(&p, "x", 1, &used, NULL), SW_EINVAL);
@@ -1158,10 +1161,10 @@ static void test_parser_bad_args(void **state)
     sw__resp_parser_reset(NULL);
     sw__resp_parser_set_auth_required(NULL, true);
     /* destroy, then init again. */
-    sw__resp_parser_init(&p, NULL);
+    assert_int_equal(sw__resp_parser_init(&p, NULL), SW_OK);
     assert_int_equal(sw__resp_parse(&p, "*1\r\n$4\r\nPI", 10, &used, &cmd), SW_EAGAIN);
     sw__resp_parser_destroy(&p);
-    sw__resp_parser_init(&p, NULL);
+    assert_int_equal(sw__resp_parser_init(&p, NULL), SW_OK);
     assert_int_equal(sw__resp_parse(&p, "PING\r\n", 6, &used, &cmd), SW_OK);
     sw__resp_parser_destroy(&p);
 }
@@ -1252,14 +1255,14 @@ static void test_enc_aggregates(void **state)
     for (int proto = 2; proto <= 3; proto++) {
         sw__resp_buf b;
         sw__resp_buf_init(&b, proto);
-        sw__resp_add_map(&b, 2);
-        sw__resp_add_bulk_cstr(&b, "server");
-        sw__resp_add_bulk_cstr(&b, "steward");
-        sw__resp_add_bulk_cstr(&b, "proto");
-        sw__resp_add_int(&b, proto);
-        sw__resp_add_array(&b, 2);
-        sw__resp_add_null(&b);
-        sw__resp_add_bool(&b, true);
+        assert_int_equal(sw__resp_add_map(&b, 2), SW_OK);
+        assert_int_equal(sw__resp_add_bulk_cstr(&b, "server"), SW_OK);
+        assert_int_equal(sw__resp_add_bulk_cstr(&b, "steward"), SW_OK);
+        assert_int_equal(sw__resp_add_bulk_cstr(&b, "proto"), SW_OK);
+        assert_int_equal(sw__resp_add_int(&b, proto), SW_OK);
+        assert_int_equal(sw__resp_add_array(&b, 2), SW_OK);
+        assert_int_equal(sw__resp_add_null(&b), SW_OK);
+        assert_int_equal(sw__resp_add_bool(&b, true), SW_OK);
         assert_int_equal(b.status, SW_OK);
         const char *want = proto == 2
                                ? "*4\r\n$6\r\nserver\r\n$7\r\nsteward\r\n$5\r\nproto\r\n:2\r\n"
@@ -1305,9 +1308,9 @@ static void test_enc_buffer(void **state)
     assert_int_equal(b.proto, 2);
     assert_int_equal(sw__resp_buf_len(&b), 0);
     assert_non_null(sw__resp_buf_data(&b));
-    sw__resp_add_null(&b);
+    assert_int_equal(sw__resp_add_null(&b), SW_OK);
     sw__resp_buf_set_proto(&b, 3);
-    sw__resp_add_null(&b);
+    assert_int_equal(sw__resp_add_null(&b), SW_OK);
     assert_memory_equal(sw__resp_buf_data(&b), "$-1\r\n_\r\n", 8);
     /* Partial writes: consume, add more, the rest stays in order. */
     sw__resp_buf_consume(&b, 3);
@@ -1316,7 +1319,7 @@ static void test_enc_buffer(void **state)
     sb want = {0};
     sb_put(&want, "\r\n_\r\n", 5);
     for (int i = 0; i < 2000; i++) {
-        sw__resp_add_int(&b, i);
+        assert_int_equal(sw__resp_add_int(&b, i), SW_OK);
         sb_fmt(&want, ":%d\r\n", i);
         if (i % 100 == 0) {
             sw__resp_buf_consume(&b, 7);
@@ -1328,7 +1331,7 @@ static void test_enc_buffer(void **state)
     assert_memory_equal(sw__resp_buf_data(&b), want.p, want.n);
     sw__resp_buf_consume(&b, SIZE_MAX);
     assert_int_equal(sw__resp_buf_len(&b), 0);
-    sw__resp_add_simple(&b, "OK");
+    assert_int_equal(sw__resp_add_simple(&b, "OK"), SW_OK);
     assert_memory_equal(sw__resp_buf_data(&b), "+OK\r\n", 5);
     sb_free(&want);
 
@@ -1386,8 +1389,9 @@ static void test_enc_oom(void **state)
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    seed_init(argc, argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_multibulk),
         cmocka_unit_test(test_inline),

@@ -1,6 +1,8 @@
 /* Unit tests of src/db/table.h: every function and every status it lists,
  * a million keys, colliding hashes, a random workload checked against a
- * simple model, scans across resizes, and allocation failures. */
+ * simple model, scans across resizes, and allocation failures. The
+ * workload's numbers come from the seed (STEWARD_SEED replays a run; see
+ * support.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +18,7 @@
 #endif
 
 #include "db/table.h"
+#include "support.h"
 
 /* FNV-1a with murmur3's finaliser: a decent hash that needs no library. */
 static uint64_t hash_bytes(const void *p, size_t n)
@@ -31,14 +34,14 @@ static uint64_t hash_bytes(const void *p, size_t n)
     return h ^ (h >> 33);
 }
 
+/* The random workloads' generator: each test starts it at seed_stream of
+ * a number of its own, so one test's numbers do not depend on which tests
+ * ran before it. */
 static uint64_t rng_state;
 
 static uint64_t rng(void)
 {
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return rng_next(&rng_state);
 }
 
 static int put_s(sw__table *t, const char *k, const char *v)
@@ -559,7 +562,7 @@ static void test_model(void **state)
     (void)state;
     static struct model m;
     memset(&m, 0, sizeof m);
-    rng_state = 20240611;
+    rng_state = seed_stream(20240611);
     sw__table t;
     sw__table_init(&t);
     /* Grow, shrink, grow again: put-heavy, delete-heavy, then balanced. */
@@ -877,8 +880,9 @@ static void test_rehash_and_memory(void **state)
     assert_int_equal(sw__table_memory(&t), 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    seed_init(argc, argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_invalid_arguments),

@@ -23,7 +23,6 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -80,8 +79,7 @@
 /* A poll interval for the main thread, which is a plain thread. */
 static void nap(void)
 {
-    struct timespec ts = {0, 100000};
-    nanosleep(&ts, NULL);
+    sleep_us(100);
 }
 
 /* Waits until at least n operations are queued on ch's dir side: the
@@ -492,9 +490,9 @@ static int in_child(void (*fn)(void *), void *arg, int *said)
     assert_true(pid >= 0);
     if (pid == 0) {
         struct rlimit none = {0, 0};
-        setrlimit(RLIMIT_CORE, &none);
+        if (setrlimit(RLIMIT_CORE, &none) != 0 || dup2(fds[1], STDERR_FILENO) < 0)
+            _exit(5); /* could not set the child up: the test fails */
         close(fds[0]);
-        dup2(fds[1], STDERR_FILENO);
         fn(arg);
         _exit(3); /* survived: the test fails */
     }
@@ -863,6 +861,7 @@ static void test_buffered_between_tasks(void **state)
     struct buffered *b = calloc(1, sizeof *b);
     assert_non_null(b);
     b->ch = sw_chan_new(sizeof(int64_t), 8);
+    assert_non_null(b->ch);
     b->producers = wg_new();
     b->consumers = wg_new();
     for (int i = 0; i < BUF_CONSUMERS; i++)
@@ -1267,6 +1266,7 @@ static void test_busy_owner_parks_task(void **state)
     struct busy *b = calloc(1, sizeof *b);
     assert_non_null(b);
     b->gate = sw_chan_new(0, 0);
+    assert_non_null(b->gate);
     b->callers = wg_new();
     b->free_tasks = wg_new();
     assert_int_equal(sw_owner_start(&b->o, &b->s), SW_OK);

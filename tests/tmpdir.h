@@ -3,6 +3,7 @@
 #ifndef STEWARD_TESTS_TMPDIR_H
 #define STEWARD_TESTS_TMPDIR_H
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,10 @@ static int tmpdir_setup(void **state)
 {
     (void)state;
     strcpy(g_dir, "/tmp/steward-test-XXXXXX");
-    return mkdtemp(g_dir) ? 0 : -1;
+    if (mkdtemp(g_dir))
+        return 0;
+    fprintf(stderr, "mkdtemp %s: %s\n", g_dir, strerror(errno));
+    return -1;
 }
 
 static int tmpdir_teardown(void **state)
