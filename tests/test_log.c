@@ -20,20 +20,21 @@
 
 #include <cmocka.h>
 
+#include "support.h"
+
 #include "log/crc32c.h"
 #include "log/logfile.h"
 #include "log/record.h"
 
 /* ---- helpers ------------------------------------------------------------- */
 
+/* Each test that draws numbers starts its own stream of the run's seed
+ * (support.h), so its numbers do not depend on which tests ran before. */
 static uint64_t rng_state;
 
 static uint64_t rng(void)
 {
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return rng_next(&rng_state);
 }
 
 static void fill_random(uint8_t *p, size_t n)
@@ -330,7 +331,7 @@ static void test_crc_vectors(void **state)
 static void test_crc_paths_agree(void **state)
 {
     (void)state;
-    rng_state = 1;
+    rng_state = seed_stream(1);
     size_t cap = 70000;
     uint8_t *buf = malloc(cap + 8);
     assert_non_null(buf);
@@ -412,7 +413,7 @@ static void test_rec_roundtrip(void **state)
     size_t big = (size_t)3 << 20;
     uint8_t *v = malloc(big);
     assert_non_null(v);
-    rng_state = 7;
+    rng_state = seed_stream(7);
     fill_random(v, big);
     static const size_t lens[] = {127, 128, 129, 16383, 16384, 16385};
     for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
@@ -686,7 +687,7 @@ static void test_log_big_records(void **state)
     size_t big = (size_t)5 << 20;
     uint8_t *v = malloc(big);
     assert_non_null(v);
-    rng_state = 3;
+    rng_state = seed_stream(3);
     fill_random(v, big);
     assert_int_equal(sw__log_open(&log, path, NULL, NULL, err, sizeof err), SW_OK);
     append_range(&log, 0, 3000);
@@ -1158,7 +1159,7 @@ static void *syncer_main(void *arg)
             s->failures++;
         (void)sw__log_synced(s->log);
         s->syncs++;
-        nanosleep(&(struct timespec){0, 100000}, NULL);
+        sleep_us(100);
     }
     return NULL;
 }
@@ -1410,8 +1411,9 @@ static void test_log_compaction_failures(void **state)
     free(orig);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    seed_init(argc, argv);
 #define T(f) cmocka_unit_test_setup_teardown(f, dir_setup, dir_teardown)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc_vectors),

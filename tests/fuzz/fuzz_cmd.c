@@ -34,7 +34,10 @@ static void setup(void)
     struct srv_shard *sh = &g_srv.shards[0];
     sh->srv = &g_srv;
     sh->efd = sh->epfd = -1;
-    sw__table_init(&sh->core.table);
+    char err[128];
+    if (sw__shard_open(&sh->core, 0, NULL, "kv", SW_FSYNC_NO, err, sizeof err) != SW_OK)
+        abort();
+    kv_attach(sh);
     if (sw_ledger_open(&g_srv.ledger, NULL) != SW_OK)
         abort();
     g_conn = calloc(1, sizeof *g_conn);
@@ -107,9 +110,9 @@ static void check_counts(void)
     size_t sum = 0;
     for (int db = 0; db < SRV_DBS; db++)
         sum += sh->keys[db];
-    if (sum != sw__table_count(&sh->core.table)) {
-        fprintf(stderr, "fuzz_cmd: key counts say %zu, the table holds %zu\n", sum,
-                sw__table_count(&sh->core.table));
+    if (sum != sw__shard_count(sh->core)) {
+        fprintf(stderr, "fuzz_cmd: key counts say %zu, the shard holds %zu\n", sum,
+                sw__shard_count(sh->core));
         abort();
     }
 }
