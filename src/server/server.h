@@ -44,6 +44,11 @@
  * inbox once more; a producer that pushed and then sees the flag clears it
  * and writes the shard's eventfd. Both sides use sequentially consistent
  * operations, so one of them always sees the other: no wake-up is lost.
+ *
+ * Files. loop.c is a shard thread and its turn (wait, inbox, commit, flush,
+ * cron); conn.c a connection's life (accept, read, parse, answer in order,
+ * write, close); route.c where each command runs, the messages and inboxes
+ * between shards and the world's pause protocol. loop_int.h joins them.
  */
 #ifndef STEWARD_SERVER_SERVER_H
 #define STEWARD_SERVER_SERVER_H
@@ -90,6 +95,17 @@ struct conn;
 struct srv_shard;
 struct cmd_def;
 
+/* A PAUSE message's state: the futex word `pause` of struct msg. The world
+ * holder sets PAUSE_SENT before each push (having waited for PAUSE_LEFT if
+ * the message was used before); each later state is one release store that
+ * the other side's acquire load (wait_word, route.c) pairs with. */
+enum msg_pause {
+    PAUSE_SENT,     /* pushed; the shard has not stopped yet */
+    PAUSE_ACKED,    /* the shard has stopped and handed its state to the holder */
+    PAUSE_RELEASED, /* the holder is done with the shard's state and hands it back */
+    PAUSE_LEFT,     /* the shard no longer reads the message: the holder may reuse it */
+};
+
 /* A message between shards, and also a reply slot in a connection's queue.
  * Fields: written by the thread that holds the message at the moment (its
  * origin until pushed, then the receiver); an inbox push publishes them. */
@@ -106,12 +122,38 @@ struct msg {
     const struct cmd_def *cmd;
     int db;
     size_t argc;
-    sw__resp_arg *argv;     /* into the message's own allocation */
-    sw__resp_buf out;       /* the reply */
-    _Atomic uint32_t pause; /* MSG_PAUSE: 0 sent, 1 paused, 2 released, 3 left */
+    sw__resp_arg *argv; /* into the message's own allocation */
+    sw__resp_buf out;   /* the reply */
+    /* MSG_PAUSE: an enum msg_pause, kept a 32-bit word for the futex. */
+    _Atomic uint32_t pause;
 };
 
-/* One client connection; its shard thread's only. */
+/* A connection's life; it only moves down this list. */
+enum conn_life {
+    CONN_OPEN, /* reads, runs and replies */
+    /* Reads and runs no more, and is closed once its output and reply queue
+     * have been sent: after QUIT or SHUTDOWN (the command sets `closing`), a
+     * protocol error, or a reply cut short. */
+    CONN_CLOSING,
+    /* Closed and off the shard's list, its socket gone; conn_reap frees it
+     * once none of its messages is away and it is off the flush list. */
+    CONN_DEAD,
+};
+
+/* Whether a connection parses the input it has, and if not, why. */
+enum conn_input {
+    CONN_IN_ON, /* parses and runs its input, and reads more while open */
+    /* A command that spans shards (held_cmd) waits until every request of
+     * this connection away on another shard is back, as it must see their
+     * effects; conn_take_reply resumes it. */
+    CONN_IN_HELD,
+    /* Back-pressure: AWAY_MAX requests are away, so the socket is not read
+     * until most of them are back (conn_write resumes it). */
+    CONN_IN_PAUSED,
+};
+
+/* One client connection; its shard thread's only (or the world holder's
+ * while that shard is paused). */
 struct conn {
     int fd;
     uint64_t id;
@@ -122,24 +164,25 @@ struct conn {
     size_t away;               /* messages of this connection held elsewhere */
     size_t slot_bytes;         /* bytes of the finished replies in the queue */
     /* Bytes of replies other shards have made for it that have not come
-     * into out yet, and whether it is closed: both read by those shards,
-     * which run nothing more for a client already over its output limit
-     * or gone (see run_exec). */
+     * into out yet, and whether it is dead (CONN_DEAD, mirrored): both read
+     * by those shards, which run nothing more for a client already over
+     * its output limit or gone (see run_exec). */
     _Atomic size_t away_bytes;
     _Atomic bool gone;
     int db;
     int proto; /* 2 or 3 (HELLO) */
-    bool authed;
-    bool held; /* a command waits for this connection's away requests */
-    sw__resp_cmd held_cmd;
-    size_t rpos, rlen;  /* unparsed bytes of rbuf */
-    bool closing;       /* close once out is sent (QUIT) */
-    bool dead;          /* closed; freed when away reaches 0 */
-    bool reading_off;   /* EPOLLIN dropped while the output is too large */
-    bool want_write;    /* EPOLLOUT registered */
-    bool in_flush_list; /* queued for the end of this turn's flush */
+    enum conn_life life;
+    enum conn_input input;
+    bool authed; /* AUTH passed, or no password is set */
+    /* Set by a command (QUIT, SHUTDOWN) to close the connection once its
+     * reply is sent; dispatch turns it into CONN_CLOSING. */
+    bool closing;
+    sw__resp_cmd held_cmd; /* CONN_IN_HELD: the command that waits */
+    size_t rpos, rlen;     /* unparsed bytes of rbuf */
+    bool want_write;       /* EPOLLOUT registered: output is left to send */
+    bool in_flush_list;    /* queued for the end of this turn's flush (flush_next) */
     struct conn *flush_next;
-    struct conn *prev, *next; /* the shard's list of connections */
+    struct conn *prev, *next; /* the shard's list of connections (or of dead ones) */
     char *name;
     char *lib_name, *lib_ver;
     char addr[64];
@@ -176,7 +219,7 @@ struct srv_shard {
     struct msg *pauses; /* one per shard: for this shard's world operations */
     struct conn *dead;  /* closed connections waiting for their away messages */
     bool dirty;         /* log records appended this turn (by anyone) */
-    bool world_held;    /* this shard holds the world (loop.c) */
+    bool world_held;    /* this shard holds the world (route.c) */
     int64_t now_ms;     /* the turn's clock */
     int64_t last_cron_ms;
     /* Statistics (this thread writes; INFO reads them relaxed). */
@@ -201,10 +244,10 @@ struct srv {
     sw__syncer syncer;
 };
 
-/* ---- the loop (loop.c) ----------------------------------------------------- */
+/* ---- the loop (loop.c, conn.c, route.c) ------------------------------------ */
 
 /* Starts the shard threads and waits until they exit (SHUTDOWN, SIGTERM).
- * Returns 0 when they stopped cleanly. */
+ * Returns 0 when they stopped cleanly. Main thread only. */
 int srv_run(struct srv *s);
 
 /* Asks every shard to stop (any thread, async-signal-safe). */
@@ -216,8 +259,14 @@ static inline unsigned srv_shard_of(const struct srv *s, uint64_t hash)
     return sw__shard_of(hash, s->n);
 }
 
-/* A connection's output gained bytes: have it flushed at the end of the turn. */
+/* A connection's output gained bytes: have it flushed at the end of the
+ * turn. Thread safety: c's shard thread only. */
 void srv_conn_touch(struct conn *c);
+
+/* Whether the calling thread may touch sh's keys and connections: sh is
+ * the shard it runs, or the shard it runs holds the world (so every other
+ * shard is paused). For assertions. Thread safety: any thread. */
+bool srv_may_touch(const struct srv_shard *sh);
 
 /* ---- opening (server.c) ----------------------------------------------------- */
 

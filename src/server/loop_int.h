@@ -1,0 +1,83 @@
+/* The shard loop's internals: what loop.c (a shard thread's turn), conn.c
+ * (connections) and route.c (where commands run, messages between shards)
+ * call across files. Commands never use these; their interface is cmd.h.
+ *
+ * Thread rules: every function here runs on a shard thread, on that shard's
+ * own connections and messages, unless its comment says otherwise.
+ */
+#ifndef STEWARD_SERVER_LOOP_INT_H
+#define STEWARD_SERVER_LOOP_INT_H
+
+#include "server/server.h"
+
+/* ---- loop.c ----------------------------------------------------------------- */
+
+/* Commits the log records a world operation appended to sh, if any. The
+ * world holder's thread, sh being paused (or its own). */
+void srv_commit_dirty(struct srv_shard *sh);
+
+/* ---- conn.c ----------------------------------------------------------------- */
+
+/* Accepts the clients waiting on the listening socket (a few at a time). */
+void conn_accept(struct srv_shard *sh);
+
+/* epoll reported events (EPOLLIN, EPOLLOUT, ...) on c's socket. */
+void conn_ready(struct conn *c, uint32_t events);
+
+/* The end of a turn: writes every connection whose output grew. */
+void conn_flush_all(struct srv_shard *sh);
+
+/* Cron: closes clients idle past the timeout or not reading their replies. */
+void conn_cron(struct srv_shard *sh);
+
+/* Frees the dead connections that no message refers to any more. */
+void conn_reap(struct srv_shard *sh);
+
+/* Stopping: sends what each client has ready, then closes every one. */
+void conn_close_all(struct srv_shard *sh);
+
+/* Closes c at once (CONN_DEAD); it is freed later by conn_reap. */
+void conn_close(struct conn *c);
+
+/* Holds cmd (CONN_IN_HELD) until c's requests away have come back. */
+void conn_hold(struct conn *c, const sw__resp_cmd *cmd);
+
+/* Appends a reply slot (a message) to c's reply queue. */
+void conn_queue_slot(struct conn *c, struct msg *m);
+
+/* The buffer the next reply to c goes to: its output while nothing is
+ * queued ahead, else a new slot (*slot) at the back of its queue. NULL when
+ * out of memory. */
+sw__resp_buf *conn_reply_to(struct conn *c, struct msg **slot);
+
+/* A reply from conn_reply_to is complete: it and those behind it move to
+ * the output, and a command's request to close (c->closing) takes effect. */
+void conn_replied(struct conn *c, struct msg *slot);
+
+/* An EXEC of c has come back from another shard with its reply in m. */
+void conn_take_reply(struct conn *c, struct msg *m);
+
+/* ---- route.c ---------------------------------------------------------------- */
+
+/* A message of c (an EXEC with cmd's arguments copied, or a reply slot). NULL
+ * when out of memory. Freed by msg_free. */
+struct msg *msg_new(struct conn *c, enum msg_kind kind, const sw__resp_cmd *cmd,
+                    const struct cmd_def *def);
+void msg_free(struct msg *m);
+
+/* Runs one command of c here, on its keys' shard or as a world operation.
+ * Returns false when c must stop parsing for now (the command is held, or
+ * c is closing). */
+bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd);
+
+/* Ends the world operation this shard holds: commits the other shards' new
+ * log records and lets them go. */
+void route_world_leave(struct srv_shard *me);
+
+/* Handles every message in sh's inbox (and those set aside). */
+void route_serve_inbox(struct srv_shard *sh);
+
+/* Sends this turn's replies home, one push per shard; after the commit. */
+void route_send_replies(struct srv_shard *sh);
+
+#endif

@@ -1,0 +1,420 @@
+/* Where each command runs: here, on the one other shard that has its keys
+ * (an EXEC message that comes back as its reply), or as a world operation
+ * with every other shard paused. Also the messages themselves, the shard
+ * inboxes they travel through and the pause protocol. The DESIGN comment
+ * is in server.h.
+ */
+#include <assert.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/sync.h"
+#include "server/cmd.h"
+#include "server/loop_int.h"
+
+/* Where a command's keys are, besides one other shard's index. */
+enum {
+    HOME_HERE = -1, /* all on the connection's own shard, or no keys */
+    HOME_MANY = -2, /* on several shards, or every shard: a world operation */
+};
+
+/* ---- inboxes ------------------------------------------------------------- */
+
+/* Pushes the chain first..last (linked by next) onto sh's inbox and wakes
+ * sh if it may be asleep. Any thread. */
+static void inbox_push(struct srv_shard *sh, struct msg *first, struct msg *last)
+{
+    struct msg *head = atomic_load_explicit(&sh->inbox, memory_order_relaxed);
+    do {
+        last->next = head;
+        /* seq_cst: orders the push before the load of `sleeping` below, against
+         * the consumer's store of `sleeping` before its last look at the inbox
+         * (shard_wait): one of the two sees the other. */
+    } while (!atomic_compare_exchange_weak_explicit(&sh->inbox, &head, first, memory_order_seq_cst,
+                                                    memory_order_relaxed));
+    if (atomic_load_explicit(&sh->sleeping, memory_order_seq_cst) &&
+        atomic_exchange_explicit(&sh->sleeping, 0, memory_order_seq_cst)) {
+        uint64_t one = 1;
+        ssize_t w = write(sh->efd, &one, sizeof one);
+        (void)w; /* EAGAIN: the counter is already non-zero, so it is awake */
+    }
+}
+
+/* Takes the whole inbox, in arrival order. */
+static struct msg *inbox_take(struct srv_shard *sh)
+{
+    /* Acquire: pairs with the pushers' CAS, so the messages' fields are ours. */
+    struct msg *m = atomic_exchange_explicit(&sh->inbox, NULL, memory_order_acquire);
+    struct msg *rev = NULL;
+    while (m) {
+        struct msg *next = m->next;
+        m->next = rev;
+        rev = m;
+        m = next;
+    }
+    return rev;
+}
+
+/* Sets m aside, behind the messages already set aside. */
+static void defer(struct srv_shard *sh, struct msg *m)
+{
+    m->next = NULL;
+    if (sh->deferred_tail)
+        sh->deferred_tail->next = m;
+    else
+        sh->deferred = m;
+    sh->deferred_tail = m;
+}
+
+/* ---- messages ------------------------------------------------------------- */
+
+struct msg *msg_new(struct conn *c, enum msg_kind kind, const sw__resp_cmd *cmd,
+                    const struct cmd_def *def)
+{
+    size_t bytes = sizeof(struct msg);
+    if (cmd) {
+        bytes += cmd->argc * sizeof(sw__resp_arg);
+        for (size_t i = 0; i < cmd->argc; i++)
+            bytes += cmd->argv[i].len;
+    }
+    struct msg *m = malloc(bytes);
+    if (!m)
+        return NULL;
+    memset(m, 0, sizeof *m);
+    m->kind = kind;
+    m->from = c->sh;
+    m->c = c;
+    m->cmd = def;
+    m->db = c->db;
+    sw__resp_buf_init(&m->out, c->proto);
+    if (cmd) {
+        m->argc = cmd->argc;
+        m->argv = (sw__resp_arg *)(m + 1);
+        char *p = (char *)(m->argv + cmd->argc);
+        for (size_t i = 0; i < cmd->argc; i++) {
+            memcpy(p, cmd->argv[i].ptr, cmd->argv[i].len);
+            m->argv[i].ptr = p;
+            m->argv[i].len = cmd->argv[i].len;
+            p += cmd->argv[i].len;
+        }
+    }
+    return m;
+}
+
+void msg_free(struct msg *m)
+{
+    sw__resp_buf_free(&m->out);
+    free(m);
+}
+
+/* ---- the world: the pause protocol ------------------------------------------ */
+
+/* Waits until the futex word *w reads `until`. Acquire: pairs with the
+ * release store that set it (pause_here, or route_world_leave). */
+static void wait_word(_Atomic uint32_t *w, enum msg_pause until)
+{
+    for (int i = 0; i < 200; i++) {
+        if (atomic_load_explicit(w, memory_order_acquire) == until)
+            return;
+        sw__cpu_relax();
+    }
+    for (;;) {
+        uint32_t v = atomic_load_explicit(w, memory_order_acquire);
+        if (v == until)
+            return;
+        sw__futex_wait(w, v, -1);
+    }
+}
+
+/* Another shard's world operation asked for sh: acknowledge, then wait
+ * until it is done with sh's state. A shard holding the world is never
+ * asked (one holder at a time), which is why this cannot deadlock. */
+static void pause_here(struct srv_shard *sh, struct msg *m)
+{
+    assert(!sh->world_held);
+    (void)sh;
+    /* Release: pairs with the pauser's acquire in wait_word (PAUSE_ACKED),
+     * handing it our state; then we wait for its release. */
+    atomic_store_explicit(&m->pause, PAUSE_ACKED, memory_order_release);
+    sw__futex_wake(&m->pause, 1);
+    wait_word(&m->pause, PAUSE_RELEASED);
+    /* Release: tells the pauser we are done with its message (it waits for
+     * PAUSE_LEFT before reusing it). */
+    atomic_store_explicit(&m->pause, PAUSE_LEFT, memory_order_release);
+    sw__futex_wake(&m->pause, 1);
+}
+
+/* While waiting for the world lock: answers every pause, whether still in
+ * the inbox or already set aside, and sets the other messages aside. */
+static void serve_pauses(struct srv_shard *sh)
+{
+    struct msg **pp = &sh->deferred, *last = NULL;
+    while (*pp) {
+        struct msg *m = *pp;
+        if (m->kind != MSG_PAUSE) {
+            last = m;
+            pp = &m->next;
+            continue;
+        }
+        *pp = m->next; /* unlinked before pause_here: the pauser reuses it */
+        pause_here(sh, m);
+    }
+    sh->deferred_tail = last;
+    struct msg *m = inbox_take(sh);
+    while (m) {
+        struct msg *next = m->next;
+        if (m->kind == MSG_PAUSE)
+            pause_here(sh, m);
+        else
+            defer(sh, m);
+        m = next;
+    }
+}
+
+/* Takes the world: the world lock, then every other shard paused. The
+ * connection that needed it keeps it for the rest of its current input
+ * (dispatch runs every command of a pipeline directly while it is held,
+ * so a pipeline of MSETs pays one pause), and conn_process gives it back. */
+static void world_enter(struct srv_shard *me)
+{
+    struct srv *s = me->srv;
+    while (pthread_mutex_trylock(&s->world) != 0) {
+        serve_pauses(me);
+        sched_yield();
+    }
+    for (unsigned i = 0; i < s->n; i++) {
+        if (i == me->index)
+            continue;
+        struct msg *p = &me->pauses[i];
+        if (p->kind == MSG_PAUSE) /* used before: the shard may still be leaving it */
+            wait_word(&p->pause, PAUSE_LEFT);
+        p->kind = MSG_PAUSE;
+        /* Relaxed: the push (a seq_cst CAS) publishes it with the message. */
+        atomic_store_explicit(&p->pause, PAUSE_SENT, memory_order_relaxed);
+        inbox_push(&s->shards[i], p, p);
+    }
+    for (unsigned i = 0; i < s->n; i++)
+        if (i != me->index)
+            wait_word(&me->pauses[i].pause, PAUSE_ACKED);
+    me->world_held = true;
+}
+
+void route_world_leave(struct srv_shard *me)
+{
+    struct srv *s = me->srv;
+    assert(me->world_held);
+    for (unsigned i = 0; i < s->n; i++) {
+        if (i == me->index)
+            continue;
+        srv_commit_dirty(&s->shards[i]);
+        /* Release: pairs with the acquire in pause_here's wait_word. */
+        atomic_store_explicit(&me->pauses[i].pause, PAUSE_RELEASED, memory_order_release);
+        sw__futex_wake(&me->pauses[i].pause, 1);
+    }
+    me->world_held = false;
+    pthread_mutex_unlock(&s->world);
+}
+
+/* ---- dispatch --------------------------------------------------------------- */
+
+static void exec_init(struct exec *x, struct srv_shard *sh, struct conn *c, int db, size_t argc,
+                      const sw__resp_arg *argv, sw__resp_buf *out)
+{
+    *x = (struct exec){
+        .srv = sh->srv, .self = sh, .c = c, .db = db, .argc = argc, .argv = argv, .out = out};
+}
+
+/* Where a command's keys are: HOME_HERE, HOME_MANY, or the one other
+ * shard's index. */
+static int key_home(struct srv_shard *sh, const struct cmd_def *d, const sw__resp_cmd *cmd, int db)
+{
+    struct srv *s = sh->srv;
+    if (d->first <= 0 || s->n == 1)
+        return HOME_HERE;
+    int home = HOME_HERE;
+    size_t last = d->last < 0 ? cmd->argc - 1 : (size_t)d->last;
+    bool many = false;
+    for (size_t i = (size_t)d->first; i <= last && i < cmd->argc; i += (size_t)d->step) {
+        struct kkey k;
+        if (kkey_build(s, db, &cmd->argv[i], &k) != SW_OK)
+            return HOME_MANY; /* no memory to look: a world operation is always safe */
+        int at = (int)(k.sh - s->shards);
+        kkey_free(&k);
+        if (home == HOME_HERE)
+            home = at;
+        else if (home != at)
+            many = true;
+    }
+    if (many)
+        return HOME_MANY;
+    return home == (int)sh->index ? HOME_HERE : home;
+}
+
+static void reply_unknown(sw__resp_buf *out, const sw__resp_cmd *cmd)
+{
+    char msg[512];
+    int n = snprintf(msg, sizeof msg, "ERR unknown command '%.*s', with args beginning with: ",
+                     (int)(cmd->argv[0].len > 128 ? 128 : cmd->argv[0].len), cmd->argv[0].ptr);
+    for (size_t i = 1; i < cmd->argc && n < (int)sizeof msg - 140; i++)
+        n += snprintf(msg + n, sizeof msg - (size_t)n, "'%.*s' ",
+                      (int)(cmd->argv[i].len > 128 ? 128 : cmd->argv[i].len), cmd->argv[i].ptr);
+    sw__resp_add_error(out, msg);
+}
+
+/* Sends cmd to shard `home` as an EXEC; its reply slot waits in c's queue. */
+static bool send_exec(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d, int home)
+{
+    struct srv *s = c->sh->srv;
+    struct msg *m = msg_new(c, MSG_EXEC, cmd, d);
+    if (!m) {
+        conn_close(c);
+        return false;
+    }
+    conn_queue_slot(c, m);
+    c->away++;
+    atomic_fetch_add_explicit(&s->inflight, 1, memory_order_relaxed);
+    inbox_push(&s->shards[home], m, m);
+    return true;
+}
+
+/* Runs cmd here (d NULL: unknown), as a world operation for HOME_MANY, or
+ * replies the error that stops it. */
+static bool run_here(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d, int home)
+{
+    struct srv_shard *sh = c->sh;
+    struct msg *slot;
+    sw__resp_buf *out = conn_reply_to(c, &slot);
+    if (!out) {
+        conn_close(c);
+        return false;
+    }
+    if (!d) {
+        reply_unknown(out, cmd);
+    } else if (!cmd_arity_ok(d, cmd->argc)) {
+        sw__resp_add_errorf(out, "ERR wrong number of arguments for '%s' command", d->name);
+    } else if (!c->authed && !(d->flags & CMD_NOAUTH)) {
+        sw__resp_add_error(out, "NOAUTH Authentication required.");
+    } else {
+        struct exec x;
+        exec_init(&x, sh, c, c->db, cmd->argc, cmd->argv, out);
+        if (home == HOME_MANY && !sh->world_held)
+            world_enter(sh);
+        x.world = sh->world_held;
+        d->fn(&x);
+    }
+    conn_replied(c, slot);
+    return c->life == CONN_OPEN;
+}
+
+bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd)
+{
+    struct srv_shard *sh = c->sh;
+    assert(srv_may_touch(sh));
+    const struct cmd_def *d = cmd_lookup(cmd->argv[0].ptr, cmd->argv[0].len);
+    int home = HOME_HERE;
+    if (d && !sh->world_held && cmd_arity_ok(d, cmd->argc) &&
+        (c->authed || (d->flags & CMD_NOAUTH))) {
+        home = (d->flags & CMD_ALL) ? HOME_MANY : key_home(sh, d, cmd, c->db);
+        if (home == HOME_MANY && c->away > 0) {
+            conn_hold(c, cmd); /* it must see the effects of those first */
+            return false;
+        }
+    }
+    atomic_fetch_add_explicit(&sh->st_cmds, 1, memory_order_relaxed);
+    c->cmds++;
+    c->last_ms = sh->now_ms;
+    if (d && home >= 0)
+        return send_exec(c, cmd, d, home);
+    return run_here(c, cmd, d, home);
+}
+
+/* ---- the inbox's messages ------------------------------------------------- */
+
+/* Runs another shard's command here; its reply goes home after the commit. */
+static void run_exec(struct srv_shard *sh, struct msg *m)
+{
+    assert(srv_may_touch(sh));
+    /* A client whose replies already pass its output limit is being
+     * dropped, or about to be (conn_take_reply): run nothing more for it,
+     * or a pipeline of large replies would all be made, and held, in one
+     * turn before the first of them reaches its shard. Relaxed: hints, the
+     * origin decides. */
+    size_t limit = sh->srv->cfg.obuf_limit;
+    if (atomic_load_explicit(&m->c->gone, memory_order_relaxed) ||
+        (limit && atomic_load_explicit(&m->c->away_bytes, memory_order_relaxed) > limit)) {
+        m->skipped = true;
+    } else {
+        struct exec x;
+        exec_init(&x, sh, NULL, m->db, m->argc, m->argv, &m->out);
+        m->cmd->fn(&x);
+        atomic_fetch_add_explicit(&m->c->away_bytes, sw__resp_buf_len(&m->out),
+                                  memory_order_relaxed);
+    }
+    m->kind = MSG_REPLY;
+    /* outq[to] is kept newest first, as inbox_push wants a chain (its
+     * receiver reverses the whole stack); outq_tail[to] is the oldest. */
+    unsigned to = m->from->index;
+    m->next = sh->outq[to];
+    if (!m->next)
+        sh->outq_tail[to] = m;
+    sh->outq[to] = m;
+}
+
+/* An EXEC this shard sent is back with its reply. */
+static void take_reply(struct srv_shard *sh, struct msg *m)
+{
+    assert(m->c->sh == sh && srv_may_touch(sh));
+    atomic_fetch_sub_explicit(&sh->srv->inflight, 1, memory_order_relaxed);
+    conn_take_reply(m->c, m);
+}
+
+static void handle(struct srv_shard *sh, struct msg *m)
+{
+    switch (m->kind) {
+    case MSG_EXEC:
+        run_exec(sh, m);
+        break;
+    case MSG_REPLY:
+        take_reply(sh, m);
+        break;
+    case MSG_PAUSE:
+        pause_here(sh, m);
+        break;
+    case MSG_SLOT:
+        break;
+    }
+}
+
+/* Everything taken goes to the deferred list first and is handled from
+ * there, one at a time, in arrival order after those set aside before: a
+ * message's handling may run a command that waits for the world lock, and
+ * serve_pauses must then find a PAUSE still waiting behind it. */
+void route_serve_inbox(struct srv_shard *sh)
+{
+    struct msg *m = inbox_take(sh);
+    while (m) {
+        struct msg *next = m->next;
+        defer(sh, m);
+        m = next;
+    }
+    while (sh->deferred) {
+        m = sh->deferred;
+        sh->deferred = m->next;
+        if (!sh->deferred)
+            sh->deferred_tail = NULL;
+        handle(sh, m);
+    }
+}
+
+void route_send_replies(struct srv_shard *sh)
+{
+    for (unsigned i = 0; i < sh->srv->n; i++) {
+        if (!sh->outq[i])
+            continue;
+        inbox_push(&sh->srv->shards[i], sh->outq[i], sh->outq_tail[i]);
+        sh->outq[i] = sh->outq_tail[i] = NULL;
+    }
+}
