@@ -202,7 +202,7 @@ void cmd_echo(struct exec *x)
 void cmd_quit(struct exec *x)
 {
     reply_ok(x);
-    x->c->closing = true;
+    conn_close_after_flush(x->c);
 }
 
 void cmd_time(struct exec *x)
@@ -451,7 +451,7 @@ void cmd_shutdown(struct exec *x)
     fprintf(stderr, "stewardd: SHUTDOWN from client %s: syncing the logs and exiting\n",
             x->c->addr);
     srv_stop(x->srv);
-    x->c->closing = true; /* no reply: the connection simply closes, as with Redis */
+    conn_close_after_flush(x->c); /* no reply: the connection simply closes, as with Redis */
 }
 
 /* ---- COMMAND -------------------------------------------------------------- */

@@ -40,7 +40,7 @@ void srv_conn_touch(struct conn *c)
 }
 
 /* QUIT and the like: read no more, close once the output is sent. */
-static void conn_close_after_flush(struct conn *c)
+void conn_close_after_flush(struct conn *c)
 {
     if (c->life == CONN_OPEN)
         c->life = CONN_CLOSING;
@@ -132,8 +132,6 @@ sw__resp_buf *conn_reply_to(struct conn *c, struct msg **slot)
 
 void conn_replied(struct conn *c, struct msg *slot)
 {
-    if (c->closing)
-        conn_close_after_flush(c);
     if (slot)
         slot_done(c, slot);
     conn_drain_queue(c);

@@ -3,8 +3,10 @@
  * journal, and the shard counts its keys (and those with a deadline) per
  * database, so DBSIZE and INFO keyspace cost nothing.
  *
- * Runs on the thread that has the shard: its own, or a world operation's.
+ * Runs on the thread that has the shard: its own, or a world operation's
+ * (asserted in debug builds: srv_may_touch).
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,6 +83,7 @@ static void expired(void *ctx, const void *key, size_t klen, int64_t expire)
 
 int kv_get(struct kkey *k, const void **val, size_t *vlen, int64_t *expire)
 {
+    assert(srv_may_touch(k->sh));
     int rc = sw__shard_get(k->sh->core, k->hash, k->p, k->len, val, vlen, expire);
     if (rc != SW_OK) { /* what a missing key reads as: nothing of a freed entry */
         *val = "";
@@ -100,6 +103,7 @@ static int wrote(struct kkey *k, int rc)
 
 int kv_put(struct kkey *k, const void *val, size_t vlen, int64_t expire)
 {
+    assert(srv_may_touch(k->sh));
     struct srv_shard *sh = k->sh;
     int64_t prev;
     int rc = sw__shard_put(sh->core, k->hash, k->p, k->len, val, vlen, expire, &prev, NULL, NULL);
@@ -113,6 +117,7 @@ int kv_put(struct kkey *k, const void *val, size_t vlen, int64_t expire)
 
 int kv_del(struct kkey *k)
 {
+    assert(srv_may_touch(k->sh));
     int64_t prev;
     int rc = sw__shard_delete(k->sh->core, k->hash, k->p, k->len, &prev, NULL, NULL);
     if (wrote(k, rc) == SW_OK)
@@ -122,6 +127,7 @@ int kv_del(struct kkey *k)
 
 int kv_expire(struct kkey *k, int64_t expire)
 {
+    assert(srv_may_touch(k->sh));
     int64_t prev;
     bool deleted;
     int rc =
@@ -170,6 +176,7 @@ static int flush_items(struct srv_shard *sh, int db, const sw__shard_item *items
 
 int kv_flush(struct srv_shard *sh, int db)
 {
+    assert(srv_may_touch(sh));
     if (db < 0 && sw__shard_clear(sh->core) == SW_OK) { /* memory only: drop it whole */
         memset(sh->keys, 0, sizeof sh->keys);
         memset(sh->expires, 0, sizeof sh->expires);
@@ -190,6 +197,7 @@ int kv_flush(struct srv_shard *sh, int db)
 
 void kv_sweep(struct srv_shard *sh)
 {
+    assert(srv_may_touch(sh));
     sw__shard_sweep(sh->core);
 }
 

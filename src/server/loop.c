@@ -21,6 +21,11 @@ static const uint32_t EVENT_TAG = 2;  /* and of the eventfd */
  * on every other thread. */
 static _Thread_local const struct srv_shard *current;
 
+void srv_shard_bind(const struct srv_shard *sh)
+{
+    current = sh;
+}
+
 bool srv_may_touch(const struct srv_shard *sh)
 {
     return current == sh || (current && current->world_held);
@@ -149,7 +154,7 @@ static void *shard_main(void *arg)
     struct srv_shard *sh = arg;
     struct epoll_event ev[256];
     bool quiet = false;
-    current = sh;
+    srv_shard_bind(sh);
     sh->now_ms = sh->last_cron_ms = kv_now();
     do {
         int n = shard_wait(sh, ev, 256);

@@ -132,7 +132,7 @@ struct msg {
 enum conn_life {
     CONN_OPEN, /* reads, runs and replies */
     /* Reads and runs no more, and is closed once its output and reply queue
-     * have been sent: after QUIT or SHUTDOWN (the command sets `closing`), a
+     * have been sent: after QUIT or SHUTDOWN (conn_close_after_flush), a
      * protocol error, or a reply cut short. */
     CONN_CLOSING,
     /* Closed and off the shard's list, its socket gone; conn_reap frees it
@@ -173,10 +173,7 @@ struct conn {
     int proto; /* 2 or 3 (HELLO) */
     enum conn_life life;
     enum conn_input input;
-    bool authed; /* AUTH passed, or no password is set */
-    /* Set by a command (QUIT, SHUTDOWN) to close the connection once its
-     * reply is sent; dispatch turns it into CONN_CLOSING. */
-    bool closing;
+    bool authed;           /* AUTH passed, or no password is set */
     sw__resp_cmd held_cmd; /* CONN_IN_HELD: the command that waits */
     size_t rpos, rlen;     /* unparsed bytes of rbuf */
     bool want_write;       /* EPOLLOUT registered: output is left to send */
@@ -263,10 +260,18 @@ static inline unsigned srv_shard_of(const struct srv *s, uint64_t hash)
  * turn. Thread safety: c's shard thread only. */
 void srv_conn_touch(struct conn *c);
 
+/* Closes c once its output and reply queue are sent; it runs nothing more
+ * (QUIT, SHUTDOWN). The connection's thread only. */
+void conn_close_after_flush(struct conn *c);
+
 /* Whether the calling thread may touch sh's keys and connections: sh is
  * the shard it runs, or the shard it runs holds the world (so every other
  * shard is paused). For assertions. Thread safety: any thread. */
 bool srv_may_touch(const struct srv_shard *sh);
+
+/* Makes the calling thread sh's thread (shard_main, and a test or fuzz
+ * harness that runs commands on a shard by hand). */
+void srv_shard_bind(const struct srv_shard *sh);
 
 /* ---- opening (server.c) ----------------------------------------------------- */
 

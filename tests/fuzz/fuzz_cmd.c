@@ -38,6 +38,7 @@ static void setup(void)
     if (sw__shard_open(&sh->core, 0, NULL, "kv", SW_FSYNC_NO, err, sizeof err) != SW_OK)
         abort();
     kv_attach(sh);
+    srv_shard_bind(sh);
     if (sw_ledger_open(&g_srv.ledger, NULL) != SW_OK)
         abort();
     g_conn = calloc(1, sizeof *g_conn);
