@@ -53,6 +53,7 @@ soak: all
 	build/plain/tests/stress_ledger 32 100000
 	build/plain/tests/crash_db 300
 	build/plain/tests/crash_ledger 300
+	build/plain/tests/crash_states 100 24
 	@tools/soak-server.sh build/plain $(SOAK_SECONDS)
 
 # libFuzzer on the RESP parser, the record codec and recovery (clang, ASan, UBSan).

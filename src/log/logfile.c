@@ -116,6 +116,27 @@ static bool fault_take(enum sw__log_fault fault)
     return false;
 }
 
+/* The observer (logfile.h). Relaxed: a test sets it while no log is in
+ * use, and the thread that starts the logs afterwards orders the rest. */
+static _Atomic(sw__io_observer_fn) observer;
+static void *_Atomic observer_ctx;
+
+void sw__log_observe(sw__io_observer_fn fn, void *ctx)
+{
+    atomic_store_explicit(&observer_ctx, ctx, memory_order_relaxed);
+    atomic_store_explicit(&observer, fn, memory_order_relaxed);
+}
+
+static void observe(enum sw__io_op op, int fd, const char *path, const char *path2, uint64_t off,
+                    const void *data, size_t len)
+{
+    sw__io_observer_fn fn = atomic_load_explicit(&observer, memory_order_relaxed);
+    if (fn) {
+        sw__io_event ev = {op, fd, path, path2, off, data, len};
+        fn(atomic_load_explicit(&observer_ctx, memory_order_relaxed), &ev);
+    }
+}
+
 /* ---- system calls, with the hooks --------------------------------------- */
 
 /* Writes all of buf at off; -1 with errno on failure (part may be written). */
@@ -136,6 +157,8 @@ static int write_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
             continue;
         if (n < 0)
             return -1;
+        if (n > 0)
+            observe(SW__IO_WRITE, fd, NULL, NULL, off + done, buf + done, (size_t)n);
         if (cut || n == 0) {
             errno = cut ? ENOSPC : EIO;
             return -1;
@@ -151,10 +174,13 @@ static int do_fdatasync(int fd)
         errno = EIO;
         return -1;
     }
+    observe(SW__IO_SYNC_START, fd, NULL, NULL, 0, NULL, 0);
     int rc;
     do
         rc = fdatasync(fd);
     while (rc < 0 && errno == EINTR);
+    if (rc == 0)
+        observe(SW__IO_DATASYNC, fd, NULL, NULL, 0, NULL, 0);
     return rc;
 }
 
@@ -168,6 +194,8 @@ static int do_truncate(int fd, uint64_t size)
     do
         rc = ftruncate(fd, (off_t)size);
     while (rc < 0 && errno == EINTR);
+    if (rc == 0)
+        observe(SW__IO_TRUNCATE, fd, NULL, NULL, size, NULL, 0);
     return rc;
 }
 
@@ -192,6 +220,8 @@ static int sync_dir(const char *path)
     int saved = errno;
     close(fd);
     errno = saved;
+    if (rc == 0)
+        observe(SW__IO_DIRSYNC, -1, path, NULL, 0, NULL, 0);
     return rc;
 }
 
@@ -439,6 +469,7 @@ static int open_locked(const char *path, bool create, int *fdp, char *err, size_
         fmt(err, errlen, "%s: open failed: %s", path, errstr(errno, eb, sizeof eb));
         return SW_EIO;
     }
+    observe(SW__IO_OPEN, fd, path, NULL, 0, NULL, 0);
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
         int e = errno;
         close(fd);
@@ -470,8 +501,9 @@ static int recover(int fd, const char *path, sw__log_replay_fn fn, void *ctx, sw
     uint64_t dropped = info->file_size - info->good_size;
     if (warn)
         sw__logmsg(SW_LOG_WARN,
-                "warning: %s: torn tail at offset %" PRIu64 " (%s): truncating %" PRIu64 " bytes",
-                path, info->good_size, info->why, dropped);
+                   "warning: %s: torn tail at offset %" PRIu64 " (%s): truncating %" PRIu64
+                   " bytes",
+                   path, info->good_size, info->why, dropped);
     if (do_truncate(fd, info->good_size) < 0 || do_fdatasync(fd) < 0) {
         fmt(err, errlen, "%s: cutting the torn tail at offset %" PRIu64 " failed: %s", path,
             info->good_size, errstr(errno, eb, sizeof eb));
@@ -770,8 +802,8 @@ static void writer_note(sw__log_writer *w, int op, int e)
  * its lock, so that it never removes another writer's file. */
 static void writer_finish(sw__log_writer *w, bool remove_tmp)
 {
-    if (remove_tmp && w->tmp != NULL)
-        unlink(w->tmp);
+    if (remove_tmp && w->tmp != NULL && unlink(w->tmp) == 0)
+        observe(SW__IO_UNLINK, -1, w->tmp, NULL, 0, NULL, 0);
     if (w->fd >= 0)
         close(w->fd);
     free(w->path);
@@ -806,6 +838,7 @@ int sw__log_writer_begin(sw__log_writer *w, const char *path, char *err, size_t 
         fmt(err, errlen, "%s: open failed: %s", w->tmp, errstr(errno, eb, sizeof eb));
         goto fail;
     }
+    observe(SW__IO_OPEN, w->fd, w->tmp, NULL, 0, NULL, 0);
     if (flock(w->fd, LOCK_EX | LOCK_NB) < 0) {
         if (errno == EWOULDBLOCK)
             rc = SW_EEXIST;
@@ -817,6 +850,7 @@ int sw__log_writer_begin(sw__log_writer *w, const char *path, char *err, size_t 
         fmt(err, errlen, "%s: ftruncate failed: %s", w->tmp, errstr(errno, eb, sizeof eb));
         goto fail;
     }
+    observe(SW__IO_TRUNCATE, w->fd, NULL, NULL, 0, NULL, 0);
     return SW_OK;
 fail:
     writer_finish(w, false);
@@ -902,6 +936,7 @@ int sw__log_writer_commit(sw__log_writer *w, sw__log *log)
         writer_finish(w, true);
         return SW_EIO;
     }
+    observe(SW__IO_RENAME, -1, w->tmp, w->path, 0, NULL, 0);
     int rc = SW_OK;
     if (sync_dir(w->path) < 0) {
         writer_note(w, OP_DIRSYNC, errno);

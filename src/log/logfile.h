@@ -190,6 +190,39 @@ enum sw__log_fault {
 };
 void sw__log_fail_next(enum sw__log_fault fault, int count);
 
+/* Recording for the power-loss tests (tests/crash_states.c): once an
+ * observer is set, every file operation of this layer that decides what a
+ * power cut can leave is reported to it right after it succeeded, on the
+ * thread that made it: OPEN (fd now names path, which existed or was just
+ * created), WRITE (len bytes of data written at off in fd's file; a short
+ * write reports what was written), SYNC_START (an fdatasync of fd begins:
+ * what the file holds now is what it makes durable; reported before the
+ * call), DATASYNC (that fdatasync succeeded), TRUNCATE (fd's file cut or extended to off), RENAME
+ * (path is now called path2), DIRSYNC (the directory of path: its names are durable), UNLINK (path
+ * removed). Reads, locks and closes are not reported. Test only: set it while no log is in use;
+ * NULL stops it. */
+enum sw__io_op {
+    SW__IO_OPEN,
+    SW__IO_WRITE,
+    SW__IO_SYNC_START,
+    SW__IO_DATASYNC,
+    SW__IO_TRUNCATE,
+    SW__IO_RENAME,
+    SW__IO_DIRSYNC,
+    SW__IO_UNLINK,
+};
+typedef struct sw__io_event {
+    enum sw__io_op op;
+    int fd;            /* OPEN, WRITE, SYNC_START, DATASYNC, TRUNCATE */
+    const char *path;  /* OPEN, RENAME (from), DIRSYNC (a file in the directory), UNLINK */
+    const char *path2; /* RENAME (to) */
+    uint64_t off;      /* WRITE: where; TRUNCATE: the new size */
+    const void *data;  /* WRITE */
+    size_t len;        /* WRITE */
+} sw__io_event;
+typedef void (*sw__io_observer_fn)(void *ctx, const sw__io_event *ev);
+void sw__log_observe(sw__io_observer_fn fn, void *ctx);
+
 /* Compaction: builds a replacement for the log at path in path.tmp, then
  * puts it in place atomically.
  *
