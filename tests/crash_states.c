@@ -27,11 +27,14 @@
  * compaction's snapshot file, its fdatasync, the rename and the directory
  * fsync. A state that fails is kept on disk, and its directory printed.
  *
- * Usage: crash_states [KEYS_PER_THREAD [ROUNDS]]   (defaults: make test's)
+ * Usage: crash_states [KEYS_PER_THREAD [ROUNDS [SAMPLES]]]  (defaults: make
+ * test's). SAMPLES: how many of the pending changes' prefixes a crash point
+ * with many pending (everysec) tries at random, beside the newest.
  */
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -225,6 +228,9 @@ struct file {
     const struct tev **ops; /* WRITE and TRUNCATE events after durable, in order */
     size_t nops, capops;
     size_t sync_mark; /* ops made durable by the fdatasync in progress */
+    /* Ops answered per thread when the fdatasync in progress began, and
+     * when the last completed one began: those are in the file for sure. */
+    size_t start_acked[THREADS], sync_acked[THREADS];
 };
 
 /* A name change of the directory not yet made durable. */
@@ -325,8 +331,9 @@ static void push_dirop(struct model *m, struct dirop d)
     m->pend[m->npend++] = d;
 }
 
-/* Advances the model over one recorded event. */
-static void model_step(struct model *m, const struct tev *e)
+/* Advances the model over one recorded event; acked: the ops answered
+ * so far. */
+static void model_step(struct model *m, const struct tev *e, const size_t acked[THREADS])
 {
     if (e->type != EV_IO)
         return;
@@ -361,6 +368,7 @@ static void model_step(struct model *m, const struct tev *e)
     case SW__IO_SYNC_START:
         assert_non_null(f);
         f->sync_mark = f->nops;
+        memcpy(f->start_acked, acked, sizeof f->start_acked);
         break;
     case SW__IO_DATASYNC:
         assert_non_null(f);
@@ -369,6 +377,7 @@ static void model_step(struct model *m, const struct tev *e)
         memmove(f->ops, f->ops + f->sync_mark, (f->nops - f->sync_mark) * sizeof *f->ops);
         f->nops -= f->sync_mark;
         f->sync_mark = 0;
+        memcpy(f->sync_acked, f->start_acked, sizeof f->sync_acked);
         break;
     case SW__IO_RENAME: {
         struct dirop d = {.kind = D_RENAME};
@@ -462,37 +471,55 @@ static void remove_dir(const char *dir)
     rmdir(dir);
 }
 
-/* What a key may read as at a crash point: the state its last answered op
- * left, or that of any later op on it. Returns NULL when fine. */
-static const char *check_key(sw_db *db, unsigned t, unsigned k, size_t acked)
+/* What a key reads as: 0 absent, v a put of version v; -1 for a value no
+ * put of the workload wrote. */
+static long read_key(sw_db *db, unsigned t, unsigned k)
 {
     char name[32], got[800], want[800];
     key_name(t, k, name, sizeof name);
     size_t glen = 0;
     int rc = sw_db_fetch(db, name, strlen(name), got, sizeof got, &glen);
-    if (rc != SW_OK && rc != SW_ENOTFOUND)
-        return "fetch failed";
-    bool allowed = false;
-    long last = -1; /* the last answered op on the key */
-    for (size_t i = 0; i < acked; i++)
-        if (g_ops[t][i].key == k)
-            last = (long)i;
-    for (size_t i = last < 0 ? 0 : (size_t)last; i < g_nops[t] && !allowed; i++) {
-        if (g_ops[t][i].key != k)
-            continue;
-        unsigned ver = g_ops[t][i].ver;
-        if (ver == 0) {
-            allowed = rc == SW_ENOTFOUND;
-        } else if (rc == SW_OK) {
-            size_t n = value_of(t, k, ver, want, sizeof want);
-            allowed = glen == n && memcmp(got, want, n) == 0;
-        }
+    if (rc == SW_ENOTFOUND)
+        return 0;
+    unsigned ver = 0;
+    if (rc != SW_OK || sscanf(got, "v%u:", &ver) != 1 || ver == 0)
+        return -1;
+    size_t n = value_of(t, k, ver, want, sizeof want);
+    return glen == n && memcmp(got, want, n) == 0 ? (long)ver : -1;
+}
+
+static unsigned shard_of_key(unsigned t, unsigned k)
+{
+    char name[32];
+    key_name(t, k, name, sizeof name);
+    return sw__shard_of(sw__hash(name, strlen(name)), SHARDS);
+}
+
+/* Whether what thread t's keys on shard sh read as is the state after the
+ * first p of t's ops on that shard, for some p in [lo, hi]: a log keeps a
+ * prefix of what was written to it, and one thread's ops reach a shard's
+ * log in the order the thread made them. lo and hi count t's ops (on any
+ * shard) that must be, and that may be, there. */
+static bool is_prefix(const long *got, unsigned t, unsigned sh, size_t lo, size_t hi)
+{
+    long want[1024];
+    size_t mismatched = 0;
+    for (unsigned k = 0; k < g_keys; k++) {
+        want[k] = 0;
+        mismatched += shard_of_key(t, k) == sh && got[k] != 0;
     }
-    if (last < 0 && rc == SW_ENOTFOUND)
-        allowed = true; /* never answered, and never reached the disk */
-    return allowed       ? NULL
-           : rc == SW_OK ? "a value no answered write allows"
-                         : "an answered write is lost";
+    for (size_t i = 0;; i++) {
+        if (i >= lo && mismatched == 0)
+            return true;
+        if (i >= hi || i >= g_nops[t])
+            return false;
+        struct wop op = g_ops[t][i];
+        if (shard_of_key(t, op.key) != sh)
+            continue;
+        mismatched -= want[op.key] != got[op.key];
+        want[op.key] = op.ver;
+        mismatched += want[op.key] != got[op.key];
+    }
 }
 
 static long g_states, g_failed, g_torn;
@@ -507,8 +534,49 @@ static void count_warning(void *ctx, int level, const char *msg)
         fprintf(stderr, "%s\n", msg);
 }
 
-/* Opens the state and checks every key against the answers given before
- * the crash point. */
+static enum sw_fsync g_fsync;
+
+/* The file a state names as shard sh's log. */
+static int shard_file(const struct model *m, const struct state *s, unsigned sh)
+{
+    char want[32];
+    snprintf(want, sizeof want, "db-shard-%04u.log", sh);
+    struct name names[MAX_NAMES];
+    int n = names_after(m, s->dirops, names);
+    for (int i = 0; i < n; i++)
+        if (strcmp(names[i].name, want) == 0)
+            return names[i].file;
+    return -1;
+}
+
+/* Checks what the opened Db holds: per thread and shard, a prefix of the
+ * thread's ops on that shard that has every op the fsync policy made
+ * durable (always: every answered op; everysec: every op answered when the
+ * last completed fdatasync of the shard's log began) and at most one op
+ * past the answered ones (the one in flight). NULL when it holds. */
+static const char *check_db(sw_db *db, const struct model *m, const struct state *s,
+                            const size_t acked[THREADS])
+{
+    long got[1024];
+    for (unsigned t = 0; t < THREADS; t++) {
+        for (unsigned k = 0; k < g_keys; k++)
+            if ((got[k] = read_key(db, t, k)) < 0)
+                return "a value no write of the workload made";
+        for (unsigned sh = 0; sh < SHARDS; sh++) {
+            int file = shard_file(m, s, sh);
+            if (file < 0)
+                return "a shard's log is missing from the state";
+            size_t lo = g_fsync == SW_FSYNC_ALWAYS ? acked[t] : m->files[file].sync_acked[t];
+            if (!is_prefix(got, t, sh, lo, acked[t] + 1))
+                return lo == acked[t] ? "an answered write is lost, or the log is not a prefix"
+                                      : "a synced write is lost, or the log is not a prefix";
+        }
+    }
+    return NULL;
+}
+
+/* Opens the state and checks it against the answers given before the
+ * crash point. */
 static void check_state(const struct model *m, const struct state *s, const size_t acked[THREADS],
                         size_t point)
 {
@@ -516,21 +584,15 @@ static void check_state(const struct model *m, const struct state *s, const size
     materialize(m, s, dir, sizeof dir);
     g_states++;
     sw_db *db = NULL;
-    sw_db_options opts = {.shards = SHARDS, .dir = dir, .fsync = SW_FSYNC_ALWAYS};
+    sw_db_options opts = {.shards = SHARDS, .dir = dir, .fsync = g_fsync};
     int rc = sw_db_open(&db, &opts);
-    const char *why = rc == SW_OK ? NULL : "the open refused a state the model allows";
-    for (unsigned t = 0; !why && t < THREADS; t++)
-        for (unsigned k = 0; !why && k < g_keys; k++) {
-            why = check_key(db, t, k, acked[t]);
-            if (why)
-                fprintf(stderr, "crash_states: key t%u-key-%u: ", t, k);
-        }
+    const char *why = rc == SW_OK ? check_db(db, m, s, acked) : "the open refused it";
     if (db)
         sw_db_close(db);
     if (why) {
         g_failed++;
-        fprintf(stderr, "crash_states: trace point %zu: %s (%s); the state is kept in %s\n", point,
-                why, rc == SW_OK ? "opened" : sw_strerror(rc), dir);
+        fprintf(stderr, "crash_states: trace point %zu: %s; the state is kept in %s\n", point, why,
+                dir);
         return;
     }
     remove_dir(dir);
@@ -579,6 +641,32 @@ static void try_state(const struct model *m, const struct state *s, const size_t
     check_state(m, s, acked, point);
 }
 
+/* Sampling, for crash points with many changes pending (everysec): every
+ * prefix up to g_exhaustive of them, else g_samples of them at random. */
+static size_t g_exhaustive = 4, g_samples = 4;
+static uint64_t g_rng;
+
+/* The states where file i has its first k changes and part of the write
+ * after them: cut at each sector boundary inside it (all of them when
+ * every is set, else the first, the last and one at random), with and
+ * without the file's size extended over the rest. */
+static void try_cuts(const struct model *m, struct state *s, int i, size_t k,
+                     const size_t acked[THREADS], size_t point, bool every)
+{
+    const sw__io_event *w = &m->files[i].ops[k]->io;
+    uint64_t first = w->off % SECTOR ? w->off : (w->off / SECTOR + 1) * SECTOR;
+    uint64_t cuts = first < w->off + w->len ? (w->off + w->len - 1 - first) / SECTOR + 1 : 0;
+    for (uint64_t j = 0; j < cuts; j++) {
+        if (!every && j != 0 && j != cuts - 1 && j != rng_next(&g_rng) % cuts)
+            continue;
+        uint64_t c = j == 0 ? first : (first / SECTOR + j) * SECTOR;
+        for (int ext = 0; ext < 2; ext++) {
+            s->f[i] = (struct fchoice){.ops = k, .cut = c, .extend = ext};
+            try_state(m, s, acked, point);
+        }
+    }
+}
+
 /* Every file wholly as far as the crash point, or wholly durable. */
 static void set_all(const struct model *m, struct state *s, bool pending)
 {
@@ -605,22 +693,18 @@ static void crash_point(const struct model *m, const size_t acked[THREADS], size
     for (int i = 0; i < m->nfiles; i++) {
         const struct file *f = &m->files[i];
         for (size_t k = 0; k < f->nops; k++) {
+            /* Every prefix while few changes are pending (always: one
+             * batch); past that the newest change in full and a seeded
+             * sample of the others. The newest is explored wholly at the
+             * crash point right after it, so every write gets every cut. */
+            bool newest = k + 1 == f->nops;
+            if (f->nops > g_exhaustive && !newest && rng_next(&g_rng) % f->nops >= g_samples)
+                continue;
             set_all(m, &s, true);
             s.f[i] = (struct fchoice){.ops = k};
             try_state(m, &s, acked, point);
-            const sw__io_event *w = &f->ops[k]->io;
-            if (w->op != SW__IO_WRITE)
-                continue;
-            for (uint64_t c = (w->off / SECTOR + 1) * SECTOR; c < w->off + w->len; c += SECTOR)
-                for (int ext = 0; ext < 2; ext++) {
-                    s.f[i] = (struct fchoice){.ops = k, .cut = c, .extend = ext};
-                    try_state(m, &s, acked, point);
-                }
-            if (w->off % SECTOR != 0) /* a write starting mid-sector may also be cut before */
-                for (int ext = 0; ext < 2; ext++) {
-                    s.f[i] = (struct fchoice){.ops = k, .cut = w->off, .extend = ext};
-                    try_state(m, &s, acked, point);
-                }
+            if (f->ops[k]->io.op == SW__IO_WRITE)
+                try_cuts(m, &s, i, k, acked, point, newest);
         }
     }
 }
@@ -655,10 +739,81 @@ static void load_base(struct model *m, const char *dir)
     closedir(d);
 }
 
-static void test_db_always(void **state)
+/* Stands in for the everysec syncer, which runs once a second: syncs
+ * every shard's log (the same call, sw__log_sync, on its own thread) every
+ * few hundred microseconds while the workers write. */
+struct syncer {
+    pthread_t thread;
+    sw_db *db;
+    _Atomic bool stop;
+    long syncs;
+};
+
+static void *syncer_main(void *arg)
 {
-    (void)state;
+    struct syncer *y = arg;
+    while (!atomic_load(&y->stop)) {
+        for (unsigned i = 0; i < SHARDS; i++)
+            if (sw__log_sync(&y->db->shards[i].j.log) == SW_OK)
+                y->syncs++;
+        sleep_us(300);
+    }
+    return NULL;
+}
+
+/* Records the workload on a Db with the given policy, and returns its
+ * compactions. */
+static uint64_t record(const char *dir, enum sw_fsync fsync, long *syncs)
+{
+    sw_db *db = NULL;
+    sw_db_options opts = {.shards = SHARDS, .dir = dir, .fsync = fsync};
+    sw__log_observe(record_io, NULL);
+    assert_int_equal(sw_db_open(&db, &opts), SW_OK);
+    for (unsigned i = 0; i < SHARDS; i++)
+        assert_int_equal(sw_owner_call(db->shards[i].owner, no_compact_floor, NULL), SW_OK);
+    struct syncer y = {.db = db};
+    if (fsync == SW_FSYNC_EVERYSEC)
+        assert_int_equal(pthread_create(&y.thread, NULL, syncer_main, &y), 0);
+    struct worker w[THREADS];
+    for (unsigned t = 0; t < THREADS; t++) {
+        w[t] = (struct worker){.db = db, .t = t};
+        assert_int_equal(pthread_create(&w[t].thread, NULL, worker_main, &w[t]), 0);
+    }
+    for (unsigned t = 0; t < THREADS; t++)
+        assert_int_equal(pthread_join(w[t].thread, NULL), 0);
+    if (fsync == SW_FSYNC_EVERYSEC) {
+        atomic_store(&y.stop, true);
+        assert_int_equal(pthread_join(y.thread, NULL), 0);
+    }
+    *syncs = y.syncs;
+    uint64_t compactions = 0;
+    for (unsigned i = 0; i < SHARDS; i++)
+        compactions += sw__shard_compactions(&db->shards[i]);
+    assert_int_equal(sw_db_close(db), SW_OK);
+    sw__log_observe(NULL, NULL);
+    return compactions;
+}
+
+static void reset(void)
+{
+    for (size_t i = 0; i < g_ntrace; i++) {
+        free((void *)g_trace[i].io.path);
+        free((void *)g_trace[i].io.path2);
+        free((void *)g_trace[i].io.data);
+    }
+    g_ntrace = 0;
+    g_states = g_failed = g_torn = 0;
+    if (g_seen)
+        memset(g_seen, 0, ((size_t)1 << SEEN_BITS) * sizeof *g_seen);
+    for (unsigned t = 0; t < THREADS; t++)
+        free(g_ops[t]);
     plan();
+}
+
+static void run_db(enum sw_fsync fsync, const char *mode)
+{
+    reset();
+    g_fsync = fsync;
     snprintf(g_root, sizeof g_root, "/dev/shm/steward-crash-XXXXXX");
     if (!mkdtemp(g_root)) {
         snprintf(g_root, sizeof g_root, "/tmp/steward-crash-XXXXXX");
@@ -668,34 +823,24 @@ static void test_db_always(void **state)
     snprintf(dir, sizeof dir, "%s/recorded", g_root);
     assert_int_equal(mkdir(dir, 0755), 0);
     sw_db *db = NULL;
-    sw_db_options opts = {.shards = SHARDS, .dir = dir, .fsync = SW_FSYNC_ALWAYS};
+    sw_db_options opts = {.shards = SHARDS, .dir = dir, .fsync = fsync};
     assert_int_equal(sw_db_open(&db, &opts), SW_OK); /* the base image: meta and empty logs */
     assert_int_equal(sw_db_close(db), SW_OK);
 
     static struct model m;
+    for (int i = 0; i < m.nfiles; i++) {
+        free(m.files[i].durable.p);
+        free(m.files[i].ops);
+    }
     memset(&m, 0, sizeof m);
     memset(m.fd_file, 0xff, sizeof m.fd_file);
     load_base(&m, dir);
-
-    sw__log_observe(record_io, NULL);
-    assert_int_equal(sw_db_open(&db, &opts), SW_OK);
-    for (unsigned i = 0; i < SHARDS; i++)
-        assert_int_equal(sw_owner_call(db->shards[i].owner, no_compact_floor, NULL), SW_OK);
-    struct worker w[THREADS];
-    for (unsigned t = 0; t < THREADS; t++) {
-        w[t] = (struct worker){.db = db, .t = t};
-        assert_int_equal(pthread_create(&w[t].thread, NULL, worker_main, &w[t]), 0);
-    }
-    for (unsigned t = 0; t < THREADS; t++)
-        pthread_join(w[t].thread, NULL);
-    uint64_t compactions = 0;
-    for (unsigned i = 0; i < SHARDS; i++)
-        compactions += sw__shard_compactions(&db->shards[i]);
-    assert_int_equal(sw_db_close(db), SW_OK);
-    sw__log_observe(NULL, NULL);
+    long syncs = 0;
+    uint64_t compactions = record(dir, fsync, &syncs);
 
     sw_set_log(count_warning, NULL);
-    g_seen = calloc((size_t)1 << SEEN_BITS, sizeof *g_seen);
+    if (!g_seen)
+        g_seen = calloc((size_t)1 << SEEN_BITS, sizeof *g_seen);
     assert_non_null(g_seen);
     size_t acked[THREADS] = {0};
     for (size_t i = 0; i <= g_ntrace; i++) {
@@ -705,16 +850,28 @@ static void test_db_always(void **state)
         const struct tev *e = &g_trace[i];
         if (e->type == EV_ACK)
             acked[e->thread] = e->index + 1;
-        model_step(&m, e);
+        model_step(&m, e, acked);
     }
     sw_set_log(NULL, NULL);
-    printf("crash_states: db, appendfsync always: %zu trace events, %llu compactions, "
-           "%ld crash states checked (%ld with a torn tail cut), %ld failed\n",
-           g_ntrace, (unsigned long long)compactions, g_states, g_torn, g_failed);
+    printf("crash_states: db, appendfsync %s: %zu trace events, %llu compactions, %ld background "
+           "syncs, %ld crash states checked (%ld with a torn tail cut), %ld failed\n",
+           mode, g_ntrace, (unsigned long long)compactions, syncs, g_states, g_torn, g_failed);
     assert_true(compactions >= 1);
     assert_int_equal(g_failed, 0);
     remove_dir(dir);
     rmdir(g_root);
+}
+
+static void test_db_always(void **state)
+{
+    (void)state;
+    run_db(SW_FSYNC_ALWAYS, "always");
+}
+
+static void test_db_everysec(void **state)
+{
+    (void)state;
+    run_db(SW_FSYNC_EVERYSEC, "everysec");
 }
 
 int main(int argc, char **argv)
@@ -723,12 +880,17 @@ int main(int argc, char **argv)
         g_keys = (unsigned)strtoul(argv[1], NULL, 10);
     if (argc > 2)
         g_rounds = (unsigned)strtoul(argv[2], NULL, 10);
-    if (g_keys < 3 || g_rounds < 2) {
-        fprintf(stderr, "usage: crash_states [KEYS_PER_THREAD >= 3 [ROUNDS >= 2]]\n");
+    if (argc > 3)
+        g_samples = (size_t)strtoul(argv[3], NULL, 10);
+    if (g_keys < 3 || g_rounds < 2 || g_keys > 1024) {
+        fprintf(stderr, "usage: crash_states [KEYS_PER_THREAD 3..1024 [ROUNDS >= 2 [SAMPLES]]]\n");
         return 2;
     }
+    seed_init(argc, argv);
+    g_rng = seed_stream(1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_db_always),
+        cmocka_unit_test(test_db_everysec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

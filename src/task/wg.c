@@ -43,7 +43,7 @@ void sw_wg_add(sw_wg *wg, int64_t delta)
     if (past_max || count < 0) {
         sw__lock_release(&wg->lock);
         sw__logmsg(SW_LOG_ERROR, "sw_wg_add: the WaitGroup's count would go %s",
-                past_max ? "past INT64_MAX" : "below zero");
+                   past_max ? "past INT64_MAX" : "below zero");
         abort();
     }
     wg->count = count;
