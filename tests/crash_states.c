@@ -50,8 +50,10 @@
 #include "support.h"
 
 #include "base/base.h"
+#include "account/ledger_int.h"
 #include "db/db_int.h"
 #include "log/logfile.h"
+#include "steward/account.h"
 #include "steward/db.h"
 
 #define THREADS 2
@@ -195,6 +197,81 @@ static void no_compact_floor(void *state, void *arg)
 {
     (void)arg;
     ((struct sw__shard *)state)->compact_min = 0; /* compact as soon as the log is twice the data */
+}
+
+/* ---- the Ledger's workload -------------------------------------------------------- */
+
+#define ACCOUNTS 8
+#define OPENING 1000
+
+/* Thread t's op i on the Ledger: a transfer, deposit or withdrawal, and
+ * the status it got (set by the worker, read after the join). */
+struct lop {
+    enum { L_XFER, L_DEPOSIT, L_WITHDRAW } kind;
+    uint64_t from, to;
+    int64_t amount;
+    int rc;
+};
+
+static struct lop *g_lops[THREADS];
+static bool g_ledger;         /* the run is the Ledger's */
+static bool g_transfers_only; /* everysec: the total is then exactly conserved */
+
+static void plan_ledger(void)
+{
+    for (unsigned t = 0; t < THREADS; t++) {
+        uint64_t rng = seed_stream(100 + t);
+        g_nops[t] = (size_t)g_keys * g_rounds;
+        g_lops[t] = calloc(g_nops[t], sizeof *g_lops[t]);
+        assert_non_null(g_lops[t]);
+        for (size_t i = 0; i < g_nops[t]; i++) {
+            uint64_t r = rng_next(&rng);
+            struct lop *o = &g_lops[t][i];
+            o->kind = g_transfers_only || r % 4 < 2 ? L_XFER : r % 4 == 2 ? L_DEPOSIT : L_WITHDRAW;
+            o->from = 1 + (r >> 8) % ACCOUNTS;
+            o->to = 1 + (r >> 16) % ACCOUNTS;
+            o->amount = 1 + (int64_t)((r >> 32) % 700);
+        }
+    }
+}
+
+static void *ledger_worker_main(void *arg)
+{
+    struct worker *w = arg;
+    sw_ledger *l = (sw_ledger *)w->db;
+    for (size_t i = 0; i < g_nops[w->t]; i++) {
+        struct lop *o = &g_lops[w->t][i];
+        /* Thread 0 also compacts now and then, so crash points fall in and
+         * around compactions. */
+        if (w->t == 0 && i % 40 == 39 && sw__ledger_compact(l) != SW_OK)
+            abort();
+        if (o->kind == L_XFER)
+            o->rc = sw_ledger_transfer(l, o->from, o->to, o->amount);
+        else if (o->kind == L_DEPOSIT)
+            o->rc = sw_ledger_deposit(l, o->from, o->amount);
+        else
+            o->rc = sw_ledger_withdraw(l, o->from, o->amount);
+        if (o->rc != SW_OK && o->rc != SW_EFUNDS && o->rc != SW_EINVAL) {
+            fprintf(stderr, "crash_states: ledger op %zu of thread %u: %s\n", i, w->t,
+                    sw_strerror(o->rc));
+            abort();
+        }
+        record_ack(w->t, i);
+    }
+    return NULL;
+}
+
+/* Adds op o's effect, if it took effect, to the balances (index id - 1). */
+static void lop_apply(const struct lop *o, int64_t *bal)
+{
+    if (o->rc != SW_OK)
+        return;
+    if (o->kind == L_XFER) {
+        bal[o->from - 1] -= o->amount;
+        bal[o->to - 1] += o->amount;
+    } else {
+        bal[o->from - 1] += o->kind == L_DEPOSIT ? o->amount : -o->amount;
+    }
 }
 
 /* ---- the files: what is durable and what is pending ---------------------------- */
@@ -575,6 +652,42 @@ static const char *check_db(sw_db *db, const struct model *m, const struct state
     return NULL;
 }
 
+/* Checks the opened Ledger: no balance below zero; with everysec (only
+ * transfers) the total unchanged; with always, the balances exactly those
+ * of every answered op plus some of the ops in flight (one per thread),
+ * each wholly or not at all. NULL when it holds. */
+static const char *check_ledger(sw_ledger *l, const size_t acked[THREADS])
+{
+    int64_t got[ACCOUNTS], total = 0;
+    for (unsigned a = 0; a < ACCOUNTS; a++) {
+        if (sw_ledger_balance(l, a + 1, &got[a]) != SW_OK)
+            return "an account is missing";
+        if (got[a] < 0)
+            return "a balance below zero";
+        total += got[a];
+    }
+    if (g_transfers_only)
+        return total == (int64_t)ACCOUNTS * OPENING ? NULL : "money created or destroyed";
+    for (unsigned subset = 0; subset < 1u << THREADS; subset++) {
+        int64_t want[ACCOUNTS];
+        for (unsigned a = 0; a < ACCOUNTS; a++)
+            want[a] = OPENING;
+        bool possible = true;
+        for (unsigned t = 0; t < THREADS; t++) {
+            for (size_t i = 0; i < acked[t]; i++)
+                lop_apply(&g_lops[t][i], want);
+            if (subset >> t & 1) {
+                possible &= acked[t] < g_nops[t];
+                if (possible)
+                    lop_apply(&g_lops[t][acked[t]], want);
+            }
+        }
+        if (possible && memcmp(want, got, sizeof want) == 0)
+            return NULL;
+    }
+    return "the balances are not those of the answered ops (and some in flight)";
+}
+
 /* Opens the state and checks it against the answers given before the
  * crash point. */
 static void check_state(const struct model *m, const struct state *s, const size_t acked[THREADS],
@@ -584,9 +697,20 @@ static void check_state(const struct model *m, const struct state *s, const size
     materialize(m, s, dir, sizeof dir);
     g_states++;
     sw_db *db = NULL;
-    sw_db_options opts = {.shards = SHARDS, .dir = dir, .fsync = g_fsync};
-    int rc = sw_db_open(&db, &opts);
-    const char *why = rc == SW_OK ? check_db(db, m, s, acked) : "the open refused it";
+    sw_ledger *l = NULL;
+    int rc;
+    const char *why;
+    if (g_ledger) {
+        sw_ledger_options lo = {.shards = SHARDS, .dir = dir, .fsync = g_fsync};
+        rc = sw_ledger_open(&l, &lo);
+        why = rc == SW_OK ? check_ledger(l, acked) : "the open refused it";
+    } else {
+        sw_db_options opts = {.shards = SHARDS, .dir = dir, .fsync = g_fsync};
+        rc = sw_db_open(&db, &opts);
+        why = rc == SW_OK ? check_db(db, m, s, acked) : "the open refused it";
+    }
+    if (l)
+        sw_ledger_close(l);
     if (db)
         sw_db_close(db);
     if (why) {
@@ -744,7 +868,7 @@ static void load_base(struct model *m, const char *dir)
  * few hundred microseconds while the workers write. */
 struct syncer {
     pthread_t thread;
-    sw_db *db;
+    sw__log *logs[SHARDS];
     _Atomic bool stop;
     long syncs;
 };
@@ -754,42 +878,86 @@ static void *syncer_main(void *arg)
     struct syncer *y = arg;
     while (!atomic_load(&y->stop)) {
         for (unsigned i = 0; i < SHARDS; i++)
-            if (sw__log_sync(&y->db->shards[i].j.log) == SW_OK)
+            if (sw__log_sync(y->logs[i]) == SW_OK)
                 y->syncs++;
         sleep_us(300);
     }
     return NULL;
 }
 
-/* Records the workload on a Db with the given policy, and returns its
- * compactions. */
-static uint64_t record(const char *dir, enum sw_fsync fsync, long *syncs)
+/* Runs the workers (and with everysec the syncer) to the end. */
+static void run_workers(void *obj, void *(*fn)(void *), sw__log *logs[SHARDS], long *syncs)
 {
-    sw_db *db = NULL;
-    sw_db_options opts = {.shards = SHARDS, .dir = dir, .fsync = fsync};
-    sw__log_observe(record_io, NULL);
-    assert_int_equal(sw_db_open(&db, &opts), SW_OK);
-    for (unsigned i = 0; i < SHARDS; i++)
-        assert_int_equal(sw_owner_call(db->shards[i].owner, no_compact_floor, NULL), SW_OK);
-    struct syncer y = {.db = db};
-    if (fsync == SW_FSYNC_EVERYSEC)
+    struct syncer y = {0};
+    memcpy(y.logs, logs, sizeof y.logs);
+    if (g_fsync == SW_FSYNC_EVERYSEC)
         assert_int_equal(pthread_create(&y.thread, NULL, syncer_main, &y), 0);
     struct worker w[THREADS];
     for (unsigned t = 0; t < THREADS; t++) {
-        w[t] = (struct worker){.db = db, .t = t};
-        assert_int_equal(pthread_create(&w[t].thread, NULL, worker_main, &w[t]), 0);
+        w[t] = (struct worker){.db = obj, .t = t};
+        assert_int_equal(pthread_create(&w[t].thread, NULL, fn, &w[t]), 0);
     }
     for (unsigned t = 0; t < THREADS; t++)
         assert_int_equal(pthread_join(w[t].thread, NULL), 0);
-    if (fsync == SW_FSYNC_EVERYSEC) {
+    if (g_fsync == SW_FSYNC_EVERYSEC) {
         atomic_store(&y.stop, true);
         assert_int_equal(pthread_join(y.thread, NULL), 0);
     }
     *syncs = y.syncs;
+}
+
+/* Records the workload on a Db with the given policy, and returns its
+ * compactions. */
+static uint64_t record_db(const char *dir, long *syncs)
+{
+    sw_db *db = NULL;
+    sw_db_options opts = {.shards = SHARDS, .dir = dir, .fsync = g_fsync};
+    sw__log_observe(record_io, NULL);
+    assert_int_equal(sw_db_open(&db, &opts), SW_OK);
+    sw__log *logs[SHARDS];
+    for (unsigned i = 0; i < SHARDS; i++) {
+        assert_int_equal(sw_owner_call(db->shards[i].owner, no_compact_floor, NULL), SW_OK);
+        logs[i] = &db->shards[i].j.log;
+    }
+    run_workers(db, worker_main, logs, syncs);
     uint64_t compactions = 0;
     for (unsigned i = 0; i < SHARDS; i++)
         compactions += sw__shard_compactions(&db->shards[i]);
     assert_int_equal(sw_db_close(db), SW_OK);
+    sw__log_observe(NULL, NULL);
+    return compactions;
+}
+
+static void base_db(const char *dir)
+{
+    sw_db *db = NULL;
+    sw_db_options opts = {.shards = SHARDS, .dir = dir, .fsync = g_fsync};
+    assert_int_equal(sw_db_open(&db, &opts), SW_OK); /* meta and empty logs */
+    assert_int_equal(sw_db_close(db), SW_OK);
+}
+
+static void base_ledger(const char *dir)
+{
+    sw_ledger *l = NULL;
+    sw_ledger_options opts = {.shards = SHARDS, .dir = dir, .fsync = g_fsync};
+    assert_int_equal(sw_ledger_open(&l, &opts), SW_OK);
+    for (uint64_t id = 1; id <= ACCOUNTS; id++)
+        assert_int_equal(sw_ledger_create(l, id, OPENING), SW_OK);
+    assert_int_equal(sw_ledger_close(l), SW_OK);
+}
+
+static uint64_t record_ledger(const char *dir, long *syncs)
+{
+    sw_ledger *l = NULL;
+    sw_ledger_options opts = {.shards = SHARDS, .dir = dir, .fsync = g_fsync};
+    sw__log_observe(record_io, NULL);
+    assert_int_equal(sw_ledger_open(&l, &opts), SW_OK);
+    sw__log *logs[SHARDS];
+    for (unsigned i = 0; i < SHARDS; i++)
+        logs[i] = &l->shards[i].j.log;
+    run_workers(l, ledger_worker_main, logs, syncs);
+    uint64_t compactions = atomic_load(&l->epoch);
+    assert_int_equal(sw_ledger_close(l), SW_OK);
     sw__log_observe(NULL, NULL);
     return compactions;
 }
@@ -805,15 +973,24 @@ static void reset(void)
     g_states = g_failed = g_torn = 0;
     if (g_seen)
         memset(g_seen, 0, ((size_t)1 << SEEN_BITS) * sizeof *g_seen);
-    for (unsigned t = 0; t < THREADS; t++)
+    for (unsigned t = 0; t < THREADS; t++) {
         free(g_ops[t]);
-    plan();
+        free(g_lops[t]);
+        g_ops[t] = NULL;
+        g_lops[t] = NULL;
+    }
+    if (g_ledger)
+        plan_ledger();
+    else
+        plan();
 }
 
-static void run_db(enum sw_fsync fsync, const char *mode)
+static void run(bool ledger, enum sw_fsync fsync, const char *mode)
 {
-    reset();
+    g_ledger = ledger;
+    g_transfers_only = ledger && fsync != SW_FSYNC_ALWAYS;
     g_fsync = fsync;
+    reset();
     snprintf(g_root, sizeof g_root, "/dev/shm/steward-crash-XXXXXX");
     if (!mkdtemp(g_root)) {
         snprintf(g_root, sizeof g_root, "/tmp/steward-crash-XXXXXX");
@@ -822,10 +999,10 @@ static void run_db(enum sw_fsync fsync, const char *mode)
     char dir[128];
     snprintf(dir, sizeof dir, "%s/recorded", g_root);
     assert_int_equal(mkdir(dir, 0755), 0);
-    sw_db *db = NULL;
-    sw_db_options opts = {.shards = SHARDS, .dir = dir, .fsync = fsync};
-    assert_int_equal(sw_db_open(&db, &opts), SW_OK); /* the base image: meta and empty logs */
-    assert_int_equal(sw_db_close(db), SW_OK);
+    if (ledger) /* the base image */
+        base_ledger(dir);
+    else
+        base_db(dir);
 
     static struct model m;
     for (int i = 0; i < m.nfiles; i++) {
@@ -836,7 +1013,7 @@ static void run_db(enum sw_fsync fsync, const char *mode)
     memset(m.fd_file, 0xff, sizeof m.fd_file);
     load_base(&m, dir);
     long syncs = 0;
-    uint64_t compactions = record(dir, fsync, &syncs);
+    uint64_t compactions = ledger ? record_ledger(dir, &syncs) : record_db(dir, &syncs);
 
     sw_set_log(count_warning, NULL);
     if (!g_seen)
@@ -853,9 +1030,10 @@ static void run_db(enum sw_fsync fsync, const char *mode)
         model_step(&m, e, acked);
     }
     sw_set_log(NULL, NULL);
-    printf("crash_states: db, appendfsync %s: %zu trace events, %llu compactions, %ld background "
+    printf("crash_states: %s, appendfsync %s: %zu trace events, %llu compactions, %ld background "
            "syncs, %ld crash states checked (%ld with a torn tail cut), %ld failed\n",
-           mode, g_ntrace, (unsigned long long)compactions, syncs, g_states, g_torn, g_failed);
+           ledger ? "ledger" : "db", mode, g_ntrace, (unsigned long long)compactions, syncs,
+           g_states, g_torn, g_failed);
     assert_true(compactions >= 1);
     assert_int_equal(g_failed, 0);
     remove_dir(dir);
@@ -865,13 +1043,25 @@ static void run_db(enum sw_fsync fsync, const char *mode)
 static void test_db_always(void **state)
 {
     (void)state;
-    run_db(SW_FSYNC_ALWAYS, "always");
+    run(false, SW_FSYNC_ALWAYS, "always");
 }
 
 static void test_db_everysec(void **state)
 {
     (void)state;
-    run_db(SW_FSYNC_EVERYSEC, "everysec");
+    run(false, SW_FSYNC_EVERYSEC, "everysec");
+}
+
+static void test_ledger_always(void **state)
+{
+    (void)state;
+    run(true, SW_FSYNC_ALWAYS, "always");
+}
+
+static void test_ledger_everysec(void **state)
+{
+    (void)state;
+    run(true, SW_FSYNC_EVERYSEC, "everysec");
 }
 
 int main(int argc, char **argv)
@@ -891,6 +1081,8 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_db_always),
         cmocka_unit_test(test_db_everysec),
+        cmocka_unit_test(test_ledger_always),
+        cmocka_unit_test(test_ledger_everysec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

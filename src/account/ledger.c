@@ -215,6 +215,12 @@ static void debit_fn(void *state, void *arg)
     if (r->rc != SW_OK)
         return;
     a->balance -= r->amount;
+    /* The credit goes to another shard's log, whose pages the kernel may
+     * write back at any moment: under a weaker policy than always, a power
+     * cut could keep the credit and lose this debit, and recovery could
+     * not take back money already spent onwards (crash_states found it).
+     * So the debit is on disk before the credit is asked for. */
+    sw__journal_sync_batch(&((struct sw__lshard *)state)->j);
     logged(state, r);
 }
 

@@ -41,7 +41,9 @@ bool sw__journal_commit(sw__journal *j)
 {
     if (!j->waits && sw__journal_mark(j) == 0) /* nothing appended since the last commit */
         return !j->failed;
-    if (sw__log_flush(&j->log, j->fsync == SW_FSYNC_ALWAYS) != SW_OK) {
+    bool sync = j->fsync == SW_FSYNC_ALWAYS || j->sync_batch;
+    j->sync_batch = false;
+    if (sw__log_flush(&j->log, sync) != SW_OK) {
         for (sw__journal_waiter *w = j->waits; w; w = w->next)
             *w->rc = SW_EIO;
         if (!j->failed)

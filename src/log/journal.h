@@ -38,6 +38,7 @@ typedef struct sw__journal {
     enum sw_fsync fsync;       /* immutable after open */
     bool open;                 /* immutable after open */
     bool failed;               /* a commit failed: refuse everything */
+    bool sync_batch;           /* fdatasync this batch whatever the policy */
     sw__journal_waiter *waits; /* the writes of the running batch */
     char name[48];             /* "db shard 3", for messages */
 } sw__journal;
@@ -55,6 +56,14 @@ int sw__journal_append(sw__journal *j, const sw__rec *r);
 
 /* Drops what was appended since mark (the write failed after all). */
 void sw__journal_rewind(sw__journal *j, size_t mark);
+
+/* Has the running batch's commit fdatasync the log, whatever the fsync
+ * policy: for a record that must be on disk before anything that depends
+ * on it is written elsewhere (a cross-shard transfer's debit). */
+static inline void sw__journal_sync_batch(sw__journal *j)
+{
+    j->sync_batch = true;
+}
 
 /* Enrols a write whose record is in the batch: *rc becomes SW_EIO if the
  * batch's commit fails. w lives until the commit. */
