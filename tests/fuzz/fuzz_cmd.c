@@ -181,7 +181,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     g_conn->db = 0;
     g_conn->proto = 2;
     g_conn->authed = true;
-    g_conn->closing = false;
+    g_conn->life = CONN_OPEN; /* QUIT in the last input closes it */
     sw__resp_parser_reset(&g_conn->parser);
     const char *p = (const char *)data;
     size_t left = size;
