@@ -15,16 +15,19 @@
  *
  * Money across a crash. A transfer is acknowledged only after both halves
  * are committed (SW_FSYNC_ALWAYS: on disk). A crash can leave one half
- * without the other: the debit is committed before the credit is even
- * asked for, so a kill between the two, or a torn batch, leaves a debit
- * alone; with a weaker fsync policy a power failure might keep a credit
- * whose debit was lost. Recovery replays every shard, pairs the halves by
- * transfer id across all logs, and settles every unpaired half: a lone
- * debit is refunded, a lone credit taken back. Each settlement is logged
- * as the missing half (the refund is a credit with the same id), before any
- * new operation, so the next recovery finds the pair complete and an
- * ACCT_SET written after the settlement, which includes it, is never
- * settled twice. Hence every acknowledged operation is reflected exactly
+ * without the other: a cross-shard debit is committed, and fdatasynced
+ * whatever the policy, before the credit is even asked for, so a kill or
+ * a power cut between the two, or a torn batch, leaves a debit alone. (If
+ * the debit were not synced first, a power cut under everysec could keep
+ * the credit, whose money may since have moved on, and lose the debit:
+ * taking the credit back would then need a balance below zero.) Recovery
+ * replays every shard, pairs the halves by transfer id across all logs,
+ * and settles every unpaired half: a lone debit is refunded, a lone
+ * credit (which only a damaged log can hold now) taken back, clamped at
+ * zero. Each settlement is logged as the missing half (the refund is a
+ * credit with the same id), before any new operation, so the next recovery
+ * finds the pair complete and an ACCT_SET written after the settlement,
+ * which includes it, is never settled twice. Hence every acknowledged operation is reflected exactly
  * once, and an unacknowledged transfer is wholly applied or not at all: no
  * crash, at any instant, creates or destroys money.
  *
@@ -35,7 +38,8 @@
  * Compaction. When a shard's log grows past twice its live data (and
  * compact_min), the maintenance thread compacts every shard at once: it
  * quiesces the Ledger (every transfer done, new ones wait at the gate),
- * raises the epoch E, and has each shard replace its log with a snapshot:
+ * raises the epoch E, syncs every shard's log (whatever the fsync policy),
+ * and only then has each shard replace its log with a snapshot:
  * SNAPSHOT_BEGIN (num = E), an ACCT_SET per account, SNAPSHOT_END. No
  * transfer is half done at that moment, so the snapshots drop transfer
  * records safely, as long as recovery knows which halves were complete. A
@@ -43,7 +47,9 @@
  * still holding the halves of transfers from before, whose partners may be
  * gone. So recovery takes the highest snapshot epoch E it finds and
  * settles only halves of epoch E or later: every transfer of an earlier
- * epoch was wholly done before compaction E began.
+ * epoch was wholly done before compaction E began, and, the old logs
+ * having been synced before the first switch, none of its halves can have
+ * been lost to a power cut.
  */
 #define _GNU_SOURCE
 #include <limits.h>

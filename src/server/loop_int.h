@@ -50,8 +50,8 @@ void conn_queue_slot(struct conn *c, struct msg *m);
  * out of memory. */
 sw__resp_buf *conn_reply_to(struct conn *c, struct msg **slot);
 
-/* A reply from conn_reply_to is complete: it and those behind it move to
- * the output, and a command's request to close (c->closing) takes effect. */
+/* A reply from conn_reply_to is complete: it and those finished behind it
+ * move to the output. */
 void conn_replied(struct conn *c, struct msg *slot);
 
 /* An EXEC of c has come back from another shard with its reply in m. */
