@@ -1,9 +1,10 @@
-/* Power-loss crash states of the durable Db, in the manner of ALICE (Pillai
- * et al., OSDI 2014) and CrashMonkey (Mohan et al., OSDI 2018): a workload
- * runs once with every file operation of the log layer recorded (through
- * sw__log_observe) together with the moments its callers were answered;
- * then, for every point of the trace, the on-disk states a power cut there
- * may leave are built in a scratch directory and opened with the real code.
+/* Power-loss crash states of the durable Db and Ledger, in the manner of
+ * ALICE (Pillai et al., OSDI 2014) and CrashMonkey (Mohan et al., OSDI
+ * 2018): a workload runs once with every file operation of the log layer
+ * recorded (through sw__log_observe) together with the moments its callers
+ * were answered; then, for every point of the trace, the on-disk states a
+ * power cut there may leave are built in a scratch directory and opened
+ * with the real code.
  *
  * The persistence model (ext4 data=ordered, as docs/durability.md states):
  *  - a file's data and size as of the start of its last completed
@@ -19,13 +20,16 @@
  * disk, is not modelled yet: the log refuses such a state as corruption
  * (see logfile.c), which is the open question of issue 16.
  *
- * Each state must open (a torn tail is cut, never called corruption), and
- * with appendfsync always every write answered before the crash point must
- * be there: a key's value is the one its last answered write left, or that
- * of a write to it made later (it may have reached the disk unanswered).
- * The workload overwrites keys until the logs compact, so the states cover
- * compaction's snapshot file, its fdatasync, the rename and the directory
- * fsync. A state that fails is kept on disk, and its directory printed.
+ * Each state must open (a torn tail is cut, never called corruption).
+ * The Db: each thread's keys on each shard read as the state after a prefix
+ * of the thread's ops there, holding every op the policy made durable
+ * (always: every answered one; everysec: those answered before the last
+ * completed fdatasync of that shard's log began). The Ledger: no balance
+ * below zero; always: exactly the balances of the answered ops plus some
+ * of those in flight, each whole; everysec (transfers only): the total
+ * unchanged. The workloads compact, so the states cover compaction's
+ * snapshot files, their fdatasync, the renames and the directory fsyncs. A
+ * state that fails is kept on disk, and its directory printed.
  *
  * Usage: crash_states [KEYS_PER_THREAD [ROUNDS [SAMPLES]]]  (defaults: make
  * test's). SAMPLES: how many of the pending changes' prefixes a crash point
