@@ -27,9 +27,10 @@
  * zero. Each settlement is logged as the missing half (the refund is a
  * credit with the same id), before any new operation, so the next recovery
  * finds the pair complete and an ACCT_SET written after the settlement,
- * which includes it, is never settled twice. Hence every acknowledged operation is reflected exactly
- * once, and an unacknowledged transfer is wholly applied or not at all: no
- * crash, at any instant, creates or destroys money.
+ * which includes it, is never settled twice. Hence every acknowledged
+ * operation is reflected exactly once, and an unacknowledged transfer is
+ * wholly applied or not at all: no crash, at any instant, creates or
+ * destroys money.
  *
  * Transfer ids are this open's random nonce and a per-thread sequence, so
  * they never repeat across threads or restarts; each half also records the
