@@ -13,10 +13,11 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"steward/bench/peers/go/peer"
 )
 
 const (
@@ -127,42 +128,14 @@ func consumeSelect(chans []chan int64) int64 {
 	return n
 }
 
-type bench struct {
-	name          string
-	run           func(time.Duration) float64
-	lowerIsBetter bool
-}
-
-func argOr(i int, dflt int64) int64 {
-	if len(os.Args) <= i {
-		return dflt
-	}
-	v, err := strconv.ParseInt(os.Args[i], 10, 64)
-	if err != nil || v <= 0 {
-		fmt.Fprintln(os.Stderr, "usage: chan [duration_ms [runs]]")
-		os.Exit(2)
-	}
-	return v
-}
-
 func main() {
-	d := time.Duration(argOr(1, 500)) * time.Millisecond
-	runs := argOr(2, 3)
-	benches := []bench{
+	d, runs := peer.Args("chan")
+	benches := []peer.Bench{
 		{"chan.pingpong_ns", pingpongNs, true},
 		{"chan.buf1_msgs", func(d time.Duration) float64 { return loadRate(1, 1, consumeOne, d) }, false},
 		{"chan.buf4_msgs", func(d time.Duration) float64 { return loadRate(1, 4, consumeOne, d) }, false},
 		{"chan.select2_ops", func(d time.Duration) float64 { return loadRate(2, 2, consumeSelect, d) }, false},
 	}
 	fmt.Printf("chan.cpus %d\n", runtime.GOMAXPROCS(0))
-	for _, b := range benches {
-		best := b.run(d)
-		for r := int64(1); r < runs; r++ {
-			x := b.run(d)
-			if (b.lowerIsBetter && x < best) || (!b.lowerIsBetter && x > best) {
-				best = x
-			}
-		}
-		fmt.Printf("%s %.1f\n", b.name, best)
-	}
+	peer.RunAll(benches, d, runs)
 }

@@ -32,10 +32,11 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"steward/bench/peers/go/peer"
 )
 
 const (
@@ -300,30 +301,12 @@ func reportRate(name string, n int, op func(uint64, *int64), d time.Duration, ru
 	if n == maxClients {
 		d /= 2 // the slowest points to run: keep the section short
 	}
-	best := 0.0
-	for r := int64(0); r < runs; r++ {
-		if x := loadRate(n, op, d, net); x > best {
-			best = x
-		}
-	}
+	best := peer.Best(runs, false, func() float64 { return loadRate(n, op, d, net) })
 	fmt.Printf("%s.%d %.1f\n", name, n, best)
 }
 
-func argOr(i int, dflt int64) int64 {
-	if len(os.Args) <= i {
-		return dflt
-	}
-	v, err := strconv.ParseInt(os.Args[i], 10, 64)
-	if err != nil || v <= 0 {
-		fmt.Fprintln(os.Stderr, "usage: db [duration_ms [runs]]")
-		os.Exit(2)
-	}
-	return v
-}
-
 func main() {
-	d := time.Duration(argOr(1, 500)) * time.Millisecond
-	runs := argOr(2, 3)
+	d, runs := peer.Args("db")
 	makeKeys()
 	fmt.Printf("db.cpus %d\n", runtime.GOMAXPROCS(0))
 

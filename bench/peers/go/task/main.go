@@ -38,6 +38,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"steward/bench/peers/go/peer"
 )
 
 const (
@@ -259,45 +261,17 @@ func select2Ops(d time.Duration) float64 {
 	return float64(n) * 1e9 / float64(elapsed.Nanoseconds())
 }
 
-type bench struct {
-	name          string
-	run           func(time.Duration) float64
-	lowerIsBetter bool
-}
-
-func argOr(i int, dflt int64) int64 {
-	if len(os.Args) <= i {
-		return dflt
-	}
-	v, err := strconv.ParseInt(os.Args[i], 10, 64)
-	if err != nil || v <= 0 {
-		fmt.Fprintln(os.Stderr, "usage: task [duration_ms [runs]]")
-		os.Exit(2)
-	}
-	return v
-}
-
 func main() {
-	d := time.Duration(argOr(1, 500)) * time.Millisecond
-	runs := argOr(2, 3)
+	d, runs := peer.Args("task")
 	fmt.Printf("task.cpus %d\n", runtime.NumCPU())
 	fmt.Printf("task.threads %d\n", runtime.GOMAXPROCS(0))
 	fmt.Printf("task.parked_tasks %d\n", parkedTasks)
 	fmt.Printf("task.parked_bytes %.1f\n", parkedBytes())
-	benches := []bench{
+	benches := []peer.Bench{
 		{"task.pingpong_ns", pingpongNs, true},
 		{"task.spawn_ns", spawnNs, true},
 		{"task.select_ns", selectNs, true},
 		{"task.select2_ops", select2Ops, false},
 	}
-	for _, b := range benches {
-		best := b.run(d)
-		for r := int64(1); r < runs; r++ {
-			x := b.run(d)
-			if (b.lowerIsBetter && x < best) || (!b.lowerIsBetter && x > best) {
-				best = x
-			}
-		}
-		fmt.Printf("%s %.1f\n", b.name, best)
-	}
+	peer.RunAll(benches, d, runs)
 }

@@ -1,3 +1,0 @@
-module steward/bench/peers/go/chan
-
-go 1.19

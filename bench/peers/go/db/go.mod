@@ -1,3 +1,0 @@
-module steward/bench/peers/go/db
-
-go 1.19

@@ -1,3 +1,0 @@
-module steward/bench/peers/go/task
-
-go 1.19
