@@ -205,6 +205,42 @@ static void test_failed_flush_acknowledges_nothing(void **state)
     }
 }
 
+/* A full disk refuses the write that finds no room, and only it: nothing
+ * changes, reads and the writes that fit go on, and the refused write goes
+ * through once there is room. (tests/test_full_disk.c does this on a real
+ * small file system.) */
+static void test_full_disk_refuses_and_resumes(void **state)
+{
+    (void)state;
+    const enum sw_fsync modes[] = {SW_FSYNC_ALWAYS, SW_FSYNC_EVERYSEC};
+    size_t big_len = (size_t)3 << 20; /* past the log's reserved space */
+    char *big = malloc(big_len), got[16];
+    assert_non_null(big);
+    memset(big, 'b', big_len);
+    for (int m = 0; m < 2; m++) {
+        tmpdir_teardown(NULL);
+        tmpdir_setup(NULL);
+        sw_db *db = open_dir(1, modes[m]);
+        store_n(db, 0, 10, "ok");
+        sw__log_fail_next(SW__LOG_FAULT_NOSPACE, 1);
+        assert_int_equal(sw_db_store(db, "big", 3, big, big_len), SW_EIO);
+        sw__log_fail_next(SW__LOG_FAULT_NOSPACE, 0);
+        size_t n;
+        assert_int_equal(sw_db_fetch(db, "big", 3, got, sizeof got, &n), SW_ENOTFOUND);
+        check_n(db, 0, 10, "ok");
+        store_n(db, 10, 20, "ok");
+        assert_int_equal(sw_db_store(db, "big", 3, big, big_len), SW_OK);
+        assert_int_equal(sw_db_close(db), SW_OK);
+        db = open_dir(1, modes[m]);
+        check_n(db, 0, 20, "ok");
+        assert_int_equal(sw_db_fetch(db, "big", 3, NULL, 0, &n), SW_OK);
+        assert_int_equal(n, big_len);
+        assert_int_equal(sw_db_count(db), 21);
+        assert_int_equal(sw_db_close(db), SW_OK);
+    }
+    free(big);
+}
+
 /* The final sync at close fails: the close reports it. */
 static void test_close_reports_failed_final_sync(void **state)
 {
@@ -310,6 +346,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_torn_tail_is_cut, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_corruption_refused, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_failed_flush_acknowledges_nothing, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_full_disk_refuses_and_resumes, tmpdir_setup,
                                         tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_close_reports_failed_final_sync, tmpdir_setup,
                                         tmpdir_teardown),

@@ -121,6 +121,77 @@ static void test_failed_commit_acknowledges_nothing(void **state)
     assert_int_equal(sw_ledger_close(l), SW_OK);
 }
 
+/* Two ids on different shards of a Ledger of n. */
+static void cross_pair(unsigned n, uint64_t *a, uint64_t *b)
+{
+    *a = 1;
+    for (*b = 2; shard_of(*b, n) == shard_of(*a, n); (*b)++)
+        ;
+}
+
+/* A full disk refuses a transfer whole, whichever half finds no room: the
+ * credit's room is held from the start, so once the debit is made the
+ * credit cannot be refused. A log reserves its first space at its first
+ * append after an open, which is where the fault seam strikes here. */
+static void test_full_disk_refuses_transfer_whole(void **state)
+{
+    (void)state;
+    uint64_t a, b;
+    cross_pair(2, &a, &b);
+    sw_ledger *l = open_dir(2);
+    assert_int_equal(sw_ledger_create(l, a, 100), SW_OK);
+    assert_int_equal(sw_ledger_create(l, b, 100), SW_OK);
+    assert_int_equal(sw_ledger_close(l), SW_OK);
+    /* 1: the credit's room on b's shard (a's has room: a deposit made
+     * it). Were it not held from the start, the debit would go through
+     * and the credit be refused, and the money would be gone. */
+    l = open_dir(2);
+    assert_int_equal(sw_ledger_deposit(l, a, 1), SW_OK);
+    sw__log_fail_next(SW__LOG_FAULT_NOSPACE, 1);
+    assert_int_equal(sw_ledger_transfer(l, a, b, 31), SW_EIO);
+    sw__log_fail_next(SW__LOG_FAULT_NOSPACE, 0);
+    assert_int_equal(balance(l, a), 101);
+    assert_int_equal(balance(l, b), 100);
+    assert_int_equal(sw_ledger_transfer(l, a, b, 1), SW_OK);
+    assert_int_equal(sw_ledger_transfer(l, a, b, 30), SW_OK); /* room again */
+    assert_int_equal(sw_ledger_close(l), SW_OK);
+    /* 2: the debit's room on a's shard (b's has room: a deposit made it). */
+    l = open_dir(2);
+    assert_int_equal(sw_ledger_deposit(l, b, 1), SW_OK);
+    sw__log_fail_next(SW__LOG_FAULT_NOSPACE, 1);
+    assert_int_equal(sw_ledger_transfer(l, a, b, 20), SW_EIO);
+    sw__log_fail_next(SW__LOG_FAULT_NOSPACE, 0);
+    assert_int_equal(balance(l, a), 70);
+    assert_int_equal(balance(l, b), 132);
+    assert_int_equal(sw_ledger_transfer(l, a, b, 20), SW_OK);
+    assert_int_equal(balance(l, a), 50);
+    assert_int_equal(balance(l, b), 152);
+    assert_int_equal(sw_ledger_close(l), SW_OK);
+    /* 3: within one shard, and a plain deposit. */
+    tmpdir_teardown(NULL);
+    tmpdir_setup(NULL);
+    l = open_dir(1);
+    assert_int_equal(sw_ledger_create(l, a, 100), SW_OK);
+    assert_int_equal(sw_ledger_create(l, b, 100), SW_OK);
+    assert_int_equal(sw_ledger_close(l), SW_OK);
+    l = open_dir(1);
+    sw__log_fail_next(SW__LOG_FAULT_NOSPACE, 1);
+    assert_int_equal(sw_ledger_transfer(l, a, b, 5), SW_EIO);
+    sw__log_fail_next(SW__LOG_FAULT_NOSPACE, 0);
+    assert_int_equal(sw_ledger_close(l), SW_OK);
+    l = open_dir(1);
+    sw__log_fail_next(SW__LOG_FAULT_NOSPACE, 1);
+    assert_int_equal(sw_ledger_deposit(l, a, 5), SW_EIO);
+    sw__log_fail_next(SW__LOG_FAULT_NOSPACE, 0);
+    int64_t total;
+    uint64_t accounts;
+    assert_int_equal(sw_ledger_total(l, &total, &accounts), SW_OK);
+    assert_int_equal(total, 200);
+    assert_int_equal(balance(l, a), 100);
+    assert_int_equal(balance(l, b), 100);
+    assert_int_equal(sw_ledger_close(l), SW_OK);
+}
+
 /* What the log layer did, in order, for test_debit_durable_before_credit:
  * 'O' an open (fd[i] then names the file's shard), 'W' a write, 'S' a
  * completed fdatasync, each with the shard of its file. */
@@ -261,6 +332,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_close_reports_failed_final_sync, tmpdir_setup,
                                         tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_compaction, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_full_disk_refuses_transfer_whole, tmpdir_setup,
+                                        tmpdir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -66,6 +66,7 @@ static int dir_teardown(void **state)
     sw__log_fail_next(SW__LOG_FAULT_FSYNC, 0);
     sw__log_fail_next(SW__LOG_FAULT_TRUNCATE, 0);
     sw__log_fail_next(SW__LOG_FAULT_DIRSYNC, 0);
+    sw__log_fail_next(SW__LOG_FAULT_NOSPACE, 0);
     DIR *d = opendir(dir);
     if (d == NULL)
         return -1;
@@ -1031,6 +1032,102 @@ static void test_log_fault_write(void **state)
     }
 }
 
+/* A full disk: the append that finds no room is refused before anything
+ * changes (the batch and the file as they were), the log stays usable,
+ * and the record goes in once there is room. */
+static void test_log_full_disk_refuses_append(void **state)
+{
+    (void)state;
+    const char *path = in_dir("full.log");
+    sw__log log;
+    struct model m = {0};
+    char err[256];
+    assert_int_equal(sw__log_open(&log, path, NULL, NULL, err, sizeof err), SW_OK);
+    append_range(&log, 0, 10);
+    assert_int_equal(sw__log_flush(&log, true), SW_OK);
+    append_range(&log, 10, 12); /* pending, and they stay so */
+    size_t pending = sw__log_pending(&log);
+    size_t big_len = (size_t)3 << 20; /* past the space reserved so far */
+    uint8_t *big = calloc(1, big_len);
+    assert_non_null(big);
+    sw__rec r = {.type = SW__REC_PUT, .a = "big", .alen = 3, .b = big, .blen = big_len};
+    sw__log_fail_next(SW__LOG_FAULT_NOSPACE, 1);
+    assert_int_equal(sw__log_append(&log, &r), SW_EIO);
+    assert_true(sw__log_nospace(&log));
+    assert_int_equal(sw__log_errno(&log), ENOSPC);
+    assert_non_null(strstr(sw__log_errmsg(&log), "fallocate"));
+    assert_false(sw__log_failed(&log));
+    assert_int_equal(sw__log_pending(&log), pending);
+    append_range(&log, 12, 20); /* records that fit the reservation go on */
+    assert_int_equal(sw__log_flush(&log, true), SW_OK);
+    assert_int_equal(sw__log_append(&log, &r), SW_OK); /* room again */
+    assert_int_equal(sw__log_flush(&log, true), SW_OK);
+    sw__log_close(&log);
+    assert_int_equal(open_into(&log, path, &m, err, sizeof err), SW_OK);
+    assert_int_equal(log.opened.tail, SW__LOG_CLEAN);
+    assert_int_equal(m.n, 21);
+    sw__log_close(&log);
+    model_free(&m);
+    free(big);
+}
+
+/* Held bytes are kept from other appends until released; a hold the disk
+ * has no room for holds nothing. */
+static void test_log_hold_keeps_room(void **state)
+{
+    (void)state;
+    const char *path = in_dir("hold.log");
+    sw__log log;
+    char err[256];
+    assert_int_equal(sw__log_open(&log, path, NULL, NULL, err, sizeof err), SW_OK);
+    append_range(&log, 0, 1); /* reserves the first step */
+    if (log.no_prealloc) {    /* a file system without fallocate: nothing to hold */
+        sw__log_close(&log);
+        skip();
+    }
+    uint64_t room = log.alloc - sw__log_size(&log) - sw__log_pending(&log);
+    assert_int_equal(sw__log_hold(&log, room - 4), SW_OK); /* fits: no new reservation */
+    sw__log_fail_next(SW__LOG_FAULT_NOSPACE, 1);
+    uint8_t a[64], b[512];
+    sw__rec r = make_rec(1, a, b); /* longer than the 4 bytes left */
+    assert_int_equal(sw__log_append(&log, &r), SW_EIO);
+    assert_true(sw__log_nospace(&log));
+    sw__log_release(&log, room - 4);
+    sw__log_fail_next(SW__LOG_FAULT_NOSPACE, 1); /* armed, but not reached: the room is there */
+    assert_int_equal(sw__log_append(&log, &r), SW_OK);
+    assert_int_equal(sw__log_hold(&log, (size_t)4 << 20), SW_EIO); /* the fault: no room */
+    assert_int_equal(log.held, 0);
+    sw__log_fail_next(SW__LOG_FAULT_NOSPACE, 0);
+    assert_int_equal(sw__log_hold(&log, (size_t)4 << 20), SW_OK);
+    assert_int_equal(sw__log_reserve(&log, 100), SW_OK);
+    sw__log_release(&log, (size_t)4 << 20);
+    assert_int_equal(log.held, 0);
+    assert_int_equal(sw__log_flush(&log, true), SW_OK);
+    sw__log_close(&log);
+}
+
+/* The space reserved past the end is given back at close. */
+static void test_log_close_returns_room(void **state)
+{
+    (void)state;
+    const char *path = in_dir("room.log");
+    sw__log log;
+    char err[256];
+    struct stat st;
+    assert_int_equal(sw__log_open(&log, path, NULL, NULL, err, sizeof err), SW_OK);
+    append_range(&log, 0, 4);
+    assert_int_equal(sw__log_flush(&log, true), SW_OK);
+    bool reserved = !log.no_prealloc;
+    assert_int_equal(stat(path, &st), 0);
+    if (reserved)
+        assert_true((uint64_t)st.st_blocks * 512 >= ((uint64_t)1 << 20));
+    sw__log_close(&log);
+    assert_int_equal(stat(path, &st), 0);
+    assert_true((uint64_t)st.st_blocks * 512 < ((uint64_t)64 << 10));
+    if (!reserved)
+        skip();
+}
+
 /* A failed fdatasync: SW_EIO, the batch truncated away, and the log failed
  * for good until reopened. */
 static void test_log_fault_fsync(void **state)
@@ -1433,6 +1530,9 @@ int main(int argc, char **argv)
         T(test_log_torn_tail_kinds),
         T(test_log_mid_file_corruption),
         T(test_log_fault_write),
+        T(test_log_full_disk_refuses_append),
+        T(test_log_hold_keeps_room),
+        T(test_log_close_returns_room),
         T(test_log_fault_fsync),
         T(test_log_fault_background_sync),
         T(test_log_fault_truncate),

@@ -89,9 +89,12 @@ int sw_ledger_create(sw_ledger *l, uint64_t id, int64_t opening_balance);
 int sw_ledger_deposit(sw_ledger *l, uint64_t id, int64_t amount);
 int sw_ledger_withdraw(sw_ledger *l, uint64_t id, int64_t amount);
 
-/* Every call below also gives SW_EIO once a durable shard's log has failed
+/* Every sw_ledger_* call also gives SW_EIO once a durable shard's log has failed
  * (the call's change is then not acknowledged, and the shard refuses every
- * request until the Ledger is reopened). */
+ * request until the Ledger is reopened), and every change (create,
+ * deposit, withdraw, transfer) gives SW_EIO when the disk has no room for
+ * it: nothing changes, not half a transfer either, and the Ledger goes on,
+ * taking changes again once there is room. */
 
 /* Moves amount from one account to another, all or nothing. SW_OK;
  * SW_EINVAL if amount <= 0 or from == to; SW_ENOTFOUND if either id is

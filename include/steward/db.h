@@ -59,10 +59,16 @@ int sw_db_close(sw_db *db);
 
 /* Stores val (vlen bytes) under key (klen bytes), replacing any old value.
  * Both are copied. SW_OK; SW_EINVAL if db is NULL, or key/val is NULL with a
- * non-zero length; SW_ENOMEM (nothing changes); SW_EIO (durable Db: the
- * log could not be written or synced; the store is not acknowledged, and
- * the key's shard refuses every later request with SW_EIO until reopened). Thread safety (for all
- * sw_db_* below): any thread but an owner function's, until sw_db_close. */
+ * non-zero length; SW_ENOMEM (nothing changes); SW_EIO (durable Db), for
+ * one of two reasons:
+ *  - the disk has no room for the write: nothing changes, and the Db goes
+ *    on (reads, and writes once there is room again);
+ *  - the log could not be written or synced: the store is not
+ *    acknowledged, and the key's shard refuses every later request with
+ *    SW_EIO until reopened.
+ * The same holds for every write below (delete, store_ex, expire). Thread
+ * safety (for all sw_db_* below): any thread but an owner function's,
+ * until sw_db_close. */
 int sw_db_store(sw_db *db, const void *key, size_t klen, const void *val, size_t vlen);
 
 /* Fetches the value of key. SW_OK: *vlen is the value's full length and the

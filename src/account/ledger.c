@@ -179,25 +179,42 @@ static void balance_fn(void *state, void *arg)
         r->balance = a->balance;
 }
 
+/* The log bytes of the credit that r reserves for. The reservation holds
+ * them in the destination's log until the credit (or its calling off), so
+ * that a full disk cannot refuse the credit after the debit is made: the
+ * one step of a transfer that must not fail. */
+static size_t credit_bytes(const struct ledger_req *r)
+{
+    uint8_t buf[SW__LEDGER_REC_BUF];
+    sw__rec rec = sw__ledger_rec(SW__REC_XFER_CREDIT, r->txid, r->id, r->amount, r->epoch, buf);
+    return sw__rec_size(&rec);
+}
+
 static void reserve_fn(void *state, void *arg)
 {
+    struct sw__lshard *s = state;
     struct ledger_req *r = arg;
-    struct sw__acct *a = find(state, r);
+    struct sw__acct *a = find(s, r);
     if (!a)
         return;
     if (!has_room(a, r->amount)) {
         r->rc = SW_EOVERFLOW;
         return;
     }
+    if (s->j.open && (r->rc = sw__journal_hold(&s->j, credit_bytes(r))) != SW_OK)
+        return;
     a->pending_in += r->amount;
 }
 
 static void unreserve_fn(void *state, void *arg)
 {
+    struct sw__lshard *s = state;
     struct ledger_req *r = arg;
-    struct sw__acct *a = sw__acctmap_find(&((struct sw__lshard *)state)->map, r->id);
+    struct sw__acct *a = sw__acctmap_find(&s->map, r->id);
     if (a)
         a->pending_in -= r->amount;
+    if (s->j.open)
+        sw__journal_release(&s->j, credit_bytes(r));
 }
 
 /* A transfer's first half, on the source shard. */
@@ -228,16 +245,19 @@ static void debit_fn(void *state, void *arg)
  * reserved for it. */
 static void credit_fn(void *state, void *arg)
 {
+    struct sw__lshard *s = state;
     struct ledger_req *r = arg;
-    struct sw__acct *a = find(state, r);
+    struct sw__acct *a = find(s, r);
     if (!a)
         return;
     a->pending_in -= r->amount;
-    r->rc = log_change(state, SW__REC_XFER_CREDIT, r->txid, r->epoch, r->id, r->amount);
+    if (s->j.open) /* the held bytes are the room this record now takes */
+        sw__journal_release(&s->j, credit_bytes(r));
+    r->rc = log_change(s, SW__REC_XFER_CREDIT, r->txid, r->epoch, r->id, r->amount);
     if (r->rc != SW_OK)
         return;
     a->balance += r->amount;
-    logged(state, r);
+    logged(s, r);
 }
 
 /* A transfer within one shard: both accounts are here, so one call, and
@@ -478,7 +498,7 @@ static int cross_transfer(sw_ledger *l, uint64_t from, uint64_t to, int64_t amou
     if (rc == SW_OK) {
         rc = shard_call(l, debit_fn, &out);
         if (rc == SW_OK)
-            rc = shard_call(l, credit_fn, &in); /* fails only if its log does */
+            rc = shard_call(l, credit_fn, &in); /* fails only if its log has failed */
         else
             shard_call(l, unreserve_fn, &in);
     }

@@ -173,6 +173,23 @@ int sw__shard_expire(sw__shard *s, uint64_t hash, const void *key, size_t klen, 
     return status;
 }
 
+int sw__shard_reserve(sw__shard *s, size_t bytes)
+{
+    return s->j.open ? sw__journal_reserve(&s->j, bytes) : SW_OK;
+}
+
+size_t sw__shard_write_bytes(size_t klen, size_t vlen)
+{
+    /* The header, the type, then three varints of at most 10 bytes each:
+     * the deadline, the key's length, the value's. */
+    return SW__REC_HEADER + 1 + 3 * 10 + klen + vlen;
+}
+
+int sw__shard_nospace(const sw__shard *s)
+{
+    return s->j.open && sw__journal_nospace(&s->j) ? sw__log_errno(&s->j.log) : 0;
+}
+
 int sw__shard_clear(sw__shard *s)
 {
     if (s->j.open)

@@ -69,7 +69,8 @@ int sw__shard_get(sw__shard *s, uint64_t hash, const void *key, size_t klen, con
  * prev_ms, *prev_ms becomes the old entry's deadline (0 for none; expired
  * or not), or -1 when there was none. With w, *rc becomes SW_EIO if the
  * batch's commit fails (w lives until then). Returns SW_OK; SW_ENOMEM or
- * SW_EIO with nothing changed. */
+ * SW_EIO with nothing changed: the shard has failed, or its disk has no
+ * room for the record (sw__shard_nospace). */
 int sw__shard_put(sw__shard *s, uint64_t hash, const void *key, size_t klen, const void *val,
                   size_t vlen, int64_t expire_ms, int64_t *prev_ms, sw__journal_waiter *w, int *rc);
 
@@ -85,6 +86,22 @@ int sw__shard_delete(sw__shard *s, uint64_t hash, const void *key, size_t klen, 
  * SW_ENOTFOUND; SW_ENOMEM; SW_EIO. w, rc as for sw__shard_put. */
 int sw__shard_expire(sw__shard *s, uint64_t hash, const void *key, size_t klen, int64_t expire_ms,
                      int64_t *prev_ms, bool *deleted, sw__journal_waiter *w, int *rc);
+
+/* A full disk. Every logged write first makes sure its record has disk
+ * space (logfile.h), and is refused SW_EIO, changing nothing, when it has
+ * not; the shard stays usable, and takes writes again once there is room.
+ * A caller that makes several writes that must be all or none first
+ * reserves room for them all: sw__shard_reserve(s, sum of
+ * sw__shard_write_bytes(...) over its writes to s) makes sure that many
+ * bytes of records will fit (SW_OK, also for a memory-only shard; SW_EIO:
+ * no room, or failed), as long as nothing else is logged to s in between.
+ * sw__shard_write_bytes is an upper bound on the log bytes of a put of a
+ * klen-byte key and a vlen-byte value, and (with vlen 0) of a delete or a
+ * deadline change. sw__shard_nospace: the errno (ENOSPC, EDQUOT, EFBIG) of
+ * the latest refusal, if it was for want of room, else 0. */
+int sw__shard_reserve(sw__shard *s, size_t bytes);
+size_t sw__shard_write_bytes(size_t klen, size_t vlen);
+int sw__shard_nospace(const sw__shard *s);
 
 /* Drops every key of a memory-only shard at once (SW_OK), without the gone
  * hook; SW_EINVAL for a durable one, which must delete key by key so that

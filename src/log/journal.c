@@ -30,6 +30,21 @@ void sw__journal_rewind(sw__journal *j, size_t mark)
     sw__log_rewind(&j->log, mark);
 }
 
+int sw__journal_reserve(sw__journal *j, size_t bytes)
+{
+    return j->failed ? SW_EIO : sw__log_reserve(&j->log, bytes);
+}
+
+int sw__journal_hold(sw__journal *j, size_t bytes)
+{
+    return j->failed ? SW_EIO : sw__log_hold(&j->log, bytes);
+}
+
+void sw__journal_release(sw__journal *j, size_t bytes)
+{
+    sw__log_release(&j->log, bytes);
+}
+
 void sw__journal_wait(sw__journal *j, sw__journal_waiter *w, int *rc)
 {
     w->rc = rc;

@@ -1,10 +1,12 @@
 /* A journal: one shard's log (logfile.h) with its fsync policy and group
  * commit, shared by the Db's and the Ledger's shards.
  *
- * A shard's owner appends the record of each write as it applies the write
- * (sw__journal_append; sw__journal_rewind undoes an append whose write then
- * failed), enrols the write's status with sw__journal_wait, and at the end
- * of the batch calls sw__journal_commit: one write and, with
+ * A shard's owner appends the record of each write before it applies the
+ * write (sw__journal_append, which refuses the record when the disk is
+ * full, leaving the journal usable; sw__journal_rewind undoes an append
+ * whose write then failed), enrols the write's status with
+ * sw__journal_wait, and at the end of the batch calls
+ * sw__journal_commit: one write and, with
  * SW_FSYNC_ALWAYS, one fdatasync for the whole batch. If that fails, every
  * enrolled status becomes SW_EIO and the journal is failed: the shard's
  * memory now holds changes its disk does not, so it must refuse every later
@@ -56,6 +58,21 @@ int sw__journal_append(sw__journal *j, const sw__rec *r);
 
 /* Drops what was appended since mark (the write failed after all). */
 void sw__journal_rewind(sw__journal *j, size_t mark);
+
+/* Disk space for records to come (logfile.h): reserve for a request that
+ * appends several records, all or none; hold for one whose record is
+ * appended by a later request (a transfer's credit), release before that
+ * append or when it is called off. SW_OK; SW_EIO once failed, or when the
+ * disk has no room (the journal stays usable: sw__journal_nospace). */
+int sw__journal_reserve(sw__journal *j, size_t bytes);
+int sw__journal_hold(sw__journal *j, size_t bytes);
+void sw__journal_release(sw__journal *j, size_t bytes);
+
+/* Whether the latest refusal was for want of disk space, not a failure. */
+static inline bool sw__journal_nospace(const sw__journal *j)
+{
+    return !j->failed && sw__log_nospace(&j->log);
+}
 
 /* Has the running batch's commit fdatasync the log, whatever the fsync
  * policy: for a record that must be on disk before anything that depends

@@ -40,6 +40,17 @@
  * the first append, or refuses to open on corruption without writing
  * anything.
  *
+ * A full disk. Appending first makes sure disk space is allocated for the
+ * record (fallocate with FALLOC_FL_KEEP_SIZE, a megabyte at a time, so
+ * that the file's size and bytes, and so what a crash can leave, do not
+ * change), and refuses the record when there is none. The caller has not
+ * changed anything yet, so it refuses its request and stays consistent;
+ * once space returns, the next append gets it. Writes into allocated space
+ * do not run out of room, so a flush does not fail for a full disk, after
+ * the callers' changes are in memory, which no undo could take back (the
+ * Db's and Ledger's tables). Where fallocate is not supported, a full disk
+ * fails the write instead, as below.
+ *
  * Failures. A failed write leaves part of the batch in the file: flush
  * truncates the file back to the batch's start, so the half batch can never
  * be replayed, discards the batch and returns SW_EIO; the log remains usable
@@ -78,18 +89,30 @@
 #include "log/crc32c.h"
 #include "base/base.h"
 
-#define READ_CHUNK ((size_t)1 << 20)   /* replay reads this much at a time */
-#define WRITER_FLUSH ((size_t)1 << 20) /* a writer writes out at this size */
-#define BATCH_KEEP ((size_t)1 << 20)   /* a batch buffer above this is freed after a flush */
+#define READ_CHUNK ((size_t)1 << 20)     /* replay reads this much at a time */
+#define WRITER_FLUSH ((size_t)1 << 20)   /* a writer writes out at this size */
+#define BATCH_KEEP ((size_t)1 << 20)     /* a batch buffer above this is freed after a flush */
+#define RESERVE_STEP ((uint64_t)1 << 20) /* disk space is reserved this far ahead */
+#define PAGE ((uint64_t)4096)
 
-enum op { OP_OPEN = 1, OP_READ, OP_WRITE, OP_FSYNC, OP_TRUNCATE, OP_DIRSYNC, OP_RENAME, OP_LOCK };
+enum op {
+    OP_OPEN = 1,
+    OP_READ,
+    OP_WRITE,
+    OP_FSYNC,
+    OP_TRUNCATE,
+    OP_DIRSYNC,
+    OP_RENAME,
+    OP_LOCK,
+    OP_ALLOCATE
+};
 
 static const char *op_name(int op)
 {
     static const char *const names[] = {
-        "?",      "open", "read", "write", "fdatasync", "ftruncate", "fsync of directory",
-        "rename", "flock"};
-    return op > 0 && op <= OP_LOCK ? names[op] : names[0];
+        "?",      "open",  "read",     "write", "fdatasync", "ftruncate", "fsync of directory",
+        "rename", "flock", "fallocate"};
+    return op > 0 && op <= OP_ALLOCATE ? names[op] : names[0];
 }
 
 /* ---- fault injection ---------------------------------------------------- */
@@ -452,6 +475,100 @@ static int refuse(sw__log *log)
     return SW_EIO;
 }
 
+/* ---- disk space ----------------------------------------------------------- */
+
+/* The errors that mean "no room": the disk, the user's quota, the file's
+ * size limit. They refuse a write; they do not fail the log. */
+static bool no_room(int e)
+{
+    return e == ENOSPC || e == EDQUOT || e == EFBIG;
+}
+
+/* Makes sure the file has disk space allocated up to end (see logfile.h):
+ * a step beyond end when the disk has it, else exactly what end needs. */
+static int make_room(sw__log *log, uint64_t end)
+{
+    if (end <= log->alloc || log->no_prealloc)
+        return SW_OK;
+    static atomic_bool warned;
+    char eb[128];
+    uint64_t from = atomic_load_explicit(&log->written, memory_order_relaxed);
+    uint64_t want[2] = {(end + RESERVE_STEP) & ~(PAGE - 1), (end + PAGE - 1) & ~(PAGE - 1)};
+    int e = ENOSPC;
+    for (int i = 0; i < 2 && !fault_take(SW__LOG_FAULT_NOSPACE); i++) {
+        int rc;
+        do
+            rc = fallocate(log->fd, FALLOC_FL_KEEP_SIZE, (off_t)from, (off_t)(want[i] - from));
+        while (rc < 0 && errno == EINTR);
+        if (rc == 0) {
+            log->alloc = want[i];
+            return SW_OK;
+        }
+        e = errno;
+        if (!no_room(e)) { /* cannot reserve here: go on without (logfile.h) */
+            log->no_prealloc = true;
+            if (!atomic_exchange(&warned, true))
+                sw__logmsg(SW_LOG_WARN,
+                           "%s: cannot reserve disk space (%s): a full disk will fail the log "
+                           "rather than refuse writes",
+                           log->path, errstr(e, eb, sizeof eb));
+            return SW_OK;
+        }
+    }
+    note(log, OP_ALLOCATE, e, from);
+    return SW_EIO;
+}
+
+/* Room for bytes more beyond the pending batch and the held bytes. */
+static int room_for(sw__log *log, size_t bytes)
+{
+    uint64_t end =
+        atomic_load_explicit(&log->written, memory_order_relaxed) + log->len + log->held + bytes;
+    return end <= log->alloc ? SW_OK : make_room(log, end);
+}
+
+int sw__log_reserve(sw__log *log, size_t bytes)
+{
+    if (log == NULL || log->path == NULL)
+        return SW_EINVAL;
+    if (atomic_load_explicit(&log->failed, memory_order_relaxed) != 0)
+        return refuse(log);
+    return room_for(log, bytes);
+}
+
+int sw__log_hold(sw__log *log, size_t bytes)
+{
+    int rc = sw__log_reserve(log, bytes);
+    if (rc == SW_OK)
+        log->held += bytes;
+    return rc;
+}
+
+void sw__log_release(sw__log *log, size_t bytes)
+{
+    if (log != NULL)
+        log->held -= bytes < log->held ? bytes : log->held;
+}
+
+bool sw__log_nospace(const sw__log *log)
+{
+    return log != NULL && !sw__log_failed(log) && no_room(log->err);
+}
+
+/* Gives back the space reserved past the file's end, when closing. ext4
+ * frees blocks past the end on a truncation to the same size, tmpfs on a
+ * hole punched there; neither changes what the file holds, so neither is
+ * reported to the observer. */
+static void return_room(sw__log *log)
+{
+    uint64_t end = atomic_load_explicit(&log->written, memory_order_relaxed);
+    if (log->alloc <= end || sw__log_failed(log))
+        return;
+    (void)!ftruncate(log->fd, (off_t)end);
+    (void)!fallocate(log->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)end,
+                     (off_t)(log->alloc - end));
+}
+
 /* ---- opening and recovery ------------------------------------------------ */
 
 /* Opens path read-write under an exclusive lock, creating it (and making its
@@ -559,6 +676,7 @@ void sw__log_close(sw__log *log)
 {
     if (log == NULL || log->path == NULL)
         return;
+    return_room(log);
     close(log->fd);
     pthread_mutex_destroy(&log->sync_mu);
     free(log->path);
@@ -580,6 +698,8 @@ int sw__log_append(sw__log *log, const sw__rec *r)
         return SW_EINVAL;
     if (atomic_load_explicit(&log->failed, memory_order_relaxed) != 0)
         return refuse(log);
+    if (room_for(log, n) != SW_OK)
+        return SW_EIO;
     if (n > log->cap - log->len) {
         if (n > SIZE_MAX / 2 - log->len)
             return SW_ENOMEM;
@@ -611,6 +731,7 @@ static void drop_batch(sw__log *log)
  * start; when that fails too the log fails for good. */
 static void undo_batch(sw__log *log, uint64_t start)
 {
+    log->alloc = start; /* a truncation frees the space reserved past it */
     if (do_truncate(log->fd, start) == 0)
         return;
     char eb[128];
@@ -916,6 +1037,7 @@ static void writer_adopt(sw__log_writer *w, sw__log *log)
     atomic_store_explicit(&log->synced, w->size, memory_order_relaxed);
     atomic_store_explicit(&log->written, w->size, memory_order_release);
     pthread_mutex_unlock(&log->sync_mu);
+    log->alloc = w->size; /* nothing reserved in the new file yet */
     close(old);
     w->fd = -1;
 }

@@ -64,6 +64,10 @@ typedef struct sw__log {
     uint8_t *buf;        /* the pending batch: owner thread only */
     size_t len;          /* bytes pending in buf: owner thread only */
     size_t cap;          /* owner thread only */
+    uint64_t alloc;      /* the file is known to have disk space allocated up to
+                            here (sw__log_reserve): owner thread only */
+    size_t held;         /* bytes promised by sw__log_hold: owner thread only */
+    bool no_prealloc;    /* the file system cannot reserve space: owner only */
     int err;             /* errno of the latest failure: owner thread only */
     char errmsg[320];    /* message of the latest failure: owner thread only */
     sw__log_info opened; /* what open found; immutable after open */
@@ -97,15 +101,45 @@ int sw__log_open(sw__log *log, const char *path, sw__log_replay_fn fn, void *ctx
                  size_t errlen);
 
 /* Flushes nothing: pending records are dropped (they were never
- * acknowledged); call sw__log_flush(log, true) first to keep them. Closes
- * the file, releasing its lock, and frees everything. log may be NULL or
+ * acknowledged); call sw__log_flush(log, true) first to keep them. Gives
+ * back the disk space reserved past the file's end, closes the file,
+ * releasing its lock, and frees everything. log may be NULL or
  * already closed. Not concurrently with sw__log_sync. */
 void sw__log_close(sw__log *log);
 
-/* Encodes r at the end of the pending batch; no system call. Returns SW_OK;
- * SW_EINVAL (NULL log, or r that sw__rec_size refuses); SW_ENOMEM (batch
- * unchanged); SW_EIO when the log has failed for good (sw__log_failed). */
+/* Encodes r at the end of the pending batch, first reserving disk space
+ * for it (see sw__log_reserve): no system call unless the reservation runs
+ * out. Returns SW_OK; SW_EINVAL (NULL log, or r that sw__rec_size refuses);
+ * SW_ENOMEM (batch unchanged); SW_EIO, batch unchanged, when the disk has
+ * no room for r (the log stays usable: sw__log_errno is ENOSPC or EDQUOT)
+ * or when the log has failed for good (sw__log_failed). */
 int sw__log_append(sw__log *log, const sw__rec *r);
+
+/* Disk space. A full disk must be met before the caller changes anything,
+ * not when the batch is written, after its changes are in memory: so the
+ * log keeps disk space allocated (fallocate(2), FALLOC_FL_KEEP_SIZE: the
+ * file's size and contents do not change) ahead of what it has written, a
+ * step at a time, and every append first makes sure the pending batch, the
+ * held bytes and the new record fit in it. Writes into allocated space do
+ * not fail for want of room on ext4, XFS or tmpfs. Where the file system
+ * cannot reserve (EOPNOTSUPP), the log goes on without, and a full disk
+ * surfaces as a failed write instead (which fails the journal: journal.h).
+ *
+ * sw__log_reserve makes sure `bytes` more beyond the pending batch and the
+ * held bytes are allocated: for a caller about to append several records
+ * that must all or none be logged. sw__log_hold does the same and keeps
+ * the bytes promised, so that appends by others in between cannot use
+ * them, until sw__log_release gives them back (before the append they were
+ * held for, or when it is called off). Each returns SW_OK; SW_EINVAL (NULL
+ * or closed log); SW_EIO when the disk has no room (errno ENOSPC or EDQUOT,
+ * the log still usable; nothing held) or the log has failed for good. */
+int sw__log_reserve(sw__log *log, size_t bytes);
+int sw__log_hold(sw__log *log, size_t bytes);
+void sw__log_release(sw__log *log, size_t bytes);
+
+/* Whether the latest refusal of the log was for want of disk space (and the
+ * log is still usable). */
+bool sw__log_nospace(const sw__log *log);
 
 /* Drops the records appended after the pending batch was `pending` bytes
  * long (a value sw__log_pending returned), e.g. when the operation they
@@ -178,7 +212,8 @@ int sw__log_repair(const char *path, sw__log_info *info, char *err, size_t errle
  * writing anything. SHORT_WRITE: a write writes half of what it was given,
  * then fails with ENOSPC. FSYNC: a file's fdatasync fails with EIO.
  * TRUNCATE: the truncation that undoes a failed batch fails with EIO.
- * DIRSYNC: a directory's fsync fails with EIO. They count every log and
+ * DIRSYNC: a directory's fsync fails with EIO. NOSPACE: reserving disk
+ * space (sw__log_reserve) fails with ENOSPC. They count every log and
  * writer in the process. Thread safety: any thread. */
 enum sw__log_fault {
     SW__LOG_FAULT_WRITE,
@@ -186,6 +221,7 @@ enum sw__log_fault {
     SW__LOG_FAULT_FSYNC,
     SW__LOG_FAULT_TRUNCATE,
     SW__LOG_FAULT_DIRSYNC,
+    SW__LOG_FAULT_NOSPACE,
     SW__LOG_FAULT_COUNT
 };
 void sw__log_fail_next(enum sw__log_fault fault, int count);

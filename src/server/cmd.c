@@ -179,7 +179,11 @@ void reply_notint(struct exec *x)
 
 void reply_status(struct exec *x, int rc)
 {
-    sw__resp_add_errorf(x->out, "ERR %s", sw_strerror(rc));
+    if (rc == SW_EIO) /* the log had no room for a write (kv.c): Redis's words */
+        sw__resp_add_errorf(x->out, "MISCONF Errors writing to the AOF file: %s",
+                            strerror(kv_refusal()));
+    else
+        sw__resp_add_errorf(x->out, "ERR %s", sw_strerror(rc));
 }
 
 /* ---- connection --------------------------------------------------------------- */

@@ -87,7 +87,7 @@ void reply_ok(struct exec *x);
 void reply_err(struct exec *x, const char *msg); /* msg with its code: "ERR ..." */
 void reply_syntax(struct exec *x);
 void reply_notint(struct exec *x);
-void reply_status(struct exec *x, int rc); /* "-ERR <sw_strerror>" */
+void reply_status(struct exec *x, int rc); /* "-ERR <sw_strerror>"; SW_EIO: -MISCONF */
 
 /* ---- the keyspace (kv.c) --------------------------------------------------- */
 
@@ -124,15 +124,33 @@ bool key_arg(struct exec *x, size_t i, struct kkey *k);
 int kv_get(struct kkey *k, const void **val, size_t *vlen, int64_t *expire);
 
 /* Stores val under k with deadline expire (0: none), logged. SW_OK;
- * SW_ENOMEM (nothing changed). */
+ * SW_ENOMEM or SW_EIO (no room on disk), nothing changed. */
 int kv_put(struct kkey *k, const void *val, size_t vlen, int64_t expire);
 
-/* Removes a live key, logged. SW_OK, SW_ENOTFOUND. */
+/* Removes a live key, logged. SW_OK, SW_ENOTFOUND, SW_EIO (as kv_put). */
 int kv_del(struct kkey *k);
 
 /* Sets (> 0) or clears (0) a live key's deadline; a deadline already past
- * deletes it. SW_OK, SW_ENOTFOUND, SW_ENOMEM. */
+ * deletes it. SW_OK, SW_ENOTFOUND, SW_ENOMEM, SW_EIO (as kv_put). */
 int kv_expire(struct kkey *k, int64_t expire);
+
+/* A full disk (db/shard.h). A write the log has no room for is refused
+ * SW_EIO, changing nothing; reply_status then answers -MISCONF, as Redis
+ * does, with kv_refusal()'s errno (the latest refusal on this thread). A
+ * command that makes several writes that must be all or none first counts
+ * their room, kv_room_add(k, vlen) per put (vlen 0 for a delete or a
+ * deadline), then kv_room_take(s): SW_OK, every shard counted has room for
+ * them all; SW_EIO, nothing to be written (and the counts forgotten either
+ * way); kv_room_drop forgets the counts without reserving. kv_room_args
+ * counts and takes the room of the key arguments first, first + step, ...
+ * of x (step 2: each key followed by its value). kv_flush_room counts what
+ * kv_flush(sh, db) will log. */
+int kv_refusal(void);
+void kv_room_add(struct kkey *k, size_t vlen);
+int kv_room_take(struct srv *s);
+void kv_room_drop(struct srv *s);
+int kv_room_args(struct exec *x, size_t first, size_t step);
+int kv_flush_room(struct srv_shard *sh, int db);
 
 /* Wall clock in ms, as deadlines are kept. */
 int64_t kv_now(void);

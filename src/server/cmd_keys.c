@@ -18,6 +18,11 @@ static bool live(struct kkey *k, int64_t *expire)
 void cmd_del(struct exec *x)
 {
     int64_t n = 0;
+    int rc = kv_room_args(x, 1, 1); /* a full disk refuses all, never some */
+    if (rc != SW_OK) {
+        reply_status(x, rc);
+        return;
+    }
     for (size_t i = 1; i < x->argc; i++) {
         struct kkey k;
         if (kkey_init(x, &k, &x->argv[i]) != SW_OK)
@@ -227,6 +232,20 @@ static int copy_key(struct kkey *src, struct kkey *dst)
     return rc == SW_OK ? kv_put(dst, v, n, e) : rc;
 }
 
+/* Room for copying src's value to dst and, with del_src, for deleting
+ * src: both or neither are logged (kv_room_take). */
+static int room_copy(struct kkey *src, struct kkey *dst, bool del_src)
+{
+    const void *v;
+    size_t n;
+    int64_t e;
+    kv_get(src, &v, &n, &e);
+    kv_room_add(dst, n);
+    if (del_src)
+        kv_room_add(src, 0);
+    return kv_room_take(src->sh->srv);
+}
+
 static void rename_generic(struct exec *x, bool nx)
 {
     struct kkey src, dst;
@@ -239,7 +258,8 @@ static void rename_generic(struct exec *x, bool nx)
         reply_err(x, "ERR no such key");
     else if (same || (nx && live(&dst, &e)))
         nx ? sw__resp_add_int(x->out, 0) : reply_ok(x);
-    else if ((rc = copy_key(&src, &dst)) != SW_OK || (rc = kv_del(&src)) != SW_OK)
+    else if ((rc = room_copy(&src, &dst, true)) != SW_OK || (rc = copy_key(&src, &dst)) != SW_OK ||
+             (rc = kv_del(&src)) != SW_OK)
         reply_status(x, rc);
     else
         nx ? sw__resp_add_int(x->out, 1) : reply_ok(x);
@@ -323,7 +343,8 @@ void cmd_move(struct exec *x)
     int rc = SW_OK;
     if (!live(&src, &e) || live(&dst, &e))
         sw__resp_add_int(x->out, 0);
-    else if ((rc = copy_key(&src, &dst)) != SW_OK || (rc = kv_del(&src)) != SW_OK)
+    else if ((rc = room_copy(&src, &dst, true)) != SW_OK || (rc = copy_key(&src, &dst)) != SW_OK ||
+             (rc = kv_del(&src)) != SW_OK)
         reply_status(x, rc);
     else
         sw__resp_add_int(x->out, 1);

@@ -59,6 +59,10 @@ static void reply_ledger(struct exec *x, int rc)
     case SW_EINVAL:
         reply_err(x, "ERR cannot transfer to the same account");
         break;
+    case SW_EIO: /* as for keys (kv.c); the Ledger does not say which it was */
+        reply_err(x, "MISCONF Errors writing to the AOF file: the Ledger's log refused the "
+                     "write (no room on disk, or a failed log: see the server's log)");
+        break;
     default: /* insufficient funds, i/o error, out of memory */
         reply_status(x, rc);
         break;

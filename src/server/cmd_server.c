@@ -32,6 +32,12 @@ static bool flush_args(struct exec *x)
 static void flush(struct exec *x, int db)
 {
     int rc = SW_OK;
+    for (unsigned i = 0; i < x->srv->n && rc == SW_OK; i++) /* a full disk refuses it whole */
+        rc = kv_flush_room(&x->srv->shards[i], db);
+    if (rc == SW_OK)
+        rc = kv_room_take(x->srv);
+    else
+        kv_room_drop(x->srv);
     for (unsigned i = 0; i < x->srv->n && rc == SW_OK; i++)
         rc = kv_flush(&x->srv->shards[i], db);
     if (rc == SW_OK)
@@ -159,16 +165,19 @@ static void info_memory(struct srv *s, char **o, size_t *n)
 
 static void info_persistence(struct srv *s, char **o, size_t *n)
 {
-    bool compacting = false;
-    for (unsigned i = 0; i < s->n; i++)
+    bool compacting = false, refusing = false;
+    for (unsigned i = 0; i < s->n; i++) {
         compacting |= sw__shard_compacting(s->shards[i].core);
+        refusing |= atomic_load_explicit(&s->shards[i].st_refusing, memory_order_relaxed) != 0;
+    }
     static const char *const modes[] = {"everysec", "always", "no"};
     cat(o, n,
         "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\n"
         "rdb_bgsave_in_progress:0\r\nrdb_last_bgsave_status:ok\r\naof_enabled:%d\r\n"
-        "aof_rewrite_in_progress:%d\r\naof_rewrite_scheduled:0\r\naof_last_write_status:ok\r\n"
+        "aof_rewrite_in_progress:%d\r\naof_rewrite_scheduled:0\r\naof_last_write_status:%s\r\n"
         "appendfsync:%s\r\ndir:%s\r\n\r\n",
-        s->cfg.dir != NULL, compacting, modes[s->cfg.fsync], s->cfg.dir ? s->cfg.dir : "");
+        s->cfg.dir != NULL, compacting, refusing ? "err" : "ok", modes[s->cfg.fsync],
+        s->cfg.dir ? s->cfg.dir : "");
 }
 
 static void info_keyspace(struct srv *s, char **o, size_t *n)

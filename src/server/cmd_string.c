@@ -105,6 +105,13 @@ static void set_generic(struct exec *x, struct kkey *k, const sw__resp_arg *val,
     int64_t oexp;
     bool found = kv_get(k, &old, &olen, &oexp) == SW_OK;
     bool go = !((flags & SET_NX) && found) && !((flags & SET_XX) && !found);
+    if ((flags & SET_GET) && go) { /* room first: the old value must not go out if it fails */
+        kv_room_add(k, val->len);
+        if (kv_room_take(x->srv) != SW_OK) {
+            reply_status(x, SW_EIO);
+            return;
+        }
+    }
     if (flags & SET_GET) {
         if (found)
             sw__resp_add_bulk(x->out, old, olen);
@@ -191,6 +198,8 @@ void cmd_getdel(struct exec *x)
     int64_t e;
     if (kv_get(&k, &v, &n, &e) != SW_OK) {
         sw__resp_add_null(x->out);
+    } else if (kv_room_add(&k, 0), kv_room_take(x->srv) != SW_OK) {
+        reply_status(x, SW_EIO); /* a full disk: the key stays, so no value goes out */
     } else {
         sw__resp_add_bulk(x->out, v, n); /* copied before the delete frees it */
         kv_del(&k);
@@ -224,9 +233,16 @@ void cmd_getex(struct exec *x)
         sw__resp_add_null(x->out);
     } else {
         hit(x, true);
-        sw__resp_add_bulk(x->out, v, n);
-        if (expire > 0 || (expire == 0 && e != 0))
-            kv_expire(&k, expire);
+        bool change = expire > 0 || (expire == 0 && e != 0);
+        if (change)
+            kv_room_add(&k, 0);
+        if (change && kv_room_take(x->srv) != SW_OK) {
+            reply_status(x, SW_EIO); /* a full disk: the deadline stays as it was */
+        } else {
+            sw__resp_add_bulk(x->out, v, n);
+            if (change)
+                kv_expire(&k, expire);
+        }
     }
     kkey_free(&k);
 }
@@ -249,9 +265,12 @@ void cmd_mget(struct exec *x)
 
 static int mset_all(struct exec *x)
 {
+    int rc = kv_room_args(x, 1, 2); /* a full disk refuses all, never some */
+    if (rc != SW_OK)
+        return rc;
     for (size_t i = 1; i < x->argc; i += 2) {
         struct kkey k;
-        int rc = kkey_init(x, &k, &x->argv[i]);
+        rc = kkey_init(x, &k, &x->argv[i]);
         if (rc == SW_OK)
             rc = kv_put(&k, x->argv[i + 1].ptr, x->argv[i + 1].len, 0);
         kkey_free(&k);

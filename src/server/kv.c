@@ -7,6 +7,8 @@
  * (asserted in debug builds: srv_may_touch).
  */
 #include <assert.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,11 +95,90 @@ int kv_get(struct kkey *k, const void **val, size_t *vlen, int64_t *expire)
     return rc;
 }
 
+/* ---- a full disk ------------------------------------------------------------- */
+
+/* The errno of the latest write this thread saw refused (for the reply). */
+static _Thread_local int last_refusal;
+
+int kv_refusal(void)
+{
+    return last_refusal ? last_refusal : EIO;
+}
+
+/* sh's log turned a write away (db/shard.h: only for want of disk space,
+ * since a failed log stops the server at the commit). Said once when it
+ * starts, and once when writes go through again. */
+static void refused(struct srv_shard *sh)
+{
+    int e = sw__shard_nospace(sh->core);
+    last_refusal = e ? e : EIO;
+    if (sh->refusing == 0)
+        fprintf(stderr,
+                "stewardd: shard %u: no room on disk for the log (%s): refusing writes "
+                "(-MISCONF) until there is\n",
+                sh->index, strerror(last_refusal));
+    sh->refusing = last_refusal;
+    atomic_store_explicit(&sh->st_refusing, last_refusal, memory_order_relaxed);
+}
+
 /* A write logged this turn: the turn's end must commit. */
 static int wrote(struct kkey *k, int rc)
 {
-    if (rc == SW_OK && sw__shard_durable(k->sh->core))
-        k->sh->dirty = true;
+    struct srv_shard *sh = k->sh;
+    if (rc == SW_EIO)
+        refused(sh);
+    if (rc != SW_OK || !sw__shard_durable(sh->core))
+        return rc;
+    sh->dirty = true;
+    if (sh->refusing) {
+        fprintf(stderr, "stewardd: shard %u: the disk has room again: writes resumed\n", sh->index);
+        sh->refusing = 0;
+        atomic_store_explicit(&sh->st_refusing, 0, memory_order_relaxed);
+    }
+    return rc;
+}
+
+void kv_room_add(struct kkey *k, size_t vlen)
+{
+    assert(srv_may_touch(k->sh));
+    k->sh->room += sw__shard_write_bytes(k->len, vlen);
+}
+
+void kv_room_drop(struct srv *s)
+{
+    for (unsigned i = 0; i < s->n; i++)
+        if (srv_may_touch(&s->shards[i]))
+            s->shards[i].room = 0;
+}
+
+int kv_room_args(struct exec *x, size_t first, size_t step)
+{
+    for (size_t i = first; i < x->argc; i += step) {
+        struct kkey k;
+        int rc = kkey_init(x, &k, &x->argv[i]);
+        if (rc != SW_OK) {
+            kv_room_drop(x->srv);
+            return rc;
+        }
+        kv_room_add(&k, step == 2 && i + 1 < x->argc ? x->argv[i + 1].len : 0);
+        kkey_free(&k);
+    }
+    return kv_room_take(x->srv);
+}
+
+int kv_room_take(struct srv *s)
+{
+    int rc = SW_OK;
+    for (unsigned i = 0; i < s->n; i++) {
+        struct srv_shard *sh = &s->shards[i];
+        if (!srv_may_touch(sh) || sh->room == 0) /* outside a world operation: ours only */
+            continue;
+        if (rc == SW_OK && sw__shard_reserve(sh->core, sh->room) != SW_OK) {
+            refused(sh);
+            rc = SW_EIO;
+        }
+        sh->room = 0;
+    }
     return rc;
 }
 
@@ -174,6 +255,39 @@ static int flush_items(struct srv_shard *sh, int db, const sw__shard_item *items
     return SW_OK;
 }
 
+/* The items of one scan step of db's keys (db < 0: all): their room. */
+static int room_items(struct srv_shard *sh, int db, const sw__shard_item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (db < 0 || ((const char *)items[i].key)[0] == (char)db)
+            sh->room += sw__shard_write_bytes(items[i].klen, 0);
+    return SW_OK;
+}
+
+/* Passes every key of sh to fn(sh, db, items, n), a scan step at a time,
+ * until fn fails. */
+static int scan_all(struct srv_shard *sh, int db,
+                    int (*fn)(struct srv_shard *, int, const sw__shard_item *, size_t))
+{
+    uint64_t cursor = 0;
+    sw__shard_item *items = NULL;
+    size_t cap = 0, n = 0;
+    int rc;
+    do {
+        rc = sw__shard_scan(sh->core, &cursor, &items, &cap, &n);
+        if (rc == SW_OK)
+            rc = fn(sh, db, items, n);
+    } while (rc == SW_OK && cursor != 0);
+    free(items);
+    return rc;
+}
+
+int kv_flush_room(struct srv_shard *sh, int db)
+{
+    assert(srv_may_touch(sh));
+    return sw__shard_durable(sh->core) ? scan_all(sh, db, room_items) : SW_OK;
+}
+
 int kv_flush(struct srv_shard *sh, int db)
 {
     assert(srv_may_touch(sh));
@@ -182,17 +296,7 @@ int kv_flush(struct srv_shard *sh, int db)
         memset(sh->expires, 0, sizeof sh->expires);
         return SW_OK;
     }
-    uint64_t cursor = 0;
-    sw__shard_item *items = NULL;
-    size_t cap = 0, n = 0;
-    int rc;
-    do {
-        rc = sw__shard_scan(sh->core, &cursor, &items, &cap, &n);
-        if (rc == SW_OK)
-            rc = flush_items(sh, db, items, n);
-    } while (rc == SW_OK && cursor != 0);
-    free(items);
-    return rc;
+    return scan_all(sh, db, flush_items);
 }
 
 void kv_sweep(struct srv_shard *sh)
@@ -201,25 +305,25 @@ void kv_sweep(struct srv_shard *sh)
     sw__shard_sweep(sh->core);
 }
 
+/* The items of one scan step: counted per database. */
+static int count_items(struct srv_shard *sh, int db, const sw__shard_item *items, size_t n)
+{
+    (void)db;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char d = ((const unsigned char *)items[i].key)[0];
+        if (d < SRV_DBS) {
+            sh->keys[d]++;
+            sh->expires[d] += items[i].expire_ms != 0;
+        }
+    }
+    return SW_OK;
+}
+
 void kv_attach(struct srv_shard *sh)
 {
     memset(sh->keys, 0, sizeof sh->keys);
     memset(sh->expires, 0, sizeof sh->expires);
-    uint64_t cursor = 0;
-    sw__shard_item *items = NULL;
-    size_t cap = 0, n = 0;
-    do {
-        if (sw__shard_scan(sh->core, &cursor, &items, &cap, &n) != SW_OK)
-            break;
-        for (size_t i = 0; i < n; i++) {
-            unsigned char db = ((const unsigned char *)items[i].key)[0];
-            if (db < SRV_DBS) {
-                sh->keys[db]++;
-                sh->expires[db] += items[i].expire_ms != 0;
-            }
-        }
-    } while (cursor != 0);
-    free(items);
+    scan_all(sh, -1, count_items);
     sw__shard_on_gone(sh->core, expired, sh);
 }
 

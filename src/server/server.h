@@ -216,12 +216,16 @@ struct srv_shard {
     struct msg *pauses; /* one per shard: for this shard's world operations */
     struct conn *dead;  /* closed connections waiting for their away messages */
     bool dirty;         /* log records appended this turn (by anyone) */
+    size_t room;        /* log bytes a multi-key write will take here (kv_room_add) */
+    int refusing;       /* errno of the latest write refused for want of disk
+                           space, 0 once one is logged again (kv.c) */
     bool world_held;    /* this shard holds the world (route.c) */
     int64_t now_ms;     /* the turn's clock */
     int64_t last_cron_ms;
     /* Statistics (this thread writes; INFO reads them relaxed). */
     _Atomic uint64_t st_cmds, st_conns, st_rejected, st_expired, st_hits, st_misses;
     _Atomic uint64_t st_in_bytes, st_out_bytes;
+    _Atomic int st_refusing; /* refusing, for INFO */
 };
 
 struct srv {
