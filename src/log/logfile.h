@@ -9,8 +9,10 @@
  * Recovery (sw__log_open) replays every record, truncates a torn tail (the
  * remains of an interrupted append) with a warning on stderr, and refuses a
  * file with corruption before its end, changing nothing. The rule that tells
- * the two apart is sw__rec_torn's (record.h); the DESIGN comment in
- * logfile.c explains it and the failure handling.
+ * the two apart is sw__rec_torn's (record.h), widened to pages a power cut
+ * lost, which the SYNCED marks that flush writes keep from hiding real
+ * corruption; the DESIGN comment in logfile.c explains both and the failure
+ * handling.
  *
  * Every log file is held with an exclusive flock(2) while open, so two
  * processes (or two handles) never append to the same file.
@@ -32,7 +34,8 @@
 #include "log/record.h"
 #include "steward/status.h"
 
-/* Called once per valid record, in file order, during open or verify. r and
+/* Called once per valid record, in file order, during open or verify (but
+ * never for the log's own SYNCED marks, record.h). r and
  * the bytes it points to live only until the callback returns: copy what you
  * keep. Return SW_OK to go on; any other status stops the replay and becomes
  * the return value of the call that replays. */
@@ -48,7 +51,7 @@ enum sw__log_tail {
 typedef struct sw__log_info {
     uint64_t file_size;                   /* the file's size when scanned */
     uint64_t good_size;                   /* the end of the last valid record */
-    uint64_t records;                     /* valid records */
+    uint64_t records;                     /* valid records, SYNCED marks included */
     uint64_t count[SW__REC_TYPE_MAX + 1]; /* valid records by type */
     enum sw__log_tail tail;
     const char *why; /* for TORN and CORRUPT: a short reason (static); else "" */
@@ -64,6 +67,8 @@ typedef struct sw__log {
     uint8_t *buf;        /* the pending batch: owner thread only */
     size_t len;          /* bytes pending in buf: owner thread only */
     size_t cap;          /* owner thread only */
+    uint64_t marked;     /* the num of the last SYNCED mark written; at open,
+                            the size found (see logfile.c): owner thread only */
     int err;             /* errno of the latest failure: owner thread only */
     char errmsg[320];    /* message of the latest failure: owner thread only */
     sw__log_info opened; /* what open found; immutable after open */
@@ -114,8 +119,12 @@ void sw__log_rewind(sw__log *log, size_t pending);
 
 /* Writes the pending batch at the end of the file with one write (looping
  * over short writes and EINTR) and, when sync is true, makes it and every
- * earlier write durable with one fdatasync. With an empty batch, sync=true
- * still syncs earlier unsynced writes, and sync=false does nothing.
+ * earlier write durable with one fdatasync. When an fdatasync has completed
+ * since the last mark, the write starts with a SYNCED mark (record.h)
+ * saying how much of the file that made durable, which recovery uses to
+ * tell lost pages from corruption: so sw__log_size may grow by a little
+ * more than the batch. With an empty batch, sync=true still syncs earlier
+ * unsynced writes, and sync=false does nothing.
  * Returns SW_OK: every record appended so far is in the file (and durable
  * when sync). SW_EIO: none of this batch's records may be acknowledged; the
  * batch is discarded and the file truncated back to where the batch began,
