@@ -16,9 +16,21 @@
  *    each file independently;
  *  - the directory's names as of its last fsync are there, and of the name
  *    changes after it (create, rename, unlink) any prefix, in order.
- * A second mode, where any subset of a file's pending pages reaches the
- * disk, is not modelled yet: the log refuses such a state as corruption
- * (see logfile.c), which is the open question of issue 16.
+ * The second mode drops the ordering of one file's pending data, as a file
+ * system that writes back page by page in no order (or a reordering
+ * device) may: the file is as long as its pending writes reach (or cut at
+ * a sector boundary short of that), and of the 4096-byte pages that cover
+ * the pending range any subset holds the new data, the others zeros; the
+ * page that holds the durable end keeps its durable bytes either way. The
+ * log tells such holes from corruption with its SYNCED marks (logfile.c's
+ * DESIGN comment). This mode covers every file whose pending changes are
+ * appends (every log; not a compaction's file before its first fdatasync,
+ * which has its truncation pending), at the crash point right after each
+ * write to it and each fdatasync of it: every subset while it has at most
+ * three pending pages, else PAGE_SAMPLES of them drawn at random, then one
+ * more with the size cut.
+ * The states of the two modes are counted apart, and so are the tails
+ * cut as lost pages.
  *
  * Each state must open (a torn tail is cut, never called corruption).
  * The Db: each thread's keys on each shard read as the state after a prefix
@@ -31,9 +43,11 @@
  * snapshot files, their fdatasync, the renames and the directory fsyncs. A
  * state that fails is kept on disk, and its directory printed.
  *
- * Usage: crash_states [KEYS_PER_THREAD [ROUNDS [SAMPLES]]]  (defaults: make
- * test's). SAMPLES: how many of the pending changes' prefixes a crash point
- * with many pending (everysec) tries at random, beside the newest.
+ * Usage: crash_states [KEYS_PER_THREAD [ROUNDS [SAMPLES [PAGE_SAMPLES]]]]
+ * (defaults: make test's). SAMPLES: how many of the pending changes'
+ * prefixes a crash point with many pending (everysec) tries at random,
+ * beside the newest. PAGE_SAMPLES (default 2): how many subsets of the
+ * pending pages the second mode draws where there are more than three.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -63,6 +77,7 @@
 #define THREADS 2
 #define SHARDS 2
 #define SECTOR 512
+#define PAGE 4096
 #define MAX_FD 4096
 
 static unsigned g_keys = 24;   /* per thread */
@@ -484,11 +499,18 @@ static void model_step(struct model *m, const struct tev *e, const size_t acked[
 
 /* One file's state after a crash: its first `ops` pending changes, then of
  * the next (a write) the bytes up to `cut` (a file offset), the size
- * extended over the whole write when `extend`. cut == 0: nothing of it. */
+ * extended over the whole write when `extend`. cut == 0: nothing of it.
+ * The second mode (`pages`): every pending write, the file `size` bytes
+ * long, and bit j of `lost` set for each page (PAGE bytes, counted from the
+ * one that holds the durable end) that never reached the disk and reads
+ * as zeros, save the durable bytes it holds. */
 struct fchoice {
     size_t ops;
     uint64_t cut;
     bool extend;
+    bool pages;
+    uint64_t lost;
+    uint64_t size;
 };
 
 static void file_content(const struct file *f, const struct fchoice *c, struct buf *out)
@@ -497,8 +519,20 @@ static void file_content(const struct file *f, const struct fchoice *c, struct b
     buf_set_len(out, f->durable.len);
     if (f->durable.len)
         memcpy(out->p, f->durable.p, f->durable.len);
-    for (size_t i = 0; i < c->ops; i++)
+    for (size_t i = 0; i < (c->pages ? f->nops : c->ops); i++)
         apply_op(out, f->ops[i]);
+    if (c->pages) {
+        uint64_t d = f->durable.len, first = d / PAGE * PAGE;
+        buf_set_len(out, (size_t)c->size);
+        for (unsigned j = 0; j < 64; j++) {
+            uint64_t from = first + j * PAGE, to = from + PAGE;
+            from = from > d ? from : d;
+            to = to < c->size ? to : c->size;
+            if (c->lost >> j & 1 && from < to)
+                memset(out->p + from, 0, (size_t)(to - from));
+        }
+        return;
+    }
     if (c->cut == 0 || c->ops >= f->nops)
         return;
     const sw__io_event *w = &f->ops[c->ops]->io;
@@ -603,16 +637,24 @@ static bool is_prefix(const long *got, unsigned t, unsigned sh, size_t lo, size_
     }
 }
 
-static long g_states, g_failed, g_torn;
+/* The two modes of the model (the opening comment): their states are
+ * counted apart. */
+enum { MODE_PREFIX, MODE_PAGES, MODES };
+static const char *const g_mode_name[MODES] = {"prefix", "lost pages"};
+static int g_mode;
+static long g_states[MODES], g_torn[MODES], g_lost[MODES], g_failed;
 
-/* The torn tails recovery cuts are expected here: count them, quietly. */
+/* The torn tails recovery cuts are expected here: count them, quietly,
+ * and those it cut as pages lost by a power cut apart. */
 static void count_warning(void *ctx, int level, const char *msg)
 {
     (void)ctx;
-    if (level == SW_LOG_WARN && strstr(msg, "torn tail"))
-        g_torn++;
-    else
+    if (level == SW_LOG_WARN && strstr(msg, "torn tail")) {
+        g_torn[g_mode]++;
+        g_lost[g_mode] += strstr(msg, "pages lost") != NULL;
+    } else {
         fprintf(stderr, "%s\n", msg);
+    }
 }
 
 static enum sw_fsync g_fsync;
@@ -699,7 +741,7 @@ static void check_state(const struct model *m, const struct state *s, const size
 {
     char dir[128];
     materialize(m, s, dir, sizeof dir);
-    g_states++;
+    g_states[g_mode]++;
     sw_db *db = NULL;
     sw_ledger *l = NULL;
     int rc;
@@ -719,8 +761,8 @@ static void check_state(const struct model *m, const struct state *s, const size
         sw_db_close(db);
     if (why) {
         g_failed++;
-        fprintf(stderr, "crash_states: trace point %zu: %s; the state is kept in %s\n", point, why,
-                dir);
+        fprintf(stderr, "crash_states: trace point %zu (%s mode): %s; the state is kept in %s\n",
+                point, g_mode_name[g_mode], why, dir);
         return;
     }
     remove_dir(dir);
@@ -834,6 +876,68 @@ static void crash_point(const struct model *m, const size_t acked[THREADS], size
             if (f->ops[k]->io.op == SW__IO_WRITE)
                 try_cuts(m, &s, i, k, acked, point, newest);
         }
+    }
+}
+
+/* The second mode: any subset of the pages of a file's pending writes on
+ * disk. It applies to a file whose pending changes are all writes at or
+ * past its durable end (every append of a log; a compaction's file before
+ * its first fdatasync has a truncation pending, and is left to the first
+ * mode); *end is where they end. */
+static bool appends_only(const struct file *f, uint64_t *end)
+{
+    uint64_t d = f->durable.len, e = d;
+    for (size_t k = 0; k < f->nops; k++) {
+        const sw__io_event *w = &f->ops[k]->io;
+        if (w->op != SW__IO_WRITE || w->off < d)
+            return false;
+        e = w->off + w->len > e ? w->off + w->len : e;
+    }
+    *end = e;
+    return e > d;
+}
+
+/* The states of the second mode for file i at the crash point right after
+ * a write to it or an fdatasync of it, the other files wholly there: every
+ * subset of the pending pages while there are at most g_page_exhaustive of
+ * them, else g_page_samples subsets drawn at random (each page lost with
+ * odds 1/2), all with the file as long as its writes; then one subset
+ * drawn at random with the size cut at a random sector boundary. The crash
+ * points after it, up to the file's next write or fdatasync, give the file
+ * the same states and only more answers, which ask nothing more of them:
+ * under `always` an answered op is durable, and this mode leaves the
+ * durable bytes alone; under everysec the bound that answers set (at most
+ * one op past them) only widens. The second mode draws from its own
+ * stream, so that the first mode's samples do not depend on it. */
+static unsigned g_page_exhaustive = 3;
+static size_t g_page_samples = 2;
+static uint64_t g_page_rng;
+
+static void crash_point_pages(const struct model *m, int i, const size_t acked[THREADS],
+                              size_t point)
+{
+    static struct state s;
+    const struct file *f = &m->files[i];
+    uint64_t end;
+    if (!appends_only(f, &end))
+        return;
+    uint64_t d = f->durable.len, pages = (end + PAGE - 1) / PAGE - d / PAGE;
+    /* Pages past the 64th always reach the disk (in these workloads no file
+     * has that many pending). */
+    uint64_t all = pages >= 64 ? UINT64_MAX : (UINT64_C(1) << pages) - 1;
+    bool every = pages <= g_page_exhaustive;
+    size_t n = every ? (size_t)all + 1 : g_page_samples;
+    set_all(m, &s, true);
+    for (size_t j = 0; j < n; j++) {
+        uint64_t lost = every ? j : rng_next(&g_page_rng) & all;
+        s.f[i] = (struct fchoice){.pages = true, .lost = lost, .size = end};
+        try_state(m, &s, acked, point);
+    }
+    uint64_t sectors = (end - 1) / SECTOR - d / SECTOR; /* boundaries in (d, end) */
+    if (sectors > 0) {
+        uint64_t size = (d / SECTOR + 1 + rng_next(&g_page_rng) % sectors) * SECTOR;
+        s.f[i] = (struct fchoice){.pages = true, .lost = rng_next(&g_page_rng) & all, .size = size};
+        try_state(m, &s, acked, point);
     }
 }
 
@@ -974,7 +1078,10 @@ static void reset(void)
         free((void *)g_trace[i].io.data);
     }
     g_ntrace = 0;
-    g_states = g_failed = g_torn = 0;
+    memset(g_states, 0, sizeof g_states);
+    memset(g_torn, 0, sizeof g_torn);
+    memset(g_lost, 0, sizeof g_lost);
+    g_failed = 0;
     if (g_seen)
         memset(g_seen, 0, ((size_t)1 << SEEN_BITS) * sizeof *g_seen);
     for (unsigned t = 0; t < THREADS; t++) {
@@ -1025,7 +1132,13 @@ static void run(bool ledger, enum sw_fsync fsync, const char *mode)
     assert_non_null(g_seen);
     size_t acked[THREADS] = {0};
     for (size_t i = 0; i <= g_ntrace; i++) {
+        g_mode = MODE_PREFIX;
         crash_point(&m, acked, i);
+        g_mode = MODE_PAGES;
+        const sw__io_event *last =
+            i > 0 && g_trace[i - 1].type == EV_IO ? &g_trace[i - 1].io : NULL;
+        if (last && (last->op == SW__IO_WRITE || last->op == SW__IO_DATASYNC))
+            crash_point_pages(&m, m.fd_file[last->fd], acked, i);
         if (i == g_ntrace)
             break;
         const struct tev *e = &g_trace[i];
@@ -1035,9 +1148,13 @@ static void run(bool ledger, enum sw_fsync fsync, const char *mode)
     }
     sw_set_log(NULL, NULL);
     printf("crash_states: %s, appendfsync %s: %zu trace events, %llu compactions, %ld background "
-           "syncs, %ld crash states checked (%ld with a torn tail cut), %ld failed\n",
+           "syncs, %ld failed\n",
            ledger ? "ledger" : "db", mode, g_ntrace, (unsigned long long)compactions, syncs,
-           g_states, g_torn, g_failed);
+           g_failed);
+    for (int k = 0; k < MODES; k++)
+        printf("crash_states: %s, appendfsync %s, %s mode: %ld crash states checked (%ld with a "
+               "torn tail cut, %ld of them as lost pages)\n",
+               ledger ? "ledger" : "db", mode, g_mode_name[k], g_states[k], g_torn[k], g_lost[k]);
     assert_true(compactions >= 1);
     assert_int_equal(g_failed, 0);
     remove_dir(dir);
@@ -1076,12 +1193,16 @@ int main(int argc, char **argv)
         g_rounds = (unsigned)strtoul(argv[2], NULL, 10);
     if (argc > 3)
         g_samples = (size_t)strtoul(argv[3], NULL, 10);
+    if (argc > 4)
+        g_page_samples = (size_t)strtoul(argv[4], NULL, 10);
     if (g_keys < 3 || g_rounds < 2 || g_keys > 1024) {
-        fprintf(stderr, "usage: crash_states [KEYS_PER_THREAD 3..1024 [ROUNDS >= 2 [SAMPLES]]]\n");
+        fprintf(stderr, "usage: crash_states [KEYS_PER_THREAD 3..1024 [ROUNDS >= 2 [SAMPLES "
+                        "[PAGE_SAMPLES]]]]\n");
         return 2;
     }
     seed_init(argc, argv);
     g_rng = seed_stream(1);
+    g_page_rng = seed_stream(2);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_db_always),
         cmocka_unit_test(test_db_everysec),

@@ -2,7 +2,9 @@
  * every prefix, every bit flip, malformed bodies), and the log file:
  * replay, torn tails cut at every offset, mid-file corruption refused with
  * the file unchanged, injected write and fdatasync failures, a background
- * sync, verify and repair, and compaction's atomic replace. */
+ * sync, verify and repair, compaction's atomic replace, and the SYNCED
+ * marks with the rule they back: pages a power cut lost are cut, zeros in
+ * data a mark proves durable are refused. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -248,24 +250,30 @@ static void append_range(sw__log *log, size_t from, size_t to)
     }
 }
 
-/* Writes a fresh log holding records [0, n), flushed in batches of `batch`;
- * returns the offset where the last record starts. */
+/* Writes a fresh log holding records [0, n), flushed in batches of `batch`,
+ * every other one synced (so the log writes SYNCED marks too); returns the
+ * offset where the last record starts. */
 static uint64_t write_log(const char *path, size_t n, size_t batch)
 {
     sw__log log;
     char err[256];
+    uint8_t a[64], b[512];
     unlink(path);
     assert_int_equal(sw__log_open(&log, path, NULL, NULL, err, sizeof err), SW_OK);
-    uint64_t last = 0;
     for (size_t i = 0; i < n; i += batch) {
-        size_t to = i + batch < n ? i + batch : n;
-        append_range(&log, i, to - 1);
-        last = sw__log_size(&log) + sw__log_pending(&log);
-        append_range(&log, to - 1, to);
+        append_range(&log, i, i + batch < n ? i + batch : n);
         assert_int_equal(sw__log_flush(&log, (i / batch) % 2 == 0), SW_OK);
     }
+    sw__rec r = make_rec(n - 1, a, b);
+    uint64_t last = sw__log_size(&log) - sw__rec_size(&r);
     sw__log_close(&log);
     return last;
+}
+
+/* The size of the SYNCED mark that claims a durable prefix of `synced`. */
+static size_t mark_size(uint64_t synced)
+{
+    return sw__rec_size(&(sw__rec){.type = SW__REC_SYNCED, .num = (int64_t)synced});
 }
 
 /* Opens path, replaying into m; returns the status. */
@@ -625,6 +633,46 @@ static void test_rec_torn_rule(void **state)
     assert_true(sw__rec_torn(buf, n + 64, SW__REC_MAX_BODY));
 }
 
+/* sw__rec_mark finds exactly the SYNCED records the log writes. */
+static void test_rec_mark(void **state)
+{
+    (void)state;
+    uint8_t buf[64];
+    uint64_t num = 7;
+    static const int64_t nums[] = {0, 1, 4095, 4096, INT32_MAX, INT64_MAX};
+    for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++) {
+        size_t n = sw__rec_encode(buf, &(sw__rec){.type = SW__REC_SYNCED, .num = nums[k]});
+        assert_true(n >= SW__REC_MARK_MIN && n <= SW__REC_MARK_MAX);
+        memset(buf + n, 0xee, sizeof buf - n);
+        assert_true(sw__rec_mark(buf, sizeof buf, &num)); /* bytes after it are ignored */
+        assert_int_equal(num, nums[k]);
+        assert_true(sw__rec_mark(buf, n, &num));
+        assert_false(sw__rec_mark(buf, n - 1, &num)); /* incomplete */
+        buf[n - 1] ^= 1;
+        assert_false(sw__rec_mark(buf, n, &num)); /* CRC */
+    }
+    assert_int_equal(sw__rec_size(&(sw__rec){.type = SW__REC_SYNCED, .num = INT64_MAX}),
+                     SW__REC_MARK_MAX);
+    assert_string_equal(sw__rec_type_name(SW__REC_SYNCED), "SYNCED");
+    num = 7;
+    /* Not the log's marks: another type, a payload, a negative num. */
+    sw__rec other[] = {
+        {.type = SW__REC_SNAPSHOT_END, .num = 5},
+        {.type = SW__REC_SYNCED, .num = 5, .a = "k", .alen = 1},
+        {.type = SW__REC_SYNCED, .num = 5, .b = "v", .blen = 1},
+        {.type = SW__REC_SYNCED, .num = -5},
+    };
+    for (size_t k = 0; k < sizeof other / sizeof other[0]; k++) {
+        size_t n = sw__rec_encode(buf, &other[k]);
+        assert_true(n > 0);
+        assert_false(sw__rec_mark(buf, n, &num));
+    }
+    memset(buf, 0, sizeof buf);
+    assert_false(sw__rec_mark(buf, sizeof buf, &num));
+    assert_false(sw__rec_mark(NULL, 0, &num));
+    assert_int_equal(num, 7); /* untouched by every refusal */
+}
+
 /* ---- the log file -------------------------------------------------------- */
 
 static void test_log_open_append_replay(void **state)
@@ -665,7 +713,9 @@ static void test_log_open_append_replay(void **state)
 
     assert_int_equal(open_into(&log, path, &m, err, sizeof err), SW_OK);
     expect_model(&m, 0, n);
-    assert_int_equal(log.opened.records, n);
+    /* The synced batches were followed by marks: counted, never replayed. */
+    assert_true(log.opened.count[SW__REC_SYNCED] > 0);
+    assert_int_equal(log.opened.records, n + log.opened.count[SW__REC_SYNCED]);
     assert_int_equal(log.opened.tail, SW__LOG_CLEAN);
     /* Appending after a replay continues the file. */
     append_range(&log, n, n + 10);
@@ -806,18 +856,26 @@ static void test_log_torn_tail_cuts(void **state)
         assert_int_equal(log.opened.tail, SW__LOG_CLEAN);
         sw__log_close(&log);
     }
-    /* Cuts inside the last batch: every complete record before the cut. */
-    uint64_t ends[64];
-    size_t ne = 0;
+    /* Cuts inside the last batch: every complete record before the cut.
+     * ends[i]: where record i ends; mark_end[i]: where the SYNCED mark just
+     * before record i ends, or 0. */
+    uint64_t ends[64], mark_end[64] = {0};
+    size_t ne = 0, nmarks = 0;
     for (size_t off = 0; off < full_len;) {
         sw__rec r;
         size_t used;
         assert_int_equal(sw__rec_decode(full + off, full_len - off, SW__REC_MAX_BODY, &r, &used),
                          SW_OK);
         off += used;
+        if (r.type == SW__REC_SYNCED) {
+            mark_end[ne] = off;
+            nmarks++;
+            continue;
+        }
         ends[ne++] = off;
     }
     assert_int_equal(ne, n);
+    assert_true(nmarks > 0);
     for (size_t cut = (size_t)ends[n - 9]; cut < full_len; cut += 7) {
         write_all_file(path, full, cut);
         capture_begin();
@@ -827,7 +885,9 @@ static void test_log_torn_tail_cuts(void **state)
         while (whole < ne && ends[whole] <= cut)
             whole++;
         expect_model(&m, 0, whole);
-        assert_int_equal(file_size(path), ends[whole - 1]);
+        /* A mark before the next record stays when the cut spares it. */
+        bool mark_kept = whole < ne && mark_end[whole] != 0 && mark_end[whole] <= cut;
+        assert_int_equal(file_size(path), mark_kept ? mark_end[whole] : ends[whole - 1]);
         sw__log_close(&log);
     }
     model_free(&m);
@@ -1085,14 +1145,15 @@ static void test_log_hold_keeps_room(void **state)
         sw__log_close(&log);
         skip();
     }
-    uint64_t room = log.alloc - sw__log_size(&log) - sw__log_pending(&log);
-    assert_int_equal(sw__log_hold(&log, room - 4), SW_OK); /* fits: no new reservation */
+    uint64_t room = log.alloc - sw__log_size(&log) - sw__log_pending(&log) - SW__REC_MARK_MAX;
+    size_t h = room - 4 - SW__REC_MARK_MAX;         /* a hold keeps a mark's room too */
+    assert_int_equal(sw__log_hold(&log, h), SW_OK); /* fits: no new reservation */
     sw__log_fail_next(SW__LOG_FAULT_NOSPACE, 1);
     uint8_t a[64], b[512];
     sw__rec r = make_rec(1, a, b); /* longer than the 4 bytes left */
     assert_int_equal(sw__log_append(&log, &r), SW_EIO);
     assert_true(sw__log_nospace(&log));
-    sw__log_release(&log, room - 4);
+    sw__log_release(&log, h);
     sw__log_fail_next(SW__LOG_FAULT_NOSPACE, 1); /* armed, but not reached: the room is there */
     assert_int_equal(sw__log_append(&log, &r), SW_OK);
     assert_int_equal(sw__log_hold(&log, (size_t)4 << 20), SW_EIO); /* the fault: no room */
@@ -1212,7 +1273,8 @@ static void test_log_fault_truncate(void **state)
     assert_int_equal(sw__log_flush(&log, true), SW_OK);
     uint64_t good = sw__log_size(&log);
     append_range(&log, 10, 30);
-    size_t batch = sw__log_pending(&log);
+    /* The write is the batch behind a mark (the first flush synced). */
+    size_t batch = mark_size(good) + sw__log_pending(&log);
     sw__log_fail_next(SW__LOG_FAULT_SHORT_WRITE, 1);
     sw__log_fail_next(SW__LOG_FAULT_TRUNCATE, 1);
     assert_int_equal(sw__log_flush(&log, true), SW_EIO);
@@ -1226,7 +1288,7 @@ static void test_log_fault_truncate(void **state)
     free(capture_end());
     /* Records 10.. whose bytes were entirely in the written half. */
     size_t whole = 10;
-    uint64_t end = good;
+    uint64_t end = good + mark_size(good);
     uint8_t a[64], b[512];
     for (;;) {
         sw__rec r = make_rec(whole, a, b);
@@ -1301,12 +1363,14 @@ static void test_log_verify_repair(void **state)
     assert_int_equal(sw__log_verify(path, model_add, &m, &info, err, sizeof err), SW_OK);
     expect_model(&m, 0, n);
     assert_int_equal(info.tail, SW__LOG_CLEAN);
-    assert_int_equal(info.records, n);
+    uint64_t marks = info.count[SW__REC_SYNCED];
+    assert_true(marks > 0);
+    assert_int_equal(info.records, n + marks);
     assert_int_equal(info.good_size, info.file_size);
     uint64_t sum = 0;
     for (int t = 0; t <= SW__REC_TYPE_MAX; t++)
         sum += info.count[t];
-    assert_int_equal(sum, n);
+    assert_int_equal(sum, n + marks);
     assert_int_equal(info.count[SW__REC_XFER_DONE], n / 9);
     assert_int_equal(info.count[0], 0);
     /* A torn tail: verify reports it and changes nothing, repair cuts it. */
@@ -1315,7 +1379,7 @@ static void test_log_verify_repair(void **state)
     assert_int_equal(sw__log_verify(path, NULL, NULL, &info, err, sizeof err), SW_OK);
     assert_int_equal(info.tail, SW__LOG_TORN);
     assert_int_equal(info.good_size, last);
-    assert_int_equal(info.records, n - 1);
+    assert_int_equal(info.records, n - 1 + marks);
     assert_int_equal(file_size(path), size - 3);
     assert_int_equal(sw__log_repair(path, &info, err, sizeof err), SW_OK);
     assert_int_equal(info.tail, SW__LOG_TORN);
@@ -1508,6 +1572,441 @@ static void test_log_compaction_failures(void **state)
     free(orig);
 }
 
+/* ---- SYNCED marks and lost pages ----------------------------------------- */
+
+/* The records of a file, as a walk with the codec finds them. */
+struct walk {
+    size_t n, marks;
+    uint64_t off[512], end[512];
+    uint8_t type[512];
+    int64_t num[512];
+};
+
+static void walk_file(const char *path, struct walk *w)
+{
+    size_t len;
+    uint8_t *p = read_all(path, &len);
+    memset(w, 0, sizeof *w);
+    sw__rec r;
+    size_t used;
+    for (uint64_t off = 0;
+         off < len && sw__rec_decode(p + off, len - off, SW__REC_MAX_BODY, &r, &used) == SW_OK;
+         off += used) {
+        assert_true(w->n < 512);
+        w->off[w->n] = off;
+        w->end[w->n] = off + used;
+        w->type[w->n] = r.type;
+        w->num[w->n++] = r.num;
+        w->marks += r.type == SW__REC_SYNCED;
+    }
+    free(p);
+}
+
+/* A replay callback that counts records and fails on a SYNCED one. */
+static int count_no_marks(void *ctx, const sw__rec *r)
+{
+    assert_int_not_equal(r->type, SW__REC_SYNCED);
+    ++*(size_t *)ctx;
+    return SW_OK;
+}
+
+/* `always`: every batch after the first synced one opens with a mark
+ * claiming exactly the file up to itself; the marks are counted, and never
+ * replayed; a reopen continues, its first batch without a mark. */
+static void test_log_marks(void **state)
+{
+    (void)state;
+    const char *path = in_dir("marks.log");
+    sw__log log;
+    char err[256];
+    assert_int_equal(sw__log_open(&log, path, NULL, NULL, err, sizeof err), SW_OK);
+    for (size_t b = 0; b < 10; b++) {
+        append_range(&log, b * 3, b * 3 + 3);
+        assert_int_equal(sw__log_flush(&log, true), SW_OK);
+    }
+    assert_int_equal(sw__log_flush(&log, true), SW_OK); /* nothing pending: no mark */
+    sw__log_close(&log);
+    struct walk w;
+    walk_file(path, &w);
+    assert_int_equal(w.n, 30 + 9);
+    assert_int_equal(w.marks, 9);
+    assert_int_equal(w.end[w.n - 1], file_size(path));
+    for (size_t i = 0; i < w.n; i++)
+        if (w.type[i] == SW__REC_SYNCED)
+            assert_int_equal(w.num[i], w.off[i]); /* all before it was synced */
+    sw__log_info info;
+    size_t seen = 0;
+    assert_int_equal(sw__log_verify(path, count_no_marks, &seen, &info, err, sizeof err), SW_OK);
+    assert_int_equal(seen, 30);
+    assert_int_equal(info.count[SW__REC_SYNCED], 9);
+    assert_int_equal(info.records, 39);
+    assert_int_equal(info.tail, SW__LOG_CLEAN);
+    /* Reopened: the replay skips the marks, and the first batch has none
+     * (what open read might not be durable yet), the second has one. */
+    struct model m = {0};
+    assert_int_equal(open_into(&log, path, &m, err, sizeof err), SW_OK);
+    expect_model(&m, 0, 30);
+    assert_int_equal(log.opened.count[SW__REC_SYNCED], 9);
+    uint64_t reopened = sw__log_size(&log);
+    append_range(&log, 30, 33);
+    assert_int_equal(sw__log_flush(&log, true), SW_OK);
+    uint64_t second = sw__log_size(&log);
+    append_range(&log, 33, 36);
+    assert_int_equal(sw__log_flush(&log, true), SW_OK);
+    sw__log_close(&log);
+    walk_file(path, &w);
+    assert_int_equal(w.marks, 10);
+    for (size_t i = 0; i < w.n; i++) {
+        assert_false(w.type[i] == SW__REC_SYNCED && w.off[i] == reopened);
+        if (w.off[i] == second)
+            assert_true(w.type[i] == SW__REC_SYNCED && w.num[i] == (int64_t)second);
+    }
+    assert_int_equal(open_into(&log, path, &m, err, sizeof err), SW_OK);
+    expect_model(&m, 0, 36);
+    assert_int_equal(log.opened.tail, SW__LOG_CLEAN);
+    sw__log_close(&log);
+    model_free(&m);
+}
+
+/* everysec: a mark only in the first write after a background sync, and
+ * it claims what that sync covered. */
+static void test_log_marks_everysec(void **state)
+{
+    (void)state;
+    const char *path = in_dir("everysec-marks.log");
+    sw__log log;
+    char err[256];
+    assert_int_equal(sw__log_open(&log, path, NULL, NULL, err, sizeof err), SW_OK);
+    uint64_t synced_at[4];
+    size_t syncs = 0;
+    for (size_t b = 0; b < 40; b++) {
+        append_range(&log, b, b + 1);
+        assert_int_equal(sw__log_flush(&log, false), SW_OK);
+        if (b % 10 == 9) {
+            assert_int_equal(sw__log_sync(&log), SW_OK);
+            synced_at[syncs++] = sw__log_synced(&log);
+        }
+    }
+    sw__log_close(&log);
+    struct walk w;
+    walk_file(path, &w);
+    assert_int_equal(w.marks, 3); /* the last sync had no write after it */
+    size_t k = 0;
+    for (size_t i = 0; i < w.n; i++) {
+        if (w.type[i] != SW__REC_SYNCED)
+            continue;
+        assert_int_equal(w.num[i], synced_at[k]);
+        assert_int_equal(w.off[i], synced_at[k]); /* the first write after it */
+        k++;
+    }
+}
+
+/* The observer sees a mark and its batch as one write, byte for byte. */
+struct seen_writes {
+    size_t n;
+    uint64_t off[8];
+    size_t len[8];
+    uint8_t data[8][8192];
+};
+
+static void note_writes(void *ctx, const sw__io_event *ev)
+{
+    struct seen_writes *s = ctx;
+    if (ev->op != SW__IO_WRITE || s->n == 8)
+        return;
+    assert_true(ev->len <= sizeof s->data[0]);
+    s->off[s->n] = ev->off;
+    s->len[s->n] = ev->len;
+    memcpy(s->data[s->n++], ev->data, ev->len);
+}
+
+static void test_log_marks_observed(void **state)
+{
+    (void)state;
+    const char *path = in_dir("observed.log");
+    sw__log log;
+    char err[256];
+    static struct seen_writes seen;
+    memset(&seen, 0, sizeof seen);
+    assert_int_equal(sw__log_open(&log, path, NULL, NULL, err, sizeof err), SW_OK);
+    append_range(&log, 0, 5);
+    assert_int_equal(sw__log_flush(&log, true), SW_OK);
+    uint64_t first = sw__log_size(&log);
+    sw__log_observe(note_writes, &seen);
+    append_range(&log, 5, 10);
+    size_t batch = sw__log_pending(&log);
+    assert_int_equal(sw__log_flush(&log, true), SW_OK);
+    /* A short write: the half that reached the file, mark included. */
+    append_range(&log, 10, 15);
+    uint64_t second = sw__log_size(&log);
+    size_t doomed = mark_size(second) + sw__log_pending(&log);
+    sw__log_fail_next(SW__LOG_FAULT_SHORT_WRITE, 1);
+    assert_int_equal(sw__log_flush(&log, true), SW_EIO);
+    sw__log_observe(NULL, NULL);
+    assert_int_equal(seen.n, 2);
+    assert_int_equal(seen.off[0], first);
+    assert_int_equal(seen.len[0], mark_size(first) + batch);
+    uint64_t num;
+    assert_true(sw__rec_mark(seen.data[0], seen.len[0], &num));
+    assert_int_equal(num, first);
+    size_t len;
+    uint8_t *file = read_all(path, &len);
+    assert_int_equal(len, second);
+    assert_memory_equal(file + first, seen.data[0], seen.len[0]);
+    assert_int_equal(seen.off[1], second);
+    assert_int_equal(seen.len[1], doomed / 2);
+    assert_true(sw__rec_mark(seen.data[1], seen.len[1], &num));
+    assert_int_equal(num, second);
+    free(file);
+    /* The mark that was truncated away comes again with the next batch. */
+    append_range(&log, 10, 15);
+    assert_int_equal(sw__log_flush(&log, true), SW_OK);
+    sw__log_close(&log);
+    struct walk w;
+    walk_file(path, &w);
+    assert_int_equal(w.off[w.n - 6], second);
+    assert_int_equal(w.type[w.n - 6], SW__REC_SYNCED);
+    assert_int_equal(w.num[w.n - 6], second);
+}
+
+/* A log whose first `synced` records were synced, followed by unsynced
+ * batches of records [synced, n) spanning several pages. Returns the size
+ * that was durable. */
+static uint64_t write_unsynced_tail(const char *path, size_t synced, size_t n)
+{
+    sw__log log;
+    char err[256];
+    unlink(path);
+    assert_int_equal(sw__log_open(&log, path, NULL, NULL, err, sizeof err), SW_OK);
+    append_range(&log, 0, synced);
+    assert_int_equal(sw__log_flush(&log, true), SW_OK);
+    uint64_t durable = sw__log_size(&log);
+    for (size_t i = synced; i < n; i += 4) {
+        append_range(&log, i, i + 4 < n ? i + 4 : n);
+        assert_int_equal(sw__log_flush(&log, false), SW_OK);
+    }
+    sw__log_close(&log);
+    return durable;
+}
+
+/* Zeroes the page at `page` of path's bytes (whole or up to the file end
+ * when partial, from `from` when that is inside it). */
+static void zero_page(uint8_t *buf, uint64_t page, uint64_t from, size_t len)
+{
+    uint64_t start = from > page ? from : page, end = page + 4096 < len ? page + 4096 : len;
+    memset(buf + start, 0, (size_t)(end - start));
+}
+
+/* The record (of w) that holds offset at. */
+static size_t record_at(const struct walk *w, uint64_t at)
+{
+    for (size_t i = 0; i < w->n; i++)
+        if (w->off[i] <= at && at < w->end[i])
+            return i;
+    fail_msg("no record holds offset %llu", (unsigned long long)at);
+    return 0;
+}
+
+/* Data records (not marks) of w before record i. */
+static size_t data_before(const struct walk *w, size_t i)
+{
+    size_t k = 0;
+    for (size_t j = 0; j < i; j++)
+        k += w->type[j] != SW__REC_SYNCED;
+    return k;
+}
+
+/* Opens path holding bytes, expecting a cut at `at` as lost pages, with the
+ * first `records` records replayed. */
+static void expect_lost(const char *path, const uint8_t *bytes, size_t len, uint64_t at,
+                        size_t records)
+{
+    write_all_file(path, bytes, len);
+    sw__log_info info;
+    char err[256];
+    assert_int_equal(sw__log_verify(path, NULL, NULL, &info, err, sizeof err), SW_OK);
+    assert_int_equal(info.tail, SW__LOG_TORN);
+    assert_int_equal(info.good_size, at);
+    assert_string_equal(info.why, "pages lost by a power cut");
+    sw__log log;
+    struct model m = {0};
+    capture_begin();
+    assert_int_equal(open_into(&log, path, &m, err, sizeof err), SW_OK);
+    char *warn = capture_end();
+    assert_non_null(strstr(warn, "pages lost by a power cut"));
+    free(warn);
+    expect_model(&m, 0, records);
+    assert_int_equal(file_size(path), at);
+    /* The cut log takes writes and reopens clean. */
+    append_range(&log, records, records + 1);
+    assert_int_equal(sw__log_flush(&log, true), SW_OK);
+    sw__log_close(&log);
+    assert_int_equal(open_into(&log, path, &m, err, sizeof err), SW_OK);
+    assert_int_equal(log.opened.tail, SW__LOG_CLEAN);
+    expect_model(&m, 0, records + 1);
+    sw__log_close(&log);
+    model_free(&m);
+}
+
+/* Holes of zeros where unsynced pages never reached the disk, with valid
+ * records after them: cut at the first record they broke, dropping every
+ * later record. */
+static void test_log_lost_pages(void **state)
+{
+    (void)state;
+    const char *path = in_dir("lost.log");
+    uint64_t durable = write_unsynced_tail(path, 12, 300);
+    size_t len;
+    uint8_t *full = read_all(path, &len);
+    uint8_t *buf = malloc(len);
+    struct walk w;
+    walk_file(path, &w);
+    assert_true(len > durable + 4 * 4096);
+    assert_true(w.marks >= 1); /* the first unsynced write opens with one */
+    uint64_t first_page = (durable + 4095) / 4096 * 4096;
+    /* Each whole page after the durable end lost in turn, and two at once:
+     * the cut is at the record the first lost page broke. */
+    for (uint64_t page = first_page; page + 4096 < len; page += 4096) {
+        memcpy(buf, full, len);
+        zero_page(buf, page, 0, len);
+        size_t i = record_at(&w, page);
+        expect_lost(path, buf, len, w.off[i], data_before(&w, i));
+        zero_page(buf, page + 4096 < len - 4096 ? page + 8192 : page, 0, len);
+        expect_lost(path, buf, len, w.off[i], data_before(&w, i));
+    }
+    /* The page that holds the durable end, lost from there on: the cut is
+     * at the durable end, every unsynced record dropped. */
+    memcpy(buf, full, len);
+    zero_page(buf, durable / 4096 * 4096, durable, len);
+    expect_lost(path, buf, len, durable, 12);
+    free(buf);
+    free(full);
+}
+
+/* Whether a mark of w after x, other than record `skip` and outside the
+ * page at `page`, claims more than x. */
+static bool mark_proves(const struct walk *w, uint64_t x, uint64_t page, size_t skip)
+{
+    for (size_t i = 0; i < w->n; i++)
+        if (w->type[i] == SW__REC_SYNCED && i != skip && w->off[i] > x &&
+            (w->end[i] <= page || w->off[i] >= page + 4096) && w->num[i] > (int64_t)x)
+            return true;
+    return false;
+}
+
+/* What the lost-pages rule still refuses: zeros in data a later mark says
+ * was durable, non-zero garbage, and a bad record that no zero page
+ * overlaps. */
+static void test_log_lost_pages_refused(void **state)
+{
+    (void)state;
+    const char *path = in_dir("refused.log");
+    /* Unsynced batches, then a sync and a batch: its mark covers them. */
+    write_unsynced_tail(path, 12, 120);
+    sw__log log;
+    char err[256];
+    assert_int_equal(sw__log_open(&log, path, NULL, NULL, err, sizeof err), SW_OK);
+    append_range(&log, 120, 121);
+    assert_int_equal(sw__log_flush(&log, true), SW_OK);
+    uint64_t proven = sw__log_size(&log);
+    append_range(&log, 121, 122);
+    assert_int_equal(sw__log_flush(&log, true), SW_OK);
+    sw__log_close(&log);
+    size_t len;
+    uint8_t *full = read_all(path, &len);
+    uint8_t *buf = malloc(len);
+    struct walk w;
+    walk_file(path, &w);
+    assert_int_equal(w.type[w.n - 2], SW__REC_SYNCED);
+    assert_int_equal(w.num[w.n - 2], proven);
+    for (uint64_t page = 4096; page + 4096 < proven; page += 4096) {
+        size_t i = record_at(&w, page);
+        memcpy(buf, full, len);
+        zero_page(buf, page, 0, len);
+        expect_refused(path, buf, len, w.off[i]);
+        sw__log_info info;
+        assert_int_equal(sw__log_verify(path, NULL, NULL, &info, err, sizeof err), SW_OK);
+        assert_non_null(strstr(info.why, "SYNCED mark"));
+        /* Without the last mark (its CRC broken), the same hole is a power
+         * cut's unless an earlier mark proves it: the cut drops the mark's
+         * record too. */
+        buf[w.off[w.n - 2] + 9] ^= 0x01;
+        if (mark_proves(&w, w.off[i], page, w.n - 2))
+            expect_refused(path, buf, len, w.off[i]);
+        else
+            expect_lost(path, buf, len, w.off[i], data_before(&w, i));
+        /* Non-zero garbage in place of the page: corruption either way. */
+        memcpy(buf, full, len);
+        memset(buf + page, 0xa5, 4096);
+        expect_refused(path, buf, len, w.off[record_at(&w, page)]);
+    }
+    /* A bad record with a whole zero page later, but not within it: still
+     * refused, mark or no mark. */
+    unlink(path);
+    assert_int_equal(sw__log_open(&log, path, NULL, NULL, err, sizeof err), SW_OK);
+    append_range(&log, 0, 10);
+    static uint8_t zeros[3 * 4096];
+    sw__rec big = {.type = SW__REC_PUT, .a = "z", .alen = 1, .b = zeros, .blen = sizeof zeros};
+    assert_int_equal(sw__log_append(&log, &big), SW_OK);
+    append_range(&log, 10, 20);
+    assert_int_equal(sw__log_flush(&log, false), SW_OK);
+    sw__log_close(&log);
+    free(full);
+    full = read_all(path, &len);
+    walk_file(path, &w);
+    assert_int_equal(w.marks, 0);
+    buf = realloc(buf, len);
+    memcpy(buf, full, len);
+    buf[w.off[3] + 9] ^= 0x04; /* record 3's type byte: CRC mismatch */
+    expect_refused(path, buf, len, w.off[3]);
+    /* The zero page inside the bad record itself, with no mark after it:
+     * the rule's stated limit, cut as lost. */
+    memcpy(buf, full, len);
+    buf[w.off[10] + 20] ^= 0x01; /* the big record, inside its header's claim */
+    expect_lost(path, buf, len, w.off[10], 10);
+    free(buf);
+    free(full);
+}
+
+/* Compaction: the new file holds no mark; the first write after the commit
+ * opens with one claiming the whole new file. */
+static void test_log_marks_compaction(void **state)
+{
+    (void)state;
+    const char *path = in_dir("compact-marks.log");
+    sw__log log;
+    struct model m = {0};
+    char err[256];
+    write_log(path, 40, 4);
+    assert_int_equal(sw__log_open(&log, path, NULL, NULL, err, sizeof err), SW_OK);
+    sw__log_writer wr;
+    assert_int_equal(sw__log_writer_begin(&wr, path, err, sizeof err), SW_OK);
+    uint8_t a[64], b[512];
+    for (size_t i = 0; i < 40; i++) {
+        sw__rec r = make_rec(i, a, b);
+        assert_int_equal(sw__log_writer_append(&wr, &r), SW_OK);
+    }
+    assert_int_equal(sw__log_writer_commit(&wr, &log), SW_OK);
+    uint64_t size = sw__log_size(&log);
+    struct walk w;
+    walk_file(path, &w);
+    assert_int_equal(w.marks, 0);
+    append_range(&log, 40, 45);
+    assert_int_equal(sw__log_flush(&log, false), SW_OK);
+    append_range(&log, 45, 50);
+    assert_int_equal(sw__log_flush(&log, true), SW_OK);
+    sw__log_close(&log);
+    walk_file(path, &w);
+    assert_int_equal(w.marks, 1);
+    assert_int_equal(w.off[40], size);
+    assert_int_equal(w.type[40], SW__REC_SYNCED);
+    assert_int_equal(w.num[40], size);
+    assert_int_equal(open_into(&log, path, &m, err, sizeof err), SW_OK);
+    expect_model(&m, 0, 50);
+    sw__log_close(&log);
+    model_free(&m);
+}
+
 int main(int argc, char **argv)
 {
     seed_init(argc, argv);
@@ -1522,6 +2021,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_rec_every_bit_flip),
         cmocka_unit_test(test_rec_malformed),
         cmocka_unit_test(test_rec_torn_rule),
+        cmocka_unit_test(test_rec_mark),
         T(test_log_open_append_replay),
         T(test_log_big_records),
         T(test_log_invalid),
@@ -1541,6 +2041,12 @@ int main(int argc, char **argv)
         T(test_log_replay_error),
         T(test_log_compaction),
         T(test_log_compaction_failures),
+        T(test_log_marks),
+        T(test_log_marks_everysec),
+        T(test_log_marks_observed),
+        T(test_log_lost_pages),
+        T(test_log_lost_pages_refused),
+        T(test_log_marks_compaction),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

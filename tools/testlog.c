@@ -1,5 +1,7 @@
 /* A helper for the steward-check test: writes a log of N records of every
- * type, through the log code itself.
+ * type the Db and the Ledger write, through the log code itself, flushed 16
+ * at a time and synced every 64, so that the log adds its own SYNCED marks
+ * (one after each sync that a flush follows).
  *
  *     steward-testlog FILE N
  */
@@ -26,13 +28,14 @@ int main(int argc, char **argv)
     for (long i = 0; i < n; i++) {
         int klen = snprintf(key, sizeof key, "key-%ld", i);
         int vlen = snprintf(val, sizeof val, "value-%ld-%0*d", i, (int)(i % 60), 0);
-        sw__rec r = {.type = (uint8_t)(1 + i % SW__REC_TYPE_MAX),
+        sw__rec r = {.type = (uint8_t)(1 + i % SW__REC_SNAPSHOT_END),
                      .num = i,
                      .a = key,
                      .alen = (size_t)klen,
                      .b = val,
                      .blen = (size_t)vlen};
-        if (sw__log_append(&log, &r) != SW_OK || (i % 16 == 15 && sw__log_flush(&log, false))) {
+        if (sw__log_append(&log, &r) != SW_OK ||
+            (i % 16 == 15 && sw__log_flush(&log, i % 64 == 63) != SW_OK)) {
             fprintf(stderr, "%s\n", sw__log_errmsg(&log));
             return 1;
         }

@@ -30,11 +30,44 @@
  * a bit flip in the length of a record in the middle of the file cannot pass
  * for a torn tail, since that record's intact body disagrees with it. The
  * price is that arbitrary non-zero garbage after the last record, which no
- * crash of ours leaves, is refused as corruption rather than dropped. A
- * batch torn by a power cut with a lost page in its middle but later pages
- * on disk is likewise refused: it was never acknowledged under `always`,
- * but the file cannot prove that, and refusing is the side that never drops
- * acknowledged data silently.
+ * crash of ours leaves, is refused as corruption rather than dropped.
+ *
+ * Lost pages. A power cut can also leave the pages of unsynced writes on
+ * disk in any subset, not only as a prefix: writeback goes page by page in
+ * no promised order, and a file system that does not write data before the
+ * size that covers it (or a device that reorders) shows the result. A page
+ * that never made it reads as zeros, with records after it. The rule above
+ * calls that corruption (non-zero bytes follow the bad record), and the
+ * file alone cannot tell such a hole from a durable page zeroed later. So
+ * the log keeps a watermark in itself: flush starts a write with a SYNCED
+ * record (record.h) whenever an fdatasync has completed since the last
+ * such mark, its num the durable prefix (`synced`) at that moment; in
+ * `always` that is one record per batch (16 bytes at most in a file below
+ * 2 GiB), under everysec about one a second. A mark claims only what was durable before it was
+ * written, so no crash can make it lie. Recovery then widens the rule: the
+ * bytes from X that the codec calls corrupt are a torn tail after all when
+ *  - they show a lost page where one must be if X is the first record a
+ *    lost page broke: a whole 4096-aligned page of zeros that overlaps the
+ *    record claimed at X ([X, X + 8 + its length), capped at the end of the
+ *    file), or the rest of X's own page from X all zeros; and
+ *  - no complete, valid SYNCED record as the log writes them (sw__rec_mark)
+ *    at any later offset claims a num above X. The search tries every byte
+ *    offset, since record boundaries past a hole are unknown. A mark past X
+ *    means X was durable before the crash, so the zeros are damage to
+ *    durable data: refused, as before.
+ * The cut drops every record after X: no mark proves them durable, so none
+ * was acknowledged under `always` (each batch's successor opens with a mark
+ * covering it) nor synced under everysec. The zero-page test and the search
+ * run only for a file the codec already calls corrupt; an ordinary open
+ * never pays for them. What the rule cannot catch: durable data zeroed (or
+ * corrupted within a record that holds a whole zero page) past the last
+ * mark written is cut as lost, not refused. That is the last batch under
+ * `always` and about the last second under everysec; under `no`, where the
+ * only fdatasyncs are a compaction's and the Ledger's debits, most of the
+ * file. A session's first mark waits for its first fdatasync (open cannot
+ * know that what it read is durable: a process crash leaves unsynced data
+ * in the page cache). And since a value may hold any bytes, a mark forged
+ * inside one can only turn a cut into a refusal, never the reverse.
  *
  * Recovery replays up to X, then truncates a torn tail (and fsyncs) before
  * the first append, or refuses to open on corruption without writing
@@ -84,6 +117,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "log/crc32c.h"
@@ -93,6 +127,10 @@
 #define WRITER_FLUSH ((size_t)1 << 20)   /* a writer writes out at this size */
 #define BATCH_KEEP ((size_t)1 << 20)     /* a batch buffer above this is freed after a flush */
 #define RESERVE_STEP ((uint64_t)1 << 20) /* disk space is reserved this far ahead */
+#define WRITEV_MAX 2                     /* buffers in one write: a SYNCED mark and a batch */
+/* The unit in which a power cut loses unsynced data, and in which disk
+ * space is reserved: the page cache's page (4096 bytes on every platform
+ * steward runs on). */
 #define PAGE ((uint64_t)4096)
 
 enum op {
@@ -162,10 +200,58 @@ static void observe(enum sw__io_op op, int fd, const char *path, const char *pat
 
 /* ---- system calls, with the hooks --------------------------------------- */
 
-/* Writes all of buf at off; -1 with errno on failure (part may be written). */
-static int write_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
+/* Points part[] at bytes [skip, skip + len) of the buffers iov[0 .. cnt)
+ * (cnt <= WRITEV_MAX) taken back to back; returns how many parts. */
+static int iov_slice(const struct iovec *iov, int cnt, size_t skip, size_t len, struct iovec *part)
 {
-    size_t done = 0;
+    int n = 0;
+    for (int i = 0; i < cnt && len > 0; i++) {
+        size_t have = iov[i].iov_len;
+        if (skip >= have) {
+            skip -= have;
+            continue;
+        }
+        size_t take = have - skip < len ? have - skip : len;
+        part[n++] = (struct iovec){(uint8_t *)iov[i].iov_base + skip, take};
+        len -= take;
+        skip = 0;
+    }
+    return n;
+}
+
+/* Reports the first len bytes of part[] as one WRITE at off: one write
+ * system call is one event, as the power-loss model wants (and, should the
+ * copy find no memory, one event per buffer, still exact). */
+static void observe_written(int fd, uint64_t off, const struct iovec *part, int cnt, size_t len)
+{
+    if (atomic_load_explicit(&observer, memory_order_relaxed) == NULL)
+        return;
+    if (part[0].iov_len >= len) {
+        observe(SW__IO_WRITE, fd, NULL, NULL, off, part[0].iov_base, len);
+        return;
+    }
+    uint8_t *joined = malloc(len);
+    size_t at = 0;
+    for (int i = 0; i < cnt && at < len; i++) {
+        size_t take = part[i].iov_len < len - at ? part[i].iov_len : len - at;
+        if (joined != NULL)
+            memcpy(joined + at, part[i].iov_base, take);
+        else
+            observe(SW__IO_WRITE, fd, NULL, NULL, off + at, part[i].iov_base, take);
+        at += take;
+    }
+    if (joined != NULL)
+        observe(SW__IO_WRITE, fd, NULL, NULL, off, joined, len);
+    free(joined);
+}
+
+/* Writes the buffers iov[0 .. cnt) (cnt <= WRITEV_MAX) back to back at off
+ * with pwritev; -1 with errno on failure (part may be written). */
+static int write_allv(int fd, const struct iovec *iov, int cnt, uint64_t off)
+{
+    size_t len = 0, done = 0;
+    for (int i = 0; i < cnt; i++)
+        len += iov[i].iov_len;
     while (done < len) {
         if (fault_take(SW__LOG_FAULT_WRITE)) {
             errno = EIO;
@@ -175,13 +261,15 @@ static int write_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
         bool cut = fault_take(SW__LOG_FAULT_SHORT_WRITE);
         if (cut)
             chunk /= 2;
-        ssize_t n = chunk > 0 ? pwrite(fd, buf + done, chunk, (off_t)(off + done)) : 0;
+        struct iovec part[WRITEV_MAX];
+        int parts = iov_slice(iov, cnt, done, chunk, part);
+        ssize_t n = chunk > 0 ? pwritev(fd, part, parts, (off_t)(off + done)) : 0;
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             return -1;
         if (n > 0)
-            observe(SW__IO_WRITE, fd, NULL, NULL, off + done, buf + done, (size_t)n);
+            observe_written(fd, off + done, part, parts, (size_t)n);
         if (cut || n == 0) {
             errno = cut ? ENOSPC : EIO;
             return -1;
@@ -189,6 +277,13 @@ static int write_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
         done += (size_t)n;
     }
     return 0;
+}
+
+/* Writes all of buf at off; -1 with errno on failure (part may be written). */
+static int write_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
+{
+    struct iovec one = {(void *)buf, len};
+    return write_allv(fd, &one, 1, off);
 }
 
 static int do_fdatasync(int fd)
@@ -339,9 +434,10 @@ static int trimmed_end(struct reader *rd, uint64_t off, uint64_t *end)
     return SW_OK;
 }
 
-/* Classifies the bytes from off, where no valid record starts, by the rule
- * in the DESIGN comment (sw__rec_torn), filling info->tail and info->why. */
-static int classify_tail(struct reader *rd, uint64_t off, sw__log_info *info)
+/* Classifies the bytes from off, where no valid record starts, by the
+ * codec's rule in the DESIGN comment (sw__rec_torn), filling info->tail and
+ * info->why. */
+static int classify_codec(struct reader *rd, uint64_t off, sw__log_info *info)
 {
     uint64_t z;
     if (trimmed_end(rd, off, &z) != SW_OK)
@@ -390,6 +486,87 @@ static int classify_tail(struct reader *rd, uint64_t off, sw__log_info *info)
     return SW_OK;
 }
 
+/* Sets *zero to whether the bytes [from, to) of the file (to - from <=
+ * PAGE) are all zero. */
+static int all_zero(struct reader *rd, uint64_t from, uint64_t to, bool *zero)
+{
+    int rc = reader_fill(rd, from, (size_t)(to - from));
+    if (rc != SW_OK)
+        return rc;
+    const uint8_t *p = rd->buf + (from - rd->base);
+    size_t n = (size_t)(to - from);
+    *zero = n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+    return SW_OK;
+}
+
+/* Sets *lost to whether the bytes from off show a page lost by a power cut
+ * where the first record it broke would start at off (DESIGN): a whole
+ * zero page overlapping the record claimed at off, or zeros from off to the
+ * end of its page, with more of the file after either. */
+static int lost_pages(struct reader *rd, uint64_t off, bool *lost)
+{
+    uint64_t extent = rd->size;
+    if (rd->size - off >= SW__REC_HEADER) {
+        int rc = reader_fill(rd, off, SW__REC_HEADER);
+        if (rc != SW_OK)
+            return rc;
+        const uint8_t *h = rd->buf + (off - rd->base);
+        uint64_t claimed = SW__REC_HEADER + ((uint64_t)h[0] | (uint64_t)h[1] << 8 |
+                                             (uint64_t)h[2] << 16 | (uint64_t)h[3] << 24);
+        if (claimed < rd->size - off)
+            extent = off + claimed;
+    }
+    *lost = false;
+    for (uint64_t p = off - off % PAGE; p < extent && p + PAGE <= rd->size && !*lost; p += PAGE) {
+        int rc = all_zero(rd, p > off ? p : off, p + PAGE, lost);
+        if (rc != SW_OK)
+            return rc;
+    }
+    return SW_OK;
+}
+
+/* Sets *durable to whether a valid SYNCED mark at some offset after off
+ * claims more than off, i.e. that off was durable. Every offset is tried:
+ * past a lost page, record boundaries are unknown. */
+static int marked_durable(struct reader *rd, uint64_t off, bool *durable)
+{
+    *durable = false;
+    for (uint64_t at = off + 1; at + SW__REC_MARK_MIN <= rd->size; at++) {
+        size_t n = rd->size - at < SW__REC_MARK_MAX ? (size_t)(rd->size - at) : SW__REC_MARK_MAX;
+        int rc = reader_fill(rd, at, n);
+        if (rc != SW_OK)
+            return rc;
+        uint64_t num;
+        if (sw__rec_mark(rd->buf + (at - rd->base), n, &num) && num > off) {
+            *durable = true;
+            break;
+        }
+    }
+    return SW_OK;
+}
+
+/* Classifies the bytes from off, where no valid record starts: the codec's
+ * rule, widened to pages lost by a power cut (DESIGN). */
+static int classify_tail(struct reader *rd, uint64_t off, sw__log_info *info)
+{
+    int rc = classify_codec(rd, off, info);
+    if (rc != SW_OK || info->tail != SW__LOG_CORRUPT)
+        return rc;
+    bool lost, durable = false;
+    rc = lost_pages(rd, off, &lost);
+    if (rc == SW_OK && lost)
+        rc = marked_durable(rd, off, &durable);
+    if (rc != SW_OK || !lost)
+        return rc;
+    if (durable) {
+        info->why = "zeroed pages in data that a later SYNCED mark says was durable";
+    } else {
+        info->tail = SW__LOG_TORN;
+        info->why = "pages lost by a power cut";
+    }
+    return SW_OK;
+}
+
 /* Replays every valid record of the open file fd through fn and classifies
  * what follows. SW_OK (see info), SW_ENOMEM, SW_EIO (errno), or fn's status. */
 static int scan_fd(int fd, sw__log_replay_fn fn, void *ctx, sw__log_info *info)
@@ -415,7 +592,8 @@ static int scan_fd(int fd, sw__log_replay_fn fn, void *ctx, sw__log_info *info)
         size_t used = 0;
         int d = sw__rec_decode(rd.buf + (off - rd.base), avail, SW__REC_MAX_BODY, &r, &used);
         if (d == SW_OK) {
-            if (fn != NULL && (rc = fn(ctx, &r)) != SW_OK)
+            /* The log's own marks mean nothing to the layers above. */
+            if (fn != NULL && r.type != SW__REC_SYNCED && (rc = fn(ctx, &r)) != SW_OK)
                 break;
             info->records++;
             info->count[r.type]++;
@@ -519,11 +697,12 @@ static int make_room(sw__log *log, uint64_t end)
     return SW_EIO;
 }
 
-/* Room for bytes more beyond the pending batch and the held bytes. */
+/* Room for bytes more beyond the pending batch and the held bytes, and
+ * for the SYNCED mark the flush may write before the batch. */
 static int room_for(sw__log *log, size_t bytes)
 {
-    uint64_t end =
-        atomic_load_explicit(&log->written, memory_order_relaxed) + log->len + log->held + bytes;
+    uint64_t end = atomic_load_explicit(&log->written, memory_order_relaxed) + SW__REC_MARK_MAX +
+                   log->len + log->held + bytes;
     return end <= log->alloc ? SW_OK : make_room(log, end);
 }
 
@@ -536,18 +715,23 @@ int sw__log_reserve(sw__log *log, size_t bytes)
     return room_for(log, bytes);
 }
 
+/* A hold also keeps room for a SYNCED mark: flushes in between may use up
+ * the mark's room that each append counts, and the held record may be the
+ * first of a batch, after a mark. */
 int sw__log_hold(sw__log *log, size_t bytes)
 {
-    int rc = sw__log_reserve(log, bytes);
+    int rc = sw__log_reserve(log, bytes + SW__REC_MARK_MAX);
     if (rc == SW_OK)
-        log->held += bytes;
+        log->held += bytes + SW__REC_MARK_MAX;
     return rc;
 }
 
 void sw__log_release(sw__log *log, size_t bytes)
 {
-    if (log != NULL)
-        log->held -= bytes < log->held ? bytes : log->held;
+    if (log == NULL)
+        return;
+    bytes += SW__REC_MARK_MAX;
+    log->held -= bytes < log->held ? bytes : log->held;
 }
 
 bool sw__log_nospace(const sw__log *log)
@@ -664,6 +848,10 @@ int sw__log_open(sw__log *log, const char *path, sw__log_replay_fn fn, void *ctx
     log->path = copy;
     atomic_store_explicit(&log->written, log->opened.good_size, memory_order_relaxed);
     atomic_store_explicit(&log->synced, log->opened.good_size, memory_order_relaxed);
+    /* What open found may sit only in the page cache (a process crash
+     * leaves it there, unsynced): the first mark waits for an fdatasync of
+     * this session, which covers it. */
+    log->marked = log->opened.good_size;
     return SW_OK;
 fail:
     if (fd >= 0)
@@ -778,6 +966,13 @@ static int flush_sync(sw__log *log, uint64_t start, uint64_t end)
     return SW_EIO;
 }
 
+/* Encodes the SYNCED mark for a durable prefix of `synced` bytes into out
+ * (SW__REC_MARK_MAX bytes); returns its size. */
+static size_t encode_mark(uint8_t *out, uint64_t synced)
+{
+    return sw__rec_encode(out, &(sw__rec){.type = SW__REC_SYNCED, .num = (int64_t)synced});
+}
+
 void sw__log_rewind(sw__log *log, size_t pending)
 {
     if (log != NULL && pending < log->len)
@@ -795,13 +990,21 @@ int sw__log_flush(sw__log *log, bool sync)
     /* Only the owner stores `written`, so its own load needs no order. */
     uint64_t start = atomic_load_explicit(&log->written, memory_order_relaxed), end = start;
     if (log->len > 0) {
-        if (write_all(log->fd, log->buf, log->len, start) < 0) {
+        /* Relaxed: synced is a number stored after its fdatasync returned;
+         * a stale one only makes the mark claim less. */
+        uint64_t synced = atomic_load_explicit(&log->synced, memory_order_relaxed);
+        uint8_t mark[SW__REC_MARK_MAX];
+        size_t mlen = synced > log->marked ? encode_mark(mark, synced) : 0;
+        struct iovec iov[WRITEV_MAX] = {{mark, mlen}, {log->buf, log->len}};
+        if (write_allv(log->fd, iov, WRITEV_MAX, start) < 0) {
             note(log, OP_WRITE, errno, start);
             drop_batch(log);
             undo_batch(log, start);
             return SW_EIO;
         }
-        end = start + log->len;
+        end = start + mlen + log->len;
+        if (mlen > 0)
+            log->marked = synced;
         drop_batch(log);
         if (!sync) {
             /* Release: pairs with the acquire in sw__log_sync. */
@@ -1038,6 +1241,7 @@ static void writer_adopt(sw__log_writer *w, sw__log *log)
     atomic_store_explicit(&log->written, w->size, memory_order_release);
     pthread_mutex_unlock(&log->sync_mu);
     log->alloc = w->size; /* nothing reserved in the new file yet */
+    log->marked = 0;      /* the new file holds no mark: its next write says it is durable */
     close(old);
     w->fd = -1;
 }

@@ -9,8 +9,10 @@
  * Recovery (sw__log_open) replays every record, truncates a torn tail (the
  * remains of an interrupted append) with a warning on stderr, and refuses a
  * file with corruption before its end, changing nothing. The rule that tells
- * the two apart is sw__rec_torn's (record.h); the DESIGN comment in
- * logfile.c explains it and the failure handling.
+ * the two apart is sw__rec_torn's (record.h), widened to pages a power cut
+ * lost, which the SYNCED marks that flush writes keep from hiding real
+ * corruption; the DESIGN comment in logfile.c explains both and the failure
+ * handling.
  *
  * Every log file is held with an exclusive flock(2) while open, so two
  * processes (or two handles) never append to the same file.
@@ -32,7 +34,8 @@
 #include "log/record.h"
 #include "steward/status.h"
 
-/* Called once per valid record, in file order, during open or verify. r and
+/* Called once per valid record, in file order, during open or verify (but
+ * never for the log's own SYNCED marks, record.h). r and
  * the bytes it points to live only until the callback returns: copy what you
  * keep. Return SW_OK to go on; any other status stops the replay and becomes
  * the return value of the call that replays. */
@@ -48,7 +51,7 @@ enum sw__log_tail {
 typedef struct sw__log_info {
     uint64_t file_size;                   /* the file's size when scanned */
     uint64_t good_size;                   /* the end of the last valid record */
-    uint64_t records;                     /* valid records */
+    uint64_t records;                     /* valid records, SYNCED marks included */
     uint64_t count[SW__REC_TYPE_MAX + 1]; /* valid records by type */
     enum sw__log_tail tail;
     const char *why; /* for TORN and CORRUPT: a short reason (static); else "" */
@@ -68,6 +71,8 @@ typedef struct sw__log {
                             here (sw__log_reserve): owner thread only */
     size_t held;         /* bytes promised by sw__log_hold: owner thread only */
     bool no_prealloc;    /* the file system cannot reserve space: owner only */
+    uint64_t marked;     /* the num of the last SYNCED mark written; at open,
+                            the size found (see logfile.c): owner thread only */
     int err;             /* errno of the latest failure: owner thread only */
     char errmsg[320];    /* message of the latest failure: owner thread only */
     sw__log_info opened; /* what open found; immutable after open */
@@ -128,9 +133,10 @@ int sw__log_append(sw__log *log, const sw__rec *r);
  * sw__log_reserve makes sure `bytes` more beyond the pending batch and the
  * held bytes are allocated: for a caller about to append several records
  * that must all or none be logged. sw__log_hold does the same and keeps
- * the bytes promised, so that appends by others in between cannot use
- * them, until sw__log_release gives them back (before the append they were
- * held for, or when it is called off). Each returns SW_OK; SW_EINVAL (NULL
+ * the bytes promised, so that appends and flushes by others in between
+ * cannot use them, until sw__log_release(log, the same bytes) gives them
+ * back: just before the append of the record (of at most `bytes`) they
+ * were held for, which then cannot be refused, or when it is called off. Each returns SW_OK; SW_EINVAL (NULL
  * or closed log); SW_EIO when the disk has no room (errno ENOSPC or EDQUOT,
  * the log still usable; nothing held) or the log has failed for good. */
 int sw__log_reserve(sw__log *log, size_t bytes);
@@ -148,8 +154,12 @@ void sw__log_rewind(sw__log *log, size_t pending);
 
 /* Writes the pending batch at the end of the file with one write (looping
  * over short writes and EINTR) and, when sync is true, makes it and every
- * earlier write durable with one fdatasync. With an empty batch, sync=true
- * still syncs earlier unsynced writes, and sync=false does nothing.
+ * earlier write durable with one fdatasync. When an fdatasync has completed
+ * since the last mark, the write starts with a SYNCED mark (record.h)
+ * saying how much of the file that made durable, which recovery uses to
+ * tell lost pages from corruption: so sw__log_size may grow by a little
+ * more than the batch. With an empty batch, sync=true still syncs earlier
+ * unsynced writes, and sync=false does nothing.
  * Returns SW_OK: every record appended so far is in the file (and durable
  * when sync). SW_EIO: none of this batch's records may be acknowledged; the
  * batch is discarded and the file truncated back to where the batch began,

@@ -18,6 +18,7 @@ static const char *const type_names[SW__REC_TYPE_MAX + 1] = {
     [SW__REC_XFER_DONE] = "XFER_DONE",
     [SW__REC_SNAPSHOT_BEGIN] = "SNAPSHOT_BEGIN",
     [SW__REC_SNAPSHOT_END] = "SNAPSHOT_END",
+    [SW__REC_SYNCED] = "SYNCED",
 };
 
 const char *sw__rec_type_name(int type)
@@ -214,4 +215,21 @@ bool sw__rec_torn(const uint8_t *buf, size_t len, size_t max_body)
         return false;
     sw__rec ignored;
     return parse_body(buf + SW__REC_HEADER, len - SW__REC_HEADER, body_len, &ignored) != SW_EIO;
+}
+
+bool sw__rec_mark(const uint8_t *buf, size_t len, uint64_t *num)
+{
+    if (len < SW__REC_MARK_MIN || num == NULL)
+        return false;
+    size_t body_len = get_le32(buf);
+    if (body_len < SW__REC_MARK_MIN - SW__REC_HEADER ||
+        body_len > SW__REC_MARK_MAX - SW__REC_HEADER || buf[SW__REC_HEADER] != SW__REC_SYNCED)
+        return false;
+    sw__rec r;
+    size_t used;
+    if (sw__rec_decode(buf, len, SW__REC_MAX_BODY, &r, &used) != SW_OK || r.alen != 0 ||
+        r.blen != 0 || r.num < 0)
+        return false;
+    *num = (uint64_t)r.num;
+    return true;
 }

@@ -49,8 +49,16 @@ enum sw__rec_type {
     SW__REC_XFER_DONE = 7,      /* a = 16-byte txid */
     SW__REC_SNAPSHOT_BEGIN = 8, /* compaction: a snapshot of live data follows */
     SW__REC_SNAPSHOT_END = 9,   /* compaction: the snapshot is complete */
-    SW__REC_TYPE_MAX = 9        /* the highest valid type */
+    SW__REC_SYNCED = 10,        /* the log's own mark: num = an offset below which every
+                                   byte of the file was durable when the mark was written
+                                   (a, b empty); never replayed (logfile.c) */
+    SW__REC_TYPE_MAX = 10       /* the highest valid type */
 };
+
+/* The size of a SYNCED record as the log writes it (a and b empty): the
+ * header, the type, num (up to 10 bytes), and two empty lengths. */
+#define SW__REC_MARK_MIN (SW__REC_HEADER + 4)
+#define SW__REC_MARK_MAX (SW__REC_HEADER + 13)
 
 /* One record. Encoding reads a and b; decoding points them into the buffer it
  * decoded (never NULL after a successful decode, even when empty). */
@@ -110,5 +118,13 @@ int sw__rec_decode(const uint8_t *buf, size_t len, size_t max_body, sw__rec *r, 
  * therefore reads as corruption, not as a torn tail, since its intact body
  * states its real length. buf may be NULL only when len is 0. */
 bool sw__rec_torn(const uint8_t *buf, size_t len, size_t max_body);
+
+/* Whether buf[0 .. len) starts with a complete, valid SYNCED record with a
+ * and b empty (the only form the log writes, at most SW__REC_MARK_MAX
+ * bytes) and a num >= 0; if so *num is its num. Bytes after the record are
+ * not looked at. Cheap enough to try at every offset of a file: anything
+ * that cannot be such a record is turned away by its length and type bytes
+ * before any CRC is computed. buf may be NULL only when len is 0. */
+bool sw__rec_mark(const uint8_t *buf, size_t len, uint64_t *num);
 
 #endif

@@ -15,7 +15,9 @@
  * for the right size) and reads as a torn tail (sw__rec_torn); so does the
  * rest of the log where decoding stops with SW_EAGAIN. The other way round,
  * a record built from the input's bytes (type, num, a, b) encodes and
- * decodes back to the same fields.
+ * decodes back to the same fields. At every offset, sw__rec_mark finds a
+ * mark exactly where sw__rec_decode finds a SYNCED record with a and b
+ * empty and num >= 0, with the same num.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -93,6 +95,20 @@ static void check_record(const uint8_t *p, size_t n, const sw__rec *r, size_t ma
         check(used == (k < SW__REC_HEADER ? SW__REC_HEADER : n), "the prefix asks for the rest");
         check(sw__rec_torn(p, k, max_body), "a proper prefix of a record is a torn tail");
     }
+}
+
+/* sw__rec_mark at p[0 .. n) agrees with sw__rec_decode. */
+static void check_mark(const uint8_t *p, size_t n)
+{
+    sw__rec r;
+    size_t used;
+    uint64_t num = 4242;
+    bool mark = sw__rec_mark(p, n, &num);
+    bool want = sw__rec_decode(p, n, SW__REC_MAX_BODY, &r, &used) == SW_OK &&
+                r.type == SW__REC_SYNCED && r.alen == 0 && r.blen == 0 && r.num >= 0;
+    check(mark == want, "sw__rec_mark finds exactly the log's SYNCED records");
+    check(mark ? num == (uint64_t)r.num && used <= SW__REC_MARK_MAX : num == 4242,
+          "sw__rec_mark gives the mark's num, and leaves *num alone otherwise");
 }
 
 /* Decodes p[0 .. n) record after record, as a log's recovery does. */
@@ -180,6 +196,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(p, data + at, n);
     if (data[0] & 1)
         fix_crcs(p, n);
+    for (size_t k = 0; k <= n; k++) /* as the lost-pages search tries them */
+        check_mark(p + k, n - k);
     walk(p, n, max_body);
     build(p, n);
     free(p);

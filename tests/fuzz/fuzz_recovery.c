@@ -10,7 +10,11 @@
  *              piece is the meta file's text (else a valid one is written);
  *              16 each log piece is a list of operations (see encode_ops)
  *              that the harness encodes as valid records, so that the
- *              fuzzer works on what the records mean, not on their bytes
+ *              fuzzer works on what the records mean, not on their bytes;
+ *              32 each "|Z|" in a log piece becomes zeros up to the next
+ *              4096-byte boundary of the log (a whole page when it is on
+ *              one), as a power cut that lost pages leaves: the pieces
+ *              between are encoded (16) and CRC-fixed (2) on their own
  *   pieces     the logs of shards 0, 1, ... (at most MAX_LOGS; one, maybe
  *              empty, at least); the shard count is their number
  *
@@ -18,7 +22,10 @@
  * /dev/shm, else /tmp), the layout of datadir.h: KIND.meta and
  * KIND-shard-NNNN.log. What must hold:
  *  - sw__log_verify classifies each file as a walk with sw__rec_decode and
- *    sw__rec_torn does (clean, torn at the same offset, or corrupt there);
+ *    sw__rec_torn does, widened to lost pages as logfile.c's DESIGN comment
+ *    says (written again here from that text, over bytes in memory): clean,
+ *    torn at the same offset, or corrupt there; its replay skips SYNCED
+ *    marks and counts them;
  *  - the open never crashes, leaks or hangs, and returns SW_OK or SW_EIO
  *    (SW_EINVAL too when the meta file is fuzzed); a corrupt file means
  *    SW_EIO, and a refused open leaves every corrupt file as it was;
@@ -54,6 +61,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MARKER "|SW|"
+#define HOLE "|Z|"
+#define PAGE 4096
 #define MAX_LOGS 4
 
 /* The key the Db run writes, and the account the Ledger run creates. */
@@ -177,6 +186,35 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static uint32_t get_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The lost-pages rule, for bytes from x that the codec calls corrupt: a
+ * whole zero page overlapping the record claimed at x (or zeros from x to
+ * the end of its page), more of the file after it, and no SYNCED mark
+ * (a, b empty) at a later offset claiming more than x. */
+static bool lost_pages(const uint8_t *p, size_t n, size_t x)
+{
+    size_t extent = n;
+    if (n - x >= SW__REC_HEADER && SW__REC_HEADER + (uint64_t)get_le32(p + x) < n - x)
+        extent = x + SW__REC_HEADER + get_le32(p + x);
+    bool zeros = false;
+    for (size_t pg = x - x % PAGE; !zeros && pg < extent && pg + PAGE <= n; pg += PAGE) {
+        zeros = true;
+        for (size_t i = pg > x ? pg : x; zeros && i < pg + PAGE; i++)
+            zeros = p[i] == 0;
+    }
+    for (size_t at = x + 1; zeros && at < n; at++) {
+        sw__rec r;
+        size_t used;
+        zeros = !(sw__rec_decode(p + at, n - at, SW__REC_MAX_BODY, &r, &used) == SW_OK &&
+                  r.type == SW__REC_SYNCED && r.alen == 0 && r.blen == 0 && r.num > (int64_t)x);
+    }
+    return zeros;
+}
+
 static scan scan_bytes(const uint8_t *p, size_t n)
 {
     scan s = {.tail = SW__LOG_CLEAN};
@@ -185,7 +223,8 @@ static scan scan_bytes(const uint8_t *p, size_t n)
         sw__rec r;
         size_t used;
         if (sw__rec_decode(p + s.good, n - s.good, SW__REC_MAX_BODY, &r, &used) != SW_OK) {
-            bool torn = sw__rec_torn(p + s.good, n - s.good, SW__REC_MAX_BODY);
+            bool torn = sw__rec_torn(p + s.good, n - s.good, SW__REC_MAX_BODY) ||
+                        lost_pages(p, n, (size_t)s.good);
             s.tail = torn ? SW__LOG_TORN : SW__LOG_CORRUPT;
             break;
         }
@@ -217,7 +256,8 @@ static void check_verify(const char *path, const scan *want, uint64_t size)
     for (int t = 0; t <= SW__REC_TYPE_MAX; t++)
         sum += info.count[t];
     check(info.file_size == size && info.good_size <= size, "verify: sizes");
-    check(info.records == seen && sum == seen, "verify: records counted once");
+    check(info.records == seen + info.count[SW__REC_SYNCED] && sum == info.records,
+          "verify: records counted once, the SYNCED marks counted but not replayed");
     check(info.tail == want->tail, "verify: clean, torn or corrupt, as the codec says");
     check(info.good_size == want->good && info.records == want->records,
           "verify: the valid prefix is the codec's");
@@ -228,7 +268,7 @@ static void check_verify(const char *path, const scan *want, uint64_t size)
 /* ---- one run ------------------------------------------------------------- */
 
 typedef struct run {
-    bool ledger, fix, always, meta_fuzzed, ops;
+    bool ledger, fix, always, meta_fuzzed, ops, holes;
     const char *kind;
     char dir[PATH_MAX - 128];
     unsigned nlogs;
@@ -236,11 +276,6 @@ typedef struct run {
     size_t len[MAX_LOGS];
     scan scan[MAX_LOGS];
 } run;
-
-static uint32_t get_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 static void fix_crcs(uint8_t *p, size_t n)
 {
@@ -295,6 +330,54 @@ static uint8_t *encode_ops(const uint8_t *p, size_t n, size_t *outlen)
     return out;
 }
 
+/* One segment of a log piece, encoded (flag 16) and CRC-fixed (flag 2) as
+ * asked, appended to *out (of *len bytes, malloc'd). */
+static void add_segment(const run *r, const uint8_t *p, size_t n, uint8_t **out, size_t *len)
+{
+    uint8_t *seg = NULL;
+    size_t slen = n;
+    if (r->ops) {
+        seg = encode_ops(p, n, &slen);
+    } else {
+        seg = malloc(n ? n : 1);
+        check(seg != NULL, "out of memory in the harness");
+        if (n)
+            memcpy(seg, p, n);
+    }
+    if (r->fix)
+        fix_crcs(seg, slen);
+    *out = realloc(*out, *len + slen + 1);
+    check(*out != NULL, "out of memory in the harness");
+    if (slen)
+        memcpy(*out + *len, seg, slen);
+    *len += slen;
+    free(seg);
+}
+
+/* A log piece as the file to write: with flag 32, its segments between
+ * HOLE markers with zeros up to the next page boundary in between. */
+static uint8_t *make_log(const run *r, const uint8_t *p, size_t n, size_t *outlen)
+{
+    uint8_t *out = NULL;
+    size_t len = 0;
+    for (;;) {
+        const uint8_t *h = r->holes ? memmem(p, n, HOLE, sizeof HOLE - 1) : NULL;
+        size_t seg = h ? (size_t)(h - p) : n;
+        add_segment(r, p, seg, &out, &len);
+        if (h == NULL)
+            break;
+        size_t pad = PAGE - len % PAGE;
+        out = realloc(out, len + pad + 1);
+        check(out != NULL, "out of memory in the harness");
+        memset(out + len, 0, pad);
+        len += pad;
+        n -= seg + sizeof HOLE - 1;
+        p = h + sizeof HOLE - 1;
+    }
+    *outlen = len;
+    return out;
+}
+
 static void log_path(const run *r, unsigned i, char *out, size_t cap)
 {
     check(sw__datadir_log_path(out, cap, r->dir, r->kind, i) == SW_OK, "log path");
@@ -331,17 +414,8 @@ static void lay_out(run *r, const uint8_t *p, size_t n)
     }
     for (unsigned i = 0; i < r->nlogs; i++) {
         size_t len = first + i < np ? plen[first + i] : 0;
-        if (r->ops) {
-            r->log[i] = encode_ops(piece[first + i], len, &len);
-        } else {
-            r->log[i] = malloc(len ? len : 1);
-            check(r->log[i] != NULL, "out of memory in the harness");
-            if (len)
-                memcpy(r->log[i], piece[first + i], len);
-        }
+        r->log[i] = make_log(r, piece[first + i], len, &len);
         r->len[i] = len;
-        if (r->fix)
-            fix_crcs(r->log[i], len);
         r->scan[i] = scan_bytes(r->log[i], len);
         log_path(r, i, path, sizeof path);
         write_file(path, r->log[i], len);
@@ -481,7 +555,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
              .fix = data[0] & 2,
              .always = data[0] & 4,
              .meta_fuzzed = data[0] & 8,
-             .ops = data[0] & 16};
+             .ops = data[0] & 16,
+             .holes = data[0] & 32};
     r.kind = r.ledger ? "ledger" : "db";
     snprintf(r.dir, sizeof r.dir, "%s/d", g_base);
     remove_dir(r.dir);

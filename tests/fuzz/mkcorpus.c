@@ -160,6 +160,7 @@ static void record_seeds(void)
         {"xfer_done", SW__REC_XFER_DONE, INT64_MIN, txid, NULL, 16, 0},
         {"snapshot_begin", SW__REC_SNAPSHOT_BEGIN, 3, NULL, NULL, 0, 0},
         {"snapshot_end", SW__REC_SNAPSHOT_END, 3, NULL, NULL, 0, 0},
+        {"synced", SW__REC_SYNCED, 4096, NULL, NULL, 0, 0},
     };
     buf all = {0};
     put_byte(&all, 0x01); /* fix CRCs */
@@ -322,6 +323,20 @@ static void ops_seeds(void)
     put_op(&b, SW__REC_XFER_CREDIT, 1, 3, 1, 5);
     put_op(&b, SW__REC_XFER_CREDIT, 1, 4, 1, 7);
     save("fuzz_recovery", "ledger_ops_two_shards", &b);
+    /* Flag 32: a page lost by a power cut, records after it, and a SYNCED
+     * mark among them that does not (then does) prove the hole durable. */
+    for (int proven = 0; proven < 2; proven++) {
+        b.n = 0;
+        put_byte(&b, 0x30);
+        put_op(&b, SW__REC_PUT, 1, 0, 0, 0);
+        put_op(&b, SW__REC_SYNCED, 0, 0, 0, 0);
+        put_op(&b, SW__REC_PUT, 2, 0, 0, 0);
+        put_str(&b, "|Z|");
+        put_op(&b, SW__REC_PUT, 3, 0, 0, 0);
+        put_op(&b, SW__REC_SYNCED, 0, 0, 0, proven ? 4096 : 20);
+        put_op(&b, SW__REC_DEL, 1, 0, 0, 0);
+        save("fuzz_recovery", proven ? "db_ops_zeroed_page" : "db_ops_lost_page", &b);
+    }
     free(b.p);
 }
 
