@@ -1,4 +1,4 @@
-/* Power-loss crash states of the durable Db and Ledger, in the manner of
+/* Power-loss crash states of the durable Db, Ledger and stewardd, in the manner of
  * ALICE (Pillai et al., OSDI 2014) and CrashMonkey (Mohan et al., OSDI
  * 2018): a workload runs once with every file operation of the log layer
  * recorded (through sw__log_observe) together with the moments its callers
@@ -39,7 +39,13 @@
  * completed fdatasync of that shard's log began). The Ledger: no balance
  * below zero; always: exactly the balances of the answered ops plus some
  * of those in flight, each whole; everysec (transfers only): the total
- * unchanged. The workloads compact, so the states cover compaction's
+ * unchanged. stewardd: the Db's workload sent as SET and DEL by two Redis
+ * clients to a server running in this process (two shard threads, so
+ * half the commands are routed to the other shard, and commits happen at
+ * the end of a server turn), its states opened as stewardd opens its keys
+ * and checked as the Db's. It does not send multi-key commands: a power
+ * cut may leave half of one that spans shards (issue 17).
+ * The workloads compact, so the states cover compaction's
  * snapshot files, their fdatasync, the renames and the directory fsyncs. A
  * state that fails is kept on disk, and its directory printed.
  *
@@ -67,10 +73,16 @@
 
 #include "support.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "base/base.h"
 #include "account/ledger_int.h"
 #include "db/db_int.h"
+#include "log/datadir.h"
 #include "log/logfile.h"
+#include "server/server.h"
 #include "steward/account.h"
 #include "steward/db.h"
 
@@ -209,6 +221,69 @@ static void *worker_main(void *arg)
         }
         record_ack(w->t, i);
     }
+    return NULL;
+}
+
+/* ---- stewardd's workload: the Db's ops, sent by Redis clients ------------------------- */
+
+static struct srv g_srv;
+static int g_port;
+static bool g_kv; /* the run is stewardd's */
+
+/* Sends one command (RESP, argc arguments, in one write: small writes in
+ * a row would wait on Nagle's algorithm) and reads its one-line reply into
+ * reply; false when the connection fails. */
+static bool kv_call(int fd, int argc, const char *const *argv, const size_t *lens, char *reply,
+                    size_t cap)
+{
+    char req[1024];
+    size_t n = (size_t)snprintf(req, sizeof req, "*%d\r\n", argc);
+    for (int i = 0; i < argc; i++) {
+        if (n + lens[i] + 32 > sizeof req)
+            return false;
+        n += (size_t)snprintf(req + n, sizeof req - n, "$%zu\r\n", lens[i]);
+        memcpy(req + n, argv[i], lens[i]);
+        memcpy(req + n + lens[i], "\r\n", 2);
+        n += lens[i] + 2;
+    }
+    if (write(fd, req, n) != (ssize_t)n)
+        return false;
+    size_t got = 0;
+    while (got < 2 || reply[got - 2] != '\r' || reply[got - 1] != '\n') {
+        if (got + 1 >= cap || read(fd, reply + got, 1) != 1)
+            return false;
+        got++;
+    }
+    reply[got - 2] = 0;
+    return true;
+}
+
+/* A client of the server recorded: the thread's ops as SET and DEL, one
+ * connection, each op answered before the next is sent. */
+static void *kv_worker_main(void *arg)
+{
+    struct worker *w = arg;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
+        abort();
+    char k[32], v[800], reply[128];
+    for (size_t i = 0; i < g_nops[w->t]; i++) {
+        struct wop op = g_ops[w->t][i];
+        key_name(w->t, op.key, k, sizeof k);
+        size_t n = op.ver ? value_of(w->t, op.key, op.ver, v, sizeof v) : 0;
+        const char *argv[3] = {op.ver ? "SET" : "DEL", k, v};
+        size_t lens[3] = {3, strlen(k), n};
+        const char *want = op.ver ? "+OK" : ":1";
+        if (!kv_call(fd, op.ver ? 3 : 2, argv, lens, reply, sizeof reply) ||
+            strcmp(reply, want) != 0) {
+            fprintf(stderr, "crash_states: op %zu of client %u: %s\n", i, w->t, reply);
+            abort();
+        }
+        record_ack(w->t, i);
+    }
+    close(fd);
     return NULL;
 }
 
@@ -586,28 +661,50 @@ static void remove_dir(const char *dir)
     rmdir(dir);
 }
 
-/* What a key reads as: 0 absent, v a put of version v; -1 for a value no
- * put of the workload wrote. */
-static long read_key(sw_db *db, unsigned t, unsigned k)
+/* The key as stored: stewardd's keys begin with their database's number
+ * (0 here). Returns its length. */
+static size_t stored_key(unsigned t, unsigned k, char *out, size_t cap)
 {
-    char name[32], got[800], want[800];
-    key_name(t, k, name, sizeof name);
-    size_t glen = 0;
-    int rc = sw_db_fetch(db, name, strlen(name), got, sizeof got, &glen);
-    if (rc == SW_ENOTFOUND)
-        return 0;
-    unsigned ver = 0;
-    if (rc != SW_OK || sscanf(got, "v%u:", &ver) != 1 || ver == 0)
-        return -1;
-    size_t n = value_of(t, k, ver, want, sizeof want);
-    return glen == n && memcmp(got, want, n) == 0 ? (long)ver : -1;
+    size_t at = g_kv ? 1 : 0;
+    out[0] = 0;
+    key_name(t, k, out + at, cap - at);
+    return at + strlen(out + at);
 }
 
 static unsigned shard_of_key(unsigned t, unsigned k)
 {
-    char name[32];
-    key_name(t, k, name, sizeof name);
-    return sw__shard_of(sw__hash(name, strlen(name)), SHARDS);
+    char key[40];
+    size_t len = stored_key(t, k, key, sizeof key);
+    return sw__shard_of(sw__hash(key, len), SHARDS);
+}
+
+/* What a key reads as, from the Db or (stewardd's) from its shards: 0
+ * absent, v a put of version v; -1 for a value no put of the workload
+ * wrote. */
+static long read_key(sw_db *db, sw__shard *const *kv, unsigned t, unsigned k)
+{
+    char key[40], got[800], want[800];
+    size_t klen = stored_key(t, k, key, sizeof key), glen = 0;
+    int rc;
+    if (kv) {
+        const void *val;
+        int64_t expire;
+        uint64_t h = sw__hash(key, klen);
+        rc = sw__shard_get(kv[shard_of_key(t, k)], h, key, klen, &val, &glen, &expire);
+        if (rc == SW_OK && glen < sizeof got) {
+            memcpy(got, val, glen);
+            got[glen] = 0;
+        }
+    } else {
+        rc = sw_db_fetch(db, key, klen, got, sizeof got, &glen);
+    }
+    if (rc == SW_ENOTFOUND)
+        return 0;
+    unsigned ver = 0;
+    if (rc != SW_OK || glen >= sizeof got || sscanf(got, "v%u:", &ver) != 1 || ver == 0)
+        return -1;
+    size_t n = value_of(t, k, ver, want, sizeof want);
+    return glen == n && memcmp(got, want, n) == 0 ? (long)ver : -1;
 }
 
 /* Whether what thread t's keys on shard sh read as is the state after the
@@ -663,7 +760,7 @@ static enum sw_fsync g_fsync;
 static int shard_file(const struct model *m, const struct state *s, unsigned sh)
 {
     char want[32];
-    snprintf(want, sizeof want, "db-shard-%04u.log", sh);
+    snprintf(want, sizeof want, "%s-shard-%04u.log", g_kv ? "kv" : "db", sh);
     struct name names[MAX_NAMES];
     int n = names_after(m, s->dirops, names);
     for (int i = 0; i < n; i++)
@@ -677,13 +774,13 @@ static int shard_file(const struct model *m, const struct state *s, unsigned sh)
  * durable (always: every answered op; everysec: every op answered when the
  * last completed fdatasync of the shard's log began) and at most one op
  * past the answered ones (the one in flight). NULL when it holds. */
-static const char *check_db(sw_db *db, const struct model *m, const struct state *s,
-                            const size_t acked[THREADS])
+static const char *check_db(sw_db *db, sw__shard *const *kv, const struct model *m,
+                            const struct state *s, const size_t acked[THREADS])
 {
     long got[1024];
     for (unsigned t = 0; t < THREADS; t++) {
         for (unsigned k = 0; k < g_keys; k++)
-            if ((got[k] = read_key(db, t, k)) < 0)
+            if ((got[k] = read_key(db, kv, t, k)) < 0)
                 return "a value no write of the workload made";
         for (unsigned sh = 0; sh < SHARDS; sh++) {
             int file = shard_file(m, s, sh);
@@ -746,14 +843,24 @@ static void check_state(const struct model *m, const struct state *s, const size
     sw_ledger *l = NULL;
     int rc;
     const char *why;
+    sw__shard *kv[SHARDS] = {0};
     if (g_ledger) {
         sw_ledger_options lo = {.shards = SHARDS, .dir = dir, .fsync = g_fsync};
         rc = sw_ledger_open(&l, &lo);
         why = rc == SW_OK ? check_ledger(l, acked) : "the open refused it";
+    } else if (g_kv) { /* as stewardd opens its keys (server.c) */
+        char err[256];
+        unsigned n = SHARDS;
+        rc = sw__datadir_open(dir, "kv", &n, SHARDS, err, sizeof err);
+        for (unsigned i = 0; rc == SW_OK && i < SHARDS; i++)
+            rc = sw__shard_open(&kv[i], i, dir, "kv", g_fsync, err, sizeof err);
+        why = rc == SW_OK ? check_db(NULL, kv, m, s, acked) : "the open refused it";
+        for (unsigned i = 0; i < SHARDS; i++)
+            sw__shard_close(kv[i]);
     } else {
         sw_db_options opts = {.shards = SHARDS, .dir = dir, .fsync = g_fsync};
         rc = sw_db_open(&db, &opts);
-        why = rc == SW_OK ? check_db(db, m, s, acked) : "the open refused it";
+        why = rc == SW_OK ? check_db(db, NULL, m, s, acked) : "the open refused it";
     }
     if (l)
         sw_ledger_close(l);
@@ -1044,6 +1151,67 @@ static void base_db(const char *dir)
     assert_int_equal(sw_db_close(db), SW_OK);
 }
 
+static struct srv_config kv_config(const char *dir)
+{
+    return (struct srv_config){.port = 0, /* any free one */
+                               .bind = "127.0.0.1",
+                               .dir = (char *)dir,
+                               .fsync = g_fsync,
+                               .shards = SHARDS,
+                               .maxclients = 64,
+                               .obuf_limit = (size_t)1 << 26,
+                               .obuf_stall_s = 60,
+                               .max_bulk = (size_t)1 << 20,
+                               .max_query = (size_t)1 << 26,
+                               .protected_mode = true,
+                               .hz = 10};
+}
+
+static void base_kv(const char *dir)
+{
+    struct srv_config cfg = kv_config(dir);
+    char err[256];
+    assert_int_equal(srv_open(&g_srv, &cfg, err, sizeof err), SW_OK); /* meta and empty logs */
+    srv_close(&g_srv);
+}
+
+static void *server_main(void *arg)
+{
+    srv_run(arg);
+    return NULL;
+}
+
+/* Records the workload sent to a stewardd running in this process (so
+ * that the observer sees its logs), and returns its compactions. */
+static uint64_t record_kv(const char *dir, long *syncs)
+{
+    struct srv_config cfg = kv_config(dir);
+    char err[256];
+    sw__log_observe(record_io, NULL);
+    assert_int_equal(srv_open(&g_srv, &cfg, err, sizeof err), SW_OK);
+    sw__log *logs[SHARDS];
+    for (unsigned i = 0; i < SHARDS; i++) {
+        struct sw__shard *core = g_srv.shards[i].core;
+        core->compact_min = 0; /* before the shard threads start */
+        logs[i] = &core->j.log;
+    }
+    struct sockaddr_in a;
+    socklen_t alen = sizeof a;
+    assert_int_equal(getsockname(g_srv.lfd, (struct sockaddr *)&a, &alen), 0);
+    g_port = ntohs(a.sin_port);
+    pthread_t server;
+    assert_int_equal(pthread_create(&server, NULL, server_main, &g_srv), 0);
+    run_workers(NULL, kv_worker_main, logs, syncs);
+    srv_stop(&g_srv);
+    assert_int_equal(pthread_join(server, NULL), 0);
+    uint64_t compactions = 0;
+    for (unsigned i = 0; i < SHARDS; i++)
+        compactions += sw__shard_compactions(g_srv.shards[i].core);
+    srv_close(&g_srv);
+    sw__log_observe(NULL, NULL);
+    return compactions;
+}
+
 static void base_ledger(const char *dir)
 {
     sw_ledger *l = NULL;
@@ -1096,9 +1264,14 @@ static void reset(void)
         plan();
 }
 
-static void run(bool ledger, enum sw_fsync fsync, const char *mode)
+enum workload { W_DB, W_LEDGER, W_KV };
+static const char *const g_work_name[] = {"db", "ledger", "stewardd"};
+
+static void run(enum workload work, enum sw_fsync fsync, const char *mode)
 {
+    bool ledger = work == W_LEDGER;
     g_ledger = ledger;
+    g_kv = work == W_KV;
     g_transfers_only = ledger && fsync != SW_FSYNC_ALWAYS;
     g_fsync = fsync;
     reset();
@@ -1112,6 +1285,8 @@ static void run(bool ledger, enum sw_fsync fsync, const char *mode)
     assert_int_equal(mkdir(dir, 0755), 0);
     if (ledger) /* the base image */
         base_ledger(dir);
+    else if (g_kv)
+        base_kv(dir);
     else
         base_db(dir);
 
@@ -1124,7 +1299,9 @@ static void run(bool ledger, enum sw_fsync fsync, const char *mode)
     memset(m.fd_file, 0xff, sizeof m.fd_file);
     load_base(&m, dir);
     long syncs = 0;
-    uint64_t compactions = ledger ? record_ledger(dir, &syncs) : record_db(dir, &syncs);
+    uint64_t compactions = ledger ? record_ledger(dir, &syncs)
+                           : g_kv ? record_kv(dir, &syncs)
+                                  : record_db(dir, &syncs);
 
     sw_set_log(count_warning, NULL);
     if (!g_seen)
@@ -1149,12 +1326,11 @@ static void run(bool ledger, enum sw_fsync fsync, const char *mode)
     sw_set_log(NULL, NULL);
     printf("crash_states: %s, appendfsync %s: %zu trace events, %llu compactions, %ld background "
            "syncs, %ld failed\n",
-           ledger ? "ledger" : "db", mode, g_ntrace, (unsigned long long)compactions, syncs,
-           g_failed);
+           g_work_name[work], mode, g_ntrace, (unsigned long long)compactions, syncs, g_failed);
     for (int k = 0; k < MODES; k++)
         printf("crash_states: %s, appendfsync %s, %s mode: %ld crash states checked (%ld with a "
                "torn tail cut, %ld of them as lost pages)\n",
-               ledger ? "ledger" : "db", mode, g_mode_name[k], g_states[k], g_torn[k], g_lost[k]);
+               g_work_name[work], mode, g_mode_name[k], g_states[k], g_torn[k], g_lost[k]);
     assert_true(compactions >= 1);
     assert_int_equal(g_failed, 0);
     remove_dir(dir);
@@ -1164,25 +1340,37 @@ static void run(bool ledger, enum sw_fsync fsync, const char *mode)
 static void test_db_always(void **state)
 {
     (void)state;
-    run(false, SW_FSYNC_ALWAYS, "always");
+    run(W_DB, SW_FSYNC_ALWAYS, "always");
 }
 
 static void test_db_everysec(void **state)
 {
     (void)state;
-    run(false, SW_FSYNC_EVERYSEC, "everysec");
+    run(W_DB, SW_FSYNC_EVERYSEC, "everysec");
 }
 
 static void test_ledger_always(void **state)
 {
     (void)state;
-    run(true, SW_FSYNC_ALWAYS, "always");
+    run(W_LEDGER, SW_FSYNC_ALWAYS, "always");
 }
 
 static void test_ledger_everysec(void **state)
 {
     (void)state;
-    run(true, SW_FSYNC_EVERYSEC, "everysec");
+    run(W_LEDGER, SW_FSYNC_EVERYSEC, "everysec");
+}
+
+static void test_kv_always(void **state)
+{
+    (void)state;
+    run(W_KV, SW_FSYNC_ALWAYS, "always");
+}
+
+static void test_kv_everysec(void **state)
+{
+    (void)state;
+    run(W_KV, SW_FSYNC_EVERYSEC, "everysec");
 }
 
 int main(int argc, char **argv)
@@ -1204,10 +1392,9 @@ int main(int argc, char **argv)
     g_rng = seed_stream(1);
     g_page_rng = seed_stream(2);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_db_always),
-        cmocka_unit_test(test_db_everysec),
-        cmocka_unit_test(test_ledger_always),
-        cmocka_unit_test(test_ledger_everysec),
+        cmocka_unit_test(test_db_always),     cmocka_unit_test(test_db_everysec),
+        cmocka_unit_test(test_ledger_always), cmocka_unit_test(test_ledger_everysec),
+        cmocka_unit_test(test_kv_always),     cmocka_unit_test(test_kv_everysec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
