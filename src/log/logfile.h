@@ -136,9 +136,10 @@ int sw__log_append(sw__log *log, const sw__rec *r);
  * the bytes promised, so that appends and flushes by others in between
  * cannot use them, until sw__log_release(log, the same bytes) gives them
  * back: just before the append of the record (of at most `bytes`) they
- * were held for, which then cannot be refused, or when it is called off. Each returns SW_OK;
- * SW_EINVAL (NULL or closed log); SW_EIO when the disk has no room (errno ENOSPC or EDQUOT, the log
- * still usable; nothing held) or the log has failed for good. */
+ * were held for, which then cannot be refused, or when it is called off.
+ * Each returns SW_OK; SW_EINVAL (NULL or closed log); SW_EIO when the disk
+ * has no room (errno ENOSPC or EDQUOT, the log still usable; nothing held)
+ * or the log has failed for good. */
 int sw__log_reserve(sw__log *log, size_t bytes);
 int sw__log_hold(sw__log *log, size_t bytes);
 void sw__log_release(sw__log *log, size_t bytes);
