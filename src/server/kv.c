@@ -153,6 +153,8 @@ void kv_room_drop(struct srv *s)
 
 int kv_room_args(struct exec *x, size_t first, size_t step)
 {
+    if (!x->srv->cfg.dir) /* memory only: no log to run out of room */
+        return SW_OK;
     for (size_t i = first; i < x->argc; i += step) {
         struct kkey k;
         int rc = kkey_init(x, &k, &x->argv[i]);
