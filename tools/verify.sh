@@ -2,8 +2,9 @@
 # Model-checks the protocols with spin: verify/chan.pml (the channel
 # protocol of src/chan/chan.c over the futex parker of src/base/sync.c, or
 # over a task's parker) in each configuration, verify/lock.pml (sync.c's
-# futex mutex) and verify/owner.pml (the owner protocol of
-# src/owner/owner.c). Every
+# futex mutex), verify/owner.pml (the owner protocol of
+# src/owner/owner.c) and verify/txn.pml (the key-lock protocol that issue 17
+# is to give stewardd's multi-key commands). Every
 # correct configuration must come out with no error, every deliberately
 # broken variant must be caught, and every witness (a path of interest that
 # the correct configurations must reach) must be reached.
@@ -101,7 +102,7 @@ check() {
         "${errors:-?}" "$(echo "$ms" | awk '{print $1 / 1000}')" "$result"
 }
 
-if ! build chan || ! build lock || ! build owner -O2; then
+if ! build chan || ! build lock || ! build owner -O2 || ! build txn -O2; then
     echo "verify: the models do not build"
     exit 1
 fi
@@ -189,6 +190,26 @@ witnesses=(
 for w in "${witnesses[@]}"; do
     IFS=: read -r wit cfg name <<<"$w"
     check owner "$name" reach OWNER_CFG="$cfg" OWNER_WITNESS="$wit"
+done
+
+# verify/txn.pml: the key-lock protocol's configurations (TXN_CFG), broken
+# variants (TXN_BUG) and witnesses (TXN_WITNESS).
+configs=(1:txn-mset-mget 2:txn-mset-gets 3:txn-disjoint 4:txn-world 5:txn-one-shard)
+for c in "${configs[@]}"; do
+    check txn "${c#*:}" pass TXN_CFG="${c%%:*}"
+done
+bugs=(
+    "1:1:txn-bug-order:invalid end state" "1:4:txn-bug-order-world:invalid end state"
+    "2:1:txn-bug-piecemeal:(r0==r1)" "2:2:txn-bug-piece-get:(vb!=0)"
+    "3:2:txn-bug-get-nowait:(vb!=0)"
+)
+for b in "${bugs[@]}"; do
+    IFS=: read -r bug cfg name want <<<"$b"
+    check txn "$name" "fail:$want" TXN_CFG="$cfg" TXN_BUG="$bug"
+done
+for w in 1:3:txn-w-parallel 2:2:txn-w-get-waits 3:1:txn-w-lock-waits 3:4:txn-w-world-waits; do
+    IFS=: read -r wit cfg name <<<"$w"
+    check txn "$name" reach TXN_CFG="$cfg" TXN_WITNESS="$wit"
 done
 
 echo "spin $(spin -V | sed -n 's/^Spin Version \([^ ]*\).*/\1/p'); total $(echo $(($(now_ms) - start)) | awk '{print $1 / 1000}')s"
