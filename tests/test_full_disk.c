@@ -1,7 +1,10 @@
-/* A full disk, on a real small file system: a 16 MiB tmpfs mounted in a
- * private mount namespace (as root, or in a user namespace otherwise), so
- * that nothing outside this process sees it and it goes with the process.
- * Where neither is allowed, the tests skip and say why; the fault seam
+/* A full disk, on real small file systems mounted in a private mount
+ * namespace (as root, or in a user namespace otherwise), so that nothing
+ * outside this process sees them and they go with the process: a 16 MiB
+ * tmpfs, and (as root, where mkfs.ext4 and a loop device are at hand) a
+ * 32 MiB ext4, data=ordered, where the log's reserved space is unwritten
+ * extents and the writes into it go through delayed allocation. Where a
+ * file system cannot be had, its tests skip and say why; the fault seam
  * (test_log, test_db_durable, test_ledger_durable) still covers the logic.
  *
  * Each test fills the file system with a filler file, leaves a little room,
@@ -34,8 +37,16 @@
 #include "steward/account.h"
 #include "steward/db.h"
 
-static char g_mnt[64];     /* the small file system, "" when there is none */
-static char g_why[256];    /* why there is none */
+/* A small file system: where it is mounted ("" when there is none) and why
+ * there is none. */
+struct fs {
+    const char *name;
+    char mnt[64];
+    char why[256];
+};
+static struct fs g_tmpfs = {.name = "tmpfs"}, g_ext4 = {.name = "ext4"};
+
+static const char *g_mnt;  /* the running test's file system's mount, "" for none */
 static char g_dir[128];    /* the data directory of the running test */
 static char g_filler[128]; /* the file that fills the disk */
 
@@ -49,16 +60,17 @@ static bool write_file(const char *path, const char *text)
     return ok;
 }
 
-/* Mounts the tmpfs; false with g_why set when the machine does not let us.
- * Runs first in main, before any thread exists: a mount namespace is a
- * thread's, and the threads made later inherit it. */
-static bool small_fs(void)
+/* A mount namespace of our own, made private; false with why set where
+ * the machine does not let us. Runs first in main, before any thread
+ * exists: a mount namespace is a thread's, and the threads made later
+ * inherit it. */
+static bool own_namespace(char *why, size_t len)
 {
     uid_t uid = geteuid();
     gid_t gid = getegid();
     char map[64];
     if (unshare(CLONE_NEWNS | (uid != 0 ? CLONE_NEWUSER : 0)) != 0) {
-        snprintf(g_why, sizeof g_why, "unshare(%s): %s",
+        snprintf(why, len, "unshare(%s): %s",
                  uid != 0 ? "CLONE_NEWUSER|CLONE_NEWNS" : "CLONE_NEWNS", strerror(errno));
         return false;
     }
@@ -68,32 +80,73 @@ static bool small_fs(void)
             write_file("/proc/self/setgroups", "deny") && write_file("/proc/self/uid_map", map);
         snprintf(map, sizeof map, "0 %u 1", (unsigned)gid);
         if (!ok || !write_file("/proc/self/gid_map", map)) {
-            snprintf(g_why, sizeof g_why, "cannot map our user in a user namespace");
+            snprintf(why, len, "cannot map our user in a user namespace");
             return false;
         }
     }
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
-        snprintf(g_why, sizeof g_why, "making / private: %s", strerror(errno));
-        return false;
-    }
-    strcpy(g_mnt, "/tmp/steward-fulldisk-XXXXXX");
-    if (!mkdtemp(g_mnt)) {
-        snprintf(g_why, sizeof g_why, "mkdtemp: %s", strerror(errno));
-        g_mnt[0] = 0;
-        return false;
-    }
-    if (mount("tmpfs", g_mnt, "tmpfs", 0, "size=16m,mode=0700") != 0) {
-        snprintf(g_why, sizeof g_why, "mount -t tmpfs: %s", strerror(errno));
-        rmdir(g_mnt);
-        g_mnt[0] = 0;
+        snprintf(why, len, "making / private: %s", strerror(errno));
         return false;
     }
     return true;
 }
 
+static bool make_mountpoint(struct fs *f)
+{
+    snprintf(f->mnt, sizeof f->mnt, "/tmp/steward-fulldisk-%s-XXXXXX", f->name);
+    if (mkdtemp(f->mnt))
+        return true;
+    snprintf(f->why, sizeof f->why, "mkdtemp: %s", strerror(errno));
+    f->mnt[0] = 0;
+    return false;
+}
+
+static void mount_tmpfs(struct fs *f)
+{
+    if (make_mountpoint(f) && mount("tmpfs", f->mnt, "tmpfs", 0, "size=16m,mode=0700") != 0) {
+        snprintf(f->why, sizeof f->why, "mount -t tmpfs: %s", strerror(errno));
+        rmdir(f->mnt);
+        f->mnt[0] = 0;
+    }
+}
+
+/* An ext4 image on a loop device: mkfs.ext4 and mount(8) do the work. The
+ * image is unlinked once mounted; the loop device (autoclear) goes with
+ * the mount. */
+static void mount_ext4(struct fs *f, bool root)
+{
+    if (!root) {
+        snprintf(f->why, sizeof f->why, "a loop device needs root");
+        return;
+    }
+    if (!make_mountpoint(f))
+        return;
+    char img[80], cmd[400];
+    snprintf(img, sizeof img, "%s.img", f->mnt);
+    snprintf(cmd, sizeof cmd,
+             "truncate -s 32M '%s' && mkfs.ext4 -q -F '%s' >/dev/null 2>&1 && "
+             "mount -o loop '%s' '%s' 2>/dev/null",
+             img, img, img, f->mnt);
+    int rc = system(cmd);
+    unlink(img);
+    if (rc != 0) {
+        snprintf(f->why, sizeof f->why, "mkfs.ext4 and a loop mount did not work here");
+        rmdir(f->mnt);
+        f->mnt[0] = 0;
+    }
+}
+
+static void unmount(struct fs *f)
+{
+    if (f->mnt[0]) {
+        umount2(f->mnt, MNT_DETACH);
+        rmdir(f->mnt);
+    }
+}
+
 static int setup(void **state)
 {
-    (void)state;
+    g_mnt = ((struct fs *)*state)->mnt;
     if (!g_mnt[0])
         return 0;
     snprintf(g_dir, sizeof g_dir, "%s/data", g_mnt);
@@ -193,7 +246,7 @@ static void db_full_disk(enum sw_fsync fsync)
         stored += rc == SW_OK;
         refused += rc == SW_EIO;
     }
-    printf("    %s: %d stored, %d refused on a full disk\n",
+    printf("    %s, %s: %d stored, %d refused on a full disk\n", g_mnt,
            fsync == SW_FSYNC_ALWAYS ? "always" : "everysec", stored, refused);
     assert_true(stored > 0 && refused >= 64);
     db_check(db, acked, n);        /* reads go on */
@@ -319,7 +372,7 @@ static void test_ledger_transfers(void **state)
     for (int t = 0; t < THREADS; t++)
         pthread_join(m[t].thread, NULL);
     long ok = m[0].ok + m[1].ok, refused = m[0].refused + m[1].refused;
-    printf("    ledger: %ld transfers made, %ld refused on a full disk\n", ok, refused);
+    printf("    %s, ledger: %ld transfers made, %ld refused on a full disk\n", g_mnt, ok, refused);
     assert_true(ok > 0 && refused > 0);
     ledger_check(l, m); /* the money is all there, every refusal changed nothing */
     free_disk();
@@ -335,21 +388,32 @@ static void test_ledger_transfers(void **state)
 
 int main(int argc, char **argv)
 {
-    bool have = small_fs(); /* first: before any thread */
+    char why[256];
+    bool root = geteuid() == 0;           /* outside the user namespace, if we make one */
+    if (own_namespace(why, sizeof why)) { /* first: before any thread */
+        mount_tmpfs(&g_tmpfs);
+        mount_ext4(&g_ext4, root);
+    } else {
+        snprintf(g_tmpfs.why, sizeof g_tmpfs.why, "%s", why);
+        snprintf(g_ext4.why, sizeof g_ext4.why, "%s", why);
+    }
     seed_init(argc, argv);
-    if (!have)
-        printf("no small file system to fill (%s): these tests skip; the fault seam tests in "
-               "test_log, test_db_durable and test_ledger_durable still run\n",
-               g_why);
+    const struct fs *all[] = {&g_tmpfs, &g_ext4};
+    for (int i = 0; i < 2; i++)
+        if (!all[i]->mnt[0])
+            printf("no small %s to fill (%s): its tests skip; the fault seam tests in test_log, "
+                   "test_db_durable and test_ledger_durable still run\n",
+                   all[i]->name, all[i]->why);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_db_always, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_db_everysec, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ledger_transfers, setup, teardown),
+        {"tmpfs: db always", test_db_always, setup, teardown, &g_tmpfs},
+        {"tmpfs: db everysec", test_db_everysec, setup, teardown, &g_tmpfs},
+        {"tmpfs: ledger transfers", test_ledger_transfers, setup, teardown, &g_tmpfs},
+        {"ext4: db always", test_db_always, setup, teardown, &g_ext4},
+        {"ext4: db everysec", test_db_everysec, setup, teardown, &g_ext4},
+        {"ext4: ledger transfers", test_ledger_transfers, setup, teardown, &g_ext4},
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    if (g_mnt[0]) {
-        umount2(g_mnt, MNT_DETACH);
-        rmdir(g_mnt);
-    }
+    unmount(&g_tmpfs);
+    unmount(&g_ext4);
     return failed;
 }
