@@ -141,7 +141,9 @@ int kv_expire(struct kkey *k, int64_t expire);
  * their room, kv_room_add(k, vlen) per put (vlen 0 for a delete or a
  * deadline), then kv_room_take(s): SW_OK, every shard counted has room for
  * them all; SW_EIO, nothing to be written (and the counts forgotten either
- * way); kv_room_drop forgets the counts without reserving. kv_room_args
+ * way); kv_room_drop forgets the counts without reserving. kv_room_key
+ * counts and takes the room of one write, for a command that must know
+ * before it replies anything that its write will go. kv_room_args
  * counts and takes the room of the key arguments first, first + step, ...
  * of x (step 2: each key followed by its value). kv_flush_room counts what
  * kv_flush(sh, db) will log. */
@@ -149,6 +151,7 @@ int kv_refusal(void);
 void kv_room_add(struct kkey *k, size_t vlen);
 int kv_room_take(struct srv *s);
 void kv_room_drop(struct srv *s);
+int kv_room_key(struct kkey *k, size_t vlen);
 int kv_room_args(struct exec *x, size_t first, size_t step);
 int kv_flush_room(struct srv_shard *sh, int db);
 

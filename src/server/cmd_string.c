@@ -105,12 +105,9 @@ static void set_generic(struct exec *x, struct kkey *k, const sw__resp_arg *val,
     int64_t oexp;
     bool found = kv_get(k, &old, &olen, &oexp) == SW_OK;
     bool go = !((flags & SET_NX) && found) && !((flags & SET_XX) && !found);
-    if ((flags & SET_GET) && go) { /* room first: the old value must not go out if it fails */
-        kv_room_add(k, val->len);
-        if (kv_room_take(x->srv) != SW_OK) {
-            reply_status(x, SW_EIO);
-            return;
-        }
+    if ((flags & SET_GET) && go && kv_room_key(k, val->len) != SW_OK) {
+        reply_status(x, SW_EIO); /* before the old value goes out */
+        return;
     }
     if (flags & SET_GET) {
         if (found)
@@ -198,7 +195,7 @@ void cmd_getdel(struct exec *x)
     int64_t e;
     if (kv_get(&k, &v, &n, &e) != SW_OK) {
         sw__resp_add_null(x->out);
-    } else if (kv_room_add(&k, 0), kv_room_take(x->srv) != SW_OK) {
+    } else if (kv_room_key(&k, 0) != SW_OK) {
         reply_status(x, SW_EIO); /* a full disk: the key stays, so no value goes out */
     } else {
         sw__resp_add_bulk(x->out, v, n); /* copied before the delete frees it */
@@ -234,9 +231,7 @@ void cmd_getex(struct exec *x)
     } else {
         hit(x, true);
         bool change = expire > 0 || (expire == 0 && e != 0);
-        if (change)
-            kv_room_add(&k, 0);
-        if (change && kv_room_take(x->srv) != SW_OK) {
+        if (change && kv_room_key(&k, 0) != SW_OK) {
             reply_status(x, SW_EIO); /* a full disk: the deadline stays as it was */
         } else {
             sw__resp_add_bulk(x->out, v, n);

@@ -144,6 +144,12 @@ void kv_room_add(struct kkey *k, size_t vlen)
     k->sh->room += sw__shard_write_bytes(k->len, vlen);
 }
 
+int kv_room_key(struct kkey *k, size_t vlen)
+{
+    kv_room_add(k, vlen);
+    return kv_room_take(k->sh->srv);
+}
+
 void kv_room_drop(struct srv *s)
 {
     for (unsigned i = 0; i < s->n; i++)
