@@ -46,9 +46,10 @@ struct fs {
 };
 static struct fs g_tmpfs = {.name = "tmpfs"}, g_ext4 = {.name = "ext4"};
 
-static const char *g_mnt;  /* the running test's file system's mount, "" for none */
-static char g_dir[128];    /* the data directory of the running test */
-static char g_filler[128]; /* the file that fills the disk */
+static const struct fs *g_fs; /* the running test's file system */
+static const char *g_mnt;     /* its mount, "" for none */
+static char g_dir[128];       /* the data directory of the running test */
+static char g_filler[128];    /* the file that fills the disk */
 
 static bool write_file(const char *path, const char *text)
 {
@@ -146,12 +147,22 @@ static void unmount(struct fs *f)
 
 static int setup(void **state)
 {
-    g_mnt = ((struct fs *)*state)->mnt;
+    g_fs = *state;
+    g_mnt = g_fs->mnt;
     if (!g_mnt[0])
         return 0;
     snprintf(g_dir, sizeof g_dir, "%s/data", g_mnt);
     snprintf(g_filler, sizeof g_filler, "%s/filler", g_mnt);
     return mkdir(g_dir, 0700) == 0 ? 0 : -1;
+}
+
+/* Whether the running test has its file system; if not, says why (the
+ * test then skips). */
+static bool have_fs(void)
+{
+    if (!g_mnt[0])
+        print_message("skipped: no small %s to fill (%s)\n", g_fs->name, g_fs->why);
+    return g_mnt[0] != 0;
 }
 
 static int teardown(void **state)
@@ -227,7 +238,7 @@ static void db_check(sw_db *db, const bool *acked, int n)
 
 static void db_full_disk(enum sw_fsync fsync)
 {
-    if (!g_mnt[0])
+    if (!have_fs())
         skip();
     sw_db *db = db_open(fsync);
     assert_int_equal(sw_db_close(db), SW_OK); /* the files exist; no room held */
@@ -354,7 +365,7 @@ static void ledger_check(sw_ledger *l, const struct mover *m)
 static void test_ledger_transfers(void **state)
 {
     (void)state;
-    if (!g_mnt[0])
+    if (!have_fs())
         skip();
     sw_ledger *l = ledger_open();
     for (uint64_t id = 0; id < ACCOUNTS; id++)

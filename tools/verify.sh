@@ -107,110 +107,97 @@ if ! build chan || ! build lock || ! build owner -O2 || ! build txn -O2; then
     exit 1
 fi
 
-# The configurations of verify/chan.pml (CHAN_CFG), with sync.c's parker.
-configs=(
-    1:unbuf-mpmc 2:buf-mpmc 3:unbuf-close 4:buf-close 5:buf2-laps
-    6:select-unbuf 7:select-buf 8:select-mixed 9:timed-unbuf 10:timed-buf
-    11:timed-select 12:try-send 13:try-recv 14:select-send-close 15:select-queued
-    16:slot-select 17:unbuf-try 18:unbuf-timed
-)
-for c in "${configs[@]}"; do
-    check chan "${c#*:}" pass CHAN_CFG="${c%%:*}"
-done
-# The configurations with unbuffered channels again, every waiter a task
-# (CHAN_PARK=2: park commits on the scheduler after the switch).
-for c in 1:unbuf-mpmc 3:unbuf-close 6:select-unbuf 9:timed-unbuf 11:timed-select 16:slot-select \
-    17:unbuf-try 18:unbuf-timed; do
-    check chan "task-${c#*:}" pass CHAN_CFG="${c%%:*}" CHAN_PARK=2
-done
+# The checks of one model over lists of entries. PREFIX names the model's
+# variables (PREFIX_CFG, PREFIX_BUG, PREFIX_WITNESS); EXTRA, when set, adds
+# its VAR=value words to every run of the call.
+#   check_configs MODEL PREFIX CFG:NAME...         each must pass
+#   check_bugs MODEL PREFIX BUG:CFG:NAME:TEXT...   each broken variant must be
+#                                                  caught by the check TEXT names
+#   check_witnesses MODEL PREFIX WIT:CFG:NAME...   each witness must be reached
+check_configs() {
+    local model=$1 p=$2 c
+    shift 2
+    for c in "$@"; do
+        # shellcheck disable=SC2086 # EXTRA is words
+        check "$model" "${c#*:}" pass "${p}_CFG=${c%%:*}" ${EXTRA:-}
+    done
+}
+check_bugs() {
+    local model=$1 p=$2 e bug cfg name want
+    shift 2
+    for e in "$@"; do
+        IFS=: read -r bug cfg name want <<<"$e"
+        # shellcheck disable=SC2086
+        check "$model" "$name" "fail:$want" "${p}_CFG=$cfg" "${p}_BUG=$bug" ${EXTRA:-}
+    done
+}
+check_witnesses() {
+    local model=$1 p=$2 e wit cfg name
+    shift 2
+    for e in "$@"; do
+        IFS=: read -r wit cfg name <<<"$e"
+        # shellcheck disable=SC2086
+        check "$model" "$name" reach "${p}_CFG=$cfg" "${p}_WITNESS=$wit" ${EXTRA:-}
+    done
+}
+
+# verify/chan.pml's configurations, with sync.c's parker; then those with
+# unbuffered channels again, every waiter a task (CHAN_PARK=2: park commits
+# on the scheduler after the switch).
+check_configs chan CHAN 1:unbuf-mpmc 2:buf-mpmc 3:unbuf-close 4:buf-close 5:buf2-laps \
+    6:select-unbuf 7:select-buf 8:select-mixed 9:timed-unbuf 10:timed-buf 11:timed-select \
+    12:try-send 13:try-recv 14:select-send-close 15:select-queued 16:slot-select 17:unbuf-try \
+    18:unbuf-timed
+EXTRA=CHAN_PARK=2 check_configs chan CHAN 1:task-unbuf-mpmc 3:task-unbuf-close \
+    6:task-select-unbuf 9:task-timed-unbuf 11:task-timed-select 16:task-slot-select \
+    17:task-unbuf-try 18:task-unbuf-timed
 check lock lock pass
 
-# The broken variants (CHAN_BUG), each on a configuration that reaches it,
-# with the check that must catch it.
-bugs=(
-    "1:12:bug-waiters:(x&2)!=0" "2:2:bug-arm:invalid end state" "3:7:bug-claim:nclaims"
-    "4:1:bug-park:invalid end state" "5:4:bug-close:invalid end state" "6:2:bug-cas:got[v]==1"
-    "7:16:bug-slot-queued:invalid end state" "8:16:bug-slot-raise:invalid end state"
-    "10:18:bug-slot-retract:nclaims[me]==1"
-)
-for b in "${bugs[@]}"; do
-    IFS=: read -r bug cfg name want <<<"$b"
-    check chan "$name" "fail:$want" CHAN_CFG="$cfg" CHAN_BUG="$bug"
-done
-check chan bug-task-commit "fail:!(runs[k2])" CHAN_CFG=9 CHAN_BUG=9 CHAN_PARK=2
+# The broken variants, each on a configuration that reaches it, with the
+# check that must catch it.
+check_bugs chan CHAN "1:12:bug-waiters:(x&2)!=0" "2:2:bug-arm:invalid end state" \
+    "3:7:bug-claim:nclaims" "4:1:bug-park:invalid end state" "5:4:bug-close:invalid end state" \
+    "6:2:bug-cas:got[v]==1" "7:16:bug-slot-queued:invalid end state" \
+    "8:16:bug-slot-raise:invalid end state" "10:18:bug-slot-retract:nclaims[me]==1"
+EXTRA=CHAN_PARK=2 check_bugs chan CHAN "9:9:bug-task-commit:!(runs[k2])"
 check lock bug-lock "fail:invalid end state" LOCK_BUG=1
 
-# The witnesses (CHAN_WITNESS), each on a configuration that reaches it.
-witnesses=(
-    1:9:w-late-wake 2:9:w-claim-lost 3:6:w-select-drop 4:12:w-kick 5:13:w-drained
-    6:7:w-transient 7:13:w-try-wait 8:15:w-select-wait 9:3:w-close-sender
-    10:9:w-timeout 11:12:w-arm 12:13:w-own-pump 13:1:w-futex-wake
-    16:16:w-slot-locked 17:18:w-slot-retract 18:18:w-slot-claimed 19:1:w-slot-fast
-    21:16:w-slot-backout
-)
-for w in "${witnesses[@]}"; do
-    IFS=: read -r wit cfg name <<<"$w"
-    check chan "$name" reach CHAN_CFG="$cfg" CHAN_WITNESS="$wit"
-done
-# The task parker's witnesses (CHAN_PARK=2).
-for w in 14:9:w-task-notified 15:9:w-task-timer 20:1:w-task-wake; do
-    IFS=: read -r wit cfg name <<<"$w"
-    check chan "$name" reach CHAN_CFG="$cfg" CHAN_WITNESS="$wit" CHAN_PARK=2
-done
+# The witnesses, each on a configuration that reaches it; then the task
+# parker's (CHAN_PARK=2).
+check_witnesses chan CHAN 1:9:w-late-wake 2:9:w-claim-lost 3:6:w-select-drop 4:12:w-kick \
+    5:13:w-drained 6:7:w-transient 7:13:w-try-wait 8:15:w-select-wait 9:3:w-close-sender \
+    10:9:w-timeout 11:12:w-arm 12:13:w-own-pump 13:1:w-futex-wake 16:16:w-slot-locked \
+    17:18:w-slot-retract 18:18:w-slot-claimed 19:1:w-slot-fast 21:16:w-slot-backout
+EXTRA=CHAN_PARK=2 check_witnesses chan CHAN 14:9:w-task-notified 15:9:w-task-timer \
+    20:1:w-task-wake
 
-# verify/owner.pml: its configurations (OWNER_CFG), broken variants
-# (OWNER_BUG) and witnesses (OWNER_WITNESS), as above. bug-post-home,
-# bug-stop-wake and bug-stop-count undo the three fixes of commit daa0994
-# (see docs/verification.md).
-configs=(1:calls 2:combine 3:posts 4:two-owners 5:stop 6:free-self 7:free-other 8:stop-race)
-for c in "${configs[@]}"; do
-    check owner "${c#*:}" pass OWNER_CFG="${c%%:*}"
-done
-bugs=(
-    "1:3:bug-dekker:invalid end state" "2:1:bug-letgo:invalid end state"
-    "3:2:bug-tree:invalid end state" "4:5:bug-free:!(freed[o])" "5:5:bug-closed:!(stopq[o])"
-    "6:7:bug-life:!(mclosed[k])||freed[k]" "7:1:bug-handed:ended[id]"
-    "8:5:bug-count:!(mclosed[k])||freed[k]" "9:2:bug-reply:ended[bb[i]]"
-    "10:1:bug-trytake:nhold[o]==1" "11:5:bug-post-home:!(freed[o])"
-    "12:3:bug-order:(ran[(((c*2)+i)+1)]==1)" "13:8:bug-stop-wake:invalid end state"
+# verify/owner.pml, as above. bug-post-home, bug-stop-wake and
+# bug-stop-count undo the three fixes of commit daa0994 (see
+# docs/verification.md).
+check_configs owner OWNER 1:calls 2:combine 3:posts 4:two-owners 5:stop 6:free-self \
+    7:free-other 8:stop-race
+check_bugs owner OWNER "1:3:bug-dekker:invalid end state" "2:1:bug-letgo:invalid end state" \
+    "3:2:bug-tree:invalid end state" "4:5:bug-free:!(freed[o])" "5:5:bug-closed:!(stopq[o])" \
+    "6:7:bug-life:!(mclosed[k])||freed[k]" "7:1:bug-handed:ended[id]" \
+    "8:5:bug-count:!(mclosed[k])||freed[k]" "9:2:bug-reply:ended[bb[i]]" \
+    "10:1:bug-trytake:nhold[o]==1" "11:5:bug-post-home:!(freed[o])" \
+    "12:3:bug-order:(ran[(((c*2)+i)+1)]==1)" "13:8:bug-stop-wake:invalid end state" \
     "14:8:bug-stop-count:!(freed[o])"
-)
-for b in "${bugs[@]}"; do
-    IFS=: read -r bug cfg name want <<<"$b"
-    check owner "$name" "fail:$want" OWNER_CFG="$cfg" OWNER_BUG="$bug"
-done
-witnesses=(
-    1:1:w-fast 2:1:w-combined 3:1:w-handed 4:3:w-to-pool 5:5:w-stop-free 6:5:w-eclosed
-    7:1:w-late-wake-call 8:7:w-free-second 9:6:w-stop-second 10:1:w-push-holder 11:2:w-tree-wake
-    12:3:w-wake-thread 13:1:w-beyond-tree 14:7:w-stop-pool 15:2:w-signal 16:1:w-unpark-wake
-    17:5:w-stop-held 18:2:w-keep-taking 19:5:w-post-eclosed 20:5:w-post-early
-    21:3:w-post-holder 22:4:w-two-owners 23:5:w-last-out 24:1:w-fast-letgo
+check_witnesses owner OWNER 1:1:w-fast 2:1:w-combined 3:1:w-handed 4:3:w-to-pool \
+    5:5:w-stop-free 6:5:w-eclosed 7:1:w-late-wake-call 8:7:w-free-second 9:6:w-stop-second \
+    10:1:w-push-holder 11:2:w-tree-wake 12:3:w-wake-thread 13:1:w-beyond-tree 14:7:w-stop-pool \
+    15:2:w-signal 16:1:w-unpark-wake 17:5:w-stop-held 18:2:w-keep-taking 19:5:w-post-eclosed \
+    20:5:w-post-early 21:3:w-post-holder 22:4:w-two-owners 23:5:w-last-out 24:1:w-fast-letgo \
     25:8:w-stop-race 26:8:w-stop-wait 27:8:w-stopper-last 28:8:w-free-last
-)
-for w in "${witnesses[@]}"; do
-    IFS=: read -r wit cfg name <<<"$w"
-    check owner "$name" reach OWNER_CFG="$cfg" OWNER_WITNESS="$wit"
-done
 
-# verify/txn.pml: the key-lock protocol's configurations (TXN_CFG), broken
-# variants (TXN_BUG) and witnesses (TXN_WITNESS).
-configs=(1:txn-mset-mget 2:txn-mset-gets 3:txn-disjoint 4:txn-world 5:txn-one-shard)
-for c in "${configs[@]}"; do
-    check txn "${c#*:}" pass TXN_CFG="${c%%:*}"
-done
-bugs=(
-    "1:1:txn-bug-order:invalid end state" "1:4:txn-bug-order-world:invalid end state"
-    "2:1:txn-bug-piecemeal:(r0==r1)" "2:2:txn-bug-piece-get:(vb!=0)"
-    "3:2:txn-bug-get-nowait:(vb!=0)"
-)
-for b in "${bugs[@]}"; do
-    IFS=: read -r bug cfg name want <<<"$b"
-    check txn "$name" "fail:$want" TXN_CFG="$cfg" TXN_BUG="$bug"
-done
-for w in 1:3:txn-w-parallel 2:2:txn-w-get-waits 3:1:txn-w-lock-waits 3:4:txn-w-world-waits; do
-    IFS=: read -r wit cfg name <<<"$w"
-    check txn "$name" reach TXN_CFG="$cfg" TXN_WITNESS="$wit"
-done
+# verify/txn.pml: the key-lock protocol.
+check_configs txn TXN 1:txn-mset-mget 2:txn-mset-gets 3:txn-disjoint 4:txn-world \
+    5:txn-one-shard
+check_bugs txn TXN "1:1:txn-bug-order:invalid end state" \
+    "1:4:txn-bug-order-world:invalid end state" "2:1:txn-bug-piecemeal:(r0==r1)" \
+    "2:2:txn-bug-piece-get:(vb!=0)" "3:2:txn-bug-get-nowait:(vb!=0)"
+check_witnesses txn TXN 1:3:txn-w-parallel 2:2:txn-w-get-waits 3:1:txn-w-lock-waits \
+    3:4:txn-w-world-waits
 
 echo "spin $(spin -V | sed -n 's/^Spin Version \([^ ]*\).*/\1/p'); total $(echo $(($(now_ms) - start)) | awk '{print $1 / 1000}')s"
 if [ "$failed" -gt 0 ]; then
