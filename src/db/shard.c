@@ -178,6 +178,17 @@ int sw__shard_reserve(sw__shard *s, size_t bytes)
     return s->j.open ? sw__journal_reserve(&s->j, bytes) : SW_OK;
 }
 
+int sw__shard_hold(sw__shard *s, size_t bytes)
+{
+    return s->j.open ? sw__journal_hold(&s->j, bytes) : SW_OK;
+}
+
+void sw__shard_release(sw__shard *s, size_t bytes)
+{
+    if (s->j.open)
+        sw__journal_release(&s->j, bytes);
+}
+
 size_t sw__shard_write_bytes(size_t klen, size_t vlen)
 {
     /* The header, the type, then three varints of at most 10 bytes each:

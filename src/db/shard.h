@@ -100,6 +100,13 @@ int sw__shard_expire(sw__shard *s, uint64_t hash, const void *key, size_t klen, 
  * deadline change. sw__shard_nospace: the errno (ENOSPC, EDQUOT, EFBIG) of
  * the latest refusal, if it was for want of room, else 0. */
 int sw__shard_reserve(sw__shard *s, size_t bytes);
+/* Room held for writes a later request makes (a transaction's second
+ * step): sw__shard_hold keeps bytes free for them against everything
+ * logged meanwhile (SW_OK, also memory-only; SW_EIO as above), and
+ * sw__shard_release gives them back, just before those writes or when
+ * they are called off. */
+int sw__shard_hold(sw__shard *s, size_t bytes);
+void sw__shard_release(sw__shard *s, size_t bytes);
 size_t sw__shard_write_bytes(size_t klen, size_t vlen);
 int sw__shard_nospace(const sw__shard *s);
 

@@ -154,6 +154,11 @@ void kv_room_drop(struct srv *s);
 int kv_room_key(struct kkey *k, size_t vlen);
 int kv_room_args(struct exec *x, size_t first, size_t step);
 int kv_flush_room(struct srv_shard *sh, int db);
+/* Holds bytes of log room on sh for writes a later step makes (a
+ * transaction's apply): SW_OK or SW_EIO (refused, as kv_room_take);
+ * kv_room_unhold gives them back. */
+int kv_room_hold(struct srv_shard *sh, size_t bytes);
+void kv_room_unhold(struct srv_shard *sh, size_t bytes);
 
 /* Wall clock in ms, as deadlines are kept. */
 int64_t kv_now(void);

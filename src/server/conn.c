@@ -170,6 +170,7 @@ void conn_close(struct conn *c)
     epoll_ctl(sh->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->life = CONN_DEAD;
+    txn_conn_closed(c);
     /* Relaxed: a hint for the shards running c's requests (run_exec). */
     atomic_store_explicit(&c->gone, true, memory_order_relaxed);
     if (c->prev)
@@ -354,7 +355,7 @@ static void conn_parse_error(struct conn *c)
 static void conn_process_input(struct conn *c)
 {
     if (c->input == CONN_IN_HELD) {
-        if (c->away > 0)
+        if (c->away > 0 || c->wait != WAIT_NONE)
             return;
         c->input = CONN_IN_ON;
         if (!route_dispatch(c, &c->held_cmd))
@@ -394,8 +395,17 @@ static void conn_process_input(struct conn *c)
 static void conn_process(struct conn *c)
 {
     conn_process_input(c);
-    if (c->sh->world_held)
+    if (c->sh->world_held) {
         route_world_leave(c->sh);
+        txn_world_done(c);
+    }
+}
+
+void conn_resume(struct conn *c)
+{
+    conn_process(c);
+    if (c->life != CONN_DEAD && c->input != CONN_IN_HELD)
+        conn_events(c);
 }
 
 static void conn_read(struct conn *c)
@@ -440,11 +450,8 @@ void conn_take_reply(struct conn *c, struct msg *m)
         return;
     }
     conn_drain_queue(c);
-    if (c->life != CONN_DEAD && c->input == CONN_IN_HELD && c->away == 0) {
-        conn_process(c);
-        if (c->life != CONN_DEAD && c->input != CONN_IN_HELD)
-            conn_events(c);
-    }
+    if (c->life != CONN_DEAD && c->input == CONN_IN_HELD && c->away == 0 && c->wait == WAIT_NONE)
+        conn_resume(c);
 }
 
 /* ---- output ------------------------------------------------------------------- */

@@ -174,6 +174,21 @@ int kv_room_args(struct exec *x, size_t first, size_t step)
     return kv_room_take(x->srv);
 }
 
+int kv_room_hold(struct srv_shard *sh, size_t bytes)
+{
+    assert(srv_may_touch(sh));
+    if (sw__shard_hold(sh->core, bytes) != SW_OK) {
+        refused(sh);
+        return SW_EIO;
+    }
+    return SW_OK;
+}
+
+void kv_room_unhold(struct srv_shard *sh, size_t bytes)
+{
+    sw__shard_release(sh->core, bytes);
+}
+
 int kv_room_take(struct srv *s)
 {
     int rc = SW_OK;

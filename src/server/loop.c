@@ -69,7 +69,7 @@ static void cron(struct srv_shard *sh)
 
 static int turn_timeout(struct srv_shard *sh)
 {
-    if (sw__shard_compacting(sh->core) || sh->deferred)
+    if (sw__shard_compacting(sh->core) || sh->deferred || sh->spinning)
         return 0;
     if (atomic_load_explicit(&sh->srv->stopping, memory_order_relaxed))
         return 10;
@@ -119,6 +119,7 @@ static void shard_events(struct srv_shard *sh, const struct epoll_event *ev, int
  * before any reply leaves, home (send_replies) or to a client (flush). */
 static void shard_turn(struct srv_shard *sh)
 {
+    txn_retry(sh);
     route_serve_inbox(sh);
     commit(sh);
     route_send_replies(sh);

@@ -57,6 +57,9 @@ void conn_replied(struct conn *c, struct msg *slot);
 /* An EXEC of c has come back from another shard with its reply in m. */
 void conn_take_reply(struct conn *c, struct msg *m);
 
+/* c's held command may run now: runs it, and the input behind it. */
+void conn_resume(struct conn *c);
+
 /* ---- route.c ---------------------------------------------------------------- */
 
 /* A message of c (an EXEC with cmd's arguments copied, or a reply slot). NULL
@@ -79,5 +82,58 @@ void route_serve_inbox(struct srv_shard *sh);
 
 /* Sends this turn's replies home, one push per shard; after the commit. */
 void route_send_replies(struct srv_shard *sh);
+
+/* Pushes m onto sh's inbox (any thread). */
+void route_push(struct srv_shard *sh, struct msg *m);
+
+/* Queues m to go back to its origin after this turn's commit. */
+void route_reply_home(struct srv_shard *sh, struct msg *m);
+
+/* Runs an EXEC here and queues it home with its reply. */
+void route_run_exec(struct srv_shard *sh, struct msg *m);
+
+/* Counts a command of c that runs (statistics, idle time). */
+void route_count(struct conn *c);
+
+/* ---- txn.c ------------------------------------------------------------------ */
+
+/* What a multi-key command does as a transaction, or NULL if it runs as a
+ * world operation instead. */
+const struct txn_kind *txn_kind_of(const struct cmd_def *d, size_t argc);
+
+/* Starts cmd, whose keys span shards, as a transaction of kind k. Returns
+ * false when c must stop parsing for now. */
+bool txn_start(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
+               const struct txn_kind *k);
+
+/* A world operation of c is due: true if it may start now; false if it
+ * waits (held) for the transactions under way, which no new one joins. */
+bool txn_world_may_start(struct conn *c, const sw__resp_cmd *cmd);
+
+/* c's world operation is over: transactions may start again. */
+void txn_world_done(struct conn *c);
+
+/* Whether none of the keys of a command of d is locked against it on sh. */
+bool txn_keys_free(struct srv_shard *sh, const struct cmd_def *d, size_t argc,
+                   const sw__resp_arg *argv, int db);
+
+/* Holds c's command cmd until what it waits for (why) is over. */
+void txn_wait(struct conn *c, const sw__resp_cmd *cmd, enum conn_wait why);
+
+/* Runs the EXEC m here, or parks it until its keys are unlocked. */
+void txn_exec(struct srv_shard *sh, struct msg *m);
+
+/* Handles a transaction's message (MSG_LOCK ... MSG_UNLOCK). */
+void txn_handle(struct srv_shard *sh, struct msg *m);
+
+/* Each turn: retries the connections waiting for a world operation or for
+ * one to end. */
+void txn_retry(struct srv_shard *sh);
+
+/* c is closing: it waits for nothing any more. */
+void txn_conn_closed(struct conn *c);
+
+/* Frees sh's lock table (closing). */
+void txn_shard_free(struct srv_shard *sh);
 
 #endif

@@ -309,6 +309,13 @@ static bool run_here(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_d
     return c->life == CONN_OPEN;
 }
 
+void route_count(struct conn *c)
+{
+    atomic_fetch_add_explicit(&c->sh->st_cmds, 1, memory_order_relaxed);
+    c->cmds++;
+    c->last_ms = c->sh->now_ms;
+}
+
 bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd)
 {
     struct srv_shard *sh = c->sh;
@@ -317,15 +324,27 @@ bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd)
     int home = HOME_HERE;
     if (d && !sh->world_held && cmd_arity_ok(d, cmd->argc) &&
         (c->authed || (d->flags & CMD_NOAUTH))) {
+        if (c->txn_live) { /* it must see the transaction's effects, as its client did */
+            conn_hold(c, cmd);
+            return false;
+        }
         home = (d->flags & CMD_ALL) ? HOME_MANY : key_home(sh, d, cmd, c->db);
         if (home == HOME_MANY && c->away > 0) {
             conn_hold(c, cmd); /* it must see the effects of those first */
             return false;
         }
+        if (home == HOME_MANY && sh->srv->n > 1) {
+            const struct txn_kind *k = (d->flags & CMD_ALL) ? NULL : txn_kind_of(d, cmd->argc);
+            if (k)
+                return txn_start(c, cmd, d, k);
+            if (!txn_world_may_start(c, cmd))
+                return false;
+        } else if (home == HOME_HERE && !txn_keys_free(sh, d, cmd->argc, cmd->argv, c->db)) {
+            txn_wait(c, cmd, WAIT_LOCK);
+            return false;
+        }
     }
-    atomic_fetch_add_explicit(&sh->st_cmds, 1, memory_order_relaxed);
-    c->cmds++;
-    c->last_ms = sh->now_ms;
+    route_count(c);
     if (d && home >= 0)
         return send_exec(c, cmd, d, home);
     return run_here(c, cmd, d, home);
@@ -333,8 +352,23 @@ bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd)
 
 /* ---- the inbox's messages ------------------------------------------------- */
 
-/* Runs another shard's command here; its reply goes home after the commit. */
-static void run_exec(struct srv_shard *sh, struct msg *m)
+void route_push(struct srv_shard *sh, struct msg *m)
+{
+    inbox_push(sh, m, m);
+}
+
+void route_reply_home(struct srv_shard *sh, struct msg *m)
+{
+    /* outq[to] is kept newest first, as inbox_push wants a chain (its
+     * receiver reverses the whole stack); outq_tail[to] is the oldest. */
+    unsigned to = m->from->index;
+    m->next = sh->outq[to];
+    if (!m->next)
+        sh->outq_tail[to] = m;
+    sh->outq[to] = m;
+}
+
+void route_run_exec(struct srv_shard *sh, struct msg *m)
 {
     assert(srv_may_touch(sh));
     /* A client whose replies already pass its output limit is being
@@ -354,13 +388,7 @@ static void run_exec(struct srv_shard *sh, struct msg *m)
                                   memory_order_relaxed);
     }
     m->kind = MSG_REPLY;
-    /* outq[to] is kept newest first, as inbox_push wants a chain (its
-     * receiver reverses the whole stack); outq_tail[to] is the oldest. */
-    unsigned to = m->from->index;
-    m->next = sh->outq[to];
-    if (!m->next)
-        sh->outq_tail[to] = m;
-    sh->outq[to] = m;
+    route_reply_home(sh, m);
 }
 
 /* An EXEC this shard sent is back with its reply. */
@@ -375,7 +403,10 @@ static void handle(struct srv_shard *sh, struct msg *m)
 {
     switch (m->kind) {
     case MSG_EXEC:
-        run_exec(sh, m);
+        if (sh->locks.n || sh->parked)
+            txn_exec(sh, m); /* it may have to wait for a key */
+        else
+            route_run_exec(sh, m);
         break;
     case MSG_REPLY:
         take_reply(sh, m);
@@ -384,6 +415,13 @@ static void handle(struct srv_shard *sh, struct msg *m)
         pause_here(sh, m);
         break;
     case MSG_SLOT:
+        break;
+    case MSG_LOCK:
+    case MSG_READY:
+    case MSG_APPLY:
+    case MSG_DONE:
+    case MSG_UNLOCK:
+        txn_handle(sh, m);
         break;
     }
 }

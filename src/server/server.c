@@ -15,6 +15,7 @@
 #include "base/sync.h"
 #include "log/datadir.h"
 #include "server/cmd.h"
+#include "server/loop_int.h"
 
 static int listen_on(struct srv *s, char *err, size_t errlen)
 {
@@ -90,6 +91,7 @@ int srv_open(struct srv *s, const struct srv_config *cfg, char *err, size_t errl
     s->start_ms = kv_now();
     atomic_init(&s->next_id, 1);
     pthread_mutex_init(&s->world, NULL);
+    pthread_mutex_init(&s->sched, NULL);
     for (int i = 0; i < 40; i++)
         s->run_id[i] = "0123456789abcdef"[sw__rand64() & 15];
     unsigned n = cfg->shards, dflt = sw__default_shards();
@@ -135,6 +137,7 @@ void srv_close(struct srv *s)
         free(sh->outq);
         free(sh->outq_tail);
         free(sh->pauses);
+        txn_shard_free(sh);
     }
     free(s->shards);
     if (s->ledger)
@@ -142,4 +145,5 @@ void srv_close(struct srv *s)
     if (s->lfd >= 0)
         close(s->lfd);
     pthread_mutex_destroy(&s->world);
+    pthread_mutex_destroy(&s->sched);
 }

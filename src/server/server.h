@@ -89,11 +89,26 @@ struct srv_config {
 
 /* ---- connections and messages --------------------------------------------- */
 
-enum msg_kind { MSG_EXEC, MSG_REPLY, MSG_PAUSE, MSG_SLOT };
+enum msg_kind {
+    MSG_EXEC,  /* a command for the shard of its keys */
+    MSG_REPLY, /* an EXEC back home with its reply */
+    MSG_PAUSE, /* a world operation stops the shard */
+    MSG_SLOT,  /* a reply slot in a connection's queue, never sent */
+    /* A multi-shard transaction's part (txn.c), one message per shard that
+     * travels between the coordinator and that shard: */
+    MSG_LOCK,   /* lock the part's keys, then prepare (or, read-only: run) */
+    MSG_READY,  /* back at the coordinator: locked, prepared or refused */
+    MSG_APPLY,  /* make the writes, unlock */
+    MSG_DONE,   /* back at the coordinator: the writes made and committed */
+    MSG_UNLOCK, /* unlock without writing (a read, or a refusal); not answered */
+};
 
 struct conn;
 struct srv_shard;
 struct cmd_def;
+struct txn;
+struct txn_kind;
+struct klock;
 
 /* A PAUSE message's state: the futex word `pause` of struct msg. The world
  * holder sets PAUSE_SENT before each push (having waited for PAUSE_LEFT if
@@ -126,6 +141,23 @@ struct msg {
     sw__resp_buf out;   /* the reply */
     /* MSG_PAUSE: an enum msg_pause, kept a 32-bit word for the futex. */
     _Atomic uint32_t pause;
+    /* A transaction's part (txn.c): its transaction (the coordinator's), the
+     * lock table entries of its keys (the executing shard's), the log room
+     * it holds there, and what its prepare found. */
+    struct txn *txn;           /* the coordinator's: only it reads this */
+    const struct txn_kind *tk; /* what the part does (immutable) */
+    struct klock **locks;
+    size_t nlocks;
+    size_t held;
+    int64_t found;
+    int rc;
+};
+
+/* A shard's key locks (txn.c): the keys the transactions it takes part in
+ * have locked or wait for. */
+struct ltab {
+    struct klock **b; /* buckets, cap a power of two; NULL: empty */
+    size_t cap, n;
 };
 
 /* A connection's life; it only moves down this list. */
@@ -152,6 +184,14 @@ enum conn_input {
     CONN_IN_PAUSED,
 };
 
+/* Why a held connection (CONN_IN_HELD) waits, besides its requests away. */
+enum conn_wait {
+    WAIT_NONE,
+    WAIT_LOCK,  /* a key of held_cmd is locked by a transaction here */
+    WAIT_WORLD, /* held_cmd is a world operation and transactions are live */
+    WAIT_SCHED, /* held_cmd is a transaction and a world operation is due */
+};
+
 /* One client connection; its shard thread's only (or the world holder's
  * while that shard is paused). */
 struct conn {
@@ -173,11 +213,15 @@ struct conn {
     int proto; /* 2 or 3 (HELLO) */
     enum conn_life life;
     enum conn_input input;
-    bool authed;           /* AUTH passed, or no password is set */
-    sw__resp_cmd held_cmd; /* CONN_IN_HELD: the command that waits */
-    size_t rpos, rlen;     /* unparsed bytes of rbuf */
-    bool want_write;       /* EPOLLOUT registered: output is left to send */
-    bool in_flush_list;    /* queued for the end of this turn's flush (flush_next) */
+    bool authed;            /* AUTH passed, or no password is set */
+    sw__resp_cmd held_cmd;  /* CONN_IN_HELD: the command that waits */
+    enum conn_wait wait;    /* and on what, when not just its requests away */
+    bool world_wanted;      /* counted in srv.world_wanted (txn.c) */
+    bool txn_live;          /* a transaction of it is under way (counted in away) */
+    struct conn *wait_next; /* the shard's waiting list, while wait != WAIT_NONE */
+    size_t rpos, rlen;      /* unparsed bytes of rbuf */
+    bool want_write;        /* EPOLLOUT registered: output is left to send */
+    bool in_flush_list;     /* queued for the end of this turn's flush (flush_next) */
     struct conn *flush_next;
     struct conn *prev, *next; /* the shard's list of connections (or of dead ones) */
     char *name;
@@ -220,7 +264,15 @@ struct srv_shard {
     int refusing;       /* errno of the latest write refused for want of disk
                            space, 0 once one is logged again (kv.c) */
     bool world_held;    /* this shard holds the world (route.c) */
-    int64_t now_ms;     /* the turn's clock */
+    /* Transactions (txn.c): the key locks, the parts waiting for theirs
+     * (in arrival order), the EXECs waiting for a locked key, and the
+     * connections waiting (enum conn_wait). */
+    struct ltab locks;
+    struct msg *pending, *pending_tail;
+    struct msg *parked, *parked_tail;
+    struct conn *waiting;
+    unsigned spinning; /* of which WAIT_WORLD or WAIT_SCHED: retried every turn */
+    int64_t now_ms;    /* the turn's clock */
     int64_t last_cron_ms;
     /* Statistics (this thread writes; INFO reads them relaxed). */
     _Atomic uint64_t st_cmds, st_conns, st_rejected, st_expired, st_hits, st_misses;
@@ -235,6 +287,11 @@ struct srv {
     int lfd; /* the listening socket */
     sw_ledger *ledger;
     pthread_mutex_t world; /* held by the one shard running a world operation */
+    /* Transactions (txn.c). Parts are pushed to their shards' inboxes
+     * under `sched`, so every shard sees transactions in one order. */
+    pthread_mutex_t sched;
+    _Atomic long txns_live;    /* scheduled and not finished */
+    _Atomic long world_wanted; /* world operations waiting: no new transaction starts */
     _Atomic bool stopping;
     _Atomic long inflight;     /* EXEC messages not yet back home */
     _Atomic unsigned quiet;    /* shards that will start no more work */

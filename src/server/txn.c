@@ -1,0 +1,760 @@
+/* Multi-shard transactions: a command whose keys span shards (MSET, MGET,
+ * DEL, UNLINK, EXISTS, MSETNX) runs as one part per shard of its keys,
+ * under key locks, with only those shards taking part. The DESIGN comment
+ * is in server.h ("Transactions"); the protocol is modelled in
+ * verify/txn.pml.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/cmd.h"
+#include "server/loop_int.h"
+
+/* ---- what a transaction does with its parts -------------------------------- */
+
+enum merge {
+    MERGE_OK,    /* +OK, or the first part's error */
+    MERGE_SUM,   /* the sum of the parts' integers */
+    MERGE_ARRAY, /* the parts' array elements, back in the keys' order */
+    MERGE_NX,    /* MSETNX: :1 once written, :0 if a key existed */
+};
+
+struct txn_kind {
+    cmd_fn fn;   /* the command (cmd_def.fn) */
+    bool write;  /* exclusive locks; prepare, then apply */
+    size_t step; /* arguments per key (2: a key and its value) */
+    cmd_fn run;  /* what a part runs: at the grant (a read), or at the apply */
+    enum merge merge;
+};
+
+static const struct txn_kind kinds[] = {
+    {cmd_mget, false, 1, cmd_mget, MERGE_ARRAY}, {cmd_exists, false, 1, cmd_exists, MERGE_SUM},
+    {cmd_mset, true, 2, cmd_mset, MERGE_OK},     {cmd_msetnx, true, 2, cmd_mset, MERGE_NX},
+    {cmd_del, true, 1, cmd_del, MERGE_SUM}, /* and UNLINK */
+};
+
+const struct txn_kind *txn_kind_of(const struct cmd_def *d, size_t argc)
+{
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        const struct txn_kind *k = &kinds[i];
+        /* MSET with a key and no value: the command replies the error */
+        if (k->fn == d->fn)
+            return k->step == 2 && argc % 2 == 0 ? NULL : k;
+    }
+    return NULL;
+}
+
+/* The coordinator's record of one transaction (the connection's shard). */
+struct txn {
+    struct conn *c;
+    struct msg *slot; /* the client's reply, in its queue */
+    const struct txn_kind *k;
+    unsigned parts, left; /* parts, and those not back from this step */
+    size_t nkeys;
+    uint32_t *owner;    /* MERGE_ARRAY: the shard of each key, in order */
+    struct msg *part[]; /* by shard; NULL where none */
+};
+
+/* ---- key locks --------------------------------------------------------------- */
+
+/* One key's lock on one shard: held shared by reads, exclusively by a
+ * write, and referred to by every part that holds or waits for it. */
+struct klock {
+    struct klock *next; /* bucket chain */
+    uint64_t hash;
+    unsigned refs;
+    unsigned shared;
+    bool excl;
+    /* The grant scan that met a waiting part wanting this key first
+     * (scan_excl: exclusively), so that later parts wait behind it. */
+    uint64_t scan;
+    bool scan_excl;
+    const struct msg *stamp; /* the latest part to take a reference (duplicate keys) */
+    size_t len;
+    char key[];
+};
+
+static struct klock **lt_slot(struct ltab *t, uint64_t hash, const char *p, size_t len)
+{
+    struct klock **pp = &t->b[hash & (t->cap - 1)];
+    while (*pp && ((*pp)->hash != hash || (*pp)->len != len || memcmp((*pp)->key, p, len) != 0))
+        pp = &(*pp)->next;
+    return pp;
+}
+
+static struct klock *lt_find(struct ltab *t, uint64_t hash, const char *p, size_t len)
+{
+    return t->n ? *lt_slot(t, hash, p, len) : NULL;
+}
+
+static bool lt_grow(struct ltab *t)
+{
+    size_t cap = t->cap ? t->cap * 2 : 64;
+    struct klock **b = calloc(cap, sizeof *b);
+    if (!b)
+        return false;
+    for (size_t i = 0; i < t->cap; i++) {
+        for (struct klock *l = t->b[i], *next; l; l = next) {
+            next = l->next;
+            l->next = b[l->hash & (cap - 1)];
+            b[l->hash & (cap - 1)] = l;
+        }
+    }
+    free(t->b);
+    t->b = b;
+    t->cap = cap;
+    return true;
+}
+
+/* The lock of a key, made if it has none. NULL when out of memory. */
+static struct klock *lt_get(struct ltab *t, uint64_t hash, const char *p, size_t len)
+{
+    if (t->n >= t->cap && !lt_grow(t) && !t->cap)
+        return NULL;
+    struct klock **pp = lt_slot(t, hash, p, len);
+    if (*pp)
+        return *pp;
+    struct klock *l = calloc(1, sizeof *l + len);
+    if (!l)
+        return NULL;
+    l->hash = hash;
+    l->len = len;
+    memcpy(l->key, p, len);
+    *pp = l;
+    t->n++;
+    return l;
+}
+
+/* A part lets go of l (neither holding nor waiting any more). */
+static void lt_put(struct ltab *t, struct klock *l)
+{
+    if (--l->refs > 0)
+        return;
+    assert(!l->excl && l->shared == 0);
+    struct klock **pp = lt_slot(t, l->hash, l->key, l->len);
+    *pp = l->next;
+    t->n--;
+    free(l);
+}
+
+void txn_shard_free(struct srv_shard *sh)
+{
+    for (size_t i = 0; i < sh->locks.cap; i++)
+        for (struct klock *l = sh->locks.b[i], *next; l; l = next) {
+            next = l->next;
+            free(l);
+        }
+    free(sh->locks.b);
+    sh->locks = (struct ltab){0};
+}
+
+/* Whether a command with these keys may run on sh now: none of them is
+ * locked against it (write: held at all; read: held exclusively). */
+bool txn_keys_free(struct srv_shard *sh, const struct cmd_def *d, size_t argc,
+                   const sw__resp_arg *argv, int db)
+{
+    if (sh->locks.n == 0 || d->first <= 0)
+        return true;
+    bool write = !(d->flags & CMD_READONLY);
+    size_t last = d->last < 0 ? argc - 1 : (size_t)d->last;
+    for (size_t i = (size_t)d->first; i <= last && i < argc; i += (size_t)d->step) {
+        struct kkey k;
+        if (kkey_build(sh->srv, db, &argv[i], &k) != SW_OK)
+            return true; /* the command fails the same way when it runs */
+        struct klock *l = lt_find(&sh->locks, k.hash, k.p, k.len);
+        kkey_free(&k);
+        if (l && (l->excl || (write && l->shared)))
+            return false;
+    }
+    return true;
+}
+
+/* ---- waiting connections and parked EXECs ------------------------------------ */
+
+void txn_wait(struct conn *c, const sw__resp_cmd *cmd, enum conn_wait why)
+{
+    struct srv_shard *sh = c->sh;
+    assert(c->wait == WAIT_NONE);
+    conn_hold(c, cmd);
+    c->wait = why;
+    c->wait_next = sh->waiting;
+    sh->waiting = c;
+    if (why != WAIT_LOCK)
+        sh->spinning++;
+}
+
+/* Takes c off sh's waiting list. */
+static void unwait(struct srv_shard *sh, struct conn *c)
+{
+    struct conn **pp = &sh->waiting;
+    while (*pp != c)
+        pp = &(*pp)->wait_next;
+    *pp = c->wait_next;
+    if (c->wait != WAIT_LOCK)
+        sh->spinning--;
+    c->wait = WAIT_NONE;
+    c->wait_next = NULL;
+}
+
+/* Runs again the held command of every connection waiting on sh for one of
+ * the reasons in mask (1 << enum conn_wait); each waits again if it must. */
+static void resume(struct srv_shard *sh, unsigned mask)
+{
+    struct conn *list = NULL, **tail = &list;
+    for (struct conn **pp = &sh->waiting; *pp;) {
+        struct conn *c = *pp;
+        if (mask & (1u << c->wait)) {
+            *pp = c->wait_next;
+            if (c->wait != WAIT_LOCK)
+                sh->spinning--;
+            c->wait = WAIT_NONE;
+            *tail = c;
+            tail = &c->wait_next;
+        } else {
+            pp = &c->wait_next;
+        }
+    }
+    *tail = NULL;
+    while (list) {
+        struct conn *c = list;
+        list = c->wait_next;
+        c->wait_next = NULL;
+        if (c->life != CONN_DEAD)
+            conn_resume(c);
+    }
+}
+
+void txn_retry(struct srv_shard *sh)
+{
+    if (sh->spinning)
+        resume(sh, 1u << WAIT_WORLD | 1u << WAIT_SCHED);
+}
+
+bool txn_world_may_start(struct conn *c, const sw__resp_cmd *cmd)
+{
+    struct srv *s = c->sh->srv;
+    if (!c->world_wanted) {
+        /* Under sched: a transaction scheduled after this sees it, and one
+         * scheduled before is counted in txns_live. */
+        pthread_mutex_lock(&s->sched);
+        atomic_fetch_add_explicit(&s->world_wanted, 1, memory_order_relaxed);
+        pthread_mutex_unlock(&s->sched);
+        c->world_wanted = true;
+    }
+    /* Acquire: pairs with finish's release, so the transactions' writes on
+     * every shard are visible to the world operation. */
+    if (atomic_load_explicit(&s->txns_live, memory_order_acquire) > 0) {
+        txn_wait(c, cmd, WAIT_WORLD);
+        return false;
+    }
+    return true;
+}
+
+void txn_world_done(struct conn *c)
+{
+    if (!c->world_wanted)
+        return;
+    c->world_wanted = false;
+    atomic_fetch_sub_explicit(&c->sh->srv->world_wanted, 1, memory_order_relaxed);
+}
+
+void txn_conn_closed(struct conn *c)
+{
+    if (c->wait != WAIT_NONE)
+        unwait(c->sh, c);
+    txn_world_done(c);
+}
+
+/* Whether an EXEC parked earlier on sh is c's. */
+static bool parked_for(struct srv_shard *sh, const struct conn *c, const struct msg *before)
+{
+    for (struct msg *m = sh->parked; m != before; m = m->next)
+        if (m->c == c)
+            return true;
+    return false;
+}
+
+void txn_exec(struct srv_shard *sh, struct msg *m)
+{
+    /* Behind a locked key, or behind its connection's earlier EXEC parked
+     * here: a client's commands on one shard run in its order. */
+    if ((sh->parked && parked_for(sh, m->c, NULL)) ||
+        !txn_keys_free(sh, m->cmd, m->argc, m->argv, m->db)) {
+        m->next = NULL;
+        if (sh->parked_tail)
+            sh->parked_tail->next = m;
+        else
+            sh->parked = m;
+        sh->parked_tail = m;
+        return;
+    }
+    route_run_exec(sh, m);
+}
+
+/* Runs the parked EXECs whose keys are free now, in order. */
+static void unpark(struct srv_shard *sh)
+{
+    struct msg **pp = &sh->parked, *last = NULL;
+    while (*pp) {
+        struct msg *m = *pp;
+        if (parked_for(sh, m->c, m) || !txn_keys_free(sh, m->cmd, m->argc, m->argv, m->db)) {
+            last = m;
+            pp = &m->next;
+            continue;
+        }
+        *pp = m->next;
+        route_run_exec(sh, m);
+    }
+    sh->parked_tail = last;
+}
+
+/* ---- a part on its shard ------------------------------------------------------ */
+
+static void exec_part(struct srv_shard *sh, struct msg *m, cmd_fn fn)
+{
+    struct exec x = {
+        .srv = sh->srv, .self = sh, .db = m->db, .argc = m->argc, .argv = m->argv, .out = &m->out};
+    fn(&x);
+}
+
+/* Sends m back to its coordinator as `kind`, after this turn's commit. */
+static void answer(struct srv_shard *sh, struct msg *m, enum msg_kind kind)
+{
+    m->kind = kind;
+    route_reply_home(sh, m);
+}
+
+/* m's locks are granted: a read runs now; a write holds the log room its
+ * apply will need and, for MSETNX, counts the keys that exist. */
+static void prepare(struct srv_shard *sh, struct msg *m)
+{
+    const struct txn_kind *k = m->tk;
+    if (!k->write) {
+        exec_part(sh, m, k->run);
+        return;
+    }
+    size_t room = 0;
+    for (size_t i = 1; i < m->argc; i += k->step) {
+        struct kkey kk;
+        if (kkey_build(sh->srv, m->db, &m->argv[i], &kk) != SW_OK) {
+            m->rc = SW_ENOMEM;
+            return;
+        }
+        room += sw__shard_write_bytes(kk.len, k->step == 2 ? m->argv[i + 1].len : 0);
+        if (k->merge == MERGE_NX) {
+            const void *v;
+            size_t n;
+            int64_t e;
+            m->found += kv_get(&kk, &v, &n, &e) == SW_OK;
+        }
+        kkey_free(&kk);
+    }
+    if (!sh->srv->cfg.dir)
+        return;
+    m->rc = kv_room_hold(sh, room);
+    if (m->rc == SW_OK) {
+        m->held = room;
+    } else { /* the refusal's words are this thread's (kv_refusal) */
+        struct exec x = {.srv = sh->srv, .self = sh, .out = &m->out};
+        reply_status(&x, m->rc);
+    }
+}
+
+static bool conflicts(const struct klock *l, bool write, uint64_t scan)
+{
+    if (l->excl || (write && l->shared))
+        return true;                                   /* a holder */
+    return l->scan == scan && (write || l->scan_excl); /* an earlier waiter */
+}
+
+/* Grants, in arrival order, every waiting part whose keys no holder and no
+ * earlier waiter conflicts with, and prepares it. Parts arrive in the one
+ * order `sched` gives every shard, so a part waits only for parts of
+ * transactions scheduled before its own: no cycle, no deadlock. */
+static void grant(struct srv_shard *sh)
+{
+    static _Thread_local uint64_t scans;
+    uint64_t scan = ++scans;
+    struct msg **pp = &sh->pending, *last = NULL;
+    while (*pp) {
+        struct msg *m = *pp;
+        bool write = m->tk->write, ok = true;
+        for (size_t i = 0; i < m->nlocks && ok; i++)
+            ok = !conflicts(m->locks[i], write, scan);
+        if (!ok) {
+            for (size_t i = 0; i < m->nlocks; i++) {
+                struct klock *l = m->locks[i];
+                l->scan_excl = (l->scan == scan && l->scan_excl) || write;
+                l->scan = scan;
+            }
+            last = m;
+            pp = &m->next;
+            continue;
+        }
+        *pp = m->next;
+        for (size_t i = 0; i < m->nlocks; i++) {
+            if (write)
+                m->locks[i]->excl = true;
+            else
+                m->locks[i]->shared++;
+        }
+        prepare(sh, m);
+        answer(sh, m, MSG_READY);
+    }
+    sh->pending_tail = last;
+}
+
+/* A part's keys unlocked: parts waiting for them may be granted, and the
+ * EXECs and connections waiting may run. */
+static void unlock(struct srv_shard *sh, struct msg *m)
+{
+    bool write = m->tk->write;
+    for (size_t i = 0; i < m->nlocks; i++) {
+        struct klock *l = m->locks[i];
+        if (write)
+            l->excl = false;
+        else
+            l->shared--;
+        lt_put(&sh->locks, l);
+    }
+    free(m->locks);
+    m->locks = NULL;
+    m->nlocks = 0;
+    if (m->held) {
+        kv_room_unhold(sh, m->held);
+        m->held = 0;
+    }
+    grant(sh);
+    if (sh->parked)
+        unpark(sh);
+    resume(sh, 1u << WAIT_LOCK);
+}
+
+/* A part has arrived: it waits for its keys' locks behind the parts that
+ * came before it. */
+static void enqueue(struct srv_shard *sh, struct msg *m)
+{
+    size_t step = m->tk->step, n = (m->argc - 1 + step - 1) / step;
+    m->locks = malloc(n * sizeof *m->locks);
+    if (!m->locks) {
+        m->rc = SW_ENOMEM;
+        answer(sh, m, MSG_READY);
+        return;
+    }
+    for (size_t i = 1; i < m->argc; i += step) {
+        struct kkey k;
+        struct klock *l = NULL;
+        if (kkey_build(sh->srv, m->db, &m->argv[i], &k) == SW_OK) {
+            l = lt_get(&sh->locks, k.hash, k.p, k.len);
+            kkey_free(&k);
+        }
+        if (!l) {
+            m->rc = SW_ENOMEM;
+            break;
+        }
+        if (l->stamp != m) { /* a key named twice is locked once */
+            l->stamp = m;
+            l->refs++;
+            m->locks[m->nlocks++] = l;
+        }
+    }
+    if (m->rc != SW_OK) { /* nothing granted: let go and report */
+        for (size_t i = 0; i < m->nlocks; i++)
+            lt_put(&sh->locks, m->locks[i]);
+        m->nlocks = 0;
+        answer(sh, m, MSG_READY);
+        return;
+    }
+    m->next = NULL;
+    if (sh->pending_tail)
+        sh->pending_tail->next = m;
+    else
+        sh->pending = m;
+    sh->pending_tail = m;
+    grant(sh);
+}
+
+/* ---- the coordinator ----------------------------------------------------------- */
+
+static void txn_free(struct txn *t)
+{
+    free(t->owner);
+    free(t);
+}
+
+/* The transaction is over: its reply goes into the client's slot. */
+static void finish(struct srv_shard *sh, struct txn *t)
+{
+    struct srv *s = sh->srv;
+    struct conn *c = t->c;
+    struct msg *slot = t->slot;
+    c->txn_live = false;
+    atomic_fetch_add_explicit(&c->away_bytes, sw__resp_buf_len(&slot->out), memory_order_relaxed);
+    /* Release: pairs with txn_world_may_start's acquire. */
+    atomic_fetch_sub_explicit(&s->txns_live, 1, memory_order_release);
+    atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed);
+    txn_free(t);
+    conn_take_reply(c, slot);
+}
+
+/* Sends every part away as `kind` (MSG_UNLOCK frees them there). */
+static void send_parts(struct srv *s, struct txn *t, enum msg_kind kind)
+{
+    for (unsigned i = 0; i < s->n; i++) {
+        struct msg *m = t->part[i];
+        if (!m)
+            continue;
+        if (kind == MSG_UNLOCK)
+            t->part[i] = NULL;
+        m->kind = kind;
+        route_push(&s->shards[i], m);
+    }
+}
+
+/* The first part whose reply is an error, if any. */
+static struct msg *part_error(struct srv *s, struct txn *t)
+{
+    for (unsigned i = 0; i < s->n; i++) {
+        struct msg *m = t->part[i];
+        if (m && sw__resp_buf_len(&m->out) > 0 && sw__resp_buf_data(&m->out)[0] == '-')
+            return m;
+    }
+    return NULL;
+}
+
+/* The integer a part replied (":n\r\n"). */
+static int64_t part_int(const struct msg *m)
+{
+    const char *p = sw__resp_buf_data(&m->out);
+    size_t len = sw__resp_buf_len(&m->out);
+    long long v = 0;
+    size_t end = 1;
+    while (end < len && p[end] != '\r')
+        end++;
+    if (len < 1 || p[0] != ':' || !arg_ll(p + 1, end - 1, &v))
+        return 0;
+    return v;
+}
+
+/* The end of the array element (a bulk string or a null) at p[pos]. */
+static size_t elem_end(const char *p, size_t len, size_t pos)
+{
+    size_t eol = pos;
+    while (eol + 1 < len && !(p[eol] == '\r' && p[eol + 1] == '\n'))
+        eol++;
+    eol += 2;
+    long long n;
+    if (p[pos] == '$' && arg_ll(p + pos + 1, eol - 2 - pos - 1, &n) && n >= 0)
+        return eol + (size_t)n + 2;
+    return eol; /* $-1 or _ */
+}
+
+/* MGET: the parts' values, back in the keys' order. */
+static void merge_array(struct srv *s, struct txn *t, sw__resp_buf *out)
+{
+    size_t cur[s->n];
+    for (unsigned i = 0; i < s->n; i++) {
+        cur[i] = 0;
+        if (!t->part[i])
+            continue;
+        const char *p = sw__resp_buf_data(&t->part[i]->out);
+        while (p[cur[i]] != '\n') /* past the array's header */
+            cur[i]++;
+        cur[i]++;
+    }
+    sw__resp_add_array(out, t->nkeys);
+    for (size_t j = 0; j < t->nkeys; j++) {
+        const struct msg *m = t->part[t->owner[j]];
+        const char *p = sw__resp_buf_data(&m->out);
+        size_t at = cur[t->owner[j]], end = elem_end(p, sw__resp_buf_len(&m->out), at);
+        sw__resp_add_raw(out, p + at, end - at);
+        cur[t->owner[j]] = end;
+    }
+}
+
+static void reply(struct srv *s, struct txn *t, int rc)
+{
+    sw__resp_buf *out = &t->slot->out;
+    struct msg *err = part_error(s, t);
+    struct exec x = {.srv = s, .out = out};
+    if (err) {
+        sw__resp_add_raw(out, sw__resp_buf_data(&err->out), sw__resp_buf_len(&err->out));
+    } else if (rc != SW_OK) {
+        reply_status(&x, rc);
+    } else if (t->k->merge == MERGE_OK) {
+        reply_ok(&x);
+    } else if (t->k->merge == MERGE_NX) {
+        sw__resp_add_int(out, 1);
+    } else if (t->k->merge == MERGE_SUM) {
+        int64_t n = 0;
+        for (unsigned i = 0; i < s->n; i++)
+            if (t->part[i])
+                n += part_int(t->part[i]);
+        sw__resp_add_int(out, n);
+    } else {
+        merge_array(s, t, out);
+    }
+}
+
+/* Every part is locked and prepared (or refused). */
+static void all_ready(struct srv_shard *sh, struct txn *t)
+{
+    struct srv *s = sh->srv;
+    int rc = SW_OK;
+    int64_t found = 0;
+    for (unsigned i = 0; i < s->n; i++) {
+        if (t->part[i] && t->part[i]->rc != SW_OK && rc == SW_OK)
+            rc = t->part[i]->rc;
+        if (t->part[i])
+            found += t->part[i]->found;
+    }
+    if (t->k->write && rc == SW_OK && found == 0) {
+        t->left = t->parts; /* every key locked: now the writes */
+        send_parts(s, t, MSG_APPLY);
+        return;
+    }
+    if (t->k->write && rc == SW_OK) /* MSETNX, a key exists: nothing written */
+        sw__resp_add_int(&t->slot->out, 0);
+    else
+        reply(s, t, rc);
+    send_parts(s, t, MSG_UNLOCK);
+    finish(sh, t);
+}
+
+static void all_done(struct srv_shard *sh, struct txn *t)
+{
+    struct srv *s = sh->srv;
+    reply(s, t, SW_OK);
+    for (unsigned i = 0; i < s->n; i++)
+        if (t->part[i])
+            msg_free(t->part[i]);
+    finish(sh, t);
+}
+
+void txn_handle(struct srv_shard *sh, struct msg *m)
+{
+    struct txn *t = m->txn;
+    switch (m->kind) {
+    case MSG_LOCK:
+        enqueue(sh, m);
+        break;
+    case MSG_APPLY:
+        if (m->held) { /* given back just before the writes it was held for */
+            kv_room_unhold(sh, m->held);
+            m->held = 0;
+        }
+        exec_part(sh, m, t->k->run);
+        unlock(sh, m);
+        answer(sh, m, MSG_DONE);
+        break;
+    case MSG_UNLOCK:
+        unlock(sh, m);
+        msg_free(m);
+        break;
+    case MSG_READY:
+        if (--t->left == 0)
+            all_ready(sh, t);
+        break;
+    case MSG_DONE:
+        if (--t->left == 0)
+            all_done(sh, t);
+        break;
+    default:
+        assert(!"not a transaction's message");
+    }
+}
+
+/* The parts of cmd: one message per shard of its keys, holding the
+ * command's name and that shard's keys (with their values). */
+static bool split(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d, struct txn *t)
+{
+    struct srv *s = c->sh->srv;
+    size_t step = t->k->step, count[s->n];
+    memset(count, 0, sizeof count);
+    for (size_t i = 1, j = 0; i < cmd->argc; i += step, j++) {
+        struct kkey k;
+        if (kkey_build(s, c->db, &cmd->argv[i], &k) != SW_OK)
+            return false;
+        t->owner[j] = (uint32_t)(k.sh - s->shards);
+        kkey_free(&k);
+        count[t->owner[j]]++;
+    }
+    sw__resp_arg *args = malloc((1 + t->nkeys * step) * sizeof *args);
+    if (!args)
+        return false;
+    bool ok = true;
+    for (unsigned sh = 0; sh < s->n && ok; sh++) {
+        if (!count[sh])
+            continue;
+        size_t n = 0;
+        args[n++] = cmd->argv[0];
+        for (size_t j = 0; j < t->nkeys; j++)
+            if (t->owner[j] == sh)
+                for (size_t a = 0; a < step; a++)
+                    args[n++] = cmd->argv[1 + j * step + a];
+        sw__resp_cmd sub = {.argc = n, .argv = args};
+        struct msg *m = msg_new(c, MSG_LOCK, &sub, d);
+        if (!m) {
+            ok = false;
+            break;
+        }
+        m->txn = t;
+        m->tk = t->k;
+        t->part[sh] = m;
+        t->parts++;
+    }
+    free(args);
+    return ok;
+}
+
+bool txn_start(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
+               const struct txn_kind *k)
+{
+    struct srv_shard *sh = c->sh;
+    struct srv *s = sh->srv;
+    struct txn *t = calloc(1, sizeof *t + s->n * sizeof t->part[0]);
+    struct msg *slot = msg_new(c, MSG_SLOT, NULL, NULL);
+    if (t) {
+        t->c = c;
+        t->k = k;
+        t->nkeys = (cmd->argc - 1) / k->step;
+        t->owner = malloc(t->nkeys * sizeof *t->owner);
+    }
+    if (!t || !t->owner || !slot || !split(c, cmd, d, t)) {
+        if (t)
+            for (unsigned i = 0; i < s->n; i++)
+                if (t->part[i])
+                    msg_free(t->part[i]);
+        if (t)
+            txn_free(t);
+        if (slot)
+            msg_free(slot);
+        conn_close(c);
+        return false;
+    }
+    pthread_mutex_lock(&s->sched);
+    if (atomic_load_explicit(&s->world_wanted, memory_order_relaxed) > 0) {
+        pthread_mutex_unlock(&s->sched);
+        for (unsigned i = 0; i < s->n; i++)
+            if (t->part[i])
+                msg_free(t->part[i]);
+        txn_free(t);
+        msg_free(slot);
+        txn_wait(c, cmd, WAIT_SCHED);
+        return false;
+    }
+    atomic_fetch_add_explicit(&s->txns_live, 1, memory_order_relaxed);
+    t->left = t->parts;
+    t->slot = slot;
+    route_count(c);
+    conn_queue_slot(c, slot);
+    c->away++;
+    c->txn_live = true;
+    atomic_fetch_add_explicit(&s->inflight, 1, memory_order_relaxed);
+    for (unsigned i = 0; i < s->n; i++)
+        if (t->part[i])
+            route_push(&s->shards[i], t->part[i]);
+    pthread_mutex_unlock(&s->sched);
+    return true;
+}
