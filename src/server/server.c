@@ -92,6 +92,9 @@ int srv_open(struct srv *s, const struct srv_config *cfg, char *err, size_t errl
     atomic_init(&s->next_id, 1);
     pthread_mutex_init(&s->world, NULL);
     pthread_mutex_init(&s->sched, NULL);
+    const char *delay = getenv("STEWARDD_TEST_TXN_DELAY_US");
+    if (delay)
+        s->test_txn_delay_us = (unsigned)strtoul(delay, NULL, 10);
     for (int i = 0; i < 40; i++)
         s->run_id[i] = "0123456789abcdef"[sw__rand64() & 15];
     unsigned n = cfg->shards, dflt = sw__default_shards();

@@ -151,6 +151,7 @@ struct msg {
     size_t held;
     int64_t found;
     int rc;
+    int64_t due_us; /* the test seam's delay (srv.test_txn_delay_us): when it ends */
 };
 
 /* A shard's key locks (txn.c): the keys the transactions it takes part in
@@ -271,8 +272,9 @@ struct srv_shard {
     struct msg *pending, *pending_tail;
     struct msg *parked, *parked_tail;
     struct conn *waiting;
-    unsigned spinning; /* of which WAIT_WORLD or WAIT_SCHED: retried every turn */
-    int64_t now_ms;    /* the turn's clock */
+    unsigned spinning;                  /* of which WAIT_WORLD or WAIT_SCHED: retried every turn */
+    struct msg *delayed, *delayed_tail; /* the test seam's parts, in arrival order */
+    int64_t now_ms;                     /* the turn's clock */
     int64_t last_cron_ms;
     /* Statistics (this thread writes; INFO reads them relaxed). */
     _Atomic uint64_t st_cmds, st_conns, st_rejected, st_expired, st_hits, st_misses;
@@ -292,6 +294,11 @@ struct srv {
     pthread_mutex_t sched;
     _Atomic long txns_live;    /* scheduled and not finished */
     _Atomic long world_wanted; /* world operations waiting: no new transaction starts */
+    /* A test seam: odd shards set each step of a part aside this long,
+     * serving everything else meanwhile, which widens the windows a
+     * missing lock would open (the environment's
+     * STEWARDD_TEST_TXN_DELAY_US; tests/server/test_redis_py.py). */
+    unsigned test_txn_delay_us;
     _Atomic bool stopping;
     _Atomic long inflight;     /* EXEC messages not yet back home */
     _Atomic unsigned quiet;    /* shards that will start no more work */

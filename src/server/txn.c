@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/sync.h"
 #include "server/cmd.h"
 #include "server/loop_int.h"
 
@@ -66,6 +67,9 @@ struct klock {
     unsigned refs;
     unsigned shared;
     bool excl;
+    /* A single-key write waits for the shared holders to finish: no more
+     * are granted until it has run, or a stream of reads would starve it. */
+    bool writer_waiting;
     /* The grant scan that met a waiting part wanting this key first
      * (scan_excl: exclusively), so that later parts wait behind it. */
     uint64_t scan;
@@ -164,8 +168,10 @@ bool txn_keys_free(struct srv_shard *sh, const struct cmd_def *d, size_t argc,
             return true; /* the command fails the same way when it runs */
         struct klock *l = lt_find(&sh->locks, k.hash, k.p, k.len);
         kkey_free(&k);
-        if (l && (l->excl || (write && l->shared)))
+        if (l && (l->excl || (write && l->shared))) {
+            l->writer_waiting |= write && l->shared;
             return false;
+        }
     }
     return true;
 }
@@ -225,8 +231,52 @@ static void resume(struct srv_shard *sh, unsigned mask)
     }
 }
 
+/* ---- the test seam ---------------------------------------------------------- */
+
+static int64_t now_us(void)
+{
+    return sw__now_ns() / 1000;
+}
+
+/* Sets a part's step aside on an odd shard, if the seam is on; true if
+ * it did. Parts keep their order, as they all wait the same time. */
+static bool delay(struct srv_shard *sh, struct msg *m)
+{
+    unsigned us = sh->srv->test_txn_delay_us;
+    if (!us || sh->index % 2 == 0 || (m->kind != MSG_LOCK && m->kind != MSG_APPLY))
+        return false;
+    if (m->due_us) { /* its time has come */
+        m->due_us = 0;
+        return false;
+    }
+    m->due_us = now_us() + us;
+    m->next = NULL;
+    if (sh->delayed_tail)
+        sh->delayed_tail->next = m;
+    else
+        sh->delayed = m;
+    sh->delayed_tail = m;
+    sh->spinning++;
+    return true;
+}
+
+static void undelay(struct srv_shard *sh)
+{
+    int64_t now = now_us();
+    while (sh->delayed && sh->delayed->due_us <= now) {
+        struct msg *m = sh->delayed;
+        sh->delayed = m->next;
+        if (!sh->delayed)
+            sh->delayed_tail = NULL;
+        sh->spinning--;
+        txn_handle(sh, m);
+    }
+}
+
 void txn_retry(struct srv_shard *sh)
 {
+    if (sh->delayed)
+        undelay(sh);
     if (sh->spinning)
         resume(sh, 1u << WAIT_WORLD | 1u << WAIT_SCHED);
 }
@@ -405,8 +455,8 @@ static void grant(struct srv_shard *sh)
     sh->pending_tail = last;
 }
 
-/* A part's keys unlocked: parts waiting for them may be granted, and the
- * EXECs and connections waiting may run. */
+/* A part's keys unlocked: the EXECs and connections waiting may run, and
+ * parts waiting may be granted. */
 static void unlock(struct srv_shard *sh, struct msg *m)
 {
     bool write = m->tk->write;
@@ -414,8 +464,8 @@ static void unlock(struct srv_shard *sh, struct msg *m)
         struct klock *l = m->locks[i];
         if (write)
             l->excl = false;
-        else
-            l->shared--;
+        else if (--l->shared == 0)
+            l->writer_waiting = false; /* it runs below, before any grant */
         lt_put(&sh->locks, l);
     }
     free(m->locks);
@@ -425,10 +475,12 @@ static void unlock(struct srv_shard *sh, struct msg *m)
         kv_room_unhold(sh, m->held);
         m->held = 0;
     }
-    grant(sh);
+    /* The commands waiting first, then the parts: each waited since
+     * before any part granted now. */
     if (sh->parked)
         unpark(sh);
     resume(sh, 1u << WAIT_LOCK);
+    grant(sh);
 }
 
 /* A part has arrived: it waits for its keys' locks behind the parts that
@@ -635,6 +687,8 @@ static void all_done(struct srv_shard *sh, struct txn *t)
 void txn_handle(struct srv_shard *sh, struct msg *m)
 {
     struct txn *t = m->txn;
+    if (delay(sh, m))
+        return;
     switch (m->kind) {
     case MSG_LOCK:
         enqueue(sh, m);

@@ -83,8 +83,9 @@ def translate(binary, flags):
 class Server:
     """One server process on a free loopback port, in a temporary directory."""
 
-    def __init__(self, *flags):
+    def __init__(self, *flags, env=None):
         self.flags = list(flags)
+        self.env = env
         self.work = tempfile.mkdtemp(prefix="sw-redis-py.")
         self.port = None
         self.proc = None
@@ -118,7 +119,11 @@ class Server:
     def _launch(self):
         self.log = open(os.path.join(self.work, "server.log"), "ab")
         self.proc = subprocess.Popen(
-            self.argv(), cwd=self.work, stdout=self.log, stderr=subprocess.STDOUT
+            self.argv(),
+            cwd=self.work,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, **(self.env or {})),
         )
         deadline = time.time() + 20
         while time.time() < deadline:
@@ -772,6 +777,212 @@ class TestConcurrency(Base):
             th.join(120)
         self.assertEqual([], errors[:10])
         self.assertTrue(SRV.client(socket_timeout=10).ping())
+
+
+class TestTransactions(Base):
+    """Commands whose keys span shards (MSET, MGET, DEL, EXISTS, MSETNX) run
+    as transactions over the shards of their keys: no reader may see half
+    of one, no order of keys may deadlock them, and a client's later
+    commands see their effects. The keys below land on every shard.
+
+    Their server makes odd shards wait 300 us before each step of a part
+    (a test seam, STEWARDD_TEST_TXN_DELAY_US): the windows in which a
+    missing lock would show are then wide enough to be seen."""
+
+    KEYS = ["tx:%d" % i for i in range(10)]
+    SRV = None
+
+    @classmethod
+    def setUpClass(cls):
+        env = {"STEWARDD_TEST_TXN_DELAY_US": "300"}
+        cls.SRV = Server("--shards", SHARDS, env=env).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.SRV.stop()
+        cls.SRV.cleanup()
+        if rc != 0:
+            raise AssertionError("the server exited %s on SIGTERM, not 0" % rc)
+
+    def setUp(self):
+        self.r = self.SRV.client()
+        self.r.flushall()
+
+    def client(self):
+        return self.SRV.client(socket_timeout=60)
+
+    def run_threads(self, fns, timeout=240):
+        errors = []
+
+        def guard(fn, i):
+            try:
+                fn(i)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append("thread %d: %r" % (i, e))
+
+        threads = [threading.Thread(target=guard, args=(fn, i)) for i, fn in enumerate(fns)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(timeout)
+        self.assertFalse([th for th in threads if th.is_alive()], "threads stuck: a deadlock?")
+        return errors
+
+    def test_readers_never_see_half(self):
+        """Writers MSET all ten keys to one value and DEL them all; readers
+        on other connections MGET them (all equal, or all missing) and
+        count them with EXISTS (0 or 10)."""
+        keys, rounds = self.KEYS, 150
+        done = threading.Event()
+        errors = []
+
+        def writer(t):
+            c = self.client()
+            for n in range(rounds):
+                if n % 10 == 9:
+                    c.delete(*keys)
+                else:
+                    c.mset({k: "w%d-%d" % (t, n) for k in keys})
+            c.close()
+
+        def reader(t):
+            c = self.client()
+            order = keys[t % 10 :] + keys[: t % 10]
+            while not done.is_set():
+                got = c.mget(order)
+                if len(set(got)) != 1:
+                    errors.append("MGET saw %r" % (got,))
+                    break
+                n = c.exists(*order)
+                if n not in (0, len(keys)):
+                    errors.append("EXISTS counted %d" % n)
+                    break
+            c.close()
+
+        readers = [threading.Thread(target=reader, args=(t,)) for t in range(4)]
+        for th in readers:
+            th.start()
+        errors += self.run_threads([writer] * 3)
+        done.set()
+        for th in readers:
+            th.join(60)
+        self.assertEqual([], errors[:5])
+
+    def test_single_key_reads_follow_the_order(self):
+        """One writer MSETs the ten keys to 1, 2, 3, ...; a reader GETs them
+        one at a time. Once a GET has seen n, no later GET may see less: a
+        key of the MSET stays locked until every part of it is in place."""
+        keys, rounds = self.KEYS, 300
+        done = threading.Event()
+        errors = []
+
+        def writer(_):
+            c = self.client()
+            for n in range(1, rounds + 1):
+                c.mset({k: n for k in keys})
+            done.set()
+            c.close()
+
+        def reader(t):
+            c = self.client()
+            seen = 0
+            while not done.is_set():
+                for k in keys[t:] + keys[:t]:
+                    v = int(c.get(k) or 0)
+                    if v < seen:
+                        errors.append("GET %s = %d after %d" % (k, v, seen))
+                        return
+                    seen = v
+            c.close()
+
+        errors += self.run_threads([writer] + [reader] * 3)
+        self.assertEqual([], errors[:5])
+
+    def test_mget_holds_its_keys(self):
+        """One writer SETs the ten keys one at a time, in order, to 1, then
+        all to 2, ...; readers MGET them. An MGET holds each key it has read
+        until it has read them all, so it sees a prefix of a round: the
+        values never rise along the keys, and differ by at most one."""
+        keys, rounds = self.KEYS, 60
+        done = threading.Event()
+        errors = []
+
+        def writer(_):
+            c = self.client()
+            for n in range(1, rounds + 1):
+                for k in keys:
+                    c.set(k, n)
+            done.set()
+            c.close()
+
+        def reader(_):
+            c = self.client()
+            while not done.is_set():
+                got = [int(v or 0) for v in c.mget(keys)]
+                if any(a < b for a, b in zip(got, got[1:])) or got[0] - got[-1] > 1:
+                    errors.append("MGET saw %r" % (got,))
+                    return
+                time.sleep(0.001)  # leave the writer room: the delayed shards are slow
+            c.close()
+
+        errors += self.run_threads([writer] + [reader] * 3)
+        self.assertEqual([], errors[:5])
+
+    def test_no_deadlock_in_any_order(self):
+        """Sixteen connections run multi-key commands over overlapping keys
+        in random orders, beside world operations (DBSIZE, KEYS, RENAME):
+        every command answers, MSETNX sets all of its keys or none, and a
+        pipeline reads back its own MSET (threads 12 to 15, whose keys are
+        their own)."""
+        shared = ["dl:%d" % i for i in range(12)]
+
+        def work(t):
+            rnd = random.Random(t)
+            keys = shared if t < 12 else ["own:%d:%d" % (t, i) for i in range(12)]
+            c = self.client()
+            for n in range(120):
+                ks = rnd.sample(keys, rnd.randint(2, 8))
+                op = rnd.randrange(6)
+                if op == 0:
+                    c.mset({k: "%d-%d" % (t, n) for k in ks})
+                elif op == 1:
+                    c.delete(*ks)
+                elif op == 2:
+                    c.mget(ks)
+                elif op == 3:
+                    c.exists(*ks)
+                elif op == 4:
+                    fresh = ["nx:%d:%d:%s" % (t, n, k) for k in ks]
+                    if not c.msetnx({k: 1 for k in fresh}) or c.exists(*fresh) != len(fresh):
+                        raise AssertionError("MSETNX of new keys did not set them all")
+                    extra = "nx:new:%d:%d" % (t, n)
+                    if c.msetnx({fresh[0]: 2, extra: 2}) or c.exists(extra):
+                        raise AssertionError("MSETNX over an existing key set something")
+                else:
+                    p = c.pipeline(transaction=False)
+                    p.mset({k: "p%d" % n for k in ks})
+                    for k in ks:
+                        p.get(k)
+                    p.delete(*ks)
+                    p.exists(*ks)
+                    got = p.execute()
+                    want = [True] + [("p%d" % n).encode()] * len(ks) + [len(ks), 0]
+                    if t >= 12 and got != want:
+                        raise AssertionError("a pipeline did not see its own MSET: %r" % (got,))
+            c.close()
+
+        def world(t):
+            c = self.client()
+            for n in range(60):
+                c.dbsize()
+                c.keys("dl:*")
+                c.set("w:%d" % t, n)
+                c.rename("w:%d" % t, "w:%d:r" % t)
+            c.close()
+
+        errors = self.run_threads([work] * 16 + [world] * 2)
+        self.assertEqual([], errors[:5])
+        self.assertTrue(self.r.ping())
 
 
 class TestLimits(unittest.TestCase):
