@@ -324,19 +324,21 @@ bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd)
     int home = HOME_HERE;
     if (d && !sh->world_held && cmd_arity_ok(d, cmd->argc) &&
         (c->authed || (d->flags & CMD_NOAUTH))) {
-        if (c->txn_live) { /* it must see the transaction's effects, as its client did */
+        home = (d->flags & CMD_ALL) ? HOME_MANY : key_home(sh, d, cmd, c->db);
+        const struct txn_kind *k = NULL;
+        if (home == HOME_MANY && sh->srv->n > 1 && !(d->flags & CMD_ALL))
+            k = txn_kind_of(d, cmd->argc);
+        /* A transaction waits for the connection's EXECs away, and anything
+         * else for its transactions too: each must see the effects of those
+         * before it. Transactions follow each other without waiting, being
+         * scheduled in the connection's order. */
+        if (k ? c->away > c->txns : (c->txns > 0 || (home == HOME_MANY && c->away > 0))) {
             conn_hold(c, cmd);
             return false;
         }
-        home = (d->flags & CMD_ALL) ? HOME_MANY : key_home(sh, d, cmd, c->db);
-        if (home == HOME_MANY && c->away > 0) {
-            conn_hold(c, cmd); /* it must see the effects of those first */
-            return false;
-        }
+        if (k)
+            return txn_start(c, cmd, d, k);
         if (home == HOME_MANY && sh->srv->n > 1) {
-            const struct txn_kind *k = (d->flags & CMD_ALL) ? NULL : txn_kind_of(d, cmd->argc);
-            if (k)
-                return txn_start(c, cmd, d, k);
             if (!txn_world_may_start(c, cmd))
                 return false;
         } else if (home == HOME_HERE && !txn_keys_free(sh, d, cmd->argc, cmd->argv, c->db)) {

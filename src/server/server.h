@@ -159,6 +159,8 @@ struct msg {
 struct ltab {
     struct klock **b; /* buckets, cap a power of two; NULL: empty */
     size_t cap, n;
+    struct klock *spare; /* freed locks of the usual size, for reuse */
+    size_t nspare;
 };
 
 /* A connection's life; it only moves down this list. */
@@ -218,7 +220,7 @@ struct conn {
     sw__resp_cmd held_cmd;  /* CONN_IN_HELD: the command that waits */
     enum conn_wait wait;    /* and on what, when not just its requests away */
     bool world_wanted;      /* counted in srv.world_wanted (txn.c) */
-    bool txn_live;          /* a transaction of it is under way (counted in away) */
+    size_t txns;            /* its transactions under way (counted in away too) */
     struct conn *wait_next; /* the shard's waiting list, while wait != WAIT_NONE */
     size_t rpos, rlen;      /* unparsed bytes of rbuf */
     bool want_write;        /* EPOLLOUT registered: output is left to send */

@@ -62,9 +62,10 @@ struct txn {
 /* One key's lock on one shard: held shared by reads, exclusively by a
  * write, and referred to by every part that holds or waits for it. */
 struct klock {
-    struct klock *next; /* bucket chain */
+    struct klock *next; /* bucket chain, or the spare list */
     uint64_t hash;
     unsigned refs;
+    unsigned waiting; /* parts not granted yet that want it */
     unsigned shared;
     bool excl;
     /* A single-key write waits for the shared holders to finish: no more
@@ -75,9 +76,12 @@ struct klock {
     uint64_t scan;
     bool scan_excl;
     const struct msg *stamp; /* the latest part to take a reference (duplicate keys) */
-    size_t len;
+    size_t len, cap;
     char key[];
 };
+
+#define KLOCK_KEY 48    /* key bytes of a lock kept for reuse */
+#define KLOCK_SPARE 256 /* locks kept for reuse per shard */
 
 static struct klock **lt_slot(struct ltab *t, uint64_t hash, const char *p, size_t len)
 {
@@ -119,9 +123,20 @@ static struct klock *lt_get(struct ltab *t, uint64_t hash, const char *p, size_t
     struct klock **pp = lt_slot(t, hash, p, len);
     if (*pp)
         return *pp;
-    struct klock *l = calloc(1, sizeof *l + len);
-    if (!l)
-        return NULL;
+    struct klock *l = t->spare;
+    if (l && len <= KLOCK_KEY) {
+        t->spare = l->next;
+        t->nspare--;
+        size_t cap = l->cap;
+        memset(l, 0, sizeof *l);
+        l->cap = cap;
+    } else {
+        size_t cap = len > KLOCK_KEY ? len : KLOCK_KEY;
+        l = calloc(1, sizeof *l + cap);
+        if (!l)
+            return NULL;
+        l->cap = cap;
+    }
     l->hash = hash;
     l->len = len;
     memcpy(l->key, p, len);
@@ -139,7 +154,13 @@ static void lt_put(struct ltab *t, struct klock *l)
     struct klock **pp = lt_slot(t, l->hash, l->key, l->len);
     *pp = l->next;
     t->n--;
-    free(l);
+    if (l->cap == KLOCK_KEY && t->nspare < KLOCK_SPARE) {
+        l->next = t->spare;
+        t->spare = l;
+        t->nspare++;
+    } else {
+        free(l);
+    }
 }
 
 void txn_shard_free(struct srv_shard *sh)
@@ -149,6 +170,10 @@ void txn_shard_free(struct srv_shard *sh)
             next = l->next;
             free(l);
         }
+    for (struct klock *l = sh->locks.spare, *next; l; l = next) {
+        next = l->next;
+        free(l);
+    }
     free(sh->locks.b);
     sh->locks = (struct ltab){0};
 }
@@ -375,12 +400,21 @@ static void answer(struct srv_shard *sh, struct msg *m, enum msg_kind kind)
     route_reply_home(sh, m);
 }
 
-/* m's locks are granted: a read runs now; a write holds the log room its
- * apply will need and, for MSETNX, counts the keys that exist. */
+/* Whether a part runs at its grant: a read, or a write that cannot be
+ * refused (no log to lack room; not MSETNX, which must see every part
+ * first). Its keys stay locked until every part has run, so nobody sees
+ * the writes before the whole transaction is in place. */
+static bool runs_at_grant(const struct srv *s, const struct txn_kind *k)
+{
+    return !k->write || (!s->cfg.dir && k->merge != MERGE_NX);
+}
+
+/* m's locks are granted: it runs now (runs_at_grant), or holds the log
+ * room its apply will need and, for MSETNX, counts the keys that exist. */
 static void prepare(struct srv_shard *sh, struct msg *m)
 {
     const struct txn_kind *k = m->tk;
-    if (!k->write) {
+    if (runs_at_grant(sh->srv, k)) {
         exec_part(sh, m, k->run);
         return;
     }
@@ -411,17 +445,32 @@ static void prepare(struct srv_shard *sh, struct msg *m)
     }
 }
 
-static bool conflicts(const struct klock *l, bool write, uint64_t scan)
+/* Whether l is held against a part (write: at all; read: exclusively, or
+ * a single-key write waits for it). */
+static bool held_against(const struct klock *l, bool write)
 {
-    if (l->excl || (write && l->shared))
-        return true;                                   /* a holder */
-    return l->scan == scan && (write || l->scan_excl); /* an earlier waiter */
+    return l->excl || (write && l->shared) || (!write && l->writer_waiting);
 }
 
-/* Grants, in arrival order, every waiting part whose keys no holder and no
- * earlier waiter conflicts with, and prepares it. Parts arrive in the one
- * order `sched` gives every shard, so a part waits only for parts of
- * transactions scheduled before its own: no cycle, no deadlock. */
+/* Takes m's locks and runs its first step, then answers. */
+static void take(struct srv_shard *sh, struct msg *m)
+{
+    bool write = m->tk->write;
+    for (size_t i = 0; i < m->nlocks; i++) {
+        if (write)
+            m->locks[i]->excl = true;
+        else
+            m->locks[i]->shared++;
+    }
+    prepare(sh, m);
+    answer(sh, m, MSG_READY);
+}
+
+/* Grants, in arrival order, every waiting part that no holder and no
+ * earlier waiting part conflicts with on any key, and runs it. Parts
+ * arrive in the one order `sched` gives every shard, so a part waits only
+ * for parts of transactions scheduled before its own: no cycle, no
+ * deadlock. */
 static void grant(struct srv_shard *sh)
 {
     static _Thread_local uint64_t scans;
@@ -430,9 +479,11 @@ static void grant(struct srv_shard *sh)
     while (*pp) {
         struct msg *m = *pp;
         bool write = m->tk->write, ok = true;
-        for (size_t i = 0; i < m->nlocks && ok; i++)
-            ok = !conflicts(m->locks[i], write, scan);
-        if (!ok) {
+        for (size_t i = 0; i < m->nlocks && ok; i++) {
+            const struct klock *l = m->locks[i];
+            ok = !held_against(l, write) && !(l->scan == scan && (write || l->scan_excl));
+        }
+        if (!ok) { /* later parts wait behind it on its keys */
             for (size_t i = 0; i < m->nlocks; i++) {
                 struct klock *l = m->locks[i];
                 l->scan_excl = (l->scan == scan && l->scan_excl) || write;
@@ -443,14 +494,9 @@ static void grant(struct srv_shard *sh)
             continue;
         }
         *pp = m->next;
-        for (size_t i = 0; i < m->nlocks; i++) {
-            if (write)
-                m->locks[i]->excl = true;
-            else
-                m->locks[i]->shared++;
-        }
-        prepare(sh, m);
-        answer(sh, m, MSG_READY);
+        for (size_t i = 0; i < m->nlocks; i++)
+            m->locks[i]->waiting--;
+        take(sh, m);
     }
     sh->pending_tail = last;
 }
@@ -459,13 +505,14 @@ static void grant(struct srv_shard *sh)
  * parts waiting may be granted. */
 static void unlock(struct srv_shard *sh, struct msg *m)
 {
-    bool write = m->tk->write;
+    bool write = m->tk->write, waiters = false;
     for (size_t i = 0; i < m->nlocks; i++) {
         struct klock *l = m->locks[i];
         if (write)
             l->excl = false;
         else if (--l->shared == 0)
             l->writer_waiting = false; /* it runs below, before any grant */
+        waiters |= l->waiting > 0;
         lt_put(&sh->locks, l);
     }
     free(m->locks);
@@ -476,11 +523,13 @@ static void unlock(struct srv_shard *sh, struct msg *m)
         m->held = 0;
     }
     /* The commands waiting first, then the parts: each waited since
-     * before any part granted now. */
+     * before any part granted now. Only a part waiting for one of these
+     * keys can have become free. */
     if (sh->parked)
         unpark(sh);
     resume(sh, 1u << WAIT_LOCK);
-    grant(sh);
+    if (waiters)
+        grant(sh);
 }
 
 /* A part has arrived: it waits for its keys' locks behind the parts that
@@ -518,13 +567,23 @@ static void enqueue(struct srv_shard *sh, struct msg *m)
         answer(sh, m, MSG_READY);
         return;
     }
+    /* Free at once when no holder and no part before it wants its keys
+     * (a waiting part there, whatever it wants, counts against it). */
+    bool write = m->tk->write, free_now = true;
+    for (size_t i = 0; i < m->nlocks && free_now; i++)
+        free_now = !held_against(m->locks[i], write) && m->locks[i]->waiting == 0;
+    if (free_now) {
+        take(sh, m);
+        return;
+    }
+    for (size_t i = 0; i < m->nlocks; i++)
+        m->locks[i]->waiting++;
     m->next = NULL;
     if (sh->pending_tail)
         sh->pending_tail->next = m;
     else
         sh->pending = m;
     sh->pending_tail = m;
-    grant(sh);
 }
 
 /* ---- the coordinator ----------------------------------------------------------- */
@@ -541,7 +600,7 @@ static void finish(struct srv_shard *sh, struct txn *t)
     struct srv *s = sh->srv;
     struct conn *c = t->c;
     struct msg *slot = t->slot;
-    c->txn_live = false;
+    c->txns--;
     atomic_fetch_add_explicit(&c->away_bytes, sw__resp_buf_len(&slot->out), memory_order_relaxed);
     /* Release: pairs with txn_world_may_start's acquire. */
     atomic_fetch_sub_explicit(&s->txns_live, 1, memory_order_release);
@@ -661,12 +720,13 @@ static void all_ready(struct srv_shard *sh, struct txn *t)
         if (t->part[i])
             found += t->part[i]->found;
     }
-    if (t->k->write && rc == SW_OK && found == 0) {
+    bool ran = runs_at_grant(s, t->k);
+    if (!ran && rc == SW_OK && found == 0) {
         t->left = t->parts; /* every key locked: now the writes */
         send_parts(s, t, MSG_APPLY);
         return;
     }
-    if (t->k->write && rc == SW_OK) /* MSETNX, a key exists: nothing written */
+    if (!ran && rc == SW_OK) /* MSETNX, a key exists: nothing written */
         sw__resp_add_int(&t->slot->out, 0);
     else
         reply(s, t, rc);
@@ -804,7 +864,7 @@ bool txn_start(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
     route_count(c);
     conn_queue_slot(c, slot);
     c->away++;
-    c->txn_live = true;
+    c->txns++;
     atomic_fetch_add_explicit(&s->inflight, 1, memory_order_relaxed);
     for (unsigned i = 0; i < s->n; i++)
         if (t->part[i])
