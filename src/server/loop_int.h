@@ -113,6 +113,10 @@ bool txn_world_may_start(struct conn *c, const sw__resp_cmd *cmd);
 /* c's world operation is over: transactions may start again. */
 void txn_world_done(struct conn *c);
 
+/* Whether a command of d names a key of one of c's transactions under way
+ * (or may: hashes are compared). */
+bool txn_conn_touches(struct conn *c, const struct cmd_def *d, const sw__resp_cmd *cmd);
+
 /* Whether none of the keys of a command of d is locked against it on sh. */
 bool txn_keys_free(struct srv_shard *sh, const struct cmd_def *d, size_t argc,
                    const sw__resp_arg *argv, int db);

@@ -328,11 +328,15 @@ bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd)
         const struct txn_kind *k = NULL;
         if (home == HOME_MANY && sh->srv->n > 1 && !(d->flags & CMD_ALL))
             k = txn_kind_of(d, cmd->argc);
-        /* A transaction waits for the connection's EXECs away, and anything
-         * else for its transactions too: each must see the effects of those
-         * before it. Transactions follow each other without waiting, being
-         * scheduled in the connection's order. */
-        if (k ? c->away > c->txns : (c->txns > 0 || (home == HOME_MANY && c->away > 0))) {
+        /* What must see the effects of the connection's requests under way
+         * waits for them. A transaction does not: its parts reach each
+         * shard behind the connection's EXECs, and wait there for those
+         * parked (txn.c). Other commands wait for the transactions with one
+         * of their keys, and a world operation for everything. */
+        bool wait = k                   ? false
+                    : home == HOME_MANY ? c->away > 0
+                                        : c->txns > 0 && txn_conn_touches(c, d, cmd);
+        if (wait) {
             conn_hold(c, cmd);
             return false;
         }

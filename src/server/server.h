@@ -221,6 +221,7 @@ struct conn {
     enum conn_wait wait;    /* and on what, when not just its requests away */
     bool world_wanted;      /* counted in srv.world_wanted (txn.c) */
     size_t txns;            /* its transactions under way (counted in away too) */
+    struct txn *txn_list;   /* and those transactions (txn.c) */
     struct conn *wait_next; /* the shard's waiting list, while wait != WAIT_NONE */
     size_t rpos, rlen;      /* unparsed bytes of rbuf */
     bool want_write;        /* EPOLLOUT registered: output is left to send */

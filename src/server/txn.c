@@ -49,7 +49,9 @@ const struct txn_kind *txn_kind_of(const struct cmd_def *d, size_t argc)
 /* The coordinator's record of one transaction (the connection's shard). */
 struct txn {
     struct conn *c;
-    struct msg *slot; /* the client's reply, in its queue */
+    struct txn *cprev, *cnext; /* the connection's transactions under way */
+    uint64_t *hash;            /* each key's hash, in order */
+    struct msg *slot;          /* the client's reply, in its queue */
     const struct txn_kind *k;
     unsigned parts, left; /* parts, and those not back from this step */
     size_t nkeys;
@@ -367,10 +369,11 @@ void txn_exec(struct srv_shard *sh, struct msg *m)
     route_run_exec(sh, m);
 }
 
-/* Runs the parked EXECs whose keys are free now, in order. */
-static void unpark(struct srv_shard *sh)
+/* Runs the parked EXECs whose keys are free now, in order; true if any. */
+static bool unpark(struct srv_shard *sh)
 {
     struct msg **pp = &sh->parked, *last = NULL;
+    bool ran = false;
     while (*pp) {
         struct msg *m = *pp;
         if (parked_for(sh, m->c, m) || !txn_keys_free(sh, m->cmd, m->argc, m->argv, m->db)) {
@@ -380,8 +383,10 @@ static void unpark(struct srv_shard *sh)
         }
         *pp = m->next;
         route_run_exec(sh, m);
+        ran = true;
     }
     sh->parked_tail = last;
+    return ran;
 }
 
 /* ---- a part on its shard ------------------------------------------------------ */
@@ -478,7 +483,9 @@ static void grant(struct srv_shard *sh)
     struct msg **pp = &sh->pending, *last = NULL;
     while (*pp) {
         struct msg *m = *pp;
-        bool write = m->tk->write, ok = true;
+        bool write = m->tk->write;
+        /* Behind its client's EXECs parked here, which came first. */
+        bool ok = !(sh->parked && parked_for(sh, m->c, NULL));
         for (size_t i = 0; i < m->nlocks && ok; i++) {
             const struct klock *l = m->locks[i];
             ok = !held_against(l, write) && !(l->scan == scan && (write || l->scan_excl));
@@ -525,8 +532,8 @@ static void unlock(struct srv_shard *sh, struct msg *m)
     /* The commands waiting first, then the parts: each waited since
      * before any part granted now. Only a part waiting for one of these
      * keys can have become free. */
-    if (sh->parked)
-        unpark(sh);
+    if (sh->parked && unpark(sh))
+        waiters = true; /* a part may have waited behind an EXEC of its client */
     resume(sh, 1u << WAIT_LOCK);
     if (waiters)
         grant(sh);
@@ -569,7 +576,7 @@ static void enqueue(struct srv_shard *sh, struct msg *m)
     }
     /* Free at once when no holder and no part before it wants its keys
      * (a waiting part there, whatever it wants, counts against it). */
-    bool write = m->tk->write, free_now = true;
+    bool write = m->tk->write, free_now = !(sh->parked && parked_for(sh, m->c, NULL));
     for (size_t i = 0; i < m->nlocks && free_now; i++)
         free_now = !held_against(m->locks[i], write) && m->locks[i]->waiting == 0;
     if (free_now) {
@@ -591,7 +598,26 @@ static void enqueue(struct srv_shard *sh, struct msg *m)
 static void txn_free(struct txn *t)
 {
     free(t->owner);
+    free(t->hash);
     free(t);
+}
+
+bool txn_conn_touches(struct conn *c, const struct cmd_def *d, const sw__resp_cmd *cmd)
+{
+    if (!c->txn_list || d->first <= 0)
+        return false;
+    size_t last = d->last < 0 ? cmd->argc - 1 : (size_t)d->last;
+    for (size_t i = (size_t)d->first; i <= last && i < cmd->argc; i += (size_t)d->step) {
+        struct kkey k;
+        if (kkey_build(c->sh->srv, c->db, &cmd->argv[i], &k) != SW_OK)
+            return true; /* cannot tell: wait */
+        kkey_free(&k);
+        for (const struct txn *t = c->txn_list; t; t = t->cnext)
+            for (size_t j = 0; j < t->nkeys; j++)
+                if (t->hash[j] == k.hash)
+                    return true;
+    }
+    return false;
 }
 
 /* The transaction is over: its reply goes into the client's slot. */
@@ -601,6 +627,12 @@ static void finish(struct srv_shard *sh, struct txn *t)
     struct conn *c = t->c;
     struct msg *slot = t->slot;
     c->txns--;
+    if (t->cprev)
+        t->cprev->cnext = t->cnext;
+    else
+        c->txn_list = t->cnext;
+    if (t->cnext)
+        t->cnext->cprev = t->cprev;
     atomic_fetch_add_explicit(&c->away_bytes, sw__resp_buf_len(&slot->out), memory_order_relaxed);
     /* Release: pairs with txn_world_may_start's acquire. */
     atomic_fetch_sub_explicit(&s->txns_live, 1, memory_order_release);
@@ -791,6 +823,7 @@ static bool split(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def 
         if (kkey_build(s, c->db, &cmd->argv[i], &k) != SW_OK)
             return false;
         t->owner[j] = (uint32_t)(k.sh - s->shards);
+        t->hash[j] = k.hash;
         kkey_free(&k);
         count[t->owner[j]]++;
     }
@@ -834,8 +867,9 @@ bool txn_start(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
         t->k = k;
         t->nkeys = (cmd->argc - 1) / k->step;
         t->owner = malloc(t->nkeys * sizeof *t->owner);
+        t->hash = malloc(t->nkeys * sizeof *t->hash);
     }
-    if (!t || !t->owner || !slot || !split(c, cmd, d, t)) {
+    if (!t || !t->owner || !t->hash || !slot || !split(c, cmd, d, t)) {
         if (t)
             for (unsigned i = 0; i < s->n; i++)
                 if (t->part[i])
@@ -865,6 +899,10 @@ bool txn_start(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
     conn_queue_slot(c, slot);
     c->away++;
     c->txns++;
+    t->cnext = c->txn_list;
+    if (t->cnext)
+        t->cnext->cprev = t;
+    c->txn_list = t;
     atomic_fetch_add_explicit(&s->inflight, 1, memory_order_relaxed);
     for (unsigned i = 0; i < s->n; i++)
         if (t->part[i])
