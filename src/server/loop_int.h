@@ -83,11 +83,9 @@ void route_serve_inbox(struct srv_shard *sh);
 /* Sends this turn's replies home, one push per shard; after the commit. */
 void route_send_replies(struct srv_shard *sh);
 
-/* Pushes m onto sh's inbox (any thread). */
-void route_push(struct srv_shard *sh, struct msg *m);
-
-/* Queues m to go back to its origin after this turn's commit. */
-void route_reply_home(struct srv_shard *sh, struct msg *m);
+/* Queues m for shard `to`: it leaves after this turn's commit, in order
+ * with the turn's other messages to `to`. */
+void route_send(struct srv_shard *sh, unsigned to, struct msg *m);
 
 /* Runs an EXEC here and queues it home with its reply. */
 void route_run_exec(struct srv_shard *sh, struct msg *m);

@@ -358,16 +358,10 @@ bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd)
 
 /* ---- the inbox's messages ------------------------------------------------- */
 
-void route_push(struct srv_shard *sh, struct msg *m)
-{
-    inbox_push(sh, m, m);
-}
-
-void route_reply_home(struct srv_shard *sh, struct msg *m)
+void route_send(struct srv_shard *sh, unsigned to, struct msg *m)
 {
     /* outq[to] is kept newest first, as inbox_push wants a chain (its
      * receiver reverses the whole stack); outq_tail[to] is the oldest. */
-    unsigned to = m->from->index;
     m->next = sh->outq[to];
     if (!m->next)
         sh->outq_tail[to] = m;
@@ -394,7 +388,7 @@ void route_run_exec(struct srv_shard *sh, struct msg *m)
                                   memory_order_relaxed);
     }
     m->kind = MSG_REPLY;
-    route_reply_home(sh, m);
+    route_send(sh, m->from->index, m);
 }
 
 /* An EXEC this shard sent is back with its reply. */
@@ -455,10 +449,20 @@ void route_serve_inbox(struct srv_shard *sh)
 
 void route_send_replies(struct srv_shard *sh)
 {
-    for (unsigned i = 0; i < sh->srv->n; i++) {
+    /* A turn that started transactions sends their parts under sched, so
+     * that every shard receives every transaction's parts in one order
+     * (txn.c); its other messages go with them. */
+    struct srv *s = sh->srv;
+    if (sh->scheduling)
+        pthread_mutex_lock(&s->sched);
+    for (unsigned i = 0; i < s->n; i++) {
         if (!sh->outq[i])
             continue;
-        inbox_push(&sh->srv->shards[i], sh->outq[i], sh->outq_tail[i]);
+        inbox_push(&s->shards[i], sh->outq[i], sh->outq_tail[i]);
         sh->outq[i] = sh->outq_tail[i] = NULL;
+    }
+    if (sh->scheduling) {
+        pthread_mutex_unlock(&s->sched);
+        sh->scheduling = false;
     }
 }

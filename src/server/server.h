@@ -259,7 +259,7 @@ struct srv_shard {
     unsigned nconns;
     struct conn *flush;                   /* connections with output this turn */
     struct msg *deferred, *deferred_tail; /* inbox messages set aside during a world wait */
-    struct msg **outq;                    /* per destination shard: replies to send after commit */
+    struct msg **outq;                    /* per destination shard: messages to send after commit */
     struct msg **outq_tail;
     struct msg *pauses; /* one per shard: for this shard's world operations */
     struct conn *dead;  /* closed connections waiting for their away messages */
@@ -275,7 +275,8 @@ struct srv_shard {
     struct msg *pending, *pending_tail;
     struct msg *parked, *parked_tail;
     struct conn *waiting;
-    unsigned spinning;                  /* of which WAIT_WORLD or WAIT_SCHED: retried every turn */
+    unsigned spinning; /* of which WAIT_WORLD or WAIT_SCHED: retried every turn */
+    bool scheduling;   /* this turn started transactions: its messages leave under sched */
     struct msg *delayed, *delayed_tail; /* the test seam's parts, in arrival order */
     int64_t now_ms;                     /* the turn's clock */
     int64_t last_cron_ms;

@@ -312,16 +312,14 @@ bool txn_world_may_start(struct conn *c, const sw__resp_cmd *cmd)
 {
     struct srv *s = c->sh->srv;
     if (!c->world_wanted) {
-        /* Under sched: a transaction scheduled after this sees it, and one
-         * scheduled before is counted in txns_live. */
-        pthread_mutex_lock(&s->sched);
-        atomic_fetch_add_explicit(&s->world_wanted, 1, memory_order_relaxed);
-        pthread_mutex_unlock(&s->sched);
+        atomic_fetch_add_explicit(&s->world_wanted, 1, memory_order_seq_cst);
         c->world_wanted = true;
     }
-    /* Acquire: pairs with finish's release, so the transactions' writes on
-     * every shard are visible to the world operation. */
-    if (atomic_load_explicit(&s->txns_live, memory_order_acquire) > 0) {
+    /* seq_cst, against txn_start's increment and load in the other order:
+     * one of the two sees the other, so no transaction starts that this
+     * does not wait for. It also pairs with finish's release: the
+     * transactions' writes on every shard are the world operation's. */
+    if (atomic_load_explicit(&s->txns_live, memory_order_seq_cst) > 0) {
         txn_wait(c, cmd, WAIT_WORLD);
         return false;
     }
@@ -402,7 +400,7 @@ static void exec_part(struct srv_shard *sh, struct msg *m, cmd_fn fn)
 static void answer(struct srv_shard *sh, struct msg *m, enum msg_kind kind)
 {
     m->kind = kind;
-    route_reply_home(sh, m);
+    route_send(sh, m->from->index, m);
 }
 
 /* Whether a part runs at its grant: a read, or a write that cannot be
@@ -642,8 +640,9 @@ static void finish(struct srv_shard *sh, struct txn *t)
 }
 
 /* Sends every part away as `kind` (MSG_UNLOCK frees them there). */
-static void send_parts(struct srv *s, struct txn *t, enum msg_kind kind)
+static void send_parts(struct srv_shard *sh, struct txn *t, enum msg_kind kind)
 {
+    struct srv *s = sh->srv;
     for (unsigned i = 0; i < s->n; i++) {
         struct msg *m = t->part[i];
         if (!m)
@@ -651,7 +650,7 @@ static void send_parts(struct srv *s, struct txn *t, enum msg_kind kind)
         if (kind == MSG_UNLOCK)
             t->part[i] = NULL;
         m->kind = kind;
-        route_push(&s->shards[i], m);
+        route_send(sh, i, m);
     }
 }
 
@@ -755,14 +754,14 @@ static void all_ready(struct srv_shard *sh, struct txn *t)
     bool ran = runs_at_grant(s, t->k);
     if (!ran && rc == SW_OK && found == 0) {
         t->left = t->parts; /* every key locked: now the writes */
-        send_parts(s, t, MSG_APPLY);
+        send_parts(sh, t, MSG_APPLY);
         return;
     }
     if (!ran && rc == SW_OK) /* MSETNX, a key exists: nothing written */
         sw__resp_add_int(&t->slot->out, 0);
     else
         reply(s, t, rc);
-    send_parts(s, t, MSG_UNLOCK);
+    send_parts(sh, t, MSG_UNLOCK);
     finish(sh, t);
 }
 
@@ -860,6 +859,13 @@ bool txn_start(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
 {
     struct srv_shard *sh = c->sh;
     struct srv *s = sh->srv;
+    /* seq_cst: see txn_world_may_start. */
+    atomic_fetch_add_explicit(&s->txns_live, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&s->world_wanted, memory_order_seq_cst) > 0) {
+        atomic_fetch_sub_explicit(&s->txns_live, 1, memory_order_release);
+        txn_wait(c, cmd, WAIT_SCHED);
+        return false;
+    }
     struct txn *t = calloc(1, sizeof *t + s->n * sizeof t->part[0]);
     struct msg *slot = msg_new(c, MSG_SLOT, NULL, NULL);
     if (t) {
@@ -870,6 +876,7 @@ bool txn_start(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
         t->hash = malloc(t->nkeys * sizeof *t->hash);
     }
     if (!t || !t->owner || !t->hash || !slot || !split(c, cmd, d, t)) {
+        atomic_fetch_sub_explicit(&s->txns_live, 1, memory_order_release);
         if (t)
             for (unsigned i = 0; i < s->n; i++)
                 if (t->part[i])
@@ -881,18 +888,6 @@ bool txn_start(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
         conn_close(c);
         return false;
     }
-    pthread_mutex_lock(&s->sched);
-    if (atomic_load_explicit(&s->world_wanted, memory_order_relaxed) > 0) {
-        pthread_mutex_unlock(&s->sched);
-        for (unsigned i = 0; i < s->n; i++)
-            if (t->part[i])
-                msg_free(t->part[i]);
-        txn_free(t);
-        msg_free(slot);
-        txn_wait(c, cmd, WAIT_SCHED);
-        return false;
-    }
-    atomic_fetch_add_explicit(&s->txns_live, 1, memory_order_relaxed);
     t->left = t->parts;
     t->slot = slot;
     route_count(c);
@@ -904,9 +899,11 @@ bool txn_start(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
         t->cnext->cprev = t;
     c->txn_list = t;
     atomic_fetch_add_explicit(&s->inflight, 1, memory_order_relaxed);
+    /* The parts leave at the end of the turn, with every other message of
+     * it, under sched (route_send_replies). */
     for (unsigned i = 0; i < s->n; i++)
         if (t->part[i])
-            route_push(&s->shards[i], t->part[i]);
-    pthread_mutex_unlock(&s->sched);
+            route_send(sh, i, t->part[i]);
+    sh->scheduling = true;
     return true;
 }
