@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Multi-key commands across shards: stewardd --shards S (S = 1, 2, 4)
+# against redis-server in the same run. Per row: MSET of 10 keys
+# (redis-benchmark -t mset), MGET of 10 keys (a redis-benchmark command
+# line), and a mixed load of 90% GET/SET and 10% MSET of 10 keys
+# (BUILD_DIR/bench/mixload), each at -P 1 and -P 16 with 50 connections,
+# keys drawn from 100,000 and 16-byte values. Prints one table
+# (`make bench`).
+#
+# Usage: bench/multikey.sh [BUILD_DIR]
+#   BUILD_DIR   a CMake build of this tree (default build/plain)
+# Environment (as bench/server.sh's, and):
+#   SHARDS="1 2 4"   the stewardd shard counts
+#   N=300000         requests per run
+#   RUNS=1           runs per cell and server, alternating; the best counts
+#
+# Both servers keep nothing on disk. For each cell, one server then the
+# other runs, the first alternating from cell to cell. Raw "name value"
+# lines go to BUILD_DIR/bench/results/multikey.txt.
+set -euo pipefail
+
+# shellcheck source=bench/server.sh
+. "$(dirname "${BASH_SOURCE[0]}")/server.sh"
+
+MK_MIXLOAD=
+
+# Requests per second of one load against server NAME, or "-".
+mk_rps() { # NAME LOAD PIPELINE
+    local port=${SRV_PORT[$1]} n=${N:-300000} out
+    local keys=()
+    for _ in $(seq 10); do keys+=("key:__rand_int__"); done
+    case "$2" in
+    mset)
+        out=$(timeout 300 "${SRV_REDIS_BENCHMARK[@]}" -p "$port" -t mset -P "$3" -c 50 -n "$n" \
+            -r 100000 -d 16 --csv 2>/dev/null | awk -F'"' 'NR > 1 { print $4; exit }') || true
+        ;;
+    mget)
+        out=$(timeout 300 "${SRV_REDIS_BENCHMARK[@]}" -p "$port" -P "$3" -c 50 -n "$n" \
+            -r 100000 --csv mget "${keys[@]}" 2>/dev/null |
+            awk -F'"' 'NR > 1 { print $4; exit }') || true
+        ;;
+    mix)
+        out=$(timeout 300 "$MK_MIXLOAD" "$port" "$n" 50 "$3" 90 | awk '{ print $2 }') || true
+        ;;
+    esac
+    echo "${out:--}"
+}
+
+# Runs LOAD at PIPELINE on both servers, RUNS times, alternating (redis
+# first when FIRST is even); sets MK_REDIS and MK_STEWARDD to the best.
+mk_cell() { # FIRST LOAD PIPELINE
+    local r a b
+    MK_REDIS=- MK_STEWARDD=-
+    for r in $(seq "${RUNS:-1}"); do
+        if [ $((($1 + r) % 2)) -eq 1 ]; then
+            a=$(mk_rps redis "$2" "$3")
+            b=$(mk_rps stewardd "$2" "$3")
+        else
+            b=$(mk_rps stewardd "$2" "$3")
+            a=$(mk_rps redis "$2" "$3")
+        fi
+        MK_REDIS=$(bench_best "$MK_REDIS" "$a")
+        MK_STEWARDD=$(bench_best "$MK_STEWARDD" "$b")
+    done
+}
+
+multikey_main() {
+    local build=${1:-build/plain} s p load cell=0
+    case "$build" in /*) ;; *) build=$SRV_ROOT/$build ;; esac
+    local results=$build/bench/results/multikey.txt
+    mkdir -p "$(dirname "$results")"
+    : >"$results"
+    srv_find_stewardd "$build"
+    MK_MIXLOAD=$build/bench/mixload
+    if [ ! -x "$MK_MIXLOAD" ]; then
+        cmake --build "$build" --target mixload >/dev/null 2>&1 ||
+            srv_die "no $MK_MIXLOAD: build the mixload target in $build"
+    fi
+    srv_trap
+    echo "== multi-key commands: stewardd --shards S vs $(srv_version_line)"
+    echo "50 connections, N=${N:-300000} per run, keys from 100,000, 16-byte values;" \
+        "mset, mget: 10 keys each; mix: 90% GET/SET, 10% MSET of 10 keys (bench/mixload);" \
+        "best of ${RUNS:-1}, the first server alternating"
+    echo
+    local f='%-6s %-5s %3s %13s %15s   %s\n'
+    # shellcheck disable=SC2059 # the format is ours
+    printf "$f" shards load P "redis req/s" "stewardd req/s" "stewardd/redis (>1 = stewardd better)"
+    for s in ${SHARDS:-1 2 4}; do
+        srv_start redis redis
+        srv_start stewardd stewardd --shards "$s"
+        for p in 1 16; do
+            for load in mset mget mix; do
+                mk_cell "$cell" "$load" "$p"
+                cell=$((cell + 1))
+                # shellcheck disable=SC2059
+                printf "$f" "$s" "$load" "$p" "$(fmt_k "$MK_REDIS")" "$(fmt_k "$MK_STEWARDD")" \
+                    "$(fmt_div "$MK_STEWARDD" "$MK_REDIS")"
+                echo "multikey.s$s.$load.P$p.redis $MK_REDIS" >>"$results"
+                echo "multikey.s$s.$load.P$p.stewardd $MK_STEWARDD" >>"$results"
+            done
+        done
+        srv_stop redis
+        srv_stop stewardd
+    done
+    echo
+    echo "Raw results ($results):"
+    cat "$results"
+}
+
+multikey_main "$@"
