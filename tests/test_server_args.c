@@ -1,6 +1,7 @@
 /* stewardd's argument parsing (src/server/args.c): Redis's strict
  * integers, INCRBYFLOAT's long doubles and their output, and glob
  * patterns. */
+#include <ctype.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -124,13 +125,30 @@ static void test_arg_is(void **state)
     assert_false(arg_is(&b, "nx"));
 }
 
+/* cmd_lookup bisects the table: it must stay sorted, and find every name
+ * in any case. */
+static void test_command_table(void **state)
+{
+    (void)state;
+    for (size_t i = 1; i < cmd_count; i++)
+        assert_true(strcmp(cmd_table[i - 1].name, cmd_table[i].name) < 0);
+    for (size_t i = 0; i < cmd_count; i++) {
+        char up[32];
+        size_t n = strlen(cmd_table[i].name);
+        for (size_t j = 0; j < n; j++)
+            up[j] = (char)toupper((unsigned char)cmd_table[i].name[j]);
+        assert_ptr_equal(&cmd_table[i], cmd_lookup(cmd_table[i].name, n));
+        assert_ptr_equal(&cmd_table[i], cmd_lookup(up, n));
+    }
+    assert_null(cmd_lookup("nosuchcommand", 13));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_integers),
-        cmocka_unit_test(test_floats),
-        cmocka_unit_test(test_glob),
-        cmocka_unit_test(test_arg_is),
+        cmocka_unit_test(test_integers),      cmocka_unit_test(test_floats),
+        cmocka_unit_test(test_glob),          cmocka_unit_test(test_arg_is),
+        cmocka_unit_test(test_command_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs Redis's own Tcl test suite, the units that cover what stewardd serves,
-# against a server started here: strings, INCR, the keyspace, expiry and the
-# protocol. The suite comes from Debian's redis source package, fetched once
+# against a server started here: strings, INCR, the keyspace, expiry, the
+# protocol and transactions (MULTI, WATCH). The suite comes from Debian's redis source package, fetched once
 # into build/redis-suite/ and reused after that.
 #
 # Usage: tools/redis-suite.sh [SERVER-BINARY]
@@ -22,7 +22,7 @@ if ! command -v "$bin" >/dev/null && [ ! -x "$bin" ]; then
     exit 2
 fi
 cache=$root/build/redis-suite
-units=(unit/type/string unit/type/incr unit/keyspace unit/expire unit/protocol)
+units=(unit/type/string unit/type/incr unit/keyspace unit/expire unit/protocol unit/multi)
 
 # Makes apt see Debian's source packages: a deb-src twin of each deb822
 # .sources file (Debian 12's form), or of each "deb" line of a .list file.

@@ -32,6 +32,7 @@ enum cmd_flags {
     CMD_CONN = 1 << 4,   /* needs its connection: always runs on the client's thread */
     CMD_FAST = 1 << 5,
     CMD_LEDGER = 1 << 6, /* blocks on the Ledger */
+    CMD_TXCTL = 1 << 7,  /* runs at once inside MULTI, not queued (multi.c) */
 };
 
 struct cmd_def {
@@ -174,6 +175,12 @@ void kv_sweep(struct srv_shard *sh);
  * the shard report the keys it expires. */
 void kv_attach(struct srv_shard *sh);
 
+/* WATCH (multi.c): a key of sh changed, so the connections watching it
+ * see EXEC fail; multi_touch_flush: every watched key of database db
+ * (db < 0: all) that exists on sh is about to be flushed. */
+void multi_touch(struct srv_shard *sh, uint64_t hash, const void *key, size_t len);
+void multi_touch_flush(struct srv_shard *sh, int db);
+
 /* Total bytes of data held by a shard (its table). */
 size_t kv_memory(struct srv_shard *sh);
 
@@ -237,6 +244,11 @@ void cmd_copy(struct exec *x);
 void cmd_move(struct exec *x);
 void cmd_lcs(struct exec *x);
 void cmd_acct_create(struct exec *x);
+void cmd_multi(struct exec *x);
+void cmd_exec(struct exec *x);
+void cmd_discard(struct exec *x);
+void cmd_watch(struct exec *x);
+void cmd_unwatch(struct exec *x);
 void cmd_acct_deposit(struct exec *x);
 void cmd_acct_withdraw(struct exec *x);
 void cmd_acct_transfer(struct exec *x);

@@ -171,6 +171,7 @@ void conn_close(struct conn *c)
     close(c->fd);
     c->life = CONN_DEAD;
     txn_conn_closed(c);
+    multi_conn_closed(c);
     /* Relaxed: a hint for the shards running c's requests (run_exec). */
     atomic_store_explicit(&c->gone, true, memory_order_relaxed);
     if (c->prev)

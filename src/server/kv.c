@@ -77,9 +77,9 @@ static void gone(struct srv_shard *sh, int db, int64_t expire)
 /* The shard's hook for the keys it expires (lazily, or in the sweep). */
 static void expired(void *ctx, const void *key, size_t klen, int64_t expire)
 {
-    (void)klen;
     struct srv_shard *sh = ctx;
     gone(sh, ((const unsigned char *)key)[0], expire);
+    multi_touch(sh, sw__hash(key, klen), key, klen);
     atomic_fetch_add_explicit(&sh->st_expired, 1, memory_order_relaxed);
 }
 
@@ -127,6 +127,8 @@ static int wrote(struct kkey *k, int rc)
     struct srv_shard *sh = k->sh;
     if (rc == SW_EIO)
         refused(sh);
+    if (rc == SW_OK)
+        multi_touch(sh, k->hash, k->p, k->len);
     if (rc != SW_OK || !sw__shard_durable(sh->core))
         return rc;
     sh->dirty = true;
@@ -314,6 +316,7 @@ int kv_flush_room(struct srv_shard *sh, int db)
 int kv_flush(struct srv_shard *sh, int db)
 {
     assert(srv_may_touch(sh));
+    multi_touch_flush(sh, db);
     if (db < 0 && sw__shard_clear(sh->core) == SW_OK) { /* memory only: drop it whole */
         memset(sh->keys, 0, sizeof sh->keys);
         memset(sh->expires, 0, sizeof sh->expires);

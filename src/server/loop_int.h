@@ -93,6 +93,29 @@ void route_run_exec(struct srv_shard *sh, struct msg *m);
 /* Counts a command of c that runs (statistics, idle time). */
 void route_count(struct conn *c);
 
+/* Replies "unknown command" for cmd. */
+void route_reply_unknown(sw__resp_buf *out, const sw__resp_cmd *cmd);
+
+/* ---- multi.c ------------------------------------------------------------------ */
+
+/* Inside MULTI: checks and queues cmd (d NULL: unknown), replying +QUEUED
+ * or the error that flags the transaction. Returns false when c closes. */
+bool multi_queue(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d);
+
+/* Whether c's EXEC may run on c's shard: every key it queued or watches is
+ * there, and it queued nothing for every shard or for the connection. */
+bool multi_here(struct conn *c);
+
+/* Whether no key c queued is locked against its command on c's shard. */
+bool multi_keys_free(struct conn *c);
+
+/* c closes: its transaction and watches go. */
+void multi_conn_closed(struct conn *c);
+
+/* Cron: drops the retired watch tokens; closing: frees the watched keys. */
+void multi_gc(struct srv_shard *sh);
+void multi_shard_free(struct srv_shard *sh);
+
 /* ---- txn.c ------------------------------------------------------------------ */
 
 /* What a multi-key command does as a transaction, or NULL if it runs as a

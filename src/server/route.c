@@ -253,7 +253,7 @@ static int key_home(struct srv_shard *sh, const struct cmd_def *d, const sw__res
     return home == (int)sh->index ? HOME_HERE : home;
 }
 
-static void reply_unknown(sw__resp_buf *out, const sw__resp_cmd *cmd)
+void route_reply_unknown(sw__resp_buf *out, const sw__resp_cmd *cmd)
 {
     char msg[512];
     int n = snprintf(msg, sizeof msg, "ERR unknown command '%.*s', with args beginning with: ",
@@ -292,7 +292,7 @@ static bool run_here(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_d
         return false;
     }
     if (!d) {
-        reply_unknown(out, cmd);
+        route_reply_unknown(out, cmd);
     } else if (!cmd_arity_ok(d, cmd->argc)) {
         sw__resp_add_errorf(out, "ERR wrong number of arguments for '%s' command", d->name);
     } else if (!c->authed && !(d->flags & CMD_NOAUTH)) {
@@ -321,21 +321,31 @@ bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd)
     struct srv_shard *sh = c->sh;
     assert(srv_may_touch(sh));
     const struct cmd_def *d = cmd_lookup(cmd->argv[0].ptr, cmd->argv[0].len);
+    if (c->in_multi && !(d && (d->flags & CMD_TXCTL))) {
+        route_count(c);
+        return multi_queue(c, cmd, d);
+    }
     int home = HOME_HERE;
     if (d && !sh->world_held && cmd_arity_ok(d, cmd->argc) &&
         (c->authed || (d->flags & CMD_NOAUTH))) {
         home = (d->flags & CMD_ALL) ? HOME_MANY : key_home(sh, d, cmd, c->db);
+        if (d->fn == cmd_exec)
+            home = c->in_multi && !multi_here(c) ? HOME_MANY : HOME_HERE;
+        else if ((d->flags & CMD_CONN) && home >= 0)
+            home = HOME_MANY; /* it needs its connection: here, with the key's shard paused */
         const struct txn_kind *k = NULL;
         if (home == HOME_MANY && sh->srv->n > 1 && !(d->flags & CMD_ALL))
             k = txn_kind_of(d, cmd->argc);
         /* What must see the effects of the connection's requests under way
-         * waits for them. A transaction does not: its parts reach each
-         * shard behind the connection's EXECs, and wait there for those
-         * parked (txn.c). Other commands wait for the transactions with one
-         * of their keys, and a world operation for everything. */
-        bool wait = k                   ? false
-                    : home == HOME_MANY ? c->away > 0
-                                        : c->txns > 0 && txn_conn_touches(c, d, cmd);
+         * waits for them: a world operation, and a command on the
+         * connection (EXEC, WATCH). A transaction does not: its parts
+         * reach each shard behind the connection's EXECs, and wait there
+         * for those parked (txn.c). Other commands wait for the
+         * transactions with one of their keys. */
+        bool wait = k ? false
+                    : home == HOME_MANY || (d->flags & CMD_CONN)
+                        ? c->away > 0
+                        : c->txns > 0 && txn_conn_touches(c, d, cmd);
         if (wait) {
             conn_hold(c, cmd);
             return false;
@@ -345,7 +355,9 @@ bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd)
         if (home == HOME_MANY && sh->srv->n > 1) {
             if (!txn_world_may_start(c, cmd))
                 return false;
-        } else if (home == HOME_HERE && !txn_keys_free(sh, d, cmd->argc, cmd->argv, c->db)) {
+        } else if (home == HOME_HERE &&
+                   !(d->fn == cmd_exec ? !c->in_multi || multi_keys_free(c)
+                                       : txn_keys_free(sh, d, cmd->argc, cmd->argv, c->db))) {
             txn_wait(c, cmd, WAIT_LOCK);
             return false;
         }

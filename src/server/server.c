@@ -141,6 +141,7 @@ void srv_close(struct srv *s)
         free(sh->outq_tail);
         free(sh->pauses);
         txn_shard_free(sh);
+        multi_shard_free(sh);
     }
     free(s->shards);
     if (s->ledger)

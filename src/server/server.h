@@ -109,6 +109,9 @@ struct cmd_def;
 struct txn;
 struct txn_kind;
 struct klock;
+struct wentry;
+struct wtok;
+struct watched;
 
 /* A PAUSE message's state: the futex word `pause` of struct msg. The world
  * holder sets PAUSE_SENT before each push (having waited for PAUSE_LEFT if
@@ -152,6 +155,12 @@ struct msg {
     int64_t found;
     int rc;
     int64_t due_us; /* the test seam's delay (srv.test_txn_delay_us): when it ends */
+};
+
+/* A shard's watched keys (multi.c). */
+struct wtab {
+    struct wentry **b; /* buckets, cap a power of two */
+    size_t cap, n;
 };
 
 /* A shard's key locks (txn.c): the keys the transactions it takes part in
@@ -216,12 +225,19 @@ struct conn {
     int proto; /* 2 or 3 (HELLO) */
     enum conn_life life;
     enum conn_input input;
-    bool authed;            /* AUTH passed, or no password is set */
-    sw__resp_cmd held_cmd;  /* CONN_IN_HELD: the command that waits */
-    enum conn_wait wait;    /* and on what, when not just its requests away */
-    bool world_wanted;      /* counted in srv.world_wanted (txn.c) */
-    size_t txns;            /* its transactions under way (counted in away too) */
-    struct txn *txn_list;   /* and those transactions (txn.c) */
+    bool authed;           /* AUTH passed, or no password is set */
+    sw__resp_cmd held_cmd; /* CONN_IN_HELD: the command that waits */
+    enum conn_wait wait;   /* and on what, when not just its requests away */
+    bool world_wanted;     /* counted in srv.world_wanted (txn.c) */
+    size_t txns;           /* its transactions under way (counted in away too) */
+    struct txn *txn_list;  /* and those transactions (txn.c) */
+    /* MULTI and WATCH (multi.c): the queued commands (linked by qnext), an
+     * error while queueing, the watch token and the keys watched. */
+    bool in_multi, multi_err;
+    struct msg *mq_head, *mq_tail;
+    struct wtok *wtok;
+    struct watched *watched;
+    size_t nwatched;
     struct conn *wait_next; /* the shard's waiting list, while wait != WAIT_NONE */
     size_t rpos, rlen;      /* unparsed bytes of rbuf */
     bool want_write;        /* EPOLLOUT registered: output is left to send */
@@ -272,6 +288,7 @@ struct srv_shard {
      * (in arrival order), the EXECs waiting for a locked key, and the
      * connections waiting (enum conn_wait). */
     struct ltab locks;
+    struct wtab watches; /* multi.c */
     struct msg *pending, *pending_tail;
     struct msg *parked, *parked_tail;
     struct conn *waiting;

@@ -1,0 +1,445 @@
+/* MULTI, EXEC, DISCARD, WATCH and UNWATCH, with Redis 7.0's semantics and
+ * words.
+ *
+ * MULTI: the connection's later commands are checked (name, arity, AUTH;
+ * ACCOUNT.* is refused inside a transaction) and queued, each answered
+ * +QUEUED; an error flags the transaction, and EXEC then answers
+ * -EXECABORT and runs nothing. EXEC runs the queue in order with nothing
+ * else in between: on the connection's own shard when every key of the
+ * queue (and every watched key) is there, under the key locks' rules for
+ * single-shard commands (txn.c), and otherwise as a world operation
+ * (route.c), which is atomic to every observer.
+ *
+ * WATCH. Each shard keeps, per watched key, the tokens of the connections
+ * watching it; every change to a key (a write, a delete, a deadline, an
+ * expiry, a FLUSH of a key that exists) marks its tokens dirty, and EXEC
+ * answers a null array when its token is dirty. A token is the
+ * connection's for one WATCH ... EXEC/DISCARD/UNWATCH span; ending the span
+ * retires it (the shards drop retired tokens as they meet them, and in
+ * their cron), and the next WATCH takes a new one. WATCH runs on the
+ * connection's thread, as a world operation when a key is on another
+ * shard, so it can register the key there; it first looks at each key, so
+ * a key already expired is removed before it is watched ("WATCH stale keys
+ * should not fail EXEC"). EXEC looks at every watched key again before
+ * checking the token: a key that expired since is removed then, which
+ * marks the token.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/cmd.h"
+#include "server/loop_int.h"
+
+/* A connection's watch token; see the comment at the top. */
+struct wtok {
+    _Atomic bool dirty;
+    _Atomic bool retired;
+    _Atomic unsigned refs; /* the connection's, and one per shard entry */
+};
+
+/* A watched key on its shard, with the tokens watching it. */
+struct wentry {
+    struct wentry *next;
+    uint64_t hash;
+    size_t ntok, cap;
+    struct wtok **tok;
+    size_t len;
+    char key[];
+};
+
+/* What a connection watches: its keys, for EXEC's look and nothing else. */
+struct watched {
+    struct srv_shard *sh;
+    uint64_t hash;
+    size_t len;
+    char *key;
+};
+
+static void tok_put(struct wtok *t)
+{
+    if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+        free(t);
+}
+
+/* ---- a shard's watched keys -------------------------------------------------- */
+
+static struct wentry **w_slot(struct wtab *t, uint64_t hash, const char *p, size_t len)
+{
+    struct wentry **pp = &t->b[hash & (t->cap - 1)];
+    while (*pp && ((*pp)->hash != hash || (*pp)->len != len || memcmp((*pp)->key, p, len) != 0))
+        pp = &(*pp)->next;
+    return pp;
+}
+
+static bool w_grow(struct wtab *t)
+{
+    size_t cap = t->cap ? t->cap * 2 : 16;
+    struct wentry **b = calloc(cap, sizeof *b);
+    if (!b)
+        return false;
+    for (size_t i = 0; i < t->cap; i++)
+        for (struct wentry *e = t->b[i], *next; e; e = next) {
+            next = e->next;
+            e->next = b[e->hash & (cap - 1)];
+            b[e->hash & (cap - 1)] = e;
+        }
+    free(t->b);
+    t->b = b;
+    t->cap = cap;
+    return true;
+}
+
+/* Drops e's retired tokens; true if none is left (e may go). */
+static bool w_prune(struct wentry *e)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < e->ntok; i++) {
+        if (atomic_load_explicit(&e->tok[i]->retired, memory_order_acquire))
+            tok_put(e->tok[i]);
+        else
+            e->tok[n++] = e->tok[i];
+    }
+    e->ntok = n;
+    return n == 0;
+}
+
+static void w_free(struct wentry *e)
+{
+    for (size_t i = 0; i < e->ntok; i++)
+        tok_put(e->tok[i]);
+    free(e->tok);
+    free(e);
+}
+
+/* Registers token t on key k in k's shard. SW_OK or SW_ENOMEM. */
+static int w_add(struct kkey *k, struct wtok *t)
+{
+    struct wtab *tab = &k->sh->watches;
+    if (tab->n >= tab->cap && !w_grow(tab) && !tab->cap)
+        return SW_ENOMEM;
+    struct wentry **pp = w_slot(tab, k->hash, k->p, k->len), *e = *pp;
+    if (!e) {
+        e = calloc(1, sizeof *e + k->len);
+        if (!e)
+            return SW_ENOMEM;
+        e->hash = k->hash;
+        e->len = k->len;
+        memcpy(e->key, k->p, k->len);
+        *pp = e;
+        tab->n++;
+    }
+    for (size_t i = 0; i < e->ntok; i++)
+        if (e->tok[i] == t)
+            return SW_OK;
+    if (e->ntok == e->cap) {
+        size_t cap = e->cap ? e->cap * 2 : 2;
+        struct wtok **tok = realloc(e->tok, cap * sizeof *tok);
+        if (!tok)
+            return SW_ENOMEM;
+        e->tok = tok;
+        e->cap = cap;
+    }
+    atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+    e->tok[e->ntok++] = t;
+    return SW_OK;
+}
+
+void multi_touch(struct srv_shard *sh, uint64_t hash, const void *key, size_t len)
+{
+    struct wtab *tab = &sh->watches;
+    if (tab->n == 0)
+        return;
+    struct wentry **pp = w_slot(tab, hash, key, len), *e = *pp;
+    if (!e)
+        return;
+    for (size_t i = 0; i < e->ntok; i++)
+        /* Release: pairs with EXEC's acquire (it runs where it may see this
+         * shard, so this is belt and braces). */
+        atomic_store_explicit(&e->tok[i]->dirty, true, memory_order_release);
+    if (w_prune(e)) {
+        *pp = e->next;
+        tab->n--;
+        w_free(e);
+    }
+}
+
+void multi_touch_flush(struct srv_shard *sh, int db)
+{
+    struct wtab *tab = &sh->watches;
+    for (size_t i = 0; tab->n && i < tab->cap; i++)
+        for (struct wentry *e = tab->b[i]; e; e = e->next) {
+            if (db >= 0 && e->key[0] != (char)db)
+                continue;
+            struct kkey k = {
+                .hash = e->hash, .p = e->key, .len = e->len, .sh = sh, .db = e->key[0]};
+            const void *v;
+            size_t n;
+            int64_t exp;
+            if (kv_get(&k, &v, &n, &exp) == SW_OK) /* only a key that exists changes */
+                for (size_t j = 0; j < e->ntok; j++)
+                    atomic_store_explicit(&e->tok[j]->dirty, true, memory_order_release);
+        }
+}
+
+void multi_gc(struct srv_shard *sh)
+{
+    struct wtab *tab = &sh->watches;
+    for (size_t i = 0; tab->n && i < tab->cap; i++)
+        for (struct wentry **pp = &tab->b[i]; *pp;) {
+            struct wentry *e = *pp;
+            if (w_prune(e)) {
+                *pp = e->next;
+                tab->n--;
+                w_free(e);
+            } else {
+                pp = &e->next;
+            }
+        }
+}
+
+void multi_shard_free(struct srv_shard *sh)
+{
+    struct wtab *tab = &sh->watches;
+    for (size_t i = 0; i < tab->cap; i++)
+        for (struct wentry *e = tab->b[i], *next; e; e = next) {
+            next = e->next;
+            w_free(e);
+        }
+    free(tab->b);
+    *tab = (struct wtab){0};
+}
+
+/* ---- a connection's state ------------------------------------------------------ */
+
+static void unwatch(struct conn *c)
+{
+    if (c->wtok) {
+        atomic_store_explicit(&c->wtok->retired, true, memory_order_release);
+        tok_put(c->wtok);
+        c->wtok = NULL;
+    }
+    for (size_t i = 0; i < c->nwatched; i++)
+        free(c->watched[i].key);
+    free(c->watched);
+    c->watched = NULL;
+    c->nwatched = 0;
+}
+
+static void discard(struct conn *c)
+{
+    while (c->mq_head) {
+        struct msg *m = c->mq_head;
+        c->mq_head = m->qnext;
+        msg_free(m);
+    }
+    c->mq_tail = NULL;
+    c->in_multi = false;
+    c->multi_err = false;
+}
+
+void multi_conn_closed(struct conn *c)
+{
+    discard(c);
+    unwatch(c);
+}
+
+bool multi_queue(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d)
+{
+    struct msg *slot;
+    sw__resp_buf *out = conn_reply_to(c, &slot);
+    if (!out) {
+        conn_close(c);
+        return false;
+    }
+    struct exec x = {.srv = c->sh->srv, .self = c->sh, .c = c, .db = c->db, .out = out};
+    if (!d) {
+        route_reply_unknown(out, cmd);
+        c->multi_err = true;
+    } else if (!cmd_arity_ok(d, cmd->argc)) {
+        sw__resp_add_errorf(out, "ERR wrong number of arguments for '%s' command", d->name);
+        c->multi_err = true;
+    } else if (!c->authed && !(d->flags & CMD_NOAUTH)) {
+        reply_err(&x, "NOAUTH Authentication required.");
+        c->multi_err = true;
+    } else if ((d->flags & CMD_LEDGER) || d->fn == cmd_shutdown) {
+        /* The Ledger is its own store: it cannot join a keyspace
+         * transaction all or nothing (docs/server.md). SHUTDOWN is refused
+         * there as Redis refuses it. */
+        reply_err(&x, "ERR Command not allowed inside a transaction");
+        c->multi_err = true;
+    } else {
+        struct msg *m = msg_new(c, MSG_SLOT, cmd, d);
+        if (!m) {
+            conn_close(c);
+            return false;
+        }
+        m->qnext = NULL;
+        if (c->mq_tail)
+            c->mq_tail->qnext = m;
+        else
+            c->mq_head = m;
+        c->mq_tail = m;
+        sw__resp_add_simple(out, "QUEUED");
+    }
+    conn_replied(c, slot);
+    return c->life == CONN_OPEN;
+}
+
+/* Where a key of c's database db is, relative to c's shard. */
+static bool key_is_here(struct conn *c, int db, const sw__resp_arg *a)
+{
+    struct kkey k;
+    if (kkey_build(c->sh->srv, db, a, &k) != SW_OK)
+        return false;
+    kkey_free(&k);
+    return k.sh == c->sh;
+}
+
+bool multi_here(struct conn *c)
+{
+    if (c->sh->srv->n == 1)
+        return true;
+    for (size_t i = 0; i < c->nwatched; i++)
+        if (c->watched[i].sh != c->sh)
+            return false;
+    for (const struct msg *m = c->mq_head; m; m = m->qnext) {
+        const struct cmd_def *d = m->cmd;
+        /* A command on every shard, or on the connection (SELECT moves
+         * the keys after it to another database) */
+        if (d->flags & (CMD_ALL | CMD_CONN))
+            return false;
+        if (d->first <= 0)
+            continue;
+        size_t last = d->last < 0 ? m->argc - 1 : (size_t)d->last;
+        for (size_t i = (size_t)d->first; i <= last && i < m->argc; i += (size_t)d->step)
+            if (!key_is_here(c, m->db, &m->argv[i]))
+                return false;
+    }
+    return true;
+}
+
+bool multi_keys_free(struct conn *c)
+{
+    for (const struct msg *m = c->mq_head; m; m = m->qnext)
+        if (!txn_keys_free(c->sh, m->cmd, m->argc, m->argv, m->db))
+            return false;
+    return true;
+}
+
+/* ---- the commands ------------------------------------------------------------------ */
+
+void cmd_multi(struct exec *x)
+{
+    if (x->c->in_multi) {
+        reply_err(x, "ERR MULTI calls can not be nested");
+        return;
+    }
+    x->c->in_multi = true;
+    reply_ok(x);
+}
+
+void cmd_discard(struct exec *x)
+{
+    if (!x->c->in_multi) {
+        reply_err(x, "ERR DISCARD without MULTI");
+        return;
+    }
+    discard(x->c);
+    unwatch(x->c);
+    reply_ok(x);
+}
+
+/* Whether a watched key changed (or expired: looking removes it, which
+ * marks the token) since WATCH. */
+static bool watch_dirty(struct exec *x)
+{
+    struct conn *c = x->c;
+    if (!c->wtok)
+        return false;
+    for (size_t i = 0; i < c->nwatched; i++) {
+        struct watched *w = &c->watched[i];
+        struct kkey k = {.hash = w->hash, .p = w->key, .len = w->len, .sh = w->sh, .db = w->key[0]};
+        const void *v;
+        size_t n;
+        int64_t e;
+        assert(srv_may_touch(w->sh));
+        kv_get(&k, &v, &n, &e);
+    }
+    return atomic_load_explicit(&c->wtok->dirty, memory_order_acquire);
+}
+
+void cmd_exec(struct exec *x)
+{
+    struct conn *c = x->c;
+    if (!c->in_multi) {
+        reply_err(x, "ERR EXEC without MULTI");
+        return;
+    }
+    if (c->multi_err) {
+        reply_err(x, "EXECABORT Transaction discarded because of previous errors.");
+    } else if (watch_dirty(x)) {
+        sw__resp_add_null_array(x->out);
+    } else {
+        size_t n = 0;
+        for (const struct msg *m = c->mq_head; m; m = m->qnext)
+            n++;
+        sw__resp_add_array(x->out, n);
+        for (const struct msg *m = c->mq_head; m; m = m->qnext) {
+            struct exec y = *x;
+            y.db = c->db; /* a SELECT before it in the queue counts */
+            y.argc = m->argc;
+            y.argv = m->argv;
+            m->cmd->fn(&y);
+        }
+    }
+    discard(c);
+    unwatch(c);
+}
+
+void cmd_watch(struct exec *x)
+{
+    struct conn *c = x->c;
+    if (c->in_multi) {
+        reply_err(x, "ERR WATCH inside MULTI is not allowed");
+        return;
+    }
+    if (!c->wtok) {
+        c->wtok = calloc(1, sizeof *c->wtok);
+        if (!c->wtok) {
+            reply_status(x, SW_ENOMEM);
+            return;
+        }
+        atomic_init(&c->wtok->refs, 1);
+    }
+    for (size_t i = 1; i < x->argc; i++) {
+        struct kkey k;
+        if (!key_arg(x, i, &k))
+            return;
+        const void *v;
+        size_t n;
+        int64_t e;
+        kv_get(&k, &v, &n, &e); /* an expired key goes now, not as a change later */
+        struct watched *w = realloc(c->watched, (c->nwatched + 1) * sizeof *w);
+        char *copy = w ? malloc(k.len) : NULL;
+        if (w)
+            c->watched = w;
+        if (!copy || w_add(&k, c->wtok) != SW_OK) {
+            free(copy);
+            kkey_free(&k);
+            reply_status(x, SW_ENOMEM);
+            return;
+        }
+        memcpy(copy, k.p, k.len);
+        c->watched[c->nwatched++] =
+            (struct watched){.sh = k.sh, .hash = k.hash, .len = k.len, .key = copy};
+        kkey_free(&k);
+    }
+    reply_ok(x);
+}
+
+void cmd_unwatch(struct exec *x)
+{
+    unwatch(x->c);
+    reply_ok(x);
+}
