@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs Redis's own Tcl test suite, the units that cover what stewardd serves,
 # against a server started here: strings, INCR, the keyspace, expiry, the
-# protocol and transactions (MULTI, WATCH). The suite comes from Debian's redis source package, fetched once
-# into build/redis-suite/ and reused after that.
+# protocol and transactions (MULTI, WATCH). The suite comes from Debian's
+# redis source package, fetched once into build/redis-suite/ and reused
+# after that.
 #
 # Usage: tools/redis-suite.sh [SERVER-BINARY]
 #   SERVER-BINARY defaults to build/plain/src/server/stewardd. Give

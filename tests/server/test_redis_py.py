@@ -985,6 +985,132 @@ class TestTransactions(Base):
         self.assertTrue(self.r.ping())
 
 
+class TestMultiExec(Base):
+    """MULTI/EXEC and WATCH from many connections, on keys over every shard:
+    an EXEC is all or nothing to every reader, and WATCH loses no update."""
+
+    KEYS = ["mx:%d" % i for i in range(8)]
+
+    def test_exec_is_atomic_to_readers(self):
+        """Writers SET the eight keys to one value inside MULTI/EXEC; readers
+        on other connections read them with MGET and with GETs inside their
+        own MULTI/EXEC: always all equal."""
+        keys, errors = self.KEYS, []
+        done = threading.Event()
+
+        def writer(t):
+            c = SRV.client(socket_timeout=60)
+            for n in range(100):
+                p = c.pipeline(transaction=True)
+                for k in keys:
+                    p.set(k, "w%d-%d" % (t, n))
+                p.execute()
+            c.close()
+
+        def reader(t):
+            c = SRV.client(socket_timeout=60)
+            while not done.is_set():
+                got = c.mget(keys)
+                p = c.pipeline(transaction=True)
+                for k in keys:
+                    p.get(k)
+                got2 = p.execute()
+                if len(set(got)) != 1 or len(set(got2)) != 1:
+                    errors.append("saw %r / %r" % (got, got2))
+                    return
+            c.close()
+
+        readers = [threading.Thread(target=reader, args=(t,)) for t in range(3)]
+        for th in readers:
+            th.start()
+        writers = [threading.Thread(target=writer, args=(t,)) for t in range(3)]
+        for th in writers:
+            th.start()
+        for th in writers:
+            th.join(240)
+        done.set()
+        for th in readers:
+            th.join(60)
+        self.assertEqual([], errors[:5])
+
+    def test_watch_loses_no_update(self):
+        """Eight connections each add 1 to two counters on different shards
+        40 times, optimistically: WATCH both, read, MULTI, SET both, EXEC,
+        again when EXEC fails. No increment may be lost or doubled."""
+        a, b = "mx:count:a", "mx:count:b"
+        self.r.mset({a: 0, b: 0})
+        retries, errors = [0], []
+
+        def work(t):
+            c = SRV.client(socket_timeout=60)
+            for _ in range(40):
+                while True:
+                    p = c.pipeline(transaction=True)
+                    try:
+                        p.watch(a, b)
+                        va, vb = int(p.get(a)), int(p.get(b))
+                        p.multi()
+                        p.set(a, va + 1)
+                        p.set(b, vb + 1)
+                        p.execute()
+                        break
+                    except redis.WatchError:
+                        retries[0] += 1
+                    finally:
+                        p.reset()
+            c.close()
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(240)
+        self.assertEqual([b"320", b"320"], self.r.mget(a, b))
+        self.assertGreater(retries[0], 0, "no EXEC ever failed: the race was not exercised")
+
+    def test_errors_and_words(self):
+        """The replies of Redis 7.0, byte for byte, in RESP2 and RESP3."""
+        for proto in (2, 3):
+            raw = Raw(SRV.port)
+            if proto == 3:
+                raw.call("HELLO", "3")
+            self.assertEqual((b"-", "ERR EXEC without MULTI"), raw.call("EXEC"))
+            self.assertEqual((b"-", "ERR DISCARD without MULTI"), raw.call("DISCARD"))
+            self.assertEqual((b"+", "OK"), raw.call("MULTI"))
+            self.assertEqual((b"-", "ERR MULTI calls can not be nested"), raw.call("MULTI"))
+            self.assertEqual((b"-", "ERR WATCH inside MULTI is not allowed"), raw.call("WATCH", "k"))
+            self.assertEqual((b"+", "QUEUED"), raw.call("SET", "mx:e", "1"))
+            self.assertEqual(b"-", raw.call("NOSUCH")[0])
+            self.assertEqual(b"-", raw.call("GET")[0])  # arity: flags it too
+            if STEWARD:
+                self.assertEqual(
+                    (b"-", "ERR Command not allowed inside a transaction"),
+                    raw.call("ACCOUNT.BALANCE", "x"),
+                )
+            self.assertEqual(
+                (b"-", "EXECABORT Transaction discarded because of previous errors."),
+                raw.call("EXEC"),
+            )
+            self.assertIsNone(self.r.get("mx:e"))
+            # A watched key changed: EXEC answers a null array, runs nothing.
+            self.assertEqual((b"+", "OK"), raw.call("WATCH", "mx:w", "mx:other"))
+            self.r.set("mx:w", "changed")
+            raw.call("MULTI")
+            raw.call("SET", "mx:e", "1")
+            self.assertEqual((b"*" if proto == 2 else b"_", None), raw.call("EXEC"))
+            self.assertIsNone(self.r.get("mx:e"))
+            # Unchanged: the replies in order, in an array.
+            raw.call("WATCH", "mx:w")
+            raw.call("MULTI")
+            raw.call("SET", "mx:e", "2")
+            raw.call("INCR", "mx:e")
+            raw.call("GET", "mx:e")
+            got = raw.call("EXEC")
+            self.assertEqual((b"*", [(b"+", "OK"), (b":", 3), (b"$", b"3")]), got)
+            self.r.delete("mx:e")
+            raw.close()
+
+
 class TestLimits(unittest.TestCase):
     def test_output_buffer_limit(self):
         """A client that pipelines far more replies than
