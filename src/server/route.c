@@ -1,8 +1,8 @@
 /* Where each command runs: here, on the one other shard that has its keys
- * (an EXEC message that comes back as its reply), or as a world operation
- * with every other shard paused. Also the messages themselves, the shard
- * inboxes they travel through and the pause protocol. The DESIGN comment
- * is in server.h.
+ * (an EXEC message that comes back as its reply), as a transaction over the
+ * shards of its keys (txn.c), or as a world operation with every other
+ * shard paused. Also the messages themselves, the shard inboxes they travel
+ * through and the pause protocol. The DESIGN comment is in server.h.
  */
 #include <assert.h>
 #include <sched.h>
@@ -337,12 +337,14 @@ bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd)
         if (home == HOME_MANY && sh->srv->n > 1 && !(d->flags & CMD_ALL))
             k = txn_kind_of(d, cmd->argc);
         /* What must see the effects of the connection's requests under way
-         * waits for them: a world operation, and a command on the
-         * connection (EXEC, WATCH). A transaction does not: its parts
-         * reach each shard behind the connection's EXECs, and wait there
-         * for those parked (txn.c). Other commands wait for the
-         * transactions with one of their keys. */
-        bool wait = k ? false
+         * waits for them: a world operation and a command on the connection
+         * (EXEC, WATCH) for all of them; a transaction for its connection's
+         * EXECs away (its parts must not pass them); other commands for the
+         * transactions with one of their keys. Transactions follow each
+         * other without waiting: they reach every shard in order. So a
+         * part never waits for an EXEC, and the key locks' waits stay in
+         * the transactions' one order (txn.c). */
+        bool wait = k ? c->away > c->txns
                     : home == HOME_MANY || (d->flags & CMD_CONN)
                         ? c->away > 0
                         : c->txns > 0 && txn_conn_touches(c, d, cmd);

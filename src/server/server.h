@@ -13,23 +13,59 @@
  * A command whose keys are all on the connection's own shard runs at once,
  * in the loop. A command whose keys are all on one other shard travels
  * there as a message (an EXEC: the command's arguments, copied) and comes
- * back as the same message carrying the encoded reply. A command whose keys
- * span shards, or that reads every shard (DBSIZE, KEYS, SCAN, FLUSHALL),
- * runs as a "world" operation on the connection's thread: it takes the
- * world lock, pauses each other shard it needs (a PAUSE message: the shard
+ * back as the same message carrying the encoded reply.
+ *
+ * Transactions (txn.c). MSET, MGET, DEL, UNLINK, EXISTS and MSETNX whose
+ * keys span shards run as a transaction: one part per shard of its keys,
+ * each a message holding that shard's keys. A part takes a lock on each of
+ * its keys on its shard (shared for a read, exclusive for a write) and runs
+ * once all are granted; its keys stay locked until every part has run, and
+ * then the coordinator (the client's shard) unlocks them. A read, or a
+ * write that cannot be refused (no log), runs at its grant and the unlock
+ * follows the last part's answer: one round trip. A durable write holds its
+ * log room at the grant and writes on a second message (APPLY) once every
+ * part holds its room, so a full disk refuses it whole; MSETNX also counts
+ * the keys that exist before deciding. Single-key commands take no lock:
+ * they run unless a key of theirs is locked against them, and otherwise
+ * wait (a connection holds its input; an EXEC is parked) until the unlock.
+ * So nobody sees a part's writes before every part has been granted: the
+ * transaction happens at that moment, to every observer.
+ *
+ * Why transactions cannot deadlock. A turn that started transactions sends
+ * its messages at its end while holding the server's `sched` mutex, so
+ * every shard receives the parts of any two transactions in the same order,
+ * and grants them first come, first served: a part is granted when no
+ * holder and no earlier waiting part conflicts with it. A part therefore
+ * waits only for parts of transactions scheduled before its own, which
+ * wait only for earlier ones still: no cycle. Parts never wait for anything
+ * else (a transaction is not sent while an EXEC of its connection is away,
+ * so no part waits behind one), and single-key commands hold nothing: they
+ * wait, but nothing waits for them. verify/txn.pml checks the
+ * protocol (docs/verification.md).
+ *
+ * World operations. A command on every shard (DBSIZE, KEYS, SCAN, FLUSHALL,
+ * INFO), a multi-key command that is not a transaction (RENAME, COPY, LCS,
+ * MOVE), WATCH on another shard's key, and an EXEC whose keys are not all
+ * on its shard, run as a "world" operation on the connection's thread: it
+ * first waits, holding its input, until no transaction is under way (no
+ * new one starts meanwhile: the two sides each raise a counter, then read
+ * the other's, sequentially consistent, so one sees the other); then it
+ * takes the world lock, pauses each other shard (a PAUSE message: the shard
  * acknowledges and waits), works on their tables directly, commits their
- * journals, and lets them go. So a multi-key command is all-or-nothing to
- * every observer: nobody can look at a shard between its parts.
- *
- * Why it cannot deadlock. Only the holder of the world lock pauses other
- * shards. A shard waiting for the world lock keeps answering PAUSE
- * messages while it waits, and a paused shard waits for nothing but its
- * release. A shard's other waits (a Ledger call) never depend on a shard.
- *
+ * journals, and lets them go. Only the holder of the world lock pauses
+ * other shards, a shard waiting for it keeps answering PAUSE messages, and
+ * a paused shard waits for nothing but its release.
+
  * Reply order. A connection's replies leave in request order: while any of
  * its requests is away on another shard, later replies queue behind it, each
  * in its own slot (a message), and the queue drains from the front as
- * replies come back.
+ * replies come back. A connection's commands on one key run in its order:
+ * requests to one shard arrive there in order, a command on a key of a
+ * transaction of its connection under way waits for that transaction, a
+ * transaction waits for its connection's EXECs away, and a world operation
+ * or EXEC waits for all its connection's requests away. Commands on keys of different shards may
+ run in either
+ * order, as they may on a Redis Cluster.
  *
  * Group commit. Nothing a shard writes to a socket or sends back to another
  * shard leaves before the end of its loop turn, where the turn's log
@@ -48,7 +84,8 @@
  * Files. loop.c is a shard thread and its turn (wait, inbox, commit, flush,
  * cron); conn.c a connection's life (accept, read, parse, answer in order,
  * write, close); route.c where each command runs, the messages and inboxes
- * between shards and the world's pause protocol. loop_int.h joins them.
+ * between shards and the world's pause protocol; txn.c transactions and
+ * key locks; multi.c MULTI, EXEC and WATCH. loop_int.h joins them.
  */
 #ifndef STEWARD_SERVER_SERVER_H
 #define STEWARD_SERVER_SERVER_H

@@ -70,14 +70,14 @@ struct klock {
     unsigned waiting; /* parts not granted yet that want it */
     unsigned shared;
     bool excl;
-    /* A single-key write waits for the shared holders to finish: no more
-     * are granted until it has run, or a stream of reads would starve it. */
-    bool writer_waiting;
     /* The grant scan that met a waiting part wanting this key first
      * (scan_excl: exclusively), so that later parts wait behind it. */
     uint64_t scan;
     bool scan_excl;
-    const struct msg *stamp; /* the latest part to take a reference (duplicate keys) */
+    /* The latest part to take a reference, by its arrival number: a key
+     * named twice in one part is locked once. (Not the part's address,
+     * which a later part may reuse while the lock lives on.) */
+    uint64_t stamp;
     size_t len, cap;
     char key[];
 };
@@ -195,10 +195,8 @@ bool txn_keys_free(struct srv_shard *sh, const struct cmd_def *d, size_t argc,
             return true; /* the command fails the same way when it runs */
         struct klock *l = lt_find(&sh->locks, k.hash, k.p, k.len);
         kkey_free(&k);
-        if (l && (l->excl || (write && l->shared))) {
-            l->writer_waiting |= write && l->shared;
+        if (l && (l->excl || (write && l->shared)))
             return false;
-        }
     }
     return true;
 }
@@ -367,11 +365,10 @@ void txn_exec(struct srv_shard *sh, struct msg *m)
     route_run_exec(sh, m);
 }
 
-/* Runs the parked EXECs whose keys are free now, in order; true if any. */
-static bool unpark(struct srv_shard *sh)
+/* Runs the parked EXECs whose keys are free now, in order. */
+static void unpark(struct srv_shard *sh)
 {
     struct msg **pp = &sh->parked, *last = NULL;
-    bool ran = false;
     while (*pp) {
         struct msg *m = *pp;
         if (parked_for(sh, m->c, m) || !txn_keys_free(sh, m->cmd, m->argc, m->argv, m->db)) {
@@ -381,10 +378,8 @@ static bool unpark(struct srv_shard *sh)
         }
         *pp = m->next;
         route_run_exec(sh, m);
-        ran = true;
     }
     sh->parked_tail = last;
-    return ran;
 }
 
 /* ---- a part on its shard ------------------------------------------------------ */
@@ -448,11 +443,10 @@ static void prepare(struct srv_shard *sh, struct msg *m)
     }
 }
 
-/* Whether l is held against a part (write: at all; read: exclusively, or
- * a single-key write waits for it). */
+/* Whether l is held against a part (write: at all; read: exclusively). */
 static bool held_against(const struct klock *l, bool write)
 {
-    return l->excl || (write && l->shared) || (!write && l->writer_waiting);
+    return l->excl || (write && l->shared);
 }
 
 /* Takes m's locks and runs its first step, then answers. */
@@ -481,9 +475,7 @@ static void grant(struct srv_shard *sh)
     struct msg **pp = &sh->pending, *last = NULL;
     while (*pp) {
         struct msg *m = *pp;
-        bool write = m->tk->write;
-        /* Behind its client's EXECs parked here, which came first. */
-        bool ok = !(sh->parked && parked_for(sh, m->c, NULL));
+        bool write = m->tk->write, ok = true;
         for (size_t i = 0; i < m->nlocks && ok; i++) {
             const struct klock *l = m->locks[i];
             ok = !held_against(l, write) && !(l->scan == scan && (write || l->scan_excl));
@@ -515,8 +507,8 @@ static void unlock(struct srv_shard *sh, struct msg *m)
         struct klock *l = m->locks[i];
         if (write)
             l->excl = false;
-        else if (--l->shared == 0)
-            l->writer_waiting = false; /* it runs below, before any grant */
+        else
+            l->shared--;
         waiters |= l->waiting > 0;
         lt_put(&sh->locks, l);
     }
@@ -530,8 +522,8 @@ static void unlock(struct srv_shard *sh, struct msg *m)
     /* The commands waiting first, then the parts: each waited since
      * before any part granted now. Only a part waiting for one of these
      * keys can have become free. */
-    if (sh->parked && unpark(sh))
-        waiters = true; /* a part may have waited behind an EXEC of its client */
+    if (sh->parked)
+        unpark(sh);
     resume(sh, 1u << WAIT_LOCK);
     if (waiters)
         grant(sh);
@@ -541,6 +533,8 @@ static void unlock(struct srv_shard *sh, struct msg *m)
  * came before it. */
 static void enqueue(struct srv_shard *sh, struct msg *m)
 {
+    static _Thread_local uint64_t arrivals;
+    uint64_t stamp = ++arrivals;
     size_t step = m->tk->step, n = (m->argc - 1 + step - 1) / step;
     m->locks = malloc(n * sizeof *m->locks);
     if (!m->locks) {
@@ -559,8 +553,8 @@ static void enqueue(struct srv_shard *sh, struct msg *m)
             m->rc = SW_ENOMEM;
             break;
         }
-        if (l->stamp != m) { /* a key named twice is locked once */
-            l->stamp = m;
+        if (l->stamp != stamp) {
+            l->stamp = stamp;
             l->refs++;
             m->locks[m->nlocks++] = l;
         }
@@ -574,7 +568,7 @@ static void enqueue(struct srv_shard *sh, struct msg *m)
     }
     /* Free at once when no holder and no part before it wants its keys
      * (a waiting part there, whatever it wants, counts against it). */
-    bool write = m->tk->write, free_now = !(sh->parked && parked_for(sh, m->c, NULL));
+    bool write = m->tk->write, free_now = true;
     for (size_t i = 0; i < m->nlocks && free_now; i++)
         free_now = !held_against(m->locks[i], write) && m->locks[i]->waiting == 0;
     if (free_now) {
