@@ -1,365 +1,754 @@
-/* A Promela model of the lock protocol that issue 17 is to give stewardd's
- * multi-key commands (MSET, MGET, DEL, RENAME, ...) and EXEC in place of
- * today's world operation, which pauses every shard: only the shards that
- * hold a command's keys take part, and single-key commands on other keys
- * keep running. It is written before the code, to settle the protocol;
- * tools/verify.sh checks it exhaustively with spin, and docs/verification.md
- * says what it covers.
+/* A Promela model of the key-lock protocol of stewardd's multi-key
+ * commands (MSET, MGET, DEL, UNLINK, EXISTS, MSETNX whose keys span
+ * shards), as src/server/txn.c and src/server/route.c run it: each
+ * transaction's parts reach the shards of its keys in the one order that
+ * the `sched` mutex gives them, each shard grants them FIFO, and only those
+ * shards take part; single-key commands beside them take no lock; a world
+ * operation (FLUSHALL, DBSIZE, KEYS) waits until no transaction is live.
+ * It follows the code's steps, as verify/owner.pml follows owner.c's;
+ * tools/verify.sh checks it exhaustively with spin, and
+ * docs/verification.md says what it covers and what it leaves out.
  *
- * The protocol, after VLL (Ren, Thomson and Abadi, VLDB 2012) and
- * Dragonfly's transactions, fitted to stewardd's shard threads:
- *  - Each shard keeps, per key, the transaction holding it exclusively (a
- *    write) or how many hold it shared (a read), and a FIFO of lock
- *    requests that wait. A request locks all its keys on that shard at
- *    once or waits whole; it is granted when it conflicts neither with a
- *    holder nor with an earlier request still waiting (so a stream of
- *    readers cannot starve a writer).
- *  - A multi-key command (a transaction) is run by its client's shard, the
- *    coordinator: it asks the shards that hold its keys for their locks
- *    one shard at a time, in ascending shard order, waiting for each grant
- *    before the next request; then has each shard run its part; then,
- *    when every part has run, releases every lock. A whole-keyspace
- *    command (FLUSHALL) is a transaction that locks every key of every
- *    shard, in the same order.
- *  - A single-key command takes no lock: its shard runs it at once unless
- *    its key is locked by a transaction that conflicts (a write lock, or
- *    any lock for a write), and then queues it until that lock goes.
+ * What is modelled, each inline named after the function it stands for:
+ *  - txn_start, on the coordinator (the client's shard): txns_live++, then
+ *    a seq_cst load of world_wanted; while a world operation wants the
+ *    world it undoes the increment and waits (WAIT_SCHED, retried every
+ *    turn). Else its parts, one per shard of its keys, leave at the end of
+ *    the turn (route_send_replies): under `sched`, one inbox push per
+ *    shard, in ascending shard order. Two transactions' pushes never
+ *    interleave, so every shard receives their LOCKs in one order; other
+ *    messages (a single-key command's EXEC, send_exec) are pushed without
+ *    `sched` and may come between.
+ *  - enqueue (LOCK): a part is granted at once when no key of it is held
+ *    against it (a write: any holder; a read: an exclusive holder, or
+ *    writer_waiting) and no part waiting there wants one of its keys; else
+ *    it joins the shard's pending FIFO.
+ *  - take, with prepare: on its grant a part locks its keys; a read (MGET)
+ *    runs at once, and so does a write when the server has no log
+ *    (runs_at_grant); a logged write only prepares (holds log room). Then
+ *    READY to the coordinator.
+ *  - all_ready, on the coordinator at the last READY: when the parts ran
+ *    at their grant, the reply and txns_live-- (finish), and UNLOCK to
+ *    each part at the turn's end (no answer awaited); else APPLY to each:
+ *    the part writes, unlocks and answers DONE, and at the last DONE
+ *    (all_done) the reply and txns_live--.
+ *  - unlock: the part's locks go (the last shared holder of a key clears
+ *    its writer_waiting); then the EXECs parked there whose keys are free
+ *    run, in order (unpark); then the connections of this shard waiting
+ *    for a lock run their command again (resume, WAIT_LOCK), each waiting
+ *    again if it must; then, if a released key had parts waiting or
+ *    unpark ran one, the grant scan.
+ *  - grant: in arrival order, each pending part is granted that has no
+ *    holder against it and no conflict (X-X, X-S, S-X; S-S is none) on a
+ *    key with an earlier part that this scan left pending (the scan's
+ *    stamps).
+ *  - single-key commands (route_dispatch, txn_exec, txn_keys_free): no
+ *    lock. On the client's own shard a command runs at once unless its key
+ *    is held against it (a write: any holder; a read: an exclusive one),
+ *    and then the connection waits (WAIT_LOCK) until an unlock resumes it;
+ *    on another shard it is an EXEC, run on arrival or parked there, FIFO,
+ *    until an unlock. A write held up by shared holders sets
+ *    writer_waiting on its key: no read part is granted that key until
+ *    the last shared holder has let go.
+ *  - the world operation (txn_world_may_start, world_enter, the run,
+ *    txn_world_done): world_wanted++, then a seq_cst load of txns_live,
+ *    waiting while it is not 0; then every shard paused, the run, and
+ *    world_wanted--.
  *
- * Why it cannot deadlock: a transaction waiting at shard s holds locks
- * only at shards below s, and waits only for transactions holding locks at
- * s (or queued before it there), which have acquired, or are acquiring, at
- * shards above s; following who waits for whom only ever climbs the shard
- * order, so no cycle. Single-key commands hold nothing. Why it is atomic:
- * every key of a transaction is locked from before its first part runs
- * until after its last, and no command reads or writes a locked key in
- * between; so a client sees either none of it or all of it.
+ * Steps. A shard's handling of one message is one step (atomic), and so
+ * is a connection's command on its own shard: the shard thread does one
+ * or the other at a time, on what only it touches, besides its pushes.
+ * The coordinator runs on its shard's thread too, but touches only its own
+ * record, txns_live and its pushes; it is a process of its own here, which
+ * only adds interleavings. Each of its reactions to a READY or a DONE is
+ * one step (the last one's all_ready or all_done included); each inbox
+ * push is one step, a transaction's first LOCK push taking `sched` and its
+ * last letting it go (APPLY and UNLOCK are pushed without it, as from a
+ * turn that starts no transaction); txns_live-- in finish comes before
+ * the UNLOCKs are pushed, as in the code. The two halves of each seq_cst
+ * handshake are steps of their own. The world operation's pause, run and
+ * world_wanted-- are one step: every other shard is paused and its own
+ * shard's thread runs it; that txn_world_done comes a little later in the
+ * code changes nothing but how long a transaction backs off.
  *
- * The model: two shards of two keys (key k is on shard k / 2), a value per
- * key (the id of the transaction that wrote it last; 0 at first), and
- * processes for the transactions and readers of each configuration
- * (TXN_CFG). Messages are the shard threads' inboxes; each process has its
- * own reply channel. TXN_BUG picks a broken variant that a check must
- * catch; TXN_WITNESS a path that a configuration must reach.
+ * Why it cannot deadlock: a part waits for a holder of one of its keys,
+ * or for an earlier part still pending on one. A holder that came after
+ * it was granted only if it conflicts with no part pending before it, so
+ * a part waits only for transactions whose LOCKs were pushed before its
+ * own, at every shard in the same order: no cycle. Single-key commands
+ * hold nothing, and run once their key is free. A world operation waits
+ * for the live transactions, which never wait for it; a transaction that
+ * comes after its increment of world_wanted backs off without waiting for
+ * anything. writer_waiting breaks this argument: a read part pending on a
+ * key may be held back by it, and so wait for a later read transaction
+ * that the scan granted the key to (S-S) before a single-key write came
+ * for it. The ww-order configuration (9) finds txn.c deadlocking so.
+ *
+ * Why it is atomic: a part's writes happen while it holds its locks, and
+ * no part lets go of its locks before every part of its transaction is
+ * granted (and, when it runs at its grant, has run): UNLOCK and APPLY go
+ * out only at the last READY. So a single-key read that sees one key's
+ * new value ran after that key's part let go, after every part was
+ * granted; a later read of another key of the transaction waits for its
+ * part's lock or finds the write done. An MGET holds its shared locks over
+ * the same span, so it reads its keys at one moment in the order of the
+ * writes. A world operation runs only while no transaction is live, and
+ * none goes live until it is done.
+ *
+ * The model: two shards of two keys (key k on shard k % 2: k0 and k2 on
+ * shard 0, k1 and k3 on shard 1), each key's value (the id of its last
+ * writer; 0 at first) and lock, two shard threads handling their inboxes,
+ * and a process per client: its connection on its own shard, which also
+ * coordinates its transaction. A client has one command in flight at a
+ * time, and every transaction has a part on both shards. One compiled
+ * model runs every configuration: in pan's environment, TXN_CFG picks the
+ * clients, TXN_BUG one deliberately broken variant (which the check must
+ * catch), TXN_WITNESS a path that the configuration must reach.
  */
 
 #define NS 2 /* shards */
 #define NK 2 /* keys per shard */
 #define NKEY (NS * NK)
-#define NP 5 /* processes with a reply channel, ids 1 .. NP - 1 */
-#define QN 4 /* requests one shard can have waiting */
+#define KEY(s, i) ((s) + NS * (i)) /* key i of shard s */
+#define NP 7 /* clients, ids 1 .. NP - 1 */
+#define QN 3 /* parts pending, or EXECs parked, per shard */
 
-#define S_MODE 1 /* shared: a read */
-#define X_MODE 2 /* exclusive: a write */
-#define READ 255 /* RUN's value for a read */
+mtype = {LOCK, APPLY, UNLOCK, EXEC, READY, DONE, VAL};
 
-mtype = {LOCK, RUN, UNLOCK, GET, GRANT, DONE, VAL};
-
-/* A shard's inbox: op, process id, key mask on that shard (bit k for its
- * key k), and the mode (LOCK, UNLOCK), the value to write or READ (RUN),
- * or nothing (GET). */
-chan inbox[NS] = [NP * 2] of {mtype, byte, byte, byte};
-/* Process p's replies: kind, and up to two values. */
-chan reply[NP] = [2] of {mtype, byte, byte};
+/* A shard's inbox: the message and a client id (the transaction's or the
+ * EXEC's). */
+chan inbox[NS] = [NP] of {mtype, byte};
+/* Client id's answers: READY or DONE from a shard, or VAL (a single-key
+ * command's reply, which carries the value read). */
+chan reply[NP] = [3] of {mtype, byte};
 
 byte cfg, bug, witness;
 
-byte val[NKEY];
-byte xheld[NKEY]; /* the process holding the key exclusively, 0 none */
-byte sheld[NKEY]; /* how many hold it shared */
-/* Lock requests waiting, per shard, in arrival order. */
-byte wq_id[NS * QN], wq_mask[NS * QN], wq_mode[NS * QN];
-byte wq_n[NS];
-/* Single-key GETs waiting, per shard. */
-byte gq_id[NS * QN], gq_key[NS * QN];
-byte gq_n[NS];
-/* Per shard: how many transactions hold locks there now (for the
- * parallelism witness and the end's check). */
-byte holders[NS];
-byte finished; /* processes done */
+/* ---- the configuration, set by init before any client runs ---- */
 
-#define BUG_ORDER 1     /* process 2 takes its shards in descending order */
-#define BUG_PIECEMEAL 2 /* a transaction locks, runs and unlocks one shard at a time */
-#define BUG_GET_NOWAIT 3 /* a single-key GET ignores locks */
+bool logged;        /* the server has a log: writes prepare, then apply */
+byte mcheck;        /* what an MGET checks: CHECK_ONE, CHECK_PREFIX or nothing */
+/* order, a ghost that keeps a search small: 0, or the transactions push
+ * their parts in id order and the single-key client starts once
+ * transaction `order`'s have left. */
+byte order;
+byte pmask[NP * NS]; /* transaction id's keys on shard s: bit i for KEY(s, i) */
+bool pwrite[NP];    /* it writes (MSET), else reads (MGET) */
+byte nclients;
+
+/* ---- the shards ---- */
+
+byte val[NKEY];
+bool excl[NKEY];    /* klock.excl */
+byte shared[NKEY];  /* klock.shared */
+byte waiting[NKEY]; /* klock.waiting: parts pending that want it */
+bool ww[NKEY];      /* klock.writer_waiting */
+byte pend[NS * QN]; /* sh->pending: transaction ids, arrival order */
+byte pn[NS];
+byte park[NS * QN]; /* sh->parked: the EXECs' client ids, arrival order */
+byte kn[NS];
+bool plocked[NP * NS]; /* part (id, s) holds its locks */
+byte pread[NP * NS];   /* the value a read part read */
+byte xholders[NS];     /* ghost: write parts holding locks on the shard */
+byte holders[NS];      /* ghost: parts holding locks on the shard */
+
+/* ---- the clients ---- */
+
+byte chome[NP];  /* the client's shard */
+byte ckey[NP];   /* its single-key command: the key, */
+bool cwr[NP];    /* a write (SET of its id) or a read (GET), */
+bool cwaits[NP]; /* and whether it waits on its own shard (WAIT_LOCK) */
+
+byte txns_live, world_wanted;
+byte pushed; /* ghost: the last transaction whose parts left (for `order`) */
+byte sched; /* the transaction whose turn holds `sched`, 0 none */
+byte finished; /* clients done */
+
+/* Scratch for the inlines' loops: only ever used inside one atomic step
+ * that cannot block, so kept out of the state. */
+hidden byte kf_k, tk_i, tk_k, ul_i, ul_k, up_i, up_j, up_c, rs_c, gr_i, gr_j, gr_id, gr_k, gr_sm,
+    gr_sx, eq_i, eq_k;
+hidden byte kf_f, ul_w, up_ran, gr_ok, gr_hc, gr_st, eq_f; /* bits cannot be hidden */
+
+/* The broken variants (TXN_BUG). */
+#define BUG_NO_SCHED 1    /* parts pushed without sched: two transactions, two orders */
+#define BUG_GET_NOLOCK 2  /* a single-key read ignores the locks */
+#define BUG_READ_EARLY 3  /* a read part lets go of its shared locks at its grant */
+#define BUG_WORLD_NOWAIT 4 /* a world operation does not wait for txns_live */
+#define BUG_EARLY_APPLY 5 /* the coordinator sends a part APPLY at its READY, not at the last */
+#define BUG_WRITE_EARLY 6 /* a memory-only write part lets go of its locks at its grant */
+#define BUG_NO_BACKOFF 7  /* txn_start ignores world_wanted */
+#define BUG_SCAN_JUMP 8   /* the grant scan ignores the earlier parts still pending */
+#define BUG_ENQ_JUMP 9    /* enqueue ignores the parts waiting: free when no holder is against it */
+
+/* The witnesses (TXN_WITNESS). */
+#define W_PARALLEL 1    /* two write parts hold locks on one shard at once */
+#define W_GET_WAITS 2   /* a single-key GET waits for a lock */
+#define W_PENDING 3     /* a part waits in pending */
+#define W_WORLD_WAITS 4 /* a world operation waits for a live transaction */
+#define W_WRITER_WAITS 5 /* a single-key SET waits for shared holders (writer_waiting) */
+#define W_PARKED 6      /* an EXEC from another shard is parked */
+#define W_BACKOFF 7     /* a transaction backs off for a world operation */
+#define W_WW_BLOCKS 8   /* a read part waits behind writer_waiting */
+#define W_SCAN_HOLDS 9  /* the grant scan holds a part back behind an earlier pending one */
+#define W_RESUMED 10    /* an unlock resumes a connection's command, which runs */
 
 #define WITNESS(n) assert(witness != (n))
 #define WITNESS_IF(n, cond) assert(witness != (n) || !(cond))
 
-#define KEY(s, k) ((s) * NK + (k))
+#define CHECK_ONE 1    /* both keys from one MSET, or neither */
+#define CHECK_PREFIX 2 /* never a single-key writer's SET of k1 without its SET of k0 */
 
-/* res := whether a request (mask, mode) on shard s conflicts with a holder,
- * or with one of the first `upto` requests waiting there. */
-inline conflicts(s, mask, mode, upto, res)
+#define BIT(m, i) (((m) >> (i)) & 1)
+#define RUNS_AT_GRANT(id) (!pwrite[id] || !logged)
+
+/* ---- a shard: single-key commands ---- */
+
+/* txn_keys_free for client c's command on its key's shard: f := whether
+ * it may run now. A write held up by shared holders sets writer_waiting. */
+inline keys_free(c, f)
 {
-    res = false;
-    ci = 0;
-    do
-    :: ci < NK ->
-        if
-        :: ((mask >> ci) & 1) && (xheld[KEY(s, ci)] != 0 || (mode == X_MODE && sheld[KEY(s, ci)] > 0)) ->
-            res = true
-        :: else -> skip
-        fi;
-        ci++
-    :: else -> break
-    od;
-    ci = 0;
-    do
-    :: ci < upto ->
-        if
-        :: (wq_mask[s * QN + ci] & mask) != 0 && (mode == X_MODE || wq_mode[s * QN + ci] == X_MODE) ->
-            res = true
-        :: else -> skip
-        fi;
-        ci++
-    :: else -> break
-    od;
-    ci = 0
+    kf_k = ckey[c];
+    f = !(excl[kf_k] || (cwr[c] && shared[kf_k] > 0)) || (bug == BUG_GET_NOLOCK && !cwr[c]);
+    if
+    :: !f && cwr[c] && shared[kf_k] > 0 ->
+        ww[kf_k] = true;
+        WITNESS(W_WRITER_WAITS)
+    :: else -> skip
+    fi
 }
 
-inline take(s, id, mask, mode)
+/* The command runs (route_run_exec, or run_here): its reply goes home. */
+inline run_single(c)
 {
-    ti = 0;
-    do
-    :: ti < NK ->
-        if
-        :: ((mask >> ti) & 1) && mode == X_MODE -> xheld[KEY(s, ti)] = id
-        :: ((mask >> ti) & 1) && mode == S_MODE -> sheld[KEY(s, ti)]++
-        :: else -> skip
-        fi;
-        ti++
-    :: else -> break
-    od;
-    ti = 0;
-    holders[s]++
+    if
+    :: cwr[c] ->
+        val[ckey[c]] = c;
+        reply[c]!VAL(0)
+    :: else -> reply[c]!VAL(val[ckey[c]])
+    fi
 }
 
-inline release(s, mask, mode)
+/* ---- a shard: the parts ---- */
+
+/* take, with prepare: locks part (id, s), runs it if it runs at its grant
+ * (a read, or a write with no log), and answers READY. */
+inline take(s, id)
 {
-    ri = 0;
-    do
-    :: ri < NK ->
+    if
+    :: (bug == BUG_READ_EARLY && !pwrite[id]) ||
+       (bug == BUG_WRITE_EARLY && pwrite[id] && !logged) ->
+        skip /* takes its locks and lets go of them at once: as if never taken */
+    :: else ->
+        tk_i = 0;
+        do
+        :: tk_i < NK ->
+            tk_k = KEY(s, tk_i);
+            if
+            :: BIT(pmask[id * NS + s], tk_i) && pwrite[id] -> excl[tk_k] = true
+            :: BIT(pmask[id * NS + s], tk_i) && !pwrite[id] -> shared[tk_k]++
+            :: else -> skip
+            fi;
+            tk_i++
+        :: else -> break
+        od;
+        plocked[id * NS + s] = true;
+        holders[s]++;
         if
-        :: ((mask >> ri) & 1) && mode == X_MODE -> xheld[KEY(s, ri)] = 0
-        :: ((mask >> ri) & 1) && mode == S_MODE -> sheld[KEY(s, ri)]--
+        :: pwrite[id] ->
+            xholders[s]++;
+            WITNESS_IF(W_PARALLEL, xholders[s] >= 2)
+        :: else -> skip
+        fi
+    fi;
+    /* prepare: a read reads its keys (pread keeps the last); a write with
+     * no log writes */
+    tk_i = 0;
+    do
+    :: tk_i < NK ->
+        tk_k = KEY(s, tk_i);
+        if
+        :: BIT(pmask[id * NS + s], tk_i) && !pwrite[id] -> pread[id * NS + s] = val[tk_k]
+        :: BIT(pmask[id * NS + s], tk_i) && pwrite[id] && !logged -> val[tk_k] = id
         :: else -> skip
         fi;
-        ri++
+        tk_i++
     :: else -> break
     od;
-    ri = 0;
-    holders[s]--
+    reply[id]!READY(s)
 }
 
-/* After a release: grants, in order, every waiting request that conflicts
- * with no holder and no request before it; then answers every waiting
- * GET whose key is no longer locked for writing. */
-inline grant_waiting(s)
+/* The APPLY's writes (exec_part). */
+inline apply_writes(s, id)
 {
-    gi = 0;
+    tk_i = 0;
     do
-    :: gi < wq_n[s] ->
-        conflicts(s, wq_mask[s * QN + gi], wq_mode[s * QN + gi], gi, c);
+    :: tk_i < NK ->
         if
-        :: !c ->
-            take(s, wq_id[s * QN + gi], wq_mask[s * QN + gi], wq_mode[s * QN + gi]);
-            reply[wq_id[s * QN + gi]]!GRANT(0, 0);
-            gj = gi; /* close the gap */
+        :: BIT(pmask[id * NS + s], tk_i) -> val[KEY(s, tk_i)] = id
+        :: else -> skip
+        fi;
+        tk_i++
+    :: else -> break
+    od
+}
+
+/* enqueue: a LOCK has arrived. Free at once when no key is held against
+ * it and no part waiting wants one of its keys; else pending. */
+inline enqueue(s, id)
+{
+    eq_f = true;
+    eq_i = 0;
+    do
+    :: eq_i < NK ->
+        eq_k = KEY(s, eq_i);
+        if
+        :: BIT(pmask[id * NS + s], eq_i) &&
+           (excl[eq_k] || (pwrite[id] && shared[eq_k] > 0) || (!pwrite[id] && ww[eq_k]) ||
+            (waiting[eq_k] > 0 && bug != BUG_ENQ_JUMP)) ->
+            WITNESS_IF(W_WW_BLOCKS, !pwrite[id] && ww[eq_k] && !excl[eq_k]);
+            eq_f = false
+        :: else -> skip
+        fi;
+        eq_i++
+    :: else -> break
+    od;
+    if
+    :: eq_f -> take(s, id)
+    :: else ->
+        eq_i = 0;
+        do
+        :: eq_i < NK ->
+            if
+            :: BIT(pmask[id * NS + s], eq_i) -> waiting[KEY(s, eq_i)]++
+            :: else -> skip
+            fi;
+            eq_i++
+        :: else -> break
+        od;
+        assert(pn[s] < QN);
+        pend[s * QN + pn[s]] = id;
+        pn[s]++;
+        WITNESS(W_PENDING)
+    fi
+}
+
+/* grant: the scan, in arrival order. gr_sm and gr_sx are the scan's
+ * stamps: bit i set in gr_sm when a part held back wants KEY(s, i), in
+ * gr_sx when one of those wants it exclusively. */
+inline grant(s)
+{
+    gr_sm = 0;
+    gr_sx = 0;
+    gr_i = 0;
+    do
+    :: gr_i < pn[s] ->
+        gr_id = pend[s * QN + gr_i];
+        gr_hc = false; /* a holder against it */
+        gr_st = false; /* an earlier part held back in this scan */
+        gr_j = 0;
+        do
+        :: gr_j < NK ->
+            gr_k = KEY(s, gr_j);
+            if
+            :: BIT(pmask[gr_id * NS + s], gr_j) &&
+               (excl[gr_k] || (pwrite[gr_id] && shared[gr_k] > 0) ||
+                (!pwrite[gr_id] && ww[gr_k])) ->
+                WITNESS_IF(W_WW_BLOCKS, !pwrite[gr_id] && ww[gr_k] && !excl[gr_k]);
+                gr_hc = true
+            :: else -> skip
+            fi;
+            if
+            :: BIT(pmask[gr_id * NS + s], gr_j) && BIT(gr_sm, gr_j) &&
+               (pwrite[gr_id] || BIT(gr_sx, gr_j)) && bug != BUG_SCAN_JUMP ->
+                gr_st = true
+            :: else -> skip
+            fi;
+            gr_j++
+        :: else -> break
+        od;
+        WITNESS_IF(W_SCAN_HOLDS, gr_st && !gr_hc);
+        gr_ok = !gr_hc && !gr_st;
+        if
+        :: !gr_ok -> /* later parts wait behind it on its keys */
+            gr_j = 0;
             do
-            :: gj + 1 < wq_n[s] ->
-                wq_id[s * QN + gj] = wq_id[s * QN + gj + 1];
-                wq_mask[s * QN + gj] = wq_mask[s * QN + gj + 1];
-                wq_mode[s * QN + gj] = wq_mode[s * QN + gj + 1];
-                gj++
+            :: gr_j < NK ->
+                if
+                :: BIT(pmask[gr_id * NS + s], gr_j) ->
+                    if
+                    :: pwrite[gr_id] -> gr_sx = gr_sx | (1 << gr_j)
+                    :: else -> skip
+                    fi;
+                    gr_sm = gr_sm | (1 << gr_j)
+                :: else -> skip
+                fi;
+                gr_j++
             :: else -> break
             od;
-            wq_n[s]--;
-            wq_id[s * QN + wq_n[s]] = 0;
-            wq_mask[s * QN + wq_n[s]] = 0;
-            wq_mode[s * QN + wq_n[s]] = 0
-        :: else -> gi++
-        fi
-    :: else -> break
-    od;
-    gi = 0;
-    do
-    :: gi < gq_n[s] ->
-        if
-        :: xheld[gq_key[s * QN + gi]] == 0 ->
-            reply[gq_id[s * QN + gi]]!VAL(val[gq_key[s * QN + gi]], 0);
-            gj = gi;
+            gr_i++
+        :: else ->
+            gr_j = gr_i; /* out of pending, keeping the order */
             do
-            :: gj + 1 < gq_n[s] ->
-                gq_id[s * QN + gj] = gq_id[s * QN + gj + 1];
-                gq_key[s * QN + gj] = gq_key[s * QN + gj + 1];
-                gj++
+            :: gr_j + 1 < pn[s] ->
+                pend[s * QN + gr_j] = pend[s * QN + gr_j + 1];
+                gr_j++
             :: else -> break
             od;
-            gq_n[s]--;
-            gq_id[s * QN + gq_n[s]] = 0;
-            gq_key[s * QN + gq_n[s]] = 0
-        :: else -> gi++
+            pn[s]--;
+            pend[s * QN + pn[s]] = 0;
+            gr_j = 0;
+            do
+            :: gr_j < NK ->
+                if
+                :: BIT(pmask[gr_id * NS + s], gr_j) -> waiting[KEY(s, gr_j)]--
+                :: else -> skip
+                fi;
+                gr_j++
+            :: else -> break
+            od;
+            take(s, gr_id)
         fi
     :: else -> break
-    od;
-    gi = 0;
-    gj = 0;
-    c = false
+    od
 }
 
-/* A shard thread: each message of its inbox, one at a time. */
+/* unpark: the parked EXECs whose keys are free now run, in order;
+ * up_ran := whether any did. */
+inline unpark(s)
+{
+    up_ran = false;
+    up_i = 0;
+    do
+    :: up_i < kn[s] ->
+        up_c = park[s * QN + up_i];
+        keys_free(up_c, kf_f);
+        if
+        :: kf_f ->
+            run_single(up_c);
+            up_ran = true;
+            up_j = up_i;
+            do
+            :: up_j + 1 < kn[s] ->
+                park[s * QN + up_j] = park[s * QN + up_j + 1];
+                up_j++
+            :: else -> break
+            od;
+            kn[s]--;
+            park[s * QN + kn[s]] = 0
+        :: else -> up_i++
+        fi
+    :: else -> break
+    od
+}
+
+/* resume(WAIT_LOCK): each connection of this shard that waits for a lock
+ * runs its command again (route_dispatch), and waits again if it must. */
+inline resume(s)
+{
+    rs_c = 1;
+    do
+    :: rs_c < NP ->
+        if
+        :: cwaits[rs_c] && chome[rs_c] == s ->
+            keys_free(rs_c, kf_f);
+            if
+            :: kf_f ->
+                cwaits[rs_c] = false;
+                WITNESS(W_RESUMED);
+                run_single(rs_c)
+            :: else -> skip
+            fi
+        :: else -> skip
+        fi;
+        rs_c++
+    :: else -> break
+    od
+}
+
+/* unlock: part (id, s) lets go of its locks; then the commands waiting,
+ * then the parts. */
+inline unlock(s, id)
+{
+    ul_w = false;
+    if
+    :: plocked[id * NS + s] ->
+        ul_i = 0;
+        do
+        :: ul_i < NK ->
+            ul_k = KEY(s, ul_i);
+            if
+            :: BIT(pmask[id * NS + s], ul_i) ->
+                if
+                :: pwrite[id] -> excl[ul_k] = false
+                :: else ->
+                    shared[ul_k]--;
+                    if
+                    :: shared[ul_k] == 0 -> ww[ul_k] = false
+                    :: else -> skip
+                    fi
+                fi;
+                ul_w = ul_w || waiting[ul_k] > 0
+            :: else -> skip
+            fi;
+            ul_i++
+        :: else -> break
+        od;
+        plocked[id * NS + s] = false;
+        holders[s]--;
+        if
+        :: pwrite[id] -> xholders[s]--
+        :: else -> skip
+        fi
+    :: else -> skip
+    fi;
+    if
+    :: kn[s] > 0 ->
+        unpark(s);
+        ul_w = ul_w || up_ran
+    :: else -> skip
+    fi;
+    resume(s);
+    if
+    :: ul_w -> grant(s)
+    :: else -> skip
+    fi
+}
+
+/* A shard thread: the messages of its inbox, one at a time (handle,
+ * txn_handle). */
 proctype shard(byte s)
 {
     mtype op;
-    byte id, mask, arg, k, first;
-    byte ci, ti, ri, gi, gj; /* the inlines' counters */
-    bool c;
+    byte id;
 end:
     do
     :: atomic {
-            inbox[s]?op(id, mask, arg) ->
+            inbox[s]?op(id) ->
             if
-            :: op == LOCK ->
-                conflicts(s, mask, arg, wq_n[s], c);
+            :: op == LOCK -> enqueue(s, id)
+            :: op == APPLY ->
+                apply_writes(s, id);
+                unlock(s, id);
+                reply[id]!DONE(s)
+            :: op == UNLOCK -> unlock(s, id)
+            :: op == EXEC -> /* txn_exec */
+                keys_free(id, kf_f);
                 if
-                :: !c ->
-                    take(s, id, mask, arg);
-                    WITNESS_IF(1, holders[s] >= 2);
-                    reply[id]!GRANT(0, 0)
+                :: kf_f -> run_single(id)
                 :: else ->
-                    assert(wq_n[s] < QN);
-                    wq_id[s * QN + wq_n[s]] = id;
-                    wq_mask[s * QN + wq_n[s]] = mask;
-                    wq_mode[s * QN + wq_n[s]] = arg;
-                    wq_n[s]++;
-                    WITNESS(3)
+                    assert(kn[s] < QN);
+                    park[s * QN + kn[s]] = id;
+                    kn[s]++;
+                    WITNESS(W_PARKED);
+                    WITNESS_IF(W_GET_WAITS, !cwr[id])
                 fi
-            :: op == RUN ->
-                /* The part of a transaction on this shard; its locks are
-                 * held, so nothing else touches these keys meanwhile. */
-                first = 0;
-                k = 0;
-                do
-                :: k < NK ->
-                    if
-                    :: (mask >> k) & 1 ->
-                        assert(xheld[KEY(s, k)] == id || (arg == READ && sheld[KEY(s, k)] > 0))
-                    :: else -> skip
-                    fi;
-                    if
-                    :: ((mask >> k) & 1) && arg != READ -> val[KEY(s, k)] = arg
-                    :: ((mask >> k) & 1) && arg == READ && first == 0 -> first = val[KEY(s, k)] + 1
-                    :: else -> skip
-                    fi;
-                    k++
-                :: else -> break
-                od;
-                reply[id]!DONE(first, 0);
-                k = 0;
-                first = 0
-            :: op == UNLOCK ->
-                release(s, mask, arg);
-                grant_waiting(s)
-            :: op == GET ->
-                /* mask: the key's bit on this shard */
-                k = (mask == 2 -> 1 : 0);
-                if
-                :: xheld[KEY(s, k)] == 0 || bug == BUG_GET_NOWAIT ->
-                    reply[id]!VAL(val[KEY(s, k)], 0)
-                :: else ->
-                    assert(gq_n[s] < QN);
-                    gq_id[s * QN + gq_n[s]] = id;
-                    gq_key[s * QN + gq_n[s]] = KEY(s, k);
-                    gq_n[s]++;
-                    WITNESS(2)
-                fi;
-                k = 0
             fi;
-            c = false;
             op = LOCK;
-            id = 0;
-            mask = 0;
-            arg = 0
+            id = 0
         }
     od
 }
 
-/* ---- transactions ---- */
+/* ---- the clients ---- */
 
-inline acquire(s, mask)
+/* Client id's single-key command on key k: a SET of its id (wr) or a
+ * GET; out := the value read. On its own shard it runs at once or waits
+ * (WAIT_LOCK); on another it is an EXEC (send_exec). */
+inline single(id, k, wr, out)
 {
-    if
-    :: mask != 0 ->
-        inbox[s]!LOCK(id, mask, mode);
-        reply[id]?GRANT(_, _)
-    :: else -> skip
-    fi
-}
-
-inline run_part(s, mask, out)
-{
-    if
-    :: mask != 0 ->
-        inbox[s]!RUN(id, mask, (mode == X_MODE -> v : READ));
-        reply[id]?DONE(out, _)
-    :: else -> skip
-    fi
-}
-
-inline unlock(s, mask)
-{
-    if
-    :: mask != 0 -> inbox[s]!UNLOCK(id, mask, mode)
-    :: else -> skip
-    fi
-}
-
-/* Transaction id: its keys on shard 0 (m0) and shard 1 (m1), a write of v
- * to all of them (mode X_MODE) or a read of them (S_MODE: one key per
- * shard, which must read alike). */
-proctype txn(byte id; byte m0; byte m1; byte mode; byte v)
-{
-    byte r0, r1;
-    if
-    :: bug == BUG_PIECEMEAL ->
-        acquire(0, m0);
-        run_part(0, m0, r0);
-        unlock(0, m0);
-        acquire(1, m1);
-        run_part(1, m1, r1);
-        unlock(1, m1)
-    :: else ->
+    atomic {
+        ckey[id] = k;
+        cwr[id] = wr;
         if
-        :: bug == BUG_ORDER && id == 2 ->
-            acquire(1, m1);
-            acquire(0, m0)
-        :: else ->
-            acquire(0, m0);
-            acquire(1, m1)
-        fi;
-        run_part(0, m0, r0);
-        run_part(1, m1, r1);
-        unlock(0, m0);
-        unlock(1, m1)
-    fi;
-    /* A read of one key per shard sees one transaction's writes, or
-     * none (values are 1 + the writer's id; 0 means no read). */
-    assert(mode != S_MODE || m0 == 0 || m1 == 0 || r0 == r1);
-    finished++
+        :: k % NS == chome[id] ->
+            keys_free(id, kf_f);
+            if
+            :: kf_f -> run_single(id)
+            :: else ->
+                cwaits[id] = true;
+                WITNESS_IF(W_GET_WAITS, !wr)
+            fi
+        :: else -> inbox[k % NS]!EXEC(id)
+        fi
+    };
+    reply[id]?VAL(out)
 }
 
-/* Single-key reads, one after the other: GET key a, then GET key b. A
- * transaction writing both must not be seen half done: once a shows its
- * write, so does b (b's value is the same or a later writer's; with one
- * writer, just not 0). */
+/* Pushes message `op` of transaction id to the shards of its parts, one
+ * push per shard in ascending order, as route_send_replies does at the end
+ * of the turn. */
+inline push_each(id, op)
+{
+    if
+    :: atomic { pmask[id * NS] != 0 -> inbox[0]!op(id) }
+    :: else -> skip
+    fi;
+    if
+    :: atomic { pmask[id * NS + 1] != 0 -> inbox[1]!op(id) }
+    :: else -> skip
+    fi
+}
+
+/* finish: the reply into the client's slot; txns_live--. */
+inline finish()
+{
+    txns_live--
+}
+
+/* A client's transaction (txn_start, then the coordinator's all_ready and
+ * all_done): an MSET of its id to its keys, or an MGET of them, checked
+ * when its reply comes. */
+proctype txn(byte id)
+{
+    byte left, s, r0, r1;
+    /* txn_start: count in, then look at world_wanted; back off while a
+     * world operation wants the world (WAIT_SCHED, retried every turn). */
+    do
+    :: txns_live++;
+        if
+        :: world_wanted == 0 || bug == BUG_NO_BACKOFF -> break
+        :: atomic { world_wanted > 0 && bug != BUG_NO_BACKOFF -> txns_live--; WITNESS(W_BACKOFF) };
+            world_wanted == 0
+        fi
+    od;
+    /* The turn's end (route_send_replies): under sched, one push per
+     * shard, ascending. Taking sched joins the first push, letting it go
+     * the last. */
+    atomic {
+        (sched == 0 || bug == BUG_NO_SCHED) && (order == 0 || pushed == id - 1) ->
+        if
+        :: bug != BUG_NO_SCHED -> sched = id
+        :: else -> skip
+        fi;
+        inbox[0]!LOCK(id)
+    };
+    atomic {
+        inbox[1]!LOCK(id);
+        if
+        :: order != 0 -> pushed = id
+        :: else -> skip
+        fi;
+        if
+        :: bug != BUG_NO_SCHED -> sched = 0
+        :: else -> skip
+        fi
+    };
+    left = 2;
+    /* The READYs: at the last, all_ready. */
+    do
+    :: left == 0 -> break
+    :: atomic {
+            reply[id]??READY(s) ->
+            left--;
+            if
+            :: bug == BUG_EARLY_APPLY && !RUNS_AT_GRANT(id) -> inbox[s]!APPLY(id)
+            :: else -> skip
+            fi;
+            if
+            :: left == 0 && RUNS_AT_GRANT(id) -> finish()
+            :: else -> skip
+            fi;
+            s = 0
+        }
+    od;
+    if
+    :: RUNS_AT_GRANT(id) -> push_each(id, UNLOCK) /* they ran: unlock */
+    :: else -> /* logged writes: apply, then all_done at the last DONE */
+        if
+        :: bug != BUG_EARLY_APPLY -> push_each(id, APPLY)
+        :: else -> skip
+        fi;
+        left = 2;
+        do
+        :: left == 0 -> break
+        :: atomic {
+                reply[id]??DONE(s) ->
+                left--;
+                if
+                :: left == 0 -> finish()
+                :: else -> skip
+                fi;
+                s = 0
+            }
+        od
+    fi;
+    /* An MGET read a key per shard (its part's last, when it has two):
+     * both from one MSET, or neither; or, beside a single-key writer's
+     * SET k0, then SET k1, never its k1 without its k0. */
+    atomic {
+        r0 = pread[id * NS];
+        r1 = pread[id * NS + 1];
+        if
+        :: !pwrite[id] && mcheck == CHECK_ONE -> assert(r0 == r1)
+        :: !pwrite[id] && mcheck == CHECK_PREFIX -> assert(r1 == 0 || r0 != 0)
+        :: else -> skip
+        fi;
+        finished++
+    }
+}
+
+/* Single-key GETs of a, then b, one after the other; the one MSET of
+ * both must not show half: once a shows it, so does b. */
 proctype getter(byte id; byte a; byte b)
 {
     byte va, vb;
-    inbox[a / NK]!GET(id, 1 << (a % NK), 0);
-    reply[id]?VAL(va, _);
-    inbox[b / NK]!GET(id, 1 << (b % NK), 0);
-    reply[id]?VAL(vb, _);
+    single(id, a, false, va);
+    single(id, b, false, vb);
     assert(va == 0 || vb != 0);
     finished++
+}
+
+/* Single-key SETs of a, then b (NONE: no second), one after the other. */
+#define NONE 255
+proctype setter(byte id; byte a; byte b)
+{
+    byte v;
+    order == 0 || pushed == order;
+    single(id, a, true, v);
+    if
+    :: b != NONE -> single(id, b, true, v)
+    :: else -> skip
+    fi;
+    finished++
+}
+
+/* A world operation (DBSIZE, KEYS, FLUSHALL): it sees k0 and k1 from one
+ * MSET, or neither. */
+proctype world(byte id)
+{
+    byte w0, w1;
+    world_wanted++;
+    if
+    :: bug == BUG_WORLD_NOWAIT || txns_live == 0
+    :: bug != BUG_WORLD_NOWAIT && txns_live > 0 ->
+        WITNESS(W_WORLD_WAITS);
+        txns_live == 0
+    fi;
+    atomic {
+        /* every other shard paused: world_enter, the run, world_leave */
+        w0 = val[KEY(0, 0)];
+        w1 = val[KEY(1, 0)];
+        assert(w0 == w1);
+        world_wanted--;
+        finished++
+    }
+}
+
+#define K0 KEY(0, 0)
+#define K1 KEY(1, 0)
+#define K2 KEY(0, 1)
+#define K3 KEY(1, 1)
+
+/* Transaction id of client id on shard home: write (MSET) or not (MGET),
+ * its keys on shard 0 (m0) and shard 1 (m1). */
+inline mktxn(id, home, wr, m0, m1)
+{
+    chome[id] = home;
+    pwrite[id] = wr;
+    pmask[id * NS] = m0;
+    pmask[id * NS + 1] = m1;
+    run txn(id)
 }
 
 init
@@ -374,40 +763,85 @@ init
         run shard(0);
         run shard(1);
         if
-        :: cfg == 1 ->
-            /* mset-mget: two MSETs of the same two keys (one per shard)
-             * and an MGET of them. */
-            run txn(1, 1, 1, X_MODE, 1);
-            run txn(2, 1, 1, X_MODE, 2);
-            run txn(3, 1, 1, S_MODE, 0)
-        :: cfg == 2 ->
-            /* mset-gets: an MSET and single-key GETs of its keys, in both
-             * orders. */
-            run txn(1, 1, 1, X_MODE, 1);
-            run getter(2, KEY(0, 0), KEY(1, 0));
-            run getter(3, KEY(1, 0), KEY(0, 0))
-        :: cfg == 3 ->
-            /* disjoint: MSETs of different keys on the same shards run at
-             * once; an MGET of one's keys beside them. */
-            run txn(1, 1, 1, X_MODE, 1);
-            run txn(2, 2, 2, X_MODE, 2);
-            run txn(3, 1, 1, S_MODE, 0)
-        :: cfg == 4 ->
-            /* world: FLUSHALL (every key of every shard, writing 0) with an
-             * MSET and an MGET. */
-            run txn(1, 1, 1, X_MODE, 1);
-            run txn(2, 3, 3, X_MODE, 0);
-            run txn(3, 1, 1, S_MODE, 0)
+        :: cfg == 1 || cfg == 2 ->
+            /* mset-mget: two MSETs of k0 and k1 and an MGET of them;
+             * logged writes (1) or memory-only (2). */
+            logged = (cfg == 1);
+            mcheck = CHECK_ONE;
+            mktxn(1, 0, true, 1, 1);
+            mktxn(2, 1, true, 1, 1);
+            mktxn(3, 0, false, 1, 1);
+            nclients = 3
+        :: cfg == 3 || cfg == 4 ->
+            /* mset-gets: an MSET of k0 and k1; two clients of shard 0,
+             * one doing GET k0 then GET k1 (here, then an EXEC), the other
+             * GET k1 then GET k0 (an EXEC, then here); logged (3) or
+             * memory-only (4). */
+            logged = (cfg == 3);
+            mktxn(1, 1, true, 1, 1);
+            chome[2] = 0;
+            run getter(2, K0, K1);
+            chome[3] = 0;
+            run getter(3, K1, K0);
+            nclients = 3
         :: cfg == 5 ->
-            /* one-shard: an MSET of two keys of one shard, and GETs. */
-            run txn(1, 3, 0, X_MODE, 1);
-            run getter(2, KEY(0, 0), KEY(0, 1));
-            run getter(3, KEY(0, 1), KEY(0, 0))
+            /* set-mget: SET k0 then SET k1 from shard 1 (an EXEC, then
+             * here); two MGETs of k0 and k1. */
+            mcheck = CHECK_PREFIX;
+            chome[1] = 1;
+            run setter(1, K0, K1);
+            mktxn(2, 0, false, 1, 1);
+            mktxn(3, 1, false, 1, 1);
+            nclients = 3
+        :: cfg == 6 ->
+            /* disjoint: MSETs of k0, k1 and of k2, k3 (the same shards);
+             * an MGET of k0 and k1 beside them. Memory-only. */
+            mcheck = CHECK_ONE;
+            mktxn(1, 0, true, 1, 1);
+            mktxn(2, 1, true, 2, 2);
+            mktxn(3, 0, false, 1, 1);
+            nclients = 3
+        :: cfg == 7 ->
+            /* world: two MSETs of k0 and k1 and a world operation. Logged. */
+            logged = true;
+            mktxn(1, 0, true, 1, 1);
+            mktxn(2, 1, true, 1, 1);
+            run world(3);
+            nclients = 3
+        :: cfg == 8 ->
+            /* scan: parts of two keys of one shard. MSET k0, k3; MGET k2,
+             * k1; MSET k0, k2, k1; MGET k2, k1. Memory-only. */
+            mcheck = CHECK_ONE;
+            mktxn(1, 0, true, 1, 2);
+            mktxn(2, 1, false, 2, 1);
+            mktxn(3, 0, true, 3, 1);
+            mktxn(4, 1, false, 2, 1);
+            nclients = 4
+        :: cfg == 9 ->
+            /* ww-order: MSET k0, k3; MSET k2, k3; MGET k0, k2, k1; MSET
+             * k2, k1; MGET k0, k1, their parts leaving in that order; then
+             * SET k0 from shard 1. Memory-only. txn.c deadlocks here (see
+             * docs/verification.md). */
+            order = 5;
+            mktxn(1, 0, true, 1, 2);
+            mktxn(2, 0, true, 2, 2);
+            mktxn(3, 0, false, 3, 1);
+            mktxn(4, 1, true, 2, 1);
+            mktxn(5, 1, false, 1, 1);
+            chome[6] = 1;
+            run setter(6, K0, NONE);
+            nclients = 6
         fi
     }
-    /* The end: every process finished and every message handled; then no
-     * lock is held and nothing waits. */
-    finished == 3 && len(inbox[0]) == 0 && len(inbox[1]) == 0;
-    assert(holders[0] == 0 && holders[1] == 0 && wq_n[0] == 0 && wq_n[1] == 0 &&
-           gq_n[0] == 0 && gq_n[1] == 0)
+    /* The end: every client done, every message handled; then no lock is
+     * held, nothing waits, and no transaction or world operation is
+     * live. */
+    finished == nclients && len(inbox[0]) == 0 && len(inbox[1]) == 0;
+    assert(holders[0] == 0 && holders[1] == 0 && pn[0] == 0 && pn[1] == 0 && kn[0] == 0 &&
+           kn[1] == 0 && txns_live == 0 && world_wanted == 0);
+    assert(!excl[0] && !excl[1] && !excl[2] && !excl[3] &&
+           shared[0] + shared[1] + shared[2] + shared[3] == 0 &&
+           waiting[0] + waiting[1] + waiting[2] + waiting[3] == 0 &&
+           !ww[0] && !ww[1] && !ww[2] && !ww[3]);
+    assert(!cwaits[1] && !cwaits[2] && !cwaits[3] && !cwaits[4] && !cwaits[5] && !cwaits[6])
 }
