@@ -3,8 +3,8 @@
 # protocol of src/chan/chan.c over the futex parker of src/base/sync.c, or
 # over a task's parker) in each configuration, verify/lock.pml (sync.c's
 # futex mutex), verify/owner.pml (the owner protocol of
-# src/owner/owner.c) and verify/txn.pml (the key-lock protocol that issue 17
-# is to give stewardd's multi-key commands). Every
+# src/owner/owner.c) and verify/txn.pml (the key-lock protocol of
+# src/server/txn.c under stewardd's multi-key commands). Every
 # correct configuration must come out with no error, every deliberately
 # broken variant must be caught, and every witness (a path of interest that
 # the correct configurations must reach) must be reached.
@@ -191,21 +191,22 @@ check_witnesses owner OWNER 1:1:w-fast 2:1:w-combined 3:1:w-handed 4:3:w-to-pool
     25:8:w-stop-race 26:8:w-stop-wait 27:8:w-stopper-last 28:8:w-free-last
 
 # verify/txn.pml: the key-lock protocol of src/server/txn.c (multi-key
-# commands across shards). txn-ww-order is txn.c's own deadlock, which the
-# model finds (docs/verification.md): it must be found until txn.c is
-# fixed, and then it moves to check_configs.
+# commands across shards). txn-bug-writer-flag is txn.c before commit
+# eeb8460 (writer_waiting), whose deadlock txn-ww-order finds
+# (docs/verification.md); txn-w-ww-blocks is reached with that flag only.
 check_configs txn TXN 1:txn-mset-mget 2:txn-mset-mget-mem 3:txn-mset-gets 4:txn-mset-gets-mem \
-    5:txn-set-mget 6:txn-disjoint 7:txn-world 8:txn-scan
-check txn txn-ww-order "fail:invalid end state" TXN_CFG=9
+    5:txn-set-mget 6:txn-disjoint 7:txn-world 8:txn-scan 9:txn-ww-order
 check_bugs txn TXN "1:1:txn-bug-sched:invalid end state" "1:2:txn-bug-sched-mem:invalid end state" \
     "1:7:txn-bug-sched-world:invalid end state" "2:3:txn-bug-get-nolock:(vb!=0)" \
     "2:4:txn-bug-nolock-mem:(vb!=0)" "3:5:txn-bug-read-early:(r0!=0)" \
     "4:7:txn-bug-world-nowait:(w0==w1)" "5:3:txn-bug-early-apply:(vb!=0)" \
     "6:4:txn-bug-write-early:(vb!=0)" "7:7:txn-bug-no-backoff:(w0==w1)" \
-    "8:8:txn-bug-scan-jump:invalid end state" "9:8:txn-bug-enq-jump:invalid end state"
+    "8:8:txn-bug-scan-jump:invalid end state" "9:8:txn-bug-enq-jump:invalid end state" \
+    "10:9:txn-bug-writer-flag:invalid end state"
 check_witnesses txn TXN 1:6:txn-w-parallel 2:3:txn-w-get-waits 3:1:txn-w-pending \
-    4:7:txn-w-world-waits 5:5:txn-w-writer-waits 6:3:txn-w-parked 7:7:txn-w-backoff \
-    8:5:txn-w-ww-blocks 9:8:txn-w-scan-holds 10:3:txn-w-resumed
+    4:7:txn-w-world-waits 5:5:txn-w-write-waits 6:3:txn-w-parked 7:7:txn-w-backoff \
+    9:8:txn-w-scan-holds 10:3:txn-w-resumed
+EXTRA=TXN_BUG=10 check_witnesses txn TXN 8:5:txn-w-ww-blocks
 
 echo "spin $(spin -V | sed -n 's/^Spin Version \([^ ]*\).*/\1/p'); total $(echo $(($(now_ms) - start)) | awk '{print $1 / 1000}')s"
 if [ "$failed" -gt 0 ]; then

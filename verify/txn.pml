@@ -20,9 +20,9 @@
  *    messages (a single-key command's EXEC, send_exec) are pushed without
  *    `sched` and may come between.
  *  - enqueue (LOCK): a part is granted at once when no key of it is held
- *    against it (a write: any holder; a read: an exclusive holder, or
- *    writer_waiting) and no part waiting there wants one of its keys; else
- *    it joins the shard's pending FIFO.
+ *    against it (held_against: a write, any holder; a read, an exclusive
+ *    holder) and no part waiting there wants one of its keys; else it
+ *    joins the shard's pending FIFO.
  *  - take, with prepare: on its grant a part locks its keys; a read (MGET)
  *    runs at once, and so does a write when the server has no log
  *    (runs_at_grant); a logged write only prepares (holds log room). Then
@@ -32,12 +32,11 @@
  *    each part at the turn's end (no answer awaited); else APPLY to each:
  *    the part writes, unlocks and answers DONE, and at the last DONE
  *    (all_done) the reply and txns_live--.
- *  - unlock: the part's locks go (the last shared holder of a key clears
- *    its writer_waiting); then the EXECs parked there whose keys are free
- *    run, in order (unpark); then the connections of this shard waiting
- *    for a lock run their command again (resume, WAIT_LOCK), each waiting
- *    again if it must; then, if a released key had parts waiting or
- *    unpark ran one, the grant scan.
+ *  - unlock: the part's locks go; then the EXECs parked there whose keys
+ *    are free run, in order (unpark); then the connections of this shard
+ *    waiting for a lock run their command again (resume, WAIT_LOCK), each
+ *    waiting again if it must; then, if a released key had parts waiting,
+ *    the grant scan.
  *  - grant: in arrival order, each pending part is granted that has no
  *    holder against it and no conflict (X-X, X-S, S-X; S-S is none) on a
  *    key with an earlier part that this scan left pending (the scan's
@@ -47,9 +46,16 @@
  *    is held against it (a write: any holder; a read: an exclusive one),
  *    and then the connection waits (WAIT_LOCK) until an unlock resumes it;
  *    on another shard it is an EXEC, run on arrival or parked there, FIFO,
- *    until an unlock. A write held up by shared holders sets
- *    writer_waiting on its key: no read part is granted that key until
- *    the last shared holder has let go.
+ *    until an unlock. A write held up by shared holders only waits: it
+ *    holds no read part back, so a stream of MGETs of its key can delay it
+ *    (txn.c once had it set writer_waiting on the key, which stopped
+ *    further shared grants; that deadlocked, and is the bug variant
+ *    BUG_WRITER_FLAG here).
+ *  - route_dispatch holds a transaction while its client has single-key
+ *    EXECs away on other shards, so a part never waits behind its own
+ *    client's parked EXEC. Here each client has one command in flight at
+ *    a time (it waits for each reply before the next), so that holds by
+ *    construction, and grant and enqueue need no parked_for check.
  *  - the world operation (txn_world_may_start, world_enter, the run,
  *    txn_world_done): world_wanted++, then a seq_cst load of txns_live,
  *    waiting while it is not 0; then every shard paused, the run, and
@@ -79,10 +85,11 @@
  * hold nothing, and run once their key is free. A world operation waits
  * for the live transactions, which never wait for it; a transaction that
  * comes after its increment of world_wanted backs off without waiting for
- * anything. writer_waiting breaks this argument: a read part pending on a
- * key may be held back by it, and so wait for a later read transaction
- * that the scan granted the key to (S-S) before a single-key write came
- * for it. The ww-order configuration (9) finds txn.c deadlocking so.
+ * anything. writer_waiting broke this argument (BUG_WRITER_FLAG): a read
+ * part pending on a key was held back by it, and so waited for a later
+ * read transaction that the scan had granted the key to (S-S) before a
+ * single-key write came for it. The ww-order configuration (9) found
+ * txn.c deadlocking so; with the flag gone (txn.c's fix) it passes.
  *
  * Why it is atomic: a part's writes happen while it holds its locks, and
  * no part lets go of its locks before every part of its transaction is
@@ -142,7 +149,7 @@ byte val[NKEY];
 bool excl[NKEY];    /* klock.excl */
 byte shared[NKEY];  /* klock.shared */
 byte waiting[NKEY]; /* klock.waiting: parts pending that want it */
-bool ww[NKEY];      /* klock.writer_waiting */
+bool ww[NKEY];      /* klock.writer_waiting: BUG_WRITER_FLAG only, else never set */
 byte pend[NS * QN]; /* sh->pending: transaction ids, arrival order */
 byte pn[NS];
 byte park[NS * QN]; /* sh->parked: the EXECs' client ids, arrival order */
@@ -168,7 +175,7 @@ byte finished; /* clients done */
  * that cannot block, so kept out of the state. */
 hidden byte kf_k, tk_i, tk_k, ul_i, ul_k, up_i, up_j, up_c, rs_c, gr_i, gr_j, gr_id, gr_k, gr_sm,
     gr_sx, eq_i, eq_k;
-hidden byte kf_f, ul_w, up_ran, gr_ok, gr_hc, gr_st, eq_f; /* bits cannot be hidden */
+hidden byte kf_f, ul_w, gr_ok, gr_hc, gr_st, eq_f; /* bits cannot be hidden */
 
 /* The broken variants (TXN_BUG). */
 #define BUG_NO_SCHED 1    /* parts pushed without sched: two transactions, two orders */
@@ -180,16 +187,21 @@ hidden byte kf_f, ul_w, up_ran, gr_ok, gr_hc, gr_st, eq_f; /* bits cannot be hid
 #define BUG_NO_BACKOFF 7  /* txn_start ignores world_wanted */
 #define BUG_SCAN_JUMP 8   /* the grant scan ignores the earlier parts still pending */
 #define BUG_ENQ_JUMP 9    /* enqueue ignores the parts waiting: free when no holder is against it */
+/* txn.c before its fix: a single-key write held up by shared holders sets
+ * writer_waiting on its key, and no read part is granted the key (at
+ * enqueue or in the scan) until the last shared holder lets go, which
+ * clears it; an unlock whose unpark ran an EXEC also scans. */
+#define BUG_WRITER_FLAG 10
 
 /* The witnesses (TXN_WITNESS). */
 #define W_PARALLEL 1    /* two write parts hold locks on one shard at once */
 #define W_GET_WAITS 2   /* a single-key GET waits for a lock */
 #define W_PENDING 3     /* a part waits in pending */
 #define W_WORLD_WAITS 4 /* a world operation waits for a live transaction */
-#define W_WRITER_WAITS 5 /* a single-key SET waits for shared holders (writer_waiting) */
+#define W_WRITE_WAITS 5 /* a single-key SET waits for a read part's shared lock */
 #define W_PARKED 6      /* an EXEC from another shard is parked */
 #define W_BACKOFF 7     /* a transaction backs off for a world operation */
-#define W_WW_BLOCKS 8   /* a read part waits behind writer_waiting */
+#define W_WW_BLOCKS 8   /* a read part waits behind writer_waiting (BUG_WRITER_FLAG only) */
 #define W_SCAN_HOLDS 9  /* the grant scan holds a part back behind an earlier pending one */
 #define W_RESUMED 10    /* an unlock resumes a connection's command, which runs */
 
@@ -205,15 +217,19 @@ hidden byte kf_f, ul_w, up_ran, gr_ok, gr_hc, gr_st, eq_f; /* bits cannot be hid
 /* ---- a shard: single-key commands ---- */
 
 /* txn_keys_free for client c's command on its key's shard: f := whether
- * it may run now. A write held up by shared holders sets writer_waiting. */
+ * it may run now. A write held up by shared holders just waits (with
+ * BUG_WRITER_FLAG, it sets writer_waiting). */
 inline keys_free(c, f)
 {
     kf_k = ckey[c];
     f = !(excl[kf_k] || (cwr[c] && shared[kf_k] > 0)) || (bug == BUG_GET_NOLOCK && !cwr[c]);
     if
     :: !f && cwr[c] && shared[kf_k] > 0 ->
-        ww[kf_k] = true;
-        WITNESS(W_WRITER_WAITS)
+        if
+        :: bug == BUG_WRITER_FLAG -> ww[kf_k] = true
+        :: else -> skip
+        fi;
+        WITNESS(W_WRITE_WAITS)
     :: else -> skip
     fi
 }
@@ -304,7 +320,8 @@ inline enqueue(s, id)
         eq_k = KEY(s, eq_i);
         if
         :: BIT(pmask[id * NS + s], eq_i) &&
-           (excl[eq_k] || (pwrite[id] && shared[eq_k] > 0) || (!pwrite[id] && ww[eq_k]) ||
+           (excl[eq_k] || (pwrite[id] && shared[eq_k] > 0) ||
+            (!pwrite[id] && ww[eq_k]) /* BUG_WRITER_FLAG */ ||
             (waiting[eq_k] > 0 && bug != BUG_ENQ_JUMP)) ->
             WITNESS_IF(W_WW_BLOCKS, !pwrite[id] && ww[eq_k] && !excl[eq_k]);
             eq_f = false
@@ -353,7 +370,7 @@ inline grant(s)
             if
             :: BIT(pmask[gr_id * NS + s], gr_j) &&
                (excl[gr_k] || (pwrite[gr_id] && shared[gr_k] > 0) ||
-                (!pwrite[gr_id] && ww[gr_k])) ->
+                (!pwrite[gr_id] && ww[gr_k]) /* BUG_WRITER_FLAG */) ->
                 WITNESS_IF(W_WW_BLOCKS, !pwrite[gr_id] && ww[gr_k] && !excl[gr_k]);
                 gr_hc = true
             :: else -> skip
@@ -413,11 +430,11 @@ inline grant(s)
     od
 }
 
-/* unpark: the parked EXECs whose keys are free now run, in order;
- * up_ran := whether any did. */
+/* unpark: the parked EXECs whose keys are free now run, in order. With
+ * BUG_WRITER_FLAG, as txn.c did then, running one makes the unlock scan
+ * (ul_w). */
 inline unpark(s)
 {
-    up_ran = false;
     up_i = 0;
     do
     :: up_i < kn[s] ->
@@ -426,7 +443,7 @@ inline unpark(s)
         if
         :: kf_f ->
             run_single(up_c);
-            up_ran = true;
+            ul_w = ul_w || bug == BUG_WRITER_FLAG;
             up_j = up_i;
             do
             :: up_j + 1 < kn[s] ->
@@ -467,7 +484,8 @@ inline resume(s)
 }
 
 /* unlock: part (id, s) lets go of its locks; then the commands waiting,
- * then the parts. */
+ * then the parts, scanned only when a released key has parts waiting: an
+ * EXEC or a command that runs takes no lock, so frees no part. */
 inline unlock(s, id)
 {
     ul_w = false;
@@ -484,7 +502,7 @@ inline unlock(s, id)
                 :: else ->
                     shared[ul_k]--;
                     if
-                    :: shared[ul_k] == 0 -> ww[ul_k] = false
+                    :: shared[ul_k] == 0 -> ww[ul_k] = false /* BUG_WRITER_FLAG */
                     :: else -> skip
                     fi
                 fi;
@@ -503,9 +521,7 @@ inline unlock(s, id)
     :: else -> skip
     fi;
     if
-    :: kn[s] > 0 ->
-        unpark(s);
-        ul_w = ul_w || up_ran
+    :: kn[s] > 0 -> unpark(s)
     :: else -> skip
     fi;
     resume(s);
@@ -820,8 +836,8 @@ init
         :: cfg == 9 ->
             /* ww-order: MSET k0, k3; MSET k2, k3; MGET k0, k2, k1; MSET
              * k2, k1; MGET k0, k1, their parts leaving in that order; then
-             * SET k0 from shard 1. Memory-only. txn.c deadlocks here (see
-             * docs/verification.md). */
+             * SET k0 from shard 1. Memory-only. txn.c deadlocked here
+             * before its fix (BUG_WRITER_FLAG; see docs/verification.md). */
             order = 5;
             mktxn(1, 0, true, 1, 2);
             mktxn(2, 0, true, 2, 2);
