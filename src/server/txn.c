@@ -23,7 +23,7 @@ enum merge {
 
 struct txn_kind {
     cmd_fn fn;   /* the command (cmd_def.fn) */
-    bool write;  /* exclusive locks; prepare, then apply */
+    bool write;  /* exclusive locks (logged: prepare, then apply) */
     size_t step; /* arguments per key (2: a key and its value) */
     cmd_fn run;  /* what a part runs: at the grant (a read), or at the apply */
     enum merge merge;
@@ -783,7 +783,7 @@ void txn_handle(struct srv_shard *sh, struct msg *m)
             kv_room_unhold(sh, m->held);
             m->held = 0;
         }
-        exec_part(sh, m, t->k->run);
+        exec_part(sh, m, m->tk->run);
         unlock(sh, m);
         answer(sh, m, MSG_DONE);
         break;
