@@ -227,6 +227,52 @@ static void exec_init(struct exec *x, struct srv_shard *sh, struct conn *c, int 
         .srv = sh->srv, .self = sh, .c = c, .db = db, .argc = argc, .argv = argv, .out = out};
 }
 
+/* The hashes of the keys of a command of d in database db, into h (at
+ * most cap); how many, or cap + 1 when there are more or one cannot be
+ * built. */
+static size_t key_hashes(struct srv *s, const struct cmd_def *d, size_t argc,
+                         const sw__resp_arg *argv, int db, uint64_t *h, size_t cap)
+{
+    size_t n = 0, last = d->last < 0 ? argc - 1 : (size_t)d->last;
+    for (size_t i = (size_t)d->first; d->first > 0 && i <= last && i < argc; i += (size_t)d->step) {
+        struct kkey k;
+        if (n == cap || kkey_build(s, db, &argv[i], &k) != SW_OK)
+            return cap + 1;
+        kkey_free(&k);
+        h[n++] = k.hash;
+    }
+    return n;
+}
+
+/* Whether an EXEC of c still away names a key of cmd (or may: hashes are
+ * compared, and too many keys count as yes). A transaction waits for
+ * those: its part must not pass the EXEC on its shard, and it cannot wait
+ * there for one (txn.c), so it waits here. */
+static bool execs_touch(struct conn *c, const struct cmd_def *d, const sw__resp_cmd *cmd)
+{
+    if (c->away == c->txns)
+        return false;
+    uint64_t mine[64], theirs[64];
+    struct srv *s = c->sh->srv;
+    size_t n = key_hashes(s, d, cmd->argc, cmd->argv, c->db, mine, 64);
+    if (n > 64)
+        return true;
+    /* The EXECs away are the queue's unfinished messages with a command
+     * (a slot made here has none); their arguments do not change. */
+    for (const struct msg *q = c->qhead; q; q = q->qnext) {
+        if (!q->cmd || q->done)
+            continue;
+        size_t m = key_hashes(s, q->cmd, q->argc, q->argv, q->db, theirs, 64);
+        if (m > 64)
+            return true;
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < n; j++)
+                if (theirs[i] == mine[j])
+                    return true;
+    }
+    return false;
+}
+
 /* Where a command's keys are: HOME_HERE, HOME_MANY, or the one other
  * shard's index. */
 static int key_home(struct srv_shard *sh, const struct cmd_def *d, const sw__resp_cmd *cmd, int db)
@@ -339,12 +385,12 @@ bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd)
         /* What must see the effects of the connection's requests under way
          * waits for them: a world operation and a command on the connection
          * (EXEC, WATCH) for all of them; a transaction for its connection's
-         * EXECs away (its parts must not pass them); other commands for the
-         * transactions with one of their keys. Transactions follow each
-         * other without waiting: they reach every shard in order. So a
-         * part never waits for an EXEC, and the key locks' waits stay in
-         * the transactions' one order (txn.c). */
-        bool wait = k ? c->away > c->txns
+         * EXECs away on one of its keys (its parts must not pass them);
+         * other commands for the transactions with one of their keys.
+         * Transactions follow each other without waiting: they reach every
+         * shard in order. So a part never waits for an EXEC, and the key
+         * locks' waits stay in the transactions' one order (txn.c). */
+        bool wait = k ? execs_touch(c, d, cmd)
                     : home == HOME_MANY || (d->flags & CMD_CONN)
                         ? c->away > 0
                         : c->txns > 0 && txn_conn_touches(c, d, cmd);
