@@ -376,16 +376,23 @@ void cmd_exec(struct exec *x)
         reply_err(x, "ERR EXEC without MULTI");
         return;
     }
-    if (c->multi_err) {
+    bool aborted = c->multi_err, dirty = !aborted && watch_dirty(x);
+    /* The queue is taken off the connection before it runs: a command in
+     * it that closed the connection would otherwise free it underfoot. */
+    struct msg *queue = c->mq_head;
+    c->mq_head = c->mq_tail = NULL;
+    discard(c);
+    unwatch(c);
+    if (aborted) {
         reply_err(x, "EXECABORT Transaction discarded because of previous errors.");
-    } else if (watch_dirty(x)) {
+    } else if (dirty) {
         sw__resp_add_null_array(x->out);
     } else {
         size_t n = 0;
-        for (const struct msg *m = c->mq_head; m; m = m->qnext)
+        for (const struct msg *m = queue; m; m = m->qnext)
             n++;
         sw__resp_add_array(x->out, n);
-        for (const struct msg *m = c->mq_head; m; m = m->qnext) {
+        for (const struct msg *m = queue; m; m = m->qnext) {
             struct exec y = *x;
             y.db = c->db; /* a SELECT before it in the queue counts */
             y.argc = m->argc;
@@ -393,8 +400,11 @@ void cmd_exec(struct exec *x)
             m->cmd->fn(&y);
         }
     }
-    discard(c);
-    unwatch(c);
+    while (queue) {
+        struct msg *m = queue;
+        queue = m->qnext;
+        msg_free(m);
+    }
 }
 
 void cmd_watch(struct exec *x)
