@@ -24,44 +24,27 @@ set -euo pipefail
 
 MK_MIXLOAD=
 
-# Requests per second of one load against server NAME, or "-".
-mk_rps() { # NAME LOAD PIPELINE
-    local port=${SRV_PORT[$1]} n=${N:-300000} out
+# Requests per second of one load against server NAME, or "-": bench_rps's
+# arguments and output, for bench_row (server.sh).
+mk_rps() { # NAME LOAD PIPELINE CLIENTS REQUESTS
+    local port=${SRV_PORT[$1]} n=$5 out
     local keys=()
     for _ in $(seq 10); do keys+=("key:__rand_int__"); done
     case "$2" in
     mset)
-        out=$(timeout 300 "${SRV_REDIS_BENCHMARK[@]}" -p "$port" -t mset -P "$3" -c 50 -n "$n" \
+        out=$(timeout 300 "${SRV_REDIS_BENCHMARK[@]}" -p "$port" -t mset -P "$3" -c "$4" -n "$n" \
             -r 100000 -d 16 --csv 2>/dev/null | awk -F'"' 'NR > 1 { print $4; exit }') || true
         ;;
     mget)
-        out=$(timeout 300 "${SRV_REDIS_BENCHMARK[@]}" -p "$port" -P "$3" -c 50 -n "$n" \
+        out=$(timeout 300 "${SRV_REDIS_BENCHMARK[@]}" -p "$port" -P "$3" -c "$4" -n "$n" \
             -r 100000 --csv mget "${keys[@]}" 2>/dev/null |
             awk -F'"' 'NR > 1 { print $4; exit }') || true
         ;;
     mix)
-        out=$(timeout 300 "$MK_MIXLOAD" "$port" "$n" 50 "$3" 90 | awk '{ print $2 }') || true
+        out=$(timeout 300 "$MK_MIXLOAD" "$port" "$n" "$4" "$3" 90 | awk '{ print $2 }') || true
         ;;
     esac
     echo "${out:--}"
-}
-
-# Runs LOAD at PIPELINE on both servers, RUNS times, alternating (redis
-# first when FIRST is even); sets MK_REDIS and MK_STEWARDD to the best.
-mk_cell() { # FIRST LOAD PIPELINE
-    local r a b
-    MK_REDIS=- MK_STEWARDD=-
-    for r in $(seq "${RUNS:-1}"); do
-        if [ $((($1 + r) % 2)) -eq 1 ]; then
-            a=$(mk_rps redis "$2" "$3")
-            b=$(mk_rps stewardd "$2" "$3")
-        else
-            b=$(mk_rps stewardd "$2" "$3")
-            a=$(mk_rps redis "$2" "$3")
-        fi
-        MK_REDIS=$(bench_best "$MK_REDIS" "$a")
-        MK_STEWARDD=$(bench_best "$MK_STEWARDD" "$b")
-    done
 }
 
 multikey_main() {
@@ -77,6 +60,7 @@ multikey_main() {
             srv_die "no $MK_MIXLOAD: build the mixload target in $build"
     fi
     srv_trap
+    BENCH_FN=mk_rps
     echo "== multi-key commands: stewardd --shards S vs $(srv_version_line)"
     echo "50 connections, N=${N:-300000} per run, keys from 100,000, 16-byte values;" \
         "mset, mget: 10 keys each; mix: 90% GET/SET, 10% MSET of 10 keys (bench/mixload);" \
@@ -90,13 +74,13 @@ multikey_main() {
         srv_start stewardd stewardd --shards "$s"
         for p in 1 16; do
             for load in mset mget mix; do
-                mk_cell "$cell" "$load" "$p"
+                bench_row "$cell" "$load" "$p" 50 "${N:-300000}"
                 cell=$((cell + 1))
                 # shellcheck disable=SC2059
-                printf "$f" "$s" "$load" "$p" "$(fmt_k "$MK_REDIS")" "$(fmt_k "$MK_STEWARDD")" \
-                    "$(fmt_div "$MK_STEWARDD" "$MK_REDIS")"
-                echo "multikey.s$s.$load.P$p.redis $MK_REDIS" >>"$results"
-                echo "multikey.s$s.$load.P$p.stewardd $MK_STEWARDD" >>"$results"
+                printf "$f" "$s" "$load" "$p" "$(fmt_k "$BENCH_REDIS")" "$(fmt_k "$BENCH_STEWARDD")" \
+                    "$(fmt_div "$BENCH_STEWARDD" "$BENCH_REDIS")"
+                echo "multikey.s$s.$load.P$p.redis $BENCH_REDIS" >>"$results"
+                echo "multikey.s$s.$load.P$p.stewardd $BENCH_STEWARDD" >>"$results"
             done
         done
         srv_stop redis

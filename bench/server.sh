@@ -225,12 +225,16 @@ bench_rps() { # NAME TEST PIPELINE CLIENTS REQUESTS
     echo "${rps:--}"
 }
 
-# bench_rps, unless NAME has stopped answering; a failed run whose server
+# What bench_try measures with: bench_rps, or a function of the same
+# arguments and output (bench/multikey.sh sets its own).
+BENCH_FN=bench_rps
+
+# $BENCH_FN, unless NAME has stopped answering; a failed run whose server
 # then does not answer PING marks it so.
 bench_try() { # NAME TEST PIPELINE CLIENTS REQUESTS
     local rps=-
     if [ -z "${SRV_HUNG[$1]:-}" ]; then
-        rps=$(bench_rps "$@")
+        rps=$("$BENCH_FN" "$@")
         if [ "$rps" = - ] && ! srv_ping "${SRV_PORT[$1]}"; then
             echo "bench: $1 does not answer PING; its other runs are skipped" >&2
             SRV_HUNG[$1]=1

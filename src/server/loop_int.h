@@ -62,6 +62,18 @@ void conn_resume(struct conn *c);
 
 /* ---- route.c ---------------------------------------------------------------- */
 
+/* Appends m to the list head..tail linked by next (a shard's set-aside,
+ * parked, pending or delayed messages). */
+static inline void msg_append(struct msg **head, struct msg **tail, struct msg *m)
+{
+    m->next = NULL;
+    if (*tail)
+        (*tail)->next = m;
+    else
+        *head = m;
+    *tail = m;
+}
+
 /* A message of c (an EXEC with cmd's arguments copied, or a reply slot). NULL
  * when out of memory. Freed by msg_free. */
 struct msg *msg_new(struct conn *c, enum msg_kind kind, const sw__resp_cmd *cmd,
@@ -95,6 +107,25 @@ void route_count(struct conn *c);
 
 /* Replies "unknown command" for cmd. */
 void route_reply_unknown(sw__resp_buf *out, const sw__resp_cmd *cmd);
+
+/* ---- keytab.c ----------------------------------------------------------------- */
+
+/* The link where the key of len bytes at key (with its hash) is, or would
+ * go; t->cap must be non-zero. keytab_find: its entry, or NULL. */
+struct keyent **keytab_slot(struct keytab *t, uint64_t hash, const void *key, size_t len);
+struct keyent *keytab_find(struct keytab *t, uint64_t hash, const void *key, size_t len);
+
+/* Makes room for one more entry, growing the buckets: false only when out
+ * of memory with no buckets yet (a full table just chains longer). */
+bool keytab_room(struct keytab *t);
+
+/* Links e (hash, len and key set) at slot, from keytab_slot; unlinks the
+ * entry at slot. Neither allocates or frees an entry: they are the
+ * caller's. keytab_free frees the buckets, once the caller has freed the
+ * entries (walking t->b). */
+void keytab_link(struct keytab *t, struct keyent **slot, struct keyent *e);
+void keytab_unlink(struct keytab *t, struct keyent **slot);
+void keytab_free(struct keytab *t);
 
 /* ---- multi.c ------------------------------------------------------------------ */
 

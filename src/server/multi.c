@@ -40,11 +40,9 @@ struct wtok {
 
 /* A watched key on its shard, with the tokens watching it. */
 struct wentry {
-    struct wentry *next;
-    uint64_t hash;
+    struct keyent e; /* in the shard's table of watched keys */
     size_t ntok, cap;
     struct wtok **tok;
-    size_t len;
     char key[];
 };
 
@@ -63,32 +61,6 @@ static void tok_put(struct wtok *t)
 }
 
 /* ---- a shard's watched keys -------------------------------------------------- */
-
-static struct wentry **w_slot(struct wtab *t, uint64_t hash, const char *p, size_t len)
-{
-    struct wentry **pp = &t->b[hash & (t->cap - 1)];
-    while (*pp && ((*pp)->hash != hash || (*pp)->len != len || memcmp((*pp)->key, p, len) != 0))
-        pp = &(*pp)->next;
-    return pp;
-}
-
-static bool w_grow(struct wtab *t)
-{
-    size_t cap = t->cap ? t->cap * 2 : 16;
-    struct wentry **b = calloc(cap, sizeof *b);
-    if (!b)
-        return false;
-    for (size_t i = 0; i < t->cap; i++)
-        for (struct wentry *e = t->b[i], *next; e; e = next) {
-            next = e->next;
-            e->next = b[e->hash & (cap - 1)];
-            b[e->hash & (cap - 1)] = e;
-        }
-    free(t->b);
-    t->b = b;
-    t->cap = cap;
-    return true;
-}
 
 /* Drops e's retired tokens; true if none is left (e may go). */
 static bool w_prune(struct wentry *e)
@@ -115,19 +87,18 @@ static void w_free(struct wentry *e)
 /* Registers token t on key k in k's shard. SW_OK or SW_ENOMEM. */
 static int w_add(struct kkey *k, struct wtok *t)
 {
-    struct wtab *tab = &k->sh->watches;
-    if (tab->n >= tab->cap && !w_grow(tab) && !tab->cap)
+    struct keytab *tab = &k->sh->watches;
+    if (!keytab_room(tab))
         return SW_ENOMEM;
-    struct wentry **pp = w_slot(tab, k->hash, k->p, k->len), *e = *pp;
+    struct keyent **slot = keytab_slot(tab, k->hash, k->p, k->len);
+    struct wentry *e = (struct wentry *)*slot;
     if (!e) {
         e = calloc(1, sizeof *e + k->len);
         if (!e)
             return SW_ENOMEM;
-        e->hash = k->hash;
-        e->len = k->len;
         memcpy(e->key, k->p, k->len);
-        *pp = e;
-        tab->n++;
+        e->e = (struct keyent){.hash = k->hash, .len = k->len, .key = e->key};
+        keytab_link(tab, slot, &e->e);
     }
     for (size_t i = 0; i < e->ntok; i++)
         if (e->tok[i] == t)
@@ -147,10 +118,11 @@ static int w_add(struct kkey *k, struct wtok *t)
 
 void multi_touch(struct srv_shard *sh, uint64_t hash, const void *key, size_t len)
 {
-    struct wtab *tab = &sh->watches;
+    struct keytab *tab = &sh->watches;
     if (tab->n == 0)
         return;
-    struct wentry **pp = w_slot(tab, hash, key, len), *e = *pp;
+    struct keyent **slot = keytab_slot(tab, hash, key, len);
+    struct wentry *e = (struct wentry *)*slot;
     if (!e)
         return;
     for (size_t i = 0; i < e->ntok; i++)
@@ -158,21 +130,21 @@ void multi_touch(struct srv_shard *sh, uint64_t hash, const void *key, size_t le
          * shard, so this is belt and braces). */
         atomic_store_explicit(&e->tok[i]->dirty, true, memory_order_release);
     if (w_prune(e)) {
-        *pp = e->next;
-        tab->n--;
+        keytab_unlink(tab, slot);
         w_free(e);
     }
 }
 
 void multi_touch_flush(struct srv_shard *sh, int db)
 {
-    struct wtab *tab = &sh->watches;
+    struct keytab *tab = &sh->watches;
     for (size_t i = 0; tab->n && i < tab->cap; i++)
-        for (struct wentry *e = tab->b[i]; e; e = e->next) {
+        for (struct keyent *ke = tab->b[i]; ke; ke = ke->next) {
+            struct wentry *e = (struct wentry *)ke;
             if (db >= 0 && e->key[0] != (char)db)
                 continue;
             struct kkey k = {
-                .hash = e->hash, .p = e->key, .len = e->len, .sh = sh, .db = e->key[0]};
+                .hash = ke->hash, .p = e->key, .len = ke->len, .sh = sh, .db = e->key[0]};
             const void *v;
             size_t n;
             int64_t exp;
@@ -184,30 +156,28 @@ void multi_touch_flush(struct srv_shard *sh, int db)
 
 void multi_gc(struct srv_shard *sh)
 {
-    struct wtab *tab = &sh->watches;
+    struct keytab *tab = &sh->watches;
     for (size_t i = 0; tab->n && i < tab->cap; i++)
-        for (struct wentry **pp = &tab->b[i]; *pp;) {
-            struct wentry *e = *pp;
+        for (struct keyent **slot = &tab->b[i]; *slot;) {
+            struct wentry *e = (struct wentry *)*slot;
             if (w_prune(e)) {
-                *pp = e->next;
-                tab->n--;
+                keytab_unlink(tab, slot);
                 w_free(e);
             } else {
-                pp = &e->next;
+                slot = &e->e.next;
             }
         }
 }
 
 void multi_shard_free(struct srv_shard *sh)
 {
-    struct wtab *tab = &sh->watches;
+    struct keytab *tab = &sh->watches;
     for (size_t i = 0; i < tab->cap; i++)
-        for (struct wentry *e = tab->b[i], *next; e; e = next) {
+        for (struct keyent *e = tab->b[i], *next; e; e = next) {
             next = e->next;
-            w_free(e);
+            w_free((struct wentry *)e);
         }
-    free(tab->b);
-    *tab = (struct wtab){0};
+    keytab_free(tab);
 }
 
 /* ---- a connection's state ------------------------------------------------------ */

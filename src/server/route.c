@@ -61,12 +61,7 @@ static struct msg *inbox_take(struct srv_shard *sh)
 /* Sets m aside, behind the messages already set aside. */
 static void defer(struct srv_shard *sh, struct msg *m)
 {
-    m->next = NULL;
-    if (sh->deferred_tail)
-        sh->deferred_tail->next = m;
-    else
-        sh->deferred = m;
-    sh->deferred_tail = m;
+    msg_append(&sh->deferred, &sh->deferred_tail, m);
 }
 
 /* ---- messages ------------------------------------------------------------- */
@@ -463,7 +458,7 @@ static void handle(struct srv_shard *sh, struct msg *m)
 {
     switch (m->kind) {
     case MSG_EXEC:
-        if (sh->locks.n || sh->parked)
+        if (sh->locks.t.n || sh->parked)
             txn_exec(sh, m); /* it may have to wait for a key */
         else
             route_run_exec(sh, m);

@@ -146,7 +146,6 @@ struct cmd_def;
 struct txn;
 struct txn_kind;
 struct klock;
-struct wentry;
 struct wtok;
 struct watched;
 
@@ -194,17 +193,23 @@ struct msg {
     int64_t due_us; /* the test seam's delay (srv.test_txn_delay_us): when it ends */
 };
 
-/* A shard's watched keys (multi.c). */
-struct wtab {
-    struct wentry **b; /* buckets, cap a power of two */
+/* A shard's chained hash table of keys (keytab.c). Each entry begins with
+ * a struct keyent, whose key points at the entry's own copy. */
+struct keyent {
+    struct keyent *next; /* bucket chain */
+    uint64_t hash;
+    size_t len;
+    const char *key;
+};
+struct keytab {
+    struct keyent **b; /* buckets, cap a power of two; NULL: empty */
     size_t cap, n;
 };
 
 /* A shard's key locks (txn.c): the keys the transactions it takes part in
  * have locked or wait for. */
 struct ltab {
-    struct klock **b; /* buckets, cap a power of two; NULL: empty */
-    size_t cap, n;
+    struct keytab t;
     struct klock *spare; /* freed locks of the usual size, for reuse */
     size_t nspare;
 };
@@ -325,7 +330,7 @@ struct srv_shard {
      * (in arrival order), the EXECs waiting for a locked key, and the
      * connections waiting (enum conn_wait). */
     struct ltab locks;
-    struct wtab watches; /* multi.c */
+    struct keytab watches; /* the watched keys (multi.c) */
     struct msg *pending, *pending_tail;
     struct msg *parked, *parked_tail;
     struct conn *waiting;

@@ -64,8 +64,7 @@ struct txn {
 /* One key's lock on one shard: held shared by reads, exclusively by a
  * write, and referred to by every part that holds or waits for it. */
 struct klock {
-    struct klock *next; /* bucket chain, or the spare list */
-    uint64_t hash;
+    struct keyent e; /* in the shard's table; e.next links the spare list */
     unsigned refs;
     unsigned waiting; /* parts not granted yet that want it */
     unsigned shared;
@@ -78,56 +77,29 @@ struct klock {
      * named twice in one part is locked once. (Not the part's address,
      * which a later part may reuse while the lock lives on.) */
     uint64_t stamp;
-    size_t len, cap;
+    size_t cap;
     char key[];
 };
 
 #define KLOCK_KEY 48    /* key bytes of a lock kept for reuse */
 #define KLOCK_SPARE 256 /* locks kept for reuse per shard */
 
-static struct klock **lt_slot(struct ltab *t, uint64_t hash, const char *p, size_t len)
-{
-    struct klock **pp = &t->b[hash & (t->cap - 1)];
-    while (*pp && ((*pp)->hash != hash || (*pp)->len != len || memcmp((*pp)->key, p, len) != 0))
-        pp = &(*pp)->next;
-    return pp;
-}
-
 static struct klock *lt_find(struct ltab *t, uint64_t hash, const char *p, size_t len)
 {
-    return t->n ? *lt_slot(t, hash, p, len) : NULL;
-}
-
-static bool lt_grow(struct ltab *t)
-{
-    size_t cap = t->cap ? t->cap * 2 : 64;
-    struct klock **b = calloc(cap, sizeof *b);
-    if (!b)
-        return false;
-    for (size_t i = 0; i < t->cap; i++) {
-        for (struct klock *l = t->b[i], *next; l; l = next) {
-            next = l->next;
-            l->next = b[l->hash & (cap - 1)];
-            b[l->hash & (cap - 1)] = l;
-        }
-    }
-    free(t->b);
-    t->b = b;
-    t->cap = cap;
-    return true;
+    return (struct klock *)keytab_find(&t->t, hash, p, len);
 }
 
 /* The lock of a key, made if it has none. NULL when out of memory. */
 static struct klock *lt_get(struct ltab *t, uint64_t hash, const char *p, size_t len)
 {
-    if (t->n >= t->cap && !lt_grow(t) && !t->cap)
+    if (!keytab_room(&t->t))
         return NULL;
-    struct klock **pp = lt_slot(t, hash, p, len);
-    if (*pp)
-        return *pp;
+    struct keyent **slot = keytab_slot(&t->t, hash, p, len);
+    if (*slot)
+        return (struct klock *)*slot;
     struct klock *l = t->spare;
     if (l && len <= KLOCK_KEY) {
-        t->spare = l->next;
+        t->spare = (struct klock *)l->e.next;
         t->nspare--;
         size_t cap = l->cap;
         memset(l, 0, sizeof *l);
@@ -139,11 +111,9 @@ static struct klock *lt_get(struct ltab *t, uint64_t hash, const char *p, size_t
             return NULL;
         l->cap = cap;
     }
-    l->hash = hash;
-    l->len = len;
     memcpy(l->key, p, len);
-    *pp = l;
-    t->n++;
+    l->e = (struct keyent){.hash = hash, .len = len, .key = l->key};
+    keytab_link(&t->t, slot, &l->e);
     return l;
 }
 
@@ -153,11 +123,9 @@ static void lt_put(struct ltab *t, struct klock *l)
     if (--l->refs > 0)
         return;
     assert(!l->excl && l->shared == 0);
-    struct klock **pp = lt_slot(t, l->hash, l->key, l->len);
-    *pp = l->next;
-    t->n--;
+    keytab_unlink(&t->t, keytab_slot(&t->t, l->e.hash, l->key, l->e.len));
     if (l->cap == KLOCK_KEY && t->nspare < KLOCK_SPARE) {
-        l->next = t->spare;
+        l->e.next = (struct keyent *)t->spare; /* e is first: a klock is its keyent */
         t->spare = l;
         t->nspare++;
     } else {
@@ -167,16 +135,17 @@ static void lt_put(struct ltab *t, struct klock *l)
 
 void txn_shard_free(struct srv_shard *sh)
 {
-    for (size_t i = 0; i < sh->locks.cap; i++)
-        for (struct klock *l = sh->locks.b[i], *next; l; l = next) {
-            next = l->next;
-            free(l);
+    struct keytab *t = &sh->locks.t;
+    for (size_t i = 0; i < t->cap; i++)
+        for (struct keyent *e = t->b[i], *next; e; e = next) {
+            next = e->next;
+            free(e);
         }
     for (struct klock *l = sh->locks.spare, *next; l; l = next) {
-        next = l->next;
+        next = (struct klock *)l->e.next;
         free(l);
     }
-    free(sh->locks.b);
+    keytab_free(t);
     sh->locks = (struct ltab){0};
 }
 
@@ -185,7 +154,7 @@ void txn_shard_free(struct srv_shard *sh)
 bool txn_keys_free(struct srv_shard *sh, const struct cmd_def *d, size_t argc,
                    const sw__resp_arg *argv, int db)
 {
-    if (sh->locks.n == 0 || d->first <= 0)
+    if (sh->locks.t.n == 0 || d->first <= 0)
         return true;
     bool write = !(d->flags & CMD_READONLY);
     size_t last = d->last < 0 ? argc - 1 : (size_t)d->last;
@@ -275,12 +244,7 @@ static bool delay(struct srv_shard *sh, struct msg *m)
         return false;
     }
     m->due_us = now_us() + us;
-    m->next = NULL;
-    if (sh->delayed_tail)
-        sh->delayed_tail->next = m;
-    else
-        sh->delayed = m;
-    sh->delayed_tail = m;
+    msg_append(&sh->delayed, &sh->delayed_tail, m);
     sh->spinning++;
     return true;
 }
@@ -354,12 +318,7 @@ void txn_exec(struct srv_shard *sh, struct msg *m)
      * here: a client's commands on one shard run in its order. */
     if ((sh->parked && parked_for(sh, m->c, NULL)) ||
         !txn_keys_free(sh, m->cmd, m->argc, m->argv, m->db)) {
-        m->next = NULL;
-        if (sh->parked_tail)
-            sh->parked_tail->next = m;
-        else
-            sh->parked = m;
-        sh->parked_tail = m;
+        msg_append(&sh->parked, &sh->parked_tail, m);
         return;
     }
     route_run_exec(sh, m);
@@ -577,12 +536,7 @@ static void enqueue(struct srv_shard *sh, struct msg *m)
     }
     for (size_t i = 0; i < m->nlocks; i++)
         m->locks[i]->waiting++;
-    m->next = NULL;
-    if (sh->pending_tail)
-        sh->pending_tail->next = m;
-    else
-        sh->pending = m;
-    sh->pending_tail = m;
+    msg_append(&sh->pending, &sh->pending_tail, m);
 }
 
 /* ---- the coordinator ----------------------------------------------------------- */
