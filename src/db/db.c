@@ -243,8 +243,8 @@ static void batch_end(void *state)
 static int shard_open(sw_db *db, unsigned i, const sw_db_options *opts, char *err, size_t errlen)
 {
     struct sw__shard *s = &db->shards[i];
-    int rc =
-        sw__shard_init(s, i, db->dir, "db", opts ? opts->fsync : SW_FSYNC_EVERYSEC, err, errlen);
+    int rc = sw__shard_init(s, i, db->dir, "db", opts ? opts->fsync : SW_FSYNC_EVERYSEC, NULL, err,
+                            errlen);
     if (rc == SW_OK) {
         sw_owner_options oo = {.batch_end = sw__shard_durable(s) ? batch_end : NULL};
         rc = sw_owner_start_ex(&s->owner, s, &oo);

@@ -46,6 +46,14 @@ struct sw__shard {
     uint64_t sweep_cursor;  /* where the active expiry sweep goes on */
     sw__shard_gone_fn gone; /* may be NULL */
     void *gone_ctx;
+
+    /* Transactions across shards (shard_tx.c): the live parts, oldest
+     * first; whether the writes now are a decided part's (logged by its
+     * PART record, so none of their own); and, while sw__shards_open
+     * replays, what recovery gathers across the shards. */
+    struct sw__shard_tx *tx_live, *tx_live_tail;
+    bool tx_quiet;
+    struct sw__txrecovery *txr;
 };
 
 struct sw_db {
@@ -61,9 +69,11 @@ struct sw_db {
 };
 
 /* sw__shard_open and sw__shard_close for a shard in the caller's memory
- * (the Db's array): init leaves s closable whatever it returns. */
+ * (the Db's array): init leaves s closable whatever it returns. txr: the
+ * recovery of transactions across shards that sw__shards_open runs, or
+ * NULL (the Db's shards, whose logs hold none). */
 int sw__shard_init(struct sw__shard *s, unsigned index, const char *dir, const char *kind,
-                   enum sw_fsync fsync, char *err, size_t errlen);
+                   enum sw_fsync fsync, struct sw__txrecovery *txr, char *err, size_t errlen);
 int sw__shard_fini(struct sw__shard *s);
 
 /* Opens shard s's journal dir/KIND-shard-NNNN.log, replaying it into the
@@ -78,6 +88,18 @@ int sw__db_shard_log_close(struct sw__shard *s);
 
 /* Copies the record of a write that succeeded to a compaction in progress. */
 void sw__db_compact_note(struct sw__shard *s, const sw__rec *r);
+
+/* Replays one write record (PUT, DEL or EXPIRE) into the table; SW_EIO
+ * for any other record. */
+int sw__db_replay_write(struct sw__shard *s, const sw__rec *r);
+
+/* shard_tx.c: replays a TX_PART or TX_DECIDED record into s->txr (SW_EIO:
+ * malformed, or no recovery to gather it); and, a compaction having just
+ * begun, writes the live parts first in its new file (SW_OK, or the
+ * writer's failure). sw__shard_tx_free frees the live parts (closing). */
+int sw__shard_tx_replay(struct sw__shard *s, const sw__rec *r);
+int sw__shard_tx_carry(struct sw__shard *s);
+void sw__shard_tx_free(struct sw__shard *s);
 
 /* Starts the everysec syncer when the policy asks for it. */
 int sw__db_syncer_start(sw_db *db, enum sw_fsync fsync);

@@ -57,9 +57,8 @@
  * ones: a later record may still extend or remove a deadline (EXPIRE,
  * PERSIST, a SET over it). Keys whose deadline has passed are dropped once
  * the whole log is replayed (purge_expired). */
-static int replay(void *ctx, const sw__rec *r)
+int sw__db_replay_write(struct sw__shard *s, const sw__rec *r)
 {
-    struct sw__shard *s = ctx;
     uint64_t h = sw__hash(r->a, r->alen);
     if (r->num < 0 && (r->type == SW__REC_PUT || r->type == SW__REC_EXPIRE))
         return SW_EIO; /* no write logs a negative deadline */
@@ -72,11 +71,23 @@ static int replay(void *ctx, const sw__rec *r)
     case SW__REC_EXPIRE:
         sw__table_set_expire(&s->table, h, r->a, r->alen, r->num); /* absent: it expired */
         return SW_OK;
+    default:
+        return SW_EIO;
+    }
+}
+
+static int replay(void *ctx, const sw__rec *r)
+{
+    struct sw__shard *s = ctx;
+    switch (r->type) {
     case SW__REC_SNAPSHOT_BEGIN:
     case SW__REC_SNAPSHOT_END:
         return SW_OK;
+    case SW__REC_TX_PART:
+    case SW__REC_TX_DECIDED:
+        return sw__shard_tx_replay(s, r);
     default:
-        return SW_EIO; /* a record that belongs to no Db */
+        return sw__db_replay_write(s, r); /* SW_EIO: a record that belongs to no Db */
     }
 }
 
@@ -131,6 +142,12 @@ static void compact_start(struct sw__shard *s)
     if (sw__log_writer_begin(&s->compact, s->j.log.path, err, sizeof err) != SW_OK) {
         sw__logmsg(SW_LOG_WARN, "db shard %u: cannot compact: %s", s->index, err);
         s->compact_min = sw__log_size(&s->j.log) * 2; /* do not retry at once */
+        return;
+    }
+    if (sw__shard_tx_carry(s) != SW_OK) {
+        sw__logmsg(SW_LOG_WARN, "db shard %u: cannot compact: %s", s->index, s->compact.errmsg);
+        sw__log_writer_abort(&s->compact);
+        s->compact_min = sw__log_size(&s->j.log) * 2;
         return;
     }
     s->compacting = true;

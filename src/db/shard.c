@@ -14,10 +14,11 @@
 #include "db/db_int.h"
 
 int sw__shard_init(struct sw__shard *s, unsigned index, const char *dir, const char *kind,
-                   enum sw_fsync fsync, char *err, size_t errlen)
+                   enum sw_fsync fsync, struct sw__txrecovery *txr, char *err, size_t errlen)
 {
     memset(s, 0, sizeof *s);
     s->index = index;
+    s->txr = txr;
     int rc = sw__table_init(&s->table);
     if (rc == SW_OK && dir)
         rc = sw__db_shard_log_open(dir, kind, s, fsync, err, errlen);
@@ -27,6 +28,7 @@ int sw__shard_init(struct sw__shard *s, unsigned index, const char *dir, const c
 int sw__shard_fini(struct sw__shard *s)
 {
     int rc = sw__db_shard_log_close(s);
+    sw__shard_tx_free(s);
     sw__table_destroy(&s->table);
     return rc;
 }
@@ -40,7 +42,7 @@ int sw__shard_open(sw__shard **out, unsigned index, const char *dir, const char 
         snprintf(err, errlen, "out of memory");
         return SW_ENOMEM;
     }
-    int rc = sw__shard_init(s, index, dir, kind, fsync, err, errlen);
+    int rc = sw__shard_init(s, index, dir, kind, fsync, NULL, err, errlen);
     if (rc != SW_OK) {
         sw__shard_close(s);
         return rc;
@@ -91,11 +93,13 @@ int sw__shard_get(sw__shard *s, uint64_t hash, const void *key, size_t klen, con
 }
 
 /* Applies one write (a PUT, DEL or EXPIRE record: key in a, value in b,
- * deadline in num) and logs it; see the top of the file. */
+ * deadline in num) and logs it; see the top of the file. A decided part's
+ * writes log nothing: its PART record holds them (shard.h). */
 static int apply(sw__shard *s, uint64_t hash, const sw__rec *rec, sw__journal_waiter *w, int *rcp)
 {
+    bool logged = s->j.open && !s->tx_quiet;
     size_t mark = sw__journal_mark(&s->j);
-    if (s->j.open) {
+    if (logged) {
         int rc = sw__journal_append(&s->j, rec);
         if (rc != SW_OK)
             return rc;
@@ -108,7 +112,7 @@ static int apply(sw__shard *s, uint64_t hash, const sw__rec *rec, sw__journal_wa
         rc = sw__table_set_expire(&s->table, hash, rec->a, rec->alen, rec->num);
     else
         rc = sw__table_del(&s->table, hash, rec->a, rec->alen);
-    if (!s->j.open)
+    if (!logged)
         return rc;
     if (rc != SW_OK) {
         sw__journal_rewind(&s->j, mark);
@@ -175,7 +179,7 @@ int sw__shard_expire(sw__shard *s, uint64_t hash, const void *key, size_t klen, 
 
 int sw__shard_reserve(sw__shard *s, size_t bytes)
 {
-    return s->j.open ? sw__journal_reserve(&s->j, bytes) : SW_OK;
+    return s->j.open && !s->tx_quiet ? sw__journal_reserve(&s->j, bytes) : SW_OK;
 }
 
 int sw__shard_hold(sw__shard *s, size_t bytes)

@@ -153,6 +153,74 @@ size_t sw__shard_memory(const sw__shard *s);
 /* Compactions completed since open (tests, INFO). */
 uint64_t sw__shard_compactions(const sw__shard *s);
 
+/* ---- transactions across shards -------------------------------------------
+ *
+ * stewardd's writes whose keys span shards (a multi-key command, a
+ * transaction's part) must be in the logs whole or not at all, across a
+ * crash. Each shard taking part in transaction txid logs one PART record
+ * (txid, the number of parts, its own index among them, and its writes, as
+ * records of their own inside it) before any shard applies anything
+ * (sw__shard_tx_prepare). Once every part is logged, the transaction is
+ * decided, and each shard logs DECIDED(txid) and then applies its writes
+ * (sw__shard_tx_decide, the caller's writes, sw__shard_tx_applied), which
+ * log nothing of their own. A part called off (another part refused) is
+ * forgotten undecided, and never applied.
+ *
+ * Recovery (sw__shards_open) applies a part iff its transaction is decided:
+ * a DECIDED record of its txid in any shard's log, or every part of it
+ * logged. It applies the part where its own shard's DECIDED stands in that
+ * shard's log, the point the write was applied; where that shard never
+ * logged its DECIDED, at the end of its log (its keys were locked from the
+ * PART on, so nothing later in that log touches them), and then logs the
+ * DECIDED there, so that later recoveries decide the same way.
+ *
+ * A compaction drops records, so a shard keeps each of its parts live
+ * until sw__shard_tx_forget (the caller's word that every part's DECIDED is
+ * in its log), and a compaction starting meanwhile writes them first in its
+ * new file: an undecided part's PART record, a decided one's DECIDED (its
+ * writes are in the table, which the snapshot holds). So no record another
+ * shard's recovery needs is ever dropped early.
+ *
+ * Power loss loses nothing acknowledged and leaves no transaction half
+ * done with SW_FSYNC_ALWAYS: every shard syncs its PART before the
+ * transaction is decided. With everysec each log keeps a prefix of its own,
+ * so a power cut may keep a shard's DECIDED and lose another's PART: as
+ * with single-key writes, everysec bounds the loss in time, not in kind.
+ */
+
+/* A part of a transaction, live on its shard until sw__shard_tx_forget. */
+typedef struct sw__shard_tx sw__shard_tx;
+
+/* Logs the part `part` (of nparts, 1 < nparts <= SW__MAX_SHARDS) of
+ * transaction txid, whose writes on s are writes[0 .. n) (PUT and DEL
+ * records, keys and values as sw__shard_put takes them), without applying
+ * them, and holds log room for its DECIDED. *tx: the live part. SW_OK;
+ * SW_EIO (no room for the record, or failed; nothing logged); SW_ENOMEM;
+ * SW_EINVAL (a write that is not a PUT or a DEL). A memory-only shard logs
+ * nothing: SW_OK with *tx NULL, and the other calls take NULL. */
+int sw__shard_tx_prepare(sw__shard *s, uint64_t txid, unsigned nparts, unsigned part,
+                         const sw__rec *writes, size_t n, sw__shard_tx **tx);
+
+/* Every part is logged: logs the DECIDED record (in the room held, so only
+ * a failed shard refuses it: SW_EIO). The writes the caller makes next, up
+ * to sw__shard_tx_applied, are the part's own (exactly its PART's): they
+ * apply to the table and log nothing of their own. */
+int sw__shard_tx_decide(sw__shard *s, sw__shard_tx *tx);
+void sw__shard_tx_applied(sw__shard *s);
+
+/* Drops a live part: decided, once every part's DECIDED is in its log; or
+ * undecided, called off (it is then never applied, and its room is given
+ * back). */
+void sw__shard_tx_forget(sw__shard *s, sw__shard_tx *tx);
+
+/* Opens shards 0 .. n-1 of the data directory dir (n and fsync as each
+ * sw__shard_open), replaying their logs, then settles the transactions
+ * across them as above. *next_txid: one past every txid in the logs, where
+ * the next transaction's may start. Returns as sw__shard_open; on failure
+ * every out[i] is NULL. dir NULL: n memory-only shards. */
+int sw__shards_open(sw__shard **out, unsigned n, const char *dir, const char *kind,
+                    enum sw_fsync fsync, uint64_t *next_txid, char *err, size_t errlen);
+
 /* The shard's journal, for the everysec syncer (journal.h), which syncs
  * it from its own thread: the only use allowed off the shard's thread.
  * NULL for a memory-only shard. */

@@ -19,6 +19,8 @@ static const char *const type_names[SW__REC_TYPE_MAX + 1] = {
     [SW__REC_SNAPSHOT_BEGIN] = "SNAPSHOT_BEGIN",
     [SW__REC_SNAPSHOT_END] = "SNAPSHOT_END",
     [SW__REC_SYNCED] = "SYNCED",
+    [SW__REC_TX_PART] = "TX_PART",
+    [SW__REC_TX_DECIDED] = "TX_DECIDED",
 };
 
 const char *sw__rec_type_name(int type)

@@ -52,7 +52,10 @@ enum sw__rec_type {
     SW__REC_SYNCED = 10,        /* the log's own mark: num = an offset below which every
                                    byte of the file was durable when the mark was written
                                    (a, b empty); never replayed (logfile.c) */
-    SW__REC_TYPE_MAX = 10       /* the highest valid type */
+    SW__REC_TX_PART = 11,       /* num = txid, a = u32 LE parts + u32 LE this part's
+                                   index, b = its writes (PUT, DEL records), encoded */
+    SW__REC_TX_DECIDED = 12,    /* num = txid (a, b empty): every part is logged */
+    SW__REC_TYPE_MAX = 12       /* the highest valid type */
 };
 
 /* The size of a SYNCED record as the log writes it (a and b empty): the

@@ -155,11 +155,19 @@ void kv_room_drop(struct srv *s);
 int kv_room_key(struct kkey *k, size_t vlen);
 int kv_room_args(struct exec *x, size_t first, size_t step);
 int kv_flush_room(struct srv_shard *sh, int db);
-/* Holds bytes of log room on sh for writes a later step makes (a
- * transaction's apply): SW_OK or SW_EIO (refused, as kv_room_take);
- * kv_room_unhold gives them back. */
-int kv_room_hold(struct srv_shard *sh, size_t bytes);
-void kv_room_unhold(struct srv_shard *sh, size_t bytes);
+/* A transaction's part on sh (db/shard.h, "transactions across shards"):
+ * kv_tx_prepare logs its writes (PUT and DEL records) as part `part` of
+ * nparts of txid, without applying them: SW_OK, SW_EIO (refused, as
+ * kv_room_take; nothing logged), SW_ENOMEM, SW_EINVAL (too large for one
+ * record). Once every part is logged, kv_tx_decide logs so, and the part's
+ * writes, made next with kv_put and kv_del up to kv_tx_applied, log
+ * nothing of their own. kv_tx_forget drops the part (decided, once every
+ * part's decision is logged; or called off). */
+int kv_tx_prepare(struct srv_shard *sh, uint64_t txid, unsigned nparts, unsigned part,
+                  const sw__rec *writes, size_t n, sw__shard_tx **tx);
+void kv_tx_decide(struct srv_shard *sh, sw__shard_tx *tx);
+void kv_tx_applied(struct srv_shard *sh);
+void kv_tx_forget(struct srv_shard *sh, sw__shard_tx *tx);
 
 /* Wall clock in ms, as deadlines are kept. */
 int64_t kv_now(void);

@@ -176,19 +176,36 @@ int kv_room_args(struct exec *x, size_t first, size_t step)
     return kv_room_take(x->srv);
 }
 
-int kv_room_hold(struct srv_shard *sh, size_t bytes)
+int kv_tx_prepare(struct srv_shard *sh, uint64_t txid, unsigned nparts, unsigned part,
+                  const sw__rec *writes, size_t n, sw__shard_tx **tx)
 {
     assert(srv_may_touch(sh));
-    if (sw__shard_hold(sh->core, bytes) != SW_OK) {
+    int rc = sw__shard_tx_prepare(sh->core, txid, nparts, part, writes, n, tx);
+    if (rc == SW_EIO)
         refused(sh);
-        return SW_EIO;
-    }
-    return SW_OK;
+    if (rc == SW_OK && *tx)
+        sh->dirty = true;
+    return rc;
 }
 
-void kv_room_unhold(struct srv_shard *sh, size_t bytes)
+void kv_tx_decide(struct srv_shard *sh, sw__shard_tx *tx)
 {
-    sw__shard_release(sh->core, bytes);
+    assert(srv_may_touch(sh));
+    /* Refused only by a failed log, which stops the server at the commit
+     * before anything of this turn is sent. */
+    sw__shard_tx_decide(sh->core, tx);
+    if (tx)
+        sh->dirty = true;
+}
+
+void kv_tx_applied(struct srv_shard *sh)
+{
+    sw__shard_tx_applied(sh->core);
+}
+
+void kv_tx_forget(struct srv_shard *sh, sw__shard_tx *tx)
+{
+    sw__shard_tx_forget(sh->core, tx);
 }
 
 int kv_room_take(struct srv *s)

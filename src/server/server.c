@@ -49,11 +49,13 @@ static int listen_on(struct srv *s, char *err, size_t errlen)
     return SW_OK;
 }
 
-static int shard_open(struct srv *s, unsigned i, unsigned n, char *err, size_t errlen)
+static int shard_open(struct srv *s, unsigned i, unsigned n, sw__shard *core, char *err,
+                      size_t errlen)
 {
     struct srv_shard *sh = &s->shards[i];
     sh->srv = s;
     sh->index = i;
+    sh->core = core;
     sh->epfd = -1;
     sh->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     sh->outq = calloc(n, sizeof *sh->outq);
@@ -63,10 +65,8 @@ static int shard_open(struct srv *s, unsigned i, unsigned n, char *err, size_t e
         snprintf(err, errlen, "shard %u: %s", i, strerror(errno ? errno : ENOMEM));
         return SW_ENOMEM;
     }
-    int rc = sw__shard_open(&sh->core, i, s->cfg.dir, "kv", s->cfg.fsync, err, errlen);
-    if (rc == SW_OK)
-        kv_attach(sh);
-    return rc;
+    kv_attach(sh);
+    return SW_OK;
 }
 
 static sw__journal *journal_of(void *ctx, size_t i)
@@ -106,15 +106,25 @@ int srv_open(struct srv *s, const struct srv_config *cfg, char *err, size_t errl
     if (n == 0)
         n = dflt;
     s->shards = calloc(n, sizeof *s->shards);
-    if (!s->shards)
+    sw__shard **cores = calloc(n, sizeof *cores);
+    uint64_t next_txid = 1;
+    if (!s->shards || !cores) {
+        free(cores);
         return SW_ENOMEM;
-    for (; s->n < n; s->n++) {
-        rc = shard_open(s, s->n, n, err, errlen);
-        if (rc != SW_OK) {
-            s->n++; /* so that srv_close frees what it got */
-            return rc;
-        }
     }
+    /* Every shard's log at once: a transaction across shards is settled
+     * from all of them (db/shard.h). */
+    rc = sw__shards_open(cores, n, s->cfg.dir, "kv", s->cfg.fsync, &next_txid, err, errlen);
+    atomic_init(&s->next_txid, next_txid);
+    while (rc == SW_OK && s->n < n) {
+        rc = shard_open(s, s->n, n, cores[s->n], err, errlen);
+        cores[s->n++] = NULL; /* the shard's now, for srv_close to free */
+    }
+    for (unsigned i = 0; i < n; i++)
+        sw__shard_close(cores[i]);
+    free(cores);
+    if (rc != SW_OK)
+        return rc;
     if (cfg->dir && cfg->fsync == SW_FSYNC_EVERYSEC) {
         rc = sw__syncer_start(&s->syncer, journal_of, s, s->n);
         if (rc != SW_OK) {

@@ -22,10 +22,18 @@
  * once all are granted; its keys stay locked until every part has run, and
  * then the coordinator (the client's shard) unlocks them. A read, or a
  * write that cannot be refused (no log), runs at its grant and the unlock
- * follows the last part's answer: one round trip. A durable write holds its
- * log room at the grant and writes on a second message (APPLY) once every
- * part holds its room, so a full disk refuses it whole; MSETNX also counts
- * the keys that exist before deciding. Single-key commands take no lock:
+ * follows the last part's answer: one round trip. A durable write logs its
+ * part's writes at the grant, as one PART record of the transaction
+ * (db/shard.h), without applying them; MSETNX first counts the keys that
+ * exist, and logs nothing if one does. Once every part has answered (each
+ * PART committed: synced, with appendfsync always), the transaction is
+ * decided: the client gets its reply, and each part (APPLY) logs DECIDED,
+ * applies its writes and unlocks its keys. A refused part (no room on the
+ * disk) calls the whole off. When every part has applied, the coordinator
+ * lets each forget its PART, which a compaction keeps until then. A crash
+ * therefore keeps all of a transaction or none of it: recovery applies a
+ * part only if every part was logged or one was decided.
+ * Single-key commands take no lock:
  * they run unless a key of theirs is locked against them, and otherwise
  * wait (a connection holds its input; an EXEC is parked) until the unlock.
  * So nobody sees a part's writes before every part has been granted: the
@@ -187,8 +195,13 @@ struct msg {
     const struct txn_kind *tk; /* what the part does (immutable) */
     struct klock **locks;
     size_t nlocks;
-    size_t held;
     int64_t found;
+    /* A durable write's part: its transaction's id, how many parts it has
+     * and this one's index (set by the coordinator), and its PART, live on
+     * the executing shard from its log until forgotten. */
+    uint64_t txid;
+    uint32_t nparts, partno;
+    sw__shard_tx *stx;
     int rc;
     int64_t due_us; /* the test seam's delay (srv.test_txn_delay_us): when it ends */
 };
@@ -355,8 +368,9 @@ struct srv {
     /* Transactions (txn.c). Parts are pushed to their shards' inboxes
      * under `sched`, so every shard sees transactions in one order. */
     pthread_mutex_t sched;
-    _Atomic long txns_live;    /* scheduled and not finished */
-    _Atomic long world_wanted; /* world operations waiting: no new transaction starts */
+    _Atomic long txns_live;     /* scheduled and not finished */
+    _Atomic long world_wanted;  /* world operations waiting: no new transaction starts */
+    _Atomic uint64_t next_txid; /* a durable write's transaction id (db/shard.h) */
     /* A test seam: odd shards set each step of a part aside this long,
      * serving everything else meanwhile, which widens the windows a
      * missing lock would open (the environment's

@@ -23,7 +23,7 @@ enum merge {
 
 struct txn_kind {
     cmd_fn fn;   /* the command (cmd_def.fn) */
-    bool write;  /* exclusive locks (logged: prepare, then apply) */
+    bool write;  /* exclusive locks (durable: logged, then applied) */
     size_t step; /* arguments per key (2: a key and its value) */
     cmd_fn run;  /* what a part runs: at the grant (a read), or at the apply */
     enum merge merge;
@@ -366,40 +366,54 @@ static bool runs_at_grant(const struct srv *s, const struct txn_kind *k)
     return !k->write || (!s->cfg.dir && k->merge != MERGE_NX);
 }
 
-/* m's locks are granted: it runs now (runs_at_grant), or holds the log
- * room its apply will need and, for MSETNX, counts the keys that exist. */
-static void prepare(struct srv_shard *sh, struct msg *m)
+/* A write's part, granted: counts the keys that exist (MSETNX's test,
+ * DEL's reply) and, on a durable server, logs its writes as its
+ * transaction's PART (db/shard.h), to apply them once every part has.
+ * MSETNX logs nothing where a key exists: that calls the whole off. */
+static void prepare_write(struct srv_shard *sh, struct msg *m)
 {
     const struct txn_kind *k = m->tk;
-    if (runs_at_grant(sh->srv, k)) {
-        exec_part(sh, m, k->run);
-        return;
-    }
-    size_t room = 0;
-    for (size_t i = 1; i < m->argc; i += k->step) {
-        struct kkey kk;
-        if (kkey_build(sh->srv, m->db, &m->argv[i], &kk) != SW_OK) {
-            m->rc = SW_ENOMEM;
-            return;
+    size_t n = (m->argc - 1) / k->step, built = 0;
+    struct kkey *keys = malloc(n * sizeof *keys);
+    sw__rec *w = malloc(n * sizeof *w);
+    m->rc = keys && w ? SW_OK : SW_ENOMEM;
+    for (; m->rc == SW_OK && built < n; built++) {
+        const sw__resp_arg *key = &m->argv[1 + built * k->step];
+        struct kkey *kk = &keys[built];
+        if ((m->rc = kkey_build(sh->srv, m->db, key, kk)) != SW_OK)
+            break;
+        const void *v;
+        size_t vlen;
+        int64_t e;
+        if (k->merge != MERGE_OK)
+            m->found += kv_get(kk, &v, &vlen, &e) == SW_OK;
+        w[built] = (sw__rec){.type = SW__REC_DEL, .a = kk->p, .alen = kk->len};
+        if (k->step == 2) {
+            w[built].type = SW__REC_PUT;
+            w[built].b = key[1].ptr;
+            w[built].blen = key[1].len;
         }
-        room += sw__shard_write_bytes(kk.len, k->step == 2 ? m->argv[i + 1].len : 0);
-        if (k->merge == MERGE_NX) {
-            const void *v;
-            size_t n;
-            int64_t e;
-            m->found += kv_get(&kk, &v, &n, &e) == SW_OK;
-        }
-        kkey_free(&kk);
     }
-    if (!sh->srv->cfg.dir)
-        return;
-    m->rc = kv_room_hold(sh, room);
-    if (m->rc == SW_OK) {
-        m->held = room;
-    } else { /* the refusal's words are this thread's (kv_refusal) */
-        struct exec x = {.srv = sh->srv, .self = sh, .out = &m->out};
+    if (m->rc == SW_OK && !(k->merge == MERGE_NX && m->found) && sh->srv->cfg.dir)
+        m->rc = kv_tx_prepare(sh, m->txid, m->nparts, m->partno, w, n, &m->stx);
+    struct exec x = {.srv = sh->srv, .self = sh, .out = &m->out};
+    if (m->rc != SW_OK) /* a refusal's words are this thread's (kv_refusal) */
         reply_status(&x, m->rc);
-    }
+    else if (k->merge == MERGE_SUM)
+        sw__resp_add_int(&m->out, m->found);
+    while (built > 0)
+        kkey_free(&keys[--built]);
+    free(keys);
+    free(w);
+}
+
+/* m's locks are granted: its first step. */
+static void prepare(struct srv_shard *sh, struct msg *m)
+{
+    if (runs_at_grant(sh->srv, m->tk))
+        exec_part(sh, m, m->tk->run);
+    else
+        prepare_write(sh, m);
 }
 
 /* Whether l is held against a part (write: at all; read: exclusively). */
@@ -474,10 +488,6 @@ static void unlock(struct srv_shard *sh, struct msg *m)
     free(m->locks);
     m->locks = NULL;
     m->nlocks = 0;
-    if (m->held) {
-        kv_room_unhold(sh, m->held);
-        m->held = 0;
-    }
     /* The commands waiting first, then the parts: each waited since
      * before any part granted now. Only a part waiting for one of these
      * keys can have become free. */
@@ -566,10 +576,11 @@ bool txn_conn_touches(struct conn *c, const struct cmd_def *d, const sw__resp_cm
     return false;
 }
 
-/* The transaction is over: its reply goes into the client's slot. */
-static void finish(struct srv_shard *sh, struct txn *t)
+/* The transaction's outcome is known: its reply goes into the client's
+ * slot, and the connection is done with it (what is left, the parts'
+ * writes and their end, is the shards'). */
+static void hand_reply(struct txn *t)
 {
-    struct srv *s = sh->srv;
     struct conn *c = t->c;
     struct msg *slot = t->slot;
     c->txns--;
@@ -579,12 +590,21 @@ static void finish(struct srv_shard *sh, struct txn *t)
         c->txn_list = t->cnext;
     if (t->cnext)
         t->cnext->cprev = t->cprev;
+    t->c = NULL;
     atomic_fetch_add_explicit(&c->away_bytes, sw__resp_buf_len(&slot->out), memory_order_relaxed);
+    conn_take_reply(c, slot);
+}
+
+/* The transaction is over. */
+static void finish(struct srv_shard *sh, struct txn *t)
+{
+    struct srv *s = sh->srv;
+    if (t->c)
+        hand_reply(t);
     /* Release: pairs with txn_world_may_start's acquire. */
     atomic_fetch_sub_explicit(&s->txns_live, 1, memory_order_release);
     atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed);
     txn_free(t);
-    conn_take_reply(c, slot);
 }
 
 /* Sends every part away as `kind` (MSG_UNLOCK frees them there). */
@@ -700,8 +720,13 @@ static void all_ready(struct srv_shard *sh, struct txn *t)
             found += t->part[i]->found;
     }
     bool ran = runs_at_grant(s, t->k);
-    if (!ran && rc == SW_OK && found == 0) {
-        t->left = t->parts; /* every key locked: now the writes */
+    if (!ran && rc == SW_OK && (t->k->merge != MERGE_NX || found == 0)) {
+        /* Decided: every part's PART is logged (and synced, with
+         * appendfsync always), so the reply may go now; the parts apply
+         * their writes and let their keys go. */
+        reply(s, t, SW_OK);
+        hand_reply(t);
+        t->left = t->parts;
         send_parts(sh, t, MSG_APPLY);
         return;
     }
@@ -713,13 +738,11 @@ static void all_ready(struct srv_shard *sh, struct txn *t)
     finish(sh, t);
 }
 
+/* Every part has logged its decision and applied its writes: none needs
+ * its PART kept for a compaction any more. */
 static void all_done(struct srv_shard *sh, struct txn *t)
 {
-    struct srv *s = sh->srv;
-    reply(s, t, SW_OK);
-    for (unsigned i = 0; i < s->n; i++)
-        if (t->part[i])
-            msg_free(t->part[i]);
+    send_parts(sh, t, MSG_UNLOCK);
     finish(sh, t);
 }
 
@@ -732,17 +755,18 @@ void txn_handle(struct srv_shard *sh, struct msg *m)
     case MSG_LOCK:
         enqueue(sh, m);
         break;
-    case MSG_APPLY:
-        if (m->held) { /* given back just before the writes it was held for */
-            kv_room_unhold(sh, m->held);
-            m->held = 0;
-        }
+    case MSG_APPLY: /* decided: logs so, writes, and lets the keys go */
+        kv_tx_decide(sh, m->stx);
+        sw__resp_buf_consume(&m->out, sw__resp_buf_len(&m->out)); /* replied already */
         exec_part(sh, m, m->tk->run);
+        kv_tx_applied(sh);
         unlock(sh, m);
         answer(sh, m, MSG_DONE);
         break;
-    case MSG_UNLOCK:
-        unlock(sh, m);
+    case MSG_UNLOCK: /* the end: called off, or every part's decision logged */
+        if (m->locks)
+            unlock(sh, m);
+        kv_tx_forget(sh, m->stx);
         msg_free(m);
         break;
     case MSG_READY:
@@ -777,6 +801,9 @@ static bool split(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def 
     sw__resp_arg *args = malloc((1 + t->nkeys * step) * sizeof *args);
     if (!args)
         return false;
+    uint64_t txid = 0;
+    if (t->k->write && s->cfg.dir)
+        txid = atomic_fetch_add_explicit(&s->next_txid, 1, memory_order_relaxed);
     bool ok = true;
     for (unsigned sh = 0; sh < s->n && ok; sh++) {
         if (!count[sh])
@@ -795,9 +822,13 @@ static bool split(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def 
         }
         m->txn = t;
         m->tk = t->k;
+        m->txid = txid;
+        m->partno = t->parts++;
         t->part[sh] = m;
-        t->parts++;
     }
+    for (unsigned sh = 0; sh < s->n && ok; sh++)
+        if (t->part[sh])
+            t->part[sh]->nparts = t->parts;
     free(args);
     return ok;
 }

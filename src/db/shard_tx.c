@@ -1,0 +1,384 @@
+/* Transactions across shards (shard.h): a part's PART and DECIDED records,
+ * the live parts a compaction carries into its new file, and the recovery
+ * that sw__shards_open runs over every shard's log.
+ *
+ * Recovery reads each log once. A PART waits, copied, until its own
+ * shard's DECIDED, where it applies; every PART and DECIDED is also noted
+ * across the shards. The parts whose shard never logged their DECIDED are
+ * left at the end of their logs; once every log is read, each applies if
+ * its transaction is decided (a DECIDED of its txid anywhere, or every
+ * part logged), and its shard logs the DECIDED it lacked.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db/db_int.h"
+
+/* A part, live on its shard (shard.h). */
+struct sw__shard_tx {
+    struct sw__shard_tx *prev, *next;
+    uint64_t txid;
+    uint32_t nparts, part;
+    bool decided;
+    size_t held; /* log room held for the DECIDED */
+    uint8_t *b;  /* the PART's writes, encoded, until decided */
+    size_t blen;
+};
+
+/* The header of a PART record: the number of parts and this one's index,
+ * each a little-endian u32. */
+#define PART_HEAD 8
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static sw__rec part_rec(uint64_t txid, uint8_t head[PART_HEAD], uint32_t nparts, uint32_t part,
+                        const uint8_t *b, size_t blen)
+{
+    put_u32(head, nparts);
+    put_u32(head + 4, part);
+    return (sw__rec){.type = SW__REC_TX_PART,
+                     .num = (int64_t)txid,
+                     .a = head,
+                     .alen = PART_HEAD,
+                     .b = b,
+                     .blen = blen};
+}
+
+static sw__rec decided_rec(uint64_t txid)
+{
+    return (sw__rec){.type = SW__REC_TX_DECIDED, .num = (int64_t)txid};
+}
+
+/* ---- a part's life ---------------------------------------------------------- */
+
+int sw__shard_tx_prepare(sw__shard *s, uint64_t txid, unsigned nparts, unsigned part,
+                         const sw__rec *writes, size_t n, sw__shard_tx **tx)
+{
+    *tx = NULL;
+    if (!s->j.open)
+        return SW_OK;
+    if (sw__journal_failed(&s->j))
+        return SW_EIO;
+    if (txid == 0 || txid > INT64_MAX || nparts < 1 || part >= nparts)
+        return SW_EINVAL;
+    size_t blen = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t size = sw__rec_size(&writes[i]);
+        if (size == 0 || (writes[i].type != SW__REC_PUT && writes[i].type != SW__REC_DEL))
+            return SW_EINVAL;
+        blen += size;
+    }
+    struct sw__shard_tx *t = calloc(1, sizeof *t);
+    uint8_t *b = malloc(blen ? blen : 1);
+    if (!t || !b) {
+        free(t);
+        free(b);
+        return SW_ENOMEM;
+    }
+    for (size_t i = 0, at = 0; i < n; i++)
+        at += sw__rec_encode(b + at, &writes[i]);
+    uint8_t head[PART_HEAD];
+    sw__rec r = part_rec(txid, head, nparts, part, b, blen);
+    sw__rec d = decided_rec(txid);
+    size_t held = sw__rec_size(&d);
+    int rc = sw__rec_size(&r) ? sw__journal_hold(&s->j, held) : SW_EINVAL;
+    if (rc == SW_OK) {
+        rc = sw__journal_append(&s->j, &r);
+        if (rc != SW_OK)
+            sw__journal_release(&s->j, held);
+    }
+    if (rc != SW_OK) {
+        free(t);
+        free(b);
+        return rc;
+    }
+    sw__db_compact_note(s, &r);
+    *t = (struct sw__shard_tx){
+        .txid = txid, .nparts = nparts, .part = part, .held = held, .b = b, .blen = blen};
+    t->prev = s->tx_live_tail;
+    if (t->prev)
+        t->prev->next = t;
+    else
+        s->tx_live = t;
+    s->tx_live_tail = t;
+    *tx = t;
+    return SW_OK;
+}
+
+int sw__shard_tx_decide(sw__shard *s, sw__shard_tx *tx)
+{
+    if (!tx)
+        return SW_OK;
+    sw__journal_release(&s->j, tx->held);
+    tx->held = 0;
+    sw__rec d = decided_rec(tx->txid);
+    int rc = sw__journal_append(&s->j, &d);
+    if (rc != SW_OK)
+        return rc;
+    sw__db_compact_note(s, &d);
+    tx->decided = true;
+    free(tx->b); /* the table will hold the writes, and a snapshot with it */
+    tx->b = NULL;
+    s->tx_quiet = true;
+    return SW_OK;
+}
+
+void sw__shard_tx_applied(sw__shard *s)
+{
+    s->tx_quiet = false;
+}
+
+void sw__shard_tx_forget(sw__shard *s, sw__shard_tx *tx)
+{
+    if (!tx)
+        return;
+    if (tx->held)
+        sw__journal_release(&s->j, tx->held);
+    if (tx->prev)
+        tx->prev->next = tx->next;
+    else
+        s->tx_live = tx->next;
+    if (tx->next)
+        tx->next->prev = tx->prev;
+    else
+        s->tx_live_tail = tx->prev;
+    free(tx->b);
+    free(tx);
+}
+
+void sw__shard_tx_free(struct sw__shard *s)
+{
+    while (s->tx_live) {
+        s->tx_live->held = 0; /* the journal is closed */
+        sw__shard_tx_forget(s, s->tx_live);
+    }
+}
+
+int sw__shard_tx_carry(struct sw__shard *s)
+{
+    for (struct sw__shard_tx *t = s->tx_live; t; t = t->next) {
+        uint8_t head[PART_HEAD];
+        sw__rec r = t->decided ? decided_rec(t->txid)
+                               : part_rec(t->txid, head, t->nparts, t->part, t->b, t->blen);
+        int rc = sw__log_writer_append(&s->compact, &r);
+        if (rc != SW_OK)
+            return rc;
+    }
+    return SW_OK;
+}
+
+/* ---- recovery ------------------------------------------------------------------ */
+
+/* A PART met in a log. */
+struct seen {
+    uint64_t txid;
+    uint32_t nparts, part;
+};
+
+/* A PART waiting for its shard's DECIDED; a copy of its writes. */
+struct waiting {
+    struct sw__shard *s;
+    uint64_t txid;
+    uint32_t nparts;
+    uint8_t *b;
+    size_t blen;
+};
+
+struct sw__txrecovery {
+    struct seen *seen;
+    size_t nseen, capseen;
+    uint64_t *decided;
+    size_t ndecided, capdecided;
+    struct waiting *wait;
+    size_t nwait, capwait;
+    uint64_t max_txid;
+};
+
+/* Grows *p (an array of *cap elements of size each) to hold one more. */
+static bool grow(void *p, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return true;
+    size_t cap2 = *cap ? *cap * 2 : 64;
+    void *q = realloc(*(void **)p, cap2 * size);
+    if (!q)
+        return false;
+    *(void **)p = q;
+    *cap = cap2;
+    return true;
+}
+
+/* Checks the writes a PART holds: whole records, each a PUT or a DEL. */
+static bool writes_valid(const uint8_t *b, size_t blen)
+{
+    for (size_t at = 0, used; at < blen; at += used) {
+        sw__rec w;
+        if (sw__rec_decode(b + at, blen - at, SW__REC_MAX_BODY, &w, &used) != SW_OK ||
+            (w.type != SW__REC_PUT && w.type != SW__REC_DEL) || w.num < 0)
+            return false;
+    }
+    return true;
+}
+
+/* Applies a part's writes (valid: writes_valid) to its shard's table. */
+static int apply_writes(struct sw__shard *s, const uint8_t *b, size_t blen)
+{
+    int rc = SW_OK;
+    for (size_t at = 0, used; rc == SW_OK && at < blen; at += used) {
+        sw__rec w;
+        sw__rec_decode(b + at, blen - at, SW__REC_MAX_BODY, &w, &used);
+        rc = sw__db_replay_write(s, &w);
+    }
+    return rc;
+}
+
+int sw__shard_tx_replay(struct sw__shard *s, const sw__rec *r)
+{
+    struct sw__txrecovery *x = s->txr;
+    if (!x || r->num <= 0)
+        return SW_EIO; /* a Db's log holds no transactions */
+    uint64_t txid = (uint64_t)r->num;
+    if (txid > x->max_txid)
+        x->max_txid = txid;
+    if (r->type == SW__REC_TX_DECIDED) {
+        if (r->alen || r->blen || !grow(&x->decided, &x->capdecided, x->ndecided, sizeof(uint64_t)))
+            return SW_EIO;
+        x->decided[x->ndecided++] = txid;
+        for (size_t i = x->nwait; i-- > 0;) {
+            struct waiting *w = &x->wait[i];
+            if (w->s != s || w->txid != txid)
+                continue;
+            int rc = apply_writes(s, w->b, w->blen);
+            free(w->b);
+            memmove(w, w + 1, (x->nwait - i - 1) * sizeof *w);
+            x->nwait--;
+            return rc;
+        }
+        return SW_OK; /* its writes are in the snapshot before it */
+    }
+    if (r->alen != PART_HEAD)
+        return SW_EIO;
+    uint32_t nparts = get_u32(r->a), part = get_u32((const uint8_t *)r->a + 4);
+    if (nparts < 1 || part >= nparts || !writes_valid(r->b, r->blen))
+        return SW_EIO;
+    if (!grow(&x->seen, &x->capseen, x->nseen, sizeof *x->seen) ||
+        !grow(&x->wait, &x->capwait, x->nwait, sizeof *x->wait))
+        return SW_ENOMEM;
+    uint8_t *b = malloc(r->blen ? r->blen : 1);
+    if (!b)
+        return SW_ENOMEM;
+    memcpy(b, r->b, r->blen);
+    x->seen[x->nseen++] = (struct seen){txid, nparts, part};
+    x->wait[x->nwait++] = (struct waiting){s, txid, nparts, b, r->blen};
+    return SW_OK;
+}
+
+static int cmp_seen(const void *a, const void *b)
+{
+    const struct seen *x = a, *y = b;
+    if (x->txid != y->txid)
+        return x->txid < y->txid ? -1 : 1;
+    return x->part < y->part ? -1 : x->part > y->part;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Whether transaction txid of nparts parts is decided (the file's top). */
+static bool decided(const struct sw__txrecovery *x, uint64_t txid, uint32_t nparts)
+{
+    if (bsearch(&txid, x->decided, x->ndecided, sizeof *x->decided, cmp_u64))
+        return true;
+    size_t lo = 0, hi = x->nseen; /* the first PART of txid */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (x->seen[mid].txid < txid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    uint32_t parts = 0; /* distinct: a compaction may have carried one twice */
+    for (size_t i = lo; i < x->nseen && x->seen[i].txid == txid; i++)
+        parts += i == lo || x->seen[i].part != x->seen[i - 1].part;
+    return parts == nparts;
+}
+
+/* Every log is read: the parts left at the end of theirs apply if decided,
+ * and their shards log the DECIDED they lacked. */
+static int settle(struct sw__txrecovery *x)
+{
+    qsort(x->seen, x->nseen, sizeof *x->seen, cmp_seen);
+    qsort(x->decided, x->ndecided, sizeof *x->decided, cmp_u64);
+    int rc = SW_OK;
+    for (size_t i = 0; i < x->nwait && rc == SW_OK; i++) {
+        struct waiting *w = &x->wait[i];
+        if (!decided(x, w->txid, w->nparts))
+            continue; /* never acknowledged: it never happened */
+        sw__rec d = decided_rec(w->txid);
+        rc = apply_writes(w->s, w->b, w->blen);
+        if (rc == SW_OK)
+            rc = sw__journal_append(&w->s->j, &d);
+        if (rc == SW_OK && !sw__journal_commit(&w->s->j))
+            rc = SW_EIO;
+        /* A deadline a write brings that has passed meanwhile is met
+         * lazily, as any: no sweep here. */
+    }
+    return rc;
+}
+
+static void recovery_free(struct sw__txrecovery *x)
+{
+    for (size_t i = 0; i < x->nwait; i++)
+        free(x->wait[i].b);
+    free(x->wait);
+    free(x->seen);
+    free(x->decided);
+}
+
+int sw__shards_open(sw__shard **out, unsigned n, const char *dir, const char *kind,
+                    enum sw_fsync fsync, uint64_t *next_txid, char *err, size_t errlen)
+{
+    struct sw__txrecovery x = {0};
+    int rc = SW_OK;
+    unsigned opened = 0;
+    for (unsigned i = 0; i < n; i++)
+        out[i] = NULL;
+    for (; opened < n && rc == SW_OK; opened++) {
+        struct sw__shard *s = malloc(sizeof *s);
+        if (!s) {
+            snprintf(err, errlen, "out of memory");
+            rc = SW_ENOMEM;
+            break;
+        }
+        out[opened] = s;
+        rc = sw__shard_init(s, opened, dir, kind, fsync, &x, err, errlen);
+        s->txr = NULL;
+    }
+    if (rc == SW_OK && dir) {
+        rc = settle(&x);
+        if (rc != SW_OK)
+            snprintf(err, errlen, "cannot settle the transactions across shards: %s",
+                     sw_strerror(rc));
+    }
+    *next_txid = x.max_txid + 1;
+    recovery_free(&x);
+    if (rc != SW_OK)
+        for (unsigned i = 0; i < n; i++) {
+            sw__shard_close(out[i]);
+            out[i] = NULL;
+        }
+    return rc;
+}
