@@ -39,12 +39,18 @@
  * completed fdatasync of that shard's log began). The Ledger: no balance
  * below zero; always: exactly the balances of the answered ops plus some
  * of those in flight, each whole; everysec (transfers only): the total
- * unchanged. stewardd: the Db's workload sent as SET and DEL by two Redis
- * clients to a server running in this process (two shard threads, so
- * half the commands are routed to the other shard, and commits happen at
- * the end of a server turn), its states opened as stewardd opens its keys
- * and checked as the Db's. It does not send multi-key commands: a power
- * cut may leave half of one that spans shards (issue 17).
+ * unchanged. stewardd: the Db's workload sent by two Redis clients to a
+ * server running in this process (two shard threads, so half the commands
+ * are routed to the other shard, and commits happen at the end of a server
+ * turn), as SET and DEL, save that every fourth put of a round is an MSET
+ * of its key and one of the client's keys on the other shard (a
+ * transaction across the shards), both to the round's version. Its states
+ * are opened as stewardd opens its keys (sw__shards_open, which settles
+ * the transactions) and checked as the Db's, an MSET counting on both
+ * shards; and with always, whole across the shards: each client's keys
+ * read as the state after its answered ops, with or without the one in
+ * flight, so no MSET is ever there in part. With everysec each shard is
+ * checked on its own, as each log keeps a prefix of its own (shard.h).
  * The workloads compact, so the states cover compaction's
  * snapshot files, their fdatasync, the renames and the directory fsyncs. A
  * state that fails is kept on disk, and its directory printed.
@@ -97,10 +103,14 @@ static unsigned g_rounds = 10; /* puts of every key, then a delete of every thir
 
 /* ---- the workload ---------------------------------------------------------- */
 
-/* Thread t's op i: a put of version v (>= 1) or a delete (v == 0) of key k. */
+/* Thread t's op i: a put of version v (>= 1) or a delete (v == 0) of key
+ * k; with `pair` (stewardd's workload only), an MSET that puts version v of
+ * key2 too, a key of the thread on the other shard. */
 struct wop {
     unsigned key;
     unsigned ver;
+    bool pair;
+    unsigned key2;
 };
 
 static struct wop *g_ops[THREADS];
@@ -123,6 +133,44 @@ static size_t value_of(unsigned t, unsigned k, unsigned ver, char *out, size_t c
     return len;
 }
 
+static bool g_kv; /* the run is stewardd's */
+static unsigned shard_of_key(unsigned t, unsigned k);
+
+/* The first of thread t's keys after k, not yet put this round (done), on
+ * another shard than k's; g_keys if there is none. */
+static unsigned partner(unsigned t, unsigned k, const bool *done)
+{
+    unsigned p = k + 1;
+    while (p < g_keys && (done[p] || shard_of_key(t, p) == shard_of_key(t, k)))
+        p++;
+    return p;
+}
+
+/* Thread t's puts of round r, from op n on; returns the op after them.
+ * stewardd's workload makes every fourth an MSET of its key and a partner,
+ * whose own put of the round it replaces: so the ops are fewer but the
+ * keys written the same, and every put changes its key's version, which
+ * makes half an MSET show. */
+static size_t plan_round(unsigned t, unsigned r, size_t n)
+{
+    bool done[1024] = {0};
+    unsigned puts = 0;
+    for (unsigned k = 0; k < g_keys; k++) {
+        if (done[k])
+            continue;
+        struct wop op = {.key = k, .ver = r};
+        unsigned p = g_kv && puts % 4 == 3 ? partner(t, k, done) : g_keys;
+        if (p < g_keys) {
+            op.pair = true;
+            op.key2 = p;
+            done[p] = true;
+        }
+        g_ops[t][n++] = op;
+        puts++;
+    }
+    return n;
+}
+
 static void plan(void)
 {
     for (unsigned t = 0; t < THREADS; t++) {
@@ -130,10 +178,9 @@ static void plan(void)
         g_ops[t] = calloc((size_t)g_keys * (g_rounds + 1), sizeof *g_ops[t]);
         assert_non_null(g_ops[t]);
         for (unsigned r = 1; r <= g_rounds; r++)
-            for (unsigned k = 0; k < g_keys; k++)
-                g_ops[t][n++] = (struct wop){k, r};
+            n = plan_round(t, r, n);
         for (unsigned k = 0; k < g_keys; k += 3)
-            g_ops[t][n++] = (struct wop){k, 0};
+            g_ops[t][n++] = (struct wop){.key = k, .ver = 0};
         g_nops[t] = n;
     }
 }
@@ -228,7 +275,6 @@ static void *worker_main(void *arg)
 
 static struct srv g_srv;
 static int g_port;
-static bool g_kv; /* the run is stewardd's */
 
 /* Sends one command (RESP, argc arguments, in one write: small writes in
  * a row would wait on Nagle's algorithm) and reads its one-line reply into
@@ -236,7 +282,7 @@ static bool g_kv; /* the run is stewardd's */
 static bool kv_call(int fd, int argc, const char *const *argv, const size_t *lens, char *reply,
                     size_t cap)
 {
-    char req[1024];
+    char req[2048]; /* an MSET of two of the longest values */
     size_t n = (size_t)snprintf(req, sizeof req, "*%d\r\n", argc);
     for (int i = 0; i < argc; i++) {
         if (n + lens[i] + 32 > sizeof req)
@@ -258,8 +304,8 @@ static bool kv_call(int fd, int argc, const char *const *argv, const size_t *len
     return true;
 }
 
-/* A client of the server recorded: the thread's ops as SET and DEL, one
- * connection, each op answered before the next is sent. */
+/* A client of the server recorded: the thread's ops as SET, MSET and DEL,
+ * one connection, each op answered before the next is sent. */
 static void *kv_worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -268,16 +314,20 @@ static void *kv_worker_main(void *arg)
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
         abort();
-    char k[32], v[800], reply[128];
+    char k[32], k2[32] = "", v[800], v2[800], reply[128];
     for (size_t i = 0; i < g_nops[w->t]; i++) {
         struct wop op = g_ops[w->t][i];
         key_name(w->t, op.key, k, sizeof k);
-        size_t n = op.ver ? value_of(w->t, op.key, op.ver, v, sizeof v) : 0;
-        const char *argv[3] = {op.ver ? "SET" : "DEL", k, v};
-        size_t lens[3] = {3, strlen(k), n};
+        size_t n = op.ver ? value_of(w->t, op.key, op.ver, v, sizeof v) : 0, n2 = 0;
+        if (op.pair) {
+            key_name(w->t, op.key2, k2, sizeof k2);
+            n2 = value_of(w->t, op.key2, op.ver, v2, sizeof v2);
+        }
+        const char *argv[5] = {op.pair ? "MSET" : op.ver ? "SET" : "DEL", k, v, k2, v2};
+        size_t lens[5] = {strlen(argv[0]), strlen(k), n, strlen(k2), n2};
+        int argc = op.pair ? 5 : op.ver ? 3 : 2;
         const char *want = op.ver ? "+OK" : ":1";
-        if (!kv_call(fd, op.ver ? 3 : 2, argv, lens, reply, sizeof reply) ||
-            strcmp(reply, want) != 0) {
+        if (!kv_call(fd, argc, argv, lens, reply, sizeof reply) || strcmp(reply, want) != 0) {
             fprintf(stderr, "crash_states: op %zu of client %u: %s\n", i, w->t, reply);
             abort();
         }
@@ -707,18 +757,35 @@ static long read_key(sw_db *db, sw__shard *const *kv, unsigned t, unsigned k)
     return glen == n && memcmp(got, want, n) == 0 ? (long)ver : -1;
 }
 
+/* Every shard, for is_prefix. */
+#define ALL_SHARDS SHARDS
+
+/* Sets key k to version v in want, if k is on shard sh (or sh is
+ * ALL_SHARDS), keeping count of the keys where want and got differ. */
+static void want_put(long *want, const long *got, size_t *mismatched, unsigned t, unsigned sh,
+                     unsigned k, long v)
+{
+    if (sh != ALL_SHARDS && shard_of_key(t, k) != sh)
+        return;
+    *mismatched -= want[k] != got[k];
+    want[k] = v;
+    *mismatched += want[k] != got[k];
+}
+
 /* Whether what thread t's keys on shard sh read as is the state after the
- * first p of t's ops on that shard, for some p in [lo, hi]: a log keeps a
+ * first p of t's ops, for some p in [lo, hi], counting only their writes
+ * on that shard (an MSET's on each of its keys' shards): a log keeps a
  * prefix of what was written to it, and one thread's ops reach a shard's
  * log in the order the thread made them. lo and hi count t's ops (on any
- * shard) that must be, and that may be, there. */
+ * shard) that must be, and that may be, there. sh == ALL_SHARDS: the keys
+ * on every shard, all after the same p. */
 static bool is_prefix(const long *got, unsigned t, unsigned sh, size_t lo, size_t hi)
 {
     long want[1024];
     size_t mismatched = 0;
     for (unsigned k = 0; k < g_keys; k++) {
         want[k] = 0;
-        mismatched += shard_of_key(t, k) == sh && got[k] != 0;
+        mismatched += (sh == ALL_SHARDS || shard_of_key(t, k) == sh) && got[k] != 0;
     }
     for (size_t i = 0;; i++) {
         if (i >= lo && mismatched == 0)
@@ -726,11 +793,9 @@ static bool is_prefix(const long *got, unsigned t, unsigned sh, size_t lo, size_
         if (i >= hi || i >= g_nops[t])
             return false;
         struct wop op = g_ops[t][i];
-        if (shard_of_key(t, op.key) != sh)
-            continue;
-        mismatched -= want[op.key] != got[op.key];
-        want[op.key] = op.ver;
-        mismatched += want[op.key] != got[op.key];
+        want_put(want, got, &mismatched, t, sh, op.key, op.ver);
+        if (op.pair)
+            want_put(want, got, &mismatched, t, sh, op.key2, op.ver);
     }
 }
 
@@ -773,7 +838,10 @@ static int shard_file(const struct model *m, const struct state *s, unsigned sh)
  * thread's ops on that shard that has every op the fsync policy made
  * durable (always: every answered op; everysec: every op answered when the
  * last completed fdatasync of the shard's log began) and at most one op
- * past the answered ones (the one in flight). NULL when it holds. */
+ * past the answered ones (the one in flight). With always, also one
+ * prefix for all of the thread's keys, so that an MSET (stewardd's) is
+ * there whole or not at all: the thread's one op in flight is the only one
+ * that may be missing, and then from every shard. NULL when it holds. */
 static const char *check_db(sw_db *db, sw__shard *const *kv, const struct model *m,
                             const struct state *s, const size_t acked[THREADS])
 {
@@ -791,6 +859,8 @@ static const char *check_db(sw_db *db, sw__shard *const *kv, const struct model 
                 return lo == acked[t] ? "an answered write is lost, or the log is not a prefix"
                                       : "a synced write is lost, or the log is not a prefix";
         }
+        if (g_fsync == SW_FSYNC_ALWAYS && !is_prefix(got, t, ALL_SHARDS, acked[t], acked[t] + 1))
+            return "half an MSET: one shard has its part, the other not";
     }
     return NULL;
 }
@@ -851,9 +921,10 @@ static void check_state(const struct model *m, const struct state *s, const size
     } else if (g_kv) { /* as stewardd opens its keys (server.c) */
         char err[256];
         unsigned n = SHARDS;
+        uint64_t next;
         rc = sw__datadir_open(dir, "kv", &n, SHARDS, err, sizeof err);
-        for (unsigned i = 0; rc == SW_OK && i < SHARDS; i++)
-            rc = sw__shard_open(&kv[i], i, dir, "kv", g_fsync, err, sizeof err);
+        if (rc == SW_OK)
+            rc = sw__shards_open(kv, SHARDS, dir, "kv", g_fsync, &next, err, sizeof err);
         why = rc == SW_OK ? check_db(NULL, kv, m, s, acked) : "the open refused it";
         for (unsigned i = 0; i < SHARDS; i++)
             sw__shard_close(kv[i]);
