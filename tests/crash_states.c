@@ -50,7 +50,11 @@
  * shards; and with always, whole across the shards: each client's keys
  * read as the state after its answered ops, with or without the one in
  * flight, so no MSET is ever there in part. With everysec each shard is
- * checked on its own, as each log keeps a prefix of its own (shard.h).
+ * checked on its own, as each log keeps a prefix of its own; an answered
+ * MSET is among the ops each must hold once its log is synced, which its
+ * shards do for a transaction whatever the policy (db/shard.h): without
+ * that, a power cut dropped such an MSET while later writes on one of its
+ * shards stayed, and this check failed.
  * The workloads compact, so the states cover compaction's
  * snapshot files, their fdatasync, the renames and the directory fsyncs. A
  * state that fails is kept on disk, and its directory printed.

@@ -181,11 +181,16 @@ uint64_t sw__shard_compactions(const sw__shard *s);
  * writes are in the table, which the snapshot holds). So no record another
  * shard's recovery needs is ever dropped early.
  *
- * Power loss loses nothing acknowledged and leaves no transaction half
- * done with SW_FSYNC_ALWAYS: every shard syncs its PART before the
- * transaction is decided. With everysec each log keeps a prefix of its own,
- * so a power cut may keep a shard's DECIDED and lose another's PART: as
- * with single-key writes, everysec bounds the loss in time, not in kind.
+ * Power loss. Whatever the fsync policy, the commit that ends a batch
+ * holding a PART or a DECIDED syncs the log (as the Ledger's transfers
+ * do): a transaction is decided only once every PART is on disk, and a
+ * part is forgotten only once every DECIDED is. Otherwise, with everysec,
+ * a power cut could keep a decided transaction's PART on one shard and
+ * lose it on another, and recovery would then drop a part whose shard had
+ * synced it, and the writes after it there, acknowledged, would outlive
+ * it; or lose a DECIDED that a forgotten part's shard no longer carries.
+ * So a transaction across shards is never lost once acknowledged, and
+ * never half there, under every policy.
  */
 
 /* A part of a transaction, live on its shard until sw__shard_tx_forget. */

@@ -103,6 +103,7 @@ int sw__shard_tx_prepare(sw__shard *s, uint64_t txid, unsigned nparts, unsigned 
         return rc;
     }
     sw__db_compact_note(s, &r);
+    sw__journal_sync_batch(&s->j); /* whatever the policy: see shard.h */
     *t = (struct sw__shard_tx){
         .txid = txid, .nparts = nparts, .part = part, .held = held, .b = b, .blen = blen};
     t->prev = s->tx_live_tail;
@@ -126,6 +127,7 @@ int sw__shard_tx_decide(sw__shard *s, sw__shard_tx *tx)
     if (rc != SW_OK)
         return rc;
     sw__db_compact_note(s, &d);
+    sw__journal_sync_batch(&s->j);
     tx->decided = true;
     free(tx->b); /* the table will hold the writes, and a snapshot with it */
     tx->b = NULL;
