@@ -43,8 +43,9 @@
  * server running in this process (two shard threads, so half the commands
  * are routed to the other shard, and commits happen at the end of a server
  * turn), as SET and DEL, save that every fourth put of a round is an MSET
- * of its key and one of the client's keys on the other shard (a
- * transaction across the shards), both to the round's version. Its states
+ * of its key and another of the client's keys, on the other shard (a
+ * transaction across the shards) or, every other time, on the same one,
+ * both to the round's version. Its states
  * are opened as stewardd opens its keys (sw__shards_open, which settles
  * the transactions) and checked as the Db's, an MSET counting on both
  * shards; and with always, whole across the shards: each client's keys
@@ -141,11 +142,11 @@ static bool g_kv; /* the run is stewardd's */
 static unsigned shard_of_key(unsigned t, unsigned k);
 
 /* The first of thread t's keys after k, not yet put this round (done), on
- * another shard than k's; g_keys if there is none. */
-static unsigned partner(unsigned t, unsigned k, const bool *done)
+ * k's shard (same) or another; g_keys if there is none. */
+static unsigned partner(unsigned t, unsigned k, const bool *done, bool same)
 {
     unsigned p = k + 1;
-    while (p < g_keys && (done[p] || shard_of_key(t, p) == shard_of_key(t, k)))
+    while (p < g_keys && (done[p] || (shard_of_key(t, p) == shard_of_key(t, k)) != same))
         p++;
     return p;
 }
@@ -154,7 +155,9 @@ static unsigned partner(unsigned t, unsigned k, const bool *done)
  * stewardd's workload makes every fourth an MSET of its key and a partner,
  * whose own put of the round it replaces: so the ops are fewer but the
  * keys written the same, and every put changes its key's version, which
- * makes half an MSET show. */
+ * makes half an MSET show. Partners alternate: on the other shard (a
+ * transaction across shards), then on the same one (two writes that must
+ * be one record, or a torn tail could keep the first). */
 static size_t plan_round(unsigned t, unsigned r, size_t n)
 {
     bool done[1024] = {0};
@@ -163,7 +166,7 @@ static size_t plan_round(unsigned t, unsigned r, size_t n)
         if (done[k])
             continue;
         struct wop op = {.key = k, .ver = r};
-        unsigned p = g_kv && puts % 4 == 3 ? partner(t, k, done) : g_keys;
+        unsigned p = g_kv && puts % 4 == 3 ? partner(t, k, done, puts % 8 == 7) : g_keys;
         if (p < g_keys) {
             op.pair = true;
             op.key2 = p;

@@ -266,6 +266,63 @@ static void test_forgotten_compacts_away(void **state)
     crash();
 }
 
+/* A unit: several writes on one shard, one record. */
+static void test_unit(void **state)
+{
+    (void)state;
+    open_all();
+    sw__shard_unit_begin(g_s[0]);
+    put(0, "a", "1");
+    put(0, "a2", "1");
+    assert_int_equal(sw__shard_unit_writes(g_s[0]), 2);
+    assert_string_equal(get(0, "a"), "1"); /* applied at once */
+    size_t before = sw__journal_mark(&g_s[0]->j);
+    assert_int_equal(sw__shard_unit_end(g_s[0]), SW_OK);
+    assert_true(sw__journal_mark(&g_s[0]->j) > before); /* logged at the end */
+    sw__shard_unit_begin(g_s[0]);                       /* one write: its own record */
+    put(0, "a3", "1");
+    assert_int_equal(sw__shard_unit_end(g_s[0]), SW_OK);
+    put(0, "a", "later"); /* after the unit, in its place */
+    commit_all();
+    reopen_expect("later", "");
+    assert_string_equal(get(0, "a2"), "1");
+    assert_string_equal(get(0, "a3"), "1");
+    crash();
+}
+
+/* A unit across shards (a world operation's): its parts are decided only
+ * once both are logged. */
+static void test_unit_across(void **state)
+{
+    (void)state;
+    open_all();
+    sw__shard_tx *tx[N];
+    uint64_t t = g_next++;
+    for (unsigned i = 0; i < N; i++) {
+        sw__shard_unit_begin(g_s[i]);
+        put(i, i ? "b" : "a", "1");
+        assert_int_equal(sw__shard_unit_end_part(g_s[i], t, N, i, &tx[i]), SW_OK);
+    }
+    assert_int_equal(sw__shard_commit(g_s[0]), SW_OK); /* shard 1's part never committed */
+    reopen_expect("", "");
+    t = g_next++;
+    for (unsigned i = 0; i < N; i++) {
+        sw__shard_unit_begin(g_s[i]);
+        put(i, i ? "b" : "a", "2");
+        assert_int_equal(sw__shard_unit_end_part(g_s[i], t, N, i, &tx[i]), SW_OK);
+    }
+    commit_all();
+    for (unsigned i = 0; i < N; i++) {
+        assert_int_equal(sw__shard_tx_decide(g_s[i], tx[i]), SW_OK);
+        sw__shard_tx_applied(g_s[i]);
+    }
+    commit_all();
+    for (unsigned i = 0; i < N; i++)
+        sw__shard_tx_forget(g_s[i], tx[i]);
+    reopen_expect("2", "2");
+    crash();
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -340,6 +397,8 @@ int main(void)
                                         tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_forgotten_compacts_away, tmpdir_setup,
                                         tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_unit, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_unit_across, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_errors, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_bad_logs, tmpdir_setup, tmpdir_teardown),
     };

@@ -54,6 +54,12 @@ struct sw__shard {
     struct sw__shard_tx *tx_live, *tx_live_tail;
     bool tx_quiet;
     struct sw__txrecovery *txr;
+    /* A unit under way (sw__shard_unit_begin): its writes' records,
+     * encoded, and the log room held for them (unit_holds holds of
+     * unit_held bytes in all). */
+    bool unit;
+    uint8_t *unit_buf;
+    size_t unit_len, unit_cap, unit_n, unit_holds, unit_held;
 };
 
 struct sw_db {
@@ -98,6 +104,17 @@ int sw__db_replay_write(struct sw__shard *s, const sw__rec *r);
  * begun, writes the live parts first in its new file (SW_OK, or the
  * writer's failure). sw__shard_tx_free frees the live parts (closing). */
 int sw__shard_tx_replay(struct sw__shard *s, const sw__rec *r);
+/* The log bytes a unit needs beyond its writes' records: a PART record's
+ * own fields, and a DECIDED record (a world operation's unit, across
+ * shards, logs one). */
+#define SW__UNIT_EXTRA 64
+
+/* A unit's write (r, applied to the table by apply_fn(s, ctx) once its
+ * room is held): holds its room and keeps its record for the unit's end.
+ * SW_OK; SW_EIO (no room); SW_ENOMEM; or apply_fn's failure, nothing
+ * kept. */
+int sw__shard_unit_add(struct sw__shard *s, const sw__rec *r, int (*apply_fn)(void *ctx),
+                       void *ctx);
 int sw__shard_tx_carry(struct sw__shard *s);
 void sw__shard_tx_free(struct sw__shard *s);
 

@@ -95,23 +95,43 @@ int sw__shard_get(sw__shard *s, uint64_t hash, const void *key, size_t klen, con
 /* Applies one write (a PUT, DEL or EXPIRE record: key in a, value in b,
  * deadline in num) and logs it; see the top of the file. A decided part's
  * writes log nothing: its PART record holds them (shard.h). */
+struct change {
+    sw__shard *s;
+    uint64_t hash;
+    const sw__rec *rec;
+};
+
+/* Makes the change a write record describes in the table. */
+static int change_table(void *ctx)
+{
+    const struct change *c = ctx;
+    const sw__rec *rec = c->rec;
+    sw__table *t = &c->s->table;
+    if (rec->type == SW__REC_PUT)
+        return sw__table_put_ex(t, c->hash, rec->a, rec->alen, rec->blen ? rec->b : "", rec->blen,
+                                rec->num);
+    if (rec->type == SW__REC_EXPIRE)
+        return sw__table_set_expire(t, c->hash, rec->a, rec->alen, rec->num);
+    return sw__table_del(t, c->hash, rec->a, rec->alen);
+}
+
 static int apply(sw__shard *s, uint64_t hash, const sw__rec *rec, sw__journal_waiter *w, int *rcp)
 {
     bool logged = s->j.open && !s->tx_quiet;
+    struct change c = {s, hash, rec};
+    if (logged && s->unit) { /* logged at the unit's end */
+        int rc = sw__shard_unit_add(s, rec, change_table, &c);
+        if (rc == SW_OK && w)
+            sw__journal_wait(&s->j, w, rcp);
+        return rc;
+    }
     size_t mark = sw__journal_mark(&s->j);
     if (logged) {
         int rc = sw__journal_append(&s->j, rec);
         if (rc != SW_OK)
             return rc;
     }
-    int rc;
-    if (rec->type == SW__REC_PUT)
-        rc = sw__table_put_ex(&s->table, hash, rec->a, rec->alen, rec->blen ? rec->b : "",
-                              rec->blen, rec->num);
-    else if (rec->type == SW__REC_EXPIRE)
-        rc = sw__table_set_expire(&s->table, hash, rec->a, rec->alen, rec->num);
-    else
-        rc = sw__table_del(&s->table, hash, rec->a, rec->alen);
+    int rc = change_table(&c);
     if (!logged)
         return rc;
     if (rc != SW_OK) {
@@ -179,7 +199,9 @@ int sw__shard_expire(sw__shard *s, uint64_t hash, const void *key, size_t klen, 
 
 int sw__shard_reserve(sw__shard *s, size_t bytes)
 {
-    return s->j.open && !s->tx_quiet ? sw__journal_reserve(&s->j, bytes) : SW_OK;
+    if (!s->j.open || s->tx_quiet)
+        return SW_OK;
+    return sw__journal_reserve(&s->j, bytes + (s->unit ? SW__UNIT_EXTRA : 0));
 }
 
 int sw__shard_hold(sw__shard *s, size_t bytes)

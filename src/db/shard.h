@@ -218,6 +218,26 @@ void sw__shard_tx_applied(sw__shard *s);
  * back). */
 void sw__shard_tx_forget(sw__shard *s, sw__shard_tx *tx);
 
+/* Units: several writes as one in the log. Between sw__shard_unit_begin
+ * and sw__shard_unit_end, writes apply to the table as ever, each refused
+ * (SW_EIO, nothing changed) when its record would not fit, but their
+ * records wait; the end logs them as one: a single write as its own
+ * record, several as a transaction of one part, whose PART record applies
+ * where it stands. So a crash keeps all of them or none. A memory-only
+ * shard has no units (begin does nothing). sw__shard_unit_writes: how many
+ * writes wait. sw__shard_unit_end_part ends it instead as part `part` of
+ * nparts of transaction txid (a unit across shards: a world operation's),
+ * live as *tx; once every part is logged and committed, the caller calls
+ * sw__shard_tx_decide and sw__shard_tx_applied, with no writes between,
+ * and then sw__shard_tx_forget once every DECIDED is committed. Both ends
+ * return SW_OK, or SW_EIO (the log failed) or SW_ENOMEM, the writes then
+ * unlogged: the caller must stop, as for a failed commit. */
+void sw__shard_unit_begin(sw__shard *s);
+size_t sw__shard_unit_writes(const sw__shard *s);
+int sw__shard_unit_end(sw__shard *s);
+int sw__shard_unit_end_part(sw__shard *s, uint64_t txid, unsigned nparts, unsigned part,
+                            sw__shard_tx **tx);
+
 /* Opens shards 0 .. n-1 of the data directory dir (n and fsync as each
  * sw__shard_open), replaying their logs, then settles the transactions
  * across them as above. *next_txid: one past every txid in the logs, where

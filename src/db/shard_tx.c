@@ -61,6 +61,16 @@ static sw__rec decided_rec(uint64_t txid)
 
 /* ---- a part's life ---------------------------------------------------------- */
 
+static void link_live(struct sw__shard *s, struct sw__shard_tx *t)
+{
+    t->prev = s->tx_live_tail;
+    if (t->prev)
+        t->prev->next = t;
+    else
+        s->tx_live = t;
+    s->tx_live_tail = t;
+}
+
 int sw__shard_tx_prepare(sw__shard *s, uint64_t txid, unsigned nparts, unsigned part,
                          const sw__rec *writes, size_t n, sw__shard_tx **tx)
 {
@@ -106,12 +116,7 @@ int sw__shard_tx_prepare(sw__shard *s, uint64_t txid, unsigned nparts, unsigned 
     sw__journal_sync_batch(&s->j); /* whatever the policy: see shard.h */
     *t = (struct sw__shard_tx){
         .txid = txid, .nparts = nparts, .part = part, .held = held, .b = b, .blen = blen};
-    t->prev = s->tx_live_tail;
-    if (t->prev)
-        t->prev->next = t;
-    else
-        s->tx_live = t;
-    s->tx_live_tail = t;
+    link_live(s, t);
     *tx = t;
     return SW_OK;
 }
@@ -160,6 +165,9 @@ void sw__shard_tx_forget(sw__shard *s, sw__shard_tx *tx)
 
 void sw__shard_tx_free(struct sw__shard *s)
 {
+    free(s->unit_buf);
+    s->unit_buf = NULL;
+    s->unit_cap = 0;
     while (s->tx_live) {
         s->tx_live->held = 0; /* the journal is closed */
         sw__shard_tx_forget(s, s->tx_live);
@@ -176,6 +184,124 @@ int sw__shard_tx_carry(struct sw__shard *s)
         if (rc != SW_OK)
             return rc;
     }
+    return SW_OK;
+}
+
+/* ---- units ------------------------------------------------------------------------ */
+
+void sw__shard_unit_begin(sw__shard *s)
+{
+    s->unit = s->j.open;
+}
+
+size_t sw__shard_unit_writes(const sw__shard *s)
+{
+    return s->unit_n;
+}
+
+int sw__shard_unit_add(struct sw__shard *s, const sw__rec *r, int (*apply_fn)(void *ctx), void *ctx)
+{
+    size_t size = sw__rec_size(r), hold = size + (s->unit_holds ? 0 : SW__UNIT_EXTRA);
+    if (s->unit_len + size > s->unit_cap) {
+        size_t cap = s->unit_cap ? s->unit_cap : 256;
+        while (cap < s->unit_len + size)
+            cap *= 2;
+        uint8_t *buf = realloc(s->unit_buf, cap);
+        if (!buf)
+            return SW_ENOMEM;
+        s->unit_buf = buf;
+        s->unit_cap = cap;
+    }
+    int rc = sw__journal_hold(&s->j, hold);
+    if (rc != SW_OK)
+        return rc;
+    /* Encoded before the change, which may free what r points to (a value
+     * moved from one key to another). */
+    size_t len = sw__rec_encode(s->unit_buf + s->unit_len, r);
+    rc = apply_fn(ctx);
+    if (rc != SW_OK) {
+        sw__journal_release(&s->j, hold);
+        return rc;
+    }
+    s->unit_len += len;
+    s->unit_n++;
+    s->unit_holds++;
+    s->unit_held += hold;
+    return SW_OK;
+}
+
+/* Gives back the unit's room. Each hold is given back once: all their
+ * bytes with the first release, none with the rest. */
+static void unit_release(struct sw__shard *s)
+{
+    for (size_t i = 0; i < s->unit_holds; i++)
+        sw__journal_release(&s->j, i == 0 ? s->unit_held : 0);
+}
+
+static void unit_reset(struct sw__shard *s)
+{
+    s->unit = false;
+    s->unit_len = s->unit_n = s->unit_holds = s->unit_held = 0;
+}
+
+/* Appends r to the log, and to a compaction's new file. */
+static int log_rec(struct sw__shard *s, const sw__rec *r)
+{
+    int rc = sw__journal_append(&s->j, r);
+    if (rc == SW_OK)
+        sw__db_compact_note(s, r);
+    return rc;
+}
+
+int sw__shard_unit_end(sw__shard *s)
+{
+    int rc = SW_OK;
+    unit_release(s);
+    if (s->unit_n == 1) {
+        sw__rec r;
+        size_t used;
+        sw__rec_decode(s->unit_buf, s->unit_len, SW__REC_MAX_BODY, &r, &used);
+        rc = log_rec(s, &r);
+    } else if (s->unit_n > 1) {
+        uint8_t head[PART_HEAD];
+        sw__rec r = part_rec(0, head, 1, 0, s->unit_buf, s->unit_len);
+        rc = log_rec(s, &r);
+    }
+    unit_reset(s);
+    return rc;
+}
+
+int sw__shard_unit_end_part(sw__shard *s, uint64_t txid, unsigned nparts, unsigned part,
+                            sw__shard_tx **tx)
+{
+    *tx = NULL;
+    struct sw__shard_tx *t = calloc(1, sizeof *t);
+    uint8_t *b = malloc(s->unit_len ? s->unit_len : 1);
+    sw__rec d = decided_rec(txid);
+    size_t dsize = sw__rec_size(&d);
+    uint8_t head[PART_HEAD];
+    sw__rec r = part_rec(txid, head, nparts, part, s->unit_buf, s->unit_len);
+    int rc = t && b ? SW_OK : SW_ENOMEM;
+    /* The room given back covers the PART and the DECIDED (SW__UNIT_EXTRA),
+     * so the hold and the append that follow cannot be refused for it. */
+    unit_release(s);
+    if (rc == SW_OK)
+        rc = sw__journal_hold(&s->j, dsize);
+    if (rc == SW_OK && (rc = log_rec(s, &r)) != SW_OK)
+        sw__journal_release(&s->j, dsize);
+    if (rc != SW_OK) {
+        free(t);
+        free(b);
+        unit_reset(s);
+        return rc;
+    }
+    sw__journal_sync_batch(&s->j);
+    memcpy(b, s->unit_buf, s->unit_len);
+    *t = (struct sw__shard_tx){
+        .txid = txid, .nparts = nparts, .part = part, .held = dsize, .b = b, .blen = s->unit_len};
+    link_live(s, t);
+    unit_reset(s);
+    *tx = t;
     return SW_OK;
 }
 
@@ -220,13 +346,15 @@ static bool grow(void *p, size_t *cap, size_t n, size_t size)
     return true;
 }
 
-/* Checks the writes a PART holds: whole records, each a PUT or a DEL. */
+/* Checks the writes a PART holds: whole records, each a PUT, a DEL or an
+ * EXPIRE (a unit's). */
 static bool writes_valid(const uint8_t *b, size_t blen)
 {
     for (size_t at = 0, used; at < blen; at += used) {
         sw__rec w;
         if (sw__rec_decode(b + at, blen - at, SW__REC_MAX_BODY, &w, &used) != SW_OK ||
-            (w.type != SW__REC_PUT && w.type != SW__REC_DEL) || w.num < 0)
+            (w.type != SW__REC_PUT && w.type != SW__REC_DEL && w.type != SW__REC_EXPIRE) ||
+            w.num < 0)
             return false;
     }
     return true;
@@ -247,6 +375,12 @@ static int apply_writes(struct sw__shard *s, const uint8_t *b, size_t blen)
 int sw__shard_tx_replay(struct sw__shard *s, const sw__rec *r)
 {
     struct sw__txrecovery *x = s->txr;
+    if (r->type == SW__REC_TX_PART && r->alen == PART_HEAD && get_u32(r->a) == 1) {
+        /* a unit of one shard: it applies where it stands */
+        if (r->num != 0 || get_u32((const uint8_t *)r->a + 4) != 0 || !writes_valid(r->b, r->blen))
+            return SW_EIO;
+        return apply_writes(s, r->b, r->blen);
+    }
     if (!x || r->num <= 0)
         return SW_EIO; /* a Db's log holds no transactions */
     uint64_t txid = (uint64_t)r->num;

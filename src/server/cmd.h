@@ -33,6 +33,7 @@ enum cmd_flags {
     CMD_FAST = 1 << 5,
     CMD_LEDGER = 1 << 6, /* blocks on the Ledger */
     CMD_TXCTL = 1 << 7,  /* runs at once inside MULTI, not queued (multi.c) */
+    CMD_UNIT = 1 << 8,   /* its writes are one record in each log (route.c) */
 };
 
 struct cmd_def {

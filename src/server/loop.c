@@ -33,7 +33,7 @@ bool srv_may_touch(const struct srv_shard *sh)
 
 /* ---- commit ---------------------------------------------------------------------- */
 
-static void fatal_log(struct srv_shard *sh)
+void srv_log_lost(struct srv_shard *sh)
 {
     fprintf(stderr,
             "stewardd: shard %u: the log cannot be written or synced; stopping now so that "
@@ -46,7 +46,7 @@ static void fatal_log(struct srv_shard *sh)
 static void commit(struct srv_shard *sh)
 {
     if (sw__shard_commit(sh->core) != SW_OK)
-        fatal_log(sh);
+        srv_log_lost(sh);
     sh->dirty = false;
 }
 

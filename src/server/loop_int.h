@@ -16,6 +16,10 @@
  * world holder's thread, sh being paused (or its own). */
 void srv_commit_dirty(struct srv_shard *sh);
 
+/* sh's log cannot take what the memory already holds: stops the server at
+ * once, replying nothing more (restart recovers every acknowledged write). */
+_Noreturn void srv_log_lost(struct srv_shard *sh);
+
 /* ---- conn.c ----------------------------------------------------------------- */
 
 /* Accepts the clients waiting on the listening socket (a few at a time). */

@@ -321,6 +321,86 @@ static bool send_exec(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_
     return true;
 }
 
+/* ---- units: a command's writes as one record in each log ---------------------- */
+
+/* A command of CMD_UNIT starts: a unit on every shard it may write (its
+ * own, or every shard for a world operation). */
+static void unit_begin(struct srv_shard *sh)
+{
+    struct srv *s = sh->srv;
+    if (!s->cfg.dir)
+        return;
+    for (unsigned i = 0; i < s->n; i++)
+        if (srv_may_touch(&s->shards[i]))
+            sw__shard_unit_begin(s->shards[i].core);
+}
+
+/* The command is over: each shard logs its writes as one record. Where it
+ * wrote on several (a world operation), those records are the parts of a
+ * transaction (db/shard.h), logged and committed everywhere before the
+ * decision is, so a crash keeps all of them or none; the world operation
+ * holds every shard, so this runs the whole protocol at once. */
+static void unit_end(struct srv_shard *me)
+{
+    struct srv *s = me->srv;
+    if (!s->cfg.dir)
+        return;
+    unsigned parts = 0;
+    for (unsigned i = 0; i < s->n; i++)
+        parts += srv_may_touch(&s->shards[i]) && sw__shard_unit_writes(s->shards[i].core) > 0;
+    uint64_t txid =
+        parts > 1 ? atomic_fetch_add_explicit(&s->next_txid, 1, memory_order_relaxed) : 0;
+    unsigned part = 0;
+    for (unsigned i = 0; i < s->n; i++) {
+        struct srv_shard *sh = &s->shards[i];
+        if (!srv_may_touch(sh))
+            continue;
+        sh->unit_tx = NULL;
+        int rc = parts > 1 && sw__shard_unit_writes(sh->core) > 0
+                     ? sw__shard_unit_end_part(sh->core, txid, parts, part++, &sh->unit_tx)
+                     : sw__shard_unit_end(sh->core);
+        if (rc != SW_OK)
+            srv_log_lost(sh);
+    }
+    if (parts <= 1)
+        return;
+    for (unsigned i = 0; i < s->n; i++) { /* every part on disk: decided */
+        struct srv_shard *sh = &s->shards[i];
+        if (srv_may_touch(sh) && sh->unit_tx) {
+            sh->dirty = true;
+            srv_commit_dirty(sh);
+        }
+    }
+    for (unsigned i = 0; i < s->n; i++) { /* its writes applied already */
+        struct srv_shard *sh = &s->shards[i];
+        if (srv_may_touch(sh) && sh->unit_tx) {
+            if (sw__shard_tx_decide(sh->core, sh->unit_tx) != SW_OK)
+                srv_log_lost(sh);
+            sw__shard_tx_applied(sh->core);
+            sh->dirty = true;
+            srv_commit_dirty(sh);
+        }
+    }
+    for (unsigned i = 0; i < s->n; i++) { /* every decision on disk */
+        struct srv_shard *sh = &s->shards[i];
+        if (srv_may_touch(sh) && sh->unit_tx) {
+            sw__shard_tx_forget(sh->core, sh->unit_tx);
+            sh->unit_tx = NULL;
+        }
+    }
+}
+
+/* Runs command d on x, as one unit in the logs if it is of CMD_UNIT. */
+static void run_cmd(struct srv_shard *sh, const struct cmd_def *d, struct exec *x)
+{
+    bool unit = d->flags & CMD_UNIT;
+    if (unit)
+        unit_begin(sh);
+    d->fn(x);
+    if (unit)
+        unit_end(sh);
+}
+
 /* Runs cmd here (d NULL: unknown), as a world operation for HOME_MANY, or
  * replies the error that stops it. */
 static bool run_here(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d, int home)
@@ -344,7 +424,7 @@ static bool run_here(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_d
         if (home == HOME_MANY && !sh->world_held)
             world_enter(sh);
         x.world = sh->world_held;
-        d->fn(&x);
+        run_cmd(sh, d, &x);
     }
     conn_replied(c, slot);
     return c->life == CONN_OPEN;
@@ -438,7 +518,7 @@ void route_run_exec(struct srv_shard *sh, struct msg *m)
     } else {
         struct exec x;
         exec_init(&x, sh, NULL, m->db, m->argc, m->argv, &m->out);
-        m->cmd->fn(&x);
+        run_cmd(sh, m->cmd, &x);
         atomic_fetch_add_explicit(&m->c->away_bytes, sw__resp_buf_len(&m->out),
                                   memory_order_relaxed);
     }

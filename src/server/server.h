@@ -350,6 +350,7 @@ struct srv_shard {
     unsigned spinning; /* of which WAIT_WORLD or WAIT_SCHED: retried every turn */
     bool scheduling;   /* this turn started transactions: its messages leave under sched */
     struct msg *delayed, *delayed_tail; /* the test seam's parts, in arrival order */
+    sw__shard_tx *unit_tx;              /* a world operation's unit: this shard's part (route.c) */
     int64_t now_ms;                     /* the turn's clock */
     int64_t last_cron_ms;
     /* Statistics (this thread writes; INFO reads them relaxed). */
