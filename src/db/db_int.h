@@ -58,6 +58,7 @@ struct sw__shard {
      * encoded, and the log room held for them (unit_holds holds of
      * unit_held bytes in all). */
     bool unit;
+    size_t unit_reserved; /* units' ends held ahead (sw__shard_unit_reserve) */
     uint8_t *unit_buf;
     size_t unit_len, unit_cap, unit_n, unit_holds, unit_held;
 };

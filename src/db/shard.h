@@ -233,6 +233,13 @@ void sw__shard_tx_forget(sw__shard *s, sw__shard_tx *tx);
  * return SW_OK, or SW_EIO (the log failed) or SW_ENOMEM, the writes then
  * unlogged: the caller must stop, as for a failed commit. */
 void sw__shard_unit_begin(sw__shard *s);
+/* Room for a unit's end, held ahead: a unit begun later (one per
+ * reservation) can then end even with no room left for more (a read-only
+ * part of a transaction still logs its PART). sw__shard_unit_reserve:
+ * SW_OK (also memory-only), or SW_EIO as for a write; unreserve gives one
+ * back, for a unit that will not begin after all. */
+int sw__shard_unit_reserve(sw__shard *s);
+void sw__shard_unit_unreserve(sw__shard *s);
 size_t sw__shard_unit_writes(const sw__shard *s);
 int sw__shard_unit_end(sw__shard *s);
 int sw__shard_unit_end_part(sw__shard *s, uint64_t txid, unsigned nparts, unsigned part,

@@ -192,6 +192,28 @@ int sw__shard_tx_carry(struct sw__shard *s)
 void sw__shard_unit_begin(sw__shard *s)
 {
     s->unit = s->j.open;
+    if (s->unit && s->unit_reserved) { /* its end's room, held ahead */
+        s->unit_reserved--;
+        s->unit_holds = 1;
+        s->unit_held = SW__UNIT_EXTRA;
+    }
+}
+
+int sw__shard_unit_reserve(sw__shard *s)
+{
+    if (!s->j.open)
+        return SW_OK;
+    int rc = sw__journal_hold(&s->j, SW__UNIT_EXTRA);
+    s->unit_reserved += rc == SW_OK;
+    return rc;
+}
+
+void sw__shard_unit_unreserve(sw__shard *s)
+{
+    if (!s->j.open || !s->unit_reserved)
+        return;
+    s->unit_reserved--;
+    sw__journal_release(&s->j, SW__UNIT_EXTRA);
 }
 
 size_t sw__shard_unit_writes(const sw__shard *s)
@@ -436,7 +458,7 @@ static int cmp_u64(const void *a, const void *b)
 /* Whether transaction txid of nparts parts is decided (the file's top). */
 static bool decided(const struct sw__txrecovery *x, uint64_t txid, uint32_t nparts)
 {
-    if (bsearch(&txid, x->decided, x->ndecided, sizeof *x->decided, cmp_u64))
+    if (x->ndecided && bsearch(&txid, x->decided, x->ndecided, sizeof *x->decided, cmp_u64))
         return true;
     size_t lo = 0, hi = x->nseen; /* the first PART of txid */
     while (lo < hi) {
@@ -456,8 +478,12 @@ static bool decided(const struct sw__txrecovery *x, uint64_t txid, uint32_t npar
  * and their shards log the DECIDED they lacked. */
 static int settle(struct sw__txrecovery *x)
 {
-    qsort(x->seen, x->nseen, sizeof *x->seen, cmp_seen);
-    qsort(x->decided, x->ndecided, sizeof *x->decided, cmp_u64);
+    if (x->nwait == 0)
+        return SW_OK;
+    if (x->nseen) /* never empty here, but qsort's array must not be NULL */
+        qsort(x->seen, x->nseen, sizeof *x->seen, cmp_seen);
+    if (x->ndecided)
+        qsort(x->decided, x->ndecided, sizeof *x->decided, cmp_u64);
     int rc = SW_OK;
     for (size_t i = 0; i < x->nwait && rc == SW_OK; i++) {
         struct waiting *w = &x->wait[i];

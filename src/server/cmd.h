@@ -169,6 +169,11 @@ int kv_tx_prepare(struct srv_shard *sh, uint64_t txid, unsigned nparts, unsigned
 void kv_tx_decide(struct srv_shard *sh, sw__shard_tx *tx);
 void kv_tx_applied(struct srv_shard *sh);
 void kv_tx_forget(struct srv_shard *sh, sw__shard_tx *tx);
+/* Holds the log room a unit's end needs, for a unit sh begins later (an
+ * EXEC's part, db/shard.h): SW_OK, or SW_EIO refused (as kv_room_take);
+ * kv_unit_unreserve gives it back. */
+int kv_unit_reserve(struct srv_shard *sh);
+void kv_unit_unreserve(struct srv_shard *sh);
 
 /* Wall clock in ms, as deadlines are kept. */
 int64_t kv_now(void);

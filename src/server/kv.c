@@ -208,6 +208,20 @@ void kv_tx_forget(struct srv_shard *sh, sw__shard_tx *tx)
     sw__shard_tx_forget(sh->core, tx);
 }
 
+int kv_unit_reserve(struct srv_shard *sh)
+{
+    assert(srv_may_touch(sh));
+    int rc = sw__shard_unit_reserve(sh->core);
+    if (rc == SW_EIO)
+        refused(sh);
+    return rc;
+}
+
+void kv_unit_unreserve(struct srv_shard *sh)
+{
+    sw__shard_unit_unreserve(sh->core);
+}
+
 int kv_room_take(struct srv *s)
 {
     int rc = SW_OK;

@@ -144,6 +144,24 @@ bool multi_here(struct conn *c);
 /* Whether no key c queued is locked against its command on c's shard. */
 bool multi_keys_free(struct conn *c);
 
+/* Whether c's EXEC may run as a transaction on the key locks (txn.c):
+ * each command it queued names keys of one shard at most, and none is for
+ * every shard or for the connection. multi_cmd_shard: where queued command
+ * m runs (its keys' shard, or c's when it names none). */
+bool multi_lockable(struct conn *c);
+struct srv_shard *multi_cmd_shard(struct conn *c, const struct msg *m);
+
+/* c's EXEC starts as a transaction: takes its queue (linked by qnext), its
+ * watch token (*tok, NULL if none, to check once every key is locked) and
+ * its watched keys (*w, n of them: the caller's to free), leaving c out of
+ * MULTI. multi_tok_dirty: whether a watched key changed; multi_tok_done
+ * lets the token go. multi_look looks at the watched keys w[0 .. n) of sh
+ * (an expired one is removed, which marks its tokens). */
+struct msg *multi_take(struct conn *c, struct wtok **tok, struct watched **w, size_t *n);
+bool multi_tok_dirty(struct wtok *t);
+void multi_tok_done(struct wtok *t);
+void multi_look(struct srv_shard *sh, const struct watched *w, size_t n);
+
 /* c closes: its transaction and watches go. */
 void multi_conn_closed(struct conn *c);
 
@@ -156,6 +174,10 @@ void multi_shard_free(struct srv_shard *sh);
 /* What a multi-key command does as a transaction, or NULL if it runs as a
  * world operation instead. */
 const struct txn_kind *txn_kind_of(const struct cmd_def *d, size_t argc);
+
+/* Starts c's EXEC (cmd), whose keys span shards, as a transaction on the
+ * key locks (multi_lockable). Returns false when c must stop parsing. */
+bool txn_start_exec(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d);
 
 /* Starts cmd, whose keys span shards, as a transaction of kind k. Returns
  * false when c must stop parsing for now. */

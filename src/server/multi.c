@@ -7,8 +7,13 @@
  * -EXECABORT and runs nothing. EXEC runs the queue in order with nothing
  * else in between: on the connection's own shard when every key of the
  * queue (and every watched key) is there, under the key locks' rules for
- * single-shard commands (txn.c), and otherwise as a world operation
- * (route.c), which is atomic to every observer.
+ * single-shard commands; as a transaction on the key locks (txn.c) when
+ * each queued command names keys of one shard at most: one part per shard,
+ * holding that shard's commands and watched keys, which runs them once
+ * every part has locked its keys and the token is found clean; and
+ * otherwise (a command whose keys span shards, one for every shard, or
+ * SELECT) as a world operation (route.c). Each is atomic to every
+ * observer, and one unit in the logs.
  *
  * WATCH. Each shard keeps, per watched key, the tokens of the connections
  * watching it; every change to a key (a write, a delete, a deadline, an
@@ -44,14 +49,6 @@ struct wentry {
     size_t ntok, cap;
     struct wtok **tok;
     char key[];
-};
-
-/* What a connection watches: its keys, for EXEC's look and nothing else. */
-struct watched {
-    struct srv_shard *sh;
-    uint64_t hash;
-    size_t len;
-    char *key;
 };
 
 static void tok_put(struct wtok *t)
@@ -297,6 +294,83 @@ bool multi_keys_free(struct conn *c)
     return true;
 }
 
+/* The shard of every key of queued command m (NULL: it names none), or
+ * false when its keys are on several shards. */
+static bool cmd_shard(struct conn *c, const struct msg *m, struct srv_shard **out)
+{
+    const struct cmd_def *d = m->cmd;
+    *out = NULL;
+    if (d->first <= 0)
+        return true;
+    size_t last = d->last < 0 ? m->argc - 1 : (size_t)d->last;
+    for (size_t i = (size_t)d->first; i <= last && i < m->argc; i += (size_t)d->step) {
+        struct kkey k;
+        if (kkey_build(c->sh->srv, m->db, &m->argv[i], &k) != SW_OK)
+            return false;
+        kkey_free(&k);
+        if (*out && *out != k.sh)
+            return false;
+        *out = k.sh;
+    }
+    return true;
+}
+
+bool multi_lockable(struct conn *c)
+{
+    for (const struct msg *m = c->mq_head; m; m = m->qnext) {
+        struct srv_shard *sh;
+        if ((m->cmd->flags & (CMD_ALL | CMD_CONN)) || !cmd_shard(c, m, &sh))
+            return false;
+    }
+    return true;
+}
+
+struct srv_shard *multi_cmd_shard(struct conn *c, const struct msg *m)
+{
+    struct srv_shard *sh;
+    cmd_shard(c, m, &sh); /* one at most: multi_lockable said so */
+    return sh ? sh : c->sh;
+}
+
+struct msg *multi_take(struct conn *c, struct wtok **tok, struct watched **w, size_t *nw)
+{
+    struct msg *queue = c->mq_head;
+    c->mq_head = c->mq_tail = NULL;
+    discard(c);
+    *tok = c->wtok; /* not retired yet: it must still be marked until checked */
+    *w = c->watched;
+    *nw = c->nwatched;
+    c->wtok = NULL;
+    c->watched = NULL;
+    c->nwatched = 0;
+    return queue;
+}
+
+bool multi_tok_dirty(struct wtok *t)
+{
+    return t && atomic_load_explicit(&t->dirty, memory_order_acquire);
+}
+
+void multi_tok_done(struct wtok *t)
+{
+    if (!t)
+        return;
+    atomic_store_explicit(&t->retired, true, memory_order_release);
+    tok_put(t);
+}
+
+void multi_look(struct srv_shard *sh, const struct watched *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct kkey k = {
+            .hash = w[i].hash, .p = w[i].key, .len = w[i].len, .sh = sh, .db = w[i].key[0]};
+        const void *v;
+        size_t vlen;
+        int64_t e;
+        kv_get(&k, &v, &vlen, &e); /* an expired key goes, and marks its tokens */
+    }
+}
+
 /* ---- the commands ------------------------------------------------------------------ */
 
 void cmd_multi(struct exec *x)
@@ -328,15 +402,10 @@ static bool watch_dirty(struct exec *x)
     if (!c->wtok)
         return false;
     for (size_t i = 0; i < c->nwatched; i++) {
-        struct watched *w = &c->watched[i];
-        struct kkey k = {.hash = w->hash, .p = w->key, .len = w->len, .sh = w->sh, .db = w->key[0]};
-        const void *v;
-        size_t n;
-        int64_t e;
-        assert(srv_may_touch(w->sh));
-        kv_get(&k, &v, &n, &e);
+        assert(srv_may_touch(c->watched[i].sh));
+        multi_look(c->watched[i].sh, &c->watched[i], 1);
     }
-    return atomic_load_explicit(&c->wtok->dirty, memory_order_acquire);
+    return multi_tok_dirty(c->wtok);
 }
 
 void cmd_exec(struct exec *x)

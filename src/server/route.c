@@ -102,6 +102,10 @@ struct msg *msg_new(struct conn *c, enum msg_kind kind, const sw__resp_cmd *cmd,
 void msg_free(struct msg *m)
 {
     sw__resp_buf_free(&m->out);
+    free(m->subs); /* the commands themselves are the coordinator's */
+    for (size_t i = 0; i < m->nwkeys; i++)
+        free(m->wkeys[i].key);
+    free(m->wkeys);
     free(m);
 }
 
@@ -457,6 +461,11 @@ bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd)
         const struct txn_kind *k = NULL;
         if (home == HOME_MANY && sh->srv->n > 1 && !(d->flags & CMD_ALL))
             k = txn_kind_of(d, cmd->argc);
+        /* An EXEC whose commands each name keys of one shard runs on the
+         * key locks too; others (and one that only answers EXECABORT) as
+         * a world operation. */
+        bool exec_txn = d->fn == cmd_exec && home == HOME_MANY && sh->srv->n > 1 && !c->multi_err &&
+                        multi_lockable(c);
         /* What must see the effects of the connection's requests under way
          * waits for them: a world operation and a command on the connection
          * (EXEC, WATCH) for all of them; a transaction for its connection's
@@ -475,6 +484,8 @@ bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd)
         }
         if (k)
             return txn_start(c, cmd, d, k);
+        if (exec_txn)
+            return txn_start_exec(c, cmd, d);
         if (home == HOME_MANY && sh->srv->n > 1) {
             if (!txn_world_may_start(c, cmd))
                 return false;
@@ -555,6 +566,7 @@ static void handle(struct srv_shard *sh, struct msg *m)
     case MSG_READY:
     case MSG_APPLY:
     case MSG_DONE:
+    case MSG_COMMIT:
     case MSG_UNLOCK:
         txn_handle(sh, m);
         break;

@@ -17,7 +17,13 @@
  *
  * Transactions (txn.c). MSET, MGET, DEL, UNLINK, EXISTS and MSETNX whose
  * keys span shards run as a transaction: one part per shard of its keys,
- * each a message holding that shard's keys. A part takes a lock on each of
+ * each a message holding that shard's keys. So does an EXEC whose queued
+ * commands each name one shard's keys: a part holds its shard's commands
+ * and watched keys, locks them all exclusively, and once every part is
+ * locked (no watched key changed: EXEC's check) runs its commands (RUN,
+ * as APPLY), logging their writes as its PART; the reply follows the last
+ * part's run, and each part's decision and unlock a third message
+ * (COMMIT). A part takes a lock on each of
  * its keys on its shard (shared for a read, exclusive for a write) and runs
  * once all are granted; its keys stay locked until every part has run, and
  * then the coordinator (the client's shard) unlocks them. A read, or a
@@ -53,8 +59,8 @@
  *
  * World operations. A command on every shard (DBSIZE, KEYS, SCAN, FLUSHALL,
  * INFO), a multi-key command that is not a transaction (RENAME, COPY, LCS,
- * MOVE), WATCH on another shard's key, and an EXEC whose keys are not all
- * on its shard, run as a "world" operation on the connection's thread: it
+ * MOVE), WATCH on another shard's key, and an EXEC with a command of those
+ * kinds or with SELECT, run as a "world" operation on the connection's thread: it
  * first waits, holding its input, until no transaction is under way (no
  * new one starts meanwhile: the two sides each raise a counter, then read
  * the other's, sequentially consistent, so one sees the other); then it
@@ -143,9 +149,10 @@ enum msg_kind {
      * travels between the coordinator and that shard: */
     MSG_LOCK,   /* lock the part's keys, then prepare (or, read-only: run) */
     MSG_READY,  /* back at the coordinator: locked, prepared or refused */
-    MSG_APPLY,  /* make the writes, unlock */
-    MSG_DONE,   /* back at the coordinator: the writes made and committed */
-    MSG_UNLOCK, /* unlock without writing (a read, or a refusal); not answered */
+    MSG_APPLY,  /* decided: log so, make the writes, unlock (EXEC's: run the commands) */
+    MSG_DONE,   /* back at the coordinator: the step made and committed */
+    MSG_COMMIT, /* an EXEC's part: its decision; unlock */
+    MSG_UNLOCK, /* the end: unlock if still locked, forget; not answered */
 };
 
 struct conn;
@@ -155,7 +162,15 @@ struct txn;
 struct txn_kind;
 struct klock;
 struct wtok;
-struct watched;
+
+/* A key a connection watches (multi.c), stored form (its database first):
+ * for EXEC's look, on its shard, and nothing else. */
+struct watched {
+    struct srv_shard *sh;
+    uint64_t hash;
+    size_t len;
+    char *key;
+};
 
 /* A PAUSE message's state: the futex word `pause` of struct msg. The world
  * holder sets PAUSE_SENT before each push (having waited for PAUSE_LEFT if
@@ -202,6 +217,13 @@ struct msg {
     uint64_t txid;
     uint32_t nparts, partno;
     sw__shard_tx *stx;
+    /* An EXEC's part: its queued commands on this shard, in queue order
+     * (each answers into its own out), and the watched keys here. */
+    struct msg **subs;
+    size_t nsubs;
+    struct watched *wkeys;
+    size_t nwkeys;
+    bool reserved; /* the log room its run's end needs, held */
     int rc;
     int64_t due_us; /* the test seam's delay (srv.test_txn_delay_us): when it ends */
 };

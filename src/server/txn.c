@@ -19,6 +19,7 @@ enum merge {
     MERGE_SUM,   /* the sum of the parts' integers */
     MERGE_ARRAY, /* the parts' array elements, back in the keys' order */
     MERGE_NX,    /* MSETNX: :1 once written, :0 if a key existed */
+    MERGE_EXEC,  /* EXEC: its commands' replies, in queue order */
 };
 
 struct txn_kind {
@@ -34,6 +35,10 @@ static const struct txn_kind kinds[] = {
     {cmd_mset, true, 2, cmd_mset, MERGE_OK},     {cmd_msetnx, true, 2, cmd_mset, MERGE_NX},
     {cmd_del, true, 1, cmd_del, MERGE_SUM}, /* and UNLINK */
 };
+
+/* EXEC: each part runs its queued commands (the queue's on its shard) once
+ * every part has locked their keys and the watched ones. */
+static const struct txn_kind exec_kind = {cmd_exec, true, 1, NULL, MERGE_EXEC};
 
 const struct txn_kind *txn_kind_of(const struct cmd_def *d, size_t argc)
 {
@@ -55,7 +60,12 @@ struct txn {
     const struct txn_kind *k;
     unsigned parts, left; /* parts, and those not back from this step */
     size_t nkeys;
-    uint32_t *owner;    /* MERGE_ARRAY: the shard of each key, in order */
+    uint32_t *owner; /* MERGE_ARRAY: the shard of each key, in order */
+    /* EXEC: its queue (linked by qnext), its watch token, and its step:
+     * 0 locking, 1 running, 2 committing. */
+    struct msg *queue;
+    struct wtok *wtok;
+    int phase;
     struct msg *part[]; /* by shard; NULL where none */
 };
 
@@ -237,7 +247,8 @@ static int64_t now_us(void)
 static bool delay(struct srv_shard *sh, struct msg *m)
 {
     unsigned us = sh->srv->test_txn_delay_us;
-    if (!us || sh->index % 2 == 0 || (m->kind != MSG_LOCK && m->kind != MSG_APPLY))
+    if (!us || sh->index % 2 == 0 ||
+        (m->kind != MSG_LOCK && m->kind != MSG_APPLY && m->kind != MSG_COMMIT))
         return false;
     if (m->due_us) { /* its time has come */
         m->due_us = 0;
@@ -363,7 +374,7 @@ static void answer(struct srv_shard *sh, struct msg *m, enum msg_kind kind)
  * the writes before the whole transaction is in place. */
 static bool runs_at_grant(const struct srv *s, const struct txn_kind *k)
 {
-    return !k->write || (!s->cfg.dir && k->merge != MERGE_NX);
+    return !k->write || (!s->cfg.dir && k->merge != MERGE_NX && k->merge != MERGE_EXEC);
 }
 
 /* A write's part, granted: counts the keys that exist (MSETNX's test,
@@ -407,10 +418,25 @@ static void prepare_write(struct srv_shard *sh, struct msg *m)
     free(w);
 }
 
+/* An EXEC's part, granted: a look at the watched keys (an expired one
+ * marks them changed), and the log room its run's end will need, held. */
+static void prepare_exec(struct srv_shard *sh, struct msg *m)
+{
+    multi_look(sh, m->wkeys, m->nwkeys);
+    m->rc = kv_unit_reserve(sh);
+    m->reserved = m->rc == SW_OK;
+    if (m->rc != SW_OK) { /* a refusal's words are this thread's (kv_refusal) */
+        struct exec x = {.srv = sh->srv, .self = sh, .out = &m->out};
+        reply_status(&x, m->rc);
+    }
+}
+
 /* m's locks are granted: its first step. */
 static void prepare(struct srv_shard *sh, struct msg *m)
 {
-    if (runs_at_grant(sh->srv, m->tk))
+    if (m->tk->merge == MERGE_EXEC)
+        prepare_exec(sh, m);
+    else if (runs_at_grant(sh->srv, m->tk))
         exec_part(sh, m, m->tk->run);
     else
         prepare_write(sh, m);
@@ -498,40 +524,83 @@ static void unlock(struct srv_shard *sh, struct msg *m)
         grant(sh);
 }
 
+/* Calls fn(ctx, k) with each key part m locks (an EXEC's: its commands'
+ * and its watched keys), until fn fails; false if one failed, or a key
+ * could not be built. */
+static bool each_key(struct srv_shard *sh, const struct msg *m, bool (*fn)(void *, struct kkey *),
+                     void *ctx)
+{
+    bool ok = true;
+    for (size_t j = 0; j < m->nsubs && ok; j++) {
+        const struct msg *q = m->subs[j];
+        const struct cmd_def *d = q->cmd;
+        size_t last = d->last < 0 ? q->argc - 1 : (size_t)d->last;
+        for (size_t i = (size_t)d->first; d->first > 0 && i <= last && i < q->argc && ok;
+             i += (size_t)d->step) {
+            struct kkey k;
+            ok = kkey_build(sh->srv, q->db, &q->argv[i], &k) == SW_OK && fn(ctx, &k);
+            kkey_free(&k);
+        }
+    }
+    for (size_t j = 0; j < m->nwkeys && ok; j++) {
+        const struct watched *w = &m->wkeys[j];
+        struct kkey k = {.hash = w->hash, .p = w->key, .len = w->len, .sh = sh, .db = w->key[0]};
+        ok = fn(ctx, &k);
+    }
+    for (size_t i = 1; i < m->argc && ok; i += m->tk->step) {
+        struct kkey k;
+        ok = kkey_build(sh->srv, m->db, &m->argv[i], &k) == SW_OK && fn(ctx, &k);
+        kkey_free(&k);
+    }
+    return ok;
+}
+
+struct locking {
+    struct srv_shard *sh;
+    struct msg *m;
+    uint64_t stamp;
+    size_t n;
+};
+
+static bool count_key(void *ctx, struct kkey *k)
+{
+    (void)k;
+    ((struct locking *)ctx)->n++;
+    return true;
+}
+
+/* Refers m to k's lock, once however often m names k. */
+static bool lock_key(void *ctx, struct kkey *k)
+{
+    struct locking *x = ctx;
+    struct klock *l = lt_get(&x->sh->locks, k->hash, k->p, k->len);
+    if (!l)
+        return false;
+    if (l->stamp != x->stamp) {
+        l->stamp = x->stamp;
+        l->refs++;
+        x->m->locks[x->m->nlocks++] = l;
+    }
+    return true;
+}
+
 /* A part has arrived: it waits for its keys' locks behind the parts that
  * came before it. */
 static void enqueue(struct srv_shard *sh, struct msg *m)
 {
     static _Thread_local uint64_t arrivals;
-    uint64_t stamp = ++arrivals;
-    size_t step = m->tk->step, n = (m->argc - 1 + step - 1) / step;
-    m->locks = malloc(n * sizeof *m->locks);
-    if (!m->locks) {
-        m->rc = SW_ENOMEM;
-        answer(sh, m, MSG_READY);
-        return;
-    }
-    for (size_t i = 1; i < m->argc; i += step) {
-        struct kkey k;
-        struct klock *l = NULL;
-        if (kkey_build(sh->srv, m->db, &m->argv[i], &k) == SW_OK) {
-            l = lt_get(&sh->locks, k.hash, k.p, k.len);
-            kkey_free(&k);
-        }
-        if (!l) {
-            m->rc = SW_ENOMEM;
-            break;
-        }
-        if (l->stamp != stamp) {
-            l->stamp = stamp;
-            l->refs++;
-            m->locks[m->nlocks++] = l;
-        }
-    }
-    if (m->rc != SW_OK) { /* nothing granted: let go and report */
+    struct locking x = {.sh = sh, .m = m, .stamp = ++arrivals};
+    if (m->tk->merge == MERGE_EXEC)
+        each_key(sh, m, count_key, &x);
+    else
+        x.n = (m->argc - 1 + m->tk->step - 1) / m->tk->step;
+    m->locks = malloc((x.n ? x.n : 1) * sizeof *m->locks);
+    if (!m->locks || !each_key(sh, m, lock_key, &x)) {
+        /* nothing granted: let go and report */
         for (size_t i = 0; i < m->nlocks; i++)
             lt_put(&sh->locks, m->locks[i]);
         m->nlocks = 0;
+        m->rc = SW_ENOMEM;
         answer(sh, m, MSG_READY);
         return;
     }
@@ -549,10 +618,42 @@ static void enqueue(struct srv_shard *sh, struct msg *m)
     msg_append(&sh->pending, &sh->pending_tail, m);
 }
 
+/* An EXEC's part runs its commands, in queue order, each answering into
+ * its own reply; on a durable server their writes are one PART record of
+ * the transaction (db/shard.h). Its keys stay locked until the decision. */
+static void run_exec_part(struct srv_shard *sh, struct msg *m)
+{
+    bool durable = sh->srv->cfg.dir;
+    if (durable)
+        sw__shard_unit_begin(sh->core); /* its reservation, taken */
+    m->reserved = false;
+    for (size_t j = 0; j < m->nsubs; j++) {
+        struct msg *q = m->subs[j];
+        struct exec x = {.srv = sh->srv,
+                         .self = sh,
+                         .db = q->db,
+                         .argc = q->argc,
+                         .argv = q->argv,
+                         .out = &q->out};
+        q->cmd->fn(&x);
+    }
+    if (durable) {
+        if (sw__shard_unit_end_part(sh->core, m->txid, m->nparts, m->partno, &m->stx) != SW_OK)
+            srv_log_lost(sh);
+        sh->dirty = true;
+    }
+}
+
 /* ---- the coordinator ----------------------------------------------------------- */
 
 static void txn_free(struct txn *t)
 {
+    while (t->queue) {
+        struct msg *q = t->queue;
+        t->queue = q->qnext;
+        msg_free(q);
+    }
+    multi_tok_done(t->wtok);
     free(t->owner);
     free(t->hash);
     free(t);
@@ -719,6 +820,28 @@ static void all_ready(struct srv_shard *sh, struct txn *t)
         if (t->part[i])
             found += t->part[i]->found;
     }
+    if (t->k->merge == MERGE_EXEC) {
+        /* Every key locked, the watched ones too: no write to them can
+         * come between this look at the token and the commands. */
+        bool dirty = rc == SW_OK && multi_tok_dirty(t->wtok);
+        if (rc == SW_OK && !dirty) {
+            t->phase = 1;
+            t->left = t->parts;
+            send_parts(sh, t, MSG_APPLY);
+            return;
+        }
+        struct exec x = {.srv = s, .out = &t->slot->out};
+        struct msg *err = part_error(s, t);
+        if (dirty)
+            sw__resp_add_null_array(x.out);
+        else if (err)
+            sw__resp_add_raw(x.out, sw__resp_buf_data(&err->out), sw__resp_buf_len(&err->out));
+        else
+            reply_status(&x, rc);
+        send_parts(sh, t, MSG_UNLOCK);
+        finish(sh, t);
+        return;
+    }
     bool ran = runs_at_grant(s, t->k);
     if (!ran && rc == SW_OK && (t->k->merge != MERGE_NX || found == 0)) {
         /* Decided: every part's PART is logged (and synced, with
@@ -746,6 +869,27 @@ static void all_done(struct srv_shard *sh, struct txn *t)
     finish(sh, t);
 }
 
+/* Every part of an EXEC has run its commands (and logged them: decided),
+ * or, later, committed. */
+static void exec_done(struct srv_shard *sh, struct txn *t)
+{
+    if (t->phase == 1) {
+        sw__resp_buf *out = &t->slot->out;
+        size_t n = 0;
+        for (const struct msg *q = t->queue; q; q = q->qnext)
+            n++;
+        sw__resp_add_array(out, n);
+        for (const struct msg *q = t->queue; q; q = q->qnext)
+            sw__resp_add_raw(out, sw__resp_buf_data(&q->out), sw__resp_buf_len(&q->out));
+        hand_reply(t);
+        t->phase = 2;
+        t->left = t->parts;
+        send_parts(sh, t, MSG_COMMIT);
+        return;
+    }
+    all_done(sh, t);
+}
+
 void txn_handle(struct srv_shard *sh, struct msg *m)
 {
     struct txn *t = m->txn;
@@ -755,7 +899,12 @@ void txn_handle(struct srv_shard *sh, struct msg *m)
     case MSG_LOCK:
         enqueue(sh, m);
         break;
-    case MSG_APPLY: /* decided: logs so, writes, and lets the keys go */
+    case MSG_APPLY:                       /* decided: logs so, writes, and lets the keys go */
+        if (m->tk->merge == MERGE_EXEC) { /* an EXEC's runs, then waits for its decision */
+            run_exec_part(sh, m);
+            answer(sh, m, MSG_DONE);
+            break;
+        }
         kv_tx_decide(sh, m->stx);
         sw__resp_buf_consume(&m->out, sw__resp_buf_len(&m->out)); /* replied already */
         exec_part(sh, m, m->tk->run);
@@ -763,7 +912,15 @@ void txn_handle(struct srv_shard *sh, struct msg *m)
         unlock(sh, m);
         answer(sh, m, MSG_DONE);
         break;
+    case MSG_COMMIT: /* an EXEC's part: decided */
+        kv_tx_decide(sh, m->stx);
+        kv_tx_applied(sh);
+        unlock(sh, m);
+        answer(sh, m, MSG_DONE);
+        break;
     case MSG_UNLOCK: /* the end: called off, or every part's decision logged */
+        if (m->reserved)
+            kv_unit_unreserve(sh);
         if (m->locks)
             unlock(sh, m);
         kv_tx_forget(sh, m->stx);
@@ -774,7 +931,9 @@ void txn_handle(struct srv_shard *sh, struct msg *m)
             all_ready(sh, t);
         break;
     case MSG_DONE:
-        if (--t->left == 0)
+        if (--t->left == 0 && t->k->merge == MERGE_EXEC)
+            exec_done(sh, t);
+        else if (t->left == 0)
             all_done(sh, t);
         break;
     default:
@@ -833,11 +992,11 @@ static bool split(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def 
     return ok;
 }
 
-bool txn_start(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
-               const struct txn_kind *k)
+/* Counts c's transaction in, unless a world operation waits for the
+ * transactions to end: then c waits, and this says false. */
+static bool admit(struct conn *c, const sw__resp_cmd *cmd)
 {
-    struct srv_shard *sh = c->sh;
-    struct srv *s = sh->srv;
+    struct srv *s = c->sh->srv;
     /* seq_cst: see txn_world_may_start. */
     atomic_fetch_add_explicit(&s->txns_live, 1, memory_order_seq_cst);
     if (atomic_load_explicit(&s->world_wanted, memory_order_seq_cst) > 0) {
@@ -845,28 +1004,32 @@ bool txn_start(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
         txn_wait(c, cmd, WAIT_SCHED);
         return false;
     }
-    struct txn *t = calloc(1, sizeof *t + s->n * sizeof t->part[0]);
-    struct msg *slot = msg_new(c, MSG_SLOT, NULL, NULL);
-    if (t) {
-        t->c = c;
-        t->k = k;
-        t->nkeys = (cmd->argc - 1) / k->step;
-        t->owner = malloc(t->nkeys * sizeof *t->owner);
-        t->hash = malloc(t->nkeys * sizeof *t->hash);
-    }
-    if (!t || !t->owner || !t->hash || !slot || !split(c, cmd, d, t)) {
-        atomic_fetch_sub_explicit(&s->txns_live, 1, memory_order_release);
-        if (t)
-            for (unsigned i = 0; i < s->n; i++)
-                if (t->part[i])
-                    msg_free(t->part[i]);
-        if (t)
-            txn_free(t);
-        if (slot)
-            msg_free(slot);
-        conn_close(c);
-        return false;
-    }
+    return true;
+}
+
+/* Out of memory making t: c closes. */
+static bool abandon(struct conn *c, struct txn *t, struct msg *slot)
+{
+    struct srv *s = c->sh->srv;
+    atomic_fetch_sub_explicit(&s->txns_live, 1, memory_order_release);
+    for (unsigned i = 0; t && i < s->n; i++)
+        if (t->part[i])
+            msg_free(t->part[i]);
+    if (t)
+        txn_free(t);
+    if (slot)
+        msg_free(slot);
+    conn_close(c);
+    return false;
+}
+
+/* t, its parts made, starts: its reply takes its place in c's queue, and
+ * its parts leave at the end of the turn, with every other message of it,
+ * under sched (route_send_replies). */
+static bool launch(struct conn *c, struct txn *t, struct msg *slot)
+{
+    struct srv_shard *sh = c->sh;
+    struct srv *s = sh->srv;
     t->left = t->parts;
     t->slot = slot;
     route_count(c);
@@ -878,11 +1041,128 @@ bool txn_start(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
         t->cnext->cprev = t;
     c->txn_list = t;
     atomic_fetch_add_explicit(&s->inflight, 1, memory_order_relaxed);
-    /* The parts leave at the end of the turn, with every other message of
-     * it, under sched (route_send_replies). */
     for (unsigned i = 0; i < s->n; i++)
         if (t->part[i])
             route_send(sh, i, t->part[i]);
     sh->scheduling = true;
     return true;
+}
+
+/* A new transaction of c, of kind k, and its reply slot (*slot); NULL
+ * (or *slot NULL) when out of memory. */
+static struct txn *txn_new(struct conn *c, const struct txn_kind *k, struct msg **slot)
+{
+    struct txn *t = calloc(1, sizeof *t + c->sh->srv->n * sizeof t->part[0]);
+    *slot = msg_new(c, MSG_SLOT, NULL, NULL);
+    if (t) {
+        t->c = c;
+        t->k = k;
+    }
+    return t;
+}
+
+bool txn_start(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
+               const struct txn_kind *k)
+{
+    if (!admit(c, cmd))
+        return false;
+    struct msg *slot;
+    struct txn *t = txn_new(c, k, &slot);
+    if (t) {
+        t->nkeys = (cmd->argc - 1) / k->step;
+        t->owner = malloc(t->nkeys * sizeof *t->owner);
+        t->hash = malloc(t->nkeys * sizeof *t->hash);
+    }
+    if (!t || !t->owner || !t->hash || !slot || !split(c, cmd, d, t))
+        return abandon(c, t, slot);
+    return launch(c, t, slot);
+}
+
+/* The hashes of queued command q's keys, into h (NULL: counts them). */
+static size_t queued_keys(struct srv *s, const struct msg *q, uint64_t *h)
+{
+    const struct cmd_def *d = q->cmd;
+    size_t n = 0, last = d->last < 0 ? q->argc - 1 : (size_t)d->last;
+    for (size_t i = (size_t)d->first; d->first > 0 && i <= last && i < q->argc;
+         i += (size_t)d->step, n++) {
+        struct kkey k;
+        if (h && kkey_build(s, q->db, &q->argv[i], &k) == SW_OK) {
+            h[n] = k.hash;
+            kkey_free(&k);
+        } else if (h) {
+            h[n] = 0;
+        }
+    }
+    return n;
+}
+
+/* An EXEC's parts: one per shard of its commands' keys (the connection's
+ * own for commands without keys) and of its watched keys, each with those
+ * commands, in queue order, and those watched keys. */
+static bool split_exec(struct conn *c, const struct cmd_def *d, struct txn *t)
+{
+    struct srv *s = c->sh->srv;
+    struct watched *w;
+    size_t nw, nkeys = 0, nsub[s->n], nwk[s->n];
+    t->queue = multi_take(c, &t->wtok, &w, &nw);
+    memset(nsub, 0, sizeof nsub);
+    memset(nwk, 0, sizeof nwk);
+    for (const struct msg *q = t->queue; q; q = q->qnext) {
+        nsub[multi_cmd_shard(c, q)->index]++;
+        nkeys += queued_keys(s, q, NULL);
+    }
+    for (size_t j = 0; j < nw; j++)
+        nwk[w[j].sh->index]++;
+    t->hash = malloc((nkeys ? nkeys : 1) * sizeof *t->hash);
+    bool ok = t->hash != NULL;
+    for (const struct msg *q = t->queue; q && ok; q = q->qnext)
+        t->nkeys += queued_keys(s, q, t->hash + t->nkeys);
+    uint64_t txid =
+        s->cfg.dir ? atomic_fetch_add_explicit(&s->next_txid, 1, memory_order_relaxed) : 0;
+    for (unsigned i = 0; i < s->n && ok; i++) {
+        if (!nsub[i] && !nwk[i])
+            continue;
+        struct msg *m = msg_new(c, MSG_LOCK, NULL, d);
+        if (m) {
+            t->part[i] = m;
+            m->subs = malloc((nsub[i] ? nsub[i] : 1) * sizeof *m->subs);
+            m->wkeys = malloc((nwk[i] ? nwk[i] : 1) * sizeof *m->wkeys);
+        }
+        ok = m && m->subs && m->wkeys;
+        if (ok) {
+            m->txn = t;
+            m->tk = &exec_kind;
+            m->txid = txid;
+            m->partno = t->parts++;
+        }
+    }
+    if (ok) {
+        for (struct msg *q = t->queue; q; q = q->qnext) {
+            struct msg *m = t->part[multi_cmd_shard(c, q)->index];
+            m->subs[m->nsubs++] = q;
+        }
+        for (size_t j = 0; j < nw; j++) { /* the keys' copies move to the parts */
+            struct msg *m = t->part[w[j].sh->index];
+            m->wkeys[m->nwkeys++] = w[j];
+        }
+        for (unsigned i = 0; i < s->n; i++)
+            if (t->part[i])
+                t->part[i]->nparts = t->parts;
+    } else {
+        for (size_t j = 0; j < nw; j++)
+            free(w[j].key);
+    }
+    free(w);
+    return ok;
+}
+
+bool txn_start_exec(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d)
+{
+    if (!admit(c, cmd))
+        return false;
+    struct msg *slot;
+    struct txn *t = txn_new(c, &exec_kind, &slot);
+    if (!t || !slot || !split_exec(c, d, t))
+        return abandon(c, t, slot);
+    return launch(c, t, slot);
 }

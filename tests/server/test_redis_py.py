@@ -985,6 +985,61 @@ class TestTransactions(Base):
         self.assertTrue(self.r.ping())
 
 
+    def test_exec_on_the_locks(self):
+        """MULTI/EXEC whose commands each name one shard's keys runs on the
+        key locks: EXECs of SETs over every shard, beside MSETs of the same
+        keys, are each all or nothing to MGET readers and to readers' own
+        EXECs; INCRs of two counters on different shards inside EXEC lose
+        nothing; WATCH still aborts an EXEC whose key changed."""
+        keys, errors = self.KEYS, []
+        a, b = "tx:count:a", "tx:count:b"
+        self.r.mset({a: 0, b: 0})
+        done = threading.Event()
+
+        def writer(t):
+            c = self.client()
+            for n in range(40):
+                if t % 2:
+                    c.mset({k: "w%d-%d" % (t, n) for k in keys})
+                    continue
+                p = c.pipeline(transaction=True)
+                for k in reversed(keys) if n % 2 else keys:
+                    p.set(k, "w%d-%d" % (t, n))
+                p.incr(a)
+                p.incr(b)
+                p.execute()
+
+        def reader(t):
+            c = self.client()
+            while not done.is_set():
+                p = c.pipeline(transaction=True)
+                for k in keys:
+                    p.get(k)
+                for got in (c.mget(keys), p.execute()):
+                    if len(set(got)) != 1:
+                        errors.append("reader %d saw %r" % (t, got))
+                        return
+
+        rs = [threading.Thread(target=reader, args=(t,)) for t in range(3)]
+        for th in rs:
+            th.start()
+        errors += self.run_threads([writer] * 6)
+        done.set()
+        for th in rs:
+            th.join(60)
+        self.assertEqual([], errors[:5])
+        self.assertEqual([b"120", b"120"], self.r.mget(a, b))
+        # WATCH of keys on two shards, one changed: the EXEC runs nothing.
+        c = self.client()
+        p = c.pipeline(transaction=True)
+        p.watch(keys[0], keys[1])
+        self.r.set(keys[1], "changed")
+        p.multi()
+        p.set(keys[0], "x")
+        p.set(keys[2], "x")
+        self.assertRaises(redis.WatchError, p.execute)
+        self.assertNotEqual(b"x", self.r.get(keys[0]))
+
 class TestMultiExec(Base):
     """MULTI/EXEC and WATCH from many connections, on keys over every shard:
     an EXEC is all or nothing to every reader, and WATCH loses no update."""
@@ -1330,18 +1385,25 @@ class TestDurability(unittest.TestCase):
                 except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
                     pass
 
-            # MSET writers: each MSETs its four keys (which span shards) to
-            # one version after another, through the transactions' two steps
-            # (a durable write holds its room, then applies).
-            msetters = 3
+            # MSET and MULTI/EXEC writers: each sets its four keys (which
+            # span shards) to one version after another, as a transaction
+            # across the shards: each logs its part, then the decision.
+            msetters = 4
             m_acked, m_sent = [0] * msetters, [0] * msetters
 
             def mwrite(w):
                 cl = srv.client(socket_timeout=10)
+                keys = ["dm:%d:%d" % (w, i) for i in range(4)]
                 try:
                     for v in range(1, 10**9):
                         m_sent[w] = v
-                        cl.mset({"dm:%d:%d" % (w, i): v for i in range(4)})
+                        if w % 2 == 0:
+                            cl.mset({k: v for k in keys})
+                        else:
+                            p = cl.pipeline(transaction=True)
+                            for k in keys:
+                                p.set(k, v)
+                            p.execute()
                         m_acked[w] = v
                 except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
                     pass
@@ -1367,14 +1429,13 @@ class TestDurability(unittest.TestCase):
                 self.assertEqual([], lost[:10], "acknowledged SETs lost (%d)" % len(lost))
                 last = int(c.get("dur:%d:last" % w))
                 self.assertTrue(acked[w][-1] <= last <= sent[w], (acked[w][-1], last, sent[w]))
-            # Every key has the last acknowledged MSET's version, or the one
-            # in flight at the kill (each shard logs its own part, so that
-            # one may be there in some shards only: issue 17).
+            # The four keys all have the last acknowledged version, or all
+            # the one in flight at the kill: never some of each.
             for w in range(msetters):
-                self.assertGreater(m_acked[w], 0, "MSET writer %d got no reply" % w)
+                self.assertGreater(m_acked[w], 0, "MSET/EXEC writer %d got no reply" % w)
                 got = [int(v or 0) for v in c.mget(["dm:%d:%d" % (w, i) for i in range(4)])]
-                for v in got:
-                    self.assertTrue(m_acked[w] <= v <= m_sent[w], (w, got, m_acked[w], m_sent[w]))
+                self.assertEqual(1, len(set(got)), ("half a transaction", w, got))
+                self.assertTrue(m_acked[w] <= got[0] <= m_sent[w], (w, got, m_acked[w], m_sent[w]))
             if STEWARD:
                 self.check_ledger(c, ids, opening, moves_acked, in_flight)
             c.close()
