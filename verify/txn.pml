@@ -25,13 +25,18 @@
  *    joins the shard's pending FIFO.
  *  - take, with prepare: on its grant a part locks its keys; a read (MGET)
  *    runs at once, and so does a write when the server has no log
- *    (runs_at_grant); a logged write only prepares (holds log room). Then
- *    READY to the coordinator.
+ *    (runs_at_grant); a logged write only prepares: it logs its PART
+ *    record (sw__shard_tx_prepare), not applied, and the part is live on
+ *    its shard. Then READY to the coordinator, after the turn's commit.
  *  - all_ready, on the coordinator at the last READY: when the parts ran
  *    at their grant, the reply and txns_live-- (finish), and UNLOCK to
- *    each part at the turn's end (no answer awaited); else APPLY to each:
- *    the part writes, unlocks and answers DONE, and at the last DONE
- *    (all_done) the reply and txns_live--.
+ *    each part at the turn's end (no answer awaited). A logged write is
+ *    decided here: its reply goes out now, with APPLY to each part, which
+ *    logs its DECIDED, writes, unlocks and answers DONE; at the last DONE
+ *    (all_done), txns_live-- and FORGET to each part (sw__shard_tx_forget:
+ *    the part is no longer live; no lock effect). verify/txlog.pml checks
+ *    those records across a crash; here FORGET asserts what it relies on,
+ *    that every part's DECIDED is logged by then.
  *  - unlock: the part's locks go; then the EXECs parked there whose keys
  *    are free run, in order (unpark); then the connections of this shard
  *    waiting for a lock run their command again (resume, WAIT_LOCK), each
@@ -71,11 +76,13 @@
  * push is one step, a transaction's first LOCK push taking `sched` and its
  * last letting it go (APPLY and UNLOCK are pushed without it, as from a
  * turn that starts no transaction); txns_live-- in finish comes before
- * the UNLOCKs are pushed, as in the code. The two halves of each seq_cst
- * handshake are steps of their own. The world operation's pause, run and
- * world_wanted-- are one step: every other shard is paused and its own
- * shard's thread runs it; that txn_world_done comes a little later in the
- * code changes nothing but how long a transaction backs off.
+ * the UNLOCKs are pushed, as in the code; a logged write's reply (and its
+ * client's next command, when it has one) comes in the step of its last
+ * READY. The two halves of each seq_cst handshake are steps of their own.
+ * The world operation's pause, run and world_wanted-- are one step: every
+ * other shard is paused and its own shard's thread runs it; that
+ * txn_world_done comes a little later in the code changes nothing but how
+ * long a transaction backs off.
  *
  * Why it cannot deadlock: a part waits for a holder of one of its keys,
  * or for an earlier part still pending on one. A holder that came after
@@ -99,8 +106,12 @@
  * granted; a later read of another key of the transaction waits for its
  * part's lock or finds the write done. An MGET holds its shared locks over
  * the same span, so it reads its keys at one moment in the order of the
- * writes. A world operation runs only while no transaction is live, and
- * none goes live until it is done.
+ * writes. A logged write's client has its reply before the writes are
+ * made, but its keys are locked until then, so its next read waits for
+ * them (mset-ryw, 10). A world operation runs only while no transaction is
+ * live, and none goes live until it is done; a logged write stays live
+ * until its last DONE, not its reply (BUG_LIVE_AT_REPLY), so a world
+ * operation never runs between its parts' APPLYs.
  *
  * The model: two shards of two keys (key k on shard k % 2: k0 and k2 on
  * shard 0, k1 and k3 on shard 1), each key's value (the id of its last
@@ -120,7 +131,7 @@
 #define NP 7 /* clients, ids 1 .. NP - 1 */
 #define QN 3 /* parts pending, or EXECs parked, per shard */
 
-mtype = {LOCK, APPLY, UNLOCK, EXEC, READY, DONE, VAL};
+mtype = {LOCK, APPLY, UNLOCK, FORGET, EXEC, READY, DONE, VAL};
 
 /* A shard's inbox: the message and a client id (the transaction's or the
  * EXEC's). */
@@ -142,6 +153,7 @@ byte order;
 byte pmask[NP * NS]; /* transaction id's keys on shard s: bit i for KEY(s, i) */
 bool pwrite[NP];    /* it writes (MSET), else reads (MGET) */
 byte nclients;
+byte nryw; /* the client id that reads its transaction's writes after its reply, else 0 */
 
 /* ---- the shards ---- */
 
@@ -158,15 +170,22 @@ bool plocked[NP * NS]; /* part (id, s) holds its locks */
 byte pread[NP * NS];   /* the value a read part read */
 byte xholders[NS];     /* ghost: write parts holding locks on the shard */
 byte holders[NS];      /* ghost: parts holding locks on the shard */
+/* A logged write part on its shard (sw__shard_tx_*): live from its PART
+ * (logged at the grant) until its FORGET (nlive counts them); decided once
+ * its DECIDED is logged (at its APPLY). */
+byte nlive;
+bool pdec[NP * NS];
 
 /* ---- the clients ---- */
 
 byte chome[NP];  /* the client's shard */
+byte rywof[NP];  /* a client reading its own transaction's writes after its reply: that transaction, else 0 */
 byte ckey[NP];   /* its single-key command: the key, */
 bool cwr[NP];    /* a write (SET of its id) or a read (GET), */
 bool cwaits[NP]; /* and whether it waits on its own shard (WAIT_LOCK) */
 
 byte txns_live, world_wanted;
+byte replied; /* ghost: logged transactions replied to whose parts are not all done */
 byte pushed; /* ghost: the last transaction whose parts left (for `order`) */
 byte sched; /* the transaction whose turn holds `sched`, 0 none */
 byte finished; /* clients done */
@@ -192,6 +211,9 @@ hidden byte kf_f, ul_w, gr_ok, gr_hc, gr_st, eq_f; /* bits cannot be hidden */
  * enqueue or in the scan) until the last shared holder lets go, which
  * clears it; an unlock whose unpark ran an EXEC also scans. */
 #define BUG_WRITER_FLAG 10
+#define BUG_PART_UNLOCK 11 /* a logged write part lets go of its locks when it logs its PART (its grant) */
+#define BUG_LIVE_AT_REPLY 12 /* a logged write's txns_live-- comes with its reply, not at the last DONE */
+#define BUG_FORGET_EARLY 13 /* the coordinator sends FORGET with the APPLYs, not at the last DONE */
 
 /* The witnesses (TXN_WITNESS). */
 #define W_PARALLEL 1    /* two write parts hold locks on one shard at once */
@@ -204,6 +226,8 @@ hidden byte kf_f, ul_w, gr_ok, gr_hc, gr_st, eq_f; /* bits cannot be hidden */
 #define W_WW_BLOCKS 8   /* a read part waits behind writer_waiting (BUG_WRITER_FLAG only) */
 #define W_SCAN_HOLDS 9  /* the grant scan holds a part back behind an earlier pending one */
 #define W_RESUMED 10    /* an unlock resumes a connection's command, which runs */
+#define W_RYW_WAITS 11  /* a client's read of its own write, after the reply, waits for the part's lock */
+#define W_LIVE_REPLIED 12 /* a world operation waits for a transaction already replied to */
 
 #define WITNESS(n) assert(witness != (n))
 #define WITNESS_IF(n, cond) assert(witness != (n) || !(cond))
@@ -253,7 +277,8 @@ inline take(s, id)
 {
     if
     :: (bug == BUG_READ_EARLY && !pwrite[id]) ||
-       (bug == BUG_WRITE_EARLY && pwrite[id] && !logged) ->
+       (bug == BUG_WRITE_EARLY && pwrite[id] && !logged) ||
+       (bug == BUG_PART_UNLOCK && pwrite[id] && logged) ->
         skip /* takes its locks and lets go of them at once: as if never taken */
     :: else ->
         tk_i = 0;
@@ -277,8 +302,13 @@ inline take(s, id)
         :: else -> skip
         fi
     fi;
-    /* prepare: a read reads its keys (pread keeps the last); a write with
-     * no log writes */
+    /* prepare: a logged write logs its PART (sw__shard_tx_prepare), live
+     * until its FORGET; a read reads its keys (pread keeps the last); a
+     * write with no log writes */
+    if
+    :: pwrite[id] && logged -> nlive++
+    :: else -> skip
+    fi;
     tk_i = 0;
     do
     :: tk_i < NK ->
@@ -294,9 +324,10 @@ inline take(s, id)
     reply[id]!READY(s)
 }
 
-/* The APPLY's writes (exec_part). */
+/* The APPLY's DECIDED record (sw__shard_tx_decide) and writes (exec_part). */
 inline apply_writes(s, id)
 {
+    pdec[id * NS + s] = true;
     tk_i = 0;
     do
     :: tk_i < NK ->
@@ -548,6 +579,11 @@ end:
                 unlock(s, id);
                 reply[id]!DONE(s)
             :: op == UNLOCK -> unlock(s, id)
+            :: op == FORGET ->
+                /* sw__shard_tx_forget, no lock effect. txlog.pml relies on
+                 * every part's DECIDED being logged by now. */
+                assert(pdec[id * NS] && pdec[id * NS + 1]);
+                nlive--
             :: op == EXEC -> /* txn_exec */
                 keys_free(id, kf_f);
                 if
@@ -557,7 +593,8 @@ end:
                     park[s * QN + kn[s]] = id;
                     kn[s]++;
                     WITNESS(W_PARKED);
-                    WITNESS_IF(W_GET_WAITS, !cwr[id])
+                    WITNESS_IF(W_GET_WAITS, !cwr[id]);
+                    WITNESS_IF(W_RYW_WAITS, rywof[id] != 0)
                 fi
             fi;
             op = LOCK;
@@ -583,7 +620,8 @@ inline single(id, k, wr, out)
             :: kf_f -> run_single(id)
             :: else ->
                 cwaits[id] = true;
-                WITNESS_IF(W_GET_WAITS, !wr)
+                WITNESS_IF(W_GET_WAITS, !wr);
+                WITNESS_IF(W_RYW_WAITS, rywof[id] != 0)
             fi
         :: else -> inbox[k % NS]!EXEC(id)
         fi
@@ -612,9 +650,26 @@ inline finish()
     txns_live--
 }
 
+/* The client of transaction t, once its reply has come: GET k0 (an EXEC
+ * to shard 0, as its home is shard 1), then GET k1 (here). The only
+ * writer of both, it must read its own writes, though its parts may not
+ * have applied them yet. It is client id (the same connection, in the
+ * code). */
+proctype ryw(byte id; byte t)
+{
+    byte v;
+    single(id, KEY(0, 0), false, v);
+    assert(v == t);
+    single(id, KEY(1, 0), false, v);
+    assert(v == t);
+    finished++
+}
+
 /* A client's transaction (txn_start, then the coordinator's all_ready and
  * all_done): an MSET of its id to its keys, or an MGET of them, checked
- * when its reply comes. */
+ * when its reply comes. A logged write is decided at the last READY: its
+ * reply goes out then, with the APPLYs; txns_live-- and the FORGETs wait
+ * for the last DONE. */
 proctype txn(byte id)
 {
     byte left, s, r0, r1;
@@ -651,7 +706,8 @@ proctype txn(byte id)
         fi
     };
     left = 2;
-    /* The READYs: at the last, all_ready. */
+    /* The READYs: at the last, all_ready. A logged write is decided
+     * there: its reply (and so its client's next command) goes out now. */
     do
     :: left == 0 -> break
     :: atomic {
@@ -663,6 +719,16 @@ proctype txn(byte id)
             fi;
             if
             :: left == 0 && RUNS_AT_GRANT(id) -> finish()
+            :: left == 0 && !RUNS_AT_GRANT(id) -> /* the reply */
+                replied++;
+                if
+                :: bug == BUG_LIVE_AT_REPLY -> finish()
+                :: else -> skip
+                fi;
+                if
+                :: nryw != 0 -> run ryw(nryw, id)
+                :: else -> skip
+                fi
             :: else -> skip
             fi;
             s = 0
@@ -670,9 +736,13 @@ proctype txn(byte id)
     od;
     if
     :: RUNS_AT_GRANT(id) -> push_each(id, UNLOCK) /* they ran: unlock */
-    :: else -> /* logged writes: apply, then all_done at the last DONE */
+    :: else -> /* logged writes: apply; at the last DONE, all_done */
         if
         :: bug != BUG_EARLY_APPLY -> push_each(id, APPLY)
+        :: else -> skip
+        fi;
+        if
+        :: bug == BUG_FORGET_EARLY -> push_each(id, FORGET)
         :: else -> skip
         fi;
         left = 2;
@@ -682,12 +752,22 @@ proctype txn(byte id)
                 reply[id]??DONE(s) ->
                 left--;
                 if
-                :: left == 0 -> finish()
+                :: left == 0 ->
+                    replied--;
+                    if
+                    :: bug != BUG_LIVE_AT_REPLY -> finish()
+                    :: else -> skip
+                    fi
                 :: else -> skip
                 fi;
                 s = 0
             }
-        od
+        od;
+        /* every part's DECIDED is logged: they may forget it */
+        if
+        :: bug != BUG_FORGET_EARLY -> push_each(id, FORGET)
+        :: else -> skip
+        fi
     fi;
     /* An MGET read a key per shard (its part's last, when it has two):
      * both from one MSET, or neither; or, beside a single-key writer's
@@ -739,6 +819,7 @@ proctype world(byte id)
     :: bug == BUG_WORLD_NOWAIT || txns_live == 0
     :: bug != BUG_WORLD_NOWAIT && txns_live > 0 ->
         WITNESS(W_WORLD_WAITS);
+        WITNESS_IF(W_LIVE_REPLIED, replied > 0);
         txns_live == 0
     fi;
     atomic {
@@ -847,6 +928,16 @@ init
             chome[6] = 1;
             run setter(6, K0, NONE);
             nclients = 6
+        :: cfg == 10 ->
+            /* mset-ryw: a logged MSET of k0 and k1 from shard 1; once
+             * replied to, its client GETs k0 (an EXEC), then k1 (here), and
+             * must read its own writes. */
+            logged = true;
+            nryw = 2;
+            chome[2] = 1;
+            rywof[2] = 1;
+            mktxn(1, 1, true, 1, 1);
+            nclients = 2
         fi
     }
     /* The end: every client done, every message handled; then no lock is
@@ -859,5 +950,6 @@ init
            shared[0] + shared[1] + shared[2] + shared[3] == 0 &&
            waiting[0] + waiting[1] + waiting[2] + waiting[3] == 0 &&
            !ww[0] && !ww[1] && !ww[2] && !ww[3]);
-    assert(!cwaits[1] && !cwaits[2] && !cwaits[3] && !cwaits[4] && !cwaits[5] && !cwaits[6])
+    assert(!cwaits[1] && !cwaits[2] && !cwaits[3] && !cwaits[4] && !cwaits[5] && !cwaits[6]);
+    assert(replied == 0 && nlive == 0)
 }
