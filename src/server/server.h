@@ -23,7 +23,7 @@
  * locked (no watched key changed: EXEC's check) runs its commands (RUN,
  * as APPLY), logging their writes as its PART; the reply follows the last
  * part's run, and each part's decision and unlock a third message
- * (COMMIT). A part takes a lock on each of
+ * (COMMIT; a memory-only server unlocks at the run). A part takes a lock on each of
  * its keys on its shard (shared for a read, exclusive for a write) and runs
  * once all are granted; its keys stay locked until every part has run, and
  * then the coordinator (the client's shard) unlocks them. A read, or a

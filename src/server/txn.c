@@ -619,8 +619,10 @@ static void enqueue(struct srv_shard *sh, struct msg *m)
 }
 
 /* An EXEC's part runs its commands, in queue order, each answering into
- * its own reply; on a durable server their writes are one PART record of
- * the transaction (db/shard.h). Its keys stay locked until the decision. */
+ * its own reply. On a durable server their writes are one PART record of
+ * the transaction (db/shard.h), and its keys stay locked until the
+ * decision; on a memory-only one they are let go at once (every part
+ * holds its locks before any runs, so none can see another half done). */
 static void run_exec_part(struct srv_shard *sh, struct msg *m)
 {
     bool durable = sh->srv->cfg.dir;
@@ -641,6 +643,8 @@ static void run_exec_part(struct srv_shard *sh, struct msg *m)
         if (sw__shard_unit_end_part(sh->core, m->txid, m->nparts, m->partno, &m->stx) != SW_OK)
             srv_log_lost(sh);
         sh->dirty = true;
+    } else {
+        unlock(sh, m);
     }
 }
 
@@ -882,10 +886,12 @@ static void exec_done(struct srv_shard *sh, struct txn *t)
         for (const struct msg *q = t->queue; q; q = q->qnext)
             sw__resp_add_raw(out, sw__resp_buf_data(&q->out), sw__resp_buf_len(&q->out));
         hand_reply(t);
-        t->phase = 2;
-        t->left = t->parts;
-        send_parts(sh, t, MSG_COMMIT);
-        return;
+        if (sh->srv->cfg.dir) { /* every PART logged: decided */
+            t->phase = 2;
+            t->left = t->parts;
+            send_parts(sh, t, MSG_COMMIT);
+            return;
+        }
     }
     all_done(sh, t);
 }
