@@ -5,9 +5,9 @@ PREFIX ?= /usr/local
 
 .PHONY: all run test test-plain bench bench-scaling bench-device soak fuzz verify redis-suite format install deps clean
 
+# Quiet: the build's output goes to build/plain.log and is shown on failure.
 all: deps
-	cmake -S . -B build/plain -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	cmake --build build/plain -j$(JOBS)
+	@tools/build.sh build/plain $(JOBS) -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
 deps:
 	@tools/deps.sh base

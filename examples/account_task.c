@@ -329,8 +329,9 @@ static int run_clients(account *a)
         return 1;
     int bad = 0;
     for (int i = 0; i < CLIENT_TASKS + THREADS; i++)
-        clients[i] = (struct client){a, i < CLIENT_TASKS ? TASK_ROUNDS : THREAD_ROUNDS,
-                                     0x9E3779B97F4A7C15u * (uint64_t)(i + 1)};
+        clients[i] = (struct client){.acct = a,
+                                     .rounds = i < CLIENT_TASKS ? TASK_ROUNDS : THREAD_ROUNDS,
+                                     .seed = 0x9E3779B97F4A7C15u * (uint64_t)(i + 1)};
     for (int i = 0; i < CLIENT_TASKS; i++) {
         clients[i].done = done;
         sw_wg_add(done, 1);
