@@ -30,6 +30,7 @@ bench: all
 	@bench/server.sh build/plain
 	@STEWARDD_ARGS="--shards 1" MEM_KEYS=0 bench/server.sh build/plain
 	@bench/multikey.sh build/plain
+	@bench/proxy.sh build/plain
 
 # stewardd --shards L against redis-server --io-threads L, L = 1..16: meant
 # for a machine with 16 cores or more.

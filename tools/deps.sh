@@ -7,7 +7,7 @@
 set -euo pipefail
 
 base=(cmake make gcc pkg-config libcmocka-dev libxxhash-dev clang-format clang libclang-rt-dev spin
-      redis-tools python3-redis libhiredis-dev tcl dpkg-dev)
+      redis-tools python3-redis libhiredis-dev tcl dpkg-dev nutcracker)
 bench=(golang-go redis-server redis-tools file)
 
 case "${1:-base}" in
