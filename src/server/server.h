@@ -136,6 +136,7 @@ struct srv_config {
     size_t max_query;     /* client-query-buffer-limit */
     bool protected_mode;  /* refuse non-loopback clients without a password */
     int hz;               /* active expiry and timeouts, times per second */
+    char *config_file;    /* the config file's absolute path, for INFO; NULL: none */
 };
 
 /* ---- connections and messages --------------------------------------------- */
