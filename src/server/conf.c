@@ -3,6 +3,7 @@
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "server/conf.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -156,8 +157,15 @@ static int set_string(struct srv_config *c, const struct conf_option *o, const c
     if (len < (unsigned long long)o->lo || len > (unsigned long long)o->hi || memchr(v, 0, len))
         return SW_EINVAL;
     if (o->kind == CONF_ADDR) {
-        memcpy(field, v, len);
-        field[len] = 0;
+        /* What the server will bind to (server.c), checked now so that a
+         * bad one is found with its line, before anything opens. */
+        char addr[FIELD_SIZE(bind)]; /* len < hi + 1 */
+        unsigned char bin[sizeof(struct in6_addr)];
+        memcpy(addr, v, len);
+        addr[len] = 0;
+        if (inet_pton(AF_INET, addr, bin) != 1 && inet_pton(AF_INET6, addr, bin) != 1)
+            return SW_EINVAL;
+        memcpy(field, addr, len + 1);
         return SW_OK;
     }
     char *s = conf_strndup(v, len);
@@ -235,7 +243,7 @@ static void expected(const struct conf_option *o, char *buf, size_t cap)
         snprintf(buf, cap, "always, everysec or no");
         break;
     case CONF_ADDR:
-        snprintf(buf, cap, "an address of %lld to %lld bytes", o->lo, o->hi);
+        snprintf(buf, cap, "an IPv4 or IPv6 address");
         break;
     case CONF_STRING:
         snprintf(buf, cap, "a%s value without NUL bytes", o->lo > 0 ? " non-empty" : "");
@@ -265,7 +273,7 @@ static int set_value(struct srv_config *c, const struct conf_option *o, const ch
     } else if (rc != SW_OK) {
         char want[64], got[QUOTE_MAX + 8] = "";
         expected(o, want, sizeof want);
-        if (o->kind != CONF_ADDR && o->kind != CONF_STRING)
+        if (o->kind != CONF_STRING)
             snprintf(got, sizeof got, " '%.*s'", (int)(len > QUOTE_MAX ? QUOTE_MAX : len), v);
         say(err, errlen, "bad value%s for %s%s%s: expected %s", got, flag ? "--" : "'", o->name,
             flag ? "" : "'", want);

@@ -30,7 +30,7 @@ enum conf_kind {
     CONF_BYTES,    /* a size_t of at least lo, with Redis's units (256mb) */
     CONF_YESNO,    /* a bool: yes or no */
     CONF_FSYNC,    /* an enum sw_fsync: always, everysec or no */
-    CONF_ADDR,     /* a char array: from lo to hi bytes, no NUL */
+    CONF_ADDR,     /* a char array: an IPv4 or IPv6 address of lo to hi bytes */
     CONF_STRING,   /* a char * of ours (conf_free frees it): from lo to hi bytes, no NUL */
 };
 
