@@ -38,4 +38,14 @@ LD_LIBRARY_PATH=$lib "$tmp/shared"
 "$cc" -std=c11 -Wall -Wextra -Werror "$tmp/main.c" -o "$tmp/static" $(pkg-config --cflags steward) \
     "$lib/libsteward.a" -lpthread
 "$tmp/static"
+# A server user's files, where the docs say they are; the unit runs the
+# stewardd of this prefix.
+p=$tmp/prefix
+for f in bin/stewardd bin/steward-check share/man/man1/stewardd.1 share/man/man1/steward-check.1 \
+    share/man/man7/steward.7 share/doc/steward/stewardd.conf lib/systemd/system/stewardd.service; do
+    [ -f "$p/$f" ] || { echo "install: no $f"; exit 1; }
+done
+grep -qx "ExecStart=$p/bin/stewardd --dir /var/lib/stewardd" "$p/lib/systemd/system/stewardd.service" ||
+    { echo "install: the unit does not run $p/bin/stewardd"; exit 1; }
 echo "install: headers, shared and static libraries and steward.pc work from outside"
+echo "install: stewardd, steward-check, man pages, stewardd.conf and stewardd.service in place"
