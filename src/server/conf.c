@@ -149,8 +149,8 @@ static int word_index(const char *v, size_t len, const char *const *words, size_
     return -1;
 }
 
-/* Stores a string option's value; SW_EINVAL if its length is out of
- * bounds or it holds a NUL. */
+/* Stores the value of a string or an address option; SW_EINVAL if its
+ * length is out of bounds, it holds a NUL, or it is no address. */
 static int set_string(struct srv_config *c, const struct conf_option *o, const char *v, size_t len)
 {
     char *field = (char *)c + o->offset;
@@ -203,13 +203,13 @@ static int apply(struct srv_config *c, const struct conf_option *o, const char *
         *(size_t *)field = z;
         return SW_OK;
     case CONF_YESNO:
-        w = word_index(v, len, yesno, 2);
+        w = word_index(v, len, yesno, sizeof yesno / sizeof yesno[0]);
         if (w < 0)
             return SW_EINVAL;
         *(bool *)field = w == 1;
         return SW_OK;
     case CONF_FSYNC:
-        w = word_index(v, len, fsync_words, 3);
+        w = word_index(v, len, fsync_words, sizeof fsync_words / sizeof fsync_words[0]);
         if (w < 0)
             return SW_EINVAL;
         *(enum sw_fsync *)field = (enum sw_fsync)w;
@@ -320,9 +320,9 @@ static char unescape(char ch)
                        : ch;
 }
 
-/* One byte of a quoted part at s[*i] into out, as redis.conf reads it:
- * double quotes take \xHH, \n, \r, \t, \b, \a and \ before any other
- * byte; single quotes take only \'. */
+/* The byte that a quoted part of line s gives at s[*i], moving *i past
+ * what it took, as redis.conf reads it: double quotes take \xHH, \n, \r,
+ * \t, \b, \a and \ before any other byte; single quotes take only \'. */
 static char quoted_byte(const char *s, size_t len, size_t *i, char quote)
 {
     size_t at = *i;
@@ -560,11 +560,10 @@ static int set_config_file(struct srv_config *c, const char *path)
 int conf_args(struct srv_config *c, int argc, char *const *argv, enum conf_action *action,
               char *err, size_t errlen)
 {
-    struct srv_config t;
-    conf_defaults(&t);
+    conf_defaults(c); /* what *c holds on error: nothing to free */
+    struct srv_config t = *c;
     *action = CONF_RUN;
     int first = argc > 1 && argv[1][0] != '-' ? 2 : 1;
-    conf_defaults(c); /* what *c holds on error: nothing to free */
     int rc = check_flags(argc, argv, first, action, err, errlen);
     if (rc != SW_OK || *action != CONF_RUN)
         return rc;

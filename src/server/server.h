@@ -121,6 +121,8 @@
 
 /* ---- configuration -------------------------------------------------------- */
 
+/* Filled from the flags and the config file by conf.c, whose table names
+ * every field but config_file. */
 struct srv_config {
     int port;
     char bind[64];
