@@ -6,7 +6,7 @@
 # Usage: tools/deps.sh base|bench
 set -euo pipefail
 
-base=(cmake make gcc pkg-config libcmocka-dev libxxhash-dev clang-format clang libclang-rt-dev spin
+base=(cmake make gcc pkg-config libcmocka-dev libxxhash-dev clang-format clang libclang-rt-dev spin man-db groff-base
       redis-tools python3-redis libhiredis-dev tcl dpkg-dev nutcracker)
 bench=(golang-go redis-server redis-tools file)
 

@@ -1,6 +1,7 @@
 /* steward-check: verifies the logs of a steward data directory.
  *
  *     steward-check [--fix] DIR
+ *     steward-check --help | --version
  *
  * Reads every *.log file in DIR (the Db's db-shard-NNNN.log and the Ledger's
  * ledger-shard-NNNN.log), checks every record's length, CRC and fields, and
@@ -31,10 +32,19 @@ struct result {
     sw__log_info info;
 };
 
+/* CMake passes the project's version; stewardd --version prints the same. */
+#ifndef STEWARD_VERSION
+#error "STEWARD_VERSION must be defined (tools/CMakeLists.txt)"
+#endif
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: steward-check [--fix] DIR\n"
-                 "Verifies every *.log file in DIR; with --fix, truncates torn tails.\n"
+                 "Verifies every log (*.log) of the steward data directory DIR.\n"
+                 "  --fix          truncate torn tails, as recovery would (default: change "
+                 "nothing)\n"
+                 "  --help, -h     print this and exit\n"
+                 "  --version, -v  print the version and exit\n"
                  "Exit status: 0 all good, 1 torn tail found, 2 corruption or error.\n");
 }
 
@@ -154,7 +164,15 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             return 0;
-        } else if (argv[i][0] == '-' || dir != NULL) {
+        } else if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--version") == 0) {
+            printf("steward-check %s\n", STEWARD_VERSION);
+            return 0;
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "steward-check: unknown option %s\n", argv[i]);
+            usage(stderr);
+            return 2;
+        } else if (dir != NULL) {
+            fprintf(stderr, "steward-check: one DIR only, not %s too\n", argv[i]);
             usage(stderr);
             return 2;
         } else {

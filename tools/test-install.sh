@@ -162,4 +162,13 @@ for prog in ./hello ./build/hello; do
     run "getting-started: $prog" "$prog"
     cmp -s "$log" want || { diff want "$log"; fail "$prog does not print what the page says"; }
 done
+# A server user's files, where the docs say they are; the unit runs the
+# stewardd of this prefix.
+for f in bin/stewardd bin/steward-check share/man/man1/stewardd.1 share/man/man1/steward-check.1 \
+    share/man/man7/steward.7 share/doc/steward/stewardd.conf lib/systemd/system/stewardd.service; do
+    [ -f "$prefix/$f" ] || fail "no $f installed"
+done
+grep -qx "ExecStart=$prefix/bin/stewardd --dir /var/lib/stewardd" "$prefix/lib/systemd/system/stewardd.service" ||
+    fail "the unit does not run $prefix/bin/stewardd"
 echo "install: headers, libraries, steward.pc, the CMake package, every example and getting-started work from outside"
+echo "install: stewardd, steward-check, man pages, stewardd.conf and stewardd.service in place"

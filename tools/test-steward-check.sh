@@ -69,9 +69,16 @@ must_say "CORRUPT at offset 0"
 expect 2 "$check" --fix "$d/data"
 cmp "$d/before" "$d/data/ledger-shard-0000.log"
 
-# Usage errors.
+# Usage errors, --help and --version.
 expect 2 "$check"
+must_say "usage: steward-check"
 expect 2 "$check" --bogus "$d/data"
+must_say "unknown option --bogus"
+expect 2 "$check" "$d/data" "$d/data"
+must_say "one DIR only"
 expect 2 "$check" "$d/no-such-dir"
 expect 0 "$check" --help
+must_say "--fix"
+expect 0 "$check" --version
+must_say "^steward-check [0-9]"
 echo "steward-check test: ok"

@@ -142,9 +142,11 @@ static void info_server(struct srv *s, char **o, size_t *n)
         "# Server\r\nredis_version:7.0.15\r\nsteward_version:%s\r\nredis_mode:standalone\r\n"
         "os:%s %s %s\r\narch_bits:%d\r\nmultiplexing_api:epoll\r\nprocess_id:%ld\r\n"
         "run_id:%s\r\ntcp_port:%d\r\nuptime_in_seconds:%lld\r\nuptime_in_days:%lld\r\nhz:%d\r\n"
-        "shards:%u\r\nexecutable:stewardd\r\nconfig_file:\r\n\r\n",
+        "shards:%u\r\nexecutable:stewardd\r\n",
         SRV_VERSION, u.sysname, u.release, u.machine, (int)(8 * sizeof(void *)), (long)getpid(),
         s->run_id, s->cfg.port, (long long)up, (long long)(up / 86400), s->cfg.hz, s->n);
+    /* A line of its own: cat cuts a line at 1 KiB, and a path may be long. */
+    cat(o, n, "config_file:%.1000s\r\n\r\n", s->cfg.config_file ? s->cfg.config_file : "");
 }
 
 static void info_memory(struct srv *s, char **o, size_t *n)

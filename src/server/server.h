@@ -121,6 +121,8 @@
 
 /* ---- configuration -------------------------------------------------------- */
 
+/* Filled from the flags and the config file by conf.c, whose table names
+ * every field but config_file. */
 struct srv_config {
     int port;
     char bind[64];
@@ -136,6 +138,7 @@ struct srv_config {
     size_t max_query;     /* client-query-buffer-limit */
     bool protected_mode;  /* refuse non-loopback clients without a password */
     int hz;               /* active expiry and timeouts, times per second */
+    char *config_file;    /* the config file's absolute path, for INFO; NULL: none */
 };
 
 /* ---- connections and messages --------------------------------------------- */
