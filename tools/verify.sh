@@ -193,11 +193,16 @@ check_witnesses owner OWNER 1:1:w-fast 2:1:w-combined 3:1:w-handed 4:3:w-to-pool
     25:8:w-stop-race 26:8:w-stop-wait 27:8:w-stopper-last 28:8:w-free-last
 
 # verify/txn.pml: the key-lock protocol of src/server/txn.c (multi-key
-# commands across shards). txn-bug-writer-flag is txn.c before commit
-# eeb8460 (writer_waiting), whose deadlock txn-ww-order finds
-# (docs/verification.md); txn-w-ww-blocks is reached with that flag only.
+# commands across shards, and EXEC on the key locks). txn-bug-writer-flag
+# is txn.c before commit eeb8460 (writer_waiting), whose deadlock
+# txn-ww-order finds (docs/verification.md); txn-w-ww-blocks is reached
+# with that flag only. txn-bug-local-watch is multi.c as it is: a local
+# EXEC does not wait for a lock on a key it watches; txn-exec-local checks
+# it with the wait. The -torn and -mget runs of txn-bug-exec-mem-ready
+# leave WATCH's check out (TXN_NOWATCH=1): a reader catches it too.
 check_configs txn TXN 1:txn-mset-mget 2:txn-mset-mget-mem 3:txn-mset-gets 4:txn-mset-gets-mem \
-    5:txn-set-mget 6:txn-disjoint 7:txn-world 8:txn-scan 9:txn-ww-order 10:txn-mset-ryw
+    5:txn-set-mget 6:txn-disjoint 7:txn-world 8:txn-scan 9:txn-ww-order 10:txn-mset-ryw \
+    11:txn-exec-set 12:txn-exec-set-mem 13:txn-exec-mset 14:txn-exec-mset-mem 15:txn-exec-local
 check_bugs txn TXN "1:1:txn-bug-sched:invalid end state" "1:2:txn-bug-sched-mem:invalid end state" \
     "1:7:txn-bug-sched-world:invalid end state" "2:3:txn-bug-get-nolock:(vb!=0)" \
     "2:4:txn-bug-nolock-mem:(vb!=0)" "3:5:txn-bug-read-early:(r0!=0)" \
@@ -206,10 +211,20 @@ check_bugs txn TXN "1:1:txn-bug-sched:invalid end state" "1:2:txn-bug-sched-mem:
     "8:8:txn-bug-scan-jump:invalid end state" "9:8:txn-bug-enq-jump:invalid end state" \
     "10:9:txn-bug-writer-flag:invalid end state" "11:10:txn-bug-part-unlock:(v==t)" \
     "11:3:txn-bug-part-unlock-gets:(vb!=0)" "12:7:txn-bug-live-at-reply:(w0==w1)" \
-    "13:1:txn-bug-forget-early:pdec["
+    "13:1:txn-bug-forget-early:pdec[" "14:11:txn-bug-exec-early-check:!(wother)" \
+    "14:12:txn-bug-exec-early-check-mem:!(wother)" "14:13:txn-bug-exec-early-check-mset:!(wother)" \
+    "15:12:txn-bug-exec-shared:cseen[" "15:14:txn-bug-exec-shared-mget:(r0==r1)" \
+    "15:11:txn-bug-exec-shared-durable:(exlog==2)" "16:12:txn-bug-exec-mem-ready:!(wother)" \
+    "17:11:txn-bug-exec-run-unlock:(exlog==2)" "17:13:txn-bug-exec-run-unlock-mset:pdec[((exid" \
+    "18:15:txn-bug-local-watch:!(wother)"
+EXTRA=TXN_NOWATCH=1 check_bugs txn TXN "16:12:txn-bug-exec-mem-ready-torn:cseen[" \
+    "16:14:txn-bug-exec-mem-ready-mget:(r0==r1)"
 check_witnesses txn TXN 1:6:txn-w-parallel 2:3:txn-w-get-waits 3:1:txn-w-pending \
     4:7:txn-w-world-waits 5:5:txn-w-write-waits 6:3:txn-w-parked 7:7:txn-w-backoff \
-    9:8:txn-w-scan-holds 10:3:txn-w-resumed 11:10:txn-w-ryw-waits 12:7:txn-w-live-replied
+    9:8:txn-w-scan-holds 10:3:txn-w-resumed 11:10:txn-w-ryw-waits 12:7:txn-w-live-replied \
+    13:11:txn-w-exec-abort 13:13:txn-w-exec-abort-mset 14:13:txn-w-exec-waits \
+    15:13:txn-w-mset-waits-exec 16:11:txn-w-set-waits-exec 17:11:txn-w-get-waits-commit \
+    18:15:txn-w-local-waits
 EXTRA=TXN_BUG=10 check_witnesses txn TXN 8:5:txn-w-ww-blocks
 
 # verify/txlog.pml: the durable writes of those commands across a crash
@@ -218,21 +233,27 @@ EXTRA=TXN_BUG=10 check_witnesses txn TXN 8:5:txn-w-ww-blocks
 # the check `lost` out (TXLOG_NOLOST=1) and show that atomicity alone
 # catches them. txlog-lim-everysec is no bug but the limit shard.h states:
 # a power cut with appendfsync everysec may tear a transaction.
+# txlog-bug-exec-snap is src/db/db_log.c as it is: a compaction replaces
+# the log while an EXEC's part, applied, has no DECIDED; txlog-exec checks
+# it with the wait (docs/verification.md).
 check_configs txlog TXLOG 1:txlog-one 2:txlog-refuse 3:txlog-two 4:txlog-chunks 5:txlog-twice \
-    6:txlog-recompact
+    6:txlog-recompact 7:txlog-exec 8:txlog-exec-two
 check_bugs txlog TXLOG "1:1:txlog-bug-no-reemit:!(lost)" "2:1:txlog-bug-forget-early:!(lost)" \
     "3:1:txlog-bug-at-part:!(lost)" "4:1:txlog-bug-undecided:!(stray)" \
     "5:1:txlog-bug-no-note:!(lost)" "6:1:txlog-bug-reemit-part:!(lost)" \
     "7:5:txlog-bug-no-relog:!(undone)" "8:2:txlog-bug-refused-part:!(stray)" \
-    "9:1:txlog-bug-answer-early:!(lost)" "10:1:txlog-bug-forget-ready:!(lost)"
+    "9:1:txlog-bug-answer-early:!(lost)" "10:1:txlog-bug-forget-ready:!(lost)" \
+    "11:7:txlog-bug-exec-snap:!(torn)" "12:7:txlog-bug-exec-run-unlock:!(lost)"
 EXTRA=TXLOG_NOLOST=1 check_bugs txlog TXLOG "1:1:txlog-bug-no-reemit-torn:!(torn)" \
     "2:1:txlog-bug-forget-early-torn:!(torn)" "3:1:txlog-bug-at-part-torn:!(torn)" \
     "5:1:txlog-bug-no-note-torn:!(torn)" "6:3:txlog-bug-reemit-part-torn:!(torn)" \
-    "9:1:txlog-bug-answer-early-torn:!(torn)" "10:1:txlog-bug-forget-ready-torn:!(torn)"
+    "9:1:txlog-bug-answer-early-torn:!(torn)" "10:1:txlog-bug-forget-ready-torn:!(torn)" \
+    "12:7:txlog-bug-exec-run-unlock-torn:!(torn)"
 EXTRA=TXLOG_EVERYSEC=1 check_bugs txlog TXLOG "0:1:txlog-lim-everysec:!(torn)"
 check_witnesses txlog TXLOG 1:1:txlog-w-at-end 2:1:txlog-w-snap-between 3:1:txlog-w-by-parts \
     4:1:txlog-w-undecided 5:1:txlog-w-reemit-part 6:1:txlog-w-reemit-dec 7:4:txlog-w-between-chunks \
-    8:1:txlog-w-dec-alone 9:5:txlog-w-relogged 10:2:txlog-w-abort-logged 11:4:txlog-w-set-waits
+    8:1:txlog-w-dec-alone 9:5:txlog-w-relogged 10:2:txlog-w-abort-logged 11:4:txlog-w-set-waits \
+    12:7:txlog-w-exec-snap 13:7:txlog-w-switch-waits
 
 echo "spin $(spin -V | sed -n 's/^Spin Version \([^ ]*\).*/\1/p'); total $(echo $(($(now_ms) - start)) | awk '{print $1 / 1000}')s"
 if [ "$failed" -gt 0 ]; then

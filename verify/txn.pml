@@ -1,6 +1,7 @@
 /* A Promela model of the key-lock protocol of stewardd's multi-key
  * commands (MSET, MGET, DEL, UNLINK, EXISTS, MSETNX whose keys span
- * shards), as src/server/txn.c and src/server/route.c run it: each
+ * shards, and an EXEC whose queued commands each name one shard's keys),
+ * as src/server/txn.c and src/server/route.c run it: each
  * transaction's parts reach the shards of its keys in the one order that
  * the `sched` mutex gives them, each shard grants them FIFO, and only those
  * shards take part; single-key commands beside them take no lock; a world
@@ -65,6 +66,26 @@
  *    txn_world_done): world_wanted++, then a seq_cst load of txns_live,
  *    waiting while it is not 0; then every shard paused, the run, and
  *    world_wanted--.
+ *  - EXEC on the key locks (txn_start_exec, split_exec, prepare_exec,
+ *    run_exec_part, exec_done; src/server/multi.c's tokens): its client
+ *    WATCHes a key first (on its own shard: it waits while the key is held
+ *    at all), which registers its token there; every write of the key
+ *    marks the token dirty (multi_touch). The EXEC's parts, one per shard
+ *    of its commands' and watched keys, leave under `sched` like any
+ *    transaction's and lock all their keys exclusively; at its grant a
+ *    part looks at its watched keys (expiry, not modelled) and holds log
+ *    room, then READY. At the last READY the coordinator looks at the
+ *    token: dirty, the null reply and UNLOCK to every part; else APPLY
+ *    (RUN) to every part, which runs its commands (SETs of the client's
+ *    id here); durable, it logs their writes as its PART and keeps its
+ *    locks, memory-only it lets go of them; then DONE. At the last DONE
+ *    the reply; memory-only, then UNLOCK (only a message: the locks are
+ *    gone); durable, COMMIT to every part (DECIDED, unlock, DONE), and at
+ *    the last of those DONEs txns_live-- and the end (UNLOCK in the code,
+ *    which only forgets the part: FORGET here). A local EXEC (every key
+ *    and watched key on its connection's shard) runs in one step on that
+ *    shard: route_dispatch's multi_keys_free, then cmd_exec's look at the
+ *    token.
  *
  * Steps. A shard's handling of one message is one step (atomic), and so
  * is a connection's command on its own shard: the shard thread does one
@@ -113,6 +134,22 @@
  * until its last DONE, not its reply (BUG_LIVE_AT_REPLY), so a world
  * operation never runs between its parts' APPLYs.
  *
+ * Why an EXEC keeps WATCH's promise and is atomic: its token is looked at
+ * once every part holds its locks, exclusive, on the watched keys too, so
+ * no write of a watched key comes between that look and the EXEC's run
+ * (BUG_EXEC_EARLY_CHECK looks before, BUG_EXEC_SHARED lets readers in).
+ * Every part is locked before any runs, and each keeps its locks until it
+ * has run, so a reader that saw one part's writes finds every other part
+ * run or locked (BUG_EXEC_MEM_READY lets go at READY). Durable, a part's
+ * writes are visible only from its COMMIT, when every PART is logged and
+ * the EXEC is decided: no reader sees a write that a crash could undo,
+ * and nobody writes a part's keys between its PART and its DECIDED, as
+ * txlog.pml's recovery rule needs (BUG_EXEC_RUN_UNLOCK lets go at the
+ * run). A durable MSET's reply comes before its APPLY: a local EXEC
+ * watching one of its keys, which takes no lock, must wait for it as a
+ * read does, or it runs though a write of the key was acknowledged after
+ * its WATCH (BUG_LOCAL_WATCH, which multi.c does today).
+ *
  * The model: two shards of two keys (key k on shard k % 2: k0 and k2 on
  * shard 0, k1 and k3 on shard 1), each key's value (the id of its last
  * writer; 0 at first) and lock, two shard threads handling their inboxes,
@@ -130,8 +167,9 @@
 #define KEY(s, i) ((s) + NS * (i)) /* key i of shard s */
 #define NP 7 /* clients, ids 1 .. NP - 1 */
 #define QN 3 /* parts pending, or EXECs parked, per shard */
+#define NONE 255
 
-mtype = {LOCK, APPLY, UNLOCK, FORGET, EXEC, READY, DONE, VAL};
+mtype = {LOCK, APPLY, COMMIT, UNLOCK, FORGET, EXEC, READY, DONE, VAL};
 
 /* A shard's inbox: the message and a client id (the transaction's or the
  * EXEC's). */
@@ -141,6 +179,7 @@ chan inbox[NS] = [NP] of {mtype, byte};
 chan reply[NP] = [3] of {mtype, byte};
 
 byte cfg, bug, witness;
+bool nowatch; /* TXN_NOWATCH: leave out WATCH's check at an EXEC's run, to show that a reader catches a variant */
 
 /* ---- the configuration, set by init before any client runs ---- */
 
@@ -154,6 +193,13 @@ byte pmask[NP * NS]; /* transaction id's keys on shard s: bit i for KEY(s, i) */
 bool pwrite[NP];    /* it writes (MSET), else reads (MGET) */
 byte nclients;
 byte nryw; /* the client id that reads its transaction's writes after its reply, else 0 */
+/* An EXEC on the key locks (txn_start_exec): transaction exid (0: none)
+ * is one, pexec[exid]; its queued commands SET its id to its keys (pmask),
+ * and its client WATCHes key wk first (NONE: no watch). pwrite[exid] is
+ * its lock mode: exclusive (BUG_EXEC_SHARED: shared). */
+bool pexec[NP];
+byte exid;
+byte wk;
 
 /* ---- the shards ---- */
 
@@ -175,6 +221,14 @@ byte holders[NS];      /* ghost: parts holding locks on the shard */
  * its DECIDED is logged (at its APPLY). */
 byte nlive;
 bool pdec[NP * NS];
+/* The EXEC's parts: those that have run (bit s), and, durable, how many
+ * have logged their PART (at the run: the EXEC is decided at NS). */
+byte exran;
+byte exlog;
+/* The WATCH of wk: done; the token's dirty flag (struct wtok, marked by
+ * every write of wk, the EXEC's own included); and a ghost, wk written (or
+ * a write of it acknowledged) by another client since the WATCH. */
+bool wdone, tok, wother;
 
 /* ---- the clients ---- */
 
@@ -183,6 +237,7 @@ byte rywof[NP];  /* a client reading its own transaction's writes after its repl
 byte ckey[NP];   /* its single-key command: the key, */
 bool cwr[NP];    /* a write (SET of its id) or a read (GET), */
 bool cwaits[NP]; /* and whether it waits on its own shard (WAIT_LOCK) */
+bool cseen[NP];  /* ghost: a GET of it has returned the EXEC's write */
 
 byte txns_live, world_wanted;
 byte replied; /* ghost: logged transactions replied to whose parts are not all done */
@@ -214,6 +269,14 @@ hidden byte kf_f, ul_w, gr_ok, gr_hc, gr_st, eq_f; /* bits cannot be hidden */
 #define BUG_PART_UNLOCK 11 /* a logged write part lets go of its locks when it logs its PART (its grant) */
 #define BUG_LIVE_AT_REPLY 12 /* a logged write's txns_live-- comes with its reply, not at the last DONE */
 #define BUG_FORGET_EARLY 13 /* the coordinator sends FORGET with the APPLYs, not at the last DONE */
+#define BUG_EXEC_EARLY_CHECK 14 /* an EXEC's coordinator looks at the WATCH token at the first READY */
+#define BUG_EXEC_SHARED 15  /* an EXEC's part takes shared locks, not exclusive */
+#define BUG_EXEC_MEM_READY 16 /* a memory-only EXEC's part lets go of its locks at its READY, not its run */
+#define BUG_EXEC_RUN_UNLOCK 17 /* a durable EXEC's part lets go of its locks at its run, not its COMMIT */
+/* A local EXEC (all its keys and watched keys on its connection's shard)
+ * runs when its queued commands' keys are free, whatever holds its watched
+ * keys: multi.c's multi_keys_free today. */
+#define BUG_LOCAL_WATCH 18
 
 /* The witnesses (TXN_WITNESS). */
 #define W_PARALLEL 1    /* two write parts hold locks on one shard at once */
@@ -228,9 +291,23 @@ hidden byte kf_f, ul_w, gr_ok, gr_hc, gr_st, eq_f; /* bits cannot be hidden */
 #define W_RESUMED 10    /* an unlock resumes a connection's command, which runs */
 #define W_RYW_WAITS 11  /* a client's read of its own write, after the reply, waits for the part's lock */
 #define W_LIVE_REPLIED 12 /* a world operation waits for a transaction already replied to */
+#define W_EXEC_ABORT 13   /* an EXEC finds its WATCH token dirty, and is called off */
+#define W_EXEC_WAITS 14   /* an EXEC's part waits in pending while an MSET's part holds the shard's key */
+#define W_MSET_WAITS_EXEC 15 /* an MSET's part waits in pending while an EXEC's part holds its key */
+#define W_SET_WAITS_EXEC 16 /* a single-key SET waits for an EXEC's part's lock */
+#define W_GET_WAITS_COMMIT 17 /* a GET waits for a durable EXEC's part that has run and replied, before its COMMIT */
+#define W_LOCAL_WAITS 18  /* a local EXEC waits for a lock on its watched key */
 
 #define WITNESS(n) assert(witness != (n))
 #define WITNESS_IF(n, cond) assert(witness != (n) || !(cond))
+
+/* Client c's single-key command waits on shard s: for an EXEC's part's
+ * lock; a GET, for a durable EXEC's part that has run (its client replied
+ * to), before its COMMIT. */
+#define EXEC_WAIT_WITNESSES(c, s)                                                                  \
+    WITNESS_IF(W_SET_WAITS_EXEC, cwr[c] && exid != 0 && plocked[exid * NS + (s)]);                \
+    WITNESS_IF(W_GET_WAITS_COMMIT, !cwr[c] && exid != 0 && logged && replied > 0 &&               \
+                                       plocked[exid * NS + (s)])
 
 #define CHECK_ONE 1    /* both keys from one MSET, or neither */
 #define CHECK_PREFIX 2 /* never a single-key writer's SET of k1 without its SET of k0 */
@@ -258,14 +335,54 @@ inline keys_free(c, f)
     fi
 }
 
+/* Key k is written by client (or transaction) w: multi_touch marks the
+ * tokens watching it. The ghost wother notes a write by another client
+ * since the WATCH. And txlog.pml's premise: nobody else writes a key of a
+ * durable EXEC's part between its PART (its run) and its DECIDED (its
+ * COMMIT). */
+inline touch(k, w)
+{
+    if
+    :: wdone && k == wk ->
+        tok = true;
+        if
+        :: w != exid -> wother = true
+        :: else -> skip
+        fi
+    :: else -> skip
+    fi;
+    assert(w == exid || !logged || !BIT(exran, (k) % NS) || pdec[exid * NS + (k) % NS] ||
+           !BIT(pmask[exid * NS + (k) % NS], (k) / NS))
+}
+
+/* A value v read: if it is the EXEC's write, the EXEC is decided (every
+ * part's PART logged), so no crash can undo what the reader saw. */
+#define SEEN_DECIDED(v) assert(exid == 0 || (v) != exid || !logged || exlog == NS)
+
+/* Client c's GET of key k reads val[k]: no reader sees half an EXEC. Once
+ * a GET of it has returned the EXEC's write, the EXEC has run on the shard
+ * of every key of it that c reads next. */
+inline saw(c, k)
+{
+    assert(!cseen[c] || !BIT(pmask[exid * NS + (k) % NS], (k) / NS) || BIT(exran, (k) % NS));
+    SEEN_DECIDED(val[k]);
+    if
+    :: exid != 0 && val[k] == exid -> cseen[c] = true
+    :: else -> skip
+    fi
+}
+
 /* The command runs (route_run_exec, or run_here): its reply goes home. */
 inline run_single(c)
 {
     if
     :: cwr[c] ->
         val[ckey[c]] = c;
+        touch(ckey[c], c);
         reply[c]!VAL(0)
-    :: else -> reply[c]!VAL(val[ckey[c]])
+    :: else ->
+        saw(c, ckey[c]);
+        reply[c]!VAL(val[ckey[c]])
     fi
 }
 
@@ -276,9 +393,10 @@ inline run_single(c)
 inline take(s, id)
 {
     if
-    :: (bug == BUG_READ_EARLY && !pwrite[id]) ||
-       (bug == BUG_WRITE_EARLY && pwrite[id] && !logged) ||
-       (bug == BUG_PART_UNLOCK && pwrite[id] && logged) ->
+    :: (bug == BUG_READ_EARLY && !pwrite[id] && !pexec[id]) ||
+       (bug == BUG_WRITE_EARLY && pwrite[id] && !logged && !pexec[id]) ||
+       (bug == BUG_PART_UNLOCK && pwrite[id] && logged && !pexec[id]) ||
+       (bug == BUG_EXEC_MEM_READY && pexec[id] && !logged) ->
         skip /* takes its locks and lets go of them at once: as if never taken */
     :: else ->
         tk_i = 0;
@@ -304,23 +422,33 @@ inline take(s, id)
     fi;
     /* prepare: a logged write logs its PART (sw__shard_tx_prepare), live
      * until its FORGET; a read reads its keys (pread keeps the last); a
-     * write with no log writes */
+     * write with no log writes. An EXEC's part (prepare_exec) looks at its
+     * watched keys, which only an expiry would change (not modelled), and
+     * holds log room: nothing here. */
     if
-    :: pwrite[id] && logged -> nlive++
-    :: else -> skip
-    fi;
-    tk_i = 0;
-    do
-    :: tk_i < NK ->
-        tk_k = KEY(s, tk_i);
+    :: pexec[id] -> skip
+    :: else ->
         if
-        :: BIT(pmask[id * NS + s], tk_i) && !pwrite[id] -> pread[id * NS + s] = val[tk_k]
-        :: BIT(pmask[id * NS + s], tk_i) && pwrite[id] && !logged -> val[tk_k] = id
+        :: pwrite[id] && logged -> nlive++
         :: else -> skip
         fi;
-        tk_i++
-    :: else -> break
-    od;
+        tk_i = 0;
+        do
+        :: tk_i < NK ->
+            tk_k = KEY(s, tk_i);
+            if
+            :: BIT(pmask[id * NS + s], tk_i) && !pwrite[id] ->
+                SEEN_DECIDED(val[tk_k]);
+                pread[id * NS + s] = val[tk_k]
+            :: BIT(pmask[id * NS + s], tk_i) && pwrite[id] && !logged ->
+                val[tk_k] = id;
+                touch(tk_k, id)
+            :: else -> skip
+            fi;
+            tk_i++
+        :: else -> break
+        od
+    fi;
     reply[id]!READY(s)
 }
 
@@ -332,7 +460,9 @@ inline apply_writes(s, id)
     do
     :: tk_i < NK ->
         if
-        :: BIT(pmask[id * NS + s], tk_i) -> val[KEY(s, tk_i)] = id
+        :: BIT(pmask[id * NS + s], tk_i) ->
+            val[KEY(s, tk_i)] = id;
+            touch(KEY(s, tk_i), id)
         :: else -> skip
         fi;
         tk_i++
@@ -377,7 +507,9 @@ inline enqueue(s, id)
         assert(pn[s] < QN);
         pend[s * QN + pn[s]] = id;
         pn[s]++;
-        WITNESS(W_PENDING)
+        WITNESS(W_PENDING);
+        WITNESS_IF(W_EXEC_WAITS, pexec[id] && xholders[s] > 0);
+        WITNESS_IF(W_MSET_WAITS_EXEC, !pexec[id] && pwrite[id] && exid != 0 && plocked[exid * NS + s])
     fi
 }
 
@@ -562,6 +694,40 @@ inline unlock(s, id)
     fi
 }
 
+/* APPLY (RUN) of an EXEC's part (run_exec_part): its queued commands run,
+ * here SETs of its id to its keys. The part holding the watched key checks
+ * WATCH's promise: nobody else has written the key since the WATCH. A
+ * durable part logs its writes as its PART (sw__shard_unit_end_part) and
+ * keeps its locks until its COMMIT; a memory-only one lets go of them at
+ * once. */
+inline exec_run(s, id)
+{
+    assert(nowatch || wk == NONE || wk % NS != s || !wother);
+    tk_i = 0;
+    do
+    :: tk_i < NK ->
+        if
+        :: BIT(pmask[id * NS + s], tk_i) ->
+            val[KEY(s, tk_i)] = id;
+            touch(KEY(s, tk_i), id)
+        :: else -> skip
+        fi;
+        tk_i++
+    :: else -> break
+    od;
+    exran = exran | (1 << s);
+    if
+    :: logged ->
+        exlog++;
+        nlive++;
+        if
+        :: bug == BUG_EXEC_RUN_UNLOCK -> unlock(s, id)
+        :: else -> skip
+        fi
+    :: else -> unlock(s, id)
+    fi
+}
+
 /* A shard thread: the messages of its inbox, one at a time (handle,
  * txn_handle). */
 proctype shard(byte s)
@@ -574,11 +740,20 @@ end:
             inbox[s]?op(id) ->
             if
             :: op == LOCK -> enqueue(s, id)
-            :: op == APPLY ->
+            :: op == APPLY && !pexec[id] ->
                 apply_writes(s, id);
                 unlock(s, id);
                 reply[id]!DONE(s)
-            :: op == UNLOCK -> unlock(s, id)
+            :: op == APPLY && pexec[id] -> /* an EXEC's RUN */
+                exec_run(s, id);
+                reply[id]!DONE(s)
+            :: op == COMMIT -> /* a durable EXEC's part: DECIDED logged, unlock */
+                pdec[id * NS + s] = true;
+                unlock(s, id);
+                reply[id]!DONE(s)
+            :: op == UNLOCK && !(pexec[id] && !plocked[id * NS + s]) -> unlock(s, id)
+            :: op == UNLOCK && pexec[id] && !plocked[id * NS + s] ->
+                skip /* an EXEC's part that let go at its run or COMMIT: forgotten only */
             :: op == FORGET ->
                 /* sw__shard_tx_forget, no lock effect. txlog.pml relies on
                  * every part's DECIDED being logged by now. */
@@ -594,7 +769,8 @@ end:
                     kn[s]++;
                     WITNESS(W_PARKED);
                     WITNESS_IF(W_GET_WAITS, !cwr[id]);
-                    WITNESS_IF(W_RYW_WAITS, rywof[id] != 0)
+                    WITNESS_IF(W_RYW_WAITS, rywof[id] != 0);
+                    EXEC_WAIT_WITNESSES(id, s)
                 fi
             fi;
             op = LOCK;
@@ -621,7 +797,8 @@ inline single(id, k, wr, out)
             :: else ->
                 cwaits[id] = true;
                 WITNESS_IF(W_GET_WAITS, !wr);
-                WITNESS_IF(W_RYW_WAITS, rywof[id] != 0)
+                WITNESS_IF(W_RYW_WAITS, rywof[id] != 0);
+                EXEC_WAIT_WITNESSES(id, chome[id])
             fi
         :: else -> inbox[k % NS]!EXEC(id)
         fi
@@ -721,6 +898,12 @@ proctype txn(byte id)
             :: left == 0 && RUNS_AT_GRANT(id) -> finish()
             :: left == 0 && !RUNS_AT_GRANT(id) -> /* the reply */
                 replied++;
+                /* its write of a watched key is acknowledged: WATCH's
+                 * promise counts it from now, though it applies later */
+                if
+                :: wdone && wk != NONE && BIT(pmask[id * NS + wk % NS], wk / NS) -> wother = true
+                :: else -> skip
+                fi;
                 if
                 :: bug == BUG_LIVE_AT_REPLY -> finish()
                 :: else -> skip
@@ -785,18 +968,20 @@ proctype txn(byte id)
 }
 
 /* Single-key GETs of a, then b, one after the other; the one MSET of
- * both must not show half: once a shows it, so does b. */
-proctype getter(byte id; byte a; byte b)
+ * both must not show half: once a shows it, so does b. Beside an EXEC
+ * and another writer of a (only), saw() checks instead (only): half is
+ * 0. (A parameter, not a look at exid: a check of locals only keeps
+ * spin's partial-order reduction.) */
+proctype getter(byte id; byte a; byte b; bool half)
 {
     byte va, vb;
     single(id, a, false, va);
     single(id, b, false, vb);
-    assert(va == 0 || vb != 0);
+    assert(!half || va == 0 || vb != 0);
     finished++
 }
 
 /* Single-key SETs of a, then b (NONE: no second), one after the other. */
-#define NONE 255
 proctype setter(byte id; byte a; byte b)
 {
     byte v;
@@ -832,6 +1017,128 @@ proctype world(byte id)
     }
 }
 
+/* WATCH wk on the client's own shard (cmd_watch; it waits, as a write,
+ * while wk is held at all): its token is registered. */
+inline watch()
+{
+    atomic { !excl[wk] && shared[wk] == 0 -> wdone = true }
+}
+
+/* A client's EXEC on the key locks (txn_start_exec, then the coordinator's
+ * all_ready, exec_done and all_done): WATCH wk, MULTI, its SETs queued
+ * (which touch nothing shared), EXEC. One part per shard, each locking
+ * its keys and the watched ones, exclusively; at the last READY (every
+ * part holds its locks) the coordinator looks at the token: dirty, the
+ * null reply and UNLOCK to every part; else APPLY (RUN), and at the last
+ * DONE the reply. Memory-only, each part let go of its locks at its run:
+ * then UNLOCK (nothing left but the message). Durable, COMMIT (DECIDED,
+ * unlock), and at its last DONE the end: UNLOCK in the code, which finds
+ * no lock and forgets the part (FORGET here). No world operation runs in
+ * these configurations, so txn_start's back-off is left out. */
+proctype exectx(byte id)
+{
+    byte left, s;
+    bool ab;
+    watch();
+    txns_live++;
+    atomic {
+        sched == 0 ->
+        sched = id;
+        inbox[0]!LOCK(id)
+    };
+    atomic {
+        inbox[1]!LOCK(id);
+        sched = 0
+    };
+    left = 2;
+    do
+    :: left == 0 -> break
+    :: atomic {
+            reply[id]??READY(s) ->
+            left--;
+            if
+            :: left == 0 && bug != BUG_EXEC_EARLY_CHECK -> ab = tok
+            :: left == 1 && bug == BUG_EXEC_EARLY_CHECK -> ab = tok
+            :: else -> skip
+            fi;
+            if
+            :: left == 0 && ab -> /* the null reply */
+                WITNESS(W_EXEC_ABORT);
+                finish()
+            :: else -> skip
+            fi;
+            s = 0
+        }
+    od;
+    if
+    :: ab -> push_each(id, UNLOCK)
+    :: else ->
+        push_each(id, APPLY);
+        left = 2;
+        do
+        :: left == 0 -> break
+        :: atomic {
+                reply[id]??DONE(s) ->
+                left--;
+                if
+                :: left == 0 && !logged -> finish() /* the reply; all_done */
+                :: left == 0 && logged -> replied++ /* the reply */
+                :: else -> skip
+                fi;
+                s = 0
+            }
+        od;
+        if
+        :: !logged -> push_each(id, UNLOCK)
+        :: else ->
+            push_each(id, COMMIT);
+            left = 2;
+            do
+            :: left == 0 -> break
+            :: atomic {
+                    reply[id]??DONE(s) ->
+                    left--;
+                    if
+                    :: left == 0 ->
+                        replied--;
+                        finish()
+                    :: else -> skip
+                    fi;
+                    s = 0
+                }
+            od;
+            push_each(id, FORGET)
+        fi
+    fi;
+    finished++
+}
+
+/* A local EXEC: WATCH wk, then MULTI, SET k2, EXEC, with every key on the
+ * connection's shard (multi_here): run_here's cmd_exec, one step. It runs
+ * once its queued commands' keys are free (multi_keys_free), and, but for
+ * BUG_LOCAL_WATCH (multi.c today), once no part holds the watched key
+ * exclusively, as a read of it would wait; then looks at the token, and
+ * runs its SET when it is clean. */
+proctype localexec(byte id)
+{
+    watch();
+    if
+    :: witness == W_LOCAL_WAITS && bug != BUG_LOCAL_WATCH && excl[wk] -> WITNESS(W_LOCAL_WAITS)
+    :: else -> skip
+    fi;
+    atomic {
+        (bug == BUG_LOCAL_WATCH || !excl[wk]) ->
+        if
+        :: !tok ->
+            assert(!wother);
+            val[KEY(0, 1)] = id;
+            touch(KEY(0, 1), id)
+        :: else -> skip
+        fi;
+        finished++
+    }
+}
+
 #define K0 KEY(0, 0)
 #define K1 KEY(1, 0)
 #define K2 KEY(0, 1)
@@ -848,15 +1155,32 @@ inline mktxn(id, home, wr, m0, m1)
     run txn(id)
 }
 
+/* The EXEC of client id on shard home, its keys on shard 0 (m0) and
+ * shard 1 (m1), watching key w. */
+inline mkexec(id, home, m0, m1, w)
+{
+    chome[id] = home;
+    pexec[id] = true;
+    exid = id;
+    wk = w;
+    pwrite[id] = (bug != BUG_EXEC_SHARED);
+    pmask[id * NS] = m0;
+    pmask[id * NS + 1] = m1;
+    run exectx(id)
+}
+
 init
 {
     c_code {
-        char *e = getenv("TXN_CFG"), *b = getenv("TXN_BUG"), *w = getenv("TXN_WITNESS");
+        char *e = getenv("TXN_CFG"), *b = getenv("TXN_BUG"), *w = getenv("TXN_WITNESS"),
+             *n = getenv("TXN_NOWATCH");
         now.cfg = e ? atoi(e) : 1;
         now.bug = b ? atoi(b) : 0;
         now.witness = w ? atoi(w) : 0;
+        now.nowatch = n && atoi(n);
     };
     atomic {
+        wk = NONE;
         run shard(0);
         run shard(1);
         if
@@ -877,9 +1201,9 @@ init
             logged = (cfg == 3);
             mktxn(1, 1, true, 1, 1);
             chome[2] = 0;
-            run getter(2, K0, K1);
+            run getter(2, K0, K1, true);
             chome[3] = 0;
-            run getter(3, K1, K0);
+            run getter(3, K1, K0, true);
             nclients = 3
         :: cfg == 5 ->
             /* set-mget: SET k0 then SET k1 from shard 1 (an EXEC, then
@@ -937,6 +1261,41 @@ init
             chome[2] = 1;
             rywof[2] = 1;
             mktxn(1, 1, true, 1, 1);
+            nclients = 2
+        :: cfg == 11 || cfg == 12 ->
+            /* exec-set: client 1 of shard 0 does WATCH k0, MULTI, SET k0,
+             * SET k1, EXEC (a part per shard); client 2 of shard 1, SET k0
+             * (an EXEC to shard 0); two clients of shard 0, GET k0 then
+             * GET k1 (here, then an EXEC), and GET k1 then GET k0; logged
+             * (11) or memory-only (12). */
+            logged = (cfg == 11);
+            mkexec(1, 0, 1, 1, K0);
+            chome[2] = 1;
+            run setter(2, K0, NONE);
+            chome[3] = 0;
+            run getter(3, K0, K1, false);
+            chome[4] = 0;
+            run getter(4, K1, K0, false);
+            nclients = 4
+        :: cfg == 13 || cfg == 14 ->
+            /* exec-mset: that EXEC (WATCH k0; SET k0, SET k1), an MSET of
+             * k0 and k1 from shard 1 and an MGET of them from shard 0;
+             * logged (13) or memory-only (14). */
+            logged = (cfg == 13);
+            mcheck = CHECK_ONE;
+            mkexec(1, 0, 1, 1, K0);
+            mktxn(2, 1, true, 1, 1);
+            mktxn(3, 0, false, 1, 1);
+            nclients = 3
+        :: cfg == 15 ->
+            /* exec-local: a logged MSET of k0 and k1 from shard 1; client
+             * 2 of shard 0 does WATCH k0, MULTI, SET k2, EXEC: a local
+             * EXEC, which must not run once the MSET is acknowledged. */
+            logged = true;
+            wk = K0;
+            mktxn(1, 1, true, 1, 1);
+            chome[2] = 0;
+            run localexec(2);
             nclients = 2
         fi
     }
