@@ -97,20 +97,27 @@ static void decide(unsigned i, sw__shard_tx *tx, const char *key, const char *va
     sw__shard_tx_applied(g_s[i]);
 }
 
-/* Compacts shard i to the end: overwrites grow its log past twice its
- * data, which starts a compaction at a commit. */
-static void compact(unsigned i)
+/* Starts a compaction of shard i: overwrites grow its log past twice its
+ * data, which starts one at a commit; then runs it until its snapshot is
+ * written. */
+static void compact_started(unsigned i)
 {
-    char key[16];
-    snprintf(key, sizeof key, "filler%u", i);
-    uint64_t before = sw__shard_compactions(g_s[i]);
     g_s[i]->compact_min = 0;
     for (int round = 0; !sw__shard_compacting(g_s[i]); round++) {
         assert_true(round < 1000);
         for (int k = 0; k < 100; k++)
-            put(i, key, "0123456789012345678901234567890123456789");
+            put(i, "filler", "0123456789012345678901234567890123456789");
         assert_int_equal(sw__shard_commit(g_s[i]), SW_OK);
     }
+    for (int k = 0; k < 100 && !g_s[i]->compact_scanned; k++)
+        assert_int_equal(sw__shard_commit(g_s[i]), SW_OK);
+}
+
+/* Compacts shard i to the end. */
+static void compact(unsigned i)
+{
+    uint64_t before = sw__shard_compactions(g_s[i]);
+    compact_started(i);
     while (sw__shard_compacting(g_s[i]))
         assert_int_equal(sw__shard_commit(g_s[i]), SW_OK);
     assert_int_equal(sw__shard_compactions(g_s[i]), before + 1);
@@ -323,6 +330,50 @@ static void test_unit_across(void **state)
     crash();
 }
 
+/* A unit's part is in the table before its decision, so a compaction's
+ * snapshot may hold it: the new file must not replace the log until the
+ * part is decided, or a crash would keep half the transaction. */
+static void test_unit_compaction_waits(void **state)
+{
+    (void)state;
+    open_all();
+    put(0, "a", "old");
+    commit_all();
+    sw__shard_tx *tx[N];
+    uint64_t t = g_next++;
+    for (unsigned i = 0; i < N; i++) {
+        sw__shard_unit_begin(g_s[i]);
+        put(i, i ? "b" : "a", "1");
+        assert_int_equal(sw__shard_unit_end_part(g_s[i], t, N, i, &tx[i]), SW_OK);
+    }
+    assert_int_equal(sw__shard_commit(g_s[0]), SW_OK); /* shard 1's PART is not */
+    uint64_t before = sw__shard_compactions(g_s[0]);
+    compact_started(0);
+    assert_true(g_s[0]->compact_scanned);
+    for (int k = 0; k < 10; k++) /* the snapshot is done: the switch waits */
+        assert_int_equal(sw__shard_commit(g_s[0]), SW_OK);
+    assert_true(sw__shard_compacting(g_s[0]));
+    assert_int_equal(sw__shard_compactions(g_s[0]), before);
+    reopen_expect("old", "");
+
+    t = g_next++;
+    for (unsigned i = 0; i < N; i++) {
+        sw__shard_unit_begin(g_s[i]);
+        put(i, i ? "b" : "a", "2");
+        assert_int_equal(sw__shard_unit_end_part(g_s[i], t, N, i, &tx[i]), SW_OK);
+    }
+    commit_all();
+    compact_started(0);
+    for (unsigned i = 0; i < N; i++) {
+        assert_int_equal(sw__shard_tx_decide(g_s[i], tx[i]), SW_OK);
+        sw__shard_tx_applied(g_s[i]);
+    }
+    commit_all(); /* decided: the switch goes */
+    assert_false(sw__shard_compacting(g_s[0]));
+    reopen_expect("2", "2");
+    crash();
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -399,6 +450,7 @@ int main(void)
                                         tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_unit, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_unit_across, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_unit_compaction_waits, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_errors, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_bad_logs, tmpdir_setup, tmpdir_teardown),
     };

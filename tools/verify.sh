@@ -196,9 +196,9 @@ check_witnesses owner OWNER 1:1:w-fast 2:1:w-combined 3:1:w-handed 4:3:w-to-pool
 # commands across shards, and EXEC on the key locks). txn-bug-writer-flag
 # is txn.c before commit eeb8460 (writer_waiting), whose deadlock
 # txn-ww-order finds (docs/verification.md); txn-w-ww-blocks is reached
-# with that flag only. txn-bug-local-watch is multi.c as it is: a local
-# EXEC does not wait for a lock on a key it watches; txn-exec-local checks
-# it with the wait. The -torn and -mget runs of txn-bug-exec-mem-ready
+# with that flag only. txn-bug-local-watch is multi.c before the fix: a
+# local EXEC did not wait for a lock on a key it watches; txn-exec-local
+# checks it with the wait, as multi_keys_free now does. The -torn and -mget runs of txn-bug-exec-mem-ready
 # leave WATCH's check out (TXN_NOWATCH=1): a reader catches it too.
 check_configs txn TXN 1:txn-mset-mget 2:txn-mset-mget-mem 3:txn-mset-gets 4:txn-mset-gets-mem \
     5:txn-set-mget 6:txn-disjoint 7:txn-world 8:txn-scan 9:txn-ww-order 10:txn-mset-ryw \
@@ -233,9 +233,10 @@ EXTRA=TXN_BUG=10 check_witnesses txn TXN 8:5:txn-w-ww-blocks
 # the check `lost` out (TXLOG_NOLOST=1) and show that atomicity alone
 # catches them. txlog-lim-everysec is no bug but the limit shard.h states:
 # a power cut with appendfsync everysec may tear a transaction.
-# txlog-bug-exec-snap is src/db/db_log.c as it is: a compaction replaces
-# the log while an EXEC's part, applied, has no DECIDED; txlog-exec checks
-# it with the wait (docs/verification.md).
+# txlog-bug-exec-snap is src/db/db_log.c before the fix: a compaction
+# replaced the log while an EXEC's part, applied, had no DECIDED;
+# txlog-exec checks it with the wait, as compact_step now does
+# (docs/verification.md).
 check_configs txlog TXLOG 1:txlog-one 2:txlog-refuse 3:txlog-two 4:txlog-chunks 5:txlog-twice \
     6:txlog-recompact 7:txlog-exec 8:txlog-exec-two
 check_bugs txlog TXLOG "1:1:txlog-bug-no-reemit:!(lost)" "2:1:txlog-bug-forget-early:!(lost)" \

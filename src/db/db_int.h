@@ -37,6 +37,7 @@ struct sw__shard {
 
     /* Compaction, run a chunk at a time between batches (db_log.c). */
     bool compacting;
+    bool compact_scanned; /* the snapshot is written: the switch is due */
     sw__log_writer compact;
     uint64_t compact_cursor;
     uint64_t compact_kicked; /* bytes of the new file whose writeback was started */
@@ -52,6 +53,7 @@ struct sw__shard {
      * PART record, so none of their own); and, while sw__shards_open
      * replays, what recovery gathers across the shards. */
     struct sw__shard_tx *tx_live, *tx_live_tail;
+    size_t tx_tentative; /* live parts whose writes are applied, undecided */
     bool tx_quiet;
     struct sw__txrecovery *txr;
     /* A unit under way (sw__shard_unit_begin): its writes' records,

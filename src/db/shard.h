@@ -179,7 +179,10 @@ uint64_t sw__shard_compactions(const sw__shard *s);
  * in its log), and a compaction starting meanwhile writes them first in its
  * new file: an undecided part's PART record, a decided one's DECIDED (its
  * writes are in the table, which the snapshot holds). So no record another
- * shard's recovery needs is ever dropped early.
+ * shard's recovery needs is ever dropped early. A unit's part (below) has
+ * its writes in the table before its decision, so a snapshot may hold
+ * them: a compaction's new file does not replace the log while such a
+ * part is undecided.
  *
  * Power loss. Whatever the fsync policy, the commit that ends a batch
  * holding a PART or a DECIDED syncs the log (as the Ledger's transfers

@@ -21,8 +21,9 @@ struct sw__shard_tx {
     uint64_t txid;
     uint32_t nparts, part;
     bool decided;
-    size_t held; /* log room held for the DECIDED */
-    uint8_t *b;  /* the PART's writes, encoded, until decided */
+    bool tentative; /* its writes applied before its decision (a unit's) */
+    size_t held;    /* log room held for the DECIDED */
+    uint8_t *b;     /* the PART's writes, encoded, until decided */
     size_t blen;
 };
 
@@ -134,6 +135,10 @@ int sw__shard_tx_decide(sw__shard *s, sw__shard_tx *tx)
     sw__db_compact_note(s, &d);
     sw__journal_sync_batch(&s->j);
     tx->decided = true;
+    if (tx->tentative) {
+        tx->tentative = false;
+        s->tx_tentative--;
+    }
     free(tx->b); /* the table will hold the writes, and a snapshot with it */
     tx->b = NULL;
     s->tx_quiet = true;
@@ -151,6 +156,8 @@ void sw__shard_tx_forget(sw__shard *s, sw__shard_tx *tx)
         return;
     if (tx->held)
         sw__journal_release(&s->j, tx->held);
+    if (tx->tentative)
+        s->tx_tentative--;
     if (tx->prev)
         tx->prev->next = tx->next;
     else
@@ -321,6 +328,8 @@ int sw__shard_unit_end_part(sw__shard *s, uint64_t txid, unsigned nparts, unsign
     memcpy(b, s->unit_buf, s->unit_len);
     *t = (struct sw__shard_tx){
         .txid = txid, .nparts = nparts, .part = part, .held = dsize, .b = b, .blen = s->unit_len};
+    t->tentative = true;
+    s->tx_tentative++;
     link_live(s, t);
     unit_reset(s);
     *tx = t;

@@ -141,7 +141,8 @@ bool multi_queue(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *
  * there, and it queued nothing for every shard or for the connection. */
 bool multi_here(struct conn *c);
 
-/* Whether no key c queued is locked against its command on c's shard. */
+/* Whether no key c queued is locked against its command on c's shard,
+ * and no key it watches there is held exclusively. */
 bool multi_keys_free(struct conn *c);
 
 /* Whether c's EXEC may run as a transaction on the key locks (txn.c):
@@ -194,6 +195,11 @@ void txn_world_done(struct conn *c);
 /* Whether a command of d names a key of one of c's transactions under way
  * (or may: hashes are compared). */
 bool txn_conn_touches(struct conn *c, const struct cmd_def *d, const sw__resp_cmd *cmd);
+
+/* Whether the key of len bytes at p (stored form, with its hash) is not
+ * locked against a command on sh (write: held at all; read: held
+ * exclusively). */
+bool txn_key_free(struct srv_shard *sh, uint64_t hash, const char *p, size_t len, bool write);
 
 /* Whether none of the keys of a command of d is locked against it on sh. */
 bool txn_keys_free(struct srv_shard *sh, const struct cmd_def *d, size_t argc,

@@ -291,6 +291,14 @@ bool multi_keys_free(struct conn *c)
     for (const struct msg *m = c->mq_head; m; m = m->qnext)
         if (!txn_keys_free(c->sh, m->cmd, m->argc, m->argv, m->db))
             return false;
+    /* A watched key is read: a write decided elsewhere but not yet applied
+     * here holds it, and EXEC must see that write (verify/txn.pml,
+     * txn-exec-local). */
+    for (size_t i = 0; i < c->nwatched; i++) {
+        const struct watched *w = &c->watched[i];
+        if (w->sh == c->sh && !txn_key_free(c->sh, w->hash, w->key, w->len, false))
+            return false;
+    }
     return true;
 }
 

@@ -159,6 +159,14 @@ void txn_shard_free(struct srv_shard *sh)
     sh->locks = (struct ltab){0};
 }
 
+bool txn_key_free(struct srv_shard *sh, uint64_t hash, const char *p, size_t len, bool write)
+{
+    if (sh->locks.t.n == 0)
+        return true;
+    struct klock *l = lt_find(&sh->locks, hash, p, len);
+    return !l || !(l->excl || (write && l->shared));
+}
+
 /* Whether a command with these keys may run on sh now: none of them is
  * locked against it (write: held at all; read: held exclusively). */
 bool txn_keys_free(struct srv_shard *sh, const struct cmd_def *d, size_t argc,
@@ -172,9 +180,9 @@ bool txn_keys_free(struct srv_shard *sh, const struct cmd_def *d, size_t argc,
         struct kkey k;
         if (kkey_build(sh->srv, db, &argv[i], &k) != SW_OK)
             return true; /* the command fails the same way when it runs */
-        struct klock *l = lt_find(&sh->locks, k.hash, k.p, k.len);
+        bool free_here = txn_key_free(sh, k.hash, k.p, k.len, write);
         kkey_free(&k);
-        if (l && (l->excl || (write && l->shared)))
+        if (!free_here)
             return false;
     }
     return true;
