@@ -1,10 +1,11 @@
 /* Writes the seed corpora of the fuzz targets: a handful of small inputs
  * each, in the input formats their headers describe. The RESP and record
  * seeds are written by hand here; the recovery seeds are real logs, made by
- * running a Db and a Ledger against a temporary directory, plus a few
- * written record by record (a lone transfer half, a snapshot). The output is
- * committed under tests/fuzz/corpus/; run this again only when a format
- * changes:
+ * running a Db, a Ledger and stewardd's kv shards (db/shard.h) against a
+ * temporary directory, plus a few written record by record (a lone
+ * transfer half, a snapshot) or as operations (transactions across
+ * shards). The output is committed under tests/fuzz/corpus/; run this
+ * again only when a format changes:
  *
  *   cmake -S tests/fuzz -B build/fuzz -DCMAKE_C_COMPILER=clang
  *   cmake --build build/fuzz --target mkcorpus
@@ -20,6 +21,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/base.h"
+#include "db/shard.h"
+#include "log/datadir.h"
 #include "log/record.h"
 #include "steward/account.h"
 #include "steward/db.h"
@@ -248,6 +252,64 @@ static void ledger_log(unsigned shards)
     ok(sw_ledger_close(l), "sw_ledger_close");
 }
 
+/* Writes one key on one of stewardd's kv shards (shard.h). */
+static void kv_put(sw__shard *s, const char *key, const char *val, int64_t expire_ms)
+{
+    size_t klen = strlen(key);
+    ok(sw__shard_put(s, sw__hash(key, klen), key, klen, val, strlen(val), expire_ms, NULL, NULL,
+                     NULL),
+       "sw__shard_put");
+}
+
+/* Logs part `part` of transaction txid (of 2) on s, putting key = val,
+ * and with decide decides and applies it, as stewardd does (kv.c, txn.c). */
+static sw__shard_tx *kv_part(sw__shard *s, uint64_t txid, unsigned part, const char *key,
+                             const char *val, bool decide)
+{
+    sw__rec w = {.type = SW__REC_PUT, .a = key, .alen = strlen(key), .b = val, .blen = strlen(val)};
+    sw__shard_tx *tx;
+    ok(sw__shard_tx_prepare(s, txid, 2, part, &w, 1, &tx), "sw__shard_tx_prepare");
+    ok(sw__shard_commit(s), "sw__shard_commit");
+    if (decide) {
+        ok(sw__shard_tx_decide(s, tx), "sw__shard_tx_decide");
+        kv_put(s, key, val, 0);
+        sw__shard_tx_applied(s);
+        ok(sw__shard_commit(s), "sw__shard_commit");
+    }
+    return tx;
+}
+
+/* Real kv logs of two shards, left as a crash leaves them: a transaction
+ * decided and forgotten on both; one whose parts are both logged but only
+ * shard 0 logged its DECIDED; one of which only shard 0's part is logged
+ * (never decided); and a unit of several writes on shard 1. */
+static void kv_log(void)
+{
+    fresh_dir();
+    sw__shard *sh[2];
+    unsigned n = 2;
+    uint64_t next;
+    char err[256];
+    ok(sw__datadir_open(g_tmp, "kv", &n, n, err, sizeof err), "sw__datadir_open");
+    ok(sw__shards_open(sh, 2, g_tmp, "kv", SW_FSYNC_NO, &next, err, sizeof err), "sw__shards_open");
+    kv_put(sh[0], "alpha", "one", 0);
+    kv_put(sh[1], "beta", "two", 4102444800000);
+    sw__shard_tx *a = kv_part(sh[0], 1, 0, "alpha", "tx1", true);
+    sw__shard_tx *b = kv_part(sh[1], 1, 1, "beta", "tx1", true);
+    sw__shard_tx_forget(sh[0], a);
+    sw__shard_tx_forget(sh[1], b);
+    kv_part(sh[1], 2, 1, "gamma", "tx2", false); /* the crash came before its DECIDED */
+    kv_part(sh[0], 2, 0, "alpha", "tx2", true);
+    kv_part(sh[0], 3, 0, "delta", "tx3", false); /* part 1 never logged */
+    sw__shard_unit_begin(sh[1]);
+    kv_put(sh[1], "epsilon", "unit", 0);
+    kv_put(sh[1], "zeta", "unit", 4102444800000);
+    ok(sw__shard_unit_end(sh[1]), "sw__shard_unit_end");
+    ok(sw__shard_commit(sh[1]), "sw__shard_commit");
+    for (int i = 0; i < 2; i++)
+        ok(sw__shard_close(sh[i]), "sw__shard_close");
+}
+
 static void recovery_seed(const char *name, uint8_t flags, const char *kind, unsigned shards,
                           size_t cut)
 {
@@ -340,9 +402,98 @@ static void ops_seeds(void)
     free(b.p);
 }
 
+/* The head of a TX_PART operation (encode_ops): writes operations follow. */
+static void put_part(buf *b, int64_t txid, uint8_t nparts, uint8_t part, uint8_t writes,
+                     uint8_t shape)
+{
+    put_op(b, SW__REC_TX_PART, nparts, part, (uint8_t)(writes | shape), txid);
+}
+
+/* stewardd's kind (flag 64) as operations: transactions across shards. */
+static void kv_ops_seeds(void)
+{
+    const int64_t later = 4102444800000, past = 100; /* against the harness's clock, 1 << 24 */
+    buf b = {0};
+    /* Transaction 5 applies at shard 0's DECIDED and at the end of shard
+     * 1's log (decided by the DECIDED on 0); 6 is never decided (part 1
+     * missing); 7 has every part and no DECIDED: it applies at both ends. */
+    put_byte(&b, 0x50);
+    put_op(&b, SW__REC_PUT, 1, 0, 'a', 0);
+    put_part(&b, 5, 2, 0, 2, 0);
+    put_op(&b, SW__REC_PUT, 2, 0, 'b', 0);
+    put_op(&b, SW__REC_DEL, 1, 0, 0, 0);
+    put_op(&b, SW__REC_TX_DECIDED, 0, 0, 0, 5);
+    put_op(&b, SW__REC_PUT, 2, 0, 'c', 0);
+    put_part(&b, 6, 2, 0, 1, 0);
+    put_op(&b, SW__REC_PUT, 3, 0, 'x', 0);
+    put_part(&b, 7, 2, 0, 1, 0);
+    put_op(&b, SW__REC_PUT, 4, 0, 'y', 0);
+    put_str(&b, MARKER);
+    put_part(&b, 5, 2, 1, 1, 0);
+    put_op(&b, SW__REC_PUT, 5, 0, 'd', 0);
+    put_part(&b, 7, 2, 1, 1, 0);
+    put_op(&b, SW__REC_PUT, 6, 0, 'z', later);
+    save("fuzz_recovery", "kv_ops_tx", &b);
+    /* A unit (txid 0, one part) applies where it stands. */
+    b.n = 0;
+    put_byte(&b, 0x50);
+    put_op(&b, SW__REC_PUT, 1, 0, 'a', 0);
+    put_part(&b, 0, 1, 0, 3, 0);
+    put_op(&b, SW__REC_PUT, 2, 0, 'b', 0);
+    put_op(&b, SW__REC_DEL, 1, 0, 0, 0);
+    put_op(&b, SW__REC_EXPIRE, 2, 0, 0, later);
+    put_op(&b, SW__REC_PUT, 3, 0, 'c', past);
+    save("fuzz_recovery", "kv_ops_unit", &b);
+    /* A PART whose writes are not whole records: refused. */
+    b.n = 0;
+    put_byte(&b, 0x50);
+    put_op(&b, SW__REC_PUT, 1, 0, 'a', 0);
+    put_part(&b, 4, 2, 0, 1, 0x80);
+    put_op(&b, SW__REC_PUT, 2, 0, 'b', 0);
+    save("fuzz_recovery", "kv_ops_cut_part", &b);
+    /* A power cut lost shard 0's DECIDED: every part is there, so the
+     * transaction is decided all the same. */
+    b.n = 0;
+    put_byte(&b, 0x70);
+    put_part(&b, 8, 2, 0, 1, 0);
+    put_op(&b, SW__REC_PUT, 1, 0, 'p', 0);
+    put_str(&b, "|Z|");
+    put_op(&b, SW__REC_TX_DECIDED, 0, 0, 0, 8);
+    put_str(&b, MARKER);
+    put_part(&b, 8, 2, 1, 1, 0);
+    put_op(&b, SW__REC_PUT, 2, 0, 'q', 0);
+    save("fuzz_recovery", "kv_ops_lost_decided", &b);
+    /* Shard 1 compacted after deciding transaction 10: its DECIDED, carried
+     * first into the new file, then the snapshot, which holds its write;
+     * shard 0 crashed before its own DECIDED: its part applies at the end. */
+    b.n = 0;
+    put_byte(&b, 0x50);
+    put_op(&b, SW__REC_PUT, 1, 0, 'a', 0);
+    put_part(&b, 10, 2, 0, 1, 0);
+    put_op(&b, SW__REC_PUT, 1, 0, 't', 0);
+    put_str(&b, MARKER);
+    put_op(&b, SW__REC_TX_DECIDED, 0, 0, 0, 10);
+    put_op(&b, SW__REC_PUT, 2, 0, 't', 0);
+    put_op(&b, SW__REC_PUT, 3, 0, 'z', 0);
+    save("fuzz_recovery", "kv_ops_compacted", &b);
+    /* The bug KV_TOLERATE_EXPIRE_AT_END names: key 1's deadline passed;
+     * a decided part left at the end of shard 0's log clears it. */
+    b.n = 0;
+    put_byte(&b, 0x50);
+    put_op(&b, SW__REC_PUT, 1, 0, 'a', past);
+    put_part(&b, 9, 2, 0, 1, 0);
+    put_op(&b, SW__REC_EXPIRE, 1, 0, 0, 0);
+    put_str(&b, MARKER);
+    put_part(&b, 9, 2, 1, 1, 0);
+    put_op(&b, SW__REC_PUT, 2, 0, 'b', 0);
+    save("fuzz_recovery", "kv_ops_expire_at_end", &b);
+    free(b.p);
+}
+
 static void recovery_seeds(void)
 {
     ops_seeds();
+    kv_ops_seeds();
     db_log(1);
     recovery_seed("db", 0x00, "db", 1, 0);
     recovery_seed("db_torn", 0x00, "db", 1, 5);
@@ -360,6 +511,9 @@ static void recovery_seeds(void)
     recovery_seed("ledger_two_shards", 0x03, "ledger", 2, 0);
     recovery_seed("ledger_two_torn", 0x05, "ledger", 2, 7);
     ledger_crafted();
+    kv_log();
+    recovery_seed("kv_two_shards", 0x42, "kv", 2, 0);
+    recovery_seed("kv_torn", 0x40, "kv", 2, 5);
     fresh_dir();
     rmdir(g_tmp);
 }
