@@ -297,6 +297,25 @@ static void test_unit(void **state)
     crash();
 }
 
+/* A transaction of one part (an EXEC whose keys all live on one other
+ * shard): it applies where it stands, whatever its id. */
+static void test_one_part(void **state)
+{
+    (void)state;
+    open_all();
+    sw__shard_tx *tx;
+    uint64_t t = g_next++;
+    sw__shard_unit_begin(g_s[1]);
+    put(1, "b", "1");
+    assert_int_equal(sw__shard_unit_end_part(g_s[1], t, 1, 0, &tx), SW_OK);
+    commit_all();
+    put(1, "b", "later"); /* after it, in its place */
+    commit_all();
+    reopen_expect("", "later");
+    assert_true(g_next > t);
+    crash();
+}
+
 /* A unit across shards (a world operation's): its parts are decided only
  * once both are logged. */
 static void test_unit_across(void **state)
@@ -450,6 +469,7 @@ int main(void)
                                         tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_unit, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_unit_across, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_one_part, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_unit_compaction_waits, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_errors, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_bad_logs, tmpdir_setup, tmpdir_teardown),

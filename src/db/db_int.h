@@ -98,6 +98,10 @@ int sw__db_shard_log_close(struct sw__shard *s);
 /* Copies the record of a write that succeeded to a compaction in progress. */
 void sw__db_compact_note(struct sw__shard *s, const sw__rec *r);
 
+/* Drops every key whose deadline passed while the shard was down (after
+ * its replay). */
+void sw__db_purge_expired(struct sw__shard *s);
+
 /* Replays one write record (PUT, DEL or EXPIRE) into the table; SW_EIO
  * for any other record. */
 int sw__db_replay_write(struct sw__shard *s, const sw__rec *r);

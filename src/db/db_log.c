@@ -91,8 +91,7 @@ static int replay(void *ctx, const sw__rec *r)
     }
 }
 
-/* Drops every key whose deadline passed while the shard was down. */
-static void purge_expired(struct sw__shard *s)
+void sw__db_purge_expired(struct sw__shard *s)
 {
     s->sweep_cursor = 0;
     do
@@ -112,8 +111,8 @@ int sw__db_shard_log_open(const char *dir, const char *kind, struct sw__shard *s
     int rc = sw__journal_open(&s->j, path, fsync, replay, s, name, err, errlen);
     if (rc == SW_EIO && err[0] == 0)
         snprintf(err, errlen, "%s: a record that is not a Db record", path);
-    if (rc == SW_OK)
-        purge_expired(s);
+    if (rc == SW_OK && !s->txr) /* sw__shards_open purges once it has settled */
+        sw__db_purge_expired(s);
     s->compact_min = COMPACT_MIN_BYTES;
     return rc;
 }

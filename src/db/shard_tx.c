@@ -407,9 +407,12 @@ int sw__shard_tx_replay(struct sw__shard *s, const sw__rec *r)
 {
     struct sw__txrecovery *x = s->txr;
     if (r->type == SW__REC_TX_PART && r->alen == PART_HEAD && get_u32(r->a) == 1) {
-        /* a unit of one shard: it applies where it stands */
-        if (r->num != 0 || get_u32((const uint8_t *)r->a + 4) != 0 || !writes_valid(r->b, r->blen))
+        /* A transaction of one part: a unit (txid 0), or an EXEC whose
+         * keys all live on one other shard. It applies where it stands. */
+        if (r->num < 0 || get_u32((const uint8_t *)r->a + 4) != 0 || !writes_valid(r->b, r->blen))
             return SW_EIO;
+        if (x && (uint64_t)r->num > x->max_txid)
+            x->max_txid = (uint64_t)r->num;
         return apply_writes(s, r->b, r->blen);
     }
     if (!x || r->num <= 0)
@@ -504,8 +507,6 @@ static int settle(struct sw__txrecovery *x)
             rc = sw__journal_append(&w->s->j, &d);
         if (rc == SW_OK && !sw__journal_commit(&w->s->j))
             rc = SW_EIO;
-        /* A deadline a write brings that has passed meanwhile is met
-         * lazily, as any: no sweep here. */
     }
     return rc;
 }
@@ -544,6 +545,12 @@ int sw__shards_open(sw__shard **out, unsigned n, const char *dir, const char *ki
             snprintf(err, errlen, "cannot settle the transactions across shards: %s",
                      sw_strerror(rc));
     }
+    /* Only now, every part in place, the keys whose deadline passed go:
+     * a part applied at its log's end may clear or move a deadline, and
+     * the next open applies it at the DECIDED settle logged, before the
+     * end, where the key is still there. */
+    for (unsigned i = 0; rc == SW_OK && dir && i < n; i++)
+        sw__db_purge_expired(out[i]);
     *next_txid = x.max_txid + 1;
     recovery_free(&x);
     if (rc != SW_OK)

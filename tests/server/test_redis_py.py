@@ -1404,6 +1404,12 @@ class TestDurability(unittest.TestCase):
                             for k in keys:
                                 p.set(k, v)
                             p.execute()
+                            # An EXEC of one key, maybe on another shard: a
+                            # transaction of one part, whose log the
+                            # restart below must open.
+                            p = cl.pipeline(transaction=True)
+                            p.set("dm1:%d:%d" % (w, v % 4), v)
+                            p.execute()
                         m_acked[w] = v
                 except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
                     pass
