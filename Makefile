@@ -24,13 +24,15 @@ test: deps
 test-plain: deps
 	@tools/run-tests.sh plain
 
+# Every table it prints is also drawn, as build/plain/bench/plots/*.svg.
 bench: all
 	@tools/deps.sh bench
 	@bench/run.sh build/plain
 	@bench/server.sh build/plain
-	@STEWARDD_ARGS="--shards 1" MEM_KEYS=0 bench/server.sh build/plain
+	@STEWARDD_ARGS="--shards 1" MEM_KEYS=0 TAG=shards1 bench/server.sh build/plain
 	@bench/multikey.sh build/plain
 	@bench/proxy.sh build/plain
+	@bench/plot.sh build/plain
 
 # stewardd --shards L against redis-server --io-threads L, L = 1..16: meant
 # for a machine with 16 cores or more.

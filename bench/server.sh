@@ -11,6 +11,9 @@
 #   RUNS=1             runs per row and server, alternating; the best counts
 #   MEM_KEYS=1000000   keys loaded for the memory part (0 skips it)
 #   STEWARDD_ARGS, REDIS_ARGS    extra flags for each server
+#   TAG                the raw results go to server-TAG.txt instead of
+#                      server.txt (make bench: TAG=shards1 for its
+#                      --shards 1 run, so that both runs' results stay)
 #   BENCH_TIMEOUT      seconds one redis-benchmark run may take (default
 #                      60 + N/1000)
 #   STEWARDD, REDIS_SERVER, REDIS_BENCHMARK, REDIS_CLI
@@ -25,7 +28,8 @@
 # gets the quiet moments. A server that stops answering PING for 10 s during
 # a run has that run ended and its later runs skipped: its cells show "-".
 # The raw "name value" lines are kept in
-# BUILD_DIR/bench/results/server.txt and printed after the tables.
+# BUILD_DIR/bench/results/server.txt (or server-TAG.txt) and printed after
+# the tables; bench/plot.sh draws them.
 #
 # bench/scaling.sh sources this file for its helpers (the srv_* and
 # bench_* functions); main runs only when it is executed.
@@ -306,7 +310,9 @@ server_throughput() { # RESULTS
     local n=${N:-1000000} row=0 p t
     srv_start redis redis
     srv_start stewardd stewardd
-    echo "== stewardd ${STEWARDD_ARGS:-(default flags: one shard per CPU)} vs $(srv_version_line)"
+    echo "server.stewardd.shards $(srv_info stewardd server shards)" >>"$1"
+    echo "== stewardd ${STEWARDD_ARGS:-(default flags)}, $(srv_info stewardd server shards) shard(s)," \
+        "vs $(srv_version_line)"
     echo "redis-benchmark -t TEST -n $n -r 100000 -d 16 -c 50 -P P, both servers running" \
         "side by side, which goes first alternating by row; best of ${RUNS:-1};" \
         "mset: MSETs of 10 keys per second"
@@ -411,7 +417,7 @@ server_main() {
         esac
     done
     case "$build" in /*) ;; *) build=$SRV_ROOT/$build ;; esac
-    local results=$build/bench/results/server.txt scratch=$build/bench/server
+    local results=$build/bench/results/server${TAG:+-$TAG}.txt scratch=$build/bench/server
     mkdir -p "$(dirname "$results")" "$scratch"
     : >"$results"
     srv_find_stewardd "$build"

@@ -8,7 +8,7 @@ set -euo pipefail
 
 base=(cmake make gcc pkg-config libcmocka-dev libxxhash-dev clang-format clang libclang-rt-dev spin man-db groff-base
       redis-tools python3-redis libhiredis-dev tcl dpkg-dev nutcracker)
-bench=(golang-go redis-server redis-tools file)
+bench=(golang-go redis-server redis-tools file gnuplot-nox)
 
 case "${1:-base}" in
 base) want=("${base[@]}") ;;

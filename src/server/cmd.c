@@ -341,7 +341,7 @@ void cmd_hello(struct exec *x)
     sw__resp_add_bulk_cstr(x->out, "server");
     sw__resp_add_bulk_cstr(x->out, "redis");
     sw__resp_add_bulk_cstr(x->out, "version");
-    sw__resp_add_bulk_cstr(x->out, "7.0.15");
+    sw__resp_add_bulk_cstr(x->out, SRV_REDIS_VERSION);
     sw__resp_add_bulk_cstr(x->out, "proto");
     sw__resp_add_int(x->out, ver);
     sw__resp_add_bulk_cstr(x->out, "id");
@@ -372,12 +372,14 @@ void cmd_select(struct exec *x)
 /* One line of CLIENT LIST / CLIENT INFO. */
 static void client_line(char *buf, size_t cap, const struct conn *c, int64_t now)
 {
+    char laddr[80];
+    conn_local_addr(c, laddr, sizeof laddr);
     snprintf(buf, cap,
-             "id=%llu addr=%s laddr=? fd=%d name=%s age=%lld idle=%lld flags=N db=%d sub=0 "
+             "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=N db=%d sub=0 "
              "psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=0 argv-mem=0 multi-mem=0 obl=0 oll=0 "
              "omem=%zu tot-mem=0 events=r cmd=NULL user=default redir=-1 resp=%d lib-name=%s "
              "lib-ver=%s shard=%u\n",
-             (unsigned long long)c->id, c->addr, c->fd, c->name ? c->name : "",
+             (unsigned long long)c->id, c->addr, laddr, c->fd, c->name ? c->name : "",
              (long long)((now - c->created_ms) / 1000), (long long)((now - c->last_ms) / 1000),
              c->db, sw__resp_parser_buffered(&c->parser), sw__resp_buf_len(&c->out), c->proto,
              c->lib_name ? c->lib_name : "", c->lib_ver ? c->lib_ver : "", c->sh->index);

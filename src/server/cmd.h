@@ -198,6 +198,17 @@ void multi_touch_flush(struct srv_shard *sh, int db);
 /* Total bytes of data held by a shard (its table). */
 size_t kv_memory(struct srv_shard *sh);
 
+/* INFO keyspace's avg_ttl of database db: the mean time left, in ms, of
+ * its keys with a deadline (0 if none), exact rather than Redis's sampled
+ * estimate. Every shard's: a world operation's. */
+int64_t kv_avg_ttl(struct srv *s, int db, int64_t now);
+
+/* The cron's sample of sh's instantaneous rates, at most one per
+ * SRV_RATE_PERIOD_MS; kv_rate is one rate's mean over its samples, per
+ * second. The shard's thread (or a world operation's). */
+void kv_rates_sample(struct srv_shard *sh);
+uint64_t kv_rate(const struct srv_rate *r);
+
 #endif
 
 /* ---- the commands (cmd_*.c) -------------------------------------------------- */

@@ -4,9 +4,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
+#include <stdarg.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "log/datadir.h"
 #include "server/cmd.h"
 
 /* ---- DBSIZE, FLUSHDB, FLUSHALL --------------------------------------------- */
@@ -60,7 +66,18 @@ void cmd_flushall(struct exec *x)
     flush(x, -1);
 }
 
-/* ---- INFO ------------------------------------------------------------------- */
+/* ---- INFO -------------------------------------------------------------------
+ *
+ * The sections and fields of redis-server 7.0's INFO that mean something
+ * here, with real values, in Redis's order, so that redis-cli (--stat),
+ * redis-py's info() and monitoring tools read them unchanged; fields of
+ * ours (steward_version, shards, appendfsync, dir) sit among them. Left
+ * out, rather than faked: RDB snapshot fields that would claim a save or
+ * unsaved changes (stewardd has no snapshots: its log is the copy on
+ * disk), peaks and allocator internals nothing here samples, replication
+ * beyond "a master with no replicas", and the per-command sections
+ * (commandstats, errorstats, latencystats), which nothing here counts.
+ * docs/server.md lists them. */
 
 static uint64_t sum_stat(struct srv *s, size_t offset)
 {
@@ -71,7 +88,18 @@ static uint64_t sum_stat(struct srv *s, size_t offset)
     return n;
 }
 
-#define STAT(s, field) sum_stat(s, offsetof(struct srv_shard, field))
+#define STAT(s, field) ((unsigned long long)sum_stat(s, offsetof(struct srv_shard, field)))
+
+/* The sum over shards of one instantaneous rate, per second. */
+static uint64_t sum_rate(struct srv *s, size_t offset)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < s->n; i++)
+        n += kv_rate((const struct srv_rate *)((const char *)&s->shards[i] + offset));
+    return n;
+}
+
+#define RATE(s, field) sum_rate(s, offsetof(struct srv_shard, field))
 
 static size_t rss_bytes(void)
 {
@@ -83,6 +111,20 @@ static size_t rss_bytes(void)
         fclose(f);
     }
     return rss * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Bytes the process has allocated, as Redis's used_memory counts its
+ * allocator's: glibc's in-use chunks, mmapped ones included; elsewhere
+ * only the tables' bytes (dataset). */
+static size_t allocated_bytes(size_t dataset)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    (void)dataset;
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+#else
+    return dataset;
+#endif
 }
 
 static void human(char *buf, size_t cap, double b)
@@ -126,64 +168,141 @@ static void cat(char **s, size_t *len, const char *fmt, ...)
     *s = g;
 }
 
-static bool want(const char *sec, const char *name, bool dflt)
-{
-    if (!sec || !strcmp(sec, "default"))
-        return dflt;
-    return !strcmp(sec, "all") || !strcmp(sec, "everything") || !strcmp(sec, name);
-}
-
 static void info_server(struct srv *s, char **o, size_t *n)
 {
     struct utsname u;
     uname(&u);
+    char exe[512];
+    ssize_t l = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[l > 0 ? l : 0] = 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long long now_us = (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
     int64_t up = (kv_now() - s->start_ms) / 1000;
     cat(o, n,
-        "# Server\r\nredis_version:7.0.15\r\nsteward_version:%s\r\nredis_mode:standalone\r\n"
-        "os:%s %s %s\r\narch_bits:%d\r\nmultiplexing_api:epoll\r\nprocess_id:%ld\r\n"
-        "run_id:%s\r\ntcp_port:%d\r\nuptime_in_seconds:%lld\r\nuptime_in_days:%lld\r\nhz:%d\r\n"
-        "shards:%u\r\nexecutable:stewardd\r\n",
-        SRV_VERSION, u.sysname, u.release, u.machine, (int)(8 * sizeof(void *)), (long)getpid(),
-        s->run_id, s->cfg.port, (long long)up, (long long)(up / 86400), s->cfg.hz, s->n);
+        "# Server\r\nredis_version:%s\r\nsteward_version:%s\r\nredis_mode:standalone\r\n"
+        "os:%s %s %s\r\narch_bits:%d\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\n"
+        "process_id:%ld\r\nprocess_supervised:no\r\nrun_id:%s\r\ntcp_port:%d\r\n"
+        "server_time_usec:%lld\r\nuptime_in_seconds:%lld\r\nuptime_in_days:%lld\r\n",
+        SRV_REDIS_VERSION, SRV_VERSION, u.sysname, u.release, u.machine, (int)(8 * sizeof(void *)),
+        (long)getpid(), s->run_id, s->cfg.port, now_us, (long long)up, (long long)(up / 86400));
+    cat(o, n, "hz:%d\r\nconfigured_hz:%d\r\nexecutable:%s\r\nshards:%u\r\n", s->cfg.hz, s->cfg.hz,
+        exe, s->n);
     /* A line of its own: cat cuts a line at 1 KiB, and a path may be long. */
     cat(o, n, "config_file:%.1000s\r\n\r\n", s->cfg.config_file ? s->cfg.config_file : "");
 }
 
+static void info_clients(struct srv *s, char **o, size_t *n)
+{
+    /* No command blocks a client here (no BLPOP, no WAIT): blocked is 0. */
+    cat(o, n, "# Clients\r\nconnected_clients:%u\r\nmaxclients:%u\r\nblocked_clients:0\r\n\r\n",
+        atomic_load_explicit(&s->nclients, memory_order_relaxed), s->cfg.maxclients);
+}
+
 static void info_memory(struct srv *s, char **o, size_t *n)
 {
-    size_t used = 0;
+    size_t data = 0;
     for (unsigned i = 0; i < s->n; i++)
-        used += kv_memory(&s->shards[i]);
-    size_t rss = rss_bytes();
-    char hu[32], hr[32];
+        data += kv_memory(&s->shards[i]);
+    size_t used = allocated_bytes(data), rss = rss_bytes();
+    size_t sys = (size_t)sysconf(_SC_PHYS_PAGES) * (size_t)sysconf(_SC_PAGESIZE);
+    char hu[32], hr[32], hs[32];
     human(hu, sizeof hu, (double)used);
     human(hr, sizeof hr, (double)rss);
+    human(hs, sizeof hs, (double)sys);
+    /* No maxmemory: stewardd never evicts, so its policy is noeviction. */
     cat(o, n,
         "# Memory\r\nused_memory:%zu\r\nused_memory_human:%s\r\nused_memory_rss:%zu\r\n"
-        "used_memory_rss_human:%s\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\n"
-        "maxmemory_policy:noeviction\r\nmem_allocator:libc\r\n\r\n",
-        used, hu, rss, hr);
+        "used_memory_rss_human:%s\r\nused_memory_dataset:%zu\r\ntotal_system_memory:%zu\r\n"
+        "total_system_memory_human:%s\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\n"
+        "maxmemory_policy:noeviction\r\nmem_fragmentation_ratio:%.2f\r\n"
+        "mem_fragmentation_bytes:%lld\r\nmem_allocator:libc\r\n\r\n",
+        used, hu, rss, hr, data, sys, hs, used ? (double)rss / (double)used : 0.0,
+        (long long)rss - (long long)used);
+}
+
+/* The bytes of every shard's log on disk (aof_current_size). */
+static unsigned long long log_bytes(struct srv *s)
+{
+    unsigned long long sum = 0;
+    for (unsigned i = 0; i < s->n; i++) {
+        char path[4096];
+        struct stat st;
+        if (sw__datadir_log_path(path, sizeof path, s->cfg.dir, "kv", i) == SW_OK &&
+            stat(path, &st) == 0)
+            sum += (unsigned long long)st.st_size;
+    }
+    return sum;
 }
 
 static void info_persistence(struct srv *s, char **o, size_t *n)
 {
     bool compacting = false, refusing = false;
+    unsigned long long compactions = 0;
     for (unsigned i = 0; i < s->n; i++) {
         compacting |= sw__shard_compacting(s->shards[i].core);
+        compactions += sw__shard_compactions(s->shards[i].core);
         refusing |= atomic_load_explicit(&s->shards[i].st_refusing, memory_order_relaxed) != 0;
     }
     static const char *const modes[] = {"everysec", "always", "no"};
+    /* Recovery ends before the socket opens, so no client sees loading. The
+     * AOF is the shards' logs, and a rewrite their compaction. */
     cat(o, n,
-        "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\n"
-        "rdb_bgsave_in_progress:0\r\nrdb_last_bgsave_status:ok\r\naof_enabled:%d\r\n"
-        "aof_rewrite_in_progress:%d\r\naof_rewrite_scheduled:0\r\naof_last_write_status:%s\r\n"
-        "appendfsync:%s\r\ndir:%s\r\n\r\n",
-        s->cfg.dir != NULL, compacting, refusing ? "err" : "ok", modes[s->cfg.fsync],
+        "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_bgsave_in_progress:0\r\n"
+        "rdb_last_bgsave_status:ok\r\nrdb_saves:0\r\naof_enabled:%d\r\n"
+        "aof_rewrite_in_progress:%d\r\naof_rewrite_scheduled:0\r\naof_rewrites:%llu\r\n"
+        "aof_last_write_status:%s\r\n",
+        s->cfg.dir != NULL, compacting, compactions, refusing ? "err" : "ok");
+    if (s->cfg.dir)
+        cat(o, n, "aof_current_size:%llu\r\n", log_bytes(s));
+    cat(o, n, "appendfsync:%s\r\ndir:%s\r\n\r\n", modes[s->cfg.fsync],
         s->cfg.dir ? s->cfg.dir : "");
+}
+
+static void info_stats(struct srv *s, char **o, size_t *n)
+{
+    /* No eviction (no maxmemory), so evicted_keys stays 0. */
+    cat(o, n,
+        "# Stats\r\ntotal_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
+        "instantaneous_ops_per_sec:%llu\r\ntotal_net_input_bytes:%llu\r\n"
+        "total_net_output_bytes:%llu\r\ninstantaneous_input_kbps:%.2f\r\n"
+        "instantaneous_output_kbps:%.2f\r\nrejected_connections:%llu\r\nexpired_keys:%llu\r\n"
+        "evicted_keys:0\r\nkeyspace_hits:%llu\r\nkeyspace_misses:%llu\r\n\r\n",
+        STAT(s, st_conns), STAT(s, st_cmds), (unsigned long long)RATE(s, rate_cmds),
+        STAT(s, st_in_bytes), STAT(s, st_out_bytes), (double)RATE(s, rate_in) / 1024,
+        (double)RATE(s, rate_out) / 1024, STAT(s, st_rejected), STAT(s, st_expired),
+        STAT(s, st_hits), STAT(s, st_misses));
+}
+
+static void info_replication(struct srv *s, char **o, size_t *n)
+{
+    (void)s; /* no replication: a master with no replicas, as Redis alone says */
+    cat(o, n, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
+}
+
+static void info_cpu(struct srv *s, char **o, size_t *n)
+{
+    (void)s;
+    struct rusage self = {0}, kids = {0};
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_CHILDREN, &kids);
+    cat(o, n,
+        "# CPU\r\nused_cpu_sys:%ld.%06ld\r\nused_cpu_user:%ld.%06ld\r\n"
+        "used_cpu_sys_children:%ld.%06ld\r\nused_cpu_user_children:%ld.%06ld\r\n\r\n",
+        (long)self.ru_stime.tv_sec, (long)self.ru_stime.tv_usec, (long)self.ru_utime.tv_sec,
+        (long)self.ru_utime.tv_usec, (long)kids.ru_stime.tv_sec, (long)kids.ru_stime.tv_usec,
+        (long)kids.ru_utime.tv_sec, (long)kids.ru_utime.tv_usec);
+}
+
+static void info_cluster(struct srv *s, char **o, size_t *n)
+{
+    (void)s;
+    cat(o, n, "# Cluster\r\ncluster_enabled:0\r\n\r\n");
 }
 
 static void info_keyspace(struct srv *s, char **o, size_t *n)
 {
+    int64_t now = kv_now();
     cat(o, n, "# Keyspace\r\n");
     for (int db = 0; db < SRV_DBS; db++) {
         size_t keys = 0, exp = 0;
@@ -192,52 +311,50 @@ static void info_keyspace(struct srv *s, char **o, size_t *n)
             exp += s->shards[i].expires[db];
         }
         if (keys)
-            cat(o, n, "db%d:keys=%zu,expires=%zu,avg_ttl=0\r\n", db, keys, exp);
+            cat(o, n, "db%d:keys=%zu,expires=%zu,avg_ttl=%lld\r\n", db, keys, exp,
+                (long long)kv_avg_ttl(s, db, now));
     }
     cat(o, n, "\r\n");
 }
 
+/* INFO's sections in Redis's order. Every one is in "default" as in Redis;
+ * "all" and "everything" add nothing more, having no others. */
+static const struct info_section {
+    const char *name;
+    void (*fn)(struct srv *s, char **o, size_t *n);
+} info_sections[] = {
+    {"server", info_server},     {"clients", info_clients},
+    {"memory", info_memory},     {"persistence", info_persistence},
+    {"stats", info_stats},       {"replication", info_replication},
+    {"cpu", info_cpu},           {"cluster", info_cluster},
+    {"keyspace", info_keyspace},
+};
+#define INFO_SECTIONS (sizeof info_sections / sizeof info_sections[0])
+
+/* Marks in want[] the sections the arguments name, as Redis 7 takes them:
+ * any number, in any case; "all", "everything" and "default" every one;
+ * names it does not know, nothing. No argument: the default. */
+static void info_wanted(const struct exec *x, bool want[INFO_SECTIONS])
+{
+    for (size_t k = 0; k < INFO_SECTIONS; k++)
+        want[k] = x->argc == 1;
+    for (size_t a = 1; a < x->argc; a++) {
+        const sw__resp_arg *arg = &x->argv[a];
+        bool every = arg_is(arg, "all") || arg_is(arg, "everything") || arg_is(arg, "default");
+        for (size_t k = 0; k < INFO_SECTIONS; k++)
+            want[k] |= every || arg_is(arg, info_sections[k].name);
+    }
+}
+
 void cmd_info(struct exec *x)
 {
-    struct srv *s = x->srv;
-    char sec[32] = "";
-    if (x->argc > 2) {
-        reply_syntax(x);
-        return;
-    }
-    if (x->argc == 2) {
-        size_t l = x->argv[1].len < sizeof sec - 1 ? x->argv[1].len : sizeof sec - 1;
-        for (size_t i = 0; i < l; i++)
-            sec[i] = (char)(x->argv[1].ptr[i] | 0x20);
-        sec[l] = 0;
-    }
-    const char *q = x->argc == 2 ? sec : NULL;
-    char *o = malloc(1);
+    bool want[INFO_SECTIONS];
+    info_wanted(x, want);
+    char *o = calloc(1, 1);
     size_t n = 0;
-    if (o)
-        o[0] = 0;
-    if (want(q, "server", true))
-        info_server(s, &o, &n);
-    if (want(q, "clients", true))
-        cat(&o, &n,
-            "# Clients\r\nconnected_clients:%u\r\nmaxclients:%u\r\nblocked_clients:0\r\n\r\n",
-            atomic_load_explicit(&s->nclients, memory_order_relaxed), s->cfg.maxclients);
-    if (want(q, "memory", true))
-        info_memory(s, &o, &n);
-    if (want(q, "persistence", true))
-        info_persistence(s, &o, &n);
-    if (want(q, "stats", true))
-        cat(&o, &n,
-            "# Stats\r\ntotal_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
-            "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\n"
-            "rejected_connections:%llu\r\nexpired_keys:%llu\r\nevicted_keys:0\r\n"
-            "keyspace_hits:%llu\r\nkeyspace_misses:%llu\r\n\r\n",
-            (unsigned long long)STAT(s, st_conns), (unsigned long long)STAT(s, st_cmds),
-            (unsigned long long)STAT(s, st_in_bytes), (unsigned long long)STAT(s, st_out_bytes),
-            (unsigned long long)STAT(s, st_rejected), (unsigned long long)STAT(s, st_expired),
-            (unsigned long long)STAT(s, st_hits), (unsigned long long)STAT(s, st_misses));
-    if (want(q, "keyspace", true))
-        info_keyspace(s, &o, &n);
+    for (size_t k = 0; k < INFO_SECTIONS; k++)
+        if (want[k])
+            info_sections[k].fn(x->srv, &o, &n);
     if (!o) {
         reply_status(x, SW_ENOMEM);
         return;

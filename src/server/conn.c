@@ -232,7 +232,8 @@ static bool is_loopback(const struct sockaddr_storage *a)
     return a->ss_family == AF_UNIX;
 }
 
-/* "host:port" of a peer, for logs and CLIENT LIST. */
+/* "host:port" of a peer or of our end, for logs and CLIENT LIST; an IPv6
+ * host in brackets ("[::1]:6380"), as Redis writes it. */
 static void format_addr(char *buf, size_t cap, const struct sockaddr_storage *a)
 {
     char host[INET6_ADDRSTRLEN] = "?";
@@ -244,7 +245,18 @@ static void format_addr(char *buf, size_t cap, const struct sockaddr_storage *a)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)a)->sin6_addr, host, sizeof host);
         port = ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
     }
-    snprintf(buf, cap, "%s:%d", host, port);
+    snprintf(buf, cap, a->ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host, port);
+}
+
+void conn_local_addr(const struct conn *c, char *buf, size_t cap)
+{
+    struct sockaddr_storage a;
+    socklen_t alen = sizeof a;
+    /* Asked when listed rather than kept from the accept: CLIENT LIST is
+     * rare, accepts are not. */
+    if (getsockname(c->fd, (struct sockaddr *)&a, &alen) != 0)
+        a.ss_family = AF_UNSPEC;
+    format_addr(buf, cap, &a);
 }
 
 /* Fills c (zeroed, its parser ready) as a new connection of sh on fd. */

@@ -66,12 +66,27 @@ void kkey_free(struct kkey *k)
     k->heap = NULL;
 }
 
+/* A deadline joins (sign 1) or leaves (sign -1) database db's count and
+ * sum of deadlines (INFO's avg_ttl); expire 0, none, changes nothing. */
+static void deadline(struct srv_shard *sh, int db, int64_t expire, int sign)
+{
+    if (expire <= 0)
+        return;
+    srv_ttl_sum off = (srv_ttl_sum)expire - (srv_ttl_sum)sh->srv->start_ms;
+    if (sign > 0) {
+        sh->expires[db]++;
+        sh->ttl_sum[db] += off;
+    } else {
+        sh->expires[db]--;
+        sh->ttl_sum[db] -= off;
+    }
+}
+
 /* A key leaves the shard (deleted, expired or swept). */
 static void gone(struct srv_shard *sh, int db, int64_t expire)
 {
     sh->keys[db]--;
-    if (expire)
-        sh->expires[db]--;
+    deadline(sh, db, expire, -1);
 }
 
 /* The shard's hook for the keys it expires (lazily, or in the sweep). */
@@ -248,7 +263,8 @@ int kv_put(struct kkey *k, const void *val, size_t vlen, int64_t expire)
         return rc;
     if (prev < 0)
         sh->keys[k->db]++;
-    sh->expires[k->db] += (expire != 0) - (prev > 0);
+    deadline(sh, k->db, prev, -1);
+    deadline(sh, k->db, expire, 1);
     return SW_OK;
 }
 
@@ -271,10 +287,12 @@ int kv_expire(struct kkey *k, int64_t expire)
         sw__shard_expire(k->sh->core, k->hash, k->p, k->len, expire, &prev, &deleted, NULL, NULL);
     if (wrote(k, rc) != SW_OK)
         return rc;
-    if (deleted)
+    if (deleted) {
         gone(k->sh, k->db, prev);
-    else
-        k->sh->expires[k->db] += (expire != 0) - (prev != 0);
+    } else {
+        deadline(k->sh, k->db, prev, -1);
+        deadline(k->sh, k->db, expire, 1);
+    }
     return SW_OK;
 }
 
@@ -351,6 +369,7 @@ int kv_flush(struct srv_shard *sh, int db)
     if (db < 0 && sw__shard_clear(sh->core) == SW_OK) { /* memory only: drop it whole */
         memset(sh->keys, 0, sizeof sh->keys);
         memset(sh->expires, 0, sizeof sh->expires);
+        memset(sh->ttl_sum, 0, sizeof sh->ttl_sum);
         return SW_OK;
     }
     return scan_all(sh, db, flush_items);
@@ -370,7 +389,7 @@ static int count_items(struct srv_shard *sh, int db, const sw__shard_item *items
         unsigned char d = ((const unsigned char *)items[i].key)[0];
         if (d < SRV_DBS) {
             sh->keys[d]++;
-            sh->expires[d] += items[i].expire_ms != 0;
+            deadline(sh, d, items[i].expire_ms, 1);
         }
     }
     return SW_OK;
@@ -380,6 +399,7 @@ void kv_attach(struct srv_shard *sh)
 {
     memset(sh->keys, 0, sizeof sh->keys);
     memset(sh->expires, 0, sizeof sh->expires);
+    memset(sh->ttl_sum, 0, sizeof sh->ttl_sum);
     scan_all(sh, -1, count_items);
     sw__shard_on_gone(sh->core, expired, sh);
 }
@@ -387,4 +407,57 @@ void kv_attach(struct srv_shard *sh)
 size_t kv_memory(struct srv_shard *sh)
 {
     return sw__shard_memory(sh->core);
+}
+
+int64_t kv_avg_ttl(struct srv *s, int db, int64_t now)
+{
+    srv_ttl_sum sum = 0;
+    size_t n = 0;
+    for (unsigned i = 0; i < s->n; i++) {
+        sum += s->shards[i].ttl_sum[db];
+        n += s->shards[i].expires[db];
+    }
+    if (n == 0)
+        return 0;
+#ifdef __SIZEOF_INT128__
+    int64_t mean = (int64_t)(sum / (srv_ttl_sum)n) + s->start_ms;
+#else
+    int64_t mean = (int64_t)sum / (int64_t)n + s->start_ms; /* see srv_ttl_sum */
+#endif
+    /* Keys past their deadline and not yet swept count too, as in Redis. */
+    return mean > now ? mean - now : 0;
+}
+
+/* ---- instantaneous rates (INFO stats) ------------------------------------------ */
+
+static void rate_sample(struct srv_rate *r, uint64_t now_value, int64_t now_ms)
+{
+    if (r->last_ms != 0 && now_ms > r->last_ms) {
+        r->per_sec[r->next] = (now_value - r->last) * 1000 / (uint64_t)(now_ms - r->last_ms);
+        r->next = (r->next + 1) % SRV_RATE_SAMPLES;
+    }
+    r->last = now_value;
+    r->last_ms = now_ms;
+}
+
+void kv_rates_sample(struct srv_shard *sh)
+{
+    assert(srv_may_touch(sh));
+    if (sh->rate_cmds.last_ms != 0 && sh->now_ms - sh->rate_cmds.last_ms < SRV_RATE_PERIOD_MS)
+        return;
+    /* Relaxed: this thread is the counters' only writer. */
+    rate_sample(&sh->rate_cmds, atomic_load_explicit(&sh->st_cmds, memory_order_relaxed),
+                sh->now_ms);
+    rate_sample(&sh->rate_in, atomic_load_explicit(&sh->st_in_bytes, memory_order_relaxed),
+                sh->now_ms);
+    rate_sample(&sh->rate_out, atomic_load_explicit(&sh->st_out_bytes, memory_order_relaxed),
+                sh->now_ms);
+}
+
+uint64_t kv_rate(const struct srv_rate *r)
+{
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < SRV_RATE_SAMPLES; i++)
+        sum += r->per_sec[i];
+    return sum / SRV_RATE_SAMPLES;
 }

@@ -62,6 +62,7 @@ void srv_commit_dirty(struct srv_shard *sh)
 static void cron(struct srv_shard *sh)
 {
     kv_sweep(sh);
+    kv_rates_sample(sh);
     multi_gc(sh);
     conn_cron(sh);
 }

@@ -117,6 +117,12 @@
 #include "steward/account.h"
 
 #define SRV_VERSION "0.1.0"
+/* The Redis version stewardd answers as (INFO's redis_version, HELLO's
+ * version): the release whose commands, replies and errors it follows, and
+ * the one its tests compare it with. Clients pick features by it (RESP3,
+ * SET's GET option, CLIENT SETINFO after 7.2), so it says what stewardd
+ * serves, never more; steward_version says which stewardd it is. */
+#define SRV_REDIS_VERSION "7.0.15"
 #define SRV_DBS 16 /* SELECT 0 .. 15 */
 
 /* ---- configuration -------------------------------------------------------- */
@@ -337,6 +343,31 @@ struct conn {
 
 struct srv;
 
+/* Samples per instantaneous rate: INFO reports their mean, as Redis does
+ * (16 samples 100 ms apart, so a rate follows the last 1.6 s). */
+#define SRV_RATE_SAMPLES 16
+#define SRV_RATE_PERIOD_MS 100
+
+/* One instantaneous rate (INFO stats): a counter's per-second rate over its
+ * last SRV_RATE_SAMPLES samples. The shard's thread only (or the world
+ * holder's while the shard is paused). */
+struct srv_rate {
+    int64_t last_ms; /* when the counter was last read; 0: never */
+    uint64_t last;   /* and what it read */
+    unsigned next;   /* the sample to overwrite next */
+    uint64_t per_sec[SRV_RATE_SAMPLES];
+};
+
+/* A sum of key deadlines, as offsets from srv.start_ms (INFO's avg_ttl):
+ * 128 bits where the compiler has them, which no sum of int64 deadlines
+ * over size_t keys overflows; else 64, unsigned so that adds and subtracts
+ * wrap and cancel exactly, which is exact while the true sum fits. */
+#ifdef __SIZEOF_INT128__
+typedef __int128 srv_ttl_sum;
+#else
+typedef uint64_t srv_ttl_sum;
+#endif
+
 struct srv_shard {
     /* Read and written by other threads: the inbox and its wake-up. */
     _Alignas(64) _Atomic(struct msg *) inbox; /* pushed by anyone, taken by this thread */
@@ -378,6 +409,12 @@ struct srv_shard {
     sw__shard_tx *unit_tx;              /* a world operation's unit: this shard's part (route.c) */
     int64_t now_ms;                     /* the turn's clock */
     int64_t last_cron_ms;
+    /* The deadlines of the keys with one, summed per database, for INFO's
+     * exact avg_ttl (kv.c). */
+    srv_ttl_sum ttl_sum[SRV_DBS];
+    /* INFO's instantaneous rates of commands and network bytes, which the
+     * cron samples (kv_rates_sample) and INFO reads as a world operation. */
+    struct srv_rate rate_cmds, rate_in, rate_out;
     /* Statistics (this thread writes; INFO reads them relaxed). */
     _Atomic uint64_t st_cmds, st_conns, st_rejected, st_expired, st_hits, st_misses;
     _Atomic uint64_t st_in_bytes, st_out_bytes;
@@ -430,6 +467,10 @@ static inline unsigned srv_shard_of(const struct srv *s, uint64_t hash)
 /* A connection's output gained bytes: have it flushed at the end of the
  * turn. Thread safety: c's shard thread only. */
 void srv_conn_touch(struct conn *c);
+
+/* c's local address, "host:port" (CLIENT LIST's laddr). Thread safety:
+ * c's shard thread, or a world operation's. */
+void conn_local_addr(const struct conn *c, char *buf, size_t cap);
 
 /* Closes c once its output and reply queue are sent; it runs nothing more
  * (QUIT, SHUTDOWN). The connection's thread only. */

@@ -271,6 +271,18 @@ like "INFO has connected_clients" "*"$'\n'"connected_clients:[0-9]*" "$info"
 like "INFO keyspace" $'# Keyspace\r\ndb0:keys=3,expires=1,*' "$(cli INFO keyspace)"
 like "INFO server has tcp_port" "*"$'\n'"tcp_port:$SW_PORT"$'\r'"*" "$(cli INFO server)"
 ok "INFO server has no Keyspace" 0 "$(cli INFO server | grep -c '^# Keyspace')"
+ok "INFO takes several sections, in its own order" $'# Server\n# Clients' \
+    "$(cli INFO clients SERVER | grep '^# ' | tr -d '\r')"
+ok "INFO everything has the default sections" "" \
+    "$(comm -23 <(cli INFO | grep '^# ' | sort) <(cli INFO everything | grep '^# ' | sort))"
+ok "INFO no-such-section is empty" "" "$(cli INFO no-such-section)"
+like "CLIENT LIST has laddr" "id=[0-9]* addr=127.0.0.1:[0-9]* laddr=127.0.0.1:$SW_PORT fd=*" "$(cli CLIENT LIST)"
+# redis-cli --stat polls INFO: a line a tick with the keys (3 here), memory,
+# clients and requests. stdbuf: redis-cli's output is a pipe here, which
+# stdio would buffer until the end.
+stat=$(timeout 5 stdbuf -oL redis-cli -h 127.0.0.1 -p "$SW_PORT" --stat -i 0.2 2>&1 | head -4)
+like "redis-cli --stat" $'------- data ------*\nkeys *mem *clients *requests *connections*\n3 *[0-9.]*[BKM] *1 *0 *[0-9]* (+0) *[0-9]*\n3 *(+1)*' \
+    "$stat"
 t "(integer) 3" DBSIZE
 t OK FLUSHDB
 t "(integer) 0" DBSIZE

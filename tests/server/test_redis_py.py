@@ -345,6 +345,23 @@ class TestConnection(Base):
         self.assertEqual(1, len(mine))
         self.assertEqual(str(cid), mine[0]["id"])
         self.assertEqual("0", mine[0]["db"])
+        self.assertEqual("%s:%d" % (HOST, SRV.port), mine[0]["laddr"])
+
+    def test_client_list_addresses(self):
+        """addr is the client's end and laddr the server's, in Redis's
+        field order, in CLIENT LIST and CLIENT INFO alike."""
+        c = Raw(SRV.port)
+        me = "addr=%s:%d laddr=%s:%d " % (c.sock.getsockname() + c.sock.getpeername())
+        cid = c.call("CLIENT", "ID")[1]
+        info = c.call("CLIENT", "INFO")[1].decode()
+        self.assertIn(me, info)
+        line = [l for l in c.call("CLIENT", "LIST")[1].decode().splitlines() if me in l]
+        self.assertEqual(1, len(line))
+        self.assertTrue(line[0].startswith("id=%d addr=" % cid), line[0])
+        names = [f.split("=", 1)[0] for f in line[0].split(" ")]
+        order = ["id", "addr", "laddr", "fd", "name", "age", "idle", "flags", "db", "sub", "psub"]
+        self.assertEqual(order, names[: len(order)])
+        c.close()
 
     def test_info_config_command(self):
         info = self.r.info()
@@ -372,6 +389,168 @@ class TestConnection(Base):
             "x",
         )
         self.assertError("wrong number of arguments for 'get' command", self.r.execute_command, "GET")
+
+
+class TestInfo(Base):
+    """INFO as redis-cli and monitoring tools read it: Redis 7.0's sections
+    and fields, through redis-py's parser, with values that follow the
+    server."""
+
+    FIELDS = {
+        "server": ["redis_version", "redis_mode", "os", "arch_bits", "process_id", "run_id",
+                   "tcp_port", "uptime_in_seconds", "uptime_in_days", "hz", "executable",
+                   "config_file"],
+        "clients": ["connected_clients", "blocked_clients", "maxclients"],
+        "memory": ["used_memory", "used_memory_human", "used_memory_rss", "maxmemory",
+                   "mem_allocator"],
+        "persistence": ["loading", "aof_enabled", "aof_last_write_status",
+                        "rdb_bgsave_in_progress", "rdb_last_bgsave_status"],
+        "stats": ["total_connections_received", "total_commands_processed",
+                  "instantaneous_ops_per_sec", "total_net_input_bytes", "total_net_output_bytes",
+                  "rejected_connections", "expired_keys", "keyspace_hits", "keyspace_misses"],
+    }
+
+    def test_sections_have_their_fields(self):
+        self.r.set("k", "v")
+        for section, fields in self.FIELDS.items():
+            info = self.r.info(section)
+            for f in fields:
+                self.assertIn(f, info, "INFO %s lacks %s" % (section, f))
+            others = set(self.FIELDS) - {section}
+            for o in others:
+                self.assertNotIn(self.FIELDS[o][0], info, "INFO %s has %s's fields" % (section, o))
+        self.assertEqual({"keys": 1, "expires": 0, "avg_ttl": 0}, self.r.info("keyspace")["db0"])
+
+    def test_server_values(self):
+        info = self.r.info("server")
+        self.assertEqual(SRV.proc.pid, info["process_id"])
+        self.assertEqual(SRV.port, info["tcp_port"])
+        self.assertEqual("standalone", info["redis_mode"])
+        self.assertEqual(64 if sys.maxsize > 2**32 else 32, info["arch_bits"])
+        self.assertRegex(str(info["run_id"]), "^[0-9a-f]{40}$")
+        self.assertTrue(str(info["redis_version"]).startswith("7."))
+        self.assertEqual(info["uptime_in_seconds"] // 86400, info["uptime_in_days"])
+        self.assertEqual(self.r.info("server")["run_id"], info["run_id"])
+        if STEWARD:
+            self.assertEqual(os.path.realpath(SERVER_BIN), info["executable"])
+            self.assertEqual(int(SHARDS), info["shards"])
+        mem = self.r.info("memory")
+        self.assertGreater(mem["used_memory"], 0)
+        self.assertGreater(mem["used_memory_rss"], 0)
+        self.assertEqual(0, mem["maxmemory"])
+        self.assertEqual(0, self.r.info("persistence")["loading"])
+        self.assertEqual(0, self.r.info("persistence")["aof_enabled"])
+
+    def test_which_sections(self):
+        """Several sections at once (Redis 7), any case; all, everything and
+        default give every section; a name INFO does not know gives none."""
+        both = self.r.info("server", "CLIENTS")
+        self.assertIn("redis_version", both)
+        self.assertIn("connected_clients", both)
+        self.assertNotIn("used_memory", both)
+        self.r.set("k", "v")
+        for which in (None, "all", "everything", "default"):
+            info = self.r.info(which) if which else self.r.info()
+            for fields in self.FIELDS.values():
+                self.assertIn(fields[0], info, which)
+            self.assertIn("db0", info, which)
+        self.assertEqual({}, self.r.info("nosuch"))
+        c = Raw(SRV.port)
+        self.assertEqual((b"$", b""), c.call("INFO", "nosuch"))
+        text = c.call("INFO", "nosuch", "clients")[1]
+        self.assertTrue(text.startswith(b"# Clients\r\n"), text)
+        self.assertTrue(text.endswith(b"\r\n") and not text.endswith(b"\r\n\r\n"), text)
+        c.close()
+
+    def clients_now(self):
+        """connected_clients and the ids CLIENT LIST shows, once the two
+        agree (connections of earlier tests close at their own pace)."""
+        deadline = time.time() + 10
+        while True:
+            n = self.r.info("clients")["connected_clients"]
+            ids = {c["id"] for c in self.r.client_list()}
+            if n == len(ids) or time.time() > deadline:
+                return n, ids
+            time.sleep(0.05)
+
+    def test_connected_clients_moves(self):
+        n0, ids0 = self.clients_now()
+        self.assertEqual(n0, len(ids0))
+        extra = [Raw(SRV.port) for _ in range(3)]
+        for c in extra:
+            c.call("PING")
+        n1, ids1 = self.clients_now()
+        self.assertEqual(n1, len(ids1))
+        fresh = ids1 - ids0
+        self.assertEqual(3, len(fresh))
+        for c in extra:
+            c.close()
+        deadline = time.time() + 10
+        while True:
+            n2, ids2 = self.clients_now()
+            if not ids2 & fresh or time.time() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertEqual(set(), ids2 & fresh)
+        self.assertEqual(n2, len(ids2))
+        self.assertLessEqual(n2, n1 - 3)
+        conns = self.r.info("stats")["total_connections_received"]
+        Raw(SRV.port).close()
+        self.assertEqual(conns + 1, self.r.info("stats")["total_connections_received"])
+
+    def test_commands_and_hits_move(self):
+        before = self.r.info("stats")
+        self.r.set("here", "1")
+        for _ in range(10):
+            self.r.get("here")
+        for _ in range(4):
+            self.r.get("absent")
+        after = self.r.info("stats")
+        # 15 commands, and the INFO that read `after`.
+        self.assertGreaterEqual(after["total_commands_processed"] - before["total_commands_processed"], 16)
+        self.assertEqual(10, after["keyspace_hits"] - before["keyspace_hits"])
+        self.assertEqual(4, after["keyspace_misses"] - before["keyspace_misses"])
+        self.assertGreater(after["total_net_input_bytes"], before["total_net_input_bytes"])
+        self.assertGreater(after["total_net_output_bytes"], before["total_net_output_bytes"])
+
+    def test_instantaneous_ops(self):
+        """The rate follows the last 1.6 s: busy, it shows; it is sampled
+        every 100 ms, as Redis does."""
+        end = time.time() + 0.6
+        while time.time() < end:
+            self.r.ping()
+        self.assertGreater(self.r.info("stats")["instantaneous_ops_per_sec"], 0)
+
+    def test_expired_keys_moves(self):
+        before = self.r.info("stats")["expired_keys"]
+        self.r.set("brief", "1", px=30)
+        time.sleep(0.1)
+        self.assertIsNone(self.r.get("brief"))
+        self.assertEqual(before + 1, self.r.info("stats")["expired_keys"])
+
+    def test_keyspace_moves(self):
+        self.assertNotIn("db0", self.r.info("keyspace"))
+        self.r.mset({"a": 1, "b": 2, "c": 3})
+        self.r.expire("a", 100)
+        self.r.set("d", 4, ex=200)
+        SRV.client(db=5).set("x", 1)
+        ks = self.r.info("keyspace")
+        self.assertEqual(4, ks["db0"]["keys"])
+        self.assertEqual(2, ks["db0"]["expires"])
+        self.assertEqual({"keys": 1, "expires": 0, "avg_ttl": 0}, ks["db5"])
+        if STEWARD:
+            # Exact here (the mean of 100 s and 200 s, less the time since);
+            # redis-server's is a sampled estimate, 0 until it samples.
+            self.assertTrue(149000 < ks["db0"]["avg_ttl"] <= 150000, ks["db0"])
+        self.r.delete("b")
+        self.r.persist("a")
+        ks = self.r.info("keyspace")
+        self.assertEqual(3, ks["db0"]["keys"])
+        self.assertEqual(1, ks["db0"]["expires"])
+        if STEWARD:
+            self.assertTrue(199000 < ks["db0"]["avg_ttl"] <= 200000, ks["db0"])
+        self.r.flushall()
+        self.assertEqual({}, self.r.info("keyspace"))
 
 
 class TestStrings(Base):
@@ -1335,7 +1514,15 @@ class TestDurability(unittest.TestCase):
             self.assertIsNone(c.get("cr:gone"))
             self.assertEqual(b"five", srv.client(db=5).get("cr:db5"))
             self.assertEqual(501, c.dbsize())
+            ks = c.info("keyspace")
+            self.assertEqual(1, ks["db5"]["keys"])
+            self.assertEqual((501, 1), (ks["db0"]["keys"], ks["db0"]["expires"]))
+            persistence = c.info("persistence")
+            self.assertEqual((1, "ok"), (persistence["aof_enabled"], persistence["aof_last_write_status"]))
             if STEWARD:
+                # Counted again from the replayed log, deadlines and all.
+                self.assertTrue(95000 <= ks["db0"]["avg_ttl"] <= 100000, ks["db0"])
+                self.assertGreater(persistence["aof_current_size"], 500 * 6)
                 self.assertEqual(77, c.execute_command("ACCOUNT.BALANCE", 4242))
             c.close()
         finally:
