@@ -46,6 +46,17 @@ struct cmd_def {
     const char *summary;
 };
 
+/* One past the position of a command of d's last key argument (of argc),
+ * 0 when it names none: its keys are argv[i] for i = d->first, d->first +
+ * d->step, ... below this. */
+static inline size_t cmd_keys_end(const struct cmd_def *d, size_t argc)
+{
+    if (d->first <= 0)
+        return 0;
+    size_t end = d->last < 0 ? argc : (size_t)d->last + 1;
+    return end < argc ? end : argc;
+}
+
 /* Whether argc (the name included) suits d's arity. */
 static inline bool cmd_arity_ok(const struct cmd_def *d, size_t argc)
 {

@@ -278,8 +278,7 @@ bool multi_here(struct conn *c)
             return false;
         if (d->first <= 0)
             continue;
-        size_t last = d->last < 0 ? m->argc - 1 : (size_t)d->last;
-        for (size_t i = (size_t)d->first; i <= last && i < m->argc; i += (size_t)d->step)
+        for (size_t i = (size_t)d->first; i < cmd_keys_end(d, m->argc); i += (size_t)d->step)
             if (!key_is_here(c, m->db, &m->argv[i]))
                 return false;
     }
@@ -310,8 +309,7 @@ static bool cmd_shard(struct conn *c, const struct msg *m, struct srv_shard **ou
     *out = NULL;
     if (d->first <= 0)
         return true;
-    size_t last = d->last < 0 ? m->argc - 1 : (size_t)d->last;
-    for (size_t i = (size_t)d->first; i <= last && i < m->argc; i += (size_t)d->step) {
+    for (size_t i = (size_t)d->first; i < cmd_keys_end(d, m->argc); i += (size_t)d->step) {
         struct kkey k;
         if (kkey_build(c->sh->srv, m->db, &m->argv[i], &k) != SW_OK)
             return false;

@@ -232,8 +232,8 @@ static void exec_init(struct exec *x, struct srv_shard *sh, struct conn *c, int 
 static size_t key_hashes(struct srv *s, const struct cmd_def *d, size_t argc,
                          const sw__resp_arg *argv, int db, uint64_t *h, size_t cap)
 {
-    size_t n = 0, last = d->last < 0 ? argc - 1 : (size_t)d->last;
-    for (size_t i = (size_t)d->first; d->first > 0 && i <= last && i < argc; i += (size_t)d->step) {
+    size_t n = 0;
+    for (size_t i = (size_t)d->first; i < cmd_keys_end(d, argc); i += (size_t)d->step) {
         struct kkey k;
         if (n == cap || kkey_build(s, db, &argv[i], &k) != SW_OK)
             return cap + 1;
@@ -280,9 +280,8 @@ static int key_home(struct srv_shard *sh, const struct cmd_def *d, const sw__res
     if (d->first <= 0 || s->n == 1)
         return HOME_HERE;
     int home = HOME_HERE;
-    size_t last = d->last < 0 ? cmd->argc - 1 : (size_t)d->last;
     bool many = false;
-    for (size_t i = (size_t)d->first; i <= last && i < cmd->argc; i += (size_t)d->step) {
+    for (size_t i = (size_t)d->first; i < cmd_keys_end(d, cmd->argc); i += (size_t)d->step) {
         struct kkey k;
         if (kkey_build(s, db, &cmd->argv[i], &k) != SW_OK)
             return HOME_MANY; /* no memory to look: a world operation is always safe */

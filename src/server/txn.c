@@ -175,8 +175,7 @@ bool txn_keys_free(struct srv_shard *sh, const struct cmd_def *d, size_t argc,
     if (sh->locks.t.n == 0 || d->first <= 0)
         return true;
     bool write = !(d->flags & CMD_READONLY);
-    size_t last = d->last < 0 ? argc - 1 : (size_t)d->last;
-    for (size_t i = (size_t)d->first; i <= last && i < argc; i += (size_t)d->step) {
+    for (size_t i = (size_t)d->first; i < cmd_keys_end(d, argc); i += (size_t)d->step) {
         struct kkey k;
         if (kkey_build(sh->srv, db, &argv[i], &k) != SW_OK)
             return true; /* the command fails the same way when it runs */
@@ -542,8 +541,7 @@ static bool each_key(struct srv_shard *sh, const struct msg *m, bool (*fn)(void 
     for (size_t j = 0; j < m->nsubs && ok; j++) {
         const struct msg *q = m->subs[j];
         const struct cmd_def *d = q->cmd;
-        size_t last = d->last < 0 ? q->argc - 1 : (size_t)d->last;
-        for (size_t i = (size_t)d->first; d->first > 0 && i <= last && i < q->argc && ok;
+        for (size_t i = (size_t)d->first; i < cmd_keys_end(d, q->argc) && ok;
              i += (size_t)d->step) {
             struct kkey k;
             ok = kkey_build(sh->srv, q->db, &q->argv[i], &k) == SW_OK && fn(ctx, &k);
@@ -675,8 +673,7 @@ bool txn_conn_touches(struct conn *c, const struct cmd_def *d, const sw__resp_cm
 {
     if (!c->txn_list || d->first <= 0)
         return false;
-    size_t last = d->last < 0 ? cmd->argc - 1 : (size_t)d->last;
-    for (size_t i = (size_t)d->first; i <= last && i < cmd->argc; i += (size_t)d->step) {
+    for (size_t i = (size_t)d->first; i < cmd_keys_end(d, cmd->argc); i += (size_t)d->step) {
         struct kkey k;
         if (kkey_build(c->sh->srv, c->db, &cmd->argv[i], &k) != SW_OK)
             return true; /* cannot tell: wait */
@@ -1096,9 +1093,8 @@ bool txn_start(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
 static size_t queued_keys(struct srv *s, const struct msg *q, uint64_t *h)
 {
     const struct cmd_def *d = q->cmd;
-    size_t n = 0, last = d->last < 0 ? q->argc - 1 : (size_t)d->last;
-    for (size_t i = (size_t)d->first; d->first > 0 && i <= last && i < q->argc;
-         i += (size_t)d->step, n++) {
+    size_t n = 0;
+    for (size_t i = (size_t)d->first; i < cmd_keys_end(d, q->argc); i += (size_t)d->step, n++) {
         struct kkey k;
         if (h && kkey_build(s, q->db, &q->argv[i], &k) == SW_OK) {
             h[n] = k.hash;
