@@ -114,16 +114,18 @@ static size_t rss_bytes(void)
 }
 
 /* Bytes the process has allocated, as Redis's used_memory counts its
- * allocator's: glibc's in-use chunks, mmapped ones included; elsewhere
- * only the tables' bytes (dataset). */
-static size_t allocated_bytes(size_t dataset)
+ * allocator's: glibc's in-use chunks, mmapped ones included. Where another
+ * allocator stands in for glibc's (a sanitizer's), or elsewhere, the
+ * larger of the tables' bytes (dataset) and the resident size (rss). */
+static size_t allocated_bytes(size_t dataset, size_t rss)
 {
+    size_t fallback = dataset > rss ? dataset : rss;
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
-    (void)dataset;
     struct mallinfo2 mi = mallinfo2();
-    return mi.uordblks + mi.hblkhd;
+    size_t used = mi.uordblks + mi.hblkhd;
+    return used > 0 ? used : fallback;
 #else
-    return dataset;
+    return fallback;
 #endif
 }
 
@@ -204,7 +206,7 @@ static void info_memory(struct srv *s, char **o, size_t *n)
     size_t data = 0;
     for (unsigned i = 0; i < s->n; i++)
         data += kv_memory(&s->shards[i]);
-    size_t used = allocated_bytes(data), rss = rss_bytes();
+    size_t rss = rss_bytes(), used = allocated_bytes(data, rss);
     size_t sys = (size_t)sysconf(_SC_PHYS_PAGES) * (size_t)sysconf(_SC_PAGESIZE);
     char hu[32], hr[32], hs[32];
     human(hu, sizeof hu, (double)used);
