@@ -133,6 +133,18 @@ static void both(const char *val, sw__shard_tx *tx[N])
     commit_all();
 }
 
+/* The same as a world operation's unit across both shards: applied at
+ * once, then logged as the transaction's parts (not committed). */
+static void unit_both(const char *val, sw__shard_tx *tx[N])
+{
+    uint64_t t = g_next++;
+    for (unsigned i = 0; i < N; i++) {
+        sw__shard_unit_begin(g_s[i]);
+        put(i, i ? "b" : "a", val);
+        assert_int_equal(sw__shard_unit_end_part(g_s[i], t, N, i, &tx[i]), SW_OK);
+    }
+}
+
 /* Crashes, reopens, and checks what a and b read as. */
 static void reopen_expect(const char *a, const char *b)
 {
@@ -323,20 +335,10 @@ static void test_unit_across(void **state)
     (void)state;
     open_all();
     sw__shard_tx *tx[N];
-    uint64_t t = g_next++;
-    for (unsigned i = 0; i < N; i++) {
-        sw__shard_unit_begin(g_s[i]);
-        put(i, i ? "b" : "a", "1");
-        assert_int_equal(sw__shard_unit_end_part(g_s[i], t, N, i, &tx[i]), SW_OK);
-    }
+    unit_both("1", tx);
     assert_int_equal(sw__shard_commit(g_s[0]), SW_OK); /* shard 1's part never committed */
     reopen_expect("", "");
-    t = g_next++;
-    for (unsigned i = 0; i < N; i++) {
-        sw__shard_unit_begin(g_s[i]);
-        put(i, i ? "b" : "a", "2");
-        assert_int_equal(sw__shard_unit_end_part(g_s[i], t, N, i, &tx[i]), SW_OK);
-    }
+    unit_both("2", tx);
     commit_all();
     for (unsigned i = 0; i < N; i++) {
         assert_int_equal(sw__shard_tx_decide(g_s[i], tx[i]), SW_OK);
@@ -359,12 +361,7 @@ static void test_unit_compaction_waits(void **state)
     put(0, "a", "old");
     commit_all();
     sw__shard_tx *tx[N];
-    uint64_t t = g_next++;
-    for (unsigned i = 0; i < N; i++) {
-        sw__shard_unit_begin(g_s[i]);
-        put(i, i ? "b" : "a", "1");
-        assert_int_equal(sw__shard_unit_end_part(g_s[i], t, N, i, &tx[i]), SW_OK);
-    }
+    unit_both("1", tx);
     assert_int_equal(sw__shard_commit(g_s[0]), SW_OK); /* shard 1's PART is not */
     uint64_t before = sw__shard_compactions(g_s[0]);
     compact_started(0);
@@ -375,12 +372,7 @@ static void test_unit_compaction_waits(void **state)
     assert_int_equal(sw__shard_compactions(g_s[0]), before);
     reopen_expect("old", "");
 
-    t = g_next++;
-    for (unsigned i = 0; i < N; i++) {
-        sw__shard_unit_begin(g_s[i]);
-        put(i, i ? "b" : "a", "2");
-        assert_int_equal(sw__shard_unit_end_part(g_s[i], t, N, i, &tx[i]), SW_OK);
-    }
+    unit_both("2", tx);
     commit_all();
     compact_started(0);
     for (unsigned i = 0; i < N; i++) {

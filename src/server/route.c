@@ -333,9 +333,12 @@ static void unit_begin(struct srv_shard *sh)
     struct srv *s = sh->srv;
     if (!s->cfg.dir)
         return;
+    if (!sh->world_held) { /* the common case: no walk over the shards */
+        sw__shard_unit_begin(sh->core);
+        return;
+    }
     for (unsigned i = 0; i < s->n; i++)
-        if (srv_may_touch(&s->shards[i]))
-            sw__shard_unit_begin(s->shards[i].core);
+        sw__shard_unit_begin(s->shards[i].core);
 }
 
 /* The command is over: each shard logs its writes as one record. Where it
@@ -348,6 +351,11 @@ static void unit_end(struct srv_shard *me)
     struct srv *s = me->srv;
     if (!s->cfg.dir)
         return;
+    if (!me->world_held) { /* one shard: one record, nothing to decide */
+        if (sw__shard_unit_end(me->core) != SW_OK)
+            srv_log_lost(me);
+        return;
+    }
     unsigned parts = 0;
     for (unsigned i = 0; i < s->n; i++)
         parts += srv_may_touch(&s->shards[i]) && sw__shard_unit_writes(s->shards[i].core) > 0;

@@ -75,11 +75,13 @@ sw_build_argv() {
 }
 
 # True once a PING on a fresh connection gets any reply (+PONG, or -NOAUTH
-# when a password is required).
+# when a password is required). Sent as a RESP array, which twemproxy
+# wants too (it takes no inline commands).
 sw_ping_answers() {
+    # shellcheck disable=SC2016 # expanded by the inner bash
     timeout 2 bash -c '
         exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-        printf "PING\r\n" >&3
+        printf "*1\r\n\$4\r\nPING\r\n" >&3
         IFS= read -r -t 2 line <&3 || exit 1
         case "$line" in "+PONG"* | "-NOAUTH"*) exit 0 ;; esac
         exit 1' _ "$1" 2>/dev/null

@@ -87,17 +87,6 @@ node_kill9_restart() { # I
     NODE_PID[$1]=$SW_PID
 }
 
-# True once PORT answers a RESP PING with +PONG: the proxy takes no inline
-# commands, so lib.sh's sw_ping_answers would not do.
-resp_ping() { # PORT
-    # shellcheck disable=SC2016 # expanded by the inner bash
-    timeout 2 bash -c '
-        exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-        printf "*1\r\n\$4\r\nPING\r\n" >&3
-        IFS= read -r -t 2 line <&3 || exit 1
-        [ "${line%$'"'\r'"'}" = "+PONG" ]' _ "$1" 2>/dev/null
-}
-
 # The proxy's configuration: ketama over the three servers, each named, so
 # that a key's place on the ring depends on the name, not the port.
 # auto_eject_hosts stays false: a store must not send a down server's keys
@@ -131,7 +120,7 @@ nc_start() {
         NC_PID=$!
         for _ in $(seq 1 100); do
             kill -0 "$NC_PID" 2>/dev/null || break
-            resp_ping "$NC_PORT" && return 0
+            sw_ping_answers "$NC_PORT" && return 0
             sleep 0.05
         done
         kill -9 "$NC_PID" 2>/dev/null
