@@ -115,7 +115,10 @@ static size_t rss_bytes(void)
 
 /* Bytes the process has allocated, as Redis's used_memory counts its
  * allocator's: glibc's in-use chunks, mmapped ones included; elsewhere
- * only the tables' bytes (dataset). */
+ * only the tables' bytes (dataset). mallinfo2 walks the free lists, under
+ * the world pause: 2 ms with 500,000 free chunks (1,000,000 keys loaded,
+ * every other one deleted; 2-core VM), against 0.1 ms for INFO server,
+ * which a poll once a second (redis-cli --stat) can afford. */
 static size_t allocated_bytes(size_t dataset)
 {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
