@@ -113,21 +113,37 @@ static size_t rss_bytes(void)
     return rss * (size_t)sysconf(_SC_PAGESIZE);
 }
 
+/* Under ASan or TSan malloc is the sanitizer's, which glibc's mallinfo2
+ * does not see; the runtime's own count (exported by both) stands in. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZER_MALLOC 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZER_MALLOC 1
+#endif
+#endif
+#ifdef SANITIZER_MALLOC
+size_t __sanitizer_get_current_allocated_bytes(void);
+#endif
+
 /* Bytes the process has allocated, as Redis's used_memory counts its
- * allocator's: glibc's in-use chunks, mmapped ones included; elsewhere
- * only the tables' bytes (dataset). mallinfo2 walks the free lists, under
- * the world pause: 2 ms with 500,000 free chunks (1,000,000 keys loaded,
- * every other one deleted; 2-core VM), against 0.1 ms for INFO server,
- * which a poll once a second (redis-cli --stat) can afford. */
+ * allocator's: glibc's in-use chunks, mmapped ones included. Never less
+ * than the tables' bytes (dataset), which is all there is where neither
+ * count is (or another malloc is preloaded, leaving glibc's count near 0).
+ * mallinfo2 walks the free lists, under the world pause: 2 ms with 500,000
+ * free chunks (1,000,000 keys loaded, every other one deleted; 2-core VM),
+ * against 0.1 ms for INFO server, which a poll once a second (redis-cli
+ * --stat) can afford. */
 static size_t allocated_bytes(size_t dataset)
 {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
-    (void)dataset;
+    size_t n = 0;
+#if defined(SANITIZER_MALLOC)
+    n = __sanitizer_get_current_allocated_bytes();
+#elif defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
     struct mallinfo2 mi = mallinfo2();
-    return mi.uordblks + mi.hblkhd;
-#else
-    return dataset;
+    n = mi.uordblks + mi.hblkhd;
 #endif
+    return n > dataset ? n : dataset;
 }
 
 static void human(char *buf, size_t cap, double b)
