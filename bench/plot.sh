@@ -149,8 +149,9 @@ bars() { # DATA NCOLS FMT [LTS] [SCALE]
         cmd+=", '' using $i lt ${lt_of[i - 2]} title columnheader($i)"
     done
     # Bar i of n sits at its row's x + (i - (n+1)/2) / (n + gap), gap 1;
-    # skip 1: the header line is no row.
-    for ((i = 2; i <= $2 + 1; i++)); do
+    # skip 1: the header line is no row. Past 4 bars a row the values
+    # would overlap: the table beside the plot has them.
+    for ((i = 2; i <= $2 + 1 && $2 <= 4; i++)); do
         cmd+=", '' skip 1 using (\$0 + ($i - 1 - ($2 + 1) / 2.0) / ($2 + 1.0)):$i:(sprintf('$3', \$$i))"
         cmd+=" with labels offset 0,0.6 font ',9' notitle"
     done

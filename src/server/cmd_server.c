@@ -113,20 +113,39 @@ static size_t rss_bytes(void)
     return rss * (size_t)sysconf(_SC_PAGESIZE);
 }
 
+/* Under ASan or TSan malloc is the sanitizer's, which glibc's mallinfo2
+ * does not see; the runtime's own count (exported by both) stands in. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZER_MALLOC 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZER_MALLOC 1
+#endif
+#endif
+#ifdef SANITIZER_MALLOC
+size_t __sanitizer_get_current_allocated_bytes(void);
+#endif
+
 /* Bytes the process has allocated, as Redis's used_memory counts its
- * allocator's: glibc's in-use chunks, mmapped ones included. Where another
- * allocator stands in for glibc's (a sanitizer's), or elsewhere, the
- * larger of the tables' bytes (dataset) and the resident size (rss). */
+ * allocator's: glibc's in-use chunks, mmapped ones included; in ASan and
+ * TSan builds the sanitizer's own count. Where neither count is (another
+ * malloc preloaded leaves glibc's near 0), the resident size stands in;
+ * never less than the tables' bytes (dataset). mallinfo2 walks the free
+ * lists, under the world pause: 2 ms with 500,000 free chunks (1,000,000
+ * keys loaded, every other one deleted; 2-core VM), against 0.1 ms for
+ * INFO server, which a poll once a second (redis-cli --stat) can afford. */
 static size_t allocated_bytes(size_t dataset, size_t rss)
 {
-    size_t fallback = dataset > rss ? dataset : rss;
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    size_t n = 0;
+#if defined(SANITIZER_MALLOC)
+    n = __sanitizer_get_current_allocated_bytes();
+#elif defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
     struct mallinfo2 mi = mallinfo2();
-    size_t used = mi.uordblks + mi.hblkhd;
-    return used > 0 ? used : fallback;
-#else
-    return fallback;
+    n = mi.uordblks + mi.hblkhd;
 #endif
+    if (n == 0)
+        n = rss;
+    return n > dataset ? n : dataset;
 }
 
 static void human(char *buf, size_t cap, double b)
