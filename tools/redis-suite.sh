@@ -5,9 +5,11 @@
 # redis source package, fetched once into build/redis-suite/ and reused
 # after that.
 #
-# Usage: tools/redis-suite.sh [SERVER-BINARY]
+# Usage: tools/redis-suite.sh [SERVER-BINARY [SERVER-FLAG...]]
 #   SERVER-BINARY defaults to build/plain/src/server/stewardd. Give
 #   redis-server to check the suite itself: then nothing is skipped.
+#   SERVER-FLAGs go to the server (e.g. --shards 4).
+#   REDIS_SUITE_UNITS replaces the units (e.g. "unit/keyspace unit/multi").
 #   REDIS_SUITE_ARGS adds runtest options (e.g. "--only 'SETNX*'").
 # Prints the suite's pass, fail and skip counts; exits 1 if any test failed.
 set -uo pipefail
@@ -16,6 +18,7 @@ cd "$root" || exit 2
 . tests/server/lib.sh
 
 bin=${1:-build/plain/src/server/stewardd}
+shift $(($# > 0))
 # A path (not a name on PATH) is made absolute: the server starts elsewhere.
 case "$bin" in */*) [ -e "$bin" ] && bin=$(realpath "$bin") ;; esac
 if ! command -v "$bin" >/dev/null && [ ! -x "$bin" ]; then
@@ -23,7 +26,7 @@ if ! command -v "$bin" >/dev/null && [ ! -x "$bin" ]; then
     exit 2
 fi
 cache=$root/build/redis-suite
-units=(unit/type/string unit/type/incr unit/keyspace unit/expire unit/protocol unit/multi)
+read -ra units <<<"${REDIS_SUITE_UNITS:-unit/type/string unit/type/incr unit/keyspace unit/expire unit/protocol unit/multi}"
 
 # Makes apt see Debian's source packages: a deb-src twin of each deb822
 # .sources file (Debian 12's form), or of each "deb" line of a .list file.
@@ -93,8 +96,8 @@ if ! sw_is_redis "$bin"; then
     skip=(--skipfile "$root/tests/redis-suite/skiplist.txt")
 fi
 trap sw_cleanup EXIT
-sw_server_start "$bin" || exit 1
-echo "redis-suite: $(basename "$bin") on port $SW_PORT, suite in ${suite#"$root"/}"
+sw_server_start "$bin" "$@" || exit 1
+echo "redis-suite: $(basename "$bin") $* on port $SW_PORT, suite in ${suite#"$root"/}"
 
 args=(--host 127.0.0.1 --port "$SW_PORT" --tags -needs:debug --tags -needs:repl
     --ignore-encoding --ignore-digest --durable --timeout 600 "${skip[@]}")

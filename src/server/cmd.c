@@ -36,7 +36,7 @@ const struct cmd_def cmd_table[] = {
      "Returns information about commands."},
     {"config", -2, CMD_ALL, 0, 0, 0, cmd_config, "server",
      "Gets or sets configuration parameters."},
-    {"copy", -3, W | CMD_ALL | CMD_UNIT, 0, 0, 0, cmd_copy, "generic",
+    {"copy", -3, W | CMD_DBKEY | CMD_UNIT, 1, 2, 1, cmd_copy, "generic",
      "Copies the value of a key to a new key."},
     {"dbsize", 1, R | CMD_ALL, 0, 0, 0, cmd_dbsize, "server",
      "Returns the number of keys in the database."},
@@ -86,7 +86,7 @@ const struct cmd_def cmd_table[] = {
     {"lcs", -3, R, 1, 2, 1, cmd_lcs, "string", "Finds the longest common substring."},
     {"mget", -2, R | F, 1, -1, 1, cmd_mget, "string",
      "Atomically returns the string values of one or more keys."},
-    {"move", 3, W | CMD_ALL | CMD_UNIT, 0, 0, 0, cmd_move, "generic",
+    {"move", 3, W | F | CMD_DBKEY | CMD_UNIT, 1, 1, 1, cmd_move, "generic",
      "Moves a key to another database."},
     {"mset", -3, W | CMD_UNIT, 1, -1, 2, cmd_mset, "string",
      "Atomically creates or modifies the string values of one or more keys."},
@@ -165,6 +165,34 @@ const struct cmd_def *cmd_lookup(const char *name, size_t len)
             lo = mid + 1;
     }
     return NULL;
+}
+
+void keywalk_init(struct keywalk *w, const struct cmd_def *d, size_t argc, const sw__resp_arg *argv,
+                  int db)
+{
+    *w = (struct keywalk){.d = d, .argv = argv, .i = (size_t)d->first, .db = db, .dest_db = db};
+    w->end = cmd_keys_end(d, argc);
+    bool replace;
+    if ((d->flags & CMD_DBKEY) && cmd_dest_db(argc, argv, db, &w->dest_db, &replace))
+        w->end = 0;
+}
+
+bool keywalk_next(struct keywalk *w, const sw__resp_arg **key, int *db)
+{
+    const struct cmd_def *d = w->d;
+    if (d->flags & CMD_DBKEY) { /* the source, then the destination */
+        if (w->n == 2 || w->end == 0)
+            return false;
+        *key = &w->argv[w->n == 0 ? d->first : d->last];
+        *db = w->n++ == 0 ? w->db : w->dest_db;
+        return true;
+    }
+    if (w->i >= w->end)
+        return false;
+    *key = &w->argv[w->i];
+    *db = w->db;
+    w->i += (size_t)d->step;
+    return true;
 }
 
 /* ---- replies --------------------------------------------------------------- */

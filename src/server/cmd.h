@@ -34,6 +34,7 @@ enum cmd_flags {
     CMD_LEDGER = 1 << 6, /* blocks on the Ledger */
     CMD_TXCTL = 1 << 7,  /* runs at once inside MULTI, not queued (multi.c) */
     CMD_UNIT = 1 << 8,   /* its writes are one record in each log (route.c) */
+    CMD_DBKEY = 1 << 9,  /* its last key is in the database its arguments name (COPY, MOVE) */
 };
 
 struct cmd_def {
@@ -56,6 +57,29 @@ static inline size_t cmd_keys_end(const struct cmd_def *d, size_t argc)
     size_t end = d->last < 0 ? argc : (size_t)d->last + 1;
     return end < argc ? end : argc;
 }
+
+/* The keys a command names, each in its database: argv[first],
+ * argv[first + step], ... below cmd_keys_end, in the client's database.
+ * A command of CMD_DBKEY names two, argv[first] there and argv[last] in
+ * the database its arguments name (cmd_dest_db), and none when they do
+ * not parse: it then fails before it looks at a key. For
+ * (keywalk_init(&w, ...); keywalk_next(&w, &a, &db);) { ... } */
+struct keywalk {
+    const struct cmd_def *d;
+    const sw__resp_arg *argv;
+    size_t i, end;
+    int db, dest_db;
+    unsigned n; /* CMD_DBKEY: keys given */
+};
+void keywalk_init(struct keywalk *w, const struct cmd_def *d, size_t argc, const sw__resp_arg *argv,
+                  int db);
+bool keywalk_next(struct keywalk *w, const sw__resp_arg **key, int *db);
+
+/* A command of CMD_DBKEY (argv[0] names it): the database of its last
+ * key (COPY's DB option, MOVE's argument) and COPY's REPLACE, from its
+ * arguments in a client's database db. NULL, or the error the command replies (with its code),
+ * when they do not parse or name the source again (MOVE to db). */
+const char *cmd_dest_db(size_t argc, const sw__resp_arg *argv, int db, int *dest_db, bool *replace);
 
 /* Whether argc (the name included) suits d's arity. */
 static inline bool cmd_arity_ok(const struct cmd_def *d, size_t argc)
@@ -279,6 +303,9 @@ void cmd_pexpiretime(struct exec *x);
 void cmd_copy(struct exec *x);
 void cmd_move(struct exec *x);
 void cmd_lcs(struct exec *x);
+/* LCS's reply for the values a and b, as x's options ask: across shards,
+ * where the two values were read by the parts of a transaction (txn.c). */
+void lcs_of(struct exec *x, const char *a, size_t alen, const char *b, size_t blen);
 void cmd_acct_create(struct exec *x);
 void cmd_multi(struct exec *x);
 void cmd_exec(struct exec *x);

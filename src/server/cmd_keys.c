@@ -277,38 +277,58 @@ void cmd_renamenx(struct exec *x)
     rename_generic(x, true);
 }
 
-static bool db_arg(struct exec *x, const sw__resp_arg *a, int *db)
+/* A database index argument: NULL, or the error it gets. */
+static const char *db_arg(const sw__resp_arg *a, int *db)
 {
     long long v;
-    if (!arg_ll(a->ptr, a->len, &v)) {
-        reply_notint(x);
-        return false;
-    }
-    if (v < 0 || v >= SRV_DBS) {
-        reply_err(x, "ERR DB index is out of range");
-        return false;
-    }
+    if (!arg_ll(a->ptr, a->len, &v))
+        return "ERR value is not an integer or out of range";
+    if (v < 0 || v >= SRV_DBS)
+        return "ERR DB index is out of range";
     *db = (int)v;
-    return true;
+    return NULL;
 }
 
-/* COPY source destination [DB destination-db] [REPLACE]; a world
- * operation, since the destination database changes its shard. */
-void cmd_copy(struct exec *x)
+const char *cmd_dest_db(size_t argc, const sw__resp_arg *argv, int db, int *dest_db, bool *replace)
 {
-    int db = x->db;
-    bool replace = false;
-    for (size_t i = 3; i < x->argc; i++) {
-        if (arg_is(&x->argv[i], "replace")) {
-            replace = true;
-        } else if (arg_is(&x->argv[i], "db") && i + 1 < x->argc) {
-            if (!db_arg(x, &x->argv[++i], &db))
-                return;
+    *dest_db = db;
+    *replace = false;
+    if (arg_is(&argv[0], "move")) {
+        const char *err = db_arg(&argv[2], dest_db);
+        if (!err && *dest_db == db)
+            err = "ERR source and destination objects are the same";
+        return err;
+    }
+    for (size_t i = 3; i < argc; i++) { /* COPY src dst [DB n] [REPLACE] */
+        if (arg_is(&argv[i], "replace")) {
+            *replace = true;
+        } else if (arg_is(&argv[i], "db") && i + 1 < argc) {
+            const char *err = db_arg(&argv[++i], dest_db);
+            if (err)
+                return err;
         } else {
-            reply_syntax(x);
-            return;
+            return "ERR syntax error";
         }
     }
+    return NULL;
+}
+
+/* cmd_dest_db for x; on failure replies its error and returns false. */
+static bool dest_args(struct exec *x, int *db, bool *replace)
+{
+    const char *err = cmd_dest_db(x->argc, x->argv, x->db, db, replace);
+    if (err)
+        reply_err(x, err);
+    return !err;
+}
+
+/* COPY source destination [DB destination-db] [REPLACE]. */
+void cmd_copy(struct exec *x)
+{
+    int db;
+    bool replace;
+    if (!dest_args(x, &db, &replace))
+        return;
     struct kkey src, dst;
     if (!key_pair(x, 2, db, &src, &dst))
         return;
@@ -326,16 +346,13 @@ void cmd_copy(struct exec *x)
     kkey_free(&dst);
 }
 
-/* MOVE key db: a world operation, like COPY. */
+/* MOVE key db. */
 void cmd_move(struct exec *x)
 {
     int db;
-    if (!db_arg(x, &x->argv[2], &db))
+    bool replace;
+    if (!dest_args(x, &db, &replace))
         return;
-    if (db == x->db) {
-        reply_err(x, "ERR source and destination objects are the same");
-        return;
-    }
     struct kkey src, dst;
     if (!key_pair(x, 1, db, &src, &dst))
         return;

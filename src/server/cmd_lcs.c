@@ -117,26 +117,18 @@ static void lcs_walk(const char *a, size_t alen, const char *b, size_t blen, con
     }
 }
 
-void cmd_lcs(struct exec *x)
+/* Replies the LCS of a and b as the options o ask. */
+static void lcs_reply(struct exec *x, const struct lcs_opts *o, const char *a, size_t alen,
+                      const char *b, size_t blen)
 {
-    struct lcs_opts o = {0};
-    char *a = NULL, *b = NULL;
-    size_t alen = 0, blen = 0;
-    if (!lcs_options(x, &o))
-        return;
-    int rc = value_copy(x, 1, &a, &alen);
-    if (rc == SW_OK)
-        rc = value_copy(x, 2, &b, &blen);
     uint32_t *dp = NULL;
-    if (rc == SW_OK && (unsigned long long)(alen + 1) * (blen + 1) >= UINT32_MAX / sizeof *dp) {
+    if ((unsigned long long)(alen + 1) * (blen + 1) >= UINT32_MAX / sizeof *dp) {
         reply_err(x, "ERR String too long for LCS");
-        goto out;
+        return;
     }
-    if (rc == SW_OK && !(dp = malloc((alen + 1) * (blen + 1) * sizeof *dp)))
-        rc = SW_ENOMEM;
-    if (rc != SW_OK) {
-        reply_status(x, rc);
-        goto out;
+    if (!(dp = malloc((alen + 1) * (blen + 1) * sizeof *dp))) {
+        reply_status(x, SW_ENOMEM);
+        return;
     }
     for (size_t j = 0; j <= blen; j++)
         for (size_t i = 0; i <= alen; i++)
@@ -145,20 +137,22 @@ void cmd_lcs(struct exec *x)
                        : AT(i - 1, j) > AT(i, j - 1) ? AT(i - 1, j)
                                                      : AT(i, j - 1);
     uint32_t len = AT(alen, blen);
-    if (o.len) {
+    if (o->len) {
         sw__resp_add_int(x->out, len);
-        goto out;
+        free(dp);
+        return;
     }
     char *res = malloc(len + 1);
+    if (!res) {
+        reply_status(x, SW_ENOMEM);
+        free(dp);
+        return;
+    }
     sw__resp_buf m;
     size_t nm = 0;
     sw__resp_buf_init(&m, x->out->proto);
-    if (!res) {
-        reply_status(x, SW_ENOMEM);
-        goto out;
-    }
-    lcs_walk(a, alen, b, blen, dp, res, &o, &m, &nm);
-    if (!o.idx) {
+    lcs_walk(a, alen, b, blen, dp, res, o, &m, &nm);
+    if (!o->idx) {
         sw__resp_add_bulk(x->out, res, len);
     } else {
         sw__resp_add_map(x->out, 2);
@@ -170,8 +164,30 @@ void cmd_lcs(struct exec *x)
     }
     sw__resp_buf_free(&m);
     free(res);
-out:
     free(dp);
+}
+
+void cmd_lcs(struct exec *x)
+{
+    struct lcs_opts o = {0};
+    char *a = NULL, *b = NULL;
+    size_t alen = 0, blen = 0;
+    if (!lcs_options(x, &o))
+        return;
+    int rc = value_copy(x, 1, &a, &alen);
+    if (rc == SW_OK)
+        rc = value_copy(x, 2, &b, &blen);
+    if (rc != SW_OK)
+        reply_status(x, rc);
+    else
+        lcs_reply(x, &o, a, alen, b, blen);
     free(a);
     free(b);
+}
+
+void lcs_of(struct exec *x, const char *a, size_t alen, const char *b, size_t blen)
+{
+    struct lcs_opts o = {0};
+    if (lcs_options(x, &o))
+        lcs_reply(x, &o, a, alen, b, blen);
 }

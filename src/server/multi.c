@@ -276,10 +276,11 @@ bool multi_here(struct conn *c)
          * the keys after it to another database) */
         if (d->flags & (CMD_ALL | CMD_CONN))
             return false;
-        if (d->first <= 0)
-            continue;
-        for (size_t i = (size_t)d->first; i < cmd_keys_end(d, m->argc); i += (size_t)d->step)
-            if (!key_is_here(c, m->db, &m->argv[i]))
+        struct keywalk w;
+        const sw__resp_arg *a;
+        int db;
+        for (keywalk_init(&w, d, m->argc, m->argv, m->db); keywalk_next(&w, &a, &db);)
+            if (!key_is_here(c, db, a))
                 return false;
     }
     return true;
@@ -305,13 +306,13 @@ bool multi_keys_free(struct conn *c)
  * false when its keys are on several shards. */
 static bool cmd_shard(struct conn *c, const struct msg *m, struct srv_shard **out)
 {
-    const struct cmd_def *d = m->cmd;
     *out = NULL;
-    if (d->first <= 0)
-        return true;
-    for (size_t i = (size_t)d->first; i < cmd_keys_end(d, m->argc); i += (size_t)d->step) {
+    struct keywalk w;
+    const sw__resp_arg *a;
+    int db;
+    for (keywalk_init(&w, m->cmd, m->argc, m->argv, m->db); keywalk_next(&w, &a, &db);) {
         struct kkey k;
-        if (kkey_build(c->sh->srv, m->db, &m->argv[i], &k) != SW_OK)
+        if (kkey_build(c->sh->srv, db, a, &k) != SW_OK)
             return false;
         kkey_free(&k);
         if (*out && *out != k.sh)

@@ -106,6 +106,7 @@ void msg_free(struct msg *m)
     for (size_t i = 0; i < m->nwkeys; i++)
         free(m->wkeys[i].key);
     free(m->wkeys);
+    free(m->val);
     free(m);
 }
 
@@ -233,9 +234,12 @@ static size_t key_hashes(struct srv *s, const struct cmd_def *d, size_t argc,
                          const sw__resp_arg *argv, int db, uint64_t *h, size_t cap)
 {
     size_t n = 0;
-    for (size_t i = (size_t)d->first; i < cmd_keys_end(d, argc); i += (size_t)d->step) {
+    struct keywalk w;
+    const sw__resp_arg *a;
+    int kdb;
+    for (keywalk_init(&w, d, argc, argv, db); keywalk_next(&w, &a, &kdb);) {
         struct kkey k;
-        if (n == cap || kkey_build(s, db, &argv[i], &k) != SW_OK)
+        if (n == cap || kkey_build(s, kdb, a, &k) != SW_OK)
             return cap + 1;
         kkey_free(&k);
         h[n++] = k.hash;
@@ -279,11 +283,13 @@ static int key_home(struct srv_shard *sh, const struct cmd_def *d, const sw__res
     struct srv *s = sh->srv;
     if (d->first <= 0 || s->n == 1)
         return HOME_HERE;
-    int home = HOME_HERE;
+    int home = HOME_HERE, kdb;
     bool many = false;
-    for (size_t i = (size_t)d->first; i < cmd_keys_end(d, cmd->argc); i += (size_t)d->step) {
+    struct keywalk w;
+    const sw__resp_arg *a;
+    for (keywalk_init(&w, d, cmd->argc, cmd->argv, db); keywalk_next(&w, &a, &kdb);) {
         struct kkey k;
-        if (kkey_build(s, db, &cmd->argv[i], &k) != SW_OK)
+        if (kkey_build(s, kdb, a, &k) != SW_OK)
             return HOME_MANY; /* no memory to look: a world operation is always safe */
         int at = (int)(k.sh - s->shards);
         kkey_free(&k);
@@ -574,6 +580,7 @@ static void handle(struct srv_shard *sh, struct msg *m)
     case MSG_APPLY:
     case MSG_DONE:
     case MSG_COMMIT:
+    case MSG_PREPARE:
     case MSG_UNLOCK:
         txn_handle(sh, m);
         break;

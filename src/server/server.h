@@ -17,7 +17,17 @@
  *
  * Transactions (txn.c). MSET, MGET, DEL, UNLINK, EXISTS and MSETNX whose
  * keys span shards run as a transaction: one part per shard of its keys,
- * each a message holding that shard's keys. So does an EXEC whose queued
+ * each a message holding that shard's keys. So do RENAME, RENAMENX, COPY,
+ * MOVE and LCS (a pair: two keys on two shards, whose writes are known
+ * only once both are read): each part locks its key (LCS shared, the
+ * others exclusively) and reads it at the grant; from both reads the
+ * coordinator decides as the command would on one shard, and what it
+ * writes (the value put at the destination; the source deleted but for
+ * COPY) goes through a second round (PREPARE: logged as PARTs, or on a
+ * memory-only server the put made, which may fail alone) before the reply
+ * and a third (APPLY) after it, as MSET's writes do. COPY writes on one
+ * shard only: that part makes its write at once, the source's lets its
+ * key go, and the reply follows the write. So does an EXEC whose queued
  * commands each name one shard's keys: a part holds its shard's commands
  * and watched keys, locks them all exclusively, and once every part is
  * locked (no watched key changed: EXEC's check) runs its commands (RUN,
@@ -53,14 +63,16 @@
  * waits only for parts of transactions scheduled before its own, which
  * wait only for earlier ones still: no cycle. Parts never wait for anything
  * else (a transaction is not sent while an EXEC of its connection is away,
- * so no part waits behind one), and single-key commands hold nothing: they
+ * so no part waits behind one; a pair's, an EXEC's or a durable write's
+ * later steps, PREPARE, APPLY and COMMIT, lock nothing and never wait),
+ * and single-key commands hold nothing: they
  * wait, but nothing waits for them. verify/txn.pml checks the
  * protocol (docs/verification.md).
  *
  * World operations. A command on every shard (DBSIZE, KEYS, SCAN, FLUSHALL,
- * INFO), a multi-key command that is not a transaction (RENAME, COPY, LCS,
- * MOVE), WATCH on another shard's key, and an EXEC with a command of those
- * kinds or with SELECT, run as a "world" operation on the connection's thread: it
+ * INFO), WATCH on another shard's key, and an EXEC with a command of that
+ * kind, with one whose keys span shards or with SELECT, run as a "world"
+ * operation on the connection's thread: it
  * first waits, holding its input, until no transaction is under way (no
  * new one starts meanwhile: the two sides each raise a counter, then read
  * the other's, sequentially consistent, so one sees the other); then it
@@ -156,12 +168,13 @@ enum msg_kind {
     MSG_SLOT,  /* a reply slot in a connection's queue, never sent */
     /* A multi-shard transaction's part (txn.c), one message per shard that
      * travels between the coordinator and that shard: */
-    MSG_LOCK,   /* lock the part's keys, then prepare (or, read-only: run) */
-    MSG_READY,  /* back at the coordinator: locked, prepared or refused */
-    MSG_APPLY,  /* decided: log so, make the writes, unlock (EXEC's: run the commands) */
-    MSG_DONE,   /* back at the coordinator: the step made and committed */
-    MSG_COMMIT, /* an EXEC's part: its decision; unlock */
-    MSG_UNLOCK, /* the end: unlock if still locked, forget; not answered */
+    MSG_LOCK,    /* lock the part's keys, then prepare (or, read-only: run) */
+    MSG_READY,   /* back at the coordinator: locked, prepared or refused */
+    MSG_APPLY,   /* decided: log so, make the writes, unlock (EXEC's: run the commands) */
+    MSG_DONE,    /* back at the coordinator: the step made and committed */
+    MSG_COMMIT,  /* an EXEC's part: its decision; unlock */
+    MSG_PREPARE, /* a pair's part (RENAME, ...): log its writes, now decided on (memory: put) */
+    MSG_UNLOCK,  /* the end: unlock if still locked, forget; not answered */
 };
 
 struct conn;
@@ -233,6 +246,14 @@ struct msg {
     struct watched *wkeys;
     size_t nwkeys;
     bool reserved; /* the log room its run's end needs, held */
+    /* A pair's part (RENAME, RENAMENX, COPY, MOVE, LCS across two shards;
+     * part 0 the source's, part 1 the destination's): its key's value
+     * and deadline as read at the grant (the source's; LCS's both), and
+     * the write the coordinator's decision gives it, once PREPAREd. */
+    char *val;
+    size_t vlen;
+    int64_t expire;
+    bool put, del, prepared;
     int rc;
     int64_t due_us; /* the test seam's delay (srv.test_txn_delay_us): when it ends */
 };

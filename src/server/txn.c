@@ -1,6 +1,7 @@
 /* Multi-shard transactions: a command whose keys span shards (MSET, MGET,
- * DEL, UNLINK, EXISTS, MSETNX) runs as one part per shard of its keys,
- * under key locks, with only those shards taking part. The DESIGN comment
+ * DEL, UNLINK, EXISTS, MSETNX; RENAME, RENAMENX, COPY, MOVE and LCS as
+ * pairs; EXEC) runs as one part per shard of its keys, under key locks,
+ * with only those shards taking part. The DESIGN comment
  * is in server.h ("Transactions"); the protocol is modelled in
  * verify/txn.pml.
  */
@@ -20,6 +21,7 @@ enum merge {
     MERGE_ARRAY, /* the parts' array elements, back in the keys' order */
     MERGE_NX,    /* MSETNX: :1 once written, :0 if a key existed */
     MERGE_EXEC,  /* EXEC: its commands' replies, in queue order */
+    MERGE_PAIR,  /* two keys read, then the writes decided from them (pair_ready) */
 };
 
 struct txn_kind {
@@ -34,6 +36,9 @@ static const struct txn_kind kinds[] = {
     {cmd_mget, false, 1, cmd_mget, MERGE_ARRAY}, {cmd_exists, false, 1, cmd_exists, MERGE_SUM},
     {cmd_mset, true, 2, cmd_mset, MERGE_OK},     {cmd_msetnx, true, 2, cmd_mset, MERGE_NX},
     {cmd_del, true, 1, cmd_del, MERGE_SUM}, /* and UNLINK */
+    {cmd_rename, true, 1, NULL, MERGE_PAIR},     {cmd_renamenx, true, 1, NULL, MERGE_PAIR},
+    {cmd_copy, true, 1, NULL, MERGE_PAIR},       {cmd_move, true, 1, NULL, MERGE_PAIR},
+    {cmd_lcs, false, 1, NULL, MERGE_PAIR},
 };
 
 /* EXEC: each part runs its queued commands (the queue's on its shard) once
@@ -66,6 +71,11 @@ struct txn {
     struct msg *queue;
     struct wtok *wtok;
     int phase;
+    /* A pair: its command (for its options), and the shards of its
+     * source (part 0) and destination (part 1); phase 0 reading, 1
+     * preparing, 2 applying. */
+    struct msg *cmd;
+    unsigned src, dst;
     struct msg *part[]; /* by shard; NULL where none */
 };
 
@@ -175,9 +185,12 @@ bool txn_keys_free(struct srv_shard *sh, const struct cmd_def *d, size_t argc,
     if (sh->locks.t.n == 0 || d->first <= 0)
         return true;
     bool write = !(d->flags & CMD_READONLY);
-    for (size_t i = (size_t)d->first; i < cmd_keys_end(d, argc); i += (size_t)d->step) {
+    struct keywalk w;
+    const sw__resp_arg *a;
+    int kdb;
+    for (keywalk_init(&w, d, argc, argv, db); keywalk_next(&w, &a, &kdb);) {
         struct kkey k;
-        if (kkey_build(sh->srv, db, &argv[i], &k) != SW_OK)
+        if (kkey_build(sh->srv, kdb, a, &k) != SW_OK)
             return true; /* the command fails the same way when it runs */
         bool free_here = txn_key_free(sh, k.hash, k.p, k.len, write);
         kkey_free(&k);
@@ -255,7 +268,8 @@ static bool delay(struct srv_shard *sh, struct msg *m)
 {
     unsigned us = sh->srv->test_txn_delay_us;
     if (!us || sh->index % 2 == 0 ||
-        (m->kind != MSG_LOCK && m->kind != MSG_APPLY && m->kind != MSG_COMMIT))
+        (m->kind != MSG_LOCK && m->kind != MSG_PREPARE && m->kind != MSG_APPLY &&
+         m->kind != MSG_COMMIT))
         return false;
     if (m->due_us) { /* its time has come */
         m->due_us = 0;
@@ -438,11 +452,112 @@ static void prepare_exec(struct srv_shard *sh, struct msg *m)
     }
 }
 
+/* A failed step of part m: its error is its reply (in this thread's
+ * words, for a refusal: kv_refusal). */
+static void part_failed(struct srv_shard *sh, struct msg *m, int rc)
+{
+    struct exec x = {.srv = sh->srv, .self = sh, .out = &m->out};
+    m->rc = rc;
+    reply_status(&x, rc);
+}
+
+/* A pair's part, granted: reads its key, copying the value where the
+ * decision needs it (the source's; both of LCS's). */
+static void pair_read(struct srv_shard *sh, struct msg *m)
+{
+    struct kkey k;
+    int rc = kkey_build(sh->srv, m->db, &m->argv[1], &k);
+    if (rc != SW_OK) {
+        part_failed(sh, m, rc);
+        return;
+    }
+    const void *v;
+    size_t n;
+    int64_t e;
+    m->found = kv_get(&k, &v, &n, &e) == SW_OK;
+    kkey_free(&k);
+    if (!m->found || (m->partno == 1 && m->tk->write))
+        return;
+    if (!(m->val = malloc(n ? n : 1))) {
+        part_failed(sh, m, SW_ENOMEM);
+        return;
+    }
+    memcpy(m->val, v, n);
+    m->vlen = n;
+    m->expire = e;
+}
+
+/* Makes a pair's part's write (its key is locked: the value, or the
+ * delete, goes where the grant read it). */
+static int pair_write(struct srv_shard *sh, struct msg *m)
+{
+    struct kkey k;
+    int rc = kkey_build(sh->srv, m->db, &m->argv[1], &k);
+    if (rc != SW_OK)
+        return rc;
+    if (m->put)
+        rc = kv_put(&k, m->val ? m->val : "", m->vlen, m->expire);
+    else if (m->del && (rc = kv_del(&k)) == SW_ENOTFOUND)
+        rc = SW_OK; /* expired since the grant, as its copy has */
+    kkey_free(&k);
+    return rc;
+}
+
+/* A pair's part, decided on (both parts write): logs its write as its
+ * transaction's PART, not applied; a memory-only shard has no log, and
+ * puts the value now, where a failure (no memory) still calls the whole
+ * off. The delete waits for the APPLY, so a failed put loses nothing. */
+static void pair_prepare(struct srv_shard *sh, struct msg *m)
+{
+    m->prepared = true;
+    int rc = SW_OK;
+    if (sh->srv->cfg.dir) {
+        struct kkey k;
+        rc = kkey_build(sh->srv, m->db, &m->argv[1], &k);
+        if (rc == SW_OK) {
+            sw__rec w = {.type = SW__REC_DEL, .a = k.p, .alen = k.len};
+            if (m->put) {
+                w.type = SW__REC_PUT;
+                w.b = m->val ? m->val : "";
+                w.blen = m->vlen;
+                w.num = m->expire;
+            }
+            rc = kv_tx_prepare(sh, m->txid, m->nparts, m->partno, &w, 1, &m->stx);
+            kkey_free(&k);
+        }
+    } else if (m->put) {
+        rc = pair_write(sh, m);
+    }
+    if (rc != SW_OK)
+        part_failed(sh, m, rc);
+}
+
+/* A pair's part, to write and let its key go: once PREPAREd, its logged
+ * write (a memory-only shard's delete; its put is made); otherwise COPY's
+ * one write, a write of its own. */
+static void pair_apply(struct srv_shard *sh, struct msg *m)
+{
+    int rc = SW_OK;
+    if (!m->prepared) {
+        rc = pair_write(sh, m);
+    } else if (m->stx) {
+        kv_tx_decide(sh, m->stx);
+        rc = pair_write(sh, m); /* logs nothing: the PART has it */
+        kv_tx_applied(sh);
+    } else if (m->del) {
+        rc = pair_write(sh, m);
+    }
+    if (rc != SW_OK)
+        part_failed(sh, m, rc);
+}
+
 /* m's locks are granted: its first step. */
 static void prepare(struct srv_shard *sh, struct msg *m)
 {
     if (m->tk->merge == MERGE_EXEC)
         prepare_exec(sh, m);
+    else if (m->tk->merge == MERGE_PAIR)
+        pair_read(sh, m);
     else if (runs_at_grant(sh->srv, m->tk))
         exec_part(sh, m, m->tk->run);
     else
@@ -540,11 +655,12 @@ static bool each_key(struct srv_shard *sh, const struct msg *m, bool (*fn)(void 
     bool ok = true;
     for (size_t j = 0; j < m->nsubs && ok; j++) {
         const struct msg *q = m->subs[j];
-        const struct cmd_def *d = q->cmd;
-        for (size_t i = (size_t)d->first; i < cmd_keys_end(d, q->argc) && ok;
-             i += (size_t)d->step) {
+        struct keywalk w;
+        const sw__resp_arg *a;
+        int db;
+        for (keywalk_init(&w, q->cmd, q->argc, q->argv, q->db); ok && keywalk_next(&w, &a, &db);) {
             struct kkey k;
-            ok = kkey_build(sh->srv, q->db, &q->argv[i], &k) == SW_OK && fn(ctx, &k);
+            ok = kkey_build(sh->srv, db, a, &k) == SW_OK && fn(ctx, &k);
             kkey_free(&k);
         }
     }
@@ -664,6 +780,8 @@ static void txn_free(struct txn *t)
         msg_free(q);
     }
     multi_tok_done(t->wtok);
+    if (t->cmd)
+        msg_free(t->cmd);
     free(t->owner);
     free(t->hash);
     free(t);
@@ -673,9 +791,12 @@ bool txn_conn_touches(struct conn *c, const struct cmd_def *d, const sw__resp_cm
 {
     if (!c->txn_list || d->first <= 0)
         return false;
-    for (size_t i = (size_t)d->first; i < cmd_keys_end(d, cmd->argc); i += (size_t)d->step) {
+    struct keywalk w;
+    const sw__resp_arg *a;
+    int db;
+    for (keywalk_init(&w, d, cmd->argc, cmd->argv, c->db); keywalk_next(&w, &a, &db);) {
         struct kkey k;
-        if (kkey_build(c->sh->srv, c->db, &cmd->argv[i], &k) != SW_OK)
+        if (kkey_build(c->sh->srv, db, a, &k) != SW_OK)
             return true; /* cannot tell: wait */
         kkey_free(&k);
         for (const struct txn *t = c->txn_list; t; t = t->cnext)
@@ -817,10 +938,118 @@ static void reply(struct srv *s, struct txn *t, int rc)
     }
 }
 
+/* Sends part i of t away as `kind` (MSG_UNLOCK frees it there). */
+static void send_part(struct srv_shard *sh, struct txn *t, unsigned i, enum msg_kind kind)
+{
+    struct msg *m = t->part[i];
+    if (kind == MSG_UNLOCK)
+        t->part[i] = NULL;
+    m->kind = kind;
+    route_send(sh, i, m);
+}
+
+/* A pair is over: its reply, if not given yet, is its first failed
+ * part's where one failed (else the caller wrote it). */
+static void pair_end(struct srv_shard *sh, struct txn *t)
+{
+    struct msg *err = t->c ? part_error(sh->srv, t) : NULL;
+    if (err)
+        sw__resp_add_raw(&t->slot->out, sw__resp_buf_data(&err->out), sw__resp_buf_len(&err->out));
+    send_parts(sh, t, MSG_UNLOCK);
+    finish(sh, t);
+}
+
+/* A pair's reply once its writes are in place: RENAME's +OK, the others'
+ * :1. */
+static void pair_written(struct txn *t)
+{
+    struct exec x = {.out = &t->slot->out};
+    if (t->k->fn == cmd_rename)
+        reply_ok(&x);
+    else
+        sw__resp_add_int(x.out, 1);
+}
+
+/* Both parts of a pair are READY. Phase 0, both keys read and locked: the
+ * command's outcome, decided as it would be on one shard, and the writes
+ * it needs, if any: the source's value put at the destination, and for
+ * RENAME, RENAMENX and MOVE the source deleted. COPY writes on one shard
+ * only: that write is a plain one (APPLY), and the source's lock goes at
+ * once. The others PREPARE both parts (phase 1), and once both are, the
+ * client has its reply and the parts APPLY (phase 2). The locks of both
+ * are held from before the decision until each part's write is made, so
+ * no observer sees one write without the other. */
+static void pair_ready(struct srv_shard *sh, struct txn *t)
+{
+    struct srv *s = sh->srv;
+    struct msg *src = t->part[t->src], *dst = t->part[t->dst];
+    sw__resp_buf *out = &t->slot->out;
+    struct exec x = {.srv = s,
+                     .self = sh,
+                     .db = t->cmd->db,
+                     .argc = t->cmd->argc,
+                     .argv = t->cmd->argv,
+                     .out = out};
+    if (part_error(s, t)) {
+        pair_end(sh, t);
+        return;
+    }
+    if (t->phase == 1) { /* both PARTs logged (or the put made): decided */
+        pair_written(t);
+        hand_reply(t);
+        t->phase = 2;
+        t->left = 2;
+        send_parts(sh, t, MSG_APPLY);
+        return;
+    }
+    cmd_fn fn = t->k->fn;
+    int dest_db;
+    bool replace = false;
+    if (fn == cmd_copy)
+        cmd_dest_db(x.argc, x.argv, x.db, &dest_db, &replace);
+    if (fn == cmd_lcs) {
+        lcs_of(&x, src->val ? src->val : "", src->vlen, dst->val ? dst->val : "", dst->vlen);
+    } else if (!src->found && (fn == cmd_rename || fn == cmd_renamenx)) {
+        reply_err(&x, "ERR no such key");
+    } else if (!src->found || (dst->found && fn != cmd_rename && !replace)) {
+        sw__resp_add_int(out, 0);
+    } else { /* writes */
+        dst->put = true;
+        dst->val = src->val;
+        dst->vlen = src->vlen;
+        dst->expire = src->expire;
+        src->val = NULL;
+        src->del = fn != cmd_copy;
+        t->phase = fn == cmd_copy ? 2 : 1;
+        t->left = fn == cmd_copy ? 1 : 2;
+        if (fn == cmd_copy) {
+            send_part(sh, t, t->src, MSG_UNLOCK);
+            send_part(sh, t, t->dst, MSG_APPLY);
+        } else {
+            send_parts(sh, t, MSG_PREPARE);
+        }
+        return;
+    }
+    pair_end(sh, t);
+}
+
+/* A pair's parts have made their writes and let their keys go (COPY's
+ * one part: its reply follows from it). */
+static void pair_done(struct srv_shard *sh, struct txn *t)
+{
+    if (t->c && !part_error(sh->srv, t))
+        pair_written(t);
+    pair_end(sh, t);
+}
+
 /* Every part is locked and prepared (or refused). */
 static void all_ready(struct srv_shard *sh, struct txn *t)
 {
     struct srv *s = sh->srv;
+    if (t->k->merge == MERGE_PAIR) {
+        pair_ready(sh, t);
+        return;
+    }
     int rc = SW_OK;
     int64_t found = 0;
     for (unsigned i = 0; i < s->n; i++) {
@@ -910,9 +1139,19 @@ void txn_handle(struct srv_shard *sh, struct msg *m)
     case MSG_LOCK:
         enqueue(sh, m);
         break;
+    case MSG_PREPARE:
+        pair_prepare(sh, m);
+        answer(sh, m, MSG_READY);
+        break;
     case MSG_APPLY:                       /* decided: logs so, writes, and lets the keys go */
         if (m->tk->merge == MERGE_EXEC) { /* an EXEC's runs, then waits for its decision */
             run_exec_part(sh, m);
+            answer(sh, m, MSG_DONE);
+            break;
+        }
+        if (m->tk->merge == MERGE_PAIR) {
+            pair_apply(sh, m);
+            unlock(sh, m);
             answer(sh, m, MSG_DONE);
             break;
         }
@@ -942,9 +1181,13 @@ void txn_handle(struct srv_shard *sh, struct msg *m)
             all_ready(sh, t);
         break;
     case MSG_DONE:
-        if (--t->left == 0 && t->k->merge == MERGE_EXEC)
+        if (--t->left > 0)
+            break;
+        if (t->k->merge == MERGE_EXEC)
             exec_done(sh, t);
-        else if (t->left == 0)
+        else if (t->k->merge == MERGE_PAIR)
+            pair_done(sh, t);
+        else
             all_done(sh, t);
         break;
     default:
@@ -1072,6 +1315,44 @@ static struct txn *txn_new(struct conn *c, const struct txn_kind *k, struct msg 
     return t;
 }
 
+/* A pair's parts: the source's (part 0) and the destination's (part 1),
+ * each with its key, in its database, on two shards (the routing says). */
+static bool split_pair(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
+                       struct txn *t)
+{
+    struct srv *s = c->sh->srv;
+    if (!(t->cmd = msg_new(c, MSG_SLOT, cmd, NULL)) || !(t->hash = malloc(2 * sizeof *t->hash)))
+        return false;
+    uint64_t txid = 0;
+    if (t->k->write && s->cfg.dir)
+        txid = atomic_fetch_add_explicit(&s->next_txid, 1, memory_order_relaxed);
+    struct keywalk w;
+    const sw__resp_arg *a;
+    int db;
+    for (keywalk_init(&w, d, cmd->argc, cmd->argv, c->db); keywalk_next(&w, &a, &db);) {
+        struct kkey k;
+        if (kkey_build(s, db, a, &k) != SW_OK)
+            return false;
+        unsigned at = (unsigned)(k.sh - s->shards);
+        kkey_free(&k);
+        assert(t->parts < 2 && !t->part[at]);
+        t->hash[t->nkeys++] = k.hash;
+        sw__resp_arg args[2] = {cmd->argv[0], *a};
+        struct msg *m = msg_new(c, MSG_LOCK, &(sw__resp_cmd){.argc = 2, .argv = args}, d);
+        if (!m)
+            return false;
+        m->txn = t;
+        m->tk = t->k;
+        m->db = db;
+        m->txid = txid;
+        m->nparts = 2;
+        m->partno = t->parts++;
+        *(m->partno == 0 ? &t->src : &t->dst) = at;
+        t->part[at] = m;
+    }
+    return t->parts == 2;
+}
+
 bool txn_start(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
                const struct txn_kind *k)
 {
@@ -1079,6 +1360,11 @@ bool txn_start(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
         return false;
     struct msg *slot;
     struct txn *t = txn_new(c, k, &slot);
+    if (t && k->merge == MERGE_PAIR) {
+        if (!slot || !split_pair(c, cmd, d, t))
+            return abandon(c, t, slot);
+        return launch(c, t, slot);
+    }
     if (t) {
         t->nkeys = (cmd->argc - 1) / k->step;
         t->owner = malloc(t->nkeys * sizeof *t->owner);
@@ -1092,11 +1378,13 @@ bool txn_start(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
 /* The hashes of queued command q's keys, into h (NULL: counts them). */
 static size_t queued_keys(struct srv *s, const struct msg *q, uint64_t *h)
 {
-    const struct cmd_def *d = q->cmd;
     size_t n = 0;
-    for (size_t i = (size_t)d->first; i < cmd_keys_end(d, q->argc); i += (size_t)d->step, n++) {
+    struct keywalk w;
+    const sw__resp_arg *a;
+    int db;
+    for (keywalk_init(&w, q->cmd, q->argc, q->argv, q->db); keywalk_next(&w, &a, &db); n++) {
         struct kkey k;
-        if (h && kkey_build(s, q->db, &q->argv[i], &k) == SW_OK) {
+        if (h && kkey_build(s, db, a, &k) == SW_OK) {
             h[n] = k.hash;
             kkey_free(&k);
         } else if (h) {
