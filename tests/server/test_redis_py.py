@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """stewardd through redis-py, Debian's python3-redis: every command family,
 RESP3, a 10,000-command pipeline, 100+ concurrent connections, expiry, the
-INCR family's edge cases, the Ledger under concurrent transfers, and
+INCR family's edge cases, the Ledger under concurrent transfers, the
+commands on two keys (RENAME, COPY, MOVE, LCS) across shards, and
 durability across a SIGKILL.
 
 Usage: tests/server/test_redis_py.py SERVER-BINARY [unittest options]
@@ -958,17 +959,12 @@ class TestConcurrency(Base):
         self.assertTrue(SRV.client(socket_timeout=10).ping())
 
 
-class TestTransactions(Base):
-    """Commands whose keys span shards (MSET, MGET, DEL, EXISTS, MSETNX) run
-    as transactions over the shards of their keys: no reader may see half
-    of one, no order of keys may deadlock them, and a client's later
-    commands see their effects. The keys below land on every shard.
+class DelayedShards(Base):
+    """A class's own server, --shards SHARDS, whose odd shards wait 300 us
+    before each step of a transaction's part (a test seam,
+    STEWARDD_TEST_TXN_DELAY_US): the windows in which a missing lock would
+    show are then wide enough to be seen. Its tests run threads on it."""
 
-    Their server makes odd shards wait 300 us before each step of a part
-    (a test seam, STEWARDD_TEST_TXN_DELAY_US): the windows in which a
-    missing lock would show are then wide enough to be seen."""
-
-    KEYS = ["tx:%d" % i for i in range(10)]
     SRV = None
 
     @classmethod
@@ -987,25 +983,46 @@ class TestTransactions(Base):
         self.r = self.SRV.client()
         self.r.flushall()
 
-    def client(self):
-        return self.SRV.client(socket_timeout=60)
+    def client(self, **kw):
+        return self.SRV.client(socket_timeout=60, **kw)
 
-    def run_threads(self, fns, timeout=240):
+    def run_threads(self, fns, timeout=240, beside=()):
+        """Runs each fn(i) in a thread to its end, and each of beside(i,
+        done) in a thread until then (it returns once done is set); returns
+        the exceptions of all of them, as text."""
         errors = []
+        done = threading.Event()
 
-        def guard(fn, i):
+        def guard(fn, *args):
             try:
-                fn(i)
+                fn(*args)
             except Exception as e:  # noqa: BLE001 - reported below
-                errors.append("thread %d: %r" % (i, e))
+                errors.append("thread %d: %r" % (args[0], e))
 
-        threads = [threading.Thread(target=guard, args=(fn, i)) for i, fn in enumerate(fns)]
-        for th in threads:
+        def start(target, args):
+            th = threading.Thread(target=target, args=args)
             th.start()
+            return th
+
+        others = [start(guard, (fn, len(fns) + i, done)) for i, fn in enumerate(beside)]
+        threads = [start(guard, (fn, i)) for i, fn in enumerate(fns)]
         for th in threads:
             th.join(timeout)
-        self.assertFalse([th for th in threads if th.is_alive()], "threads stuck: a deadlock?")
+        done.set()
+        for th in others:
+            th.join(60)
+        stuck = [th for th in threads + others if th.is_alive()]
+        self.assertFalse(stuck, "threads stuck: a deadlock?")
         return errors
+
+
+class TestTransactions(DelayedShards):
+    """Commands whose keys span shards (MSET, MGET, DEL, EXISTS, MSETNX) run
+    as transactions over the shards of their keys: no reader may see half
+    of one, no order of keys may deadlock them, and a client's later
+    commands see their effects. The keys below land on every shard."""
+
+    KEYS = ["tx:%d" % i for i in range(10)]
 
     def test_readers_never_see_half(self):
         """Writers MSET all ten keys to one value and DEL them all; readers
@@ -1218,6 +1235,512 @@ class TestTransactions(Base):
         p.set(keys[2], "x")
         self.assertRaises(redis.WatchError, p.execute)
         self.assertNotEqual(b"x", self.r.get(keys[0]))
+
+
+# ---- commands on two keys -----------------------------------------------------------
+
+# Twelve names in two databases: with SHARDS shards most pairs of them, and
+# most (key, database) pairs, land on two shards.
+PAIR_KEYS = ["pk:%d" % i for i in range(12)]
+
+
+def pair_command(rnd):
+    """One random command, or a MULTI ... EXEC of a few, over PAIR_KEYS:
+    mostly the commands on two keys, with their options and errors."""
+    if rnd.random() < 0.04:
+        body = [pair_command_one(rnd) for _ in range(rnd.randint(1, 4))]
+        return [["MULTI"]] + body + [["EXEC" if rnd.random() < 0.9 else "DISCARD"]]
+    return [pair_command_one(rnd)]
+
+
+def pair_command_one(rnd):
+    """One command of pair_command's."""
+    a, b = rnd.choice(PAIR_KEYS), rnd.choice(PAIR_KEYS)
+    db = rnd.choice(["0", "1"] * 8 + ["16", "-1", "x"])
+    op = rnd.choices(
+        ["set", "rename", "renamenx", "copy", "move", "lcs", "del", "get", "select", "bad"],
+        [20, 10, 8, 12, 8, 8, 5, 3, 6, 4],
+    )[0]
+    if op == "set":
+        value = "".join(rnd.choice("abcd") for _ in range(rnd.randrange(9)))
+        # Deadlines 10 s apart, far enough off that none passes in the test.
+        px = ["PX", rnd.randrange(1, 1000) * 10000] if rnd.random() < 0.3 else []
+        return ["SET", a, value] + px
+    if op in ("rename", "renamenx"):
+        return [op.upper(), a, b]
+    if op == "copy":
+        opts = [o for o in (["DB", db], ["REPLACE"]) if rnd.random() < 0.5]
+        rnd.shuffle(opts)
+        return ["COPY", a, b] + sum(opts, [])
+    if op == "move":
+        return ["MOVE", a, db]
+    if op == "lcs":
+        n = rnd.randrange(4)
+        opts = [[], ["LEN"], ["IDX"], ["IDX", "WITHMATCHLEN"], ["IDX", "MINMATCHLEN", n],
+                ["WITHMATCHLEN", "IDX", "MINMATCHLEN", n], ["LEN", "IDX"], ["MINMATCHLEN", "x"]]
+        return ["LCS", a, b] + rnd.choice(opts)
+    if op == "del":
+        return ["DEL"] + rnd.sample(PAIR_KEYS, rnd.randint(1, 3))
+    if op == "get":
+        return ["GET", a]
+    if op == "select":
+        return ["SELECT", rnd.choice("01")]
+    return rnd.choice([
+        ["COPY", a, a],  # the same objects (in this database)
+        ["COPY", a, b, "DB"],
+        ["COPY", a, b, "REPLACE", "NOW"],
+        ["RENAME", "pk:none", b],  # no such key
+        ["RENAMENX", "pk:none", b],
+        ["RENAME", a],
+        ["MOVE", a],
+        ["LCS", a],
+        ["MOVE", a, "1", "2"],
+    ])
+
+
+def tokens_in_one_place(c, dbs, keys):
+    """What every (db, key) of keys holds, read at one instant: an EXEC
+    that SELECTs, so a world operation. c is a client of db 0, where the
+    EXEC leaves its connection."""
+    p = c.pipeline(transaction=True)
+    for db in dbs:
+        p.execute_command("SELECT", db)
+        p.mget(keys)
+    p.execute_command("SELECT", 0)
+    got = p.execute()
+    return {(db, k): v for i, db in enumerate(dbs) for k, v in zip(keys, got[2 * i + 1])}
+
+
+class TestPairs(DelayedShards):
+    """RENAME, RENAMENX, COPY (DB, REPLACE), MOVE and LCS take two keys, which
+    may live on two shards: they must do what they do on one shard, mark
+    the WATCHes of what they change, be atomic to every reader (nobody sees
+    a key renamed half way), deadlock with nothing, and be whole after a
+    crash. These tests hold however the server runs them: as world
+    operations, or as transactions of two parts on the key locks."""
+
+    def test_semantics_match_one_shard(self):
+        """The same random commands on this server and on one with a single
+        shard: every reply the same, byte for byte; every key of both
+        databases the same, value and deadline; the same counts of keys and
+        deadlines in INFO. Every 500 commands some keys are set to expire at
+        once, so that sources and destinations are also keys that expired
+        but may not be swept yet. Catches a cross-shard path that answers
+        or writes otherwise than the one-shard path: a deadline left behind
+        or dropped by RENAME/COPY/MOVE, a destination checked on the wrong
+        shard, in the wrong database or without expiring it first, a count
+        a shard forgets, an error word that differs, a REPLACE or NX
+        ignored. SW_SEED replays a run."""
+        seed = int(os.environ.get("SW_SEED") or random.randrange(1 << 32))
+        rnd = random.Random(seed)
+        one = Server("--shards", "1").start()
+        sharded, single = Raw(self.SRV.port), Raw(one.port)
+        sent = []
+        try:
+            for n in range(3000):
+                for cmd in pair_command(rnd):
+                    sent.append(cmd)
+                    got, want = sharded.call(*cmd), single.call(*cmd)
+                    if got != want:
+                        self.fail("%s\nsharded: %r\none shard: %r"
+                                  % (self.replay(seed, sent), got, want))
+                if n % 500 == 499:
+                    self.assertSameKeys(one, "%s\nafter these" % self.replay(seed, sent))
+                    sent.append(self.expire_some(rnd, one))
+            self.assertSameKeys(one, "%s\nat the end" % self.replay(seed, sent))
+        finally:
+            sharded.close()
+            single.close()
+            rc = one.stop()
+            one.cleanup()
+        self.assertEqual(0, rc, "the one-shard server exited %s on SIGTERM" % rc)
+
+    @staticmethod
+    def replay(seed, sent):
+        tail = "\n".join(" ".join(str(a) or '""' for a in cmd) for cmd in sent[-25:])
+        return "SW_SEED=%d, command %d; the last ones:\n%s" % (seed, len(sent), tail)
+
+    def expire_some(self, rnd, other):
+        """Sets three keys of each database to a value that expires at once,
+        on this server and on other; returns what it did, for replay."""
+        expired = [(db, rnd.sample(PAIR_KEYS, 3)) for db in (0, 1)]
+        for srv in (self.SRV, other):
+            for db, keys in expired:
+                with srv.client(db=db) as c:
+                    for k in keys:
+                        c.set(k, "expired", px=1)
+        time.sleep(0.01)
+        return ["(expired %r)" % expired]
+
+    def assertSameKeys(self, other, msg):
+        """Every PAIR_KEYS of db 0 and 1 has the same value on this server
+        and on other, and the same deadline (within a second: the two
+        servers got each SET at slightly different times); then, with
+        every expired key read and so gone, INFO counts the same keys and
+        deadlines."""
+        for db in (0, 1):
+            state = []
+            for srv in (self.SRV, other):
+                with srv.client(db=db) as c:
+                    p = c.pipeline(transaction=False)
+                    for k in PAIR_KEYS:
+                        p.get(k)
+                        p.pttl(k)
+                    state.append(p.execute())
+            for i, k in enumerate(PAIR_KEYS):
+                (v, ttl), (v1, ttl1) = state[0][2 * i : 2 * i + 2], state[1][2 * i : 2 * i + 2]
+                same = v == v1 and (ttl == ttl1 or (ttl > 0 and ttl1 > 0 and abs(ttl - ttl1) < 1000))
+                self.assertTrue(same, "db %d %s: sharded %r pttl %d, one shard %r pttl %d\n%s"
+                                % (db, k, v, ttl, v1, ttl1, msg))
+        counts = []
+        for srv in (self.SRV, other):
+            with srv.client() as c:
+                ks = c.info("keyspace")
+            dbs = [ks.get(db, {}) for db in ("db0", "db1")]
+            counts.append([(db.get("keys", 0), db.get("expires", 0)) for db in dbs])
+        self.assertEqual(counts[1], counts[0], "INFO keyspace (keys, expires) of db0, db1\n" + msg)
+
+    def test_rename_readers_never_see_half(self):
+        """One token moves among ten keys by RENAME and RENAMENX from three
+        connections (each renames where it last saw it, and looks again on
+        "no such key"); readers see it in exactly one key, with its value,
+        through MGET, EXISTS and an EXEC of GETs. Catches a rename whose
+        destination shows before its source is gone (two tokens) or whose
+        source goes first (none), and a RENAMENX that refuses an empty
+        destination."""
+        keys = ["tok:%d" % i for i in range(10)]
+        token = b"token-%d" % random.getrandbits(48)
+        self.r.set(keys[0], token)
+        moved, reads = [0], [0]
+
+        def mover(t):
+            rnd = random.Random(t)
+            c = self.client()
+            at = keys[0]
+            for n in range(120):
+                dst = rnd.choice([k for k in keys if k != at])
+                try:
+                    ok = c.renamenx(at, dst) if n % 2 else c.rename(at, dst)
+                except redis.exceptions.ResponseError as e:
+                    if str(e) != "no such key":
+                        raise
+                    found = [k for k, v in zip(keys, c.mget(keys)) if v is not None]
+                    if len(found) != 1:
+                        raise AssertionError("the token is in %r" % found)
+                    at = found[0]
+                    continue
+                if not ok:
+                    raise AssertionError("RENAMENX %s %s refused: the destination was empty" % (at, dst))
+                at = dst
+                moved[0] += 1
+            c.close()
+
+        def reader(t, done):
+            c = self.client()
+            order = keys[t % 10 :] + keys[: t % 10]
+            while not done.is_set():
+                if t % 3 == 0:
+                    got = [v for v in c.mget(order) if v is not None]
+                elif t % 3 == 1:
+                    got = [token] * c.exists(*order)
+                else:
+                    p = c.pipeline(transaction=True)
+                    for k in order:
+                        p.get(k)
+                    got = [v for v in p.execute() if v is not None]
+                if got != [token]:
+                    raise AssertionError("reader %d saw %r" % (t, got))
+                reads[0] += 1
+            c.close()
+
+        errors = self.run_threads([mover] * 3, beside=[reader] * 3)
+        self.assertEqual([], errors[:5])
+        self.assertGreater(moved[0], 50, "the token hardly moved")
+        self.assertGreater(reads[0], 20, "the readers hardly read")
+        self.assertEqual([token], [v for v in self.r.mget(keys) if v is not None])
+
+    def test_copy_atomic(self):
+        """One connection INCRs a counter while four COPY ... REPLACE it to
+        two keys, in db 0 and in db 1. Each COPY takes a value the counter
+        had, so a copy never exceeds the counter read after it, and no copy
+        ever goes back. Catches a COPY that reads its source, lets it go
+        and writes later, overtaken by a newer COPY, and a COPY seen before
+        it is whole."""
+        src, rounds = "cp:src", 300
+        dsts = ["cp:0", "cp:1"]  # in two databases: most of the four on other shards than src
+        self.r.set(src, 0)
+
+        def incr(_):
+            c = self.client()
+            for _ in range(2 * rounds):
+                c.incr(src)
+
+        def copier(t):
+            rnd = random.Random(t)
+            c = self.client()
+            for _ in range(rounds):
+                c.execute_command("COPY", src, rnd.choice(dsts), "DB", rnd.randrange(2), "REPLACE")
+
+        def reader(t, done):
+            c, c1 = self.client(), self.client(db=1)
+            last = [-1] * 2 * len(dsts)
+            while not done.is_set():
+                got = [int(v or -1) for v in c.mget(dsts + [src])]  # at one instant
+                copies, s0 = got[:-1], got[-1]
+                copies += [int(v or -1) for v in c1.mget(dsts)]
+                s1 = int(c.get(src))  # read after the copies in db 1
+                bound = [s0] * len(dsts) + [s1] * len(dsts)
+                if any(not last[i] <= v <= bound[i] for i, v in enumerate(copies)):
+                    raise AssertionError("copies %r then %r of %d, %d" % (last, copies, s0, s1))
+                last = copies
+
+        errors = self.run_threads([incr] + [copier] * 4, beside=[reader] * 3)
+        self.assertEqual([], errors[:5])
+        self.assertEqual(b"%d" % (2 * rounds), self.r.get(src))
+
+    def test_move_atomic(self):
+        """Three tokens move between db 0 and 1, from two connections in
+        each. Readers find each in exactly one of them, with its value,
+        through an EXEC that SELECTs (a world operation: the one atomic
+        read across databases). Catches a MOVE seen half done. At the end
+        a token's moves to db 1 less its moves to db 0 (counted by the 1s
+        MOVE answered) say where it is: catches a MOVE that answers 1 and
+        moves nothing, or moves and answers 0."""
+        keys, rounds = ["mv:%d" % i for i in range(3)], 150
+        tokens = [b"token-%d-%d" % (i, random.getrandbits(32)) for i in range(len(keys))]
+        self.r.mset(dict(zip(keys, tokens)))
+        wins = [[0] * len(keys) for _ in range(4)]  # per mover, per key: even movers move to db 1
+
+        def mover(t):
+            c = self.client(db=t % 2)
+            for n in range(rounds):
+                wins[t][n % len(keys)] += c.move(keys[n % len(keys)], 1 - t % 2)
+
+        def where(c):
+            """Per key, the db that holds its token: fails unless exactly one does."""
+            got = tokens_in_one_place(c, (0, 1), keys)
+            dbs = [[db for db in (0, 1) if got[db, k] is not None] for k in keys]
+            if any(len(d) != 1 for d in dbs) or [got[d[0], k] for d, k in zip(dbs, keys)] != tokens:
+                raise AssertionError("the tokens are at %r" % got)
+            return [d[0] for d in dbs]
+
+        def reader(t, done):
+            c = self.client()
+            while not done.is_set():
+                where(c)
+
+        errors = self.run_threads([mover] * 4, beside=[reader] * 2)
+        self.assertEqual([], errors[:5])
+        moved = [wins[0][i] + wins[2][i] - wins[1][i] - wins[3][i] for i in range(len(keys))]
+        self.assertEqual(where(self.r), moved, wins)
+        self.assertGreater(sum(wins[1] + wins[3]), 0, "nothing moved back to db 0: the race was not run")
+
+    def test_watch_sees_pairs(self):
+        """A WATCH of either key of a pair command, in its database, sees the
+        command change that key, and only then: EXEC answers a null array
+        after a RENAME, RENAMENX, COPY or MOVE that wrote or removed the
+        watched key, and runs after one that answered 0, failed, only read
+        (LCS) or wrote another database. Each case runs on four pairs of
+        names, so that most cross shards. Catches a pair command whose part
+        on another shard does not mark that shard's watches (an EXEC would
+        run over a changed key), or marks a key it did not change."""
+        ok, one, zero = (b"+", "OK"), (b":", 1), (b":", 0)
+        cases = [
+            # (keys set beforehand as (db, key), the watched (db, key), command, its reply, EXEC aborted)
+            ([(0, "S")], (0, "S"), ["RENAME", "S", "D"], ok, True),
+            ([(0, "S")], (0, "D"), ["RENAME", "S", "D"], ok, True),
+            ([(0, "S"), (0, "D")], (0, "D"), ["RENAME", "S", "D"], ok, True),
+            ([], (0, "D"), ["RENAME", "S", "D"], (b"-", "ERR no such key"), False),
+            ([(0, "S")], (0, "D"), ["RENAMENX", "S", "D"], one, True),
+            ([(0, "S"), (0, "D")], (0, "S"), ["RENAMENX", "S", "D"], zero, False),
+            ([(0, "S"), (0, "D")], (0, "D"), ["RENAMENX", "S", "D"], zero, False),
+            ([(0, "S"), (0, "D")], (0, "D"), ["COPY", "S", "D"], zero, False),
+            ([(0, "S"), (0, "D")], (0, "D"), ["COPY", "S", "D", "REPLACE"], one, True),
+            ([(0, "S"), (0, "D")], (0, "S"), ["COPY", "S", "D", "REPLACE"], one, False),
+            ([(0, "S")], (1, "D"), ["COPY", "S", "D", "DB", 1], one, True),
+            ([(0, "S"), (0, "D")], (0, "D"), ["COPY", "S", "D", "DB", 1], one, False),
+            ([(0, "S")], (0, "S"), ["MOVE", "S", 1], one, True),
+            ([(0, "S")], (1, "S"), ["MOVE", "S", 1], one, True),
+            ([(0, "S"), (1, "S")], (0, "S"), ["MOVE", "S", 1], zero, False),
+            ([(0, "S"), (0, "D")], (0, "S"), ["LCS", "S", "D"], (b"$", b"v"), False),
+        ]
+        dbs = [self.r, self.client(db=1)]
+        for i in range(4):
+            names = {"S": "ws:%d" % i, "D": "wd:%d" % i}
+            for setup, (db, key), cmd, reply, aborted in cases:
+                self.r.flushall()
+                for sdb, skey in setup:
+                    dbs[sdb].set(names[skey], "v")
+                watcher, other = Raw(self.SRV.port), Raw(self.SRV.port)
+                watcher.call("SELECT", db)
+                watcher.call("WATCH", names[key])
+                cmd = [names.get(a, a) for a in cmd]
+                got = other.call(*cmd)
+                watcher.call("MULTI")
+                watcher.call("PING")
+                ran = watcher.call("EXEC")[1] is not None
+                watcher.close()
+                other.close()
+                self.assertEqual((reply, not aborted), (got, ran), ("WATCH", db, names[key], cmd))
+        dbs[1].close()
+
+    def test_no_deadlock_pairs(self):
+        """Ten connections run RENAMENX, MOVE, RENAME, COPY, LCS, MSET and
+        MGET over shared keys in both databases, in every order, beside
+        world operations (EXECs that SELECT). Six coins live in twelve keys
+        per database; they move only where nothing is (RENAMENX, MOVE, a
+        RENAME into the connection's own empty key and a RENAMENX back), so
+        each coin stays in exactly one place: every MGET sees each coin at
+        most once, every EXEC that reads all places sees each exactly once,
+        and so does the end. Catches a deadlock of two pairs that lock in
+        opposite orders (the threads stick), and a RENAMENX or MOVE that
+        checks its destination without holding it, so that two coins land
+        in one key and one is lost."""
+        pool = ["pool:%d" % i for i in range(12)]
+        coins = sorted(b"coin-%d" % i for i in range(6))
+        threads = 10
+        holds = ["hold:%d" % t for t in range(threads)]
+        places = pool + holds  # in db 0; in db 1 only the pool is used
+        self.r.mset(dict(zip(pool, coins)))
+
+        def every_coin(c):
+            got = tokens_in_one_place(c, (0, 1), places)
+            return sorted(v for v in got.values() if v is not None)
+
+        def put_back(c, rnd, hold):
+            # Some key of db 0 is free: twelve keys, six coins.
+            while True:
+                for k in rnd.sample(pool, len(pool)):
+                    if c.renamenx(hold, k):
+                        return
+
+        def work(t):
+            rnd = random.Random(t)
+            cs = [self.client(), self.client(db=1)]
+            own = ["own:%d:%d" % (t, i) for i in range(4)]
+            for n in range(80):
+                db = rnd.randrange(2)
+                c = cs[db]
+                a, b = rnd.sample(pool, 2)
+                op = rnd.randrange(8)
+                try:
+                    if op == 0:
+                        c.renamenx(a, b)
+                    elif op == 1:
+                        c.move(a, 1 - db)
+                    elif op == 2:
+                        cs[0].rename(a, holds[t])
+                        put_back(cs[0], rnd, holds[t])
+                    elif op == 3:
+                        if c.execute_command("COPY", a, own[0], "DB", 0, "REPLACE"):
+                            copy = cs[0].get(own[0])
+                            if copy not in coins:
+                                raise AssertionError("COPY of %s made %r" % (a, copy))
+                    elif op == 4:
+                        c.execute_command("LCS", a, b)
+                    elif op == 5:
+                        cs[0].mset({own[1]: n, own[2]: n})
+                        cs[0].rename(own[1], own[3])
+                        if cs[0].mget(own[1:]) != [None, b"%d" % n, b"%d" % n]:
+                            raise AssertionError("own keys: %r" % cs[0].mget(own[1:]))
+                    elif op == 6:
+                        ks = rnd.sample(pool + own[1:], rnd.randint(2, 8))
+                        got = [v for v in c.mget(ks) if v is not None and v in coins]
+                        if len(set(got)) != len(got):
+                            raise AssertionError("MGET %r saw a coin twice: %r" % (ks, got))
+                    else:
+                        got = every_coin(cs[0])
+                        if got != coins:
+                            raise AssertionError("the coins are %r" % got)
+                except redis.exceptions.ResponseError as e:
+                    if str(e) != "no such key":
+                        raise
+            for c in cs:
+                c.close()
+
+        errors = self.run_threads([work] * threads)
+        self.assertEqual([], errors[:5])
+        self.assertEqual(coins, every_coin(self.r))
+
+    def test_sigkill_rename_whole(self):
+        """--appendfsync always: six tokens each move among six keys of
+        their own, in db 0 and 1, by RENAME, RENAMENX and MOVE, until kill
+        -9. After the restart each token is in exactly one key, the one its
+        last acknowledged move put it in or the one of the move in flight,
+        with its value and its deadline (odd tokens have one). Catches a
+        pair whose two writes are logged as two units, so that a crash
+        between them leaves the token twice or nowhere, and a log record of
+        the destination that drops the deadline."""
+        work = tempfile.mkdtemp(prefix="sw-pairs.")
+        env = {"STEWARDD_TEST_TXN_DELAY_US": "300"}
+        srv = Server("--dir", work, "--appendfsync", "always", "--shards", SHARDS, env=env).start()
+        movers, errors = 6, []
+        names = [["sk:%d:%d" % (m, i) for i in range(6)] for m in range(movers)]
+        tokens = [b"token-%d-%d" % (m, random.getrandbits(32)) for m in range(movers)]
+        at = [(0, names[m][0]) for m in range(movers)]  # acknowledged (db, key)
+        in_flight = [None] * movers
+        moved = [0] * movers
+        try:
+            c = srv.client()
+            for m in range(movers):
+                c.set(names[m][0], tokens[m], px=10**8 if m % 2 else None)
+            c.close()
+
+            def move(m):
+                rnd = random.Random(m)
+                cs = [srv.client(socket_timeout=10), srv.client(db=1, socket_timeout=10)]
+                try:
+                    while True:
+                        db, key = at[m]
+                        op = rnd.randrange(3)
+                        if op == 0:
+                            in_flight[m] = (1 - db, key)
+                            ok = cs[db].move(key, 1 - db)
+                        else:
+                            dst = rnd.choice([k for k in names[m] if k != key])
+                            in_flight[m] = (db, dst)
+                            ok = cs[db].rename(key, dst) if op == 1 else cs[db].renamenx(key, dst)
+                        if not ok:
+                            raise AssertionError("token %d: a move to %r refused" % (m, in_flight[m]))
+                        at[m], in_flight[m] = in_flight[m], None
+                        moved[m] += 1
+                except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                    pass
+                except Exception as e:  # noqa: BLE001 - reported below
+                    errors.append("mover %d: %r" % (m, e))
+
+            ts = [threading.Thread(target=move, args=(m,)) for m in range(movers)]
+            for t in ts:
+                t.start()
+            # A second, and on until every token has moved a few times: on a
+            # loaded machine one mover may wait long behind the others.
+            time.sleep(1.0)
+            deadline = time.time() + 10
+            while min(moved) < 3 and time.time() < deadline:
+                time.sleep(0.05)
+            srv.kill9()
+            for t in ts:
+                t.join(60)
+            self.assertEqual([], errors[:5])
+            self.assertGreater(sum(moved), 20, "too few moves to test: %r" % moved)
+            srv.restart()
+            c = srv.client()
+            for m in range(movers):
+                got = tokens_in_one_place(c, (0, 1), names[m])
+                found = {place: v for place, v in got.items() if v is not None}
+                self.assertEqual(1, len(found), ("token %d not exactly once" % m, found))
+                place, value = found.popitem()
+                self.assertIn(place, (at[m], in_flight[m]), "token %d" % m)
+                self.assertEqual(tokens[m], value)
+                with srv.client(db=place[0]) as cd:
+                    ttl = cd.pttl(place[1])
+                self.assertTrue((ttl > 10**7) if m % 2 else (ttl == -1), ("token %d deadline" % m, ttl))
+            c.close()
+        finally:
+            srv.stop()
+            srv.cleanup()
+            shutil.rmtree(work, ignore_errors=True)
+
 
 class TestMultiExec(Base):
     """MULTI/EXEC and WATCH from many connections, on keys over every shard:
