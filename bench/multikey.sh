@@ -5,7 +5,10 @@
 # line), and a mixed load of 90% GET/SET and 10% MSET of 10 keys
 # (BUILD_DIR/bench/mixload), each at -P 1 and -P 16 with 50 connections,
 # keys drawn from 100,000 and 16-byte values. Prints one table
-# (`make bench`).
+# (`make bench`), with each server's processor time per request (user and
+# system, all its threads, from /proc): what the request costs whatever
+# the cores, where the rate on this machine also says how its threads
+# shared them with the client's.
 #
 # Usage: bench/multikey.sh [BUILD_DIR]
 #   BUILD_DIR   a CMake build of this tree (default build/plain)
@@ -23,11 +26,19 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/server.sh"
 
 MK_MIXLOAD=
+MK_CPU=
+
+# Clock ticks of processor time server NAME has used so far.
+mk_ticks() { # NAME
+    awk '{ print $14 + $15 }' "/proc/${SRV_PID[$1]}/stat" 2>/dev/null || echo 0
+}
 
 # Requests per second of one load against server NAME, or "-": bench_rps's
-# arguments and output, for bench_row (server.sh).
+# arguments and output, for bench_row (server.sh). Its processor time per
+# request, in microseconds, goes to the file $MK_CPU.NAME.
 mk_rps() { # NAME LOAD PIPELINE CLIENTS REQUESTS
-    local port=${SRV_PORT[$1]} n=$5 out
+    local port=${SRV_PORT[$1]} n=$5 out t0
+    t0=$(mk_ticks "$1")
     local keys=()
     for _ in $(seq 10); do keys+=("key:__rand_int__"); done
     case "$2" in
@@ -44,6 +55,8 @@ mk_rps() { # NAME LOAD PIPELINE CLIENTS REQUESTS
         out=$(timeout 300 "$MK_MIXLOAD" "$port" "$n" "$4" "$3" 90 | awk '{ print $2 }') || true
         ;;
     esac
+    awk -v t0="$t0" -v t1="$(mk_ticks "$1")" -v hz="$(getconf CLK_TCK)" -v n="$n" \
+        'BEGIN { printf "%.2f\n", (t1 - t0) * 1e6 / hz / n }' >"$MK_CPU.$1"
     echo "${out:--}"
 }
 
@@ -60,15 +73,17 @@ multikey_main() {
             srv_die "no $MK_MIXLOAD: build the mixload target in $build"
     fi
     srv_trap
+    MK_CPU=$(mktemp)
     BENCH_FN=mk_rps
     echo "== multi-key commands: stewardd --shards S vs $(srv_version_line)"
     echo "50 connections, N=${N:-300000} per run, keys from 100,000, 16-byte values;" \
         "mset, mget: 10 keys each; mix: 90% GET/SET, 10% MSET of 10 keys (bench/mixload);" \
         "best of ${RUNS:-1}, the first server alternating"
     echo
-    local f='%-6s %-5s %3s %13s %15s   %s\n'
+    local f='%-6s %-5s %3s %13s %15s %15s %17s   %s\n'
     # shellcheck disable=SC2059 # the format is ours
-    printf "$f" shards load P "redis req/s" "stewardd req/s" "stewardd/redis (>1 = stewardd better)"
+    printf "$f" shards load P "redis req/s" "stewardd req/s" "redis cpu us/req" "stewardd cpu us/req" \
+        "stewardd/redis req/s (>1 = stewardd better)"
     for s in ${SHARDS:-1 2 4}; do
         srv_start redis redis
         srv_start stewardd stewardd --shards "$s"
@@ -77,15 +92,20 @@ multikey_main() {
                 bench_row "$cell" "$load" "$p" 50 "${N:-300000}"
                 cell=$((cell + 1))
                 # shellcheck disable=SC2059
+                local cr cs
+                cr=$(cat "$MK_CPU.redis") cs=$(cat "$MK_CPU.stewardd")
                 printf "$f" "$s" "$load" "$p" "$(fmt_k "$BENCH_REDIS")" "$(fmt_k "$BENCH_STEWARDD")" \
-                    "$(fmt_div "$BENCH_STEWARDD" "$BENCH_REDIS")"
+                    "$cr" "$cs" "$(fmt_div "$BENCH_STEWARDD" "$BENCH_REDIS")"
                 echo "multikey.s$s.$load.P$p.redis $BENCH_REDIS" >>"$results"
                 echo "multikey.s$s.$load.P$p.stewardd $BENCH_STEWARDD" >>"$results"
+                echo "multikey.s$s.$load.P$p.redis.cpu_us $cr" >>"$results"
+                echo "multikey.s$s.$load.P$p.stewardd.cpu_us $cs" >>"$results"
             done
         done
         srv_stop redis
         srv_stop stewardd
     done
+    rm -f "$MK_CPU" "$MK_CPU".*
     echo
     echo "Raw results ($results):"
     cat "$results"

@@ -880,6 +880,34 @@ static void test_rehash_and_memory(void **state)
     assert_int_equal(sw__table_memory(&t), 0);
 }
 
+/* A prefetch is a hint: on an empty table, on present and absent keys,
+ * mid-resize, it changes nothing a lookup or the checker can see. */
+static void test_prefetch_changes_nothing(void **state)
+{
+    (void)state;
+    sw__table t;
+    sw__table_init(&t);
+    sw__table_prefetch(&t, 42, 0);
+    sw__table_prefetch(&t, 42, 1);
+    uint32_t id = 0;
+    while (t.cur.n < 100 || !t.old.n)
+        assert_int_equal(put_id(&t, id++), SW_OK);
+    size_t count = sw__table_count(&t), mem = sw__table_memory(&t);
+    for (uint32_t j = 0; j < 2 * id; j++)
+        for (int step = 0; step < 2; step++)
+            sw__table_prefetch(&t, hash_bytes(&j, sizeof j), step);
+    assert_int_equal(sw__table_count(&t), count);
+    assert_int_equal(sw__table_memory(&t), mem);
+    assert_true(sw__table_check(&t));
+    for (uint32_t j = 0; j < 2 * id; j++) {
+        const void *v;
+        size_t n;
+        int rc = sw__table_get(&t, hash_bytes(&j, sizeof j), &j, sizeof j, &v, &n);
+        assert_int_equal(rc, j < id ? SW_OK : SW_ENOTFOUND);
+    }
+    sw__table_destroy(&t);
+}
+
 int main(int argc, char **argv)
 {
     seed_init(argc, argv);
@@ -901,6 +929,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_enomem_growth),
         cmocka_unit_test(test_enomem_every_step),
         cmocka_unit_test(test_rehash_and_memory),
+        cmocka_unit_test(test_prefetch_changes_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -79,6 +79,11 @@ static void expire_now(sw__shard *s, uint64_t hash, const void *key, size_t klen
         s->gone(s->gone_ctx, key, klen, expire);
 }
 
+void sw__shard_prefetch(const sw__shard *s, uint64_t hash, int step)
+{
+    sw__table_prefetch(&s->table, hash, step);
+}
+
 int sw__shard_get(sw__shard *s, uint64_t hash, const void *key, size_t klen, const void **val,
                   size_t *vlen, int64_t *expire_ms)
 {

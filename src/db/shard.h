@@ -59,6 +59,9 @@ void sw__shard_on_gone(sw__shard *s, sw__shard_gone_fn gone, void *ctx);
 /* Whether the shard has a journal. */
 bool sw__shard_durable(const sw__shard *s);
 
+/* sw__table_prefetch on the shard's table: a hint before several gets. */
+void sw__shard_prefetch(const sw__shard *s, uint64_t hash, int step);
+
 /* The key's value and deadline (*expire_ms, 0 for none). SW_OK: *val points
  * into the shard until its next change; SW_ENOTFOUND (absent, or expired:
  * then removed, and the gone hook called); SW_EIO once failed. */

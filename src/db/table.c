@@ -420,6 +420,22 @@ static const unsigned char *lookup(const sw__table *t, uint32_t h, const void *k
     return NULL;
 }
 
+void sw__table_prefetch(const sw__table *t, uint64_t hash, int step)
+{
+    const sw__table_array *a = &t->cur;
+    uint32_t h = (uint32_t)hash;
+    if (a->n == 0)
+        return;
+    const struct sw__table_group *grp = &a->groups[home(h, a->n)];
+    if (step == 0) {
+        __builtin_prefetch(grp);
+        return;
+    }
+    uint64_t m = match_tag(grp->ctrl, tag_of(h));
+    if (m)
+        __builtin_prefetch(grp->slot[first_slot(m)]);
+}
+
 static bool find(sw__table *t, uint32_t h, const void *key, size_t klen, struct hit *hit)
 {
     hit->arr = &t->cur;

@@ -77,6 +77,14 @@ int sw__table_put_ex(sw__table *t, uint64_t hash, const void *key, size_t klen, 
 int sw__table_get(const sw__table *t, uint64_t hash, const void *key, size_t klen, const void **val,
                   size_t *vlen);
 
+/* Prefetching, for a caller about to look up several keys: step 0 starts
+ * loading the slot group where hash's key would be; step 1, once that has
+ * had time to arrive (after step 0 of the other keys), the entry whose tag
+ * matches there. Both only hint the processor: they change nothing and
+ * cannot fail, so the lookups that follow overlap their cache misses
+ * rather than take them one after another. */
+void sw__table_prefetch(const sw__table *t, uint64_t hash, int step);
+
 /* As sw__table_get, and sets *expire_ms to the entry's expiry (0 for none)
  * when expire_ms is not NULL. Same statuses and lifetime. */
 int sw__table_get_ex(const sw__table *t, uint64_t hash, const void *key, size_t klen,

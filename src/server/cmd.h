@@ -160,6 +160,15 @@ bool key_arg(struct exec *x, size_t i, struct kkey *k);
  * change to the key's shard. */
 int kv_get(struct kkey *k, const void **val, size_t *vlen, int64_t *expire);
 
+/* Calls fn(x, ctx, i, &k, rc) for the keys argv[first], argv[first +
+ * step], ... of x in order (k as kkey_init builds it, rc what that
+ * returned: k is usable only for SW_OK), until fn returns false. The
+ * table lookups of a batch of them are started together first, so that
+ * their cache misses overlap (sw__table_prefetch): a command on several
+ * keys waits for memory about once per batch, not once per key. */
+void kv_each(struct exec *x, size_t first, size_t step,
+             bool (*fn)(struct exec *x, void *ctx, size_t i, struct kkey *k, int rc), void *ctx);
+
 /* Stores val under k with deadline expire (0: none), logged. SW_OK;
  * SW_ENOMEM or SW_EIO (no room on disk), nothing changed. */
 int kv_put(struct kkey *k, const void *val, size_t vlen, int64_t expire);

@@ -15,6 +15,14 @@ static bool live(struct kkey *k, int64_t *expire)
     return kv_get(k, &v, &n, expire) == SW_OK;
 }
 
+static bool del_one(struct exec *x, void *ctx, size_t i, struct kkey *k, int rc)
+{
+    (void)x;
+    (void)i;
+    *(int64_t *)ctx += rc == SW_OK && kv_del(k) == SW_OK;
+    return true;
+}
+
 void cmd_del(struct exec *x)
 {
     int64_t n = 0;
@@ -23,26 +31,23 @@ void cmd_del(struct exec *x)
         reply_status(x, rc);
         return;
     }
-    for (size_t i = 1; i < x->argc; i++) {
-        struct kkey k;
-        if (kkey_init(x, &k, &x->argv[i]) != SW_OK)
-            continue;
-        n += kv_del(&k) == SW_OK;
-        kkey_free(&k);
-    }
+    kv_each(x, 1, 1, del_one, &n);
     sw__resp_add_int(x->out, n);
+}
+
+static bool exists_one(struct exec *x, void *ctx, size_t i, struct kkey *k, int rc)
+{
+    (void)x;
+    (void)i;
+    int64_t e;
+    *(int64_t *)ctx += rc == SW_OK && live(k, &e);
+    return true;
 }
 
 void cmd_exists(struct exec *x)
 {
-    int64_t n = 0, e;
-    for (size_t i = 1; i < x->argc; i++) {
-        struct kkey k;
-        if (kkey_init(x, &k, &x->argv[i]) != SW_OK)
-            continue;
-        n += live(&k, &e);
-        kkey_free(&k);
-    }
+    int64_t n = 0;
+    kv_each(x, 1, 1, exists_one, &n);
     sw__resp_add_int(x->out, n);
 }
 

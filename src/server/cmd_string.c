@@ -244,35 +244,37 @@ void cmd_getex(struct exec *x)
 
 /* ---- MGET, MSET, MSETNX ------------------------------------------------------- */
 
+static bool mget_one(struct exec *x, void *ctx, size_t i, struct kkey *k, int rc)
+{
+    (void)ctx;
+    (void)i;
+    if (rc == SW_OK)
+        reply_value(x, k);
+    else
+        sw__resp_add_null(x->out);
+    return true;
+}
+
 void cmd_mget(struct exec *x)
 {
     sw__resp_add_array(x->out, x->argc - 1);
-    for (size_t i = 1; i < x->argc; i++) {
-        struct kkey k;
-        if (kkey_init(x, &k, &x->argv[i]) != SW_OK) {
-            sw__resp_add_null(x->out);
-            continue;
-        }
-        reply_value(x, &k);
-        kkey_free(&k);
-    }
+    kv_each(x, 1, 1, mget_one, NULL);
+}
+
+static bool mset_one(struct exec *x, void *ctx, size_t i, struct kkey *k, int rc)
+{
+    if (rc == SW_OK)
+        rc = kv_put(k, x->argv[i + 1].ptr, x->argv[i + 1].len, 0);
+    *(int *)ctx = rc;
+    return rc == SW_OK;
 }
 
 static int mset_all(struct exec *x)
 {
     int rc = kv_room_args(x, 1, 2); /* a full disk refuses all, never some */
-    if (rc != SW_OK)
-        return rc;
-    for (size_t i = 1; i < x->argc; i += 2) {
-        struct kkey k;
-        rc = kkey_init(x, &k, &x->argv[i]);
-        if (rc == SW_OK)
-            rc = kv_put(&k, x->argv[i + 1].ptr, x->argv[i + 1].len, 0);
-        kkey_free(&k);
-        if (rc != SW_OK)
-            return rc;
-    }
-    return SW_OK;
+    if (rc == SW_OK)
+        kv_each(x, 1, 2, mset_one, &rc);
+    return rc;
 }
 
 void cmd_mset(struct exec *x)

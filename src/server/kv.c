@@ -98,6 +98,33 @@ static void expired(void *ctx, const void *key, size_t klen, int64_t expire)
     atomic_fetch_add_explicit(&sh->st_expired, 1, memory_order_relaxed);
 }
 
+#define KV_BATCH 8
+
+void kv_each(struct exec *x, size_t first, size_t step,
+             bool (*fn)(struct exec *x, void *ctx, size_t i, struct kkey *k, int rc), void *ctx)
+{
+    struct kkey k[KV_BATCH];
+    int rc[KV_BATCH];
+    for (size_t i = first; i < x->argc;) {
+        size_t n = 0;
+        for (size_t a = i; a < x->argc && n < KV_BATCH; a += step, n++)
+            if ((rc[n] = kkey_init(x, &k[n], &x->argv[a])) == SW_OK)
+                sw__shard_prefetch(k[n].sh->core, k[n].hash, 0);
+        for (size_t j = 0; j < n; j++) /* the groups have arrived meanwhile */
+            if (rc[j] == SW_OK)
+                sw__shard_prefetch(k[j].sh->core, k[j].hash, 1);
+        bool go = true;
+        for (size_t j = 0; j < n; j++) {
+            go = go && fn(x, ctx, i + j * step, &k[j], rc[j]);
+            if (rc[j] == SW_OK)
+                kkey_free(&k[j]);
+        }
+        if (!go)
+            return;
+        i += n * step;
+    }
+}
+
 int kv_get(struct kkey *k, const void **val, size_t *vlen, int64_t *expire)
 {
     assert(srv_may_touch(k->sh));
