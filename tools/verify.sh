@@ -200,9 +200,14 @@ check_witnesses owner OWNER 1:1:w-fast 2:1:w-combined 3:1:w-handed 4:3:w-to-pool
 # local EXEC did not wait for a lock on a key it watches; txn-exec-local
 # checks it with the wait, as multi_keys_free now does. The -torn and -mget runs of txn-bug-exec-mem-ready
 # leave WATCH's check out (TXN_NOWATCH=1): a reader catches it too.
+# The txn-pair runs are the pair transactions (RENAME, RENAMENX, MOVE,
+# COPY, LCS across two shards): a read round at the grant, then PREPARE
+# and APPLY (COPY: APPLY to D alone, S unlocked at the decision).
 check_configs txn TXN 1:txn-mset-mget 2:txn-mset-mget-mem 3:txn-mset-gets 4:txn-mset-gets-mem \
     5:txn-set-mget 6:txn-disjoint 7:txn-world 8:txn-scan 9:txn-ww-order 10:txn-mset-ryw \
-    11:txn-exec-set 12:txn-exec-set-mem 13:txn-exec-mset 14:txn-exec-mset-mem 15:txn-exec-local
+    11:txn-exec-set 12:txn-exec-set-mem 13:txn-exec-mset 14:txn-exec-mset-mem 15:txn-exec-local \
+    16:txn-pair-gets-mem 17:txn-pair-gets 18:txn-pair-mget-mem 19:txn-pair-mget 20:txn-pair-mset \
+    21:txn-pair-copy 22:txn-pair-lcs 23:txn-pair-world
 check_bugs txn TXN "1:1:txn-bug-sched:invalid end state" "1:2:txn-bug-sched-mem:invalid end state" \
     "1:7:txn-bug-sched-world:invalid end state" "2:3:txn-bug-get-nolock:(vb!=0)" \
     "2:4:txn-bug-nolock-mem:(vb!=0)" "3:5:txn-bug-read-early:(r0!=0)" \
@@ -217,6 +222,13 @@ check_bugs txn TXN "1:1:txn-bug-sched:invalid end state" "1:2:txn-bug-sched-mem:
     "15:11:txn-bug-exec-shared-durable:(exlog==2)" "16:12:txn-bug-exec-mem-ready:!(wother)" \
     "17:11:txn-bug-exec-run-unlock:(exlog==2)" "17:13:txn-bug-exec-run-unlock-mset:pdec[((exid" \
     "18:15:txn-bug-local-watch:!(wother)"
+check_bugs txn TXN "19:16:txn-bug-pair-s-early:(srcfirst||(va!=8))" \
+    "19:17:txn-bug-pair-s-early-durable:(srcfirst||(va!=8))" \
+    "19:18:txn-bug-pair-s-early-mget:(pread[(id*2)]==8)" "20:18:txn-bug-pair-d-shared:(r0==8)" \
+    "20:17:txn-bug-pair-d-shared-durable:(v==pval[t])" "21:17:txn-bug-pair-reply-early:(v==pval[t])" \
+    "21:16:txn-bug-pair-reply-early-mem:(pout[1]==1)" "22:21:txn-bug-pair-copy-early:(sgot!=0)" \
+    "23:21:txn-bug-pair-copy-reply:(v==pval[t])" "24:23:txn-bug-pair-live-at-reply:(w0==8)" \
+    "1:18:txn-bug-pair-sched:invalid end state" "1:20:txn-bug-pair-sched-mset:invalid end state"
 EXTRA=TXN_NOWATCH=1 check_bugs txn TXN "16:12:txn-bug-exec-mem-ready-torn:cseen[" \
     "16:14:txn-bug-exec-mem-ready-mget:(r0==r1)"
 check_witnesses txn TXN 1:6:txn-w-parallel 2:3:txn-w-get-waits 3:1:txn-w-pending \
@@ -224,7 +236,9 @@ check_witnesses txn TXN 1:6:txn-w-parallel 2:3:txn-w-get-waits 3:1:txn-w-pending
     9:8:txn-w-scan-holds 10:3:txn-w-resumed 11:10:txn-w-ryw-waits 12:7:txn-w-live-replied \
     13:11:txn-w-exec-abort 13:13:txn-w-exec-abort-mset 14:13:txn-w-exec-waits \
     15:13:txn-w-mset-waits-exec 16:11:txn-w-set-waits-exec 17:11:txn-w-get-waits-commit \
-    18:15:txn-w-local-waits
+    18:15:txn-w-local-waits 19:16:txn-w-pair-fail 19:17:txn-w-pair-refused 20:18:txn-w-pair-noop \
+    21:18:txn-w-pair-pending 22:21:txn-w-pair-copy-window 23:20:txn-w-pair-nx \
+    11:17:txn-w-pair-ryw-waits 12:23:txn-w-pair-live-replied 2:16:txn-w-pair-get-waits
 EXTRA=TXN_BUG=10 check_witnesses txn TXN 8:5:txn-w-ww-blocks
 
 # verify/txlog.pml: the durable writes of those commands across a crash
@@ -238,23 +252,25 @@ EXTRA=TXN_BUG=10 check_witnesses txn TXN 8:5:txn-w-ww-blocks
 # txlog-exec checks it with the wait, as compact_step now does
 # (docs/verification.md).
 check_configs txlog TXLOG 1:txlog-one 2:txlog-refuse 3:txlog-two 4:txlog-chunks 5:txlog-twice \
-    6:txlog-recompact 7:txlog-exec 8:txlog-exec-two
+    6:txlog-recompact 7:txlog-exec 8:txlog-exec-two 9:txlog-pair 10:txlog-pair-refuse
 check_bugs txlog TXLOG "1:1:txlog-bug-no-reemit:!(lost)" "2:1:txlog-bug-forget-early:!(lost)" \
     "3:1:txlog-bug-at-part:!(lost)" "4:1:txlog-bug-undecided:!(stray)" \
     "5:1:txlog-bug-no-note:!(lost)" "6:1:txlog-bug-reemit-part:!(lost)" \
     "7:5:txlog-bug-no-relog:!(undone)" "8:2:txlog-bug-refused-part:!(stray)" \
     "9:1:txlog-bug-answer-early:!(lost)" "10:1:txlog-bug-forget-ready:!(lost)" \
-    "11:7:txlog-bug-exec-snap:!(torn)" "12:7:txlog-bug-exec-run-unlock:!(lost)"
+    "11:7:txlog-bug-exec-snap:!(torn)" "12:7:txlog-bug-exec-run-unlock:!(lost)" \
+    "13:9:txlog-bug-pair-plain:!(lost)" "8:10:txlog-bug-refused-part-pair:!(stray)"
 EXTRA=TXLOG_NOLOST=1 check_bugs txlog TXLOG "1:1:txlog-bug-no-reemit-torn:!(torn)" \
     "2:1:txlog-bug-forget-early-torn:!(torn)" "3:1:txlog-bug-at-part-torn:!(torn)" \
     "5:1:txlog-bug-no-note-torn:!(torn)" "6:3:txlog-bug-reemit-part-torn:!(torn)" \
     "9:1:txlog-bug-answer-early-torn:!(torn)" "10:1:txlog-bug-forget-ready-torn:!(torn)" \
-    "12:7:txlog-bug-exec-run-unlock-torn:!(torn)"
+    "12:7:txlog-bug-exec-run-unlock-torn:!(torn)" "13:9:txlog-bug-pair-plain-torn:!(torn)"
 EXTRA=TXLOG_EVERYSEC=1 check_bugs txlog TXLOG "0:1:txlog-lim-everysec:!(torn)"
 check_witnesses txlog TXLOG 1:1:txlog-w-at-end 2:1:txlog-w-snap-between 3:1:txlog-w-by-parts \
     4:1:txlog-w-undecided 5:1:txlog-w-reemit-part 6:1:txlog-w-reemit-dec 7:4:txlog-w-between-chunks \
     8:1:txlog-w-dec-alone 9:5:txlog-w-relogged 10:2:txlog-w-abort-logged 11:4:txlog-w-set-waits \
-    12:7:txlog-w-exec-snap 13:7:txlog-w-switch-waits
+    12:7:txlog-w-exec-snap 13:7:txlog-w-switch-waits 14:9:txlog-w-pair-snap-read \
+    1:9:txlog-w-pair-at-end 10:10:txlog-w-pair-abort-logged
 
 echo "spin $(spin -V | sed -n 's/^Spin Version \([^ ]*\).*/\1/p'); total $(echo $(($(now_ms) - start)) | awk '{print $1 / 1000}')s"
 if [ "$failed" -gt 0 ]; then

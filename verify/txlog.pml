@@ -31,6 +31,14 @@
  *    writes to the table, and logs them as its PART (live), its key still
  *    locked; DONE. At the last DONE the reply, and COMMIT to each part:
  *    DECIDED logged, nothing applied, unlocked; then FORGET as above.
+ *  - a pair (a RENAME of k0 to k1 across the two shards, as specified for
+ *    txn.c; transaction 1 with TXLOG_CFG 9 and 10): its parts lock and
+ *    read their keys at their grant and log nothing; once both have read
+ *    (k0 exists: it writes), PREPARE: part S logs its PART, a DEL of k0,
+ *    part D a PUT to k1 of the value S read, or D refuses; then as any
+ *    transaction (all_ready, tx_decide: the DEL and the PUT applied at
+ *    APPLY, FORGET). The history records which transaction made each
+ *    write, since a DEL and a copied value name none.
  *  - compaction (compact_start, compact_step, as in src/db/db_log.c): a new
  *    file, which first gets the shard's live parts again (a PART for an
  *    undecided one, a DECIDED for a decided one); then, one chunk per turn,
@@ -72,7 +80,7 @@
  *
  * The model: two shards, key k0 on shard 0 and k1 on shard 1 (and k2 on
  * shard 0 in the chunked configuration), each holding value 7 at first
- * (a PUT in each log); one or two transactions, each writing its id to k0
+ * (a PUT in each log; k1 has no value at first beside a pair); one or two transactions, each writing its id to k0
  * and k1 (transaction 1 before transaction 2 at both shards, as `sched`
  * orders them); single-key writes of values 3 and 4 (5 and 6 after the
  * first recovery, with TXLOG_CFG 5). Every move is a turn
@@ -116,6 +124,7 @@
 #define P_OFF 5     /* UNLOCK handled: forgotten undecided, unlocked */
 #define P_GONE 6    /* FORGET handled */
 #define P_RAN 7     /* an EXEC's part: APPLY (RUN) handled: applied, PART logged, live, DONE sent */
+#define P_READ 8    /* a pair's part: granted, its key read, READY sent; nothing logged yet */
 
 /* Transaction t's coordinator: its state */
 #define T_NONE 0     /* no such transaction */
@@ -124,6 +133,7 @@
 #define T_ABORTING 3 /* a part refused: the refusal replied, UNLOCKs sent */
 #define T_FORGET 4   /* every DONE in: FORGETs sent */
 #define T_RUNNING 5  /* an EXEC: every part locked, APPLYs (RUN) sent, DONEs awaited */
+#define T_PREPARING 6 /* a pair: both parts read, decided to write, PREPAREs sent */
 
 byte cfg, bug, witness;
 bool everysec; /* TXLOG_EVERYSEC: a power cut keeps any prefix of each log since its last sync */
@@ -144,6 +154,16 @@ bool twice;        /* the recovered server goes on, and crashes again */
  * reply follows the last RUN; COMMIT logs DECIDED and unlocks. */
 bool exec1;
 #define IS_EXEC(t) (exec1 && (t) == 1)
+/* Transaction 1 is a pair (txn.c's RENAME across two shards, k0 to k1):
+ * its parts lock and read their keys at their grant and log nothing; once
+ * both have read, PREPARE: part S (shard 0) logs its PART, a DEL of k0,
+ * part D (shard 1) its PART, a PUT to k1 of the value S read (prd); then
+ * as any transaction. k1 does not exist at first. */
+bool pair1;
+#define IS_PAIR(t) (pair1 && (t) == 1)
+/* What part (t, s) writes to its key: its id, or the pair's DEL (0, no
+ * value) and PUT of prd. */
+#define PV(t, s) (IS_PAIR(t) -> ((s) == 0 -> 0 : prd) : (t))
 #define NONE 255
 
 /* ---- the shards ---- */
@@ -161,12 +181,14 @@ byte pst[(NT + 1) * NS];
 bool live[(NT + 1) * NS]; /* the part is live on its shard (sw__shard_tx_forget not yet) */
 bool pdec[(NT + 1) * NS]; /* its DECIDED is logged */
 bool plog[(NT + 1) * NS]; /* ghost: its PART is logged */
+byte prd;                 /* the pair's part S read k0: D's PUT writes it */
 byte tst[NT + 1];
 byte wst[NW]; /* single-key write i done (committed) */
 
 /* ---- ghosts: each key's history, and what was acknowledged ---- */
 
 byte hist[NKEY * HM];
+byte histt[NKEY * HM]; /* the transaction of each of those writes, 0 for none */
 byte hn[NKEY];
 bool acked[NT + 1];   /* the client was replied to: decided */
 bool aborted[NT + 1]; /* the client was replied to: called off */
@@ -180,7 +202,7 @@ byte relog[NS];         /* where the first recovery logged a DECIDED (ghost), el
 byte round;             /* recoveries done */
 
 /* Scratch, only ever used inside one d_step. */
-hidden byte i_, j_, t_, r_, k_, v_, p_, q_, s_;
+hidden byte i_, j_, t_, r_, k_, v_, p_, q_, s_, pv_;
 hidden byte pp_[NT + 1];  /* part t's PART met in this log and not yet applied */
 hidden byte snap_[NT + 1]; /* ... and a PUT of its key met after it */
 hidden byte pk_[NKEY];     /* the prefix of key k's history that recovery kept */
@@ -203,6 +225,9 @@ hidden byte in0, in1;
  * operation's unit) has no DECIDED yet; its snapshot holds those writes. */
 #define BUG_EXEC_SNAP 11
 #define BUG_EXEC_RUN_UNLOCK 12 /* an EXEC's part unlocks its key at its RUN, not at its COMMIT */
+/* A pair's part D makes its PUT at PREPARE as a plain write (logged,
+ * applied), as a memory-only server does, not as a PART. */
+#define BUG_PAIR_PLAIN 13
 
 /* The witnesses (TXLOG_WITNESS). */
 #define W_AT_END 1        /* recovery applies a part at its log's end (no DECIDED after its PART) */
@@ -218,6 +243,7 @@ hidden byte in0, in1;
 #define W_SET_WAITS 11    /* a write sent after the reply finds its key still locked */
 #define W_EXEC_SNAP 12    /* a snapshot chunk holds an EXEC part's write before its DECIDED */
 #define W_SWITCH_WAITS 13 /* a compaction's last chunk waits for an applied part's DECIDED */
+#define W_PAIR_SNAP_READ 14 /* a compaction starts while a pair's part has read its key, before its PART */
 
 #define WITNESS(n) assert(witness != (n))
 #define WITNESS_IF(n, cond) assert(witness != (n) || !(cond))
@@ -256,10 +282,11 @@ inline commit(s)
 }
 
 /* k's history gets v (the write was applied in memory). */
-inline history(k, v)
+inline history(k, v, t)
 {
     assert(hn[k] < HM);
     hist[k * HM + hn[k]] = v;
+    histt[k * HM + hn[k]] = t;
     hn[k]++
 }
 
@@ -275,6 +302,14 @@ inline tx_prepare(t, s)
     lk[s] = t;
     if
     :: IS_EXEC(t) -> pst[P(t, s)] = P_READY /* prepare_exec: log room held, nothing logged */
+    :: IS_PAIR(t) && s == 1 && bug == BUG_PAIR_PLAIN ->
+        /* D's PUT made and logged as a plain write, as memory-only does */
+        append(s, PUT(s, prd));
+        tab[s] = prd;
+        history(s, prd, t);
+        plog[P(t, s)] = true;
+        pst[P(t, s)] = P_READY;
+        commit(s)
     :: else ->
         append(s, PART(t));
         plog[P(t, s)] = true;
@@ -287,13 +322,25 @@ inline tx_prepare(t, s)
     fi
 }
 
+/* A pair's part granted: it locks and reads its key (S: k0, whose value
+ * D will write), and logs nothing. */
+inline pair_read(t, s)
+{
+    lk[s] = t;
+    pst[P(t, s)] = P_READ;
+    if
+    :: s == 0 -> prd = tab[0]
+    :: else -> skip
+    fi
+}
+
 /* An EXEC's RUN (run_exec_part): its commands run, applying its writes;
  * their records are its PART, and the part is live; DONE after the
  * commit. Its key stays locked until COMMIT. */
 inline exec_run(t, s)
 {
     tab[s] = t;
-    history(s, t);
+    history(s, t, t);
     append(s, PART(t));
     plog[P(t, s)] = true;
     live[P(t, s)] = true;
@@ -324,9 +371,11 @@ inline tx_decide(t, s)
     append(s, DEC(t));
     pdec[P(t, s)] = true;
     if
-    :: !IS_EXEC(t) -> /* an EXEC's COMMIT: applied at its RUN */
-        tab[s] = t;
-        history(s, t)
+    :: !IS_EXEC(t) && !(IS_PAIR(t) && s == 1 && bug == BUG_PAIR_PLAIN) ->
+        /* an EXEC's COMMIT: applied at its RUN */
+        pv_ = PV(t, s);
+        tab[s] = pv_;
+        history(s, pv_, t)
     :: else -> skip
     fi;
     lk[s] = 0;
@@ -397,6 +446,7 @@ inline exec_done(t)
 /* compact_start: the new file gets the live parts first. */
 inline compact_start(s)
 {
+    WITNESS_IF(W_PAIR_SNAP_READ, pst[P(1, s)] == P_READ);
     ncmp[s]++;
     nfn[s] = 0;
     t_ = 1;
@@ -471,7 +521,7 @@ inline compact_step(s)
 /* Applies part (t, s) to the recovered table. */
 inline recover_apply(t, s)
 {
-    rt[s] = t
+    rt[s] = PV(t, s)
 }
 
 /* Replays shard s's log. */
@@ -636,7 +686,9 @@ inline pending_parts()
             do
             :: s_ < NS ->
                 if
-                :: pst[P(t_, s_)] == P_READY -> history(s_, t_)
+                :: pst[P(t_, s_)] == P_READY ->
+                    pv_ = PV(t_, s_);
+                    history(s_, pv_, t_)
                 :: else -> skip
                 fi;
                 s_++
@@ -657,7 +709,7 @@ inline kept(k, p, t, found)
     do
     :: j_ < p ->
         if
-        :: hist[k * HM + j_] == t -> found = 1
+        :: histt[k * HM + j_] == t -> found = 1
         :: else -> skip
         fi;
         j_++
@@ -690,8 +742,8 @@ inline check()
         i_ = p_;
         do
         :: i_ < hn[k_] ->
-            v_ = hist[k_ * HM + i_];
-            lost = lost || (!everysec && (v_ > NT || acked[v_]));
+            v_ = histt[k_ * HM + i_];
+            lost = lost || (!everysec && (v_ == 0 || acked[v_]));
             i_++
         :: else -> break
         od;
@@ -835,18 +887,30 @@ init
             ntx = 2;
             exec1 = true;
             wkey[0] = 1
+        :: cfg == 9 || cfg == 10 ->
+            /* pair: transaction 1 is a RENAME of k0 to k1 (k1 does not
+             * exist at first); a write of k0 at any time, one of k1 once
+             * the RENAME is replied to; with 10, part D may refuse at
+             * PREPARE */
+            ntx = 1;
+            pair1 = true;
+            refuse = (cfg == 10);
+            wkey[0] = 0;
+            wkey[1] = 1;
+            wafter[1] = 1
         fi;
         /* every key has a value at first, logged */
         k_ = 0;
         do
         :: k_ < NKEY ->
             if
-            :: k_ < NS || nchunk[0] > 1 ->
+            :: pair1 && k_ == 1 -> history(k_, 0, 0) /* no value at first */
+            :: !(pair1 && k_ == 1) && (k_ < NS || nchunk[0] > 1) ->
                 tab[k_] = INIT;
                 append(KSH(k_), PUT(k_, INIT));
                 commit(KSH(k_));
                 dur[KSH(k_)] = ln[KSH(k_)];
-                history(k_, INIT)
+                history(k_, INIT, 0)
             :: else -> skip
             fi;
             k_++
@@ -865,12 +929,19 @@ init
     };
     /* Every move a turn of a shard or a coordinator, until a crash. */
     do
-    :: d_step { GRANTABLE(1, 0) -> tx_prepare(1, 0) }
-    :: d_step { GRANTABLE(1, 1) -> tx_prepare(1, 1) }
-    :: d_step { GRANTABLE(1, 1) && refuse -> tx_refuse(1, 1) }
+    :: d_step { GRANTABLE(1, 0) && !pair1 -> tx_prepare(1, 0) }
+    :: d_step { GRANTABLE(1, 1) && !pair1 -> tx_prepare(1, 1) }
+    :: d_step { GRANTABLE(1, 1) && refuse && !pair1 -> tx_refuse(1, 1) }
+    /* a pair: the reads, the decision (k0 always exists: write), PREPARE */
+    :: d_step { GRANTABLE(1, 0) && pair1 -> pair_read(1, 0) }
+    :: d_step { GRANTABLE(1, 1) && pair1 -> pair_read(1, 1) }
+    :: d_step { tst[1] == T_LOCKING && pst[P(1, 0)] == P_READ && pst[P(1, 1)] == P_READ -> tst[1] = T_PREPARING }
+    :: d_step { tst[1] == T_PREPARING && pst[P(1, 0)] == P_READ -> tx_prepare(1, 0) }
+    :: d_step { tst[1] == T_PREPARING && pst[P(1, 1)] == P_READ -> tx_prepare(1, 1) }
+    :: d_step { tst[1] == T_PREPARING && pst[P(1, 1)] == P_READ && refuse -> tx_refuse(1, 1) }
     :: d_step { GRANTABLE(2, 0) -> tx_prepare(2, 0) }
     :: d_step { GRANTABLE(2, 1) -> tx_prepare(2, 1) }
-    :: d_step { tst[1] == T_LOCKING && READIED(1, 0) && READIED(1, 1) -> all_ready(1) }
+    :: d_step { (tst[1] == T_LOCKING || tst[1] == T_PREPARING) && READIED(1, 0) && READIED(1, 1) -> all_ready(1) }
     :: d_step { tst[2] == T_LOCKING && READIED(2, 0) && READIED(2, 1) -> all_ready(2) }
     :: d_step { tst[1] == T_RUNNING && pst[P(1, 0)] == P_READY -> exec_run(1, 0) }
     :: d_step { tst[1] == T_RUNNING && pst[P(1, 1)] == P_READY -> exec_run(1, 1) }
@@ -901,7 +972,7 @@ init
             (wafter[0] == 0 || acked[wafter[0]] || aborted[wafter[0]]) ->
             append(KSH(wkey[0]), PUT(wkey[0], 3));
             tab[wkey[0]] = 3;
-            history(wkey[0], 3);
+            history(wkey[0], 3, 0);
             commit(KSH(wkey[0]));
             wst[0] = true
         }
@@ -910,7 +981,7 @@ init
             (wafter[1] == 0 || acked[wafter[1]] || aborted[wafter[1]]) ->
             append(KSH(wkey[1]), PUT(wkey[1], 4));
             tab[wkey[1]] = 4;
-            history(wkey[1], 4);
+            history(wkey[1], 4, 0);
             commit(KSH(wkey[1]));
             wst[1] = true
         }

@@ -1,7 +1,9 @@
 /* A Promela model of the key-lock protocol of stewardd's multi-key
  * commands (MSET, MGET, DEL, UNLINK, EXISTS, MSETNX whose keys span
- * shards, and an EXEC whose queued commands each name one shard's keys),
- * as src/server/txn.c and src/server/route.c run it: each
+ * shards, an EXEC whose queued commands each name one shard's keys, and
+ * RENAME, RENAMENX, MOVE, COPY, LCS whose two keys are on two shards), as
+ * src/server/txn.c and src/server/route.c run it (the pair transactions
+ * as specified for txn.c, being written alongside): each
  * transaction's parts reach the shards of its keys in the one order that
  * the `sched` mutex gives them, each shard grants them FIFO, and only those
  * shards take part; single-key commands beside them take no lock; a world
@@ -86,6 +88,24 @@
  *    and watched key on its connection's shard) runs in one step on that
  *    shard: route_dispatch's multi_keys_free, then cmd_exec's look at the
  *    token.
+ *  - pair transactions (RENAME, RENAMENX, MOVE, COPY, LCS whose two keys
+ *    are on two shards; pairtx): a part S on the source key's shard, a
+ *    part D on the destination's, pushed under `sched` and granted as any
+ *    transaction's parts, exclusive (LCS: shared). At its grant a part
+ *    reads its key and answers READY with it. At the last READY the
+ *    coordinator decides from the reads as the one-shard command would
+ *    (RENAME: "no such key" without the source; RENAMENX and MOVE: 0 with
+ *    the destination; COPY: 0 without the source or with the destination;
+ *    LCS: its answer): nothing to write, the reply, txns_live-- and UNLOCK
+ *    to both. COPY writes D alone: UNLOCK to S at once, APPLY to D (a
+ *    plain write of the value S read, which may fail), the reply at D's
+ *    DONE. RENAME-like, PREPARE to both: durable, each part logs its
+ *    writes as its PART (S: DEL; D: PUT of the value S read) or is
+ *    refused; memory-only, D makes its PUT (or fails for memory) and S
+ *    does nothing. At the last READY, a part failed: the error, UNLOCK to
+ *    both; else the reply, APPLY to both (S deletes, D, durable, puts;
+ *    each logs its DECIDED when durable, unlocks, answers DONE), and at
+ *    the last DONE txns_live-- (durable: then FORGET).
  *
  * Steps. A shard's handling of one message is one step (atomic), and so
  * is a connection's command on its own shard: the shard thread does one
@@ -150,9 +170,28 @@
  * read does, or it runs though a write of the key was acknowledged after
  * its WATCH (BUG_LOCAL_WATCH, which multi.c does today).
  *
+ * Why a pair is atomic and linearizable: both parts hold their locks from
+ * their grant, where they read, to the decision, so the reads are of one
+ * moment, and a RENAME's parts keep them until their writes are made
+ * (D's PUT, memory-only, comes at PREPARE, under its lock; S's DEL at
+ * APPLY): a reader that sees either write finds the other made or its key
+ * locked (BUG_PAIR_S_EARLY lets S go at the decision, BUG_PAIR_D_SHARED
+ * lets readers past D). Its reply waits for PREPARE's READYs, since D's
+ * PUT or a part's PART may fail (BUG_PAIR_REPLY_EARLY), and it stays live
+ * until its last DONE: memory-only, D's PUT is in the table before S's DEL,
+ * and a world operation reads the tables past the locks
+ * (BUG_PAIR_LIVE_AT_REPLY). COPY lets S go at the decision, not before
+ * (BUG_PAIR_COPY_EARLY): D is locked from before then until its write, so
+ * COPY takes effect at the decision, when both keys are locked; a write of
+ * the source after it is a later write, and nobody reads the destination
+ * before the copy is in. Its reply waits for D's write, which may fail
+ * (BUG_PAIR_COPY_REPLY). No new wait: PREPARE and APPLY go to parts that
+ * hold their locks, so the FIFO argument above stands.
+ *
  * The model: two shards of two keys (key k on shard k % 2: k0 and k2 on
  * shard 0, k1 and k3 on shard 1), each key's value (the id of its last
- * writer; 0 at first) and lock, two shard threads handling their inboxes,
+ * writer; 0 at first; beside pairs, 0 is no value and the source k0 holds
+ * TOK at first) and lock, two shard threads handling their inboxes,
  * and a process per client: its connection on its own shard, which also
  * coordinates its transaction. A client has one command in flight at a
  * time, and every transaction has a part on both shards. One compiled
@@ -169,7 +208,7 @@
 #define QN 3 /* parts pending, or EXECs parked, per shard */
 #define NONE 255
 
-mtype = {LOCK, APPLY, COMMIT, UNLOCK, FORGET, EXEC, READY, DONE, VAL};
+mtype = {LOCK, APPLY, COMMIT, UNLOCK, FORGET, EXEC, READY, DONE, VAL, PREPARE};
 
 /* A shard's inbox: the message and a client id (the transaction's or the
  * EXEC's). */
@@ -200,6 +239,20 @@ byte nryw; /* the client id that reads its transaction's writes after its reply,
 bool pexec[NP];
 byte exid;
 byte wk;
+/* A pair transaction (RENAME, RENAMENX, MOVE, COPY or LCS whose two keys
+ * are on two shards): pkind[id] (0: none), and the source key's shard
+ * psrc[id], where its part S is; its part D is on the other shard. Its keys
+ * are KEY(s, 0) of each shard. pwrite[id] is its lock mode: exclusive, but
+ * shared for LCS. pmayfail[id]: D's write may fail for memory
+ * (memory-only), or a part may be refused for the disk (durable; COPY's D
+ * alone, whose write is a plain one). npryw: the client that GETs the
+ * destination once the pair has replied success, else 0. sgid: a client
+ * that SETs the source, then GETs the destination (COPY's check), else 0. */
+byte pkind[NP];
+byte psrc[NP];
+bool pmayfail[NP];
+byte npryw;
+byte sgid;
 
 /* ---- the shards ---- */
 
@@ -229,6 +282,17 @@ byte exlog;
  * every write of wk, the EXEC's own included); and a ghost, wk written (or
  * a write of it acknowledged) by another client since the WATCH. */
 bool wdone, tok, wother;
+/* A pair's state: pval, what D writes (S's read, carried to D by PREPARE,
+ * or by COPY's APPLY); pfail, the part's write failed or it was refused;
+ * plog, durable: its PART is logged and not yet forgotten; pout, a ghost:
+ * what its client was replied (OUT_*). sgot and sgdone, ghosts: what
+ * sgid's GET of the destination returned, once it has. */
+byte pval[NP];
+bool pfail[NP * NS];
+bool plog[NP * NS];
+byte pout[NP];
+byte sgot;
+bool sgdone;
 
 /* ---- the clients ---- */
 
@@ -277,6 +341,13 @@ hidden byte kf_f, ul_w, gr_ok, gr_hc, gr_st, eq_f; /* bits cannot be hidden */
  * runs when its queued commands' keys are free, whatever holds its watched
  * keys: multi.c's multi_keys_free today. */
 #define BUG_LOCAL_WATCH 18
+/* Pair transactions: */
+#define BUG_PAIR_S_EARLY 19 /* a RENAME's part S lets go of its lock at the decision, before its DEL */
+#define BUG_PAIR_D_SHARED 20 /* a pair's part D locks its key shared, not exclusive */
+#define BUG_PAIR_REPLY_EARLY 21 /* a RENAME's reply at the decision, before PREPARE's READYs */
+#define BUG_PAIR_COPY_EARLY 22 /* COPY's part S lets go of its lock at its grant (its read), not at the decision */
+#define BUG_PAIR_COPY_REPLY 23 /* COPY replies at the decision, not at D's DONE */
+#define BUG_PAIR_LIVE_AT_REPLY 24 /* a RENAME's txns_live-- comes with its reply, not at its last DONE */
 
 /* The witnesses (TXN_WITNESS). */
 #define W_PARALLEL 1    /* two write parts hold locks on one shard at once */
@@ -297,6 +368,11 @@ hidden byte kf_f, ul_w, gr_ok, gr_hc, gr_st, eq_f; /* bits cannot be hidden */
 #define W_SET_WAITS_EXEC 16 /* a single-key SET waits for an EXEC's part's lock */
 #define W_GET_WAITS_COMMIT 17 /* a GET waits for a durable EXEC's part that has run and replied, before its COMMIT */
 #define W_LOCAL_WAITS 18  /* a local EXEC waits for a lock on its watched key */
+#define W_PAIR_FAIL 19    /* a pair's write fails, or a part is refused, at PREPARE (COPY: at APPLY) */
+#define W_PAIR_NOOP 20    /* a pair decides from its reads that nothing is to be written */
+#define W_PAIR_PENDING 21 /* a pair's part waits in pending while a write part holds its shard's key */
+#define W_PAIR_COPY_WINDOW 22 /* the source is written between COPY's decision and D's write */
+#define W_PAIR_NX 23      /* a RENAMENX (or MOVE, COPY) finds the source and the destination: 0 */
 
 #define WITNESS(n) assert(witness != (n))
 #define WITNESS_IF(n, cond) assert(witness != (n) || !(cond))
@@ -312,7 +388,29 @@ hidden byte kf_f, ul_w, gr_ok, gr_hc, gr_st, eq_f; /* bits cannot be hidden */
 #define CHECK_ONE 1    /* both keys from one MSET, or neither */
 #define CHECK_PREFIX 2 /* never a single-key writer's SET of k1 without its SET of k0 */
 
+#define CHECK_PAIR 3   /* the pair's token neither lost nor doubled (VALID_PAIR) */
+
+/* Pair transactions: the token a RENAME moves, the source's value at first
+ * (a value of 0 is a key that does not exist, in their configurations);
+ * their kinds; what their client was replied. */
+#define TOK 8
+#define PK_RENAME 1   /* RENAME: "no such key" without the source */
+#define PK_RENAMENX 2 /* RENAMENX, and MOVE: 0 without the source or with the destination */
+#define PK_COPY 3     /* COPY without REPLACE: as RENAMENX, and writes D alone */
+#define PK_LCS 4      /* LCS: reads both, shared, writes nothing */
+#define OUT_DONE 1    /* written */
+#define OUT_NOOP 2    /* nothing to write (0, "no such key", LCS's answer) */
+#define OUT_ERR 3     /* a write failed or was refused: called off */
+/* What k0 and k1 may hold at one moment beside pairs that move TOK between
+ * them, and MSETs of both: one TOK and one absent, or no TOK and both one
+ * MSET's, or one of them absent. Never TOK twice, never both absent. */
+#define VALID_PAIR(a, b)                                                                          \
+    (((a) == TOK && (b) == 0) || ((a) == 0 && (b) == TOK) ||                                      \
+     ((a) != TOK && (b) != TOK && (a) + (b) != 0 && ((a) == (b) || (a) == 0 || (b) == 0)))
+
 #define BIT(m, i) (((m) >> (i)) & 1)
+/* Part (id, s) locks its keys exclusively (a write), else shared. */
+#define XL(id, s) (pwrite[id] && !(bug == BUG_PAIR_D_SHARED && pkind[id] != 0 && (s) != psrc[id]))
 #define RUNS_AT_GRANT(id) (!pwrite[id] || !logged)
 
 /* ---- a shard: single-key commands ---- */
@@ -393,10 +491,11 @@ inline run_single(c)
 inline take(s, id)
 {
     if
-    :: (bug == BUG_READ_EARLY && !pwrite[id] && !pexec[id]) ||
-       (bug == BUG_WRITE_EARLY && pwrite[id] && !logged && !pexec[id]) ||
-       (bug == BUG_PART_UNLOCK && pwrite[id] && logged && !pexec[id]) ||
-       (bug == BUG_EXEC_MEM_READY && pexec[id] && !logged) ->
+    :: (bug == BUG_READ_EARLY && !pwrite[id] && !pexec[id] && pkind[id] == 0) ||
+       (bug == BUG_WRITE_EARLY && pwrite[id] && !logged && !pexec[id] && pkind[id] == 0) ||
+       (bug == BUG_PART_UNLOCK && pwrite[id] && logged && !pexec[id] && pkind[id] == 0) ||
+       (bug == BUG_EXEC_MEM_READY && pexec[id] && !logged) ||
+       (bug == BUG_PAIR_COPY_EARLY && pkind[id] == PK_COPY && s == psrc[id]) ->
         skip /* takes its locks and lets go of them at once: as if never taken */
     :: else ->
         tk_i = 0;
@@ -404,8 +503,8 @@ inline take(s, id)
         :: tk_i < NK ->
             tk_k = KEY(s, tk_i);
             if
-            :: BIT(pmask[id * NS + s], tk_i) && pwrite[id] -> excl[tk_k] = true
-            :: BIT(pmask[id * NS + s], tk_i) && !pwrite[id] -> shared[tk_k]++
+            :: BIT(pmask[id * NS + s], tk_i) && XL(id, s) -> excl[tk_k] = true
+            :: BIT(pmask[id * NS + s], tk_i) && !XL(id, s) -> shared[tk_k]++
             :: else -> skip
             fi;
             tk_i++
@@ -414,7 +513,7 @@ inline take(s, id)
         plocked[id * NS + s] = true;
         holders[s]++;
         if
-        :: pwrite[id] ->
+        :: XL(id, s) ->
             xholders[s]++;
             WITNESS_IF(W_PARALLEL, xholders[s] >= 2)
         :: else -> skip
@@ -427,6 +526,8 @@ inline take(s, id)
      * holds log room: nothing here. */
     if
     :: pexec[id] -> skip
+    :: pkind[id] != 0 -> /* a pair's part reads its key, whatever it will write */
+        pread[id * NS + s] = val[KEY(s, 0)]
     :: else ->
         if
         :: pwrite[id] && logged -> nlive++
@@ -481,7 +582,7 @@ inline enqueue(s, id)
         eq_k = KEY(s, eq_i);
         if
         :: BIT(pmask[id * NS + s], eq_i) &&
-           (excl[eq_k] || (pwrite[id] && shared[eq_k] > 0) ||
+           (excl[eq_k] || (XL(id, s) && shared[eq_k] > 0) ||
             (!pwrite[id] && ww[eq_k]) /* BUG_WRITER_FLAG */ ||
             (waiting[eq_k] > 0 && bug != BUG_ENQ_JUMP)) ->
             WITNESS_IF(W_WW_BLOCKS, !pwrite[id] && ww[eq_k] && !excl[eq_k]);
@@ -509,7 +610,8 @@ inline enqueue(s, id)
         pn[s]++;
         WITNESS(W_PENDING);
         WITNESS_IF(W_EXEC_WAITS, pexec[id] && xholders[s] > 0);
-        WITNESS_IF(W_MSET_WAITS_EXEC, !pexec[id] && pwrite[id] && exid != 0 && plocked[exid * NS + s])
+        WITNESS_IF(W_MSET_WAITS_EXEC, !pexec[id] && pwrite[id] && exid != 0 && plocked[exid * NS + s]);
+        WITNESS_IF(W_PAIR_PENDING, pkind[id] != 0 && xholders[s] > 0)
     fi
 }
 
@@ -532,7 +634,7 @@ inline grant(s)
             gr_k = KEY(s, gr_j);
             if
             :: BIT(pmask[gr_id * NS + s], gr_j) &&
-               (excl[gr_k] || (pwrite[gr_id] && shared[gr_k] > 0) ||
+               (excl[gr_k] || (XL(gr_id, s) && shared[gr_k] > 0) ||
                 (!pwrite[gr_id] && ww[gr_k]) /* BUG_WRITER_FLAG */) ->
                 WITNESS_IF(W_WW_BLOCKS, !pwrite[gr_id] && ww[gr_k] && !excl[gr_k]);
                 gr_hc = true
@@ -540,7 +642,7 @@ inline grant(s)
             fi;
             if
             :: BIT(pmask[gr_id * NS + s], gr_j) && BIT(gr_sm, gr_j) &&
-               (pwrite[gr_id] || BIT(gr_sx, gr_j)) && bug != BUG_SCAN_JUMP ->
+               (XL(gr_id, s) || BIT(gr_sx, gr_j)) && bug != BUG_SCAN_JUMP ->
                 gr_st = true
             :: else -> skip
             fi;
@@ -557,7 +659,7 @@ inline grant(s)
                 if
                 :: BIT(pmask[gr_id * NS + s], gr_j) ->
                     if
-                    :: pwrite[gr_id] -> gr_sx = gr_sx | (1 << gr_j)
+                    :: XL(gr_id, s) -> gr_sx = gr_sx | (1 << gr_j)
                     :: else -> skip
                     fi;
                     gr_sm = gr_sm | (1 << gr_j)
@@ -661,7 +763,7 @@ inline unlock(s, id)
             if
             :: BIT(pmask[id * NS + s], ul_i) ->
                 if
-                :: pwrite[id] -> excl[ul_k] = false
+                :: XL(id, s) -> excl[ul_k] = false
                 :: else ->
                     shared[ul_k]--;
                     if
@@ -678,7 +780,7 @@ inline unlock(s, id)
         plocked[id * NS + s] = false;
         holders[s]--;
         if
-        :: pwrite[id] -> xholders[s]--
+        :: XL(id, s) -> xholders[s]--
         :: else -> skip
         fi
     :: else -> skip
@@ -728,6 +830,73 @@ inline exec_run(s, id)
     fi
 }
 
+/* PREPARE of a pair's part (RENAME-like: writes on both parts), every
+ * part having read at its grant and the coordinator having decided to
+ * write. Durable, the part logs its writes as its PART (S: DEL of the
+ * source; D: PUT of the value S read), applying nothing, and is live; or
+ * it is refused (the disk full) and logs nothing. Memory-only, D makes its
+ * PUT now, under its lock, or fails for memory and writes nothing; S does
+ * nothing until its APPLY. Then READY. */
+inline pair_prepare(s, id)
+{
+    if
+    :: logged ->
+        if
+        :: pmayfail[id] -> pfail[id * NS + s] = true
+        :: true ->
+            plog[id * NS + s] = true;
+            nlive++
+        fi
+    :: !logged && s != psrc[id] ->
+        if
+        :: pmayfail[id] -> pfail[id * NS + s] = true
+        :: true ->
+            val[KEY(s, 0)] = pval[id];
+            touch(KEY(s, 0), id)
+        fi
+    :: else -> skip
+    fi;
+    WITNESS_IF(W_PAIR_FAIL, pfail[id * NS + s])
+}
+
+/* APPLY of a pair's part, then its unlock. RENAME-like, every part
+ * prepared: S deletes the source (durable, after its DECIDED); D, durable,
+ * logs its DECIDED and makes its PUT (memory-only it made it at PREPARE).
+ * COPY: D alone, a plain write of the value S read (a PUT logged at the
+ * turn's commit), which may fail (memory, or the disk) and then writes
+ * nothing. COPY's check: a client whose GET of the destination returned it
+ * absent after its SET of the source had returned must find its own value
+ * copied, since COPY then comes after its SET. */
+inline pair_apply(s, id)
+{
+    if
+    :: pkind[id] == PK_COPY ->
+        if
+        :: pmayfail[id] ->
+            pfail[id * NS + s] = true;
+            WITNESS(W_PAIR_FAIL)
+        :: true ->
+            assert(!sgdone || sgot != 0 || pval[id] == sgid);
+            WITNESS_IF(W_PAIR_COPY_WINDOW, val[KEY(1 - s, 0)] != pval[id]);
+            val[KEY(s, 0)] = pval[id];
+            touch(KEY(s, 0), id)
+        fi
+    :: pkind[id] != PK_COPY && s == psrc[id] ->
+        pdec[id * NS + s] = logged;
+        val[KEY(s, 0)] = 0;
+        touch(KEY(s, 0), id)
+    :: pkind[id] != PK_COPY && s != psrc[id] ->
+        pdec[id * NS + s] = logged;
+        if
+        :: logged ->
+            val[KEY(s, 0)] = pval[id];
+            touch(KEY(s, 0), id)
+        :: else -> skip
+        fi
+    fi;
+    unlock(s, id)
+}
+
 /* A shard thread: the messages of its inbox, one at a time (handle,
  * txn_handle). */
 proctype shard(byte s)
@@ -740,7 +909,7 @@ end:
             inbox[s]?op(id) ->
             if
             :: op == LOCK -> enqueue(s, id)
-            :: op == APPLY && !pexec[id] ->
+            :: op == APPLY && !pexec[id] && pkind[id] == 0 ->
                 apply_writes(s, id);
                 unlock(s, id);
                 reply[id]!DONE(s)
@@ -751,9 +920,23 @@ end:
                 pdec[id * NS + s] = true;
                 unlock(s, id);
                 reply[id]!DONE(s)
-            :: op == UNLOCK && !(pexec[id] && !plocked[id * NS + s]) -> unlock(s, id)
+            :: op == UNLOCK && !(pexec[id] && !plocked[id * NS + s]) && pkind[id] == 0 -> unlock(s, id)
             :: op == UNLOCK && pexec[id] && !plocked[id * NS + s] ->
                 skip /* an EXEC's part that let go at its run or COMMIT: forgotten only */
+            :: op == PREPARE -> /* a pair's part: its writes prepared */
+                pair_prepare(s, id);
+                reply[id]!READY(s)
+            :: op == APPLY && pkind[id] != 0 ->
+                pair_apply(s, id);
+                reply[id]!DONE(s)
+            :: op == UNLOCK && pkind[id] != 0 -> /* called off, or nothing to write there */
+                if
+                :: plog[id * NS + s] -> /* its PART forgotten, undecided */
+                    plog[id * NS + s] = false;
+                    nlive--
+                :: else -> skip
+                fi;
+                unlock(s, id)
             :: op == FORGET ->
                 /* sw__shard_tx_forget, no lock effect. txlog.pml relies on
                  * every part's DECIDED being logged by now. */
@@ -961,6 +1144,7 @@ proctype txn(byte id)
         if
         :: !pwrite[id] && mcheck == CHECK_ONE -> assert(r0 == r1)
         :: !pwrite[id] && mcheck == CHECK_PREFIX -> assert(r1 == 0 || r0 != 0)
+        :: !pwrite[id] && mcheck == CHECK_PAIR -> assert(VALID_PAIR(r0, r1))
         :: else -> skip
         fi;
         finished++
@@ -995,7 +1179,7 @@ proctype setter(byte id; byte a; byte b)
 }
 
 /* A world operation (DBSIZE, KEYS, FLUSHALL): it sees k0 and k1 from one
- * MSET, or neither. */
+ * MSET, or neither; beside pairs, VALID_PAIR. */
 proctype world(byte id)
 {
     byte w0, w1;
@@ -1011,7 +1195,7 @@ proctype world(byte id)
         /* every other shard paused: world_enter, the run, world_leave */
         w0 = val[KEY(0, 0)];
         w1 = val[KEY(1, 0)];
-        assert(w0 == w1);
+        assert((mcheck != CHECK_PAIR && w0 == w1) || (mcheck == CHECK_PAIR && VALID_PAIR(w0, w1)));
         world_wanted--;
         finished++
     }
@@ -1137,6 +1321,233 @@ proctype localexec(byte id)
         fi;
         finished++
     }
+}
+
+/* ---- pair transactions ---- */
+
+/* The pair's client once replied success: GET the destination (its next
+ * command, the same connection), which must hold what the pair wrote. */
+proctype pairryw(byte id; byte t)
+{
+    byte v;
+    single(id, KEY(1 - psrc[t], 0), false, v);
+    assert(v == pval[t]);
+    finished++
+}
+
+/* The pair's success reply (the client's next command, when it has one,
+ * may follow at once); rep notes it, as the coordinator's record does. */
+inline pair_reply(id)
+{
+    pout[id] = OUT_DONE;
+    replied++;
+    rep = true;
+    if
+    :: npryw != 0 ->
+        nclients++;
+        run pairryw(npryw, id)
+    :: else -> skip
+    fi
+}
+
+/* A pair transaction's client and coordinator: txn_start and its LOCKs
+ * as any transaction's; at the last READY of the reads, the decision, as
+ * the one-shard command makes it; then, RENAME-like, PREPARE to both
+ * parts, and at the last READY the reply (or, a part failed, the error and
+ * UNLOCKs), APPLY to both, and at the last DONE the end (durable: FORGET);
+ * COPY, UNLOCK to S and APPLY to D, and the reply at D's DONE. */
+proctype pairtx(byte id)
+{
+    byte left, s, ps, rs, rd;
+    bool wr, bad, rep;
+    ps = psrc[id];
+    do
+    :: txns_live++;
+        if
+        :: world_wanted == 0 || bug == BUG_NO_BACKOFF -> break
+        :: atomic { world_wanted > 0 && bug != BUG_NO_BACKOFF -> txns_live--; WITNESS(W_BACKOFF) };
+            world_wanted == 0
+        fi
+    od;
+    atomic {
+        sched == 0 || bug == BUG_NO_SCHED ->
+        if
+        :: bug != BUG_NO_SCHED -> sched = id
+        :: else -> skip
+        fi;
+        inbox[0]!LOCK(id)
+    };
+    atomic {
+        inbox[1]!LOCK(id);
+        if
+        :: bug != BUG_NO_SCHED -> sched = 0
+        :: else -> skip
+        fi
+    };
+    /* The reads: each part read its key at its grant. At the last READY,
+     * the decision. */
+    left = 2;
+    do
+    :: left == 0 -> break
+    :: atomic {
+            reply[id]??READY(s) ->
+            left--;
+            if
+            :: left == 0 ->
+                rs = pread[id * NS + ps];
+                rd = pread[id * NS + 1 - ps];
+                wr = pkind[id] != PK_LCS && rs != 0 && (pkind[id] == PK_RENAME || rd == 0);
+                /* both read under their locks: one moment's values */
+                if
+                :: mcheck == CHECK_PAIR -> assert(VALID_PAIR(pread[id * NS], pread[id * NS + 1]))
+                :: else -> skip
+                fi;
+                if
+                :: !wr -> /* the reply, and UNLOCK to both */
+                    WITNESS(W_PAIR_NOOP);
+                    WITNESS_IF(W_PAIR_NX, pkind[id] != PK_LCS && rs != 0);
+                    pout[id] = OUT_NOOP;
+                    finish()
+                :: else ->
+                    pval[id] = rs;
+                    if
+                    :: (bug == BUG_PAIR_REPLY_EARLY && pkind[id] != PK_COPY) ||
+                       (bug == BUG_PAIR_COPY_REPLY && pkind[id] == PK_COPY) ->
+                        pair_reply(id)
+                    :: else -> skip
+                    fi
+                fi
+            :: else -> skip
+            fi;
+            s = 0
+        }
+    od;
+    if
+    :: !wr -> push_each(id, UNLOCK)
+    :: wr && pkind[id] == PK_COPY -> /* S has nothing to write: unlocked now */
+        if
+        :: ps == 0 ->
+            inbox[0]!UNLOCK(id);
+            inbox[1]!APPLY(id)
+        :: else ->
+            inbox[0]!APPLY(id);
+            inbox[1]!UNLOCK(id)
+        fi;
+        atomic {
+            reply[id]??DONE(s) ->
+            if
+            :: rep -> replied--
+            :: !rep && pfail[id * NS + 1 - ps] -> pout[id] = OUT_ERR
+            :: !rep && !pfail[id * NS + 1 - ps] ->
+                pair_reply(id);
+                replied--
+            fi;
+            finish();
+            s = 0
+        }
+    :: wr && pkind[id] != PK_COPY ->
+        if
+        :: bug == BUG_PAIR_S_EARLY -> inbox[ps]!UNLOCK(id)
+        :: else -> skip
+        fi;
+        push_each(id, PREPARE);
+        left = 2;
+        do
+        :: left == 0 -> break
+        :: atomic {
+                reply[id]??READY(s) ->
+                left--;
+                if
+                :: left == 0 && (pfail[id * NS] || pfail[id * NS + 1]) -> /* called off */
+                    bad = true;
+                    if
+                    :: rep -> replied--
+                    :: else -> pout[id] = OUT_ERR
+                    fi;
+                    finish()
+                :: left == 0 && !pfail[id * NS] && !pfail[id * NS + 1] ->
+                    if
+                    :: !rep -> pair_reply(id)
+                    :: else -> skip
+                    fi;
+                    if
+                    :: bug == BUG_PAIR_LIVE_AT_REPLY -> finish()
+                    :: else -> skip
+                    fi
+                :: else -> skip
+                fi;
+                s = 0
+            }
+        od;
+        if
+        :: bad -> push_each(id, UNLOCK)
+        :: else ->
+            push_each(id, APPLY);
+            left = 2;
+            do
+            :: left == 0 -> break
+            :: atomic {
+                    reply[id]??DONE(s) ->
+                    left--;
+                    if
+                    :: left == 0 ->
+                        replied--;
+                        if
+                        :: bug != BUG_PAIR_LIVE_AT_REPLY -> finish()
+                        :: else -> skip
+                        fi
+                    :: else -> skip
+                    fi;
+                    s = 0
+                }
+            od;
+            if
+            :: logged -> push_each(id, FORGET)
+            :: else -> skip
+            fi
+        fi
+    fi;
+    finished++
+}
+
+/* GET a, then GET b, beside RENAMEs of k0 to k1: reading the source first
+ * (srcfirst), never both absent; the destination first, never the token in
+ * both. Either would be half a RENAME. */
+proctype pgetter(byte id; byte a; byte b; bool srcfirst)
+{
+    byte va, vb;
+    single(id, a, false, va);
+    single(id, b, false, vb);
+    assert(srcfirst || va != TOK || vb != TOK);
+    assert(!srcfirst || va != 0 || vb != 0);
+    finished++
+}
+
+/* SET a (of the client's id), then GET b; the GET's value is noted for
+ * COPY's check (pair_apply). */
+proctype setget(byte id; byte a; byte b)
+{
+    byte v;
+    single(id, a, true, v);
+    single(id, b, false, v);
+    atomic {
+        sgot = v;
+        sgdone = true;
+        finished++
+    }
+}
+
+/* Pair transaction id of the client of shard home: kind k, from the key of
+ * shard src to the other's. */
+inline mkpair(id, home, k, src)
+{
+    chome[id] = home;
+    pkind[id] = k;
+    psrc[id] = src;
+    pwrite[id] = (k != PK_LCS);
+    pmask[id * NS] = 1;
+    pmask[id * NS + 1] = 1;
+    run pairtx(id)
 }
 
 #define K0 KEY(0, 0)
@@ -1297,6 +1708,98 @@ init
             chome[2] = 0;
             run localexec(2);
             nclients = 2
+        :: cfg == 16 || cfg == 17 ->
+            /* pair-gets: RENAME k0 k1 (k0 holds the token, k1 does not
+             * exist) from a client of shard 1; two clients of shard 0,
+             * GET k0 then GET k1 (here, then an EXEC), and GET k1 then GET
+             * k0. Memory-only (16): D's PUT may fail for memory; durable
+             * (17): either part may be refused, and the client, replied
+             * success, GETs k1 (an EXEC). */
+            logged = (cfg == 17);
+            val[K0] = TOK;
+            pmayfail[1] = true;
+            if
+            :: logged ->
+                npryw = 4;
+                chome[4] = 1;
+                rywof[4] = 1
+            :: else -> skip
+            fi;
+            mkpair(1, 1, PK_RENAME, 0);
+            chome[2] = 0;
+            run pgetter(2, K0, K1, true);
+            chome[3] = 0;
+            run pgetter(3, K1, K0, false);
+            nclients = 3
+        :: cfg == 18 || cfg == 19 ->
+            /* pair-mget: RENAME k0 k1 from shard 0, RENAME k1 k0 from
+             * shard 1 (their parts in opposite orders), an MGET of k0, k1
+             * from shard 0; memory-only (18) or durable (19). */
+            logged = (cfg == 19);
+            mcheck = CHECK_PAIR;
+            val[K0] = TOK;
+            pmayfail[1] = true;
+            mkpair(1, 0, PK_RENAME, 0);
+            mkpair(2, 1, PK_RENAME, 1);
+            mktxn(3, 0, false, 1, 1);
+            nclients = 3
+        :: cfg == 20 ->
+            /* pair-mset: RENAMENX k0 k1 from shard 0, RENAME k1 k0 from
+             * shard 1, an MSET of k0, k1 from shard 0; durable. */
+            logged = true;
+            mcheck = CHECK_PAIR;
+            val[K0] = TOK;
+            mkpair(1, 0, PK_RENAMENX, 0);
+            mkpair(2, 1, PK_RENAME, 1);
+            mktxn(3, 0, true, 1, 1);
+            nclients = 3
+        :: cfg == 21 ->
+            /* pair-copy: COPY k0 k1 from a client of shard 1, whose write
+             * on D may fail (memory, or the disk); it GETs k1 once replied
+             * success. A client of shard 0 does SET k0, then GET k1 (an
+             * EXEC). Memory-only; durable, COPY takes the same steps
+             * (D's plain write is committed at the turn's end, before its
+             * DONE). */
+            val[K0] = TOK;
+            pmayfail[1] = true;
+            npryw = 3;
+            chome[3] = 1;
+            rywof[3] = 1;
+            sgid = 2;
+            mkpair(1, 1, PK_COPY, 0);
+            chome[2] = 0;
+            run setget(2, K0, K1);
+            nclients = 2
+        :: cfg == 22 ->
+            /* pair-lcs: RENAME k0 k1 from shard 0, RENAME k1 k0 from
+             * shard 1, an LCS of k0, k1 (shared locks) from shard 0;
+             * memory-only. */
+            mcheck = CHECK_PAIR;
+            val[K0] = TOK;
+            mkpair(1, 0, PK_RENAME, 0);
+            mkpair(2, 1, PK_RENAME, 1);
+            mkpair(3, 0, PK_LCS, 0);
+            nclients = 3
+        :: cfg == 23 ->
+            /* pair-world: RENAME k0 k1 from shard 0, and a world
+             * operation; memory-only (D's PUT comes at PREPARE, before
+             * S's DEL). */
+            mcheck = CHECK_PAIR;
+            val[K0] = TOK;
+            mkpair(1, 0, PK_RENAME, 0);
+            run world(2);
+            nclients = 2
+        :: cfg == 24 ->
+            /* pair-mset-lcs, run by hand (about 5.5 million states): as
+             * 20, and an LCS of k0, k1 from shard 1. */
+            logged = true;
+            mcheck = CHECK_PAIR;
+            val[K0] = TOK;
+            mkpair(1, 0, PK_RENAMENX, 0);
+            mkpair(2, 1, PK_RENAME, 1);
+            mktxn(3, 0, true, 1, 1);
+            mkpair(4, 1, PK_LCS, 0);
+            nclients = 4
         fi
     }
     /* The end: every client done, every message handled; then no lock is
@@ -1310,5 +1813,14 @@ init
            waiting[0] + waiting[1] + waiting[2] + waiting[3] == 0 &&
            !ww[0] && !ww[1] && !ww[2] && !ww[3]);
     assert(!cwaits[1] && !cwaits[2] && !cwaits[3] && !cwaits[4] && !cwaits[5] && !cwaits[6]);
-    assert(replied == 0 && nlive == 0)
+    /* And beside pairs: every one replied; the token neither lost nor
+     * doubled; after one RENAME of k0 to k1, the token where its reply
+     * says. (One assertion: one step, as before pairs were modelled.) */
+    assert(replied == 0 && nlive == 0 &&
+           (pkind[1] == 0 || pout[1] != 0) && (pkind[2] == 0 || pout[2] != 0) &&
+           (pkind[3] == 0 || pout[3] != 0) && (pkind[4] == 0 || pout[4] != 0) &&
+           (mcheck != CHECK_PAIR || VALID_PAIR(val[K0], val[K1])) &&
+           (!(cfg == 16 || cfg == 17 || cfg == 23) ||
+            (pout[1] == OUT_DONE && val[K0] == 0 && val[K1] == TOK) ||
+            (pout[1] != OUT_DONE && val[K0] == TOK && val[K1] == 0)))
 }
