@@ -167,6 +167,7 @@ static void *shard_main(void *arg)
     } while (!shard_may_exit(sh, &quiet));
     commit(sh);
     conn_reap(sh);
+    msg_spare_drain();
     return NULL;
 }
 

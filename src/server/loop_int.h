@@ -84,6 +84,10 @@ struct msg *msg_new(struct conn *c, enum msg_kind kind, const sw__resp_cmd *cmd,
                     const struct cmd_def *def);
 void msg_free(struct msg *m);
 
+/* Frees this thread's spare messages (msg_free keeps some for msg_new):
+ * when a thread that handled messages is done with them. */
+void msg_spare_drain(void);
+
 /* Runs one command of c here, on its keys' shard or as a world operation.
  * Returns false when c must stop parsing for now (the command is held, or
  * c is closing). */

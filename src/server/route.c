@@ -23,9 +23,18 @@ enum {
 
 /* ---- inboxes ------------------------------------------------------------- */
 
-/* Pushes the chain first..last (linked by next) onto sh's inbox and wakes
- * sh if it may be asleep. Any thread. */
-static void inbox_push(struct srv_shard *sh, struct msg *first, struct msg *last)
+/* Wakes sh, which inbox_push_quiet said may be asleep. */
+static void inbox_wake(struct srv_shard *sh)
+{
+    uint64_t one = 1;
+    ssize_t w = write(sh->efd, &one, sizeof one);
+    (void)w; /* EAGAIN: the counter is already non-zero, so it is awake */
+}
+
+/* Pushes the chain first..last (linked by next) onto sh's inbox; true if
+ * sh may be asleep, and the caller must then wake it (inbox_wake). Any
+ * thread. */
+static bool inbox_push_quiet(struct srv_shard *sh, struct msg *first, struct msg *last)
 {
     struct msg *head = atomic_load_explicit(&sh->inbox, memory_order_relaxed);
     do {
@@ -35,12 +44,15 @@ static void inbox_push(struct srv_shard *sh, struct msg *first, struct msg *last
          * (shard_wait): one of the two sees the other. */
     } while (!atomic_compare_exchange_weak_explicit(&sh->inbox, &head, first, memory_order_seq_cst,
                                                     memory_order_relaxed));
-    if (atomic_load_explicit(&sh->sleeping, memory_order_seq_cst) &&
-        atomic_exchange_explicit(&sh->sleeping, 0, memory_order_seq_cst)) {
-        uint64_t one = 1;
-        ssize_t w = write(sh->efd, &one, sizeof one);
-        (void)w; /* EAGAIN: the counter is already non-zero, so it is awake */
-    }
+    return atomic_load_explicit(&sh->sleeping, memory_order_seq_cst) &&
+           atomic_exchange_explicit(&sh->sleeping, 0, memory_order_seq_cst);
+}
+
+/* inbox_push_quiet, and the wake it asks for. */
+static void inbox_push(struct srv_shard *sh, struct msg *first, struct msg *last)
+{
+    if (inbox_push_quiet(sh, first, last))
+        inbox_wake(sh);
 }
 
 /* Takes the whole inbox, in arrival order. */
@@ -66,29 +78,82 @@ static void defer(struct srv_shard *sh, struct msg *m)
 
 /* ---- messages ------------------------------------------------------------- */
 
+/* Spare messages. A message is mostly freed by another shard than the one
+ * that made it (a transaction's parts end where they ran), and with
+ * glibc's allocator such a free contends for the maker's arena lock. So
+ * each thread keeps the messages it frees, up to MSG_SPARE of each size
+ * class (MSG_CLASS_MIN bytes doubled), reply buffer and all, for its next
+ * msg_new: while shards trade messages both ways, none of it reaches the
+ * allocator. msg_spare_drain gives a thread's back as it ends. */
+#define MSG_CLASSES 3
+#define MSG_CLASS_MIN 512
+#define MSG_SPARE 1024
+#define MSG_KEEP_OUT 1024 /* the largest reply buffer kept with a spare */
+
+static _Thread_local struct msg_spares {
+    struct msg *head;
+    unsigned n;
+} spares[MSG_CLASSES];
+
+/* The size class of a message of `bytes`, or MSG_CLASSES for none. */
+static unsigned msg_class(size_t bytes)
+{
+    unsigned k = 0;
+    while (k < MSG_CLASSES && bytes > (size_t)MSG_CLASS_MIN << k)
+        k++;
+    return k;
+}
+
+void msg_spare_drain(void)
+{
+    for (unsigned k = 0; k < MSG_CLASSES; k++) {
+        while (spares[k].head) {
+            struct msg *m = spares[k].head;
+            spares[k].head = m->next;
+            sw__resp_buf_free(&m->out);
+            free(m);
+        }
+        spares[k].n = 0;
+    }
+}
+
 struct msg *msg_new(struct conn *c, enum msg_kind kind, const sw__resp_cmd *cmd,
                     const struct cmd_def *def)
 {
-    size_t bytes = sizeof(struct msg);
+    size_t bytes = sizeof(struct msg), locks = 0;
     if (cmd) {
-        bytes += cmd->argc * sizeof(sw__resp_arg);
+        /* a part's locks: one per key at most (txn.c) */
+        locks = kind == MSG_LOCK ? cmd->argc : 0;
+        bytes += cmd->argc * sizeof(sw__resp_arg) + locks * sizeof(struct klock *);
         for (size_t i = 0; i < cmd->argc; i++)
             bytes += cmd->argv[i].len;
     }
-    struct msg *m = malloc(bytes);
-    if (!m)
+    unsigned k = msg_class(bytes);
+    struct msg *m = k < MSG_CLASSES ? spares[k].head : NULL;
+    sw__resp_buf out = {0};
+    if (m) {
+        spares[k].head = m->next;
+        spares[k].n--;
+        out = m->out;
+    } else if (!(m = malloc(k < MSG_CLASSES ? (size_t)MSG_CLASS_MIN << k : bytes))) {
         return NULL;
+    }
     memset(m, 0, sizeof *m);
+    m->size_class = k;
     m->kind = kind;
     m->from = c->sh;
     m->c = c;
     m->cmd = def;
     m->db = c->db;
-    sw__resp_buf_init(&m->out, c->proto);
+    m->out = out; /* a spare's buffer, emptied; or none */
+    sw__resp_buf_consume(&m->out, sw__resp_buf_len(&m->out));
+    sw__resp_buf_set_proto(&m->out, c->proto);
     if (cmd) {
         m->argc = cmd->argc;
         m->argv = (sw__resp_arg *)(m + 1);
-        char *p = (char *)(m->argv + cmd->argc);
+        m->lock_room = (struct klock **)(m->argv + cmd->argc);
+        m->lock_cap = locks;
+        char *p = (char *)(m->lock_room + locks);
         for (size_t i = 0; i < cmd->argc; i++) {
             memcpy(p, cmd->argv[i].ptr, cmd->argv[i].len);
             m->argv[i].ptr = p;
@@ -101,12 +166,21 @@ struct msg *msg_new(struct conn *c, enum msg_kind kind, const sw__resp_cmd *cmd,
 
 void msg_free(struct msg *m)
 {
-    sw__resp_buf_free(&m->out);
     free(m->subs); /* the commands themselves are the coordinator's */
     for (size_t i = 0; i < m->nwkeys; i++)
         free(m->wkeys[i].key);
     free(m->wkeys);
     free(m->val);
+    unsigned k = m->size_class;
+    if (k < MSG_CLASSES && spares[k].n < MSG_SPARE) {
+        if (m->out.cap > MSG_KEEP_OUT || m->out.status != SW_OK)
+            sw__resp_buf_free(&m->out);
+        m->next = spares[k].head;
+        spares[k].head = m;
+        spares[k].n++;
+        return;
+    }
+    sw__resp_buf_free(&m->out);
     free(m);
 }
 
@@ -612,18 +686,24 @@ void route_send_replies(struct srv_shard *sh)
 {
     /* A turn that started transactions sends their parts under sched, so
      * that every shard receives every transaction's parts in one order
-     * (txn.c); its other messages go with them. */
+     * (txn.c); its other messages go with them. The wake-ups (a write to
+     * an eventfd each) wait until sched is let go: it is held for the
+     * pushes alone. */
     struct srv *s = sh->srv;
+    unsigned wake[s->n], nwake = 0;
     if (sh->scheduling)
         pthread_mutex_lock(&s->sched);
     for (unsigned i = 0; i < s->n; i++) {
         if (!sh->outq[i])
             continue;
-        inbox_push(&s->shards[i], sh->outq[i], sh->outq_tail[i]);
+        if (inbox_push_quiet(&s->shards[i], sh->outq[i], sh->outq_tail[i]))
+            wake[nwake++] = i;
         sh->outq[i] = sh->outq_tail[i] = NULL;
     }
     if (sh->scheduling) {
         pthread_mutex_unlock(&s->sched);
         sh->scheduling = false;
     }
+    for (unsigned i = 0; i < nwake; i++)
+        inbox_wake(&s->shards[wake[i]]);
 }

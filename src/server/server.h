@@ -230,8 +230,10 @@ struct msg {
      * it holds there, and what its prepare found. */
     struct txn *txn;           /* the coordinator's: only it reads this */
     const struct txn_kind *tk; /* what the part does (immutable) */
-    struct klock **locks;
+    struct klock **locks;      /* lock_room, or allocated when more */
     size_t nlocks;
+    struct klock **lock_room; /* in the message's own allocation: lock_cap of them */
+    size_t lock_cap;
     int64_t found;
     /* A durable write's part: its transaction's id, how many parts it has
      * and this one's index (set by the coordinator), and its PART, live on
@@ -255,7 +257,8 @@ struct msg {
     int64_t expire;
     bool put, del, prepared;
     int rc;
-    int64_t due_us; /* the test seam's delay (srv.test_txn_delay_us): when it ends */
+    int64_t due_us;      /* the test seam's delay (srv.test_txn_delay_us): when it ends */
+    unsigned size_class; /* its allocation's (route.c's spares) */
 };
 
 /* A shard's chained hash table of keys (keytab.c). Each entry begins with
@@ -448,26 +451,28 @@ struct srv {
     struct srv_shard *shards;
     int lfd; /* the listening socket */
     sw_ledger *ledger;
-    pthread_mutex_t world; /* held by the one shard running a world operation */
-    /* Transactions (txn.c). Parts are pushed to their shards' inboxes
-     * under `sched`, so every shard sees transactions in one order. */
-    pthread_mutex_t sched;
-    _Atomic long txns_live;     /* scheduled and not finished */
-    _Atomic long world_wanted;  /* world operations waiting: no new transaction starts */
-    _Atomic uint64_t next_txid; /* a durable write's transaction id (db/shard.h) */
     /* A test seam: odd shards set each step of a part aside this long,
      * serving everything else meanwhile, which widens the windows a
      * missing lock would open (the environment's
      * STEWARDD_TEST_TXN_DELAY_US; tests/server/test_redis_py.py). */
     unsigned test_txn_delay_us;
-    _Atomic bool stopping;
-    _Atomic long inflight;     /* EXEC messages not yet back home */
-    _Atomic unsigned quiet;    /* shards that will start no more work */
-    _Atomic uint32_t nclients; /* across shards, for maxclients */
-    _Atomic uint64_t next_id;
     int64_t start_ms;
     char run_id[41];
     sw__syncer syncer;
+    /* Written by any shard, each group on cache lines of its own, away
+     * from the fields above that every shard reads all the time. */
+    _Alignas(64) pthread_mutex_t world; /* held by the one shard running a world operation */
+    /* Transactions (txn.c). Parts are pushed to their shards' inboxes
+     * under `sched`, so every shard sees transactions in one order. */
+    _Alignas(64) pthread_mutex_t sched;
+    _Alignas(64) _Atomic long txns_live; /* scheduled and not finished */
+    _Atomic long world_wanted;           /* world operations waiting: no new transaction starts */
+    _Atomic uint64_t next_txid;          /* a durable write's transaction id (db/shard.h) */
+    _Alignas(64) _Atomic long inflight;  /* EXEC messages not yet back home */
+    _Atomic bool stopping;
+    _Atomic unsigned quiet;    /* shards that will start no more work */
+    _Atomic uint32_t nclients; /* across shards, for maxclients */
+    _Atomic uint64_t next_id;
 };
 
 /* ---- the loop (loop.c, conn.c, route.c) ------------------------------------ */

@@ -76,6 +76,7 @@ struct txn {
      * preparing, 2 applying. */
     struct msg *cmd;
     unsigned src, dst;
+    void *room;         /* in t's allocation: hash and owner, for keys given to txn_new */
     struct msg *part[]; /* by shard; NULL where none */
 };
 
@@ -101,8 +102,8 @@ struct klock {
     char key[];
 };
 
-#define KLOCK_KEY 48    /* key bytes of a lock kept for reuse */
-#define KLOCK_SPARE 256 /* locks kept for reuse per shard */
+#define KLOCK_KEY 48     /* key bytes of a lock kept for reuse */
+#define KLOCK_SPARE 4096 /* locks kept for reuse per shard: a pipelined load's worth */
 
 static struct klock *lt_find(struct ltab *t, uint64_t hash, const char *p, size_t len)
 {
@@ -633,7 +634,8 @@ static void unlock(struct srv_shard *sh, struct msg *m)
         waiters |= l->waiting > 0;
         lt_put(&sh->locks, l);
     }
-    free(m->locks);
+    if (m->locks != m->lock_room)
+        free(m->locks);
     m->locks = NULL;
     m->nlocks = 0;
     /* The commands waiting first, then the parts: each waited since
@@ -716,7 +718,8 @@ static void enqueue(struct srv_shard *sh, struct msg *m)
         each_key(sh, m, count_key, &x);
     else
         x.n = (m->argc - 1 + m->tk->step - 1) / m->tk->step;
-    m->locks = malloc((x.n ? x.n : 1) * sizeof *m->locks);
+    m->locks =
+        x.n && x.n <= m->lock_cap ? m->lock_room : malloc((x.n ? x.n : 1) * sizeof *m->locks);
     if (!m->locks || !each_key(sh, m, lock_key, &x)) {
         /* nothing granted: let go and report */
         for (size_t i = 0; i < m->nlocks; i++)
@@ -782,8 +785,8 @@ static void txn_free(struct txn *t)
     multi_tok_done(t->wtok);
     if (t->cmd)
         msg_free(t->cmd);
-    free(t->owner);
-    free(t->hash);
+    if (t->hash != t->room) /* an EXEC's, counted once its queue is taken */
+        free(t->hash);
     free(t);
 }
 
@@ -948,13 +951,30 @@ static void send_part(struct srv_shard *sh, struct txn *t, unsigned i, enum msg_
     route_send(sh, i, m);
 }
 
+/* The status of a pair's first failed part (its locks refused, or its
+ * step), or SW_OK. */
+static int pair_failed(struct srv *s, struct txn *t)
+{
+    for (unsigned i = 0; i < s->n; i++)
+        if (t->part[i] && t->part[i]->rc != SW_OK)
+            return t->part[i]->rc;
+    return SW_OK;
+}
+
 /* A pair is over: its reply, if not given yet, is its first failed
  * part's where one failed (else the caller wrote it). */
 static void pair_end(struct srv_shard *sh, struct txn *t)
 {
-    struct msg *err = t->c ? part_error(sh->srv, t) : NULL;
-    if (err)
-        sw__resp_add_raw(&t->slot->out, sw__resp_buf_data(&err->out), sw__resp_buf_len(&err->out));
+    struct srv *s = sh->srv;
+    int rc = t->c ? pair_failed(s, t) : SW_OK;
+    if (rc != SW_OK) {
+        struct msg *err = part_error(s, t);
+        struct exec x = {.srv = s, .self = sh, .out = &t->slot->out};
+        if (err) /* in the words of the part's thread (kv_refusal) */
+            sw__resp_add_raw(x.out, sw__resp_buf_data(&err->out), sw__resp_buf_len(&err->out));
+        else
+            reply_status(&x, rc);
+    }
     send_parts(sh, t, MSG_UNLOCK);
     finish(sh, t);
 }
@@ -990,7 +1010,7 @@ static void pair_ready(struct srv_shard *sh, struct txn *t)
                      .argc = t->cmd->argc,
                      .argv = t->cmd->argv,
                      .out = out};
-    if (part_error(s, t)) {
+    if (pair_failed(s, t) != SW_OK) {
         pair_end(sh, t);
         return;
     }
@@ -1037,7 +1057,7 @@ static void pair_ready(struct srv_shard *sh, struct txn *t)
  * one part: its reply follows from it). */
 static void pair_done(struct srv_shard *sh, struct txn *t)
 {
-    if (t->c && !part_error(sh->srv, t))
+    if (t->c && pair_failed(sh->srv, t) == SW_OK)
         pair_written(t);
     pair_end(sh, t);
 }
@@ -1211,8 +1231,8 @@ static bool split(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def 
         kkey_free(&k);
         count[t->owner[j]]++;
     }
-    sw__resp_arg *args = malloc((1 + t->nkeys * step) * sizeof *args);
-    if (!args)
+    sw__resp_arg small[64], *args = small;
+    if (1 + t->nkeys * step > 64 && !(args = malloc((1 + t->nkeys * step) * sizeof *args)))
         return false;
     uint64_t txid = 0;
     if (t->k->write && s->cfg.dir)
@@ -1242,7 +1262,8 @@ static bool split(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def 
     for (unsigned sh = 0; sh < s->n && ok; sh++)
         if (t->part[sh])
             t->part[sh]->nparts = t->parts;
-    free(args);
+    if (args != small)
+        free(args);
     return ok;
 }
 
@@ -1302,15 +1323,21 @@ static bool launch(struct conn *c, struct txn *t, struct msg *slot)
     return true;
 }
 
-/* A new transaction of c, of kind k, and its reply slot (*slot); NULL
- * (or *slot NULL) when out of memory. */
-static struct txn *txn_new(struct conn *c, const struct txn_kind *k, struct msg **slot)
+/* A new transaction of c, of kind k, with room for nkeys keys' hash and
+ * owner, and its reply slot (*slot); NULL (or *slot NULL) when out of
+ * memory. */
+static struct txn *txn_new(struct conn *c, const struct txn_kind *k, size_t nkeys,
+                           struct msg **slot)
 {
-    struct txn *t = calloc(1, sizeof *t + c->sh->srv->n * sizeof t->part[0]);
+    size_t parts = c->sh->srv->n * sizeof(struct msg *);
+    struct txn *t = calloc(1, sizeof *t + parts + nkeys * (sizeof *t->hash + sizeof *t->owner));
     *slot = msg_new(c, MSG_SLOT, NULL, NULL);
     if (t) {
         t->c = c;
         t->k = k;
+        t->room = (char *)t->part + parts;
+        t->hash = t->room;
+        t->owner = (uint32_t *)(t->hash + nkeys);
     }
     return t;
 }
@@ -1321,7 +1348,7 @@ static bool split_pair(struct conn *c, const sw__resp_cmd *cmd, const struct cmd
                        struct txn *t)
 {
     struct srv *s = c->sh->srv;
-    if (!(t->cmd = msg_new(c, MSG_SLOT, cmd, NULL)) || !(t->hash = malloc(2 * sizeof *t->hash)))
+    if (!(t->cmd = msg_new(c, MSG_SLOT, cmd, NULL)))
         return false;
     uint64_t txid = 0;
     if (t->k->write && s->cfg.dir)
@@ -1359,18 +1386,11 @@ bool txn_start(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
     if (!admit(c, cmd))
         return false;
     struct msg *slot;
-    struct txn *t = txn_new(c, k, &slot);
-    if (t && k->merge == MERGE_PAIR) {
-        if (!slot || !split_pair(c, cmd, d, t))
-            return abandon(c, t, slot);
-        return launch(c, t, slot);
-    }
-    if (t) {
-        t->nkeys = (cmd->argc - 1) / k->step;
-        t->owner = malloc(t->nkeys * sizeof *t->owner);
-        t->hash = malloc(t->nkeys * sizeof *t->hash);
-    }
-    if (!t || !t->owner || !t->hash || !slot || !split(c, cmd, d, t))
+    bool pair = k->merge == MERGE_PAIR;
+    struct txn *t = txn_new(c, k, pair ? 2 : (cmd->argc - 1) / k->step, &slot);
+    if (t && !pair)
+        t->nkeys = (cmd->argc - 1) / k->step; /* split_pair counts its own */
+    if (!t || !slot || !(pair ? split_pair(c, cmd, d, t) : split(c, cmd, d, t)))
         return abandon(c, t, slot);
     return launch(c, t, slot);
 }
@@ -1459,7 +1479,7 @@ bool txn_start_exec(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_de
     if (!admit(c, cmd))
         return false;
     struct msg *slot;
-    struct txn *t = txn_new(c, &exec_kind, &slot);
+    struct txn *t = txn_new(c, &exec_kind, 0, &slot);
     if (!t || !slot || !split_exec(c, d, t))
         return abandon(c, t, slot);
     return launch(c, t, slot);
