@@ -45,20 +45,26 @@
  * turn), as SET and DEL, save that every fourth put of a round is an MSET
  * of its key and another of the client's keys, on the other shard (a
  * transaction across the shards) or, every other time, on the same one,
- * both to the round's version. Its states
- * are opened as stewardd opens its keys (sw__shards_open, which settles
- * the transactions) and checked as the Db's, an MSET counting on both
- * shards; and with always, whole across the shards: each client's keys
- * read as the state after its answered ops, with or without the one in
- * flight, so no MSET is ever there in part. With everysec each shard is
- * checked on its own, as each log keeps a prefix of its own; an answered
- * MSET is among the ops each must hold once its log is synced, which its
- * shards do for a transaction whatever the policy (db/shard.h): without
- * that, a power cut dropped such an MSET while later writes on one of its
- * shards stayed, and this check failed.
- * The workloads compact, so the states cover compaction's
- * snapshot files, their fdatasync, the renames and the directory fsyncs. A
- * state that fails is kept on disk, and its directory printed.
+ * both to the round's version; and between those, each client moves two
+ * tokens of its own by RENAME, each between a pair of keys: one pair on the
+ * two shards (a transaction across them: the source's delete and the
+ * destination's put are PARTs of it), one on one shard (one record), the
+ * destination always absent, and each round puts each token, where it is,
+ * at the round's version. Its states are opened as stewardd opens its keys
+ * (sw__shards_open, which settles the transactions) and checked as the
+ * Db's, an MSET or a RENAME counting on both shards; and with always, whole
+ * across the shards: each client's keys read as the state after its
+ * answered ops, with or without the one in flight, so no MSET or RENAME is
+ * ever there in part (a token at both of its keys, or once put at neither,
+ * is named as such). With everysec each shard is checked on its own, as
+ * each log keeps a prefix of its own, and no token may be at both of its
+ * keys; an answered MSET is among the ops each must hold once its log is
+ * synced, which its shards do for a transaction whatever the policy
+ * (db/shard.h): without that, a power cut dropped such an MSET while later
+ * writes on one of its shards stayed, and this check failed.
+ * The workloads compact, so the states cover compaction's snapshot files,
+ * their fdatasync, the renames and the directory fsyncs. A state that fails
+ * is kept on disk, and its directory printed.
  *
  * Usage: crash_states [KEYS_PER_THREAD [ROUNDS [SAMPLES [PAGE_SAMPLES]]]]
  * (defaults: make test's). SAMPLES: how many of the pending changes'
@@ -110,25 +116,75 @@ static unsigned g_rounds = 10; /* puts of every key, then a delete of every thir
 
 /* Thread t's op i: a put of version v (>= 1) or a delete (v == 0) of key
  * k; with `pair` (stewardd's workload only), an MSET that puts version v of
- * key2 too, a key of the thread on the other shard. */
+ * key2 too, a key of the thread on the other shard; with `rename`
+ * (stewardd's only), a RENAME of k, which holds a token at version v, to
+ * key2, which is absent: after it k is absent and key2 holds version v. */
 struct wop {
     unsigned key;
     unsigned ver;
     bool pair;
+    bool rename;
     unsigned key2;
 };
 
 static struct wop *g_ops[THREADS];
 static size_t g_nops[THREADS];
 
+/* stewardd's workload gives each thread two tokens besides its g_keys
+ * keys, each moved by RENAME between a pair of keys of its own (numbered
+ * from g_keys up): pair 0's keys are on two shards (a transaction across
+ * them), pair 1's on one (one record in one log). A token's value is its
+ * pair's first key's, so it reads the same at either key. g_tok[t][2 * j
+ * + i]: key i of pair j; g_nkeys[t]: the keys to read (some numbers past
+ * g_keys may be skipped, and read absent). */
+enum { TOKENS = 2, TOKEN_OPS = 5 /* per round: TOKENS puts and three RENAMEs */ };
+#define MAX_KEYS (1024 + 64)
+static unsigned g_tok[THREADS][2 * TOKENS];
+static unsigned g_nkeys[THREADS];
+/* The op of thread t that first puts token j: once it is answered, the
+ * token is at one of its keys in every state (always). */
+static size_t g_tok_made[THREADS][TOKENS];
+
+/* A token's key is long (TOKEN_KEY bytes), and so is its delete's
+ * record: a sector boundary then often falls inside the delete that
+ * follows a RENAME's put, and a crash state cut there shows whether the
+ * two were one record (on one shard) or not. */
+#define TOKEN_KEY 240
+#define KEY_CAP (TOKEN_KEY + 8)
+
 static void key_name(unsigned t, unsigned k, char *out, size_t cap)
 {
-    snprintf(out, cap, "t%u-key-%u", t, k);
+    if (k < g_keys) {
+        snprintf(out, cap, "t%u-key-%u", t, k);
+        return;
+    }
+    size_t n = (size_t)snprintf(out, cap, "t%u-tok-%u-", t, k);
+    for (; n < TOKEN_KEY && n + 1 < cap; n++)
+        out[n] = (char)('a' + (n + k) % 26);
+    out[n] = 0;
+}
+
+/* The token pair that key k of thread t is of; TOKENS for none. */
+static unsigned token_of(unsigned t, unsigned k)
+{
+    for (unsigned j = 0; k >= g_keys && j < 2 * TOKENS; j++)
+        if (g_tok[t][j] == k)
+            return j / 2;
+    return TOKENS;
+}
+
+/* The key whose values key k's are: its token pair's first, for a token's
+ * key. */
+static unsigned value_key(unsigned t, unsigned k)
+{
+    unsigned j = token_of(t, k);
+    return j < TOKENS ? g_tok[t][2 * j] : k;
 }
 
 /* A value whose length moves records across sector boundaries. */
 static size_t value_of(unsigned t, unsigned k, unsigned ver, char *out, size_t cap)
 {
+    k = value_key(t, k);
     size_t len = 8 + (size_t)((k * 37 + ver * 101 + t * 11) % 700);
     if (len > cap)
         len = cap;
@@ -151,18 +207,75 @@ static unsigned partner(unsigned t, unsigned k, const bool *done, bool same)
     return p;
 }
 
+/* The first key number of thread t past `after`, other than `not`, on
+ * shard sh (any: SHARDS). */
+static unsigned spare_key(unsigned t, unsigned after, unsigned not, unsigned sh)
+{
+    unsigned k = after + 1;
+    while (k == not || (sh != SHARDS && shard_of_key(t, k) != sh))
+        k++;
+    assert_true(k < MAX_KEYS);
+    return k;
+}
+
+/* Chooses thread t's token keys (stewardd's workload; the Db's has none). */
+static void plan_tokens(unsigned t)
+{
+    unsigned *k = g_tok[t];
+    g_nkeys[t] = g_keys;
+    if (!g_kv)
+        return;
+    k[0] = g_keys;
+    k[1] = spare_key(t, k[0], k[0], 1 - shard_of_key(t, k[0])); /* the other shard */
+    k[2] = spare_key(t, k[0], k[1], SHARDS);
+    k[3] = spare_key(t, k[2], k[1], shard_of_key(t, k[2])); /* the same shard */
+    for (unsigned j = 0; j < 2 * TOKENS; j++)
+        g_nkeys[t] = k[j] + 1 > g_nkeys[t] ? k[j] + 1 : g_nkeys[t];
+}
+
+/* Thread t's token ops of round r due before its put of key k (at, per
+ * pair, the key that holds the token); returns the op after them. Each
+ * round puts each token at version r where it is, moves pair 1's once and
+ * pair 0's there and back, spread over the round, so that the RENAMEs fall
+ * between the other ops (and compactions) at many points of the trace. */
+static size_t plan_token_ops(unsigned t, unsigned r, unsigned k, unsigned *at, size_t n)
+{
+    static const struct {
+        bool move; /* a RENAME; else a put */
+        unsigned token;
+    } step[TOKEN_OPS] = {{false, 0}, {false, 1}, {true, 0}, {true, 1}, {true, 0}};
+    for (unsigned s = 0; s < TOKEN_OPS; s++) {
+        if (k != g_keys * (s + 1) / (TOKEN_OPS + 1))
+            continue;
+        unsigned j = step[s].token;
+        unsigned from = g_tok[t][2 * j + at[j]], to = g_tok[t][2 * j + 1 - at[j]];
+        if (!step[s].move) {
+            if (r == 1)
+                g_tok_made[t][j] = n;
+            g_ops[t][n++] = (struct wop){.key = from, .ver = r};
+        } else {
+            g_ops[t][n++] = (struct wop){.key = from, .ver = r, .rename = true, .key2 = to};
+            at[j] = 1 - at[j];
+        }
+    }
+    return n;
+}
+
 /* Thread t's puts of round r, from op n on; returns the op after them.
  * stewardd's workload makes every fourth an MSET of its key and a partner,
  * whose own put of the round it replaces: so the ops are fewer but the
  * keys written the same, and every put changes its key's version, which
  * makes half an MSET show. Partners alternate: on the other shard (a
  * transaction across shards), then on the same one (two writes that must
- * be one record, or a torn tail could keep the first). */
-static size_t plan_round(unsigned t, unsigned r, size_t n)
+ * be one record, or a torn tail could keep the first). Its token ops go
+ * in between (plan_token_ops). */
+static size_t plan_round(unsigned t, unsigned r, size_t n, unsigned *at)
 {
     bool done[1024] = {0};
     unsigned puts = 0;
     for (unsigned k = 0; k < g_keys; k++) {
+        if (g_kv)
+            n = plan_token_ops(t, r, k, at, n);
         if (done[k])
             continue;
         struct wop op = {.key = k, .ver = r};
@@ -182,10 +295,12 @@ static void plan(void)
 {
     for (unsigned t = 0; t < THREADS; t++) {
         size_t n = 0;
-        g_ops[t] = calloc((size_t)g_keys * (g_rounds + 1), sizeof *g_ops[t]);
+        unsigned at[TOKENS] = {0};
+        plan_tokens(t);
+        g_ops[t] = calloc((size_t)(g_keys + TOKEN_OPS) * (g_rounds + 1), sizeof *g_ops[t]);
         assert_non_null(g_ops[t]);
         for (unsigned r = 1; r <= g_rounds; r++)
-            n = plan_round(t, r, n);
+            n = plan_round(t, r, n, at);
         for (unsigned k = 0; k < g_keys; k += 3)
             g_ops[t][n++] = (struct wop){.key = k, .ver = 0};
         g_nops[t] = n;
@@ -311,8 +426,36 @@ static bool kv_call(int fd, int argc, const char *const *argv, const size_t *len
     return true;
 }
 
-/* A client of the server recorded: the thread's ops as SET, MSET and DEL,
- * one connection, each op answered before the next is sent. */
+/* The command that sends op (of thread t) into argv and lens, its
+ * arguments' text in k, k2, v and v2; returns its argument count, and in
+ * *want the reply it must get. */
+static int kv_command(unsigned t, const struct wop *op, const char **argv, size_t *lens,
+                      char k[KEY_CAP], char k2[KEY_CAP], char v[800], char v2[800],
+                      const char **want)
+{
+    key_name(t, op->key, k, KEY_CAP);
+    k2[0] = 0;
+    size_t n = op->ver && !op->rename ? value_of(t, op->key, op->ver, v, 800) : 0, n2 = 0;
+    if (op->pair || op->rename)
+        key_name(t, op->key2, k2, KEY_CAP);
+    if (op->pair)
+        n2 = value_of(t, op->key2, op->ver, v2, 800);
+    argv[0] = op->rename ? "RENAME" : op->pair ? "MSET" : op->ver ? "SET" : "DEL";
+    argv[1] = k;
+    argv[2] = op->rename ? k2 : v;
+    argv[3] = k2;
+    argv[4] = v2;
+    lens[0] = strlen(argv[0]);
+    lens[1] = strlen(k);
+    lens[2] = op->rename ? strlen(k2) : n;
+    lens[3] = strlen(k2);
+    lens[4] = n2;
+    *want = op->ver ? "+OK" : ":1";
+    return op->pair ? 5 : op->ver ? 3 : 2;
+}
+
+/* A client of the server recorded: the thread's ops as SET, MSET, RENAME
+ * and DEL, one connection, each op answered before the next is sent. */
 static void *kv_worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -321,19 +464,11 @@ static void *kv_worker_main(void *arg)
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
         abort();
-    char k[32], k2[32] = "", v[800], v2[800], reply[128];
+    char k[KEY_CAP], k2[KEY_CAP], v[800], v2[800], reply[128];
     for (size_t i = 0; i < g_nops[w->t]; i++) {
-        struct wop op = g_ops[w->t][i];
-        key_name(w->t, op.key, k, sizeof k);
-        size_t n = op.ver ? value_of(w->t, op.key, op.ver, v, sizeof v) : 0, n2 = 0;
-        if (op.pair) {
-            key_name(w->t, op.key2, k2, sizeof k2);
-            n2 = value_of(w->t, op.key2, op.ver, v2, sizeof v2);
-        }
-        const char *argv[5] = {op.pair ? "MSET" : op.ver ? "SET" : "DEL", k, v, k2, v2};
-        size_t lens[5] = {strlen(argv[0]), strlen(k), n, strlen(k2), n2};
-        int argc = op.pair ? 5 : op.ver ? 3 : 2;
-        const char *want = op.ver ? "+OK" : ":1";
+        const char *argv[5], *want;
+        size_t lens[5];
+        int argc = kv_command(w->t, &g_ops[w->t][i], argv, lens, k, k2, v, v2, &want);
         if (!kv_call(fd, argc, argv, lens, reply, sizeof reply) || strcmp(reply, want) != 0) {
             fprintf(stderr, "crash_states: op %zu of client %u: %s\n", i, w->t, reply);
             abort();
@@ -730,7 +865,7 @@ static size_t stored_key(unsigned t, unsigned k, char *out, size_t cap)
 
 static unsigned shard_of_key(unsigned t, unsigned k)
 {
-    char key[40];
+    char key[KEY_CAP + 1];
     size_t len = stored_key(t, k, key, sizeof key);
     return sw__shard_of(sw__hash(key, len), SHARDS);
 }
@@ -740,7 +875,7 @@ static unsigned shard_of_key(unsigned t, unsigned k)
  * wrote. */
 static long read_key(sw_db *db, sw__shard *const *kv, unsigned t, unsigned k)
 {
-    char key[40], got[800], want[800];
+    char key[KEY_CAP + 1], got[800], want[800];
     size_t klen = stored_key(t, k, key, sizeof key), glen = 0;
     int rc;
     if (kv) {
@@ -781,16 +916,16 @@ static void want_put(long *want, const long *got, size_t *mismatched, unsigned t
 
 /* Whether what thread t's keys on shard sh read as is the state after the
  * first p of t's ops, for some p in [lo, hi], counting only their writes
- * on that shard (an MSET's on each of its keys' shards): a log keeps a
+ * on that shard (an MSET's or a RENAME's on each of its keys' shards): a log keeps a
  * prefix of what was written to it, and one thread's ops reach a shard's
  * log in the order the thread made them. lo and hi count t's ops (on any
  * shard) that must be, and that may be, there. sh == ALL_SHARDS: the keys
  * on every shard, all after the same p. */
 static bool is_prefix(const long *got, unsigned t, unsigned sh, size_t lo, size_t hi)
 {
-    long want[1024];
+    long want[MAX_KEYS];
     size_t mismatched = 0;
-    for (unsigned k = 0; k < g_keys; k++) {
+    for (unsigned k = 0; k < g_nkeys[t]; k++) {
         want[k] = 0;
         mismatched += (sh == ALL_SHARDS || shard_of_key(t, k) == sh) && got[k] != 0;
     }
@@ -800,8 +935,8 @@ static bool is_prefix(const long *got, unsigned t, unsigned sh, size_t lo, size_
         if (i >= hi || i >= g_nops[t])
             return false;
         struct wop op = g_ops[t][i];
-        want_put(want, got, &mismatched, t, sh, op.key, op.ver);
-        if (op.pair)
+        want_put(want, got, &mismatched, t, sh, op.key, op.rename ? 0 : op.ver);
+        if (op.pair || op.rename)
             want_put(want, got, &mismatched, t, sh, op.key2, op.ver);
     }
 }
@@ -841,22 +976,50 @@ static int shard_file(const struct model *m, const struct state *s, unsigned sh)
     return -1;
 }
 
+/* Whether each of thread t's tokens (stewardd's) is at one of its pair's
+ * keys: a RENAME is there whole or not at all, so a token is never at
+ * both, whatever the policy (a transaction's PARTs are synced before its
+ * reply, and each later op waits for that reply); and with always, once
+ * its first put is answered, never at neither. (is_prefix says which key
+ * and which version; this says what went wrong.) NULL when it holds. */
+static const char *check_tokens(const long *got, unsigned t, const size_t acked[THREADS])
+{
+    static const char *const both[TOKENS] = {
+        "a RENAME across shards half done: its token at both keys",
+        "a RENAME on one shard half done: its token at both keys"};
+    static const char *const neither[TOKENS] = {
+        "a RENAME across shards half done: its token at neither key",
+        "a RENAME on one shard half done: its token at neither key"};
+    for (unsigned j = 0; g_kv && j < TOKENS; j++) {
+        bool a = got[g_tok[t][2 * j]] != 0, b = got[g_tok[t][2 * j + 1]] != 0;
+        if (a && b)
+            return both[j];
+        if (!a && !b && g_fsync == SW_FSYNC_ALWAYS && acked[t] > g_tok_made[t][j])
+            return neither[j];
+    }
+    return NULL;
+}
+
 /* Checks what the opened Db holds: per thread and shard, a prefix of the
  * thread's ops on that shard that has every op the fsync policy made
  * durable (always: every answered op; everysec: every op answered when the
  * last completed fdatasync of the shard's log began) and at most one op
  * past the answered ones (the one in flight). With always, also one
- * prefix for all of the thread's keys, so that an MSET (stewardd's) is
- * there whole or not at all: the thread's one op in flight is the only one
- * that may be missing, and then from every shard. NULL when it holds. */
+ * prefix for all of the thread's keys, so that an MSET or a RENAME
+ * (stewardd's) is there whole or not at all: the thread's one op in
+ * flight is the only one that may be missing, and then from every shard.
+ * NULL when it holds. */
 static const char *check_db(sw_db *db, sw__shard *const *kv, const struct model *m,
                             const struct state *s, const size_t acked[THREADS])
 {
-    long got[1024];
+    long got[MAX_KEYS];
     for (unsigned t = 0; t < THREADS; t++) {
-        for (unsigned k = 0; k < g_keys; k++)
+        for (unsigned k = 0; k < g_nkeys[t]; k++)
             if ((got[k] = read_key(db, kv, t, k)) < 0)
                 return "a value no write of the workload made";
+        const char *why = check_tokens(got, t, acked);
+        if (why)
+            return why;
         for (unsigned sh = 0; sh < SHARDS; sh++) {
             int file = shard_file(m, s, sh);
             if (file < 0)
@@ -867,7 +1030,7 @@ static const char *check_db(sw_db *db, sw__shard *const *kv, const struct model 
                                       : "a synced write is lost, or the log is not a prefix";
         }
         if (g_fsync == SW_FSYNC_ALWAYS && !is_prefix(got, t, ALL_SHARDS, acked[t], acked[t] + 1))
-            return "half an MSET: one shard has its part, the other not";
+            return "half an MSET or RENAME: one shard has its part, the other not";
     }
     return NULL;
 }
@@ -1405,6 +1568,16 @@ static void run(enum workload work, enum sw_fsync fsync, const char *mode)
     printf("crash_states: %s, appendfsync %s: %zu trace events, %llu compactions, %ld background "
            "syncs, %ld failed\n",
            g_work_name[work], mode, g_ntrace, (unsigned long long)compactions, syncs, g_failed);
+    if (g_kv) {
+        size_t renames[TOKENS] = {0};
+        for (unsigned t = 0; t < THREADS; t++)
+            for (size_t i = 0; i < g_nops[t]; i++)
+                if (g_ops[t][i].rename)
+                    renames[g_ops[t][i].key == g_tok[t][0] || g_ops[t][i].key == g_tok[t][1] ? 0
+                                                                                             : 1]++;
+        printf("crash_states: %s, appendfsync %s: %zu RENAMEs across shards, %zu on one shard\n",
+               g_work_name[work], mode, renames[0], renames[1]);
+    }
     for (int k = 0; k < MODES; k++)
         printf("crash_states: %s, appendfsync %s, %s mode: %ld crash states checked (%ld with a "
                "torn tail cut, %ld of them as lost pages)\n",
