@@ -24,8 +24,10 @@
  * coordinator decides as the command would on one shard, and what it
  * writes (the value put at the destination; the source deleted but for
  * COPY) goes through a second round (PREPARE: logged as PARTs, or on a
- * memory-only server the put made, which may fail alone) before the reply
- * and a third (APPLY) after it, as MSET's writes do. COPY writes on one
+ * memory-only server the destination's put made, which may fail alone)
+ * before the reply and a third (APPLY) after it, as MSET's writes do. A
+ * memory-only server's source prepares nothing: its delete waits for the
+ * APPLY, and both parts hold their keys until then. COPY writes on one
  * shard only: that part makes its write at once, the source's lets its
  * key go, and the reply follows the write. So does an EXEC whose queued
  * commands each name one shard's keys: a part holds its shard's commands

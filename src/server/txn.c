@@ -534,8 +534,9 @@ static void pair_prepare(struct srv_shard *sh, struct msg *m)
 }
 
 /* A pair's part, to write and let its key go: once PREPAREd, its logged
- * write (a memory-only shard's delete; its put is made); otherwise COPY's
- * one write, a write of its own. */
+ * write (on a memory-only shard nothing: its put is made); otherwise a
+ * write of its own: COPY's one write, or on a memory-only server the
+ * source's delete, which had nothing to prepare. */
 static void pair_apply(struct srv_shard *sh, struct msg *m)
 {
     int rc = SW_OK;
@@ -545,8 +546,6 @@ static void pair_apply(struct srv_shard *sh, struct msg *m)
         kv_tx_decide(sh, m->stx);
         rc = pair_write(sh, m); /* logs nothing: the PART has it */
         kv_tx_applied(sh);
-    } else if (m->del) {
-        rc = pair_write(sh, m);
     }
     if (rc != SW_OK)
         part_failed(sh, m, rc);
@@ -1041,10 +1040,12 @@ static void pair_ready(struct srv_shard *sh, struct txn *t)
         src->val = NULL;
         src->del = fn != cmd_copy;
         t->phase = fn == cmd_copy ? 2 : 1;
-        t->left = fn == cmd_copy ? 1 : 2;
+        t->left = fn == cmd_copy || !s->cfg.dir ? 1 : 2;
         if (fn == cmd_copy) {
             send_part(sh, t, t->src, MSG_UNLOCK);
             send_part(sh, t, t->dst, MSG_APPLY);
+        } else if (!s->cfg.dir) { /* the source has nothing to prepare: its delete waits */
+            send_part(sh, t, t->dst, MSG_PREPARE);
         } else {
             send_parts(sh, t, MSG_PREPARE);
         }
