@@ -29,8 +29,9 @@
  * memory-only server's source prepares nothing: its delete waits for the
  * APPLY, and both parts hold their keys until then. COPY writes on one
  * shard only: that part makes its write at once, the source's lets its
- * key go, and the reply follows the write. So does an EXEC whose queued
- * commands each name one shard's keys: a part holds its shard's commands
+ * key go, and the reply follows the write. An EXEC whose queued
+ * commands each name one shard's keys is a transaction too: a part holds
+ * its shard's commands
  * and watched keys, locks them all exclusively, and once every part is
  * locked (no watched key changed: EXEC's check) runs its commands (RUN,
  * as APPLY), logging their writes as its PART; the reply follows the last
@@ -458,6 +459,7 @@ struct srv {
      * missing lock would open (the environment's
      * STEWARDD_TEST_TXN_DELAY_US; tests/server/test_redis_py.py). */
     unsigned test_txn_delay_us;
+    _Atomic bool stopping; /* written once, read by every shard each turn */
     int64_t start_ms;
     char run_id[41];
     sw__syncer syncer;
@@ -471,9 +473,8 @@ struct srv {
     _Atomic long world_wanted;           /* world operations waiting: no new transaction starts */
     _Atomic uint64_t next_txid;          /* a durable write's transaction id (db/shard.h) */
     _Alignas(64) _Atomic long inflight;  /* EXEC messages not yet back home */
-    _Atomic bool stopping;
-    _Atomic unsigned quiet;    /* shards that will start no more work */
-    _Atomic uint32_t nclients; /* across shards, for maxclients */
+    _Atomic unsigned quiet;              /* shards that will start no more work */
+    _Atomic uint32_t nclients;           /* across shards, for maxclients */
     _Atomic uint64_t next_id;
 };
 

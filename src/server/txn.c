@@ -840,19 +840,32 @@ static void finish(struct srv_shard *sh, struct txn *t)
     txn_free(t);
 }
 
+/* Sends part i of t away as `kind` (MSG_UNLOCK frees it there). */
+static void send_part(struct srv_shard *sh, struct txn *t, unsigned i, enum msg_kind kind)
+{
+    struct msg *m = t->part[i];
+    if (kind == MSG_UNLOCK)
+        t->part[i] = NULL;
+    m->kind = kind;
+    route_send(sh, i, m);
+}
+
+/* The status of a pair's first failed part (its locks refused, or its
+ * step), or SW_OK. */
+static int pair_failed(struct srv *s, struct txn *t)
+{
+    for (unsigned i = 0; i < s->n; i++)
+        if (t->part[i] && t->part[i]->rc != SW_OK)
+            return t->part[i]->rc;
+    return SW_OK;
+}
+
 /* Sends every part away as `kind` (MSG_UNLOCK frees them there). */
 static void send_parts(struct srv_shard *sh, struct txn *t, enum msg_kind kind)
 {
-    struct srv *s = sh->srv;
-    for (unsigned i = 0; i < s->n; i++) {
-        struct msg *m = t->part[i];
-        if (!m)
-            continue;
-        if (kind == MSG_UNLOCK)
-            t->part[i] = NULL;
-        m->kind = kind;
-        route_send(sh, i, m);
-    }
+    for (unsigned i = 0; i < sh->srv->n; i++)
+        if (t->part[i])
+            send_part(sh, t, i, kind);
 }
 
 /* The first part whose reply is an error, if any. */
@@ -940,26 +953,6 @@ static void reply(struct srv *s, struct txn *t, int rc)
     }
 }
 
-/* Sends part i of t away as `kind` (MSG_UNLOCK frees it there). */
-static void send_part(struct srv_shard *sh, struct txn *t, unsigned i, enum msg_kind kind)
-{
-    struct msg *m = t->part[i];
-    if (kind == MSG_UNLOCK)
-        t->part[i] = NULL;
-    m->kind = kind;
-    route_send(sh, i, m);
-}
-
-/* The status of a pair's first failed part (its locks refused, or its
- * step), or SW_OK. */
-static int pair_failed(struct srv *s, struct txn *t)
-{
-    for (unsigned i = 0; i < s->n; i++)
-        if (t->part[i] && t->part[i]->rc != SW_OK)
-            return t->part[i]->rc;
-    return SW_OK;
-}
-
 /* A pair is over: its reply, if not given yet, is its first failed
  * part's where one failed (else the caller wrote it). */
 static void pair_end(struct srv_shard *sh, struct txn *t)
@@ -1039,14 +1032,15 @@ static void pair_ready(struct srv_shard *sh, struct txn *t)
         dst->expire = src->expire;
         src->val = NULL;
         src->del = fn != cmd_copy;
-        t->phase = fn == cmd_copy ? 2 : 1;
         t->left = fn == cmd_copy || !s->cfg.dir ? 1 : 2;
-        if (fn == cmd_copy) {
+        if (fn == cmd_copy) { /* its DONE ends it (pair_done) */
             send_part(sh, t, t->src, MSG_UNLOCK);
             send_part(sh, t, t->dst, MSG_APPLY);
         } else if (!s->cfg.dir) { /* the source has nothing to prepare: its delete waits */
+            t->phase = 1;
             send_part(sh, t, t->dst, MSG_PREPARE);
         } else {
+            t->phase = 1;
             send_parts(sh, t, MSG_PREPARE);
         }
         return;
@@ -1363,7 +1357,8 @@ static bool split_pair(struct conn *c, const sw__resp_cmd *cmd, const struct cmd
             return false;
         unsigned at = (unsigned)(k.sh - s->shards);
         kkey_free(&k);
-        assert(t->parts < 2 && !t->part[at]);
+        if (t->parts == 2 || t->part[at]) /* one shard after all: the routing had no memory */
+            return false;
         t->hash[t->nkeys++] = k.hash;
         sw__resp_arg args[2] = {cmd->argv[0], *a};
         struct msg *m = msg_new(c, MSG_LOCK, &(sw__resp_cmd){.argc = 2, .argv = args}, d);
