@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs bench/scaling.sh on a machine that has none of our Debian packages
-# (no compiler, no redis): a static stewardd and redis's programs, with every
+# Runs bench/scaling.sh, then bench/multikey.sh, on a machine that has none
+# of our Debian packages (no compiler, no redis): a static stewardd and a
+# static mixload (multikey's mix client), and redis's programs with every
 # library they load and the loader itself, travel in build/carry/.
 #
 # Usage:
@@ -8,14 +9,15 @@
 #                             fills build/carry/ and checks that the carried
 #                             programs load nothing from outside it
 #   bench/device.sh run       there (or here, to test it): bench/scaling.sh
-#                             with the carried programs; the output and the
-#                             raw results go to $OUT when it is set (else
-#                             build/device/)
+#                             and bench/multikey.sh with the carried
+#                             programs; the output and the raw results go to
+#                             $OUT when it is set (else build/device/)
 #   bench/device.sh check     the check of prepare, alone
 # Environment for prepare: DEVICE_STEWARDD=PATH carries that program as
 # stewardd instead of building one (it is not checked for being static).
 # Environment for run: as bench/scaling.sh's (N, NP16, C, THREADS, LEVELS,
-# RUNS).
+# RUNS); MK_SHARDS="1 2 4 8" and MK_N=300000 are multikey.sh's SHARDS and N
+# (MK_SHARDS=none skips it).
 #
 # The carried redis programs run as
 #   build/carry/ld-linux-x86-64.so.2 --library-path build/carry build/carry/redis-server ...
@@ -59,6 +61,17 @@ build_stewardd() {
     cp "$bin" "$CARRY/stewardd"
 }
 
+# multikey.sh's mix client, static too, in build/static-bench (a benchmark
+# target: its own configure, with the benchmarks on).
+build_mixload() {
+    cmake -S "$ROOT" -B "$STATIC-bench" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DCMAKE_EXE_LINKER_FLAGS=-static -DSTEWARD_TESTS=OFF -DSTEWARD_EXAMPLES=OFF \
+        -DSTEWARD_BENCH=ON >/dev/null
+    cmake --build "$STATIC-bench" --target mixload -j"$(nproc)" >/dev/null ||
+        die "cannot build mixload statically (cmake --build $STATIC-bench --target mixload)"
+    cp "$STATIC-bench/bench/mixload" "$CARRY/mixload"
+}
+
 # Copies program PATH (under NAME) and every library ldd lists for it into
 # build/carry/. cp -L: redis-server is a link to redis-check-rdb, and redis
 # picks its mode by the name it runs under.
@@ -75,6 +88,7 @@ prepare() {
     rm -rf "$CARRY"
     mkdir -p "$CARRY/bin"
     build_stewardd
+    build_mixload
     local p path
     for p in "${PROGRAMS[@]}"; do
         path=$(command -v "$p") || die "no $p here: install redis-server and redis-tools (tools/deps.sh bench)"
@@ -112,6 +126,7 @@ check() {
     "$CARRY/$LOADER" --library-path "$CARRY" "$CARRY/redis-server" --version >/dev/null ||
         die "the carried redis-server does not run"
     [ -x "$CARRY/stewardd" ] || die "no carried stewardd"
+    [ -x "$CARRY/mixload" ] || die "no carried mixload"
 }
 
 # The carried awk and grep first in PATH where the machine's are missing or
@@ -135,8 +150,12 @@ run() {
     cat "$CARRY/VERSIONS"
     echo "on: $(uname -sr), $(nproc) CPUs"
     "$ROOT/bench/scaling.sh" "$ROOT/build/device" 2>&1 | tee "$out/scaling.out"
+    if [ "${MK_SHARDS:-}" != none ]; then
+        MIXLOAD=$CARRY/mixload SHARDS=${MK_SHARDS:-1 2 4 8} N=${MK_N:-300000} \
+            "$ROOT/bench/multikey.sh" "$ROOT/build/device" 2>&1 | tee "$out/multikey.out"
+    fi
     if [ "$out" != "$ROOT/build/device" ]; then
-        cp "$ROOT/build/device/bench/results/scaling.txt" "$out/"
+        cp "$ROOT/build/device/bench/results/"*.txt "$out/"
     fi
 }
 

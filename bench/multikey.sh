@@ -16,6 +16,8 @@
 #   SHARDS="1 2 4"   the stewardd shard counts
 #   N=300000         requests per run
 #   RUNS=1           runs per cell and server, alternating; the best counts
+#   MIXLOAD          the mix's client (default BUILD_DIR/bench/mixload, built
+#                    if need be; bench/device.sh carries a static one)
 #
 # Both servers keep nothing on disk. For each cell, one server then the
 # other runs, the first alternating from cell to cell. Raw "name value"
@@ -55,7 +57,7 @@ mk_rps() { # NAME LOAD PIPELINE CLIENTS REQUESTS
         out=$(timeout 300 "$MK_MIXLOAD" "$port" "$n" "$4" "$3" 90 | awk '{ print $2 }') || true
         ;;
     esac
-    awk -v t0="$t0" -v t1="$(mk_ticks "$1")" -v hz="$(getconf CLK_TCK)" -v n="$n" \
+    awk -v t0="$t0" -v t1="$(mk_ticks "$1")" -v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" -v n="$n" \
         'BEGIN { printf "%.2f\n", (t1 - t0) * 1e6 / hz / n }' >"$MK_CPU.$1"
     echo "${out:--}"
 }
@@ -67,7 +69,7 @@ multikey_main() {
     mkdir -p "$(dirname "$results")"
     : >"$results"
     srv_find_stewardd "$build"
-    MK_MIXLOAD=$build/bench/mixload
+    MK_MIXLOAD=${MIXLOAD:-$build/bench/mixload}
     if [ ! -x "$MK_MIXLOAD" ]; then
         cmake --build "$build" --target mixload >/dev/null 2>&1 ||
             srv_die "no $MK_MIXLOAD: build the mixload target in $build"
@@ -91,9 +93,9 @@ multikey_main() {
             for load in mset mget mix; do
                 bench_row "$cell" "$load" "$p" 50 "${N:-300000}"
                 cell=$((cell + 1))
-                # shellcheck disable=SC2059
                 local cr cs
                 cr=$(cat "$MK_CPU.redis") cs=$(cat "$MK_CPU.stewardd")
+                # shellcheck disable=SC2059
                 printf "$f" "$s" "$load" "$p" "$(fmt_k "$BENCH_REDIS")" "$(fmt_k "$BENCH_STEWARDD")" \
                     "$cr" "$cs" "$(fmt_div "$BENCH_STEWARDD" "$BENCH_REDIS")"
                 echo "multikey.s$s.$load.P$p.redis $BENCH_REDIS" >>"$results"
