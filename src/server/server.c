@@ -144,6 +144,15 @@ void srv_close(struct srv *s)
     sw__syncer_stop(&s->syncer);
     for (unsigned i = 0; s->shards && i < s->n; i++) {
         struct srv_shard *sh = &s->shards[i];
+        /* A transaction's last messages (its parts' UNLOCKs) leave its
+         * coordinator after the transaction stopped counting in inflight,
+         * so a shard may have exited before they reached its inbox. Their
+         * transaction is gone: nothing else refers to them. */
+        for (struct msg *m = atomic_exchange(&sh->inbox, NULL), *next; m; m = next) {
+            next = m->next;
+            if (m->kind != MSG_PAUSE) /* a world operation's own, never allocated */
+                msg_free(m);
+        }
         sw__shard_close(
             sh->core); /* a failure was logged, and stopped the server, when it happened */
         if (sh->epfd >= 0)
