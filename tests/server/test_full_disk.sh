@@ -67,21 +67,24 @@ fill() {
 }
 
 sw_server_start "$BIN" --dir "$SW_WORK/data" --appendfsync always --shards 2 || exit 1
+big=$(printf '%0102400d' 0)
+ok "a big key before the disk fills" OK "$(cli set big1 "$big")"
 fill 256
 
-# Writes until the disk refuses them.
-acked=() refused=()
-for i in $(seq 1 400); do
+# Writes until the disk refuses them: 20 refused in a row, so that both
+# shards refuse (each may still have room it set aside before).
+acked=() refused=() streak=0
+for i in $(seq 1 600); do
     r=$(cli set "k$i" "$(value "$i")")
     case "$r" in
-    OK) acked+=("$i") ;;
-    MISCONF*) refused+=("$i"); [ ${#refused[@]} -ge 40 ] && break ;;
+    OK) acked+=("$i") streak=0 ;;
+    MISCONF*) refused+=("$i") streak=$((streak + 1)); [ "$streak" -ge 20 ] && break ;;
     *) ok "set k$i" "OK or MISCONF" "$r"; break ;;
     esac
 done
 echo "full disk: ${#acked[@]} SETs acknowledged, ${#refused[@]} refused"
 ok "some writes acknowledged" yes "$([ ${#acked[@]} -gt 0 ] && echo yes)"
-ok "then refused" yes "$([ ${#refused[@]} -ge 40 ] && echo yes)"
+ok "then refused" yes "$([ "$streak" -ge 20 ] && echo yes)"
 ok "the refusal's words" "MISCONF Errors writing to the AOF file: No space left on device" \
     "$(cli set "k${refused[0]}" "$(value "${refused[0]}")")"
 ok "reads go on" "$(value "${acked[0]}")" "$(cli get "k${acked[0]}")"
@@ -91,7 +94,6 @@ ok "INFO says so" "aof_last_write_status:err" \
 ok "the log says so" 1 "$(grep -c 'no room on disk' "$SW_LOG" | awk '{print ($1 > 0)}')"
 
 # A multi-key write is refused whole: MSET of values no page has room for.
-big=$(printf '%0102400d' 0)
 r=$(cli mset m1 "$big" m2 "$big" m3 "$big" m4 "$big")
 ok "MSET refused" MISCONF "${r%% *}"
 ok "none of its keys" 0 "$(cli exists m1 m2 m3 m4)"
@@ -106,7 +108,18 @@ else
     ok "DEL refused" MISCONF "${r%% *}"
     ok "DEL refused whole" 20 "$(cli exists "${keys[@]}")"
 fi
-ok "DBSIZE" "${#acked[@]}" "$(cli dbsize)"
+# RENAME, COPY and MOVE of big1 are refused whole: with 2 shards, big1 and
+# nb1 or cb1 hash to two (a transaction whose destination's PART finds no
+# room), nb2 and cb2 to one (a unit); MOVE's db 1 either.
+for c in "rename big1 nb1" "rename big1 nb2" "copy big1 cb1" "copy big1 cb2" "move big1 1"; do
+    # shellcheck disable=SC2086 # the command's words
+    r=$(cli $c)
+    ok "$c refused" MISCONF "${r%% *}"
+done
+ok "big1 untouched" 102400 "$(cli strlen big1)"
+ok "no destination written" 0 "$(cli exists nb1 nb2 cb1 cb2)"
+ok "nor in db 1" 0 "$(cli -n 1 exists big1)"
+ok "DBSIZE" $((${#acked[@]} + 1)) "$(cli dbsize)"
 ok "still serving" PONG "$(cli ping)"
 
 # Room again: writes resume by themselves.
@@ -128,7 +141,8 @@ for i in "${acked[@]}" "${refused[@]}"; do
     [ "$(cli get "k$i")" == "$(value "$i")" ] || bad=$((bad + 1))
 done
 ok "every acknowledged key after SIGKILL" 0 "$bad"
-ok "DBSIZE after SIGKILL" $((${#acked[@]} + ${#refused[@]} + 2)) "$(cli dbsize)"
+ok "big1 after SIGKILL" 102400 "$(cli strlen big1)"
+ok "DBSIZE after SIGKILL" $((${#acked[@]} + ${#refused[@]} + 3)) "$(cli dbsize)"
 
 echo "test_full_disk: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
