@@ -59,7 +59,8 @@ void sw__shard_on_gone(sw__shard *s, sw__shard_gone_fn gone, void *ctx);
 /* Whether the shard has a journal. */
 bool sw__shard_durable(const sw__shard *s);
 
-/* sw__table_prefetch on the shard's table: a hint before several gets. */
+/* sw__table_prefetch on the shard's table: a hint before several gets,
+ * on the shard's thread; never fails, changes nothing. */
 void sw__shard_prefetch(const sw__shard *s, uint64_t hash, int step);
 
 /* The key's value and deadline (*expire_ms, 0 for none). SW_OK: *val points

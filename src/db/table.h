@@ -82,7 +82,8 @@ int sw__table_get(const sw__table *t, uint64_t hash, const void *key, size_t kle
  * had time to arrive (after step 0 of the other keys), the entry whose tag
  * matches there. Both only hint the processor: they change nothing and
  * cannot fail, so the lookups that follow overlap their cache misses
- * rather than take them one after another. */
+ * rather than take them one after another. Reads t: the thread that may
+ * read it (as sw__table_get). */
 void sw__table_prefetch(const sw__table *t, uint64_t hash, int step);
 
 /* As sw__table_get, and sets *expire_ms to the entry's expiry (0 for none)

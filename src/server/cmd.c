@@ -171,17 +171,20 @@ void keywalk_init(struct keywalk *w, const struct cmd_def *d, size_t argc, const
                   int db)
 {
     *w = (struct keywalk){.d = d, .argv = argv, .i = (size_t)d->first, .db = db, .dest_db = db};
-    w->end = cmd_keys_end(d, argc);
+    if (d->first > 0) { /* one past the last key argument */
+        size_t end = d->last < 0 ? argc : (size_t)d->last + 1;
+        w->end = end < argc ? end : argc;
+    }
     bool replace;
     if ((d->flags & CMD_DBKEY) && cmd_dest_db(argc, argv, db, &w->dest_db, &replace))
-        w->end = 0;
+        w->n = 2; /* no keys: the command fails on its arguments */
 }
 
 bool keywalk_next(struct keywalk *w, const sw__resp_arg **key, int *db)
 {
     const struct cmd_def *d = w->d;
     if (d->flags & CMD_DBKEY) { /* the source, then the destination */
-        if (w->n == 2 || w->end == 0)
+        if (w->n == 2)
             return false;
         *key = &w->argv[w->n == 0 ? d->first : d->last];
         *db = w->n++ == 0 ? w->db : w->dest_db;

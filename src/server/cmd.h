@@ -47,29 +47,20 @@ struct cmd_def {
     const char *summary;
 };
 
-/* One past the position of a command of d's last key argument (of argc),
- * 0 when it names none: its keys are argv[i] for i = d->first, d->first +
- * d->step, ... below this. */
-static inline size_t cmd_keys_end(const struct cmd_def *d, size_t argc)
-{
-    if (d->first <= 0)
-        return 0;
-    size_t end = d->last < 0 ? argc : (size_t)d->last + 1;
-    return end < argc ? end : argc;
-}
-
 /* The keys a command names, each in its database: argv[first],
- * argv[first + step], ... below cmd_keys_end, in the client's database.
+ * argv[first + step], ... up to argv[last] (last -1: to the end), in the
+ * client's database.
  * A command of CMD_DBKEY names two, argv[first] there and argv[last] in
  * the database its arguments name (cmd_dest_db), and none when they do
  * not parse: it then fails before it looks at a key. For
- * (keywalk_init(&w, ...); keywalk_next(&w, &a, &db);) { ... } */
+ * (keywalk_init(&w, ...); keywalk_next(&w, &a, &db);) { ... }. Reads the
+ * arguments only: any thread. */
 struct keywalk {
     const struct cmd_def *d;
     const sw__resp_arg *argv;
     size_t i, end;
     int db, dest_db;
-    unsigned n; /* CMD_DBKEY: keys given */
+    unsigned n; /* CMD_DBKEY: keys given (2 at once when there are none) */
 };
 void keywalk_init(struct keywalk *w, const struct cmd_def *d, size_t argc, const sw__resp_arg *argv,
                   int db);
@@ -165,7 +156,8 @@ int kv_get(struct kkey *k, const void **val, size_t *vlen, int64_t *expire);
  * returned: k is usable only for SW_OK), until fn returns false. The
  * table lookups of a batch of them are started together first, so that
  * their cache misses overlap (sw__table_prefetch): a command on several
- * keys waits for memory about once per batch, not once per key. */
+ * keys waits for memory about once per batch, not once per key. On x's
+ * thread, as kkey_init. */
 void kv_each(struct exec *x, size_t first, size_t step,
              bool (*fn)(struct exec *x, void *ctx, size_t i, struct kkey *k, int rc), void *ctx);
 

@@ -124,8 +124,8 @@ struct msg *msg_new(struct conn *c, enum msg_kind kind, const sw__resp_cmd *cmd,
 {
     size_t bytes = sizeof(struct msg), locks = 0;
     if (cmd) {
-        /* a part's locks: one per key at most (txn.c) */
-        locks = kind == MSG_LOCK ? cmd->argc : 0;
+        /* a part's locks: one per key at most (txn.c), and argv[0] is none */
+        locks = kind == MSG_LOCK ? cmd->argc - 1 : 0;
         bytes += cmd->argc * sizeof(sw__resp_arg) + locks * sizeof(struct klock *);
         for (size_t i = 0; i < cmd->argc; i++)
             bytes += cmd->argv[i].len;
@@ -442,14 +442,12 @@ static void unit_end(struct srv_shard *me)
     }
     unsigned parts = 0;
     for (unsigned i = 0; i < s->n; i++)
-        parts += srv_may_touch(&s->shards[i]) && sw__shard_unit_writes(s->shards[i].core) > 0;
+        parts += sw__shard_unit_writes(s->shards[i].core) > 0;
     uint64_t txid =
         parts > 1 ? atomic_fetch_add_explicit(&s->next_txid, 1, memory_order_relaxed) : 0;
     unsigned part = 0;
     for (unsigned i = 0; i < s->n; i++) {
         struct srv_shard *sh = &s->shards[i];
-        if (!srv_may_touch(sh))
-            continue;
         sh->unit_tx = NULL;
         int rc = parts > 1 && sw__shard_unit_writes(sh->core) > 0
                      ? sw__shard_unit_end_part(sh->core, txid, parts, part++, &sh->unit_tx)
@@ -461,14 +459,14 @@ static void unit_end(struct srv_shard *me)
         return;
     for (unsigned i = 0; i < s->n; i++) { /* every part on disk: decided */
         struct srv_shard *sh = &s->shards[i];
-        if (srv_may_touch(sh) && sh->unit_tx) {
+        if (sh->unit_tx) {
             sh->dirty = true;
             srv_commit_dirty(sh);
         }
     }
     for (unsigned i = 0; i < s->n; i++) { /* its writes applied already */
         struct srv_shard *sh = &s->shards[i];
-        if (srv_may_touch(sh) && sh->unit_tx) {
+        if (sh->unit_tx) {
             if (sw__shard_tx_decide(sh->core, sh->unit_tx) != SW_OK)
                 srv_log_lost(sh);
             sw__shard_tx_applied(sh->core);
@@ -478,7 +476,7 @@ static void unit_end(struct srv_shard *me)
     }
     for (unsigned i = 0; i < s->n; i++) { /* every decision on disk */
         struct srv_shard *sh = &s->shards[i];
-        if (srv_may_touch(sh) && sh->unit_tx) {
+        if (sh->unit_tx) {
             sw__shard_tx_forget(sh->core, sh->unit_tx);
             sh->unit_tx = NULL;
         }

@@ -170,12 +170,18 @@ void txn_shard_free(struct srv_shard *sh)
     sh->locks = (struct ltab){0};
 }
 
+/* Whether l is held against a part (write: at all; read: exclusively). */
+static bool held_against(const struct klock *l, bool write)
+{
+    return l->excl || (write && l->shared);
+}
+
 bool txn_key_free(struct srv_shard *sh, uint64_t hash, const char *p, size_t len, bool write)
 {
     if (sh->locks.t.n == 0)
         return true;
     struct klock *l = lt_find(&sh->locks, hash, p, len);
-    return !l || !(l->excl || (write && l->shared));
+    return !l || !held_against(l, write);
 }
 
 /* Whether a command with these keys may run on sh now: none of them is
@@ -399,6 +405,15 @@ static bool runs_at_grant(const struct srv *s, const struct txn_kind *k)
     return !k->write || (!s->cfg.dir && k->merge != MERGE_NX && k->merge != MERGE_EXEC);
 }
 
+/* A failed step of part m: its error is its reply (in this thread's
+ * words, for a refusal: kv_refusal). */
+static void part_failed(struct srv_shard *sh, struct msg *m, int rc)
+{
+    struct exec x = {.srv = sh->srv, .self = sh, .out = &m->out};
+    m->rc = rc;
+    reply_status(&x, rc);
+}
+
 /* A write's part, granted: counts the keys that exist (MSETNX's test,
  * DEL's reply) and, on a durable server, logs its writes as its
  * transaction's PART (db/shard.h), to apply them once every part has.
@@ -429,9 +444,8 @@ static void prepare_write(struct srv_shard *sh, struct msg *m)
     }
     if (m->rc == SW_OK && !(k->merge == MERGE_NX && m->found) && sh->srv->cfg.dir)
         m->rc = kv_tx_prepare(sh, m->txid, m->nparts, m->partno, w, n, &m->stx);
-    struct exec x = {.srv = sh->srv, .self = sh, .out = &m->out};
-    if (m->rc != SW_OK) /* a refusal's words are this thread's (kv_refusal) */
-        reply_status(&x, m->rc);
+    if (m->rc != SW_OK)
+        part_failed(sh, m, m->rc);
     else if (k->merge == MERGE_SUM)
         sw__resp_add_int(&m->out, m->found);
     while (built > 0)
@@ -445,21 +459,10 @@ static void prepare_write(struct srv_shard *sh, struct msg *m)
 static void prepare_exec(struct srv_shard *sh, struct msg *m)
 {
     multi_look(sh, m->wkeys, m->nwkeys);
-    m->rc = kv_unit_reserve(sh);
-    m->reserved = m->rc == SW_OK;
-    if (m->rc != SW_OK) { /* a refusal's words are this thread's (kv_refusal) */
-        struct exec x = {.srv = sh->srv, .self = sh, .out = &m->out};
-        reply_status(&x, m->rc);
-    }
-}
-
-/* A failed step of part m: its error is its reply (in this thread's
- * words, for a refusal: kv_refusal). */
-static void part_failed(struct srv_shard *sh, struct msg *m, int rc)
-{
-    struct exec x = {.srv = sh->srv, .self = sh, .out = &m->out};
-    m->rc = rc;
-    reply_status(&x, rc);
+    int rc = kv_unit_reserve(sh);
+    m->reserved = rc == SW_OK;
+    if (rc != SW_OK)
+        part_failed(sh, m, rc);
 }
 
 /* A pair's part, granted: reads its key, copying the value where the
@@ -562,12 +565,6 @@ static void prepare(struct srv_shard *sh, struct msg *m)
         exec_part(sh, m, m->tk->run);
     else
         prepare_write(sh, m);
-}
-
-/* Whether l is held against a part (write: at all; read: exclusively). */
-static bool held_against(const struct klock *l, bool write)
-{
-    return l->excl || (write && l->shared);
 }
 
 /* Takes m's locks and runs its first step, then answers. */
@@ -850,9 +847,9 @@ static void send_part(struct srv_shard *sh, struct txn *t, unsigned i, enum msg_
     route_send(sh, i, m);
 }
 
-/* The status of a pair's first failed part (its locks refused, or its
- * step), or SW_OK. */
-static int pair_failed(struct srv *s, struct txn *t)
+/* The status of t's first failed part (its locks refused, or its step),
+ * or SW_OK. */
+static int parts_rc(struct srv *s, struct txn *t)
 {
     for (unsigned i = 0; i < s->n; i++)
         if (t->part[i] && t->part[i]->rc != SW_OK)
@@ -929,16 +926,27 @@ static void merge_array(struct srv *s, struct txn *t, sw__resp_buf *out)
     }
 }
 
+/* A failed transaction's reply: its first part's error, in the words of
+ * that part's thread (a refusal's, kv_refusal), or else rc's. False, and
+ * nothing written, when neither failed. */
+static bool reply_failure(struct srv *s, struct txn *t, int rc)
+{
+    struct msg *err = part_error(s, t);
+    struct exec x = {.srv = s, .out = &t->slot->out};
+    if (err)
+        sw__resp_add_raw(x.out, sw__resp_buf_data(&err->out), sw__resp_buf_len(&err->out));
+    else if (rc != SW_OK)
+        reply_status(&x, rc);
+    return err || rc != SW_OK;
+}
+
 static void reply(struct srv *s, struct txn *t, int rc)
 {
     sw__resp_buf *out = &t->slot->out;
-    struct msg *err = part_error(s, t);
     struct exec x = {.srv = s, .out = out};
-    if (err) {
-        sw__resp_add_raw(out, sw__resp_buf_data(&err->out), sw__resp_buf_len(&err->out));
-    } else if (rc != SW_OK) {
-        reply_status(&x, rc);
-    } else if (t->k->merge == MERGE_OK) {
+    if (reply_failure(s, t, rc))
+        return;
+    if (t->k->merge == MERGE_OK) {
         reply_ok(&x);
     } else if (t->k->merge == MERGE_NX) {
         sw__resp_add_int(out, 1);
@@ -957,16 +965,9 @@ static void reply(struct srv *s, struct txn *t, int rc)
  * part's where one failed (else the caller wrote it). */
 static void pair_end(struct srv_shard *sh, struct txn *t)
 {
-    struct srv *s = sh->srv;
-    int rc = t->c ? pair_failed(s, t) : SW_OK;
-    if (rc != SW_OK) {
-        struct msg *err = part_error(s, t);
-        struct exec x = {.srv = s, .self = sh, .out = &t->slot->out};
-        if (err) /* in the words of the part's thread (kv_refusal) */
-            sw__resp_add_raw(x.out, sw__resp_buf_data(&err->out), sw__resp_buf_len(&err->out));
-        else
-            reply_status(&x, rc);
-    }
+    int rc = t->c ? parts_rc(sh->srv, t) : SW_OK;
+    if (rc != SW_OK)
+        reply_failure(sh->srv, t, rc);
     send_parts(sh, t, MSG_UNLOCK);
     finish(sh, t);
 }
@@ -1002,7 +1003,7 @@ static void pair_ready(struct srv_shard *sh, struct txn *t)
                      .argc = t->cmd->argc,
                      .argv = t->cmd->argv,
                      .out = out};
-    if (pair_failed(s, t) != SW_OK) {
+    if (parts_rc(s, t) != SW_OK) {
         pair_end(sh, t);
         return;
     }
@@ -1052,7 +1053,7 @@ static void pair_ready(struct srv_shard *sh, struct txn *t)
  * one part: its reply follows from it). */
 static void pair_done(struct srv_shard *sh, struct txn *t)
 {
-    if (t->c && pair_failed(sh->srv, t) == SW_OK)
+    if (t->c && parts_rc(sh->srv, t) == SW_OK)
         pair_written(t);
     pair_end(sh, t);
 }
@@ -1065,14 +1066,11 @@ static void all_ready(struct srv_shard *sh, struct txn *t)
         pair_ready(sh, t);
         return;
     }
-    int rc = SW_OK;
+    int rc = parts_rc(s, t);
     int64_t found = 0;
-    for (unsigned i = 0; i < s->n; i++) {
-        if (t->part[i] && t->part[i]->rc != SW_OK && rc == SW_OK)
-            rc = t->part[i]->rc;
+    for (unsigned i = 0; i < s->n; i++)
         if (t->part[i])
             found += t->part[i]->found;
-    }
     if (t->k->merge == MERGE_EXEC) {
         /* Every key locked, the watched ones too: no write to them can
          * come between this look at the token and the commands. */
@@ -1083,14 +1081,10 @@ static void all_ready(struct srv_shard *sh, struct txn *t)
             send_parts(sh, t, MSG_APPLY);
             return;
         }
-        struct exec x = {.srv = s, .out = &t->slot->out};
-        struct msg *err = part_error(s, t);
         if (dirty)
-            sw__resp_add_null_array(x.out);
-        else if (err)
-            sw__resp_add_raw(x.out, sw__resp_buf_data(&err->out), sw__resp_buf_len(&err->out));
+            sw__resp_add_null_array(&t->slot->out);
         else
-            reply_status(&x, rc);
+            reply_failure(s, t, rc);
         send_parts(sh, t, MSG_UNLOCK);
         finish(sh, t);
         return;
