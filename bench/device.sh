@@ -41,35 +41,30 @@ die() {
     exit 1
 }
 
-# stewardd, linked statically, in build/static (only the server: no tests,
-# examples or benchmarks to build).
-build_stewardd() {
-    if [ -n "${DEVICE_STEWARDD:-}" ]; then
-        cp "$DEVICE_STEWARDD" "$CARRY/stewardd"
-        return 0
-    fi
+# Builds TARGET linked statically in build/static (only that target: no
+# tests or examples configured; the benchmarks are, for mixload), checks
+# that BIN, its program under build/static, loads nothing, and carries it.
+build_static() { # TARGET BIN
     cmake -S "$ROOT" -B "$STATIC" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_EXE_LINKER_FLAGS=-static \
-        -DSTEWARD_TESTS=OFF -DSTEWARD_EXAMPLES=OFF -DSTEWARD_BENCH=OFF >/dev/null
-    cmake --build "$STATIC" --target stewardd -j"$(nproc)" >/dev/null ||
-        die "cannot build stewardd statically (cmake --build $STATIC --target stewardd)"
-    local bin=$STATIC/src/server/stewardd
+        -DSTEWARD_TESTS=OFF -DSTEWARD_EXAMPLES=OFF -DSTEWARD_BENCH=ON >/dev/null
+    cmake --build "$STATIC" --target "$1" -j"$(nproc)" >/dev/null ||
+        die "cannot build $1 statically (cmake --build $STATIC --target $1)"
+    local bin=$STATIC/$2
     file -L "$bin" | grep -Eq 'statically linked|static-pie linked' ||
         die "$bin is not static: $(file -L "$bin")"
     if ldd "$bin" >/dev/null 2>&1 && ! ldd "$bin" 2>&1 | grep -q 'statically linked'; then
         die "ldd lists libraries for $bin: $(ldd "$bin")"
     fi
-    cp "$bin" "$CARRY/stewardd"
+    cp "$bin" "$CARRY/$1"
 }
 
-# multikey.sh's mix client, static too, in build/static-bench (a benchmark
-# target: its own configure, with the benchmarks on).
-build_mixload() {
-    cmake -S "$ROOT" -B "$STATIC-bench" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DCMAKE_EXE_LINKER_FLAGS=-static -DSTEWARD_TESTS=OFF -DSTEWARD_EXAMPLES=OFF \
-        -DSTEWARD_BENCH=ON >/dev/null
-    cmake --build "$STATIC-bench" --target mixload -j"$(nproc)" >/dev/null ||
-        die "cannot build mixload statically (cmake --build $STATIC-bench --target mixload)"
-    cp "$STATIC-bench/bench/mixload" "$CARRY/mixload"
+# The stewardd to carry: DEVICE_STEWARDD, or one built here.
+build_stewardd() {
+    if [ -n "${DEVICE_STEWARDD:-}" ]; then
+        cp "$DEVICE_STEWARDD" "$CARRY/stewardd"
+        return 0
+    fi
+    build_static stewardd src/server/stewardd
 }
 
 # Copies program PATH (under NAME) and every library ldd lists for it into
@@ -88,7 +83,7 @@ prepare() {
     rm -rf "$CARRY"
     mkdir -p "$CARRY/bin"
     build_stewardd
-    build_mixload
+    build_static mixload bench/mixload
     local p path
     for p in "${PROGRAMS[@]}"; do
         path=$(command -v "$p") || die "no $p here: install redis-server and redis-tools (tools/deps.sh bench)"

@@ -169,6 +169,15 @@ EOF
 
 # ---- bench/run.sh: chan ----
 
+# gnuplot commands for a dashed line at y = FLOOR (ns), labelled as the
+# cache-line floor; none when FLOOR is "-" (not measured). The plot after
+# them unsets arrow 1 and label 1.
+floor_line() { # FLOOR
+    [ "$1" = - ] && return 0
+    echo "set arrow 1 from graph 0, first $1 to graph 1, first $1 nohead dt 2 lw 2 lc rgb \"#555555\" front"
+    echo "set label 1 sprintf(\"cache-line floor %.0f ns\", $1) at graph 0.02, first $1 offset 0,0.7 front"
+}
+
 plot_chan() {
     local s=$RES/chan.steward g=$RES/chan.go
     have chan.svg "$s" "$g" || return 0
@@ -189,8 +198,7 @@ plot_chan() {
 set multiplot layout 1,2 title "Channels: steward vs Go\\n$(caption "$s" "$g")"
 set title "Round trip over two unbuffered channels (lower is better)"
 set ylabel "ns per round trip"
-set arrow 1 from graph 0, first $floor to graph 1, first $floor nohead dt 2 lw 2 lc rgb "#555555" front
-set label 1 sprintf("cache-line floor %.0f ns", $floor) at graph 0.02, first $floor offset 0,0.7 front
+$(floor_line "$floor")
 $(bars "$TMP/chan-rt" 2 "%.0f")
 unset arrow 1
 unset label 1
@@ -332,17 +340,12 @@ plot_task() {
         echo "\"a parked task\" $(val "$s" task.parked_bytes) $(val "$g1" task.parked_bytes)" \
             "$(val "$g2" task.parked_bytes)"
     } >"$TMP/task-bytes"
-    local floor_cmds=""
-    if [ "$floor" != - ]; then
-        floor_cmds="set arrow 1 from graph 0, first $floor to graph 1, first $floor nohead dt 2 lw 2 lc rgb '#555555' front
-set label 1 sprintf('cache-line floor %.0f ns', $floor) at graph 0.02, first $floor offset 0,0.7 front"
-    fi
     draw task 1100 820 <<EOF
 set multiplot layout 2,2 title "Tasks vs goroutines\\n$(caption "$s" "$g1" "$g2")"
 set title "Ping-pong over an unbuffered channel, two of each (lower is better)"
 set ylabel "ns per round trip"
 set xlabel "Go (n): goroutines with GOMAXPROCS n"
-$floor_cmds
+$(floor_line "$floor")
 $(bars "$TMP/task-rt" 1 "%.0f")
 unset arrow 1
 unset label 1
@@ -374,6 +377,10 @@ server_files() {
     return 0
 }
 
+# The line types of stewardd's bars, run by run (at most 4 runs are told
+# apart).
+STEWARDD_LTS=(2 7 1 8)
+
 # "stewardd, N shard(s)" of one server.sh results file (older files do
 # not record N: then its tag).
 server_label() { # FILE
@@ -397,7 +404,7 @@ plot_server() {
         echo "bench/plot.sh: server.svg skipped: no $RES/server.txt"
         return 0
     fi
-    local redis_lts=(9 6 9 6) st_lts=(2 7 1 8)
+    local redis_lts=(9 6 9 6)
     for p in 1 16; do
         {
             printf '""'
@@ -418,7 +425,7 @@ plot_server() {
         } >"$TMP/server-P$p"
     done
     for ((k = 0; k < ${#files[@]} && k < 4; k++)); do
-        types+="${redis_lts[k]} ${st_lts[k]} "
+        types+="${redis_lts[k]} ${STEWARDD_LTS[k]} "
         cols=$((cols + 2))
     done
     draw server 1200 560 <<EOF
@@ -442,7 +449,6 @@ plot_server_memory() {
         echo "bench/plot.sh: server-memory.svg skipped: no server results with memory figures"
         return 0
     fi
-    local st_lts=(2 7 1 8)
     {
         printf '"" "redis-server"'
         for f in "${mem[@]}"; do
@@ -459,7 +465,7 @@ plot_server_memory() {
         done
     } >"$TMP/mem"
     for ((f = 0; f < ${#mem[@]} && f < 4; f++)); do
-        types+=" ${st_lts[f]}"
+        types+=" ${STEWARDD_LTS[f]}"
     done
     draw server-memory 760 500 <<EOF
 set title "Memory per key: 16 B keys, 16 B values, loaded by redis-cli --pipe (lower is better)\\n$(caption "${mem[@]}")"

@@ -1573,8 +1573,7 @@ static void run(enum workload work, enum sw_fsync fsync, const char *mode)
         for (unsigned t = 0; t < THREADS; t++)
             for (size_t i = 0; i < g_nops[t]; i++)
                 if (g_ops[t][i].rename)
-                    renames[g_ops[t][i].key == g_tok[t][0] || g_ops[t][i].key == g_tok[t][1] ? 0
-                                                                                             : 1]++;
+                    renames[token_of(t, g_ops[t][i].key)]++; /* pair 0 across, pair 1 on one */
         printf("crash_states: %s, appendfsync %s: %zu RENAMEs across shards, %zu on one shard\n",
                g_work_name[work], mode, renames[0], renames[1]);
     }
