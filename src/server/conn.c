@@ -416,6 +416,11 @@ static void conn_process(struct conn *c)
 
 void conn_resume(struct conn *c)
 {
+    if (c->sh->lent) { /* its input runs on its own thread (server.h) */
+        assert(c->input == CONN_IN_HELD);
+        txn_wait(c, &c->held_cmd, WAIT_TURN);
+        return;
+    }
     conn_process(c);
     if (c->life != CONN_DEAD && c->input != CONN_IN_HELD)
         conn_events(c);

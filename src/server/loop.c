@@ -69,9 +69,17 @@ static void cron(struct srv_shard *sh)
 
 /* ---- the loop ------------------------------------------------------------------ */
 
+/* Whether sh has work for its own thread now, which a lender leaves it:
+ * a compaction under way, messages set aside (a PAUSE among them),
+ * connections to retry, replies for its clients. */
+static bool shard_busy(const struct srv_shard *sh)
+{
+    return sw__shard_compacting(sh->core) || sh->deferred || sh->spinning || sh->flush;
+}
+
 static int turn_timeout(struct srv_shard *sh)
 {
-    if (sw__shard_compacting(sh->core) || sh->deferred || sh->spinning)
+    if (shard_busy(sh))
         return 0;
     if (atomic_load_explicit(&sh->srv->stopping, memory_order_relaxed))
         return 10;
@@ -80,8 +88,9 @@ static int turn_timeout(struct srv_shard *sh)
     return left < 0 ? 0 : (int)left;
 }
 
-/* Waits for events; returns how many. The sleeping flag makes pushers
- * write the eventfd (see server.h). */
+/* Waits for events, with sh let go meanwhile; returns how many. The
+ * sleeping flag makes pushers lend themselves to sh or wake it (see
+ * server.h). */
 static int shard_wait(struct srv_shard *sh, struct epoll_event *ev, int max)
 {
     int timeout = turn_timeout(sh);
@@ -90,9 +99,56 @@ static int shard_wait(struct srv_shard *sh, struct epoll_event *ev, int max)
         if (atomic_load_explicit(&sh->inbox, memory_order_seq_cst))
             timeout = 0;
     }
+    pthread_mutex_unlock(&sh->turn);
     int n = epoll_wait(sh->epfd, ev, max, timeout);
+    pthread_mutex_lock(&sh->turn);
     atomic_store_explicit(&sh->sleeping, 0, memory_order_relaxed);
     return n;
+}
+
+void srv_wake(struct srv_shard *sh)
+{
+    uint64_t one = 1;
+    ssize_t w = write(sh->efd, &one, sizeof one);
+    (void)w; /* EAGAIN: the counter is already non-zero, so it will wake */
+}
+
+/* The most rounds a lender serves: past them, sh's own thread takes over,
+ * and the lender goes back to its own clients. */
+enum { LEND_ROUNDS = 4 };
+
+void srv_lend(struct srv_shard *sh)
+{
+    struct srv *s = sh->srv;
+    if ((s->cfg.dir && s->cfg.fsync == SW_FSYNC_ALWAYS) || pthread_mutex_trylock(&sh->turn) != 0) {
+        srv_wake(sh); /* its holder looks at the inbox before it lets go */
+        return;
+    }
+    const struct srv_shard *was = current;
+    current = sh;
+    sh->lent = true;
+    bool wake = false;
+    for (int round = 0;; round++) {
+        sh->now_ms = kv_now();
+        route_serve_inbox(sh); /* up to a PAUSE */
+        commit(sh);
+        route_send_replies(sh);
+        if (shard_busy(sh) || round + 1 == LEND_ROUNDS) {
+            wake = true;
+            break;
+        }
+        /* Asleep again, as shard_wait leaves it: a push from now on sees
+         * the flag, or the look below sees the push. */
+        atomic_store_explicit(&sh->sleeping, 1, memory_order_seq_cst);
+        if (!atomic_load_explicit(&sh->inbox, memory_order_seq_cst) ||
+            !atomic_exchange_explicit(&sh->sleeping, 0, memory_order_seq_cst))
+            break; /* nothing came, or its pusher answers for it */
+    }
+    sh->lent = false;
+    current = was;
+    pthread_mutex_unlock(&sh->turn);
+    if (wake)
+        srv_wake(sh);
 }
 
 static void shard_stop_clients(struct srv_shard *sh)
@@ -158,6 +214,7 @@ static void *shard_main(void *arg)
     struct epoll_event ev[256];
     bool quiet = false;
     srv_shard_bind(sh);
+    pthread_mutex_lock(&sh->turn);
     sh->now_ms = sh->last_cron_ms = kv_now();
     do {
         int n = shard_wait(sh, ev, 256);
@@ -167,6 +224,7 @@ static void *shard_main(void *arg)
     } while (!shard_may_exit(sh, &quiet));
     commit(sh);
     conn_reap(sh);
+    pthread_mutex_unlock(&sh->turn); /* a lender may still serve a late UNLOCK */
     msg_spare_drain();
     return NULL;
 }
@@ -174,11 +232,8 @@ static void *shard_main(void *arg)
 void srv_stop(struct srv *s)
 {
     atomic_store_explicit(&s->stopping, true, memory_order_release);
-    for (unsigned i = 0; i < s->n; i++) {
-        uint64_t one = 1;
-        ssize_t w = write(s->shards[i].efd, &one, sizeof one);
-        (void)w;
-    }
+    for (unsigned i = 0; i < s->n; i++)
+        srv_wake(&s->shards[i]);
 }
 
 static int shard_setup(struct srv_shard *sh)

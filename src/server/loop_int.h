@@ -64,6 +64,11 @@ void conn_take_reply(struct conn *c, struct msg *m);
 /* c's held command may run now: runs it, and the input behind it. */
 void conn_resume(struct conn *c);
 
+/* ---- loop.c ----------------------------------------------------------------- */
+
+/* Wakes sh's thread (its eventfd). Any thread. */
+void srv_wake(struct srv_shard *sh);
+
 /* ---- route.c ---------------------------------------------------------------- */
 
 /* Appends m to the list head..tail linked by next (a shard's set-aside,

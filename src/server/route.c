@@ -23,17 +23,9 @@ enum {
 
 /* ---- inboxes ------------------------------------------------------------- */
 
-/* Wakes sh, which inbox_push_quiet said may be asleep. */
-static void inbox_wake(struct srv_shard *sh)
-{
-    uint64_t one = 1;
-    ssize_t w = write(sh->efd, &one, sizeof one);
-    (void)w; /* EAGAIN: the counter is already non-zero, so it is awake */
-}
-
 /* Pushes the chain first..last (linked by next) onto sh's inbox; true if
- * sh may be asleep, and the caller must then wake it (inbox_wake). Any
- * thread. */
+ * sh may be asleep, and the caller must then wake it (srv_wake) or serve
+ * it (srv_lend). Any thread. */
 static bool inbox_push_quiet(struct srv_shard *sh, struct msg *first, struct msg *last)
 {
     struct msg *head = atomic_load_explicit(&sh->inbox, memory_order_relaxed);
@@ -46,13 +38,6 @@ static bool inbox_push_quiet(struct srv_shard *sh, struct msg *first, struct msg
                                                     memory_order_relaxed));
     return atomic_load_explicit(&sh->sleeping, memory_order_seq_cst) &&
            atomic_exchange_explicit(&sh->sleeping, 0, memory_order_seq_cst);
-}
-
-/* inbox_push_quiet, and the wake it asks for. */
-static void inbox_push(struct srv_shard *sh, struct msg *first, struct msg *last)
-{
-    if (inbox_push_quiet(sh, first, last))
-        inbox_wake(sh);
 }
 
 /* Takes the whole inbox, in arrival order. */
@@ -272,7 +257,8 @@ static void world_enter(struct srv_shard *me)
         p->kind = MSG_PAUSE;
         /* Relaxed: the push (a seq_cst CAS) publishes it with the message. */
         atomic_store_explicit(&p->pause, PAUSE_SENT, memory_order_relaxed);
-        inbox_push(&s->shards[i], p, p);
+        if (inbox_push_quiet(&s->shards[i], p, p))
+            srv_wake(&s->shards[i]); /* a lender would stop at the PAUSE */
     }
     for (unsigned i = 0; i < s->n; i++)
         if (i != me->index)
@@ -404,7 +390,8 @@ static bool send_exec(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_
     conn_queue_slot(c, m);
     c->away++;
     atomic_fetch_add_explicit(&s->inflight, 1, memory_order_relaxed);
-    inbox_push(&s->shards[home], m, m);
+    if (inbox_push_quiet(&s->shards[home], m, m))
+        srv_lend(&s->shards[home]);
     return true;
 }
 
@@ -677,6 +664,8 @@ void route_serve_inbox(struct srv_shard *sh)
     }
     while (sh->deferred) {
         m = sh->deferred;
+        if (m->kind == MSG_PAUSE && sh->lent)
+            return; /* for its own thread, which srv_lend wakes */
         sh->deferred = m->next;
         if (!sh->deferred)
             sh->deferred_tail = NULL;
@@ -688,9 +677,9 @@ void route_send_replies(struct srv_shard *sh)
 {
     /* A turn that started transactions sends their parts under sched, so
      * that every shard receives every transaction's parts in one order
-     * (txn.c); its other messages go with them. The wake-ups (a write to
-     * an eventfd each) wait until sched is let go: it is held for the
-     * pushes alone. */
+     * (txn.c); its other messages go with them. A shard found asleep is
+     * served here (srv_lend) or woken, once sched is let go: it is held
+     * for the pushes alone. */
     struct srv *s = sh->srv;
     unsigned wake[s->n], nwake = 0;
     if (sh->scheduling)
@@ -707,5 +696,5 @@ void route_send_replies(struct srv_shard *sh)
         sh->scheduling = false;
     }
     for (unsigned i = 0; i < nwake; i++)
-        inbox_wake(&s->shards[wake[i]]);
+        srv_lend(&s->shards[wake[i]]);
 }

@@ -57,6 +57,7 @@ static int shard_open(struct srv *s, unsigned i, unsigned n, sw__shard *core, ch
     sh->index = i;
     sh->core = core;
     sh->epfd = -1;
+    pthread_mutex_init(&sh->turn, NULL);
     sh->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     sh->outq = calloc(n, sizeof *sh->outq);
     sh->outq_tail = calloc(n, sizeof *sh->outq_tail);
@@ -162,6 +163,7 @@ void srv_close(struct srv *s)
         free(sh->outq);
         free(sh->outq_tail);
         free(sh->pauses);
+        pthread_mutex_destroy(&sh->turn);
         txn_shard_free(sh);
         multi_shard_free(sh);
     }

@@ -7,7 +7,8 @@
  * has its own epoll loop, the connections it accepted (all threads wait on
  * one listening socket with EPOLLEXCLUSIVE, so the kernel hands each new
  * connection to one of them) and 1/N of the keys: a Db shard (table and
- * journal, src/db) that only its thread touches. A key's shard is picked
+ * journal, src/db) that only its thread touches (or a thread it is lent
+ * to, below). A key's shard is picked
  * from its hash, as the library's Db does.
  *
  * A command whose keys are all on the connection's own shard runs at once,
@@ -109,6 +110,23 @@
  * inbox once more; a producer that pushed and then sees the flag clears it
  * and writes the shard's eventfd. Both sides use sequentially consistent
  * operations, so one of them always sees the other: no wake-up is lost.
+ *
+ * Lending. A wake-up (an eventfd write, the sleeper's epoll_wait return
+ * and a context switch) costs more than the message it wakes for, and on
+ * fewer cores than shards it is most of a transaction's cost. So a shard
+ * is an owner, as the library's are: whoever holds its `turn` mutex runs
+ * it. Its thread holds it for each turn and lets it go to sleep; a shard
+ * thread whose pushes find a shard asleep takes it (trylock: it never
+ * waits) and serves that inbox itself (srv_lend), as a free owner runs a
+ * call on its caller. A lent shard handles its messages up to a PAUSE,
+ * commits, sends what they produced (lending in turn), writes its
+ * clients' replies and goes back to sleep as its thread would. It never
+ * runs a connection's input (one that may go on waits, WAIT_TURN, for its
+ * own thread, which is woken) nor anything that waits; a shard that needs
+ * its thread (a PAUSE, a waiting connection) is woken instead. No
+ * deadlock: a thread waits only for its own shard's mutex, holding none.
+ * Not with appendfsync always, whose fsync belongs on the shard's own
+ * thread, beside the others'.
  *
  * Files. loop.c is a shard thread and its turn (wait, inbox, commit, flush,
  * cron); conn.c a connection's life (accept, read, parse, answer in order,
@@ -315,6 +333,7 @@ enum conn_wait {
     WAIT_LOCK,  /* a key of held_cmd is locked by a transaction here */
     WAIT_WORLD, /* held_cmd is a world operation and transactions are live */
     WAIT_SCHED, /* held_cmd is a transaction and a world operation is due */
+    WAIT_TURN,  /* held_cmd may run, on the shard's own thread's next turn (srv_lend) */
 };
 
 /* One client connection; its shard thread's only (or the world holder's
@@ -400,6 +419,9 @@ struct srv_shard {
     _Alignas(64) _Atomic(struct msg *) inbox; /* pushed by anyone, taken by this thread */
     _Atomic uint32_t sleeping;                /* this thread may be in epoll_wait */
     int efd;                                  /* eventfd; immutable */
+    /* Held by whoever runs the shard: its thread for a turn, or a shard
+     * thread that found it asleep and serves its inbox itself (srv_lend). */
+    pthread_mutex_t turn;
 
     /* This thread's only (or its pauser's while paused). */
     _Alignas(64) struct srv *srv;
@@ -422,6 +444,7 @@ struct srv_shard {
     int refusing;       /* errno of the latest write refused for want of disk
                            space, 0 once one is logged again (kv.c) */
     bool world_held;    /* this shard holds the world (route.c) */
+    bool lent;          /* another shard's thread runs it (srv_lend) */
     /* Transactions (txn.c): the key locks, the parts waiting for theirs
      * (in arrival order), the EXECs waiting for a locked key, and the
      * connections waiting (enum conn_wait). */
@@ -430,8 +453,9 @@ struct srv_shard {
     struct msg *pending, *pending_tail;
     struct msg *parked, *parked_tail;
     struct conn *waiting;
-    unsigned spinning; /* of which WAIT_WORLD or WAIT_SCHED: retried every turn */
-    bool scheduling;   /* this turn started transactions: its messages leave under sched */
+    unsigned spinning;                  /* of which not WAIT_LOCK: retried every turn */
+    uint64_t lock_scans, lock_arrivals; /* txn.c's stamps on this shard's key locks */
+    bool scheduling; /* this turn started transactions: its messages leave under sched */
     struct msg *delayed, *delayed_tail; /* the test seam's parts, in arrival order */
     sw__shard_tx *unit_tx;              /* a world operation's unit: this shard's part (route.c) */
     int64_t now_ms;                     /* the turn's clock */
@@ -513,6 +537,12 @@ bool srv_may_touch(const struct srv_shard *sh);
 /* Makes the calling thread sh's thread (shard_main, and a test or fuzz
  * harness that runs commands on a shard by hand). */
 void srv_shard_bind(const struct srv_shard *sh);
+
+/* sh may be asleep and has messages (inbox_push_quiet said so): serves
+ * them on this thread, as sh's own thread would at a turn, if sh is free
+ * and that is safe; else wakes sh. Thread safety: a shard thread in its
+ * turn, holding nothing but its own shard (and shards it lends itself to). */
+void srv_lend(struct srv_shard *sh);
 
 /* ---- opening (server.c) ----------------------------------------------------- */
 

@@ -306,7 +306,7 @@ void txn_retry(struct srv_shard *sh)
     if (sh->delayed)
         undelay(sh);
     if (sh->spinning)
-        resume(sh, 1u << WAIT_WORLD | 1u << WAIT_SCHED);
+        resume(sh, 1u << WAIT_WORLD | 1u << WAIT_SCHED | 1u << WAIT_TURN);
 }
 
 bool txn_world_may_start(struct conn *c, const sw__resp_cmd *cmd)
@@ -588,8 +588,7 @@ static void take(struct srv_shard *sh, struct msg *m)
  * deadlock. */
 static void grant(struct srv_shard *sh)
 {
-    static _Thread_local uint64_t scans;
-    uint64_t scan = ++scans;
+    uint64_t scan = ++sh->lock_scans;
     struct msg **pp = &sh->pending, *last = NULL;
     while (*pp) {
         struct msg *m = *pp;
@@ -708,8 +707,7 @@ static bool lock_key(void *ctx, struct kkey *k)
  * came before it. */
 static void enqueue(struct srv_shard *sh, struct msg *m)
 {
-    static _Thread_local uint64_t arrivals;
-    struct locking x = {.sh = sh, .m = m, .stamp = ++arrivals};
+    struct locking x = {.sh = sh, .m = m, .stamp = ++sh->lock_arrivals};
     if (m->tk->merge == MERGE_EXEC)
         each_key(sh, m, count_key, &x);
     else

@@ -587,9 +587,9 @@ cli SET short v PX 200 >/dev/null
 sleep 0.4
 ok "expired key is gone from KEYS" "" "$(cli KEYS 'short*' | grep short)"
 cli -n 9 FLUSHDB >/dev/null
-cli -n 9 PSETEX s1 200 v >/dev/null
-cli -n 9 PSETEX s2 200 v >/dev/null
-cli -n 9 PSETEX s3 200 v >/dev/null
+cli -n 9 PSETEX s1 1000 v >/dev/null
+cli -n 9 PSETEX s2 1000 v >/dev/null
+cli -n 9 PSETEX s3 1000 v >/dev/null
 t "(integer) 3" -n 9 DBSIZE
 sleep 2
 t "(integer) 0" -n 9 DBSIZE

@@ -301,6 +301,35 @@ class Base(unittest.TestCase):
     def tearDown(self):
         self.r.close()
 
+    def run_threads(self, fns, timeout=240, beside=()):
+        """Runs each fn(i) in a thread to its end, and each of beside(i,
+        done) in a thread until then (it returns once done is set); returns
+        the exceptions of all of them, as text."""
+        errors = []
+        done = threading.Event()
+
+        def guard(fn, *args):
+            try:
+                fn(*args)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append("thread %d: %r" % (args[0], e))
+
+        def start(target, args):
+            th = threading.Thread(target=target, args=args)
+            th.start()
+            return th
+
+        others = [start(guard, (fn, len(fns) + i, done)) for i, fn in enumerate(beside)]
+        threads = [start(guard, (fn, i)) for i, fn in enumerate(fns)]
+        for th in threads:
+            th.join(timeout)
+        done.set()
+        for th in others:
+            th.join(60)
+        stuck = [th for th in threads + others if th.is_alive()]
+        self.assertFalse(stuck, "threads stuck: a deadlock?")
+        return errors
+
     def assertError(self, text, fn, *args, **kw):
         """fn(*args) fails with exactly this error text (redis-py drops the
         leading "ERR ")."""
@@ -959,6 +988,52 @@ class TestConcurrency(Base):
         self.assertTrue(SRV.client(socket_timeout=10).ping())
 
 
+    def test_counts_exact_beside_transactions_and_world(self):
+        """INCRs on keys that MGETs across shards keep locking (an INCR then
+        waits for the unlock, which a shard may receive while another
+        shard's thread serves it, server.h's lending), beside DBSIZE and
+        KEYS (world operations, whose PAUSE a lent shard leaves to its own
+        thread): every INCR is counted exactly once, each reply one more
+        than its connection's last on that key, and every MGET sees
+        counts that only grow."""
+        keys = ["lend:%d" % i for i in range(12)]
+        writers, rounds = 8, 600
+        errors = []
+
+        def writer(t):
+            c = SRV.client(socket_timeout=60)
+            last = {}
+            for n in range(rounds):
+                k = keys[(t + n) % len(keys)]
+                v = c.incr(k)
+                if v <= last.get(k, 0):
+                    errors.append("t%d: INCR %s = %d after %d" % (t, k, v, last[k]))
+                last[k] = v
+            c.close()
+
+        def reader(t, done):
+            c = SRV.client(socket_timeout=60)
+            seen = [0] * len(keys)
+            while not done.is_set():
+                got = [int(v or 0) for v in c.mget(keys)]
+                if any(g < s for g, s in zip(got, seen)):
+                    errors.append("r%d: MGET went back: %r after %r" % (t, got, seen))
+                    break
+                seen = got
+            c.close()
+
+        def world(t, done):
+            c = SRV.client(socket_timeout=60)
+            while not done.is_set():
+                c.dbsize()
+                c.keys("lend:*")
+            c.close()
+
+        errors += self.run_threads([writer] * writers, timeout=60, beside=[reader] * 3 + [world] * 2)
+        self.assertEqual([], errors[:10])
+        self.assertEqual(writers * rounds, sum(int(v) for v in self.r.mget(keys)))
+
+
 class DelayedShards(Base):
     """A class's own server, --shards SHARDS, whose odd shards wait 300 us
     before each step of a transaction's part (a test seam,
@@ -985,35 +1060,6 @@ class DelayedShards(Base):
 
     def client(self, **kw):
         return self.SRV.client(socket_timeout=60, **kw)
-
-    def run_threads(self, fns, timeout=240, beside=()):
-        """Runs each fn(i) in a thread to its end, and each of beside(i,
-        done) in a thread until then (it returns once done is set); returns
-        the exceptions of all of them, as text."""
-        errors = []
-        done = threading.Event()
-
-        def guard(fn, *args):
-            try:
-                fn(*args)
-            except Exception as e:  # noqa: BLE001 - reported below
-                errors.append("thread %d: %r" % (args[0], e))
-
-        def start(target, args):
-            th = threading.Thread(target=target, args=args)
-            th.start()
-            return th
-
-        others = [start(guard, (fn, len(fns) + i, done)) for i, fn in enumerate(beside)]
-        threads = [start(guard, (fn, i)) for i, fn in enumerate(fns)]
-        for th in threads:
-            th.join(timeout)
-        done.set()
-        for th in others:
-            th.join(60)
-        stuck = [th for th in threads + others if th.is_alive()]
-        self.assertFalse(stuck, "threads stuck: a deadlock?")
-        return errors
 
 
 class TestTransactions(DelayedShards):
