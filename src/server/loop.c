@@ -224,7 +224,9 @@ static void *shard_main(void *arg)
     } while (!shard_may_exit(sh, &quiet));
     commit(sh);
     conn_reap(sh);
-    pthread_mutex_unlock(&sh->turn); /* a lender may still serve a late UNLOCK */
+    /* `sleeping` is 0 from here on: no pusher lends itself to sh or wakes
+     * it, and a late UNLOCK stays in the inbox for srv_close. */
+    pthread_mutex_unlock(&sh->turn);
     msg_spare_drain();
     return NULL;
 }

@@ -126,7 +126,8 @@
  * its thread (a PAUSE, a waiting connection) is woken instead. No
  * deadlock: a thread waits only for its own shard's mutex, holding none.
  * Not with appendfsync always, whose fsync belongs on the shard's own
- * thread, beside the others'.
+ * thread, beside the others'. verify/lend.pml checks that no message is
+ * left unhandled and no two threads run a shard at once.
  *
  * Files. loop.c is a shard thread and its turn (wait, inbox, commit, flush,
  * cron); conn.c a connection's life (accept, read, parse, answer in order,
