@@ -108,6 +108,7 @@ static int shard_wait(struct srv_shard *sh, struct epoll_event *ev, int max)
 
 void srv_wake(struct srv_shard *sh)
 {
+    atomic_fetch_add_explicit(&sh->st_wakeups, 1, memory_order_relaxed);
     uint64_t one = 1;
     ssize_t w = write(sh->efd, &one, sizeof one);
     (void)w; /* EAGAIN: the counter is already non-zero, so it will wake */
@@ -129,6 +130,7 @@ void srv_lend(struct srv_shard *sh)
     sh->lent = true;
     bool wake = false;
     for (int round = 0;; round++) {
+        atomic_fetch_add_explicit(&sh->st_lent_turns, 1, memory_order_relaxed);
         sh->now_ms = kv_now();
         route_serve_inbox(sh); /* up to a PAUSE */
         commit(sh);

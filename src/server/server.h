@@ -470,6 +470,9 @@ struct srv_shard {
     /* Statistics (this thread writes; INFO reads them relaxed). */
     _Atomic uint64_t st_cmds, st_conns, st_rejected, st_expired, st_hits, st_misses;
     _Atomic uint64_t st_in_bytes, st_out_bytes;
+    /* Turns of this shard another shard's thread served (srv_lend), and
+     * wake-ups written to its eventfd (any thread writes these). */
+    _Atomic uint64_t st_lent_turns, st_wakeups;
     _Atomic int st_refusing; /* refusing, for INFO */
 };
 

@@ -451,6 +451,25 @@ class TestInfo(Base):
                 self.assertNotIn(self.FIELDS[o][0], info, "INFO %s has %s's fields" % (section, o))
         self.assertEqual({"keys": 1, "expires": 0, "avg_ttl": 0}, self.r.info("keyspace")["db0"])
 
+    @needs_steward
+    def test_lending_counts(self):
+        """A command across shards reaches each other shard through a lent
+        turn or a wake-up (docs/server.md), which INFO counts (with one
+        shard, nothing is sent); CONFIG RESETSTAT zeroes the counts."""
+        keys = ["lc:%d" % j for j in range(16)]  # on every shard of 2 or 4
+        before = self.r.info("stats")
+        for i in range(100):
+            self.r.mset({k: i for k in keys})
+        after = self.r.info("stats")
+        moved = sum(after[f] - before[f] for f in ("shard_lent_turns", "shard_wakeups"))
+        if int(SHARDS) > 1:
+            self.assertGreaterEqual(moved, 100)
+        else:
+            self.assertEqual(0, moved)
+        self.r.config_resetstat()
+        now = self.r.info("stats")
+        self.assertLess(now["shard_lent_turns"] + now["shard_wakeups"], 20)  # INFO's own pause
+
     def test_server_values(self):
         info = self.r.info("server")
         self.assertEqual(SRV.proc.pid, info["process_id"])
