@@ -216,6 +216,7 @@ static void *shard_main(void *arg)
     struct epoll_event ev[256];
     bool quiet = false;
     srv_shard_bind(sh);
+    msg_home(sh);
     pthread_mutex_lock(&sh->turn);
     sh->now_ms = sh->last_cron_ms = kv_now();
     do {

@@ -93,6 +93,14 @@ void msg_free(struct msg *m);
  * when a thread that handled messages is done with them. */
 void msg_spare_drain(void);
 
+/* Makes sh the calling thread's own shard: the messages of sh it frees it
+ * keeps for its msg_new; another shard's go back to that shard. */
+void msg_home(const struct srv_shard *sh);
+
+/* Frees the messages other threads gave back to sh. After every shard
+ * thread has ended. */
+void msg_back_free(struct srv_shard *sh);
+
 /* Runs one command of c here, on its keys' shard or as a world operation.
  * Returns false when c must stop parsing for now (the command is held, or
  * c is closing). */

@@ -63,24 +63,34 @@ static void defer(struct srv_shard *sh, struct msg *m)
 
 /* ---- messages ------------------------------------------------------------- */
 
-/* Spare messages. A message is mostly freed by another shard than the one
- * that made it (a transaction's parts end where they ran), and with
- * glibc's allocator such a free contends for the maker's arena lock. So
- * each thread keeps the messages it frees, up to MSG_SPARE of each size
- * class (MSG_CLASS_MIN bytes doubled), reply buffer and all, for its next
- * msg_new: while shards trade messages both ways, none of it reaches the
- * allocator. That is at most about 6.5 MB a thread (1024 of each class,
- * with a reply buffer of up to 1 KiB each). msg_spare_drain gives a
- * thread's back as it ends. */
-#define MSG_CLASSES 3
+/* Spare messages. A message is mostly freed by another thread than the
+ * one that made it (a transaction's parts end where they ran), and with
+ * glibc's allocator such a free contends for the maker's arena lock, while
+ * the maker, short of messages, allocates more. So every message goes
+ * back to its maker, reply buffer and all: a thread keeps those of its own
+ * shard it frees, up to MSG_SPARE of each size class (MSG_CLASS_MIN bytes
+ * doubled), and pushes another shard's onto that shard's msg_back (one
+ * CAS), which the maker takes whole when its own run out. In steady
+ * traffic no message reaches the allocator. msg_spare_drain gives a
+ * thread's own back as it ends, and srv_close what is left in msg_back. */
+#define MSG_CLASSES SRV_MSG_CLASSES
 #define MSG_CLASS_MIN 512
 #define MSG_SPARE 1024
 #define MSG_KEEP_OUT 1024 /* the largest reply buffer kept with a spare */
 
 static _Thread_local struct msg_spares {
     struct msg *head;
-    unsigned n;
+    unsigned n; /* freed here since the list was last taken from msg_back */
 } spares[MSG_CLASSES];
+
+/* The shard this thread runs (msg_home), whose messages it keeps; NULL on
+ * a thread that runs none (a test's), which keeps every message it frees. */
+static _Thread_local const struct srv_shard *msg_own;
+
+void msg_home(const struct srv_shard *sh)
+{
+    msg_own = sh;
+}
 
 /* The size class of a message of `bytes`, or MSG_CLASSES for none. */
 static unsigned msg_class(size_t bytes)
@@ -91,17 +101,30 @@ static unsigned msg_class(size_t bytes)
     return k;
 }
 
+/* Frees the chain m (linked by next), reply buffers too. */
+static void msg_chain_free(struct msg *m)
+{
+    while (m) {
+        struct msg *next = m->next;
+        sw__resp_buf_free(&m->out);
+        free(m);
+        m = next;
+    }
+}
+
 void msg_spare_drain(void)
 {
     for (unsigned k = 0; k < MSG_CLASSES; k++) {
-        while (spares[k].head) {
-            struct msg *m = spares[k].head;
-            spares[k].head = m->next;
-            sw__resp_buf_free(&m->out);
-            free(m);
-        }
+        msg_chain_free(spares[k].head);
+        spares[k].head = NULL;
         spares[k].n = 0;
     }
+}
+
+void msg_back_free(struct srv_shard *sh)
+{
+    for (unsigned k = 0; k < MSG_CLASSES; k++)
+        msg_chain_free(atomic_exchange_explicit(&sh->msg_back[k], NULL, memory_order_acquire));
 }
 
 struct msg *msg_new(struct conn *c, enum msg_kind kind, const sw__resp_cmd *cmd,
@@ -116,11 +139,20 @@ struct msg *msg_new(struct conn *c, enum msg_kind kind, const sw__resp_cmd *cmd,
             bytes += cmd->argv[i].len;
     }
     unsigned k = msg_class(bytes);
-    struct msg *m = k < MSG_CLASSES ? spares[k].head : NULL;
+    struct msg *m = NULL;
+    if (k < MSG_CLASSES) {
+        if (!spares[k].head) { /* acquire: pairs with msg_free's push */
+            spares[k].head =
+                atomic_exchange_explicit(&c->sh->msg_back[k], NULL, memory_order_acquire);
+            spares[k].n = 0;
+        }
+        m = spares[k].head;
+    }
     sw__resp_buf out = {0};
     if (m) {
         spares[k].head = m->next;
-        spares[k].n--;
+        if (spares[k].n)
+            spares[k].n--;
         out = m->out;
     } else if (!(m = malloc(k < MSG_CLASSES ? (size_t)MSG_CLASS_MIN << k : bytes))) {
         return NULL;
@@ -159,14 +191,24 @@ void msg_free(struct msg *m)
     free(m->wkeys);
     free(m->val);
     unsigned k = m->size_class;
-    if (k < MSG_CLASSES && spares[k].n < MSG_SPARE) {
+    bool mine = !msg_own || m->from == msg_own;
+    if (k < MSG_CLASSES && (!mine || spares[k].n < MSG_SPARE)) {
         if (m->out.cap > MSG_KEEP_OUT || m->out.status != SW_OK) {
             sw__resp_buf_free(&m->out);
             sw__resp_buf_init(&m->out, 2); /* its failure does not stick */
         }
-        m->next = spares[k].head;
-        spares[k].head = m;
-        spares[k].n++;
+        if (mine) {
+            m->next = spares[k].head;
+            spares[k].head = m;
+            spares[k].n++;
+            return;
+        }
+        _Atomic(struct msg *) *back = &m->from->msg_back[k];
+        struct msg *head = atomic_load_explicit(back, memory_order_relaxed);
+        do /* release: the message's fields go with it */
+            m->next = head;
+        while (!atomic_compare_exchange_weak_explicit(back, &head, m, memory_order_release,
+                                                      memory_order_relaxed));
         return;
     }
     sw__resp_buf_free(&m->out);

@@ -163,6 +163,7 @@ void srv_close(struct srv *s)
         free(sh->outq);
         free(sh->outq_tail);
         free(sh->pauses);
+        msg_back_free(sh);
         pthread_mutex_destroy(&sh->turn);
         txn_shard_free(sh);
         multi_shard_free(sh);

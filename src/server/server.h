@@ -157,7 +157,8 @@
  * SET's GET option, CLIENT SETINFO after 7.2), so it says what stewardd
  * serves, never more; steward_version says which stewardd it is. */
 #define SRV_REDIS_VERSION "7.0.15"
-#define SRV_DBS 16 /* SELECT 0 .. 15 */
+#define SRV_DBS 16        /* SELECT 0 .. 15 */
+#define SRV_MSG_CLASSES 3 /* the size classes of spare messages (route.c) */
 
 /* ---- configuration -------------------------------------------------------- */
 
@@ -423,6 +424,9 @@ struct srv_shard {
     /* Held by whoever runs the shard: its thread for a turn, or a shard
      * thread that found it asleep and serves its inbox itself (srv_lend). */
     pthread_mutex_t turn;
+    /* Messages this shard made, freed by other threads, per size class:
+     * pushed by anyone, taken by whoever runs the shard (route.c). */
+    _Atomic(struct msg *) msg_back[SRV_MSG_CLASSES];
 
     /* This thread's only (or its pauser's while paused). */
     _Alignas(64) struct srv *srv;
