@@ -88,17 +88,24 @@ static int turn_timeout(struct srv_shard *sh)
     return left < 0 ? 0 : (int)left;
 }
 
+/* sh's side of the wake-up handshake (server.h): marks sh asleep, then
+ * says whether its inbox has messages after all. Sequentially consistent,
+ * against a pusher's push and then its look at the flag: one of the two
+ * sees the other. By whoever holds sh, about to let it go. */
+static bool fall_asleep(struct srv_shard *sh)
+{
+    atomic_store_explicit(&sh->sleeping, 1, memory_order_seq_cst);
+    return atomic_load_explicit(&sh->inbox, memory_order_seq_cst) != NULL;
+}
+
 /* Waits for events, with sh let go meanwhile; returns how many. The
  * sleeping flag makes pushers lend themselves to sh or wake it (see
  * server.h). */
 static int shard_wait(struct srv_shard *sh, struct epoll_event *ev, int max)
 {
     int timeout = turn_timeout(sh);
-    if (timeout > 0) {
-        atomic_store_explicit(&sh->sleeping, 1, memory_order_seq_cst);
-        if (atomic_load_explicit(&sh->inbox, memory_order_seq_cst))
-            timeout = 0;
-    }
+    if (timeout > 0 && fall_asleep(sh))
+        timeout = 0;
     pthread_mutex_unlock(&sh->turn);
     int n = epoll_wait(sh->epfd, ev, max, timeout);
     pthread_mutex_lock(&sh->turn);
@@ -139,12 +146,11 @@ void srv_lend(struct srv_shard *sh)
             wake = true;
             break;
         }
-        /* Asleep again, as shard_wait leaves it: a push from now on sees
-         * the flag, or the look below sees the push. */
-        atomic_store_explicit(&sh->sleeping, 1, memory_order_seq_cst);
-        if (!atomic_load_explicit(&sh->inbox, memory_order_seq_cst) ||
-            !atomic_exchange_explicit(&sh->sleeping, 0, memory_order_seq_cst))
-            break; /* nothing came, or its pusher answers for it */
+        /* Asleep again, as shard_wait leaves it; a message that came
+         * meanwhile is this lender's to serve, unless its pusher took the
+         * flag first and answers for it. */
+        if (!fall_asleep(sh) || !atomic_exchange_explicit(&sh->sleeping, 0, memory_order_seq_cst))
+            break;
     }
     sh->lent = false;
     current = was;

@@ -1035,13 +1035,13 @@ static void pair_ready(struct srv_shard *sh, struct txn *t)
         if (fn == cmd_copy) { /* its DONE ends it (pair_done) */
             send_part(sh, t, t->src, MSG_UNLOCK);
             send_part(sh, t, t->dst, MSG_APPLY);
-        } else if (!s->cfg.dir) { /* the source has nothing to prepare: its delete waits */
-            t->phase = 1;
-            send_part(sh, t, t->dst, MSG_PREPARE);
-        } else {
-            t->phase = 1;
-            send_parts(sh, t, MSG_PREPARE);
+            return;
         }
+        t->phase = 1;
+        if (s->cfg.dir)
+            send_parts(sh, t, MSG_PREPARE);
+        else /* the source has nothing to prepare: its delete waits */
+            send_part(sh, t, t->dst, MSG_PREPARE);
         return;
     }
     pair_end(sh, t);
@@ -1375,9 +1375,10 @@ bool txn_start(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
         return false;
     struct msg *slot;
     bool pair = k->merge == MERGE_PAIR;
-    struct txn *t = txn_new(c, k, pair ? 2 : (cmd->argc - 1) / k->step, &slot);
+    size_t nkeys = pair ? 2 : (cmd->argc - 1) / k->step;
+    struct txn *t = txn_new(c, k, nkeys, &slot);
     if (t && !pair)
-        t->nkeys = (cmd->argc - 1) / k->step; /* split_pair counts its own */
+        t->nkeys = nkeys; /* split_pair counts its own */
     if (!t || !slot || !(pair ? split_pair(c, cmd, d, t) : split(c, cmd, d, t)))
         return abandon(c, t, slot);
     return launch(c, t, slot);
