@@ -11,6 +11,17 @@
 
 #include "server/server.h"
 
+/* The hashes of a command's keys, as the dispatcher found them: hash[i]
+ * is the hash of argv[i]'s key in database db, 0 where not known (not a
+ * key, or in another database). A memo, used only while argv and db are
+ * still those it was made for: a copy of an exec given other arguments or
+ * another database hashes its keys again. */
+struct keyhash {
+    const sw__resp_arg *argv;
+    int db;
+    const uint64_t *hash; /* NULL: none known */
+};
+
 struct exec {
     struct srv *srv;
     struct srv_shard *self; /* the thread running the command */
@@ -20,6 +31,7 @@ struct exec {
     size_t argc;
     const sw__resp_arg *argv;
     sw__resp_buf *out;
+    struct keyhash kh; /* argv's key hashes, where known */
 };
 
 typedef void (*cmd_fn)(struct exec *x);
@@ -136,9 +148,13 @@ struct kkey {
  * kkey_free. */
 int kkey_build(struct srv *s, int db, const sw__resp_arg *a, struct kkey *k);
 
-/* kkey_build in x's database for a key x may touch: SW_EINVAL (a bug in
- * the routing) if it is on another shard outside a world operation. */
-int kkey_init(struct exec *x, struct kkey *k, const sw__resp_arg *a);
+/* kkey_build with the key's hash, where known (0: not; it is computed). */
+int kkey_build_hashed(struct srv *s, int db, const sw__resp_arg *a, uint64_t hash, struct kkey *k);
+
+/* kkey_build for argument i of x in x's database, with its hash from x->kh
+ * where known, for a key x may touch: SW_EINVAL (a bug in the routing) if
+ * it is on another shard outside a world operation. */
+int kkey_init(struct exec *x, struct kkey *k, size_t i);
 void kkey_free(struct kkey *k);
 
 /* kkey_init for argument i of x; on failure replies the error and returns

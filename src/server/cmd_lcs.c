@@ -47,7 +47,7 @@ static bool lcs_options(struct exec *x, struct lcs_opts *o)
 static int value_copy(struct exec *x, size_t i, char **out, size_t *len)
 {
     struct kkey k;
-    int rc = kkey_init(x, &k, &x->argv[i]);
+    int rc = kkey_init(x, &k, i);
     if (rc != SW_OK)
         return rc;
     const void *v = "";

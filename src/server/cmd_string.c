@@ -301,7 +301,7 @@ void cmd_msetnx(struct exec *x)
         const void *v;
         size_t n;
         int64_t e;
-        if (kkey_init(x, &k, &x->argv[i]) != SW_OK) {
+        if (kkey_init(x, &k, i) != SW_OK) {
             reply_status(x, SW_ENOMEM);
             return;
         }

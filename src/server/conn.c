@@ -123,7 +123,7 @@ sw__resp_buf *conn_reply_to(struct conn *c, struct msg **slot)
         c->out.proto = c->proto;
         return &c->out;
     }
-    *slot = msg_new(c, MSG_SLOT, NULL, NULL);
+    *slot = msg_new(c, MSG_SLOT, NULL, NULL, NULL);
     if (!*slot)
         return NULL;
     conn_queue_slot(c, *slot);

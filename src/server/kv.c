@@ -19,7 +19,7 @@ int64_t kv_now(void)
     return sw__wall_ms();
 }
 
-int kkey_build(struct srv *s, int db, const sw__resp_arg *a, struct kkey *k)
+int kkey_build_hashed(struct srv *s, int db, const sw__resp_arg *a, uint64_t hash, struct kkey *k)
 {
     k->heap = NULL;
     k->db = db;
@@ -33,14 +33,21 @@ int kkey_build(struct srv *s, int db, const sw__resp_arg *a, struct kkey *k)
     }
     k->p[0] = (char)db;
     memcpy(k->p + 1, a->ptr, a->len);
-    k->hash = sw__hash(k->p, k->len);
+    k->hash = hash ? hash : sw__hash(k->p, k->len);
     k->sh = &s->shards[srv_shard_of(s, k->hash)];
     return SW_OK;
 }
 
-int kkey_init(struct exec *x, struct kkey *k, const sw__resp_arg *a)
+int kkey_build(struct srv *s, int db, const sw__resp_arg *a, struct kkey *k)
 {
-    int rc = kkey_build(x->srv, x->db, a, k);
+    return kkey_build_hashed(s, db, a, 0, k);
+}
+
+int kkey_init(struct exec *x, struct kkey *k, size_t i)
+{
+    const struct keyhash *kh = &x->kh;
+    uint64_t hash = kh->hash && kh->argv == x->argv && kh->db == x->db ? kh->hash[i] : 0;
+    int rc = kkey_build_hashed(x->srv, x->db, &x->argv[i], hash, k);
     if (rc == SW_OK && k->sh != x->self && !x->world) {
         /* Only a world operation may touch another shard's keys; the
          * dispatcher never sends a command elsewhere, so this is a bug. */
@@ -52,7 +59,7 @@ int kkey_init(struct exec *x, struct kkey *k, const sw__resp_arg *a)
 
 bool key_arg(struct exec *x, size_t i, struct kkey *k)
 {
-    int rc = kkey_init(x, k, &x->argv[i]);
+    int rc = kkey_init(x, k, i);
     if (rc != SW_OK) {
         reply_status(x, rc);
         return false;
@@ -108,7 +115,7 @@ void kv_each(struct exec *x, size_t first, size_t step,
     for (size_t i = first; i < x->argc;) {
         size_t n = 0;
         for (size_t a = i; a < x->argc && n < KV_BATCH; a += step, n++)
-            if ((rc[n] = kkey_init(x, &k[n], &x->argv[a])) == SW_OK)
+            if ((rc[n] = kkey_init(x, &k[n], a)) == SW_OK)
                 sw__shard_prefetch(k[n].sh->core, k[n].hash, 0);
         for (size_t j = 0; j < n; j++) /* the groups have arrived meanwhile */
             if (rc[j] == SW_OK)
@@ -207,7 +214,7 @@ int kv_room_args(struct exec *x, size_t first, size_t step)
         return SW_OK;
     for (size_t i = first; i < x->argc; i += step) {
         struct kkey k;
-        int rc = kkey_init(x, &k, &x->argv[i]);
+        int rc = kkey_init(x, &k, i);
         if (rc != SW_OK) {
             kv_room_drop(x->srv);
             return rc;

@@ -83,10 +83,12 @@ static inline void msg_append(struct msg **head, struct msg **tail, struct msg *
     *tail = m;
 }
 
-/* A message of c (an EXEC with cmd's arguments copied, or a reply slot). NULL
- * when out of memory. Freed by msg_free. */
+/* A message of c (an EXEC with cmd's arguments copied, or a reply slot),
+ * with the hashes of cmd's keys in c's database where hash is not NULL
+ * (struct keyhash's hash, copied). NULL when out of memory. Freed by
+ * msg_free. */
 struct msg *msg_new(struct conn *c, enum msg_kind kind, const sw__resp_cmd *cmd,
-                    const struct cmd_def *def);
+                    const struct cmd_def *def, const uint64_t *hash);
 void msg_free(struct msg *m);
 
 /* Frees this thread's spare messages (msg_free keeps some for msg_new):
@@ -197,10 +199,11 @@ const struct txn_kind *txn_kind_of(const struct cmd_def *d, size_t argc);
  * key locks (multi_lockable). Returns false when c must stop parsing. */
 bool txn_start_exec(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d);
 
-/* Starts cmd, whose keys span shards, as a transaction of kind k. Returns
- * false when c must stop parsing for now. */
+/* Starts cmd, whose keys span shards, as a transaction of kind k; hash:
+ * its keys' hashes (struct keyhash's), or NULL. Returns false when c must
+ * stop parsing for now. */
 bool txn_start(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
-               const struct txn_kind *k);
+               const struct txn_kind *k, const uint64_t *hash);
 
 /* A world operation of c is due: true if it may start now; false if it
  * waits (held) for the transactions under way, which no new one joins. */
@@ -218,9 +221,10 @@ bool txn_conn_touches(struct conn *c, const struct cmd_def *d, const sw__resp_cm
  * exclusively). */
 bool txn_key_free(struct srv_shard *sh, uint64_t hash, const char *p, size_t len, bool write);
 
-/* Whether none of the keys of a command of d is locked against it on sh. */
+/* Whether none of the keys of a command of d is locked against it on sh;
+ * hash: its keys' hashes (struct keyhash's), or NULL. */
 bool txn_keys_free(struct srv_shard *sh, const struct cmd_def *d, size_t argc,
-                   const sw__resp_arg *argv, int db);
+                   const sw__resp_arg *argv, int db, const uint64_t *hash);
 
 /* Holds c's command cmd until what it waits for (why) is over. */
 void txn_wait(struct conn *c, const sw__resp_cmd *cmd, enum conn_wait why);

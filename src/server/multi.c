@@ -236,7 +236,7 @@ bool multi_queue(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *
         reply_err(&x, "ERR Command not allowed inside a transaction");
         c->multi_err = true;
     } else {
-        struct msg *m = msg_new(c, MSG_SLOT, cmd, d);
+        struct msg *m = msg_new(c, MSG_SLOT, cmd, d, NULL);
         if (!m) {
             conn_close(c);
             return false;
@@ -289,7 +289,7 @@ bool multi_here(struct conn *c)
 bool multi_keys_free(struct conn *c)
 {
     for (const struct msg *m = c->mq_head; m; m = m->qnext)
-        if (!txn_keys_free(c->sh, m->cmd, m->argc, m->argv, m->db))
+        if (!txn_keys_free(c->sh, m->cmd, m->argc, m->argv, m->db, m->hash))
             return false;
     /* A watched key is read: a write decided elsewhere but not yet applied
      * here holds it, and EXEC must see that write (verify/txn.pml,

@@ -128,13 +128,15 @@ void msg_back_free(struct srv_shard *sh)
 }
 
 struct msg *msg_new(struct conn *c, enum msg_kind kind, const sw__resp_cmd *cmd,
-                    const struct cmd_def *def)
+                    const struct cmd_def *def, const uint64_t *hash)
 {
-    size_t bytes = sizeof(struct msg), locks = 0;
+    size_t bytes = sizeof(struct msg), locks = 0, hashes = 0;
     if (cmd) {
         /* a part's locks: one per key at most (txn.c), and argv[0] is none */
         locks = kind == MSG_LOCK ? cmd->argc - 1 : 0;
-        bytes += cmd->argc * sizeof(sw__resp_arg) + locks * sizeof(struct klock *);
+        hashes = hash ? cmd->argc : 0;
+        bytes += cmd->argc * sizeof(sw__resp_arg) + locks * sizeof(struct klock *) +
+                 hashes * sizeof(uint64_t);
         for (size_t i = 0; i < cmd->argc; i++)
             bytes += cmd->argv[i].len;
     }
@@ -172,7 +174,11 @@ struct msg *msg_new(struct conn *c, enum msg_kind kind, const sw__resp_cmd *cmd,
         m->argv = (sw__resp_arg *)(m + 1);
         m->lock_room = (struct klock **)(m->argv + cmd->argc);
         m->lock_cap = locks;
-        char *p = (char *)(m->lock_room + locks);
+        if (hashes) {
+            m->hash = (uint64_t *)(m->lock_room + locks);
+            memcpy(m->hash, hash, hashes * sizeof *m->hash);
+        }
+        char *p = (char *)(m->lock_room + locks) + hashes * sizeof(uint64_t);
         for (size_t i = 0; i < cmd->argc; i++) {
             memcpy(p, cmd->argv[i].ptr, cmd->argv[i].len);
             m->argv[i].ptr = p;
@@ -329,8 +335,14 @@ void route_world_leave(struct srv_shard *me)
 static void exec_init(struct exec *x, struct srv_shard *sh, struct conn *c, int db, size_t argc,
                       const sw__resp_arg *argv, sw__resp_buf *out)
 {
-    *x = (struct exec){
-        .srv = sh->srv, .self = sh, .c = c, .db = db, .argc = argc, .argv = argv, .out = out};
+    *x = (struct exec){.srv = sh->srv,
+                       .self = sh,
+                       .c = c,
+                       .db = db,
+                       .argc = argc,
+                       .argv = argv,
+                       .out = out,
+                       .kh = {.argv = argv, .db = db}};
 }
 
 /* The hashes of the keys of a command of d in database db, into h (at
@@ -383,12 +395,21 @@ static bool execs_touch(struct conn *c, const struct cmd_def *d, const sw__resp_
 }
 
 /* Where a command's keys are: HOME_HERE, HOME_MANY, or the one other
- * shard's index. */
-static int key_home(struct srv_shard *sh, const struct cmd_def *d, const sw__resp_cmd *cmd, int db)
+ * shard's index. Their hashes, found on the way, go into h (argc of them,
+ * struct keyhash's) when argc <= KEYHASH_MAX; *kh says whether they did. */
+#define KEYHASH_MAX 64
+static int key_home(struct srv_shard *sh, const struct cmd_def *d, const sw__resp_cmd *cmd, int db,
+                    uint64_t *h, const uint64_t **kh)
 {
     struct srv *s = sh->srv;
+    *kh = NULL;
     if (d->first <= 0 || s->n == 1)
         return HOME_HERE;
+    bool keep = cmd->argc <= KEYHASH_MAX;
+    if (keep) {
+        memset(h, 0, cmd->argc * sizeof *h);
+        *kh = h;
+    }
     int home = HOME_HERE, kdb;
     bool many = false;
     struct keywalk w;
@@ -399,6 +420,8 @@ static int key_home(struct srv_shard *sh, const struct cmd_def *d, const sw__res
             return HOME_MANY; /* no memory to look: a world operation is always safe */
         int at = (int)(k.sh - s->shards);
         kkey_free(&k);
+        if (keep && kdb == db)
+            h[a - cmd->argv] = k.hash;
         if (home == HOME_HERE)
             home = at;
         else if (home != at)
@@ -420,11 +443,13 @@ void route_reply_unknown(sw__resp_buf *out, const sw__resp_cmd *cmd)
     sw__resp_add_error(out, msg);
 }
 
-/* Sends cmd to shard `home` as an EXEC; its reply slot waits in c's queue. */
-static bool send_exec(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d, int home)
+/* Sends cmd (its keys' hashes: hash, or NULL) to shard `home` as an EXEC;
+ * its reply slot waits in c's queue. */
+static bool send_exec(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d, int home,
+                      const uint64_t *hash)
 {
     struct srv *s = c->sh->srv;
-    struct msg *m = msg_new(c, MSG_EXEC, cmd, d);
+    struct msg *m = msg_new(c, MSG_EXEC, cmd, d, hash);
     if (!m) {
         conn_close(c);
         return false;
@@ -523,9 +548,10 @@ static void run_cmd(struct srv_shard *sh, const struct cmd_def *d, struct exec *
         unit_end(sh);
 }
 
-/* Runs cmd here (d NULL: unknown), as a world operation for HOME_MANY, or
- * replies the error that stops it. */
-static bool run_here(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d, int home)
+/* Runs cmd here (d NULL: unknown; its keys' hashes: hash, or NULL), as a
+ * world operation for HOME_MANY, or replies the error that stops it. */
+static bool run_here(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d, int home,
+                     const uint64_t *hash)
 {
     struct srv_shard *sh = c->sh;
     struct msg *slot;
@@ -543,6 +569,7 @@ static bool run_here(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_d
     } else {
         struct exec x;
         exec_init(&x, sh, c, c->db, cmd->argc, cmd->argv, out);
+        x.kh.hash = hash;
         if (home == HOME_MANY && !sh->world_held)
             world_enter(sh);
         x.world = sh->world_held;
@@ -569,9 +596,11 @@ bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd)
         return multi_queue(c, cmd, d);
     }
     int home = HOME_HERE;
+    uint64_t hash_room[KEYHASH_MAX];
+    const uint64_t *hash = NULL;
     if (d && !sh->world_held && cmd_arity_ok(d, cmd->argc) &&
         (c->authed || (d->flags & CMD_NOAUTH))) {
-        home = (d->flags & CMD_ALL) ? HOME_MANY : key_home(sh, d, cmd, c->db);
+        home = (d->flags & CMD_ALL) ? HOME_MANY : key_home(sh, d, cmd, c->db, hash_room, &hash);
         if (d->fn == cmd_exec)
             home = c->in_multi && !multi_here(c) ? HOME_MANY : HOME_HERE;
         else if ((d->flags & CMD_CONN) && home >= 0)
@@ -601,7 +630,7 @@ bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd)
             return false;
         }
         if (k)
-            return txn_start(c, cmd, d, k);
+            return txn_start(c, cmd, d, k, hash);
         if (exec_txn)
             return txn_start_exec(c, cmd, d);
         if (home == HOME_MANY && sh->srv->n > 1) {
@@ -609,15 +638,15 @@ bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd)
                 return false;
         } else if (home == HOME_HERE &&
                    !(d->fn == cmd_exec ? !c->in_multi || multi_keys_free(c)
-                                       : txn_keys_free(sh, d, cmd->argc, cmd->argv, c->db))) {
+                                       : txn_keys_free(sh, d, cmd->argc, cmd->argv, c->db, hash))) {
             txn_wait(c, cmd, WAIT_LOCK);
             return false;
         }
     }
     route_count(c);
     if (d && home >= 0)
-        return send_exec(c, cmd, d, home);
-    return run_here(c, cmd, d, home);
+        return send_exec(c, cmd, d, home, hash);
+    return run_here(c, cmd, d, home, hash);
 }
 
 /* ---- the inbox's messages ------------------------------------------------- */
@@ -647,6 +676,7 @@ void route_run_exec(struct srv_shard *sh, struct msg *m)
     } else {
         struct exec x;
         exec_init(&x, sh, NULL, m->db, m->argc, m->argv, &m->out);
+        x.kh.hash = m->hash;
         run_cmd(sh, m->cmd, &x);
         atomic_fetch_add_explicit(&m->c->away_bytes, sw__resp_buf_len(&m->out),
                                   memory_order_relaxed);

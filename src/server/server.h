@@ -245,6 +245,7 @@ struct msg {
     int db;
     size_t argc;
     sw__resp_arg *argv; /* into the message's own allocation */
+    uint64_t *hash;     /* argv's keys' hashes in db (struct keyhash), or NULL */
     sw__resp_buf out;   /* the reply */
     /* MSG_PAUSE: an enum msg_pause, kept a 32-bit word for the futex. */
     _Atomic uint32_t pause;

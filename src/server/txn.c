@@ -187,7 +187,7 @@ bool txn_key_free(struct srv_shard *sh, uint64_t hash, const char *p, size_t len
 /* Whether a command with these keys may run on sh now: none of them is
  * locked against it (write: held at all; read: held exclusively). */
 bool txn_keys_free(struct srv_shard *sh, const struct cmd_def *d, size_t argc,
-                   const sw__resp_arg *argv, int db)
+                   const sw__resp_arg *argv, int db, const uint64_t *hash)
 {
     if (sh->locks.t.n == 0 || d->first <= 0)
         return true;
@@ -197,7 +197,8 @@ bool txn_keys_free(struct srv_shard *sh, const struct cmd_def *d, size_t argc,
     int kdb;
     for (keywalk_init(&w, d, argc, argv, db); keywalk_next(&w, &a, &kdb);) {
         struct kkey k;
-        if (kkey_build(sh->srv, kdb, a, &k) != SW_OK)
+        uint64_t h = hash && kdb == db ? hash[a - argv] : 0;
+        if (kkey_build_hashed(sh->srv, kdb, a, h, &k) != SW_OK)
             return true; /* the command fails the same way when it runs */
         bool free_here = txn_key_free(sh, k.hash, k.p, k.len, write);
         kkey_free(&k);
@@ -356,7 +357,7 @@ void txn_exec(struct srv_shard *sh, struct msg *m)
     /* Behind a locked key, or behind its connection's earlier EXEC parked
      * here: a client's commands on one shard run in its order. */
     if ((sh->parked && parked_for(sh, m->c, NULL)) ||
-        !txn_keys_free(sh, m->cmd, m->argc, m->argv, m->db)) {
+        !txn_keys_free(sh, m->cmd, m->argc, m->argv, m->db, m->hash)) {
         msg_append(&sh->parked, &sh->parked_tail, m);
         return;
     }
@@ -369,7 +370,8 @@ static void unpark(struct srv_shard *sh)
     struct msg **pp = &sh->parked, *last = NULL;
     while (*pp) {
         struct msg *m = *pp;
-        if (parked_for(sh, m->c, m) || !txn_keys_free(sh, m->cmd, m->argc, m->argv, m->db)) {
+        if (parked_for(sh, m->c, m) ||
+            !txn_keys_free(sh, m->cmd, m->argc, m->argv, m->db, m->hash)) {
             last = m;
             pp = &m->next;
             continue;
@@ -384,8 +386,13 @@ static void unpark(struct srv_shard *sh)
 
 static void exec_part(struct srv_shard *sh, struct msg *m, cmd_fn fn)
 {
-    struct exec x = {
-        .srv = sh->srv, .self = sh, .db = m->db, .argc = m->argc, .argv = m->argv, .out = &m->out};
+    struct exec x = {.srv = sh->srv,
+                     .self = sh,
+                     .db = m->db,
+                     .argc = m->argc,
+                     .argv = m->argv,
+                     .out = &m->out,
+                     .kh = {.argv = m->argv, .db = m->db, .hash = m->hash}};
     fn(&x);
 }
 
@@ -426,9 +433,11 @@ static void prepare_write(struct srv_shard *sh, struct msg *m)
     sw__rec *w = malloc(n * sizeof *w);
     m->rc = keys && w ? SW_OK : SW_ENOMEM;
     for (; m->rc == SW_OK && built < n; built++) {
-        const sw__resp_arg *key = &m->argv[1 + built * k->step];
+        size_t at = 1 + built * k->step;
+        const sw__resp_arg *key = &m->argv[at];
         struct kkey *kk = &keys[built];
-        if ((m->rc = kkey_build(sh->srv, m->db, key, kk)) != SW_OK)
+        uint64_t hash = m->hash ? m->hash[at] : 0;
+        if ((m->rc = kkey_build_hashed(sh->srv, m->db, key, hash, kk)) != SW_OK)
             break;
         const void *v;
         size_t vlen;
@@ -668,7 +677,8 @@ static bool each_key(struct srv_shard *sh, const struct msg *m, bool (*fn)(void 
     }
     for (size_t i = 1; i < m->argc && ok; i += m->tk->step) {
         struct kkey k;
-        ok = kkey_build(sh->srv, m->db, &m->argv[i], &k) == SW_OK && fn(ctx, &k);
+        uint64_t hash = m->hash ? m->hash[i] : 0;
+        ok = kkey_build_hashed(sh->srv, m->db, &m->argv[i], hash, &k) == SW_OK && fn(ctx, &k);
         kkey_free(&k);
     }
     return ok;
@@ -1203,39 +1213,54 @@ void txn_handle(struct srv_shard *sh, struct msg *m)
 }
 
 /* The parts of cmd: one message per shard of its keys, holding the
- * command's name and that shard's keys (with their values). */
-static bool split(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d, struct txn *t)
+ * command's name and that shard's keys (with their values), and the keys'
+ * hashes (from hash where known). */
+static bool split(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d, struct txn *t,
+                  const uint64_t *hash)
 {
     struct srv *s = c->sh->srv;
     size_t step = t->k->step, count[s->n];
     memset(count, 0, sizeof count);
     for (size_t i = 1, j = 0; i < cmd->argc; i += step, j++) {
-        struct kkey k;
-        if (kkey_build(s, c->db, &cmd->argv[i], &k) != SW_OK)
-            return false;
-        t->owner[j] = (uint32_t)(k.sh - s->shards);
-        t->hash[j] = k.hash;
-        kkey_free(&k);
+        uint64_t h = hash ? hash[i] : 0;
+        if (!h) {
+            struct kkey k;
+            if (kkey_build(s, c->db, &cmd->argv[i], &k) != SW_OK)
+                return false;
+            kkey_free(&k);
+            h = k.hash;
+        }
+        t->owner[j] = srv_shard_of(s, h);
+        t->hash[j] = h;
         count[t->owner[j]]++;
     }
+    size_t max = 1 + t->nkeys * step;
     sw__resp_arg small[64], *args = small;
-    if (1 + t->nkeys * step > 64 && !(args = malloc((1 + t->nkeys * step) * sizeof *args)))
-        return false;
+    uint64_t small_hash[64], *sub_hash = small_hash;
+    if (max > 64) {
+        args = malloc(max * sizeof *args);
+        sub_hash = malloc(max * sizeof *sub_hash);
+    }
+    bool ok = args && sub_hash;
     uint64_t txid = 0;
     if (t->k->write && s->cfg.dir)
         txid = atomic_fetch_add_explicit(&s->next_txid, 1, memory_order_relaxed);
-    bool ok = true;
     for (unsigned sh = 0; sh < s->n && ok; sh++) {
         if (!count[sh])
             continue;
         size_t n = 0;
+        sub_hash[n] = 0;
         args[n++] = cmd->argv[0];
-        for (size_t j = 0; j < t->nkeys; j++)
-            if (t->owner[j] == sh)
-                for (size_t a = 0; a < step; a++)
-                    args[n++] = cmd->argv[1 + j * step + a];
+        for (size_t j = 0; j < t->nkeys; j++) {
+            if (t->owner[j] != sh)
+                continue;
+            for (size_t a = 0; a < step; a++) {
+                sub_hash[n] = a == 0 ? t->hash[j] : 0;
+                args[n++] = cmd->argv[1 + j * step + a];
+            }
+        }
         sw__resp_cmd sub = {.argc = n, .argv = args};
-        struct msg *m = msg_new(c, MSG_LOCK, &sub, d);
+        struct msg *m = msg_new(c, MSG_LOCK, &sub, d, sub_hash);
         if (!m) {
             ok = false;
             break;
@@ -1249,8 +1274,10 @@ static bool split(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def 
     for (unsigned sh = 0; sh < s->n && ok; sh++)
         if (t->part[sh])
             t->part[sh]->nparts = t->parts;
-    if (args != small)
+    if (args != small) {
         free(args);
+        free(sub_hash);
+    }
     return ok;
 }
 
@@ -1318,7 +1345,7 @@ static struct txn *txn_new(struct conn *c, const struct txn_kind *k, size_t nkey
 {
     size_t parts = c->sh->srv->n * sizeof(struct msg *);
     struct txn *t = calloc(1, sizeof *t + parts + nkeys * (sizeof *t->hash + sizeof *t->owner));
-    *slot = msg_new(c, MSG_SLOT, NULL, NULL);
+    *slot = msg_new(c, MSG_SLOT, NULL, NULL, NULL);
     if (t) {
         t->c = c;
         t->k = k;
@@ -1335,7 +1362,7 @@ static bool split_pair(struct conn *c, const sw__resp_cmd *cmd, const struct cmd
                        struct txn *t)
 {
     struct srv *s = c->sh->srv;
-    if (!(t->cmd = msg_new(c, MSG_SLOT, cmd, NULL)))
+    if (!(t->cmd = msg_new(c, MSG_SLOT, cmd, NULL, NULL)))
         return false;
     uint64_t txid = 0;
     if (t->k->write && s->cfg.dir)
@@ -1353,7 +1380,7 @@ static bool split_pair(struct conn *c, const sw__resp_cmd *cmd, const struct cmd
             return false;
         t->hash[t->nkeys++] = k.hash;
         sw__resp_arg args[2] = {cmd->argv[0], *a};
-        struct msg *m = msg_new(c, MSG_LOCK, &(sw__resp_cmd){.argc = 2, .argv = args}, d);
+        struct msg *m = msg_new(c, MSG_LOCK, &(sw__resp_cmd){.argc = 2, .argv = args}, d, NULL);
         if (!m)
             return false;
         m->txn = t;
@@ -1369,7 +1396,7 @@ static bool split_pair(struct conn *c, const sw__resp_cmd *cmd, const struct cmd
 }
 
 bool txn_start(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
-               const struct txn_kind *k)
+               const struct txn_kind *k, const uint64_t *hash)
 {
     if (!admit(c, cmd))
         return false;
@@ -1379,7 +1406,7 @@ bool txn_start(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
     struct txn *t = txn_new(c, k, nkeys, &slot);
     if (t && !pair)
         t->nkeys = nkeys; /* split_pair counts its own */
-    if (!t || !slot || !(pair ? split_pair(c, cmd, d, t) : split(c, cmd, d, t)))
+    if (!t || !slot || !(pair ? split_pair(c, cmd, d, t) : split(c, cmd, d, t, hash)))
         return abandon(c, t, slot);
     return launch(c, t, slot);
 }
@@ -1429,7 +1456,7 @@ static bool split_exec(struct conn *c, const struct cmd_def *d, struct txn *t)
     for (unsigned i = 0; i < s->n && ok; i++) {
         if (!nsub[i] && !nwk[i])
             continue;
-        struct msg *m = msg_new(c, MSG_LOCK, NULL, d);
+        struct msg *m = msg_new(c, MSG_LOCK, NULL, d, NULL);
         if (m) {
             t->part[i] = m;
             m->subs = malloc((nsub[i] ? nsub[i] : 1) * sizeof *m->subs);
