@@ -394,10 +394,13 @@ static bool execs_touch(struct conn *c, const struct cmd_def *d, const sw__resp_
     return false;
 }
 
+/* The most arguments of a command whose key hashes the dispatcher keeps
+ * (on its stack) for the command to use. */
+#define KEYHASH_MAX 64
+
 /* Where a command's keys are: HOME_HERE, HOME_MANY, or the one other
  * shard's index. Their hashes, found on the way, go into h (argc of them,
  * struct keyhash's) when argc <= KEYHASH_MAX; *kh says whether they did. */
-#define KEYHASH_MAX 64
 static int key_home(struct srv_shard *sh, const struct cmd_def *d, const sw__resp_cmd *cmd, int db,
                     uint64_t *h, const uint64_t **kh)
 {

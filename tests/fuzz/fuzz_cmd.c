@@ -125,7 +125,7 @@ static size_t value_len(struct exec *x, size_t i)
     const void *v;
     size_t n = 0;
     int64_t e;
-    if (kkey_init(x, &k, &x->argv[i]) != SW_OK)
+    if (kkey_init(x, &k, i) != SW_OK)
         return 0;
     if (kv_get(&k, &v, &n, &e) != SW_OK)
         n = 0;
