@@ -396,7 +396,8 @@ static void conn_process_input(struct conn *c)
             return;
         }
         if (rc != SW_OK) {
-            conn_parse_error(c);
+            if (txn_gather_flush(c->sh)) /* its error after their replies */
+                conn_parse_error(c);
             return;
         }
         if (!route_dispatch(c, &cmd))
@@ -404,10 +405,12 @@ static void conn_process_input(struct conn *c)
     }
 }
 
-/* Processes c's input, then ends the world operation it may have begun. */
+/* Processes c's input, starts what it gathered last (txn_gather), then
+ * ends the world operation it may have begun. */
 static void conn_process(struct conn *c)
 {
     conn_process_input(c);
+    txn_gather_flush(c->sh); /* what the pass gathered last starts now */
     if (c->sh->world_held) {
         route_world_leave(c->sh);
         txn_world_done(c);

@@ -205,6 +205,20 @@ bool txn_start_exec(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_de
 bool txn_start(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
                const struct txn_kind *k, const uint64_t *hash);
 
+/* Gathers cmd, a transaction of kind k (hash: its keys' hashes, or NULL),
+ * with the MGETs or MSETs of c's input gathered just before it, to start
+ * as one transaction when a command of another kind comes, or the input
+ * pass ends (txn_gather_flush); other kinds start at once (txn_start).
+ * Returns false when c must stop parsing for now. */
+bool txn_gather(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
+                const struct txn_kind *k, const uint64_t *hash);
+
+/* Starts what sh has gathered, if anything, as one transaction: before
+ * anything else of the gathering connection runs, and before its input
+ * pass ends. False when that closed the connection (out of memory), or it
+ * was closed already: then the gathered commands are dropped. */
+bool txn_gather_flush(struct srv_shard *sh);
+
 /* A world operation of c is due: true if it may start now; false if it
  * waits (held) for the transactions under way, which no new one joins. */
 bool txn_world_may_start(struct conn *c, const sw__resp_cmd *cmd);

@@ -594,7 +594,12 @@ bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd)
     struct srv_shard *sh = c->sh;
     assert(srv_may_touch(sh));
     const struct cmd_def *d = cmd_lookup(cmd->argv[0].ptr, cmd->argv[0].len);
+    /* MGETs or MSETs gathered just before (txn_gather) start before
+     * anything else of c's: each return below that runs, holds or queues
+     * cmd otherwise flushes them first. */
     if (c->in_multi && !(d && (d->flags & CMD_TXCTL))) {
+        if (!txn_gather_flush(sh))
+            return false;
         route_count(c);
         return multi_queue(c, cmd, d);
     }
@@ -611,6 +616,8 @@ bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd)
         const struct txn_kind *k = NULL;
         if (home == HOME_MANY && sh->srv->n > 1 && !(d->flags & CMD_ALL))
             k = txn_kind_of(d, cmd->argc);
+        if (!k && !txn_gather_flush(sh)) /* before the waits below look at c's */
+            return false;
         /* An EXEC whose commands each name keys of one shard runs on the
          * key locks too; others (and one that only answers EXECABORT) as
          * a world operation. */
@@ -629,11 +636,12 @@ bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd)
                         ? c->away > 0
                         : c->txns > 0 && txn_conn_touches(c, d, cmd);
         if (wait) {
-            conn_hold(c, cmd);
+            if (txn_gather_flush(sh))
+                conn_hold(c, cmd);
             return false;
         }
         if (k)
-            return txn_start(c, cmd, d, k, hash);
+            return txn_gather(c, cmd, d, k, hash);
         if (exec_txn)
             return txn_start_exec(c, cmd, d);
         if (home == HOME_MANY && sh->srv->n > 1) {
@@ -646,6 +654,8 @@ bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd)
             return false;
         }
     }
+    if (!txn_gather_flush(sh))
+        return false;
     route_count(c);
     if (d && home >= 0)
         return send_exec(c, cmd, d, home, hash);

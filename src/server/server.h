@@ -57,7 +57,10 @@
  * they run unless a key of theirs is locked against them, and otherwise
  * wait (a connection holds its input; an EXEC is parked) until the unlock.
  * So nobody sees a part's writes before every part has been granted: the
- * transaction happens at that moment, to every observer.
+ * transaction happens at that moment, to every observer. A pipeline's run
+ * of MGETs, or of MSETs, is gathered into one such transaction of all
+ * their keys (txn.c, "gathering"): the protocol does not change, only the
+ * number of keys, and each command gets its own reply.
  *
  * Why transactions cannot deadlock. A turn that started transactions sends
  * its messages at its end while holding the server's `sched` mutex, so
@@ -364,7 +367,7 @@ struct conn {
     sw__resp_cmd held_cmd; /* CONN_IN_HELD: the command that waits */
     enum conn_wait wait;   /* and on what, when not just its requests away */
     bool world_wanted;     /* counted in srv.world_wanted (txn.c) */
-    size_t txns;           /* its transactions under way (counted in away too) */
+    size_t txns;           /* its transactions' replies under way (counted in away too) */
     struct txn *txn_list;  /* and those transactions (txn.c) */
     /* MULTI and WATCH (multi.c): the queued commands (linked by qnext), an
      * error while queueing, the watch token and the keys watched. */
@@ -417,6 +420,25 @@ typedef __int128 srv_ttl_sum;
 typedef uint64_t srv_ttl_sum;
 #endif
 
+/* Consecutive MGETs, or consecutive MSETs, of one connection's input whose
+ * keys span shards, gathered to run as one transaction (txn.c,
+ * "Gathering"): the combined command (the name, then each command's keys,
+ * with their values, in order; the keys' hashes beside them) and each
+ * command's key count. Its arrays are the shard's, made at its first use
+ * and kept; what it holds is flushed before the connection's input pass
+ * ends and before anything else of that connection runs. */
+struct gather {
+    struct conn *c; /* whose commands; NULL: none gathered */
+    const struct txn_kind *k;
+    const struct cmd_def *d;
+    int db;
+    size_t ncmds, argc, nbytes;
+    sw__resp_arg *argv; /* GATHER_ARGS: the combined command's arguments */
+    uint64_t *hash;     /* GATHER_ARGS: their keys' hashes (struct keyhash's) */
+    size_t *cmd_keys;   /* GATHER_CMDS: each command's keys */
+    char *bytes;        /* GATHER_BYTES: the arguments' bytes */
+};
+
 struct srv_shard {
     /* Read and written by other threads: the inbox and its wake-up. */
     _Alignas(64) _Atomic(struct msg *) inbox; /* pushed by anyone, taken by this thread */
@@ -463,6 +485,7 @@ struct srv_shard {
     uint64_t lock_scans, lock_arrivals; /* txn.c's stamps on this shard's key locks */
     bool scheduling; /* this turn started transactions: its messages leave under sched */
     struct msg *delayed, *delayed_tail; /* the test seam's parts, in arrival order */
+    struct gather gather;               /* a connection's MGETs or MSETs, gathered (txn.c) */
     sw__shard_tx *unit_tx;              /* a world operation's unit: this shard's part (route.c) */
     int64_t now_ms;                     /* the turn's clock */
     int64_t last_cron_ms;

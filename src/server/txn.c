@@ -76,6 +76,12 @@ struct txn {
      * preparing, 2 applying. */
     struct msg *cmd;
     unsigned src, dst;
+    /* The commands it answers: one (slots is &slot), or a gathered run of
+     * MGETs or MSETs (txn_gather), each with its reply slot and, for MGET,
+     * its key count; slot is the first's, where merges write. */
+    size_t ncmds;
+    struct msg **slots;
+    size_t *cmd_keys;
     void *room;         /* in t's allocation: hash and owner, for keys given to txn_new */
     struct msg *part[]; /* by shard; NULL where none */
 };
@@ -168,6 +174,12 @@ void txn_shard_free(struct srv_shard *sh)
     }
     keytab_free(t);
     sh->locks = (struct ltab){0};
+    struct gather *g = &sh->gather;
+    free(g->argv);
+    free(g->hash);
+    free(g->cmd_keys);
+    free(g->bytes);
+    *g = (struct gather){0};
 }
 
 /* Whether l is held against a part (write: at all; read: exclusively). */
@@ -820,8 +832,7 @@ bool txn_conn_touches(struct conn *c, const struct cmd_def *d, const sw__resp_cm
 static void hand_reply(struct txn *t)
 {
     struct conn *c = t->c;
-    struct msg *slot = t->slot;
-    c->txns--;
+    c->txns -= t->ncmds;
     if (t->cprev)
         t->cprev->cnext = t->cnext;
     else
@@ -829,8 +840,13 @@ static void hand_reply(struct txn *t)
     if (t->cnext)
         t->cnext->cprev = t->cprev;
     t->c = NULL;
-    atomic_fetch_add_explicit(&c->away_bytes, sw__resp_buf_len(&slot->out), memory_order_relaxed);
-    conn_take_reply(c, slot);
+    /* c lives on until the last: each reply away counts (conn_reap) */
+    for (size_t i = 0; i < t->ncmds; i++) {
+        struct msg *slot = t->slots[i];
+        atomic_fetch_add_explicit(&c->away_bytes, sw__resp_buf_len(&slot->out),
+                                  memory_order_relaxed);
+        conn_take_reply(c, slot);
+    }
 }
 
 /* The transaction is over. */
@@ -911,8 +927,9 @@ static size_t elem_end(const char *p, size_t len, size_t pos)
     return eol; /* $-1 or _ */
 }
 
-/* MGET: the parts' values, back in the keys' order. */
-static void merge_array(struct srv *s, struct txn *t, sw__resp_buf *out)
+/* MGET: the parts' values, back in the keys' order, into each command's
+ * reply (a gathered run's: each its own keys). */
+static void merge_array(struct srv *s, struct txn *t)
 {
     size_t cur[s->n];
     for (unsigned i = 0; i < s->n; i++) {
@@ -924,14 +941,28 @@ static void merge_array(struct srv *s, struct txn *t, sw__resp_buf *out)
             cur[i]++;
         cur[i]++;
     }
-    sw__resp_add_array(out, t->nkeys);
-    for (size_t j = 0; j < t->nkeys; j++) {
-        const struct msg *m = t->part[t->owner[j]];
-        const char *p = sw__resp_buf_data(&m->out);
-        size_t at = cur[t->owner[j]], end = elem_end(p, sw__resp_buf_len(&m->out), at);
-        sw__resp_add_raw(out, p + at, end - at);
-        cur[t->owner[j]] = end;
+    size_t j = 0;
+    for (size_t i = 0; i < t->ncmds; i++) {
+        sw__resp_buf *out = &t->slots[i]->out;
+        size_t last = j + (t->cmd_keys ? t->cmd_keys[i] : t->nkeys);
+        sw__resp_add_array(out, last - j);
+        for (; j < last; j++) {
+            const struct msg *m = t->part[t->owner[j]];
+            const char *p = sw__resp_buf_data(&m->out);
+            size_t at = cur[t->owner[j]], end = elem_end(p, sw__resp_buf_len(&m->out), at);
+            sw__resp_add_raw(out, p + at, end - at);
+            cur[t->owner[j]] = end;
+        }
     }
+}
+
+/* A gathered run's one outcome (its MSETs', or a failure), written for
+ * the first command: the same for the others. */
+static void spread(struct txn *t)
+{
+    const sw__resp_buf *first = &t->slot->out;
+    for (size_t i = 1; i < t->ncmds; i++)
+        sw__resp_add_raw(&t->slots[i]->out, sw__resp_buf_data(first), sw__resp_buf_len(first));
 }
 
 /* A failed transaction's reply: its first part's error, in the words of
@@ -952,8 +983,14 @@ static void reply(struct srv *s, struct txn *t, int rc)
 {
     sw__resp_buf *out = &t->slot->out;
     struct exec x = {.srv = s, .out = out};
-    if (reply_failure(s, t, rc))
+    if (reply_failure(s, t, rc)) {
+        spread(t);
         return;
+    }
+    if (t->k->merge == MERGE_ARRAY) {
+        merge_array(s, t);
+        return;
+    }
     if (t->k->merge == MERGE_OK) {
         reply_ok(&x);
     } else if (t->k->merge == MERGE_NX) {
@@ -964,9 +1001,8 @@ static void reply(struct srv *s, struct txn *t, int rc)
             if (t->part[i])
                 n += part_int(t->part[i]);
         sw__resp_add_int(out, n);
-    } else {
-        merge_array(s, t, out);
     }
+    spread(t);
 }
 
 /* A pair is over: its reply, if not given yet, is its first failed
@@ -1296,35 +1332,35 @@ static bool admit(struct conn *c, const sw__resp_cmd *cmd)
     return true;
 }
 
-/* Out of memory making t: c closes. */
-static bool abandon(struct conn *c, struct txn *t, struct msg *slot)
+/* Out of memory making t (NULL: not even that): c closes. */
+static bool abandon(struct conn *c, struct txn *t)
 {
     struct srv *s = c->sh->srv;
     atomic_fetch_sub_explicit(&s->txns_live, 1, memory_order_release);
     for (unsigned i = 0; t && i < s->n; i++)
         if (t->part[i])
             msg_free(t->part[i]);
+    for (size_t i = 0; t && i < t->ncmds; i++)
+        if (t->slots[i])
+            msg_free(t->slots[i]);
     if (t)
         txn_free(t);
-    if (slot)
-        msg_free(slot);
     conn_close(c);
     return false;
 }
 
-/* t, its parts made, starts: its reply takes its place in c's queue, and
- * its parts leave at the end of the turn, with every other message of it,
- * under sched (route_send_replies). */
-static bool launch(struct conn *c, struct txn *t, struct msg *slot)
+/* t, its parts made, starts: its replies take their place in c's queue,
+ * and its parts leave at the end of the turn, with every other message of
+ * it, under sched (route_send_replies). */
+static bool launch(struct conn *c, struct txn *t)
 {
     struct srv_shard *sh = c->sh;
     struct srv *s = sh->srv;
     t->left = t->parts;
-    t->slot = slot;
-    route_count(c);
-    conn_queue_slot(c, slot);
-    c->away++;
-    c->txns++;
+    for (size_t i = 0; i < t->ncmds; i++)
+        conn_queue_slot(c, t->slots[i]);
+    c->away += t->ncmds;
+    c->txns += t->ncmds;
     t->cnext = c->txn_list;
     if (t->cnext)
         t->cnext->cprev = t;
@@ -1337,23 +1373,42 @@ static bool launch(struct conn *c, struct txn *t, struct msg *slot)
     return true;
 }
 
-/* A new transaction of c, of kind k, with room for nkeys keys' hash and
- * owner, and its reply slot (*slot); NULL (or *slot NULL) when out of
- * memory. */
-static struct txn *txn_new(struct conn *c, const struct txn_kind *k, size_t nkeys,
-                           struct msg **slot)
+/* A new transaction of c, of kind k, answering ncmds commands (their
+ * reply slots made), with room for nkeys keys' hash and owner; NULL when
+ * out of memory, or a t whose slots are not all made (abandon frees it). */
+static struct txn *txn_new(struct conn *c, const struct txn_kind *k, size_t nkeys, size_t ncmds)
 {
     size_t parts = c->sh->srv->n * sizeof(struct msg *);
-    struct txn *t = calloc(1, sizeof *t + parts + nkeys * (sizeof *t->hash + sizeof *t->owner));
-    *slot = msg_new(c, MSG_SLOT, NULL, NULL, NULL);
-    if (t) {
-        t->c = c;
-        t->k = k;
-        t->room = (char *)t->part + parts;
-        t->hash = t->room;
-        t->owner = (uint32_t *)(t->hash + nkeys);
+    size_t cmds = ncmds > 1 ? ncmds * (sizeof(struct msg *) + sizeof(size_t)) : 0;
+    struct txn *t =
+        calloc(1, sizeof *t + parts + cmds + nkeys * (sizeof *t->hash + sizeof *t->owner));
+    if (!t)
+        return NULL;
+    t->c = c;
+    t->k = k;
+    t->ncmds = ncmds;
+    t->slots = &t->slot;
+    if (ncmds > 1) {
+        t->slots = (struct msg **)((char *)t->part + parts);
+        t->cmd_keys = (size_t *)(t->slots + ncmds);
     }
+    t->room = (char *)t->part + parts + cmds;
+    t->hash = t->room;
+    t->owner = (uint32_t *)(t->hash + nkeys);
+    for (size_t i = 0; i < ncmds; i++)
+        if (!(t->slots[i] = msg_new(c, MSG_SLOT, NULL, NULL, NULL)))
+            break;
+    t->slot = t->slots[0];
     return t;
+}
+
+/* Whether every reply slot of t was made. */
+static bool slots_made(const struct txn *t)
+{
+    for (size_t i = 0; i < t->ncmds; i++)
+        if (!t->slots[i])
+            return false;
+    return true;
 }
 
 /* A pair's parts: the source's (part 0) and the destination's (part 1),
@@ -1400,15 +1455,128 @@ bool txn_start(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
 {
     if (!admit(c, cmd))
         return false;
-    struct msg *slot;
     bool pair = k->merge == MERGE_PAIR;
     size_t nkeys = pair ? 2 : (cmd->argc - 1) / k->step;
-    struct txn *t = txn_new(c, k, nkeys, &slot);
+    struct txn *t = txn_new(c, k, nkeys, 1);
     if (t && !pair)
         t->nkeys = nkeys; /* split_pair counts its own */
-    if (!t || !slot || !(pair ? split_pair(c, cmd, d, t) : split(c, cmd, d, t, hash)))
-        return abandon(c, t, slot);
-    return launch(c, t, slot);
+    if (!t || !slots_made(t) || !(pair ? split_pair(c, cmd, d, t) : split(c, cmd, d, t, hash)))
+        return abandon(c, t);
+    route_count(c);
+    return launch(c, t);
+}
+
+/* ---- gathering --------------------------------------------------------------
+
+   A pipeline of MGETs over shards costs each MGET a part on every shard
+   it reads and three messages per part (LOCK, READY, UNLOCK): the
+   messages, not the reads, are most of its cost. So consecutive MGETs, or
+   consecutive MSETs, of one connection's input run as one transaction of
+   all their keys, whose reply is cut back into each command's (MSET's is
+   the same for each).
+
+   Atomic and in order: the commands were all sent before the first was
+   answered, so running them at one instant is one of the orders a client
+   may see; each is still whole, and within the transaction every shard
+   runs its keys in the commands' order (an MSET's later value of a key
+   wins, as it would one after the other). What comes after them in the
+   connection's input is dispatched only once they have started
+   (txn_gather_flush first), so it waits for them as for any transaction.
+   A gathered run of MSETs is one unit in the logs, as one MSET is. */
+
+#define GATHER_CMDS 64
+#define GATHER_ARGS 1024
+#define GATHER_BYTES 65536
+
+/* Whether g, made if it was not, has room for cmd beside what it holds. */
+static bool gather_room(struct gather *g, const sw__resp_cmd *cmd)
+{
+    if (!g->argv) {
+        g->argv = malloc(GATHER_ARGS * sizeof *g->argv);
+        g->hash = malloc(GATHER_ARGS * sizeof *g->hash);
+        g->cmd_keys = malloc(GATHER_CMDS * sizeof *g->cmd_keys);
+        g->bytes = malloc(GATHER_BYTES);
+        if (!g->argv || !g->hash || !g->cmd_keys || !g->bytes) {
+            free(g->argv);
+            free(g->hash);
+            free(g->cmd_keys);
+            free(g->bytes);
+            *g = (struct gather){0};
+            return false;
+        }
+    }
+    size_t bytes = 0;
+    for (size_t i = 0; i < cmd->argc; i++)
+        bytes += cmd->argv[i].len;
+    return g->ncmds < GATHER_CMDS && g->argc + cmd->argc <= GATHER_ARGS &&
+           g->nbytes + bytes <= GATHER_BYTES;
+}
+
+/* Copies cmd's keys (and values) into g's combined command, after its
+ * name when g holds nothing yet. */
+static void gather_add(struct gather *g, const sw__resp_cmd *cmd, const uint64_t *hash)
+{
+    for (size_t i = g->argc ? 1 : 0; i < cmd->argc; i++) {
+        const sw__resp_arg *a = &cmd->argv[i];
+        memcpy(g->bytes + g->nbytes, a->ptr, a->len);
+        g->argv[g->argc] = (sw__resp_arg){.ptr = g->bytes + g->nbytes, .len = a->len};
+        g->hash[g->argc++] = hash && i ? hash[i] : 0;
+        g->nbytes += a->len;
+    }
+    g->cmd_keys[g->ncmds++] = (cmd->argc - 1) / g->k->step;
+}
+
+bool txn_gather(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
+                const struct txn_kind *k, const uint64_t *hash)
+{
+    struct gather *g = &c->sh->gather;
+    assert(!g->c || g->c == c);
+    bool joins = g->c && g->k == k && g->db == c->db;
+    if (g->c && !(joins && gather_room(g, cmd)) && !txn_gather_flush(c->sh))
+        return false;
+    if (!(k->fn == cmd_mget || k->fn == cmd_mset) || !gather_room(g, cmd))
+        return txn_start(c, cmd, d, k, hash);
+    if (!g->c) { /* the run's first: admitted as a transaction of its own would be */
+        if (!admit(c, cmd))
+            return false;
+        *g = (struct gather){.c = c,
+                             .k = k,
+                             .d = d,
+                             .db = c->db,
+                             .argv = g->argv,
+                             .hash = g->hash,
+                             .cmd_keys = g->cmd_keys,
+                             .bytes = g->bytes};
+    }
+    gather_add(g, cmd, hash);
+    route_count(c);
+    return true;
+}
+
+bool txn_gather_flush(struct srv_shard *sh)
+{
+    struct gather *g = &sh->gather;
+    struct conn *c = g->c;
+    if (!c)
+        return true;
+    g->c = NULL;
+    size_t ncmds = g->ncmds, argc = g->argc;
+    g->ncmds = g->argc = g->nbytes = 0; /* what follows reads the arrays only */
+    if (c->life != CONN_OPEN) {         /* closed meanwhile: nobody to answer */
+        atomic_fetch_sub_explicit(&sh->srv->txns_live, 1, memory_order_release);
+        return false;
+    }
+    size_t nkeys = (argc - 1) / g->k->step;
+    struct txn *t = txn_new(c, g->k, nkeys, ncmds);
+    if (t) {
+        t->nkeys = nkeys;
+        if (ncmds > 1)
+            memcpy(t->cmd_keys, g->cmd_keys, ncmds * sizeof *t->cmd_keys);
+    }
+    sw__resp_cmd all = {.argc = argc, .argv = g->argv};
+    if (!t || !slots_made(t) || !split(c, &all, g->d, t, g->hash))
+        return abandon(c, t);
+    return launch(c, t);
 }
 
 /* The hashes of queued command q's keys, into h (NULL: counts them). */
@@ -1494,9 +1662,9 @@ bool txn_start_exec(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_de
 {
     if (!admit(c, cmd))
         return false;
-    struct msg *slot;
-    struct txn *t = txn_new(c, &exec_kind, 0, &slot);
-    if (!t || !slot || !split_exec(c, d, t))
-        return abandon(c, t, slot);
-    return launch(c, t, slot);
+    struct txn *t = txn_new(c, &exec_kind, 0, 1);
+    if (!t || !slots_made(t) || !split_exec(c, d, t))
+        return abandon(c, t);
+    route_count(c);
+    return launch(c, t);
 }

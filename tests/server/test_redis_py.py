@@ -1129,6 +1129,102 @@ class TestTransactions(DelayedShards):
             th.join(60)
         self.assertEqual([], errors[:5])
 
+    def test_gathered_pipelines_match_one_at_a_time(self):
+        """Pipelines of runs of MGETs, runs of MSETs (which the server
+        gathers into one transaction each) and other commands on the same
+        keys between them: every reply is what one command after another
+        gives, checked against a model."""
+        rng = random.Random(17)
+        keys = self.KEYS + ["tx:x%d" % i for i in range(6)]
+        model = {}
+        for _ in range(12):
+            p, want = self.r.pipeline(transaction=False), []
+            for _ in range(rng.randint(1, 12)):
+                op = rng.choice(["mget", "mset", "mget", "mset", "get", "set", "del", "incr"])
+                for _ in range(rng.randint(1, 9) if op in ("mget", "mset") else 1):
+                    ks = rng.sample(keys, rng.randint(2, 6))
+                    if op == "mget":
+                        p.mget(ks)
+                        want.append([model.get(k) for k in ks])
+                    elif op == "mset":
+                        kv = {k: b"v%d" % rng.randrange(1000) for k in ks}
+                        p.mset(kv)
+                        model.update(kv)
+                        want.append(True)
+                    elif op == "get":
+                        p.get(ks[0])
+                        want.append(model.get(ks[0]))
+                    elif op == "set":
+                        p.set(ks[0], b"s")
+                        model[ks[0]] = b"s"
+                        want.append(True)
+                    elif op == "del":
+                        p.delete(*ks)
+                        want.append(sum(model.pop(k, None) is not None for k in ks))
+                    else:
+                        p.set(ks[0], b"7").incr(ks[0])
+                        model[ks[0]] = b"8"
+                        want += [True, 8]
+            got = p.execute()
+            self.assertEqual(want, got)
+
+    def test_gathered_readers_see_whole_msets_in_order(self):
+        """One writer pipelines MSETs of all ten keys to 1, 2, 3, ...;
+        readers pipeline MGETs of them. Each MGET sees one MSET whole, and
+        each reader's MGETs never go back."""
+        keys, rounds = self.KEYS, 60
+        done = threading.Event()
+        errors = []
+
+        def writer(_):
+            c = self.client()
+            n = 0
+            for _ in range(rounds):
+                p = c.pipeline(transaction=False)
+                for _ in range(16):
+                    n += 1
+                    p.mset({k: n for k in keys})
+                p.execute()
+            c.close()
+
+        def reader(t):
+            c = self.client()
+            order = keys[t % 10 :] + keys[: t % 10]
+            last = 0
+            while not done.is_set() and not errors:
+                p = c.pipeline(transaction=False)
+                for _ in range(16):
+                    p.mget(order)
+                for got in p.execute():
+                    vals = {int(v or 0) for v in got}
+                    if len(vals) != 1 or min(vals) < last:
+                        errors.append("after %d, MGET saw %r" % (last, got))
+                        break
+                    last = vals.pop()
+            c.close()
+
+        readers = [threading.Thread(target=reader, args=(t,)) for t in range(3)]
+        for th in readers:
+            th.start()
+        errors += self.run_threads([writer])
+        done.set()
+        for th in readers:
+            th.join(60)
+        self.assertEqual([], errors[:5])
+
+    def test_gathered_then_a_protocol_error(self):
+        """A protocol error after gathered MGETs is answered after them."""
+        self.r.mset({k: k for k in self.KEYS})
+        c = Raw(self.SRV.port)
+        c.sock.sendall(
+            b"*3\r\n$4\r\nMGET\r\n$4\r\ntx:1\r\n$4\r\ntx:2\r\n"
+            b"*3\r\n$4\r\nMGET\r\n$4\r\ntx:3\r\n$4\r\ntx:4\r\n*1\r\n$x\r\n"
+        )
+        self.assertEqual([b"tx:1", b"tx:2"], plain(c.read()))
+        self.assertEqual([b"tx:3", b"tx:4"], plain(c.read()))
+        self.assertEqual(b"-", c.read()[0])
+        c.close()
+
     def test_single_key_reads_follow_the_order(self):
         """One writer MSETs the ten keys to 1, 2, 3, ...; a reader GETs them
         one at a time. Once a GET has seen n, no later GET may see less: a
