@@ -181,14 +181,24 @@ static void shard_events(struct srv_shard *sh, const struct epoll_event *ev, int
     }
 }
 
+/* The most rounds of messages a turn serves: messages it sent itself (a
+ * transaction's part on this shard, the part's answer, its unlock) are
+ * served in the same turn, without a return to epoll_wait in between (and
+ * what other shards sent meanwhile with them), but the clients' input is
+ * not kept waiting long. */
+enum { TURN_ROUNDS = 4 };
+
 /* The rest of a turn. Group commit: what the turn wrote is committed
  * before any reply leaves, home (send_replies) or to a client (flush). */
 static void shard_turn(struct srv_shard *sh)
 {
     txn_retry(sh);
-    route_serve_inbox(sh);
-    commit(sh);
-    route_send_replies(sh);
+    for (int round = 1;; round++) {
+        route_serve_inbox(sh);
+        commit(sh);
+        if (!route_send_replies(sh) || round == TURN_ROUNDS)
+            break;
+    }
     conn_flush_all(sh);
     if (sh->now_ms - sh->last_cron_ms >= 1000 / sh->srv->cfg.hz) {
         sh->last_cron_ms = sh->now_ms;

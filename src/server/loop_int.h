@@ -115,8 +115,9 @@ void route_world_leave(struct srv_shard *me);
 /* Handles every message in sh's inbox (and those set aside). */
 void route_serve_inbox(struct srv_shard *sh);
 
-/* Sends this turn's replies home, one push per shard; after the commit. */
-void route_send_replies(struct srv_shard *sh);
+/* Sends this turn's messages, one push per shard; after the commit. True
+ * if some went to sh itself (a transaction's part, or answer, here). */
+bool route_send_replies(struct srv_shard *sh);
 
 /* Queues m for shard `to`: it leaves after this turn's commit, in order
  * with the turn's other messages to `to`. */

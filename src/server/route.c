@@ -758,7 +758,7 @@ void route_serve_inbox(struct srv_shard *sh)
     }
 }
 
-void route_send_replies(struct srv_shard *sh)
+bool route_send_replies(struct srv_shard *sh)
 {
     /* A turn that started transactions sends their parts under sched, so
      * that every shard receives every transaction's parts in one order
@@ -769,6 +769,7 @@ void route_send_replies(struct srv_shard *sh)
     unsigned wake[s->n], nwake = 0;
     if (sh->scheduling)
         pthread_mutex_lock(&s->sched);
+    bool self = sh->outq[sh->index] != NULL;
     for (unsigned i = 0; i < s->n; i++) {
         if (!sh->outq[i])
             continue;
@@ -782,4 +783,5 @@ void route_send_replies(struct srv_shard *sh)
     }
     for (unsigned i = 0; i < nwake; i++)
         srv_lend(&s->shards[wake[i]]);
+    return self;
 }
