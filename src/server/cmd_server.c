@@ -289,11 +289,12 @@ static void info_stats(struct srv *s, char **o, size_t *n)
         "total_net_output_bytes:%llu\r\ninstantaneous_input_kbps:%.2f\r\n"
         "instantaneous_output_kbps:%.2f\r\nrejected_connections:%llu\r\nexpired_keys:%llu\r\n"
         "evicted_keys:0\r\nkeyspace_hits:%llu\r\nkeyspace_misses:%llu\r\n"
-        "shard_lent_turns:%llu\r\nshard_wakeups:%llu\r\n\r\n",
+        "shard_lent_turns:%llu\r\nshard_wakeups:%llu\r\nshard_world_ops:%llu\r\n\r\n",
         STAT(s, st_conns), STAT(s, st_cmds), (unsigned long long)RATE(s, rate_cmds),
         STAT(s, st_in_bytes), STAT(s, st_out_bytes), (double)RATE(s, rate_in) / 1024,
         (double)RATE(s, rate_out) / 1024, STAT(s, st_rejected), STAT(s, st_expired),
-        STAT(s, st_hits), STAT(s, st_misses), STAT(s, st_lent_turns), STAT(s, st_wakeups));
+        STAT(s, st_hits), STAT(s, st_misses), STAT(s, st_lent_turns), STAT(s, st_wakeups),
+        STAT(s, st_world_ops));
 }
 
 static void info_replication(struct srv *s, char **o, size_t *n)
@@ -556,7 +557,7 @@ static void reset_stats(struct exec *x)
         _Atomic uint64_t *st[] = {&sh->st_cmds,     &sh->st_conns,     &sh->st_rejected,
                                   &sh->st_expired,  &sh->st_hits,      &sh->st_misses,
                                   &sh->st_in_bytes, &sh->st_out_bytes, &sh->st_lent_turns,
-                                  &sh->st_wakeups};
+                                  &sh->st_wakeups,  &sh->st_world_ops};
         for (size_t k = 0; k < sizeof st / sizeof st[0]; k++)
             atomic_store_explicit(st[k], 0, memory_order_relaxed);
     }

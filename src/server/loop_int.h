@@ -166,9 +166,11 @@ bool multi_here(struct conn *c);
 bool multi_keys_free(struct conn *c);
 
 /* Whether c's EXEC may run as a transaction on the key locks (txn.c):
- * each command it queued names keys of one shard at most, and none is for
+ * each command it queued names keys of one shard at most, or is one that
+ * runs in a piece per shard of its keys (txn_splits), and none is for
  * every shard or for the connection. multi_cmd_shard: where queued command
- * m runs (its keys' shard, or c's when it names none). */
+ * m runs (its keys' shard, or c's when it names none); NULL when its keys
+ * span shards. */
 bool multi_lockable(struct conn *c);
 struct srv_shard *multi_cmd_shard(struct conn *c, const struct msg *m);
 
@@ -195,6 +197,12 @@ void multi_shard_free(struct srv_shard *sh);
 /* What a multi-key command does as a transaction, or NULL if it runs as a
  * world operation instead. */
 const struct txn_kind *txn_kind_of(const struct cmd_def *d, size_t argc);
+
+/* Whether a command of d, queued for an EXEC whose keys span shards, runs
+ * there in a piece per shard of its keys, whose replies merge into its
+ * own (MGET, EXISTS, MSET, DEL, UNLINK); others make the EXEC a world
+ * operation. */
+bool txn_splits(const struct cmd_def *d, size_t argc);
 
 /* Starts c's EXEC (cmd), whose keys span shards, as a transaction on the
  * key locks (multi_lockable). Returns false when c must stop parsing. */

@@ -326,7 +326,8 @@ bool multi_lockable(struct conn *c)
 {
     for (const struct msg *m = c->mq_head; m; m = m->qnext) {
         struct srv_shard *sh;
-        if ((m->cmd->flags & (CMD_ALL | CMD_CONN)) || !cmd_shard(c, m, &sh))
+        if ((m->cmd->flags & (CMD_ALL | CMD_CONN)) ||
+            (!cmd_shard(c, m, &sh) && !txn_splits(m->cmd, m->argc)))
             return false;
     }
     return true;
@@ -335,7 +336,8 @@ bool multi_lockable(struct conn *c)
 struct srv_shard *multi_cmd_shard(struct conn *c, const struct msg *m)
 {
     struct srv_shard *sh;
-    cmd_shard(c, m, &sh); /* one at most: multi_lockable said so */
+    if (!cmd_shard(c, m, &sh))
+        return NULL;
     return sh ? sh : c->sh;
 }
 

@@ -192,6 +192,10 @@ struct msg *msg_new(struct conn *c, enum msg_kind kind, const sw__resp_cmd *cmd,
 void msg_free(struct msg *m)
 {
     free(m->subs); /* the commands themselves are the coordinator's */
+    for (size_t i = 0; i < m->npieces; i++)
+        if (m->pieces[i])
+            msg_free(m->pieces[i]);
+    free(m->pieces);
     for (size_t i = 0; i < m->nwkeys; i++)
         free(m->wkeys[i].key);
     free(m->wkeys);
@@ -312,6 +316,7 @@ static void world_enter(struct srv_shard *me)
         if (i != me->index)
             wait_word(&me->pauses[i].pause, PAUSE_ACKED);
     me->world_held = true;
+    atomic_fetch_add_explicit(&me->st_world_ops, 1, memory_order_relaxed);
 }
 
 void route_world_leave(struct srv_shard *me)

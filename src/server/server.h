@@ -31,8 +31,10 @@
  * APPLY, and both parts hold their keys until then. COPY writes on one
  * shard only: that part makes its write at once, the source's lets its
  * key go, and the reply follows the write. An EXEC whose queued
- * commands each name one shard's keys is a transaction too: a part holds
- * its shard's commands
+ * commands each name one shard's keys is a transaction too (an MSET, MGET,
+ * DEL, UNLINK or EXISTS over shards queued there is cut into a piece per
+ * shard, whose replies merge into its own): a part holds its shard's
+ * commands
  * and watched keys, locks them all exclusively, and once every part is
  * locked (no watched key changed: EXEC's check) runs its commands (RUN,
  * as APPLY), logging their writes as its PART; the reply follows the last
@@ -274,6 +276,12 @@ struct msg {
     size_t nsubs;
     struct watched *wkeys;
     size_t nwkeys;
+    /* A queued command whose keys span shards (txn_splits): its pieces, by
+     * shard (NULL where none), each that shard's keys under its name, and
+     * after them in their allocation each key's shard (a uint32_t); they
+     * are freed with it. */
+    struct msg **pieces;
+    size_t npieces;
     bool reserved; /* the log room its run's end needs, held */
     /* A pair's part (RENAME, RENAMENX, COPY, MOVE, LCS across two shards;
      * part 0 the source's, part 1 the destination's): its key's value
@@ -499,8 +507,9 @@ struct srv_shard {
     _Atomic uint64_t st_cmds, st_conns, st_rejected, st_expired, st_hits, st_misses;
     _Atomic uint64_t st_in_bytes, st_out_bytes;
     /* Turns of this shard another shard's thread served (srv_lend), and
-     * wake-ups written to its eventfd (any thread writes these). */
-    _Atomic uint64_t st_lent_turns, st_wakeups;
+     * wake-ups written to its eventfd (any thread writes these); world
+     * operations it started (route.c). */
+    _Atomic uint64_t st_lent_turns, st_wakeups, st_world_ops;
     _Atomic int st_refusing; /* refusing, for INFO */
 };
 

@@ -56,6 +56,12 @@ const struct txn_kind *txn_kind_of(const struct cmd_def *d, size_t argc)
     return NULL;
 }
 
+bool txn_splits(const struct cmd_def *d, size_t argc)
+{
+    const struct txn_kind *k = txn_kind_of(d, argc);
+    return k && (k->merge == MERGE_ARRAY || k->merge == MERGE_SUM || k->merge == MERGE_OK);
+}
+
 /* The coordinator's record of one transaction (the connection's shard). */
 struct txn {
     struct conn *c;
@@ -965,6 +971,52 @@ static void spread(struct txn *t)
         sw__resp_add_raw(&t->slots[i]->out, sw__resp_buf_data(first), sw__resp_buf_len(first));
 }
 
+/* A cut command's reply, from its pieces' (MGET's back in its keys'
+ * order): the first failed piece's error, if one failed. */
+static void merge_pieces(struct srv *s, struct msg *q)
+{
+    const struct txn_kind *k = txn_kind_of(q->cmd, q->argc);
+    struct exec x = {.srv = s, .out = &q->out};
+    for (unsigned i = 0; i < q->npieces; i++) {
+        const sw__resp_buf *o = q->pieces[i] ? &q->pieces[i]->out : NULL;
+        if (o && sw__resp_buf_len(o) > 0 && sw__resp_buf_data(o)[0] == '-') {
+            sw__resp_add_raw(x.out, sw__resp_buf_data(o), sw__resp_buf_len(o));
+            return;
+        }
+    }
+    if (k->merge == MERGE_OK) {
+        reply_ok(&x);
+        return;
+    }
+    if (k->merge == MERGE_SUM) {
+        int64_t n = 0;
+        for (unsigned i = 0; i < q->npieces; i++)
+            if (q->pieces[i])
+                n += part_int(q->pieces[i]);
+        sw__resp_add_int(x.out, n);
+        return;
+    }
+    size_t cur[q->npieces], nkeys = q->argc - 1;
+    for (unsigned i = 0; i < q->npieces; i++) {
+        cur[i] = 0;
+        if (!q->pieces[i])
+            continue;
+        const char *p = sw__resp_buf_data(&q->pieces[i]->out);
+        while (p[cur[i]] != '\n') /* past the array's header */
+            cur[i]++;
+        cur[i]++;
+    }
+    const uint32_t *owner = (const uint32_t *)(q->pieces + q->npieces);
+    sw__resp_add_array(x.out, nkeys);
+    for (size_t j = 0; j < nkeys; j++) {
+        const sw__resp_buf *o = &q->pieces[owner[j]]->out;
+        const char *p = sw__resp_buf_data(o);
+        size_t at = cur[owner[j]], end = elem_end(p, sw__resp_buf_len(o), at);
+        sw__resp_add_raw(x.out, p + at, end - at);
+        cur[owner[j]] = end;
+    }
+}
+
 /* A failed transaction's reply: its first part's error, in the words of
  * that part's thread (a refusal's, kv_refusal), or else rc's. False, and
  * nothing written, when neither failed. */
@@ -1166,6 +1218,9 @@ static void exec_done(struct srv_shard *sh, struct txn *t)
 {
     if (t->phase == 1) {
         sw__resp_buf *out = &t->slot->out;
+        for (struct msg *q = t->queue; q; q = q->qnext)
+            if (q->pieces)
+                merge_pieces(sh->srv, q);
         size_t n = 0;
         for (const struct msg *q = t->queue; q; q = q->qnext)
             n++;
@@ -1601,6 +1656,50 @@ static size_t queued_keys(struct srv *s, const struct msg *q, uint64_t *h)
 /* An EXEC's parts: one per shard of its commands' keys (the connection's
  * own for commands without keys) and of its watched keys, each with those
  * commands, in queue order, and those watched keys. */
+/* Cuts queued command q, whose keys span shards, into its pieces
+ * (q->pieces): one per shard of its keys, with that shard's keys (and
+ * their values) under q's name, in q's database; counts them into nsub.
+ * False when out of memory. */
+static bool cut(struct conn *c, struct msg *q, size_t *nsub)
+{
+    struct srv *s = c->sh->srv;
+    size_t step = txn_kind_of(q->cmd, q->argc)->step, nkeys = (q->argc - 1) / step;
+    q->pieces = calloc(1, s->n * sizeof *q->pieces + nkeys * sizeof(uint32_t));
+    sw__resp_arg *args = malloc(q->argc * sizeof *args);
+    bool ok = q->pieces && args;
+    if (!ok) {
+        free(args);
+        return false;
+    }
+    q->npieces = s->n;
+    uint32_t *owner = (uint32_t *)(q->pieces + s->n);
+    for (size_t j = 0; ok && j < nkeys; j++) {
+        struct kkey k;
+        ok = kkey_build(s, q->db, &q->argv[1 + j * step], &k) == SW_OK;
+        kkey_free(&k);
+        owner[j] = ok ? k.sh->index : 0;
+    }
+    for (unsigned i = 0; ok && i < s->n; i++) {
+        size_t n = 0;
+        args[n++] = q->argv[0];
+        for (size_t j = 0; j < nkeys; j++)
+            if (owner[j] == i)
+                for (size_t a = 0; a < step; a++)
+                    args[n++] = q->argv[1 + j * step + a];
+        if (n == 1)
+            continue;
+        sw__resp_cmd sub = {.argc = n, .argv = args};
+        struct msg *p = msg_new(c, MSG_SLOT, &sub, q->cmd, NULL);
+        if ((ok = p != NULL)) {
+            p->db = q->db;
+            q->pieces[i] = p;
+            nsub[i]++;
+        }
+    }
+    free(args);
+    return ok;
+}
+
 static bool split_exec(struct conn *c, const struct cmd_def *d, struct txn *t)
 {
     struct srv *s = c->sh->srv;
@@ -1609,14 +1708,19 @@ static bool split_exec(struct conn *c, const struct cmd_def *d, struct txn *t)
     t->queue = multi_take(c, &t->wtok, &w, &nw);
     memset(nsub, 0, sizeof nsub);
     memset(nwk, 0, sizeof nwk);
-    for (const struct msg *q = t->queue; q; q = q->qnext) {
-        nsub[multi_cmd_shard(c, q)->index]++;
+    bool ok = true;
+    for (struct msg *q = t->queue; q && ok; q = q->qnext) {
+        struct srv_shard *at = multi_cmd_shard(c, q);
+        if (at)
+            nsub[at->index]++;
+        else /* keys on several shards (multi_lockable) */
+            ok = txn_splits(q->cmd, q->argc) && cut(c, q, nsub);
         nkeys += queued_keys(s, q, NULL);
     }
     for (size_t j = 0; j < nw; j++)
         nwk[w[j].sh->index]++;
-    t->hash = malloc((nkeys ? nkeys : 1) * sizeof *t->hash);
-    bool ok = t->hash != NULL;
+    t->hash = ok ? malloc((nkeys ? nkeys : 1) * sizeof *t->hash) : NULL;
+    ok = t->hash != NULL;
     for (const struct msg *q = t->queue; q && ok; q = q->qnext)
         t->nkeys += queued_keys(s, q, t->hash + t->nkeys);
     uint64_t txid =
@@ -1639,9 +1743,18 @@ static bool split_exec(struct conn *c, const struct cmd_def *d, struct txn *t)
         }
     }
     if (ok) {
-        for (struct msg *q = t->queue; q; q = q->qnext) {
-            struct msg *m = t->part[multi_cmd_shard(c, q)->index];
-            m->subs[m->nsubs++] = q;
+        for (struct msg *q = t->queue; q && ok; q = q->qnext) {
+            for (unsigned i = 0; i < q->npieces; i++) {
+                struct msg *m = t->part[i];
+                if (q->pieces[i])
+                    m->subs[m->nsubs++] = q->pieces[i];
+            }
+            struct srv_shard *at = q->pieces ? NULL : multi_cmd_shard(c, q);
+            if (at) {
+                struct msg *m = t->part[at->index];
+                m->subs[m->nsubs++] = q;
+            }
+            ok = q->pieces || at;
         }
         for (size_t j = 0; j < nw; j++) { /* the keys' copies move to the parts */
             struct msg *m = t->part[w[j].sh->index];
@@ -1650,7 +1763,8 @@ static bool split_exec(struct conn *c, const struct cmd_def *d, struct txn *t)
         for (unsigned i = 0; i < s->n; i++)
             if (t->part[i])
                 t->part[i]->nparts = t->parts;
-    } else {
+    }
+    if (!ok) {
         for (size_t j = 0; j < nw; j++)
             free(w[j].key);
     }

@@ -469,6 +469,7 @@ class TestInfo(Base):
         self.r.config_resetstat()
         now = self.r.info("stats")
         self.assertLess(now["shard_lent_turns"] + now["shard_wakeups"], 20)  # INFO's own pause
+        self.assertLess(now["shard_world_ops"], 2)
 
     def test_server_values(self):
         info = self.r.info("server")
@@ -1396,6 +1397,70 @@ class TestTransactions(DelayedShards):
         p.set(keys[2], "x")
         self.assertRaises(redis.WatchError, p.execute)
         self.assertNotEqual(b"x", self.r.get(keys[0]))
+
+
+    def test_exec_cuts_multi_key_commands(self):
+        """Inside MULTI, MSET, MGET, DEL, UNLINK and EXISTS whose keys span
+        shards run in a piece per shard: each replies as on one shard (in
+        RESP3 too), an EXEC's MSET is whole to MGET readers, and an EXEC's
+        MGET never sees half of another MSET."""
+        keys = self.KEYS
+        before = self.r.info("stats")["shard_world_ops"]
+        p = self.r.pipeline(transaction=True)
+        p.mset({k: "v%d" % i for i, k in enumerate(keys)})
+        p.mget(keys + ["tx:none"])
+        p.exists(*keys, "tx:none", keys[0])
+        p.delete(keys[0], keys[1], "tx:none")
+        p.unlink(keys[2], keys[3])
+        p.mget(keys[:5])
+        want = [True, [b"v%d" % i for i in range(10)] + [None], 11, 2, 2, [None] * 4 + [b"v4"]]
+        self.assertEqual(want, p.execute())
+        # On the key locks: the only world operation is INFO's own
+        after = self.r.info("stats")["shard_world_ops"]
+        self.assertEqual(1 if int(SHARDS) > 1 else 0, after - before)
+        c = Raw(self.SRV.port)
+        c.call("HELLO", "3")
+        c.call("MULTI")
+        c.call("MGET", *(keys[3:6] + ["tx:none"]))
+        self.assertEqual(
+            (b"*", [(b"*", [(b"_", None), (b"$", b"v4"), (b"$", b"v5"), (b"_", None)])]),
+            c.call("EXEC"),
+        )
+        c.close()
+        self.r.mset({k: "start" for k in keys})
+        errors, done = [], threading.Event()
+
+        def writer(t):
+            c = self.client()
+            for n in range(40):
+                if t % 2:
+                    c.mset({k: "w%d-%d" % (t, n) for k in keys})
+                    continue
+                p = c.pipeline(transaction=True)
+                p.mset({k: "w%d-%d" % (t, n) for k in keys})
+                p.get(keys[n % 10])
+                p.execute()
+
+        def reader(t):
+            c = self.client()
+            while not done.is_set():
+                p = c.pipeline(transaction=True)
+                p.mget(keys)
+                p.exists(*keys)
+                got, n = p.execute()
+                for vals in (got, c.mget(keys)):
+                    if len(set(vals)) != 1 or n not in (0, 10):
+                        errors.append("reader %d saw %r, %r" % (t, vals, n))
+                        return
+
+        rs = [threading.Thread(target=reader, args=(t,)) for t in range(3)]
+        for th in rs:
+            th.start()
+        errors += self.run_threads([writer] * 4)
+        done.set()
+        for th in rs:
+            th.join(60)
+        self.assertEqual([], errors[:5])
 
 
 # ---- commands on two keys -----------------------------------------------------------
