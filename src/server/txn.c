@@ -933,32 +933,40 @@ static size_t elem_end(const char *p, size_t len, size_t pos)
     return eol; /* $-1 or _ */
 }
 
+/* Where the elements of the array reply in b begin: past its header. */
+static size_t array_start(const sw__resp_buf *b)
+{
+    const char *p = sw__resp_buf_data(b);
+    size_t at = 0;
+    while (p[at] != '\n')
+        at++;
+    return at + 1;
+}
+
+/* Appends to out the element of the array reply in b at *at, and moves
+ * *at past it. */
+static void take_elem(sw__resp_buf *out, const sw__resp_buf *b, size_t *at)
+{
+    const char *p = sw__resp_buf_data(b);
+    size_t end = elem_end(p, sw__resp_buf_len(b), *at);
+    sw__resp_add_raw(out, p + *at, end - *at);
+    *at = end;
+}
+
 /* MGET: the parts' values, back in the keys' order, into each command's
  * reply (a gathered run's: each its own keys). */
 static void merge_array(struct srv *s, struct txn *t)
 {
     size_t cur[s->n];
-    for (unsigned i = 0; i < s->n; i++) {
-        cur[i] = 0;
-        if (!t->part[i])
-            continue;
-        const char *p = sw__resp_buf_data(&t->part[i]->out);
-        while (p[cur[i]] != '\n') /* past the array's header */
-            cur[i]++;
-        cur[i]++;
-    }
+    for (unsigned i = 0; i < s->n; i++)
+        cur[i] = t->part[i] ? array_start(&t->part[i]->out) : 0;
     size_t j = 0;
     for (size_t i = 0; i < t->ncmds; i++) {
         sw__resp_buf *out = &t->slots[i]->out;
         size_t last = j + (t->cmd_keys ? t->cmd_keys[i] : t->nkeys);
         sw__resp_add_array(out, last - j);
-        for (; j < last; j++) {
-            const struct msg *m = t->part[t->owner[j]];
-            const char *p = sw__resp_buf_data(&m->out);
-            size_t at = cur[t->owner[j]], end = elem_end(p, sw__resp_buf_len(&m->out), at);
-            sw__resp_add_raw(out, p + at, end - at);
-            cur[t->owner[j]] = end;
-        }
+        for (; j < last; j++)
+            take_elem(out, &t->part[t->owner[j]]->out, &cur[t->owner[j]]);
     }
 }
 
@@ -997,24 +1005,12 @@ static void merge_pieces(struct srv *s, struct msg *q)
         return;
     }
     size_t cur[q->npieces], nkeys = q->argc - 1;
-    for (unsigned i = 0; i < q->npieces; i++) {
-        cur[i] = 0;
-        if (!q->pieces[i])
-            continue;
-        const char *p = sw__resp_buf_data(&q->pieces[i]->out);
-        while (p[cur[i]] != '\n') /* past the array's header */
-            cur[i]++;
-        cur[i]++;
-    }
+    for (unsigned i = 0; i < q->npieces; i++)
+        cur[i] = q->pieces[i] ? array_start(&q->pieces[i]->out) : 0;
     const uint32_t *owner = (const uint32_t *)(q->pieces + q->npieces);
     sw__resp_add_array(x.out, nkeys);
-    for (size_t j = 0; j < nkeys; j++) {
-        const sw__resp_buf *o = &q->pieces[owner[j]]->out;
-        const char *p = sw__resp_buf_data(o);
-        size_t at = cur[owner[j]], end = elem_end(p, sw__resp_buf_len(o), at);
-        sw__resp_add_raw(x.out, p + at, end - at);
-        cur[owner[j]] = end;
-    }
+    for (size_t j = 0; j < nkeys; j++)
+        take_elem(x.out, &q->pieces[owner[j]]->out, &cur[owner[j]]);
 }
 
 /* A failed transaction's reply: its first part's error, in the words of

@@ -1174,7 +1174,6 @@ class TestTransactions(DelayedShards):
         readers pipeline MGETs of them. Each MGET sees one MSET whole, and
         each reader's MGETs never go back."""
         keys, rounds = self.KEYS, 60
-        done = threading.Event()
         errors = []
 
         def writer(_):
@@ -1188,7 +1187,7 @@ class TestTransactions(DelayedShards):
                 p.execute()
             c.close()
 
-        def reader(t):
+        def reader(t, done):
             c = self.client()
             order = keys[t % 10 :] + keys[: t % 10]
             last = 0
@@ -1204,13 +1203,7 @@ class TestTransactions(DelayedShards):
                     last = vals.pop()
             c.close()
 
-        readers = [threading.Thread(target=reader, args=(t,)) for t in range(3)]
-        for th in readers:
-            th.start()
-        errors += self.run_threads([writer])
-        done.set()
-        for th in readers:
-            th.join(60)
+        errors += self.run_threads([writer], beside=[reader] * 3)
         self.assertEqual([], errors[:5])
 
     def test_gathered_then_a_protocol_error(self):
@@ -1417,7 +1410,7 @@ class TestTransactions(DelayedShards):
         self.assertEqual(want, p.execute())
         # On the key locks: the only world operation is INFO's own
         after = self.r.info("stats")["shard_world_ops"]
-        self.assertEqual(1 if int(SHARDS) > 1 else 0, after - before)
+        self.assertEqual(1, after - before)
         c = Raw(self.SRV.port)
         c.call("HELLO", "3")
         c.call("MULTI")
@@ -1428,7 +1421,7 @@ class TestTransactions(DelayedShards):
         )
         c.close()
         self.r.mset({k: "start" for k in keys})
-        errors, done = [], threading.Event()
+        errors = []
 
         def writer(t):
             c = self.client()
@@ -1441,7 +1434,7 @@ class TestTransactions(DelayedShards):
                 p.get(keys[n % 10])
                 p.execute()
 
-        def reader(t):
+        def reader(t, done):
             c = self.client()
             while not done.is_set():
                 p = c.pipeline(transaction=True)
@@ -1453,13 +1446,7 @@ class TestTransactions(DelayedShards):
                         errors.append("reader %d saw %r, %r" % (t, vals, n))
                         return
 
-        rs = [threading.Thread(target=reader, args=(t,)) for t in range(3)]
-        for th in rs:
-            th.start()
-        errors += self.run_threads([writer] * 4)
-        done.set()
-        for th in rs:
-            th.join(60)
+        errors += self.run_threads([writer] * 4, beside=[reader] * 3)
         self.assertEqual([], errors[:5])
 
 
