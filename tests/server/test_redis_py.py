@@ -1219,6 +1219,64 @@ class TestTransactions(DelayedShards):
         self.assertEqual(b"-", c.read()[0])
         c.close()
 
+    def test_sigkill_gathered_msets_whole(self):
+        """--appendfsync always: writers set groups of keys over every shard
+        to one number after another, by pipelines of MSETs (gathered into
+        one transaction each) and by EXECs of one MSET (cut into a piece
+        per shard), until kill -9. After the restart every group's keys
+        hold one number, at least the last acknowledged and at most the
+        last sent: each run of MSETs, and each EXEC, was one unit in every
+        shard's log. (Catches parts that log their writes as they run.)"""
+        work = tempfile.mkdtemp(prefix="sw-gather.")
+        env = {"STEWARDD_TEST_TXN_DELAY_US": "300"}  # the parts' steps apart
+        srv = Server("--dir", work, "--appendfsync", "always", "--shards", SHARDS, env=env).start()
+        writers, errors = 4, []
+        groups = [["gk:%d:%d" % (w, i) for i in range(8)] for w in range(writers)]
+        acked, sent = [0] * writers, [0] * writers
+        try:
+
+            def write(w):
+                c = srv.client(socket_timeout=10)
+                n = 0
+                try:
+                    while True:
+                        p = c.pipeline(transaction=bool(w % 2))
+                        for _ in range(1 if w % 2 else 8):
+                            n += 1
+                            p.mset({k: n for k in groups[w]})
+                        sent[w] = n
+                        p.execute()
+                        acked[w] = n
+                except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                    pass
+                except Exception as e:  # noqa: BLE001 - reported below
+                    errors.append("writer %d: %r" % (w, e))
+
+            ts = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+            for t in ts:
+                t.start()
+            time.sleep(1.0)
+            deadline = time.time() + 10
+            while min(acked) < 16 and time.time() < deadline:
+                time.sleep(0.05)
+            srv.kill9()
+            for t in ts:
+                t.join(60)
+            self.assertEqual([], errors[:5])
+            self.assertGreaterEqual(min(acked), 16, "too few writes to test: %r" % acked)
+            srv.restart()
+            c = srv.client()
+            for w in range(writers):
+                got = {int(v) for v in c.mget(groups[w])}
+                self.assertEqual(1, len(got), ("group %d torn" % w, got))
+                n = got.pop()
+                self.assertTrue(acked[w] <= n <= sent[w], ("group %d" % w, acked[w], n, sent[w]))
+            c.close()
+        finally:
+            srv.stop()
+            srv.cleanup()
+            shutil.rmtree(work, ignore_errors=True)
+
     def test_single_key_reads_follow_the_order(self):
         """One writer MSETs the ten keys to 1, 2, 3, ...; a reader GETs them
         one at a time. Once a GET has seen n, no later GET may see less: a
