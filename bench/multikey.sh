@@ -37,7 +37,9 @@ mk_ticks() { # NAME
 
 # Requests per second of one load against server NAME, or "-": bench_rps's
 # arguments and output, for bench_row (server.sh). Its processor time per
-# request, in microseconds, goes to the file $MK_CPU.NAME.
+# request, in microseconds, goes to the file $MK_CPU.NAME when this run is
+# the cell's best so far (its rate in $MK_CPU.NAME.rps), as bench_pair
+# keeps the best rate: the two figures are one run's.
 mk_rps() { # NAME LOAD PIPELINE CLIENTS REQUESTS
     local port=${SRV_PORT[$1]} n=$5 out t0
     t0=$(mk_ticks "$1")
@@ -57,8 +59,14 @@ mk_rps() { # NAME LOAD PIPELINE CLIENTS REQUESTS
         out=$(timeout 300 "$MK_MIXLOAD" "$port" "$n" "$4" "$3" 90 | awk '{ print $2 }') || true
         ;;
     esac
-    awk -v t0="$t0" -v t1="$(mk_ticks "$1")" -v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" -v n="$n" \
-        'BEGIN { printf "%.2f\n", (t1 - t0) * 1e6 / hz / n }' >"$MK_CPU.$1"
+    local cpu best
+    cpu=$(awk -v t0="$t0" -v t1="$(mk_ticks "$1")" -v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" \
+        -v n="$n" 'BEGIN { printf "%.2f\n", (t1 - t0) * 1e6 / hz / n }')
+    best=$(cat "$MK_CPU.$1.rps" 2>/dev/null || echo -)
+    if [ ! -e "$MK_CPU.$1" ] || [ "$(bench_best "$best" "${out:--}")" != "$best" ]; then
+        echo "$cpu" >"$MK_CPU.$1"
+        echo "${out:--}" >"$MK_CPU.$1.rps"
+    fi
     echo "${out:--}"
 }
 
@@ -91,10 +99,12 @@ multikey_main() {
         srv_start stewardd stewardd --shards "$s"
         for p in 1 16; do
             for load in mset mget mix; do
+                rm -f "$MK_CPU".* # a new cell: no best run yet
                 bench_row "$cell" "$load" "$p" 50 "${N:-300000}"
                 cell=$((cell + 1))
                 local cr cs
-                cr=$(cat "$MK_CPU.redis") cs=$(cat "$MK_CPU.stewardd")
+                cr=$(cat "$MK_CPU.redis" 2>/dev/null || echo -)
+                cs=$(cat "$MK_CPU.stewardd" 2>/dev/null || echo -)
                 # shellcheck disable=SC2059
                 printf "$f" "$s" "$load" "$p" "$(fmt_k "$BENCH_REDIS")" "$(fmt_k "$BENCH_STEWARDD")" \
                     "$cr" "$cs" "$(fmt_div "$BENCH_STEWARDD" "$BENCH_REDIS")"
