@@ -1342,7 +1342,8 @@ class TestTransactions(DelayedShards):
         in random orders, beside world operations (DBSIZE, KEYS, RENAME):
         every command answers, MSETNX sets all of its keys or none, and a
         pipeline reads back its own MSET (threads 12 to 15, whose keys are
-        their own)."""
+        their own), also after runs of MSETs and MGETs that the server
+        gathers into one transaction each."""
         shared = ["dl:%d" % i for i in range(12)]
 
         def work(t):
@@ -1351,7 +1352,7 @@ class TestTransactions(DelayedShards):
             c = self.client()
             for n in range(120):
                 ks = rnd.sample(keys, rnd.randint(2, 8))
-                op = rnd.randrange(6)
+                op = rnd.randrange(7)
                 if op == 0:
                     c.mset({k: "%d-%d" % (t, n) for k in ks})
                 elif op == 1:
@@ -1367,7 +1368,7 @@ class TestTransactions(DelayedShards):
                     extra = "nx:new:%d:%d" % (t, n)
                     if c.msetnx({fresh[0]: 2, extra: 2}) or c.exists(extra):
                         raise AssertionError("MSETNX over an existing key set something")
-                else:
+                elif op == 5:
                     p = c.pipeline(transaction=False)
                     p.mset({k: "p%d" % n for k in ks})
                     for k in ks:
@@ -1378,6 +1379,20 @@ class TestTransactions(DelayedShards):
                     want = [True] + [("p%d" % n).encode()] * len(ks) + [len(ks), 0]
                     if t >= 12 and got != want:
                         raise AssertionError("a pipeline did not see its own MSET: %r" % (got,))
+                elif op == 6:  # a run of MSETs, then a run of MGETs
+                    p = c.pipeline(transaction=False)
+                    last, reads = {}, []
+                    for j in range(rnd.randint(2, 6)):
+                        kv = {k: "g%d-%d" % (n, j) for k in rnd.sample(keys, rnd.randint(2, 8))}
+                        p.mset(kv)
+                        last.update(kv)
+                    for _ in range(rnd.randint(2, 6)):
+                        reads.append(rnd.sample(sorted(last), min(len(last), rnd.randint(2, 8))))
+                        p.mget(reads[-1])
+                    got = p.execute()[-len(reads) :]
+                    want = [[last[k].encode() for k in ks] for ks in reads]
+                    if t >= 12 and got != want:
+                        raise AssertionError("a run of MGETs did not see its MSETs: %r" % (got,))
             c.close()
 
         def world(t):
