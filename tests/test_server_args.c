@@ -1,7 +1,9 @@
 /* stewardd's argument parsing (src/server/args.c): Redis's strict
  * integers, INCRBYFLOAT's long doubles and their output, and glob
- * patterns; and its configuration (src/server/conf.c): flags, config
- * files in redis.conf's syntax, and every error they can give. */
+ * patterns; a key argument's build with the dispatcher's hashes
+ * (kkey_init, src/server/kv.c); and its configuration (src/server/conf.c):
+ * flags, config files in redis.conf's syntax, and every error they can
+ * give. */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <ctype.h>
 #include <limits.h>
@@ -711,6 +713,82 @@ static void test_conf_sample(void **state)
             fail_msg("contrib/stewardd.conf lacks '%s'", conf_options[i].name);
 }
 
+/* The hash kkey_init gives argument i of x, the key checked built. */
+static uint64_t key_hash_of(struct exec *x, size_t i)
+{
+    struct kkey k;
+    assert_int_equal(SW_OK, kkey_init(x, &k, i));
+    assert_int_equal(x->db, k.db);
+    assert_int_equal(x->argv[i].len + 1, k.len);
+    assert_int_equal(x->db, (unsigned char)k.p[0]);
+    assert_memory_equal(x->argv[i].ptr, k.p + 1, x->argv[i].len);
+    uint64_t h = k.hash;
+    kkey_free(&k);
+    return h;
+}
+
+/* A key's own hash: its database's byte, then its bytes. */
+static uint64_t key_hash_real(int db, const char *key)
+{
+    char buf[64];
+    buf[0] = (char)db;
+    memcpy(buf + 1, key, strlen(key));
+    return sw__hash(buf, strlen(key) + 1);
+}
+
+/* The dispatcher's key hashes, carried with a command (struct keyhash):
+ * kkey_init takes a key's hash from the memo only while the exec still has
+ * the arguments and the database it was made for, and hashes otherwise. A
+ * memo used past that would file a key under another key's hash, lost to
+ * every later lookup. The memo holds a hash that is not the key's, so the
+ * hash kkey_init returns says which one it used. */
+static void test_key_hash_memo(void **state)
+{
+    (void)state;
+    struct srv_shard shards[4];
+    struct srv s = {.n = 4, .shards = shards};
+    memset(shards, 0, sizeof shards);
+    sw__resp_arg argv[3] = {
+        {.ptr = "MGET", .len = 4}, {.ptr = "alpha", .len = 5}, {.ptr = "beta", .len = 4}};
+    uint64_t memo[3] = {0, 0x1234, 0};
+    /* A world operation's exec: any shard's key may be built. */
+    struct exec x = {.srv = &s,
+                     .self = &shards[0],
+                     .world = true,
+                     .db = 0,
+                     .argc = 3,
+                     .argv = argv,
+                     .kh = {.argv = argv, .db = 0, .hash = memo}};
+    assert_int_equal(0x1234, key_hash_of(&x, 1));                   /* the memo */
+    assert_int_equal(key_hash_real(0, "beta"), key_hash_of(&x, 2)); /* 0: not known */
+
+    struct exec y = x; /* another database (SELECT in EXEC, COPY's DB) */
+    y.db = 3;
+    assert_int_equal(key_hash_real(3, "alpha"), key_hash_of(&y, 1));
+
+    sw__resp_arg other[3]; /* other arguments in a copy (a queued command) */
+    memcpy(other, argv, sizeof other);
+    y = x;
+    y.argv = other;
+    assert_int_equal(key_hash_real(0, "alpha"), key_hash_of(&y, 1));
+
+    y = x; /* no memo */
+    y.kh.hash = NULL;
+    assert_int_equal(key_hash_real(0, "alpha"), key_hash_of(&y, 1));
+
+    /* Outside a world operation the key's shard comes from the hash used:
+     * the memo's is allowed on its own shard, refused on another. */
+    y = x;
+    y.world = false;
+    y.self = &shards[srv_shard_of(&s, 0x1234)];
+    struct kkey k;
+    assert_int_equal(SW_OK, kkey_init(&y, &k, 1));
+    assert_ptr_equal(y.self, k.sh);
+    kkey_free(&k);
+    y.self = &shards[(srv_shard_of(&s, 0x1234) + 1) % 4];
+    assert_int_equal(SW_EINVAL, kkey_init(&y, &k, 1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -718,6 +796,7 @@ int main(void)
         cmocka_unit_test(test_floats),
         cmocka_unit_test(test_glob),
         cmocka_unit_test(test_arg_is),
+        cmocka_unit_test(test_key_hash_memo),
         cmocka_unit_test(test_command_table),
         cmocka_unit_test(test_conf_table),
         cmocka_unit_test(test_conf_every_directive),

@@ -148,7 +148,9 @@ struct kkey {
  * kkey_free. */
 int kkey_build(struct srv *s, int db, const sw__resp_arg *a, struct kkey *k);
 
-/* kkey_build with the key's hash, where known (0: not; it is computed). */
+/* kkey_build, given the key's hash where known (0: not; it is computed,
+ * and a wrong one files the key under another's). SW_OK or SW_ENOMEM;
+ * free with kkey_free. Any thread: it reads only its arguments. */
 int kkey_build_hashed(struct srv *s, int db, const sw__resp_arg *a, uint64_t hash, struct kkey *k);
 
 /* kkey_build for argument i of x in x's database, with its hash from x->kh

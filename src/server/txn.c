@@ -895,14 +895,13 @@ static void send_parts(struct srv_shard *sh, struct txn *t, enum msg_kind kind)
             send_part(sh, t, i, kind);
 }
 
-/* The first part whose reply is an error, if any. */
-static struct msg *part_error(struct srv *s, struct txn *t)
+/* The first of the n messages at m (NULL where none: a transaction's
+ * parts, or a cut command's pieces, by shard) whose reply is an error. */
+static const struct msg *first_error(struct msg *const *m, unsigned n)
 {
-    for (unsigned i = 0; i < s->n; i++) {
-        struct msg *m = t->part[i];
-        if (m && sw__resp_buf_len(&m->out) > 0 && sw__resp_buf_data(&m->out)[0] == '-')
-            return m;
-    }
+    for (unsigned i = 0; i < n; i++)
+        if (m[i] && sw__resp_buf_len(&m[i]->out) > 0 && sw__resp_buf_data(&m[i]->out)[0] == '-')
+            return m[i];
     return NULL;
 }
 
@@ -920,6 +919,16 @@ static int64_t part_int(const struct msg *m)
     return v;
 }
 
+/* The sum of the integers the n messages at m (NULL where none) replied. */
+static int64_t sum_ints(struct msg *const *m, unsigned n)
+{
+    int64_t sum = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (m[i])
+            sum += part_int(m[i]);
+    return sum;
+}
+
 /* The end of the array element (a bulk string or a null) at p[pos]. */
 static size_t elem_end(const char *p, size_t len, size_t pos)
 {
@@ -933,14 +942,19 @@ static size_t elem_end(const char *p, size_t len, size_t pos)
     return eol; /* $-1 or _ */
 }
 
-/* Where the elements of the array reply in b begin: past its header. */
-static size_t array_start(const sw__resp_buf *b)
+/* A cursor into each of the n messages at m (NULL where none) that
+ * replied an array: where its elements begin, past the header. */
+static void array_starts(struct msg *const *m, unsigned n, size_t *cur)
 {
-    const char *p = sw__resp_buf_data(b);
-    size_t at = 0;
-    while (p[at] != '\n')
-        at++;
-    return at + 1;
+    for (unsigned i = 0; i < n; i++) {
+        cur[i] = 0;
+        if (!m[i])
+            continue;
+        const char *p = sw__resp_buf_data(&m[i]->out);
+        while (p[cur[i]] != '\n')
+            cur[i]++;
+        cur[i]++;
+    }
 }
 
 /* Appends to out the element of the array reply in b at *at, and moves
@@ -957,10 +971,8 @@ static void take_elem(sw__resp_buf *out, const sw__resp_buf *b, size_t *at)
  * reply (a gathered run's: each its own keys). */
 static void merge_array(struct srv *s, struct txn *t)
 {
-    size_t cur[s->n];
-    for (unsigned i = 0; i < s->n; i++)
-        cur[i] = t->part[i] ? array_start(&t->part[i]->out) : 0;
-    size_t j = 0;
+    size_t cur[s->n], j = 0;
+    array_starts(t->part, s->n, cur);
     for (size_t i = 0; i < t->ncmds; i++) {
         sw__resp_buf *out = &t->slots[i]->out;
         size_t last = j + (t->cmd_keys ? t->cmd_keys[i] : t->nkeys);
@@ -985,28 +997,22 @@ static void merge_pieces(struct srv *s, struct msg *q)
 {
     const struct txn_kind *k = txn_kind_of(q->cmd, q->argc);
     struct exec x = {.srv = s, .out = &q->out};
-    for (unsigned i = 0; i < q->npieces; i++) {
-        const sw__resp_buf *o = q->pieces[i] ? &q->pieces[i]->out : NULL;
-        if (o && sw__resp_buf_len(o) > 0 && sw__resp_buf_data(o)[0] == '-') {
-            sw__resp_add_raw(x.out, sw__resp_buf_data(o), sw__resp_buf_len(o));
-            return;
-        }
+    unsigned n = (unsigned)q->npieces;
+    const struct msg *err = first_error(q->pieces, n);
+    if (err) {
+        sw__resp_add_raw(x.out, sw__resp_buf_data(&err->out), sw__resp_buf_len(&err->out));
+        return;
     }
     if (k->merge == MERGE_OK) {
         reply_ok(&x);
         return;
     }
     if (k->merge == MERGE_SUM) {
-        int64_t n = 0;
-        for (unsigned i = 0; i < q->npieces; i++)
-            if (q->pieces[i])
-                n += part_int(q->pieces[i]);
-        sw__resp_add_int(x.out, n);
+        sw__resp_add_int(x.out, sum_ints(q->pieces, n));
         return;
     }
-    size_t cur[q->npieces], nkeys = q->argc - 1;
-    for (unsigned i = 0; i < q->npieces; i++)
-        cur[i] = q->pieces[i] ? array_start(&q->pieces[i]->out) : 0;
+    size_t cur[n], nkeys = q->argc - 1;
+    array_starts(q->pieces, n, cur);
     const uint32_t *owner = (const uint32_t *)(q->pieces + q->npieces);
     sw__resp_add_array(x.out, nkeys);
     for (size_t j = 0; j < nkeys; j++)
@@ -1018,7 +1024,7 @@ static void merge_pieces(struct srv *s, struct msg *q)
  * nothing written, when neither failed. */
 static bool reply_failure(struct srv *s, struct txn *t, int rc)
 {
-    struct msg *err = part_error(s, t);
+    const struct msg *err = first_error(t->part, s->n);
     struct exec x = {.srv = s, .out = &t->slot->out};
     if (err)
         sw__resp_add_raw(x.out, sw__resp_buf_data(&err->out), sw__resp_buf_len(&err->out));
@@ -1044,11 +1050,7 @@ static void reply(struct srv *s, struct txn *t, int rc)
     } else if (t->k->merge == MERGE_NX) {
         sw__resp_add_int(out, 1);
     } else if (t->k->merge == MERGE_SUM) {
-        int64_t n = 0;
-        for (unsigned i = 0; i < s->n; i++)
-            if (t->part[i])
-                n += part_int(t->part[i]);
-        sw__resp_add_int(out, n);
+        sw__resp_add_int(out, sum_ints(t->part, s->n));
     }
     spread(t);
 }
@@ -1299,6 +1301,53 @@ void txn_handle(struct srv_shard *sh, struct msg *m)
     }
 }
 
+/* The hash (from hash where known: struct keyhash's) and the shard of
+ * each key of cmd (step arguments per key) in database db, into khash
+ * (where not NULL) and owner. False when a key cannot be built (no
+ * memory). */
+static bool key_owners(struct srv *s, int db, const sw__resp_cmd *cmd, size_t step,
+                       const uint64_t *hash, uint64_t *khash, uint32_t *owner)
+{
+    for (size_t i = 1, j = 0; i < cmd->argc; i += step, j++) {
+        uint64_t h = hash ? hash[i] : 0;
+        if (!h) {
+            struct kkey k;
+            if (kkey_build(s, db, &cmd->argv[i], &k) != SW_OK)
+                return false;
+            kkey_free(&k);
+            h = k.hash;
+        }
+        owner[j] = srv_shard_of(s, h);
+        if (khash)
+            khash[j] = h;
+    }
+    return true;
+}
+
+/* The arguments of cmd (step per key; each key's shard in owner) for
+ * shard sh: the name, then each of sh's keys with its values, in order,
+ * into args; where sub_hash is not NULL, each key's hash (khash) beside it
+ * there, and 0 beside the name and the values. Returns how many: 1 when
+ * sh has none of the keys. */
+static size_t shard_args(const sw__resp_cmd *cmd, size_t step, const uint32_t *owner,
+                         const uint64_t *khash, unsigned sh, sw__resp_arg *args, uint64_t *sub_hash)
+{
+    size_t n = 0;
+    if (sub_hash)
+        sub_hash[n] = 0;
+    args[n++] = cmd->argv[0];
+    for (size_t j = 0; 1 + j * step < cmd->argc; j++) {
+        if (owner[j] != sh)
+            continue;
+        for (size_t a = 0; a < step; a++) {
+            if (sub_hash)
+                sub_hash[n] = a == 0 ? khash[j] : 0;
+            args[n++] = cmd->argv[1 + j * step + a];
+        }
+    }
+    return n;
+}
+
 /* The parts of cmd: one message per shard of its keys, holding the
  * command's name and that shard's keys (with their values), and the keys'
  * hashes (from hash where known). */
@@ -1306,22 +1355,9 @@ static bool split(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def 
                   const uint64_t *hash)
 {
     struct srv *s = c->sh->srv;
-    size_t step = t->k->step, count[s->n];
-    memset(count, 0, sizeof count);
-    for (size_t i = 1, j = 0; i < cmd->argc; i += step, j++) {
-        uint64_t h = hash ? hash[i] : 0;
-        if (!h) {
-            struct kkey k;
-            if (kkey_build(s, c->db, &cmd->argv[i], &k) != SW_OK)
-                return false;
-            kkey_free(&k);
-            h = k.hash;
-        }
-        t->owner[j] = srv_shard_of(s, h);
-        t->hash[j] = h;
-        count[t->owner[j]]++;
-    }
-    size_t max = 1 + t->nkeys * step;
+    size_t step = t->k->step, max = 1 + t->nkeys * step;
+    if (!key_owners(s, c->db, cmd, step, hash, t->hash, t->owner))
+        return false;
     sw__resp_arg small[64], *args = small;
     uint64_t small_hash[64], *sub_hash = small_hash;
     if (max > 64) {
@@ -1333,25 +1369,13 @@ static bool split(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def 
     if (t->k->write && s->cfg.dir)
         txid = atomic_fetch_add_explicit(&s->next_txid, 1, memory_order_relaxed);
     for (unsigned sh = 0; sh < s->n && ok; sh++) {
-        if (!count[sh])
+        size_t n = shard_args(cmd, step, t->owner, t->hash, sh, args, sub_hash);
+        if (n == 1)
             continue;
-        size_t n = 0;
-        sub_hash[n] = 0;
-        args[n++] = cmd->argv[0];
-        for (size_t j = 0; j < t->nkeys; j++) {
-            if (t->owner[j] != sh)
-                continue;
-            for (size_t a = 0; a < step; a++) {
-                sub_hash[n] = a == 0 ? t->hash[j] : 0;
-                args[n++] = cmd->argv[1 + j * step + a];
-            }
-        }
         sw__resp_cmd sub = {.argc = n, .argv = args};
         struct msg *m = msg_new(c, MSG_LOCK, &sub, d, sub_hash);
-        if (!m) {
-            ok = false;
+        if (!(ok = m != NULL))
             break;
-        }
         m->txn = t;
         m->tk = t->k;
         m->txid = txid;
@@ -1582,10 +1606,14 @@ bool txn_gather(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d
 {
     struct gather *g = &c->sh->gather;
     assert(!g->c || g->c == c);
-    bool joins = g->c && g->k == k && g->db == c->db;
-    if (g->c && !(joins && gather_room(g, cmd)) && !txn_gather_flush(c->sh))
-        return false;
-    if (!(k->fn == cmd_mget || k->fn == cmd_mset) || !gather_room(g, cmd))
+    bool kind = k->fn == cmd_mget || k->fn == cmd_mset;
+    bool room = kind && gather_room(g, cmd);
+    if (g->c && !(room && g->k == k && g->db == c->db)) { /* it cannot join: the run starts */
+        if (!txn_gather_flush(c->sh))
+            return false;
+        room = kind && gather_room(g, cmd);
+    }
+    if (!room)
         return txn_start(c, cmd, d, k, hash);
     if (!g->c) { /* the run's first: admitted as a transaction of its own would be */
         if (!admit(c, cmd))
@@ -1662,29 +1690,16 @@ static bool cut(struct conn *c, struct msg *q, size_t *nsub)
     size_t step = txn_kind_of(q->cmd, q->argc)->step, nkeys = (q->argc - 1) / step;
     q->pieces = calloc(1, s->n * sizeof *q->pieces + nkeys * sizeof(uint32_t));
     sw__resp_arg *args = malloc(q->argc * sizeof *args);
-    bool ok = q->pieces && args;
-    if (!ok) {
-        free(args);
-        return false;
-    }
-    q->npieces = s->n;
-    uint32_t *owner = (uint32_t *)(q->pieces + s->n);
-    for (size_t j = 0; ok && j < nkeys; j++) {
-        struct kkey k;
-        ok = kkey_build(s, q->db, &q->argv[1 + j * step], &k) == SW_OK;
-        kkey_free(&k);
-        owner[j] = ok ? k.sh->index : 0;
-    }
+    sw__resp_cmd all = {.argc = q->argc, .argv = q->argv};
+    uint32_t *owner = q->pieces ? (uint32_t *)(q->pieces + s->n) : NULL;
+    bool ok = q->pieces && args && key_owners(s, q->db, &all, step, NULL, NULL, owner);
+    if (q->pieces)
+        q->npieces = s->n;
     for (unsigned i = 0; ok && i < s->n; i++) {
-        size_t n = 0;
-        args[n++] = q->argv[0];
-        for (size_t j = 0; j < nkeys; j++)
-            if (owner[j] == i)
-                for (size_t a = 0; a < step; a++)
-                    args[n++] = q->argv[1 + j * step + a];
-        if (n == 1)
+        sw__resp_cmd sub = {.argc = shard_args(&all, step, owner, NULL, i, args, NULL),
+                            .argv = args};
+        if (sub.argc == 1)
             continue;
-        sw__resp_cmd sub = {.argc = n, .argv = args};
         struct msg *p = msg_new(c, MSG_SLOT, &sub, q->cmd, NULL);
         if ((ok = p != NULL)) {
             p->db = q->db;

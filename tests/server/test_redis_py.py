@@ -330,6 +330,22 @@ class Base(unittest.TestCase):
         self.assertFalse(stuck, "threads stuck: a deadlock?")
         return errors
 
+    def kill9_amid(self, srv, fns, until):
+        """Runs each fn(i) in a thread against srv, and SIGKILLs srv after a
+        second and once until() holds (10 s more at most: on a loaded
+        machine one thread may wait long behind the others); then waits for
+        the threads, which end on their connections' errors."""
+        ts = [threading.Thread(target=fn, args=(i,)) for i, fn in enumerate(fns)]
+        for t in ts:
+            t.start()
+        time.sleep(1.0)
+        deadline = time.time() + 10
+        while not until() and time.time() < deadline:
+            time.sleep(0.05)
+        srv.kill9()
+        for t in ts:
+            t.join(60)
+
     def assertError(self, text, fn, *args, **kw):
         """fn(*args) fails with exactly this error text (redis-py drops the
         leading "ERR ")."""
@@ -1252,16 +1268,7 @@ class TestTransactions(DelayedShards):
                 except Exception as e:  # noqa: BLE001 - reported below
                     errors.append("writer %d: %r" % (w, e))
 
-            ts = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
-            for t in ts:
-                t.start()
-            time.sleep(1.0)
-            deadline = time.time() + 10
-            while min(acked) < 16 and time.time() < deadline:
-                time.sleep(0.05)
-            srv.kill9()
-            for t in ts:
-                t.join(60)
+            self.kill9_amid(srv, [write] * writers, lambda: min(acked) >= 16)
             self.assertEqual([], errors[:5])
             self.assertGreaterEqual(min(acked), 16, "too few writes to test: %r" % acked)
             srv.restart()
@@ -1995,18 +2002,8 @@ class TestPairs(DelayedShards):
                 except Exception as e:  # noqa: BLE001 - reported below
                     errors.append("mover %d: %r" % (m, e))
 
-            ts = [threading.Thread(target=move, args=(m,)) for m in range(movers)]
-            for t in ts:
-                t.start()
-            # A second, and on until every token has moved a few times: on a
-            # loaded machine one mover may wait long behind the others.
-            time.sleep(1.0)
-            deadline = time.time() + 10
-            while min(moved) < 3 and time.time() < deadline:
-                time.sleep(0.05)
-            srv.kill9()
-            for t in ts:
-                t.join(60)
+            # until every token has moved a few times
+            self.kill9_amid(srv, [move] * movers, lambda: min(moved) >= 3)
             self.assertEqual([], errors[:5])
             self.assertGreater(sum(moved), 20, "too few moves to test: %r" % moved)
             srv.restart()
