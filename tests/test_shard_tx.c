@@ -385,6 +385,85 @@ static void test_unit_compaction_waits(void **state)
     crash();
 }
 
+/* A unit set aside (an EXEC's part waiting, mid-run, for another shard):
+ * the writes made meanwhile log records of their own, the unit's writes
+ * before and after are one PART at its end, and no compaction switches
+ * meanwhile, its snapshot possibly holding the unit's first writes. */
+static void test_unit_suspended(void **state)
+{
+    (void)state;
+    open_all();
+    sw__shard_unit u;
+    sw__shard_unit_begin(g_s[0]);
+    put(0, "a", "1");
+    sw__shard_unit_suspend(g_s[0], &u);
+    put(0, "x", "meanwhile");
+    commit_all();
+    free(u.buf); /* never resumed: the crash ends it */
+    reopen_expect("", "");
+    assert_string_equal(get(0, "x"), "meanwhile");
+
+    uint64_t t = g_next++;
+    sw__shard_unit_begin(g_s[0]);
+    put(0, "a", "2");
+    sw__shard_unit_suspend(g_s[0], &u);
+    uint64_t before = sw__shard_compactions(g_s[0]);
+    compact_started(0); /* its writes log on their own, and it cannot switch */
+    for (int k = 0; k < 10; k++)
+        assert_int_equal(sw__shard_commit(g_s[0]), SW_OK);
+    assert_true(sw__shard_compacting(g_s[0]));
+    assert_int_equal(sw__shard_compactions(g_s[0]), before);
+    sw__shard_unit_resume(g_s[0], &u);
+    put(0, "a", "3");
+    put(0, "a4", "4");
+    assert_int_equal(sw__shard_unit_writes(g_s[0]), 3);
+    sw__shard_tx *tx[N];
+    assert_int_equal(sw__shard_unit_end_part(g_s[0], t, N, 0, &tx[0]), SW_OK);
+    sw__shard_unit_begin(g_s[1]);
+    put(1, "b", "3");
+    assert_int_equal(sw__shard_unit_end_part(g_s[1], t, N, 1, &tx[1]), SW_OK);
+    assert_int_equal(sw__shard_commit(g_s[0]), SW_OK); /* shard 1's part never committed */
+    reopen_expect("", "");
+    assert_string_equal(get(0, "a4"), "");
+
+    t = g_next++;
+    sw__shard_unit_begin(g_s[0]);
+    put(0, "a", "5");
+    sw__shard_unit_suspend(g_s[0], &u);
+    put(0, "x", "meanwhile too");
+    sw__shard_unit_resume(g_s[0], &u);
+    put(0, "a4", "5");
+    assert_int_equal(sw__shard_unit_end_part(g_s[0], t, N, 0, &tx[0]), SW_OK);
+    sw__shard_unit_begin(g_s[1]);
+    sw__shard_unit_suspend(g_s[1], &u); /* before any write */
+    sw__shard_unit_resume(g_s[1], &u);
+    put(1, "b", "5");
+    assert_int_equal(sw__shard_unit_end_part(g_s[1], t, N, 1, &tx[1]), SW_OK);
+    commit_all(); /* every part logged: decided */
+    reopen_expect("5", "5");
+    assert_string_equal(get(0, "a4"), "5");
+    assert_string_equal(get(0, "x"), "meanwhile too");
+    crash();
+}
+
+/* A shard with no unit under way (memory-only, or none begun) sets
+ * nothing aside. */
+static void test_unit_suspend_none(void **state)
+{
+    (void)state;
+    sw__shard *m;
+    char err[128];
+    assert_int_equal(sw__shard_open(&m, 0, NULL, "kv", SW_FSYNC_NO, err, sizeof err), SW_OK);
+    sw__shard_unit u;
+    sw__shard_unit_begin(m);
+    sw__shard_unit_suspend(m, &u);
+    assert_false(u.on);
+    assert_null(u.buf);
+    sw__shard_unit_resume(m, &u);
+    assert_int_equal(sw__shard_unit_writes(m), 0);
+    assert_int_equal(sw__shard_close(m), SW_OK);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -463,6 +542,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unit_across, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_one_part, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_unit_compaction_waits, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_unit_suspended, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test(test_unit_suspend_none),
         cmocka_unit_test_setup_teardown(test_errors, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_bad_logs, tmpdir_setup, tmpdir_teardown),
     };

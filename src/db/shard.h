@@ -252,6 +252,27 @@ int sw__shard_unit_end(sw__shard *s);
 int sw__shard_unit_end_part(sw__shard *s, uint64_t txid, unsigned nparts, unsigned part,
                             sw__shard_tx **tx);
 
+/* A unit set aside (sw__shard_unit_suspend): its writes' records, not yet
+ * logged, and the log room held for them. The caller keeps it; nothing in
+ * it is the caller's to read. */
+typedef struct sw__shard_unit {
+    bool on; /* a unit was under way */
+    uint8_t *buf;
+    size_t len, cap, n, holds, held;
+} sw__shard_unit;
+
+/* Sets the unit under way aside into *u, so that the writes made meanwhile
+ * (other requests') log records of their own, and sw__shard_unit_resume
+ * takes it up again, its later writes adding to the same records: a unit
+ * that spans requests (an EXEC's part that waits, mid-run, for another
+ * shard's reads). While set aside its writes are applied but undecided,
+ * so a compaction's new file does not replace the log (as for a unit's
+ * part). A shard with no unit under way (memory-only) sets nothing aside.
+ * Neither fails. A unit set aside must be resumed, and ended, before the
+ * shard closes. */
+void sw__shard_unit_suspend(sw__shard *s, sw__shard_unit *u);
+void sw__shard_unit_resume(sw__shard *s, sw__shard_unit *u);
+
 /* Opens shards 0 .. n-1 of the data directory dir (n and fsync as each
  * sw__shard_open), replaying their logs, then settles the transactions
  * across them as above. *next_txid: one past every txid in the logs, where

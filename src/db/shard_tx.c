@@ -282,6 +282,43 @@ static int log_rec(struct sw__shard *s, const sw__rec *r)
     return rc;
 }
 
+void sw__shard_unit_suspend(sw__shard *s, sw__shard_unit *u)
+{
+    *u = (sw__shard_unit){.on = s->unit,
+                          .buf = s->unit_buf,
+                          .len = s->unit_len,
+                          .cap = s->unit_cap,
+                          .n = s->unit_n,
+                          .holds = s->unit_holds,
+                          .held = s->unit_held};
+    if (!s->unit) {
+        u->buf = NULL;
+        return;
+    }
+    s->unit_buf = NULL; /* the unit's now: the next unit makes its own */
+    s->unit_cap = 0;
+    unit_reset(s);
+    s->tx_tentative++;
+}
+
+void sw__shard_unit_resume(sw__shard *s, sw__shard_unit *u)
+{
+    if (!u->on)
+        return;
+    if (u->buf) { /* else it wrote nothing yet: the shard's buffer serves */
+        free(s->unit_buf);
+        s->unit_buf = u->buf;
+        s->unit_cap = u->cap;
+    }
+    s->unit = true;
+    s->unit_len = u->len;
+    s->unit_n = u->n;
+    s->unit_holds = u->holds;
+    s->unit_held = u->held;
+    s->tx_tentative--;
+    *u = (sw__shard_unit){0};
+}
+
 int sw__shard_unit_end(sw__shard *s)
 {
     int rc = SW_OK;
@@ -325,7 +362,8 @@ int sw__shard_unit_end_part(sw__shard *s, uint64_t txid, unsigned nparts, unsign
         return rc;
     }
     sw__journal_sync_batch(&s->j);
-    memcpy(b, s->unit_buf, s->unit_len);
+    if (s->unit_len) /* (no buffer yet when nothing was written) */
+        memcpy(b, s->unit_buf, s->unit_len);
     *t = (struct sw__shard_tx){
         .txid = txid, .nparts = nparts, .part = part, .held = dsize, .b = b, .blen = s->unit_len};
     t->tentative = true;

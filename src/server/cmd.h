@@ -228,6 +228,12 @@ void kv_tx_forget(struct srv_shard *sh, sw__shard_tx *tx);
  * kv_unit_unreserve gives it back. */
 int kv_unit_reserve(struct srv_shard *sh);
 void kv_unit_unreserve(struct srv_shard *sh);
+/* Holds log room on sh for writes a later request makes (a joint's piece:
+ * txn.c), against everything logged meanwhile: SW_OK (also memory-only),
+ * or SW_EIO refused (as kv_room_take); kv_release gives it back, just
+ * before those writes or when they are called off. */
+int kv_hold(struct srv_shard *sh, size_t bytes);
+void kv_release(struct srv_shard *sh, size_t bytes);
 
 /* Wall clock in ms, as deadlines are kept. */
 int64_t kv_now(void);

@@ -271,6 +271,20 @@ void kv_unit_unreserve(struct srv_shard *sh)
     sw__shard_unit_unreserve(sh->core);
 }
 
+int kv_hold(struct srv_shard *sh, size_t bytes)
+{
+    assert(srv_may_touch(sh));
+    int rc = sw__shard_hold(sh->core, bytes);
+    if (rc == SW_EIO)
+        refused(sh);
+    return rc;
+}
+
+void kv_release(struct srv_shard *sh, size_t bytes)
+{
+    sw__shard_release(sh->core, bytes);
+}
+
 int kv_room_take(struct srv *s)
 {
     int rc = SW_OK;

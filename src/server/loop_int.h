@@ -167,7 +167,7 @@ bool multi_keys_free(struct conn *c);
 
 /* Whether c's EXEC may run as a transaction on the key locks (txn.c):
  * each command it queued names keys of one shard at most, or is one that
- * runs in a piece per shard of its keys (txn_splits), and none is for
+ * runs in a piece per shard of its keys (txn_cuts), and none is for
  * every shard or for the connection. multi_cmd_shard: where queued command
  * m runs (its keys' shard, or c's when it names none); NULL when its keys
  * span shards. */
@@ -198,11 +198,12 @@ void multi_shard_free(struct srv_shard *sh);
  * world operation instead. */
 const struct txn_kind *txn_kind_of(const struct cmd_def *d, size_t argc);
 
-/* Whether a command of d, queued for an EXEC whose keys span shards, runs
- * there in a piece per shard of its keys, whose replies merge into its
- * own (MGET, EXISTS, MSET, DEL, UNLINK); others make the EXEC a world
- * operation. */
-bool txn_splits(const struct cmd_def *d, size_t argc);
+/* Whether a command of d, queued for an EXEC with its keys over shards,
+ * runs there in a piece per shard of its keys: one whose replies merge
+ * into its own (MGET, EXISTS, MSET, DEL, UNLINK), or a joint, whose writes
+ * follow from reads on its shards (MSETNX; RENAME, RENAMENX, COPY, MOVE,
+ * LCS). Others make the EXEC a world operation. */
+bool txn_cuts(const struct cmd_def *d, size_t argc);
 
 /* Starts c's EXEC (cmd), whose keys span shards, as a transaction on the
  * key locks (multi_lockable). Returns false when c must stop parsing. */

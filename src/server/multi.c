@@ -7,12 +7,12 @@
  * -EXECABORT and runs nothing. EXEC runs the queue in order with nothing
  * else in between: on the connection's own shard when every key of the
  * queue (and every watched key) is there, under the key locks' rules for
- * single-shard commands; as a transaction on the key locks (txn.c) when
- * each queued command names keys of one shard at most: one part per shard,
- * holding that shard's commands and watched keys, which runs them once
- * every part has locked its keys and the token is found clean; and
- * otherwise (a command whose keys span shards, one for every shard, or
- * SELECT) as a world operation (route.c). Each is atomic to every
+ * single-shard commands; as a world operation (route.c) when it queued a
+ * command for every shard or SELECT; and otherwise as a transaction on the
+ * key locks (txn.c): one part per shard, holding that shard's commands (a
+ * command whose keys span shards cut into a piece per shard) and watched
+ * keys, which runs them once every part has locked its keys and the token
+ * is found clean. Each is atomic to every
  * observer, and one unit in the logs.
  *
  * WATCH. Each shard keeps, per watched key, the tokens of the connections
@@ -327,7 +327,7 @@ bool multi_lockable(struct conn *c)
     for (const struct msg *m = c->mq_head; m; m = m->qnext) {
         struct srv_shard *sh;
         if ((m->cmd->flags & (CMD_ALL | CMD_CONN)) ||
-            (!cmd_shard(c, m, &sh) && !txn_splits(m->cmd, m->argc)))
+            (!cmd_shard(c, m, &sh) && !txn_cuts(m->cmd, m->argc)))
             return false;
     }
     return true;

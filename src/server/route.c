@@ -735,6 +735,7 @@ static void handle(struct srv_shard *sh, struct msg *m)
     case MSG_COMMIT:
     case MSG_PREPARE:
     case MSG_UNLOCK:
+    case MSG_STEP:
         txn_handle(sh, m);
         break;
     }

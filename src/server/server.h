@@ -30,17 +30,23 @@
  * memory-only server's source prepares nothing: its delete waits for the
  * APPLY, and both parts hold their keys until then. COPY writes on one
  * shard only: that part makes its write at once, the source's lets its
- * key go, and the reply follows the write. An EXEC whose queued
- * commands each name one shard's keys is a transaction too (an MSET, MGET,
- * DEL, UNLINK or EXISTS over shards queued there is cut into a piece per
- * shard, whose replies merge into its own): a part holds its shard's
- * commands
- * and watched keys, locks them all exclusively, and once every part is
- * locked (no watched key changed: EXEC's check) runs its commands (RUN,
- * as APPLY), logging their writes as its PART; the reply follows the last
- * part's run, and each part's decision and unlock a third message
- * (COMMIT; a memory-only server unlocks at the run). A part takes a lock on each of
- * its keys on its shard (shared for a read, exclusive for a write) and runs
+ * key go, and the reply follows the write. An EXEC is a transaction too,
+ * unless it queued a command for every shard or SELECT: a part holds its
+ * shard's commands and watched keys, locks them all exclusively, and once
+ * every part is locked (no watched key changed: EXEC's check) runs its
+ * commands (RUN, as APPLY), logging their writes as its PART; the reply
+ * follows the last part's run, and each part's decision and unlock a
+ * third message (COMMIT; a memory-only server unlocks at the run). A
+ * queued command whose keys span shards is cut into a piece per shard:
+ * MSET, MGET, DEL, UNLINK and EXISTS run their pieces as they come, and
+ * their replies merge into its own; MSETNX, RENAME, RENAMENX, COPY, MOVE
+ * and LCS are joints (txn.c), whose writes follow from reads on their
+ * shards: a part stops at the piece, reads, sets its log unit aside and
+ * answers (STEP); once every part of the joint has, the coordinator
+ * decides as on one shard and sends them on (a RUN again) with the
+ * writes, a destination's put before its source's delete. A part's
+ * writes, before and after its stops, stay one PART. A part takes a lock
+ * on each of its keys on its shard (shared for a read, exclusive for a write) and runs
  * once all are granted; its keys stay locked until every part has run, and
  * then the coordinator (the client's shard) unlocks them. A read, or a
  * write that cannot be refused (no log), runs at its grant and the unlock
@@ -73,15 +79,17 @@
  * wait only for earlier ones still: no cycle. Parts never wait for anything
  * else (a transaction is not sent while an EXEC of its connection is away,
  * so no part waits behind one; a pair's, an EXEC's or a durable write's
- * later steps, PREPARE, APPLY and COMMIT, lock nothing and never wait),
+ * later steps, PREPARE, APPLY and COMMIT, lock nothing and never wait; an
+ * EXEC's part stopped at a joint waits only for its own transaction's
+ * other parts, which hold all their locks already, and the joints are
+ * decided in queue order, which every part meets them in),
  * and single-key commands hold nothing: they
  * wait, but nothing waits for them. verify/txn.pml checks the
  * protocol (docs/verification.md).
  *
  * World operations. A command on every shard (DBSIZE, KEYS, SCAN, FLUSHALL,
  * INFO), WATCH on another shard's key, and an EXEC with a command of that
- * kind, with one whose keys span shards or with SELECT, run as a "world"
- * operation on the connection's thread: it
+ * kind or with SELECT, run as a "world" operation on the connection's thread: it
  * first waits, holding its input, until no transaction is under way (no
  * new one starts meanwhile: the two sides each raise a counter, then read
  * the other's, sequentially consistent, so one sees the other); then it
@@ -203,6 +211,7 @@ enum msg_kind {
     MSG_COMMIT,  /* an EXEC's part: its decision; unlock */
     MSG_PREPARE, /* a pair's part (RENAME, ...): log its writes, now decided on (memory: put) */
     MSG_UNLOCK,  /* the end: unlock if still locked, forget; not answered */
+    MSG_STEP,    /* back at the coordinator: an EXEC's part stopped at a joint's piece, read */
 };
 
 struct conn;
@@ -276,13 +285,24 @@ struct msg {
     size_t nsubs;
     struct watched *wkeys;
     size_t nwkeys;
-    /* A queued command whose keys span shards (txn_splits): its pieces, by
+    /* A queued command whose keys span shards (txn_cuts): its pieces, by
      * shard (NULL where none), each that shard's keys under its name, and
-     * after them in their allocation each key's shard (a uint32_t); they
-     * are freed with it. */
+     * (but for a pair's) after them in their allocation each key's shard (a
+     * uint32_t); they are freed with it. joint: the command is a joint, or
+     * this is a joint's piece (txn.c, "joints"); step: what the piece's part
+     * does with it next (txn.c's enum piece_step), and held: the log room
+     * its write has held since its read. */
     struct msg **pieces;
     size_t npieces;
+    bool joint;
+    uint8_t step;
+    size_t held;
     bool reserved; /* the log room its run's end needs, held */
+    /* An EXEC's part: the next of its commands to run, and its unit set
+     * aside while it waits at a joint's piece (suspended). */
+    size_t at;
+    bool suspended;
+    sw__shard_unit unit;
     /* A pair's part (RENAME, RENAMENX, COPY, MOVE, LCS across two shards;
      * part 0 the source's, part 1 the destination's): its key's value
      * and deadline as read at the grant (the source's; LCS's both), and

@@ -1,7 +1,8 @@
 /* Multi-shard transactions: a command whose keys span shards (MSET, MGET,
  * DEL, UNLINK, EXISTS, MSETNX; RENAME, RENAMENX, COPY, MOVE and LCS as
- * pairs; EXEC) runs as one part per shard of its keys, under key locks,
- * with only those shards taking part. The DESIGN comment
+ * pairs; EXEC, its multi-key commands cut into pieces or run as joints)
+ * runs as one part per shard of its keys, under key locks, with only
+ * those shards taking part. The DESIGN comment
  * is in server.h ("Transactions"); the protocol is modelled in
  * verify/txn.pml.
  */
@@ -56,11 +57,37 @@ const struct txn_kind *txn_kind_of(const struct cmd_def *d, size_t argc)
     return NULL;
 }
 
-bool txn_splits(const struct cmd_def *d, size_t argc)
+/* Whether a command of kind k, queued for an EXEC over shards, is a joint
+ * there (its writes decided from reads on its shards: "joints", below);
+ * the other kinds split into pieces whose replies merge. */
+static bool joins(const struct txn_kind *k)
 {
-    const struct txn_kind *k = txn_kind_of(d, argc);
-    return k && (k->merge == MERGE_ARRAY || k->merge == MERGE_SUM || k->merge == MERGE_OK);
+    return k->merge == MERGE_NX || k->merge == MERGE_PAIR;
 }
+
+bool txn_cuts(const struct cmd_def *d, size_t argc)
+{
+    return txn_kind_of(d, argc) != NULL; /* every kind: it splits, or it joins */
+}
+
+/* What an EXEC's part does next with a joint's piece (msg.step). */
+enum piece_step {
+    PIECE_READ, /* read, then stop: the coordinator decides */
+    PIECE_PASS, /* nothing to write */
+    PIECE_PUT,  /* a pair's destination: the source's value */
+    PIECE_DEL,  /* a pair's source: deleted (RENAME, RENAMENX, MOVE) */
+    PIECE_MSET, /* MSETNX's keys: set */
+    PIECE_DONE,
+};
+
+/* An EXEC's joint, at its coordinator: the queued command, the shards of a
+ * pair's source and destination, and how far its decision is. */
+enum joint_state { JOINT_READING, JOINT_PUTTING, JOINT_DONE };
+struct joint {
+    struct msg *q;
+    unsigned src, dst;
+    enum joint_state state;
+};
 
 /* The coordinator's record of one transaction (the connection's shard). */
 struct txn {
@@ -88,6 +115,11 @@ struct txn {
     size_t ncmds;
     struct msg **slots;
     size_t *cmd_keys;
+    /* An EXEC's joints, in queue order, and the first not decided yet;
+     * which parts are back at the coordinator, by shard (one allocation). */
+    struct joint *joints;
+    size_t njoints, jnext;
+    bool *home;
     void *room;         /* in t's allocation: hash and owner, for keys given to txn_new */
     struct msg *part[]; /* by shard; NULL where none */
 };
@@ -581,6 +613,66 @@ static void pair_apply(struct srv_shard *sh, struct msg *m)
         part_failed(sh, m, rc);
 }
 
+/* A joint's piece, reached by its part (PIECE_READ): a pair's reads (its
+ * key; the source's value), or MSETNX's (how many of its keys exist), for
+ * the coordinator's decision. The write that may follow holds its log
+ * room from now on (the source's delete; MSETNX's sets), so that once the
+ * decision is made it is not refused: a refused put, the destination's,
+ * is made first, before the source lets go. */
+static void joint_read(struct srv_shard *sh, struct msg *p)
+{
+    size_t bytes = 0;
+    if (p->tk->merge == MERGE_PAIR) {
+        pair_read(sh, p);
+        cmd_fn fn = p->tk->fn;
+        struct kkey k;
+        if (p->rc != SW_OK || !p->found || p->partno != 0 || fn == cmd_copy || fn == cmd_lcs ||
+            kkey_build(sh->srv, p->db, &p->argv[1], &k) != SW_OK)
+            return; /* (no memory for the key: its delete fails alike) */
+        bytes = sw__shard_write_bytes(k.len, 0);
+        kkey_free(&k);
+    } else {
+        for (size_t i = 1; i + 1 < p->argc; i += 2) {
+            struct kkey k;
+            int rc = kkey_build(sh->srv, p->db, &p->argv[i], &k);
+            if (rc != SW_OK) {
+                part_failed(sh, p, rc);
+                return;
+            }
+            const void *v;
+            size_t n;
+            int64_t e;
+            p->found += kv_get(&k, &v, &n, &e) == SW_OK;
+            bytes += sw__shard_write_bytes(k.len, p->argv[i + 1].len);
+            kkey_free(&k);
+        }
+        if (p->found)
+            return;
+    }
+    int rc = kv_hold(sh, bytes);
+    if (rc != SW_OK)
+        part_failed(sh, p, rc);
+    else
+        p->held = bytes;
+}
+
+/* A joint's piece, decided on: its write, if any (an error is its reply),
+ * in the room its read held. */
+static void joint_write(struct srv_shard *sh, struct msg *p)
+{
+    if (p->held)
+        kv_release(sh, p->held);
+    p->held = 0;
+    if (p->step == PIECE_MSET) {
+        exec_part(sh, p, cmd_mset); /* +OK, or its error */
+    } else if (p->step == PIECE_PUT || p->step == PIECE_DEL) {
+        int rc = pair_write(sh, p);
+        if (rc != SW_OK)
+            part_failed(sh, p, rc);
+    }
+    p->step = PIECE_DONE;
+}
+
 /* m's locks are granted: its first step. */
 static void prepare(struct srv_shard *sh, struct msg *m)
 {
@@ -679,6 +771,12 @@ static bool each_key(struct srv_shard *sh, const struct msg *m, bool (*fn)(void 
     bool ok = true;
     for (size_t j = 0; j < m->nsubs && ok; j++) {
         const struct msg *q = m->subs[j];
+        if (q->joint && q->tk->merge == MERGE_PAIR) { /* a pair's piece: its key, in its database */
+            struct kkey k;
+            ok = kkey_build(sh->srv, q->db, &q->argv[1], &k) == SW_OK && fn(ctx, &k);
+            kkey_free(&k);
+            continue;
+        }
         struct keywalk w;
         const sw__resp_arg *a;
         int db;
@@ -766,18 +864,35 @@ static void enqueue(struct srv_shard *sh, struct msg *m)
 }
 
 /* An EXEC's part runs its commands, in queue order, each answering into
- * its own reply. On a durable server their writes are one PART record of
- * the transaction (db/shard.h), and its keys stay locked until the
- * decision; on a memory-only one they are let go at once (every part
- * holds its locks before any runs, so none can see another half done). */
+ * its own reply, then answers DONE. On a durable server their writes are
+ * one PART record of the transaction (db/shard.h), and its keys stay
+ * locked until the decision; on a memory-only one they are let go at once
+ * (every part holds its locks before any runs, and keeps them until it
+ * has run all, so none can see another half done). At a joint's piece not
+ * read yet it stops instead: it reads, sets its unit aside, and answers
+ * STEP; the coordinator's decision sends it on from there. */
 static void run_exec_part(struct srv_shard *sh, struct msg *m)
 {
     bool durable = sh->srv->cfg.dir;
-    if (durable)
+    if (durable && m->suspended)
+        sw__shard_unit_resume(sh->core, &m->unit);
+    else if (durable)
         sw__shard_unit_begin(sh->core); /* its reservation, taken */
-    m->reserved = false;
-    for (size_t j = 0; j < m->nsubs; j++) {
-        struct msg *q = m->subs[j];
+    m->suspended = m->reserved = false;
+    for (; m->at < m->nsubs; m->at++) {
+        struct msg *q = m->subs[m->at];
+        if (q->joint && q->step == PIECE_READ) {
+            joint_read(sh, q);
+            if (durable)
+                sw__shard_unit_suspend(sh->core, &m->unit);
+            m->suspended = durable;
+            answer(sh, m, MSG_STEP);
+            return;
+        }
+        if (q->joint) {
+            joint_write(sh, q);
+            continue;
+        }
         struct exec x = {.srv = sh->srv,
                          .self = sh,
                          .db = q->db,
@@ -793,6 +908,7 @@ static void run_exec_part(struct srv_shard *sh, struct msg *m)
     } else {
         unlock(sh, m);
     }
+    answer(sh, m, MSG_DONE);
 }
 
 /* ---- the coordinator ----------------------------------------------------------- */
@@ -809,6 +925,7 @@ static void txn_free(struct txn *t)
         msg_free(t->cmd);
     if (t->hash != t->room) /* an EXEC's, counted once its queue is taken */
         free(t->hash);
+    free(t->joints);
     free(t);
 }
 
@@ -1068,13 +1185,45 @@ static void pair_end(struct srv_shard *sh, struct txn *t)
 
 /* A pair's reply once its writes are in place: RENAME's +OK, the others'
  * :1. */
-static void pair_written(struct txn *t)
+static void pair_written(sw__resp_buf *out, cmd_fn fn)
 {
-    struct exec x = {.out = &t->slot->out};
-    if (t->k->fn == cmd_rename)
+    struct exec x = {.out = out};
+    if (fn == cmd_rename)
         reply_ok(&x);
     else
         sw__resp_add_int(x.out, 1);
+}
+
+/* A pair's decision from its two reads (src, dst: its parts', or a
+ * joint's pieces'), as the command (fn, x) would decide on one shard: true
+ * when it writes (the source's value, moved to dst, is put there; and but
+ * for COPY the source is deleted: src->del); false when x->out has its
+ * reply, and nothing is written. */
+static bool pair_decide(struct exec *x, cmd_fn fn, struct msg *src, struct msg *dst)
+{
+    int dest_db;
+    bool replace = false;
+    if (fn == cmd_copy)
+        cmd_dest_db(x->argc, x->argv, x->db, &dest_db, &replace);
+    if (fn == cmd_lcs) {
+        lcs_of(x, src->val ? src->val : "", src->vlen, dst->val ? dst->val : "", dst->vlen);
+        return false;
+    }
+    if (!src->found && (fn == cmd_rename || fn == cmd_renamenx)) {
+        reply_err(x, "ERR no such key");
+        return false;
+    }
+    if (!src->found || (dst->found && fn != cmd_rename && !replace)) {
+        sw__resp_add_int(x->out, 0);
+        return false;
+    }
+    dst->put = true;
+    dst->val = src->val;
+    dst->vlen = src->vlen;
+    dst->expire = src->expire;
+    src->val = NULL;
+    src->del = fn != cmd_copy;
+    return true;
 }
 
 /* Both parts of a pair are READY. Phase 0, both keys read and locked: the
@@ -1102,7 +1251,7 @@ static void pair_ready(struct srv_shard *sh, struct txn *t)
         return;
     }
     if (t->phase == 1) { /* both PARTs logged (or the put made): decided */
-        pair_written(t);
+        pair_written(&t->slot->out, t->k->fn);
         hand_reply(t);
         t->phase = 2;
         t->left = 2;
@@ -1110,37 +1259,21 @@ static void pair_ready(struct srv_shard *sh, struct txn *t)
         return;
     }
     cmd_fn fn = t->k->fn;
-    int dest_db;
-    bool replace = false;
-    if (fn == cmd_copy)
-        cmd_dest_db(x.argc, x.argv, x.db, &dest_db, &replace);
-    if (fn == cmd_lcs) {
-        lcs_of(&x, src->val ? src->val : "", src->vlen, dst->val ? dst->val : "", dst->vlen);
-    } else if (!src->found && (fn == cmd_rename || fn == cmd_renamenx)) {
-        reply_err(&x, "ERR no such key");
-    } else if (!src->found || (dst->found && fn != cmd_rename && !replace)) {
-        sw__resp_add_int(out, 0);
-    } else { /* writes */
-        dst->put = true;
-        dst->val = src->val;
-        dst->vlen = src->vlen;
-        dst->expire = src->expire;
-        src->val = NULL;
-        src->del = fn != cmd_copy;
-        t->left = fn == cmd_copy || !s->cfg.dir ? 1 : 2;
-        if (fn == cmd_copy) { /* its DONE ends it (pair_done) */
-            send_part(sh, t, t->src, MSG_UNLOCK);
-            send_part(sh, t, t->dst, MSG_APPLY);
-            return;
-        }
-        t->phase = 1;
-        if (s->cfg.dir)
-            send_parts(sh, t, MSG_PREPARE);
-        else /* the source has nothing to prepare: its delete waits */
-            send_part(sh, t, t->dst, MSG_PREPARE);
+    if (!pair_decide(&x, fn, src, dst)) {
+        pair_end(sh, t);
         return;
     }
-    pair_end(sh, t);
+    t->left = fn == cmd_copy || !s->cfg.dir ? 1 : 2;
+    if (fn == cmd_copy) { /* its DONE ends it (pair_done) */
+        send_part(sh, t, t->src, MSG_UNLOCK);
+        send_part(sh, t, t->dst, MSG_APPLY);
+        return;
+    }
+    t->phase = 1;
+    if (s->cfg.dir)
+        send_parts(sh, t, MSG_PREPARE);
+    else /* the source has nothing to prepare: its delete waits */
+        send_part(sh, t, t->dst, MSG_PREPARE);
 }
 
 /* A pair's parts have made their writes and let their keys go (COPY's
@@ -1148,8 +1281,131 @@ static void pair_ready(struct srv_shard *sh, struct txn *t)
 static void pair_done(struct srv_shard *sh, struct txn *t)
 {
     if (t->c && parts_rc(sh->srv, t) == SW_OK)
-        pair_written(t);
+        pair_written(&t->slot->out, t->k->fn);
     pair_end(sh, t);
+}
+
+/* ---- an EXEC's joints ---------------------------------------------------------
+
+   A command queued for an EXEC, with its keys over shards, whose writes
+   follow from reads on several of them (MSETNX; RENAME, RENAMENX, COPY,
+   MOVE and LCS across two shards) is a joint. It is cut into a piece per
+   shard of its keys, as MSET is; but a part that reaches its piece (its
+   commands before it run) reads there (joint_read), sets its unit aside
+   and answers STEP. Once every part of the joint has stopped there, the
+   coordinator decides as the command would on one shard, writes its reply,
+   and sends the parts on with their writes: MSETNX's sets, or none; for a
+   pair, the destination's put first, and once it is made the source's
+   delete (or, if the put failed, nothing: its error is the reply). A
+   part's writes before and after its stops are one unit: one PART record,
+   as for any EXEC.
+
+   No deadlock: the steps begin once every part holds all its locks, and
+   lock nothing more; a part waits only at a joint, for that joint's other
+   parts. The joints are decided in queue order, and each part meets its
+   own in that order, so every part of the first joint not decided yet has
+   passed every earlier one, and reaches it. */
+
+/* Sends shard i's part of t on from where it stopped. */
+static void send_on(struct srv_shard *sh, struct txn *t, unsigned i)
+{
+    t->home[i] = false;
+    send_part(sh, t, i, MSG_APPLY);
+}
+
+/* Whether shard i's part of t is back, stopped at piece p. */
+static bool stopped_at(const struct txn *t, unsigned i, const struct msg *p)
+{
+    const struct msg *m = t->part[i];
+    return t->home[i] && m->at < m->nsubs && m->subs[m->at] == p;
+}
+
+/* Every piece of joint j is read: its decision. */
+static void joint_decide(struct srv_shard *sh, struct txn *t, struct joint *j)
+{
+    struct srv *s = sh->srv;
+    struct msg *q = j->q;
+    const struct txn_kind *k = txn_kind_of(q->cmd, q->argc);
+    struct exec x = {
+        .srv = s, .self = sh, .db = q->db, .argc = q->argc, .argv = q->argv, .out = &q->out};
+    const struct msg *err = first_error(q->pieces, s->n);
+    j->state = JOINT_DONE;
+    if (err) {
+        sw__resp_add_raw(x.out, sw__resp_buf_data(&err->out), sw__resp_buf_len(&err->out));
+    } else if (k->merge == MERGE_NX) {
+        int64_t found = 0;
+        for (unsigned i = 0; i < s->n; i++)
+            if (q->pieces[i])
+                found += q->pieces[i]->found;
+        if (found) /* else its reply follows its sets (joint_reply) */
+            sw__resp_add_int(x.out, 0);
+        for (unsigned i = 0; i < s->n; i++)
+            if (q->pieces[i])
+                q->pieces[i]->step = found ? PIECE_PASS : PIECE_MSET;
+    } else if (pair_decide(&x, k->fn, q->pieces[j->src], q->pieces[j->dst])) {
+        q->pieces[j->dst]->step = PIECE_PUT;
+        j->state = JOINT_PUTTING;
+        send_on(sh, t, j->dst);
+        return;
+    }
+    for (unsigned i = 0; i < s->n; i++) {
+        struct msg *p = q->pieces[i];
+        if (!p)
+            continue;
+        if (p->step == PIECE_READ)
+            p->step = PIECE_PASS;
+        send_on(sh, t, i);
+    }
+}
+
+/* A pair's destination has made its put, or failed to: the source's
+ * delete follows only a put made. */
+static void joint_put_done(struct srv_shard *sh, struct txn *t, struct joint *j)
+{
+    struct msg *q = j->q, *src = q->pieces[j->src], *dst = q->pieces[j->dst];
+    if (dst->rc == SW_OK) {
+        src->step = src->del ? PIECE_DEL : PIECE_PASS;
+        pair_written(&q->out, q->cmd->fn);
+    } else {
+        src->step = PIECE_PASS;
+        sw__resp_add_raw(&q->out, sw__resp_buf_data(&dst->out), sw__resp_buf_len(&dst->out));
+    }
+    j->state = JOINT_DONE;
+    send_on(sh, t, j->src);
+}
+
+/* A part of t is back (stopped at a piece, or done): the joints it
+ * completes are decided, in queue order, as far as the parts back allow. */
+static void joints_advance(struct srv_shard *sh, struct txn *t)
+{
+    struct srv *s = sh->srv;
+    while (t->jnext < t->njoints) {
+        struct joint *j = &t->joints[t->jnext];
+        if (j->state == JOINT_READING) {
+            for (unsigned i = 0; i < s->n; i++)
+                if (j->q->pieces[i] && !stopped_at(t, i, j->q->pieces[i]))
+                    return;
+            joint_decide(sh, t, j);
+        } else if (t->home[j->dst]) { /* JOINT_PUTTING: back from its put */
+            joint_put_done(sh, t, j);
+        }
+        if (j->state != JOINT_DONE)
+            return;
+        t->jnext++;
+    }
+}
+
+/* A joint's reply where its decision left it to its writes (MSETNX's,
+ * once it set its keys): :1, or its first failed piece's error. */
+static void joint_reply(struct srv *s, struct msg *q)
+{
+    if (sw__resp_buf_len(&q->out) > 0)
+        return;
+    const struct msg *err = first_error(q->pieces, s->n);
+    if (err)
+        sw__resp_add_raw(&q->out, sw__resp_buf_data(&err->out), sw__resp_buf_len(&err->out));
+    else
+        sw__resp_add_int(&q->out, 1);
 }
 
 /* Every part is locked and prepared (or refused). */
@@ -1217,7 +1473,9 @@ static void exec_done(struct srv_shard *sh, struct txn *t)
     if (t->phase == 1) {
         sw__resp_buf *out = &t->slot->out;
         for (struct msg *q = t->queue; q; q = q->qnext)
-            if (q->pieces)
+            if (q->joint)
+                joint_reply(sh->srv, q);
+            else if (q->pieces)
                 merge_pieces(sh->srv, q);
         size_t n = 0;
         for (const struct msg *q = t->queue; q; q = q->qnext)
@@ -1236,6 +1494,15 @@ static void exec_done(struct srv_shard *sh, struct txn *t)
     all_done(sh, t);
 }
 
+/* The shard of t's part m. */
+static unsigned part_shard(const struct srv *s, const struct txn *t, const struct msg *m)
+{
+    unsigned i = 0;
+    while (i < s->n - 1 && t->part[i] != m)
+        i++;
+    return i;
+}
+
 void txn_handle(struct srv_shard *sh, struct msg *m)
 {
     struct txn *t = m->txn;
@@ -1252,7 +1519,6 @@ void txn_handle(struct srv_shard *sh, struct msg *m)
     case MSG_APPLY:                       /* decided: logs so, writes, and lets the keys go */
         if (m->tk->merge == MERGE_EXEC) { /* an EXEC's runs, then waits for its decision */
             run_exec_part(sh, m);
-            answer(sh, m, MSG_DONE);
             break;
         }
         if (m->tk->merge == MERGE_PAIR) {
@@ -1286,7 +1552,15 @@ void txn_handle(struct srv_shard *sh, struct msg *m)
         if (--t->left == 0)
             all_ready(sh, t);
         break;
+    case MSG_STEP: /* an EXEC's part, stopped at a joint's piece */
+        t->home[part_shard(sh->srv, t, m)] = true;
+        joints_advance(sh, t);
+        break;
     case MSG_DONE:
+        if (t->joints && t->phase == 1) { /* it may be the put a joint waits for */
+            t->home[part_shard(sh->srv, t, m)] = true;
+            joints_advance(sh, t);
+        }
         if (--t->left > 0)
             break;
         if (t->k->merge == MERGE_EXEC)
@@ -1677,9 +1951,6 @@ static size_t queued_keys(struct srv *s, const struct msg *q, uint64_t *h)
     return n;
 }
 
-/* An EXEC's parts: one per shard of its commands' keys (the connection's
- * own for commands without keys) and of its watched keys, each with those
- * commands, in queue order, and those watched keys. */
 /* Cuts queued command q, whose keys span shards, into its pieces
  * (q->pieces): one per shard of its keys, with that shard's keys (and
  * their values) under q's name, in q's database; counts them into nsub.
@@ -1711,6 +1982,55 @@ static bool cut(struct conn *c, struct msg *q, size_t *nsub)
     return ok;
 }
 
+/* Cuts joint q, of kind k, whose keys span shards, into its pieces
+ * (q->pieces): MSETNX as cut does MSET; a pair into its source's (piece
+ * partno 0) and its destination's (1), each its key under q's name, in its
+ * database. Counts them into nsub. False when out of memory. */
+static bool cut_joint(struct conn *c, struct msg *q, const struct txn_kind *k, size_t *nsub)
+{
+    struct srv *s = c->sh->srv;
+    if (k->merge == MERGE_NX && !cut(c, q, nsub))
+        return false;
+    if (k->merge == MERGE_PAIR) {
+        if (!(q->pieces = calloc(s->n, sizeof *q->pieces)))
+            return false;
+        q->npieces = s->n;
+        struct keywalk w;
+        const sw__resp_arg *a;
+        int db;
+        unsigned n = 0;
+        for (keywalk_init(&w, q->cmd, q->argc, q->argv, q->db); keywalk_next(&w, &a, &db); n++) {
+            struct kkey key;
+            if (n == 2 || kkey_build(s, db, a, &key) != SW_OK)
+                return false;
+            unsigned at = (unsigned)(key.sh - s->shards);
+            kkey_free(&key);
+            if (q->pieces[at]) /* one shard after all: the routing had no memory */
+                return false;
+            sw__resp_arg args[2] = {q->argv[0], *a};
+            struct msg *p =
+                msg_new(c, MSG_SLOT, &(sw__resp_cmd){.argc = 2, .argv = args}, q->cmd, NULL);
+            if (!p)
+                return false;
+            p->db = db;
+            p->partno = n;
+            q->pieces[at] = p;
+            nsub[at]++;
+        }
+    }
+    q->joint = true;
+    for (unsigned i = 0; i < s->n; i++)
+        if (q->pieces[i]) {
+            q->pieces[i]->joint = true;
+            q->pieces[i]->tk = k;
+        }
+    return true;
+}
+
+/* An EXEC's parts: one per shard of its commands' keys (the connection's
+ * own for commands without keys) and of its watched keys, each with those
+ * commands (or their pieces), in queue order, and those watched keys;
+ * and its joints, in queue order. */
 static bool split_exec(struct conn *c, const struct cmd_def *d, struct txn *t)
 {
     struct srv *s = c->sh->srv;
@@ -1722,11 +2042,23 @@ static bool split_exec(struct conn *c, const struct cmd_def *d, struct txn *t)
     bool ok = true;
     for (struct msg *q = t->queue; q && ok; q = q->qnext) {
         struct srv_shard *at = multi_cmd_shard(c, q);
+        const struct txn_kind *k = at ? NULL : txn_kind_of(q->cmd, q->argc);
         if (at)
             nsub[at->index]++;
-        else /* keys on several shards (multi_lockable) */
-            ok = txn_splits(q->cmd, q->argc) && cut(c, q, nsub);
+        else if (!k) /* keys on several shards: multi_lockable says it cuts */
+            ok = false;
+        else if (joins(k))
+            ok = cut_joint(c, q, k, nsub) && ++t->njoints;
+        else
+            ok = cut(c, q, nsub);
         nkeys += queued_keys(s, q, NULL);
+    }
+    if (ok && t->njoints) {
+        t->joints = calloc(1, t->njoints * sizeof *t->joints + s->n * sizeof *t->home);
+        ok = t->joints != NULL;
+        if (ok)
+            t->home = (bool *)(t->joints + t->njoints);
+        t->njoints = 0; /* counted again as they are met, below */
     }
     for (size_t j = 0; j < nw; j++)
         nwk[w[j].sh->index]++;
@@ -1756,10 +2088,17 @@ static bool split_exec(struct conn *c, const struct cmd_def *d, struct txn *t)
     if (ok) {
         for (struct msg *q = t->queue; q && ok; q = q->qnext) {
             for (unsigned i = 0; i < q->npieces; i++) {
-                struct msg *m = t->part[i];
-                if (q->pieces[i])
-                    m->subs[m->nsubs++] = q->pieces[i];
+                struct msg *m = t->part[i], *p = q->pieces[i];
+                if (!p)
+                    continue;
+                m->subs[m->nsubs++] = p;
+                if (p->joint && p->partno == 0)
+                    t->joints[t->njoints].src = i;
+                else if (p->joint)
+                    t->joints[t->njoints].dst = i;
             }
+            if (q->joint)
+                t->joints[t->njoints++].q = q;
             struct srv_shard *at = q->pieces ? NULL : multi_cmd_shard(c, q);
             if (at) {
                 struct msg *m = t->part[at->index];

@@ -1530,6 +1530,42 @@ class TestTransactions(DelayedShards):
         self.assertEqual([], errors[:5])
 
 
+    def test_exec_runs_joints_on_the_locks(self):
+        """Inside MULTI, MSETNX, RENAME, RENAMENX, COPY, MOVE and LCS whose
+        keys span shards are joints: the parts stop at their pieces for
+        the coordinator's decision, between the commands queued before and
+        after them on the same keys. Each replies as on one shard, sees
+        the commands before it and is seen by those after, and the EXEC
+        starts no world operation."""
+        k = self.KEYS
+        self.r.set(k[9], "nine")
+        before = self.r.info("stats")["shard_world_ops"]
+        p = self.r.pipeline(transaction=True)
+        p.set(k[0], "zero")
+        p.rename(k[0], k[1])
+        p.get(k[0])
+        p.get(k[1])
+        p.msetnx({k[2]: "a", k[3]: "b"})
+        p.msetnx({k[3]: "c", k[4]: "d"})
+        p.copy(k[1], k[5])
+        p.renamenx(k[5], k[9])
+        p.execute_command("LCS", k[1], k[9])
+        p.move(k[5], 1)
+        p.rename("tx:none", k[6])
+        p.exists(*k)
+        got = p.execute(raise_on_error=False)
+        self.assertIsInstance(got[10], redis.exceptions.ResponseError)
+        self.assertEqual("no such key", str(got[10]))
+        got[10] = "error"
+        want = [True, True, None, b"zero", True, False, True, False, b"e", True, "error", 4]
+        self.assertEqual(want, got)
+        after = self.r.info("stats")["shard_world_ops"]
+        self.assertEqual(1, after - before)  # INFO's own
+        self.assertEqual([b"a", b"b", None], self.r.mget(k[2:5]))
+        with self.SRV.client(db=1) as c1:
+            self.assertEqual(b"zero", c1.get(k[5]))
+
+
 # ---- commands on two keys -----------------------------------------------------------
 
 # Twelve names in two databases: with SHARDS shards most pairs of them, and
@@ -1539,9 +1575,11 @@ PAIR_KEYS = ["pk:%d" % i for i in range(12)]
 
 def pair_command(rnd):
     """One random command, or a MULTI ... EXEC of a few, over PAIR_KEYS:
-    mostly the commands on two keys, with their options and errors."""
-    if rnd.random() < 0.04:
-        body = [pair_command_one(rnd) for _ in range(rnd.randint(1, 4))]
+    mostly the commands on two keys, with their options and errors. Most
+    EXECs (those without SELECT) run their commands on two keys as joints,
+    between the commands queued before and after them on the same keys."""
+    if rnd.random() < 0.12:
+        body = [pair_command_one(rnd) for _ in range(rnd.randint(1, 6))]
         return [["MULTI"]] + body + [["EXEC" if rnd.random() < 0.9 else "DISCARD"]]
     return [pair_command_one(rnd)]
 
@@ -1551,8 +1589,9 @@ def pair_command_one(rnd):
     a, b = rnd.choice(PAIR_KEYS), rnd.choice(PAIR_KEYS)
     db = rnd.choice(["0", "1"] * 8 + ["16", "-1", "x"])
     op = rnd.choices(
-        ["set", "rename", "renamenx", "copy", "move", "lcs", "del", "get", "select", "bad"],
-        [20, 10, 8, 12, 8, 8, 5, 3, 6, 4],
+        ["set", "rename", "renamenx", "copy", "move", "lcs", "del", "get", "select", "bad",
+         "msetnx"],
+        [20, 10, 8, 12, 8, 8, 5, 3, 6, 4, 5],
     )[0]
     if op == "set":
         value = "".join(rnd.choice("abcd") for _ in range(rnd.randrange(9)))
@@ -1576,6 +1615,9 @@ def pair_command_one(rnd):
         return ["DEL"] + rnd.sample(PAIR_KEYS, rnd.randint(1, 3))
     if op == "get":
         return ["GET", a]
+    if op == "msetnx":
+        keys = rnd.sample(PAIR_KEYS, rnd.randint(1, 4))
+        return ["MSETNX"] + sum([[k, "nx%d" % rnd.randrange(10)] for k in keys], [])
     if op == "select":
         return ["SELECT", rnd.choice("01")]
     return rnd.choice([
@@ -1624,10 +1666,30 @@ class TestPairs(DelayedShards):
         shard, in the wrong database or without expiring it first, a count
         a shard forgets, an error word that differs, a REPLACE or NX
         ignored. SW_SEED replays a run."""
+        self.match_one_shard(self.SRV)
+
+    def test_semantics_match_one_shard_durable(self):
+        """The same, with the sharded server durable (--appendfsync
+        always): an EXEC's part that stops at a joint sets its unit aside
+        and takes it up again, and a joint's writes hold their log room
+        from its reads; the replies and keys must not change for it."""
+        work = tempfile.mkdtemp(prefix="sw-pairs.")
+        env = {"STEWARDD_TEST_TXN_DELAY_US": "300"}
+        srv = Server("--dir", work, "--appendfsync", "always", "--shards", SHARDS, env=env).start()
+        try:
+            self.match_one_shard(srv)
+        finally:
+            rc = srv.stop()
+            srv.cleanup()
+            shutil.rmtree(work, ignore_errors=True)
+        self.assertEqual(0, rc, "the server exited %s on SIGTERM" % rc)
+
+    def match_one_shard(self, srv):
+        """test_semantics_match_one_shard's run, with srv the sharded server."""
         seed = int(os.environ.get("SW_SEED") or random.randrange(1 << 32))
         rnd = random.Random(seed)
         one = Server("--shards", "1").start()
-        sharded, single = Raw(self.SRV.port), Raw(one.port)
+        sharded, single = Raw(srv.port), Raw(one.port)
         sent = []
         try:
             for n in range(3000):
@@ -1638,9 +1700,9 @@ class TestPairs(DelayedShards):
                         self.fail("%s\nsharded: %r\none shard: %r"
                                   % (self.replay(seed, sent), got, want))
                 if n % 500 == 499:
-                    self.assertSameKeys(one, "%s\nafter these" % self.replay(seed, sent))
-                    sent.append(self.expire_some(rnd, one))
-            self.assertSameKeys(one, "%s\nat the end" % self.replay(seed, sent))
+                    self.assertSameKeys(srv, one, "%s\nafter these" % self.replay(seed, sent))
+                    sent.append(self.expire_some(rnd, srv, one))
+            self.assertSameKeys(srv, one, "%s\nat the end" % self.replay(seed, sent))
         finally:
             sharded.close()
             single.close()
@@ -1653,11 +1715,12 @@ class TestPairs(DelayedShards):
         tail = "\n".join(" ".join(str(a) or '""' for a in cmd) for cmd in sent[-25:])
         return "SW_SEED=%d, command %d; the last ones:\n%s" % (seed, len(sent), tail)
 
-    def expire_some(self, rnd, other):
+    @staticmethod
+    def expire_some(rnd, sharded, other):
         """Sets three keys of each database to a value that expires at once,
-        on this server and on other; returns what it did, for replay."""
+        on both servers; returns what it did, for replay."""
         expired = [(db, rnd.sample(PAIR_KEYS, 3)) for db in (0, 1)]
-        for srv in (self.SRV, other):
+        for srv in (sharded, other):
             for db, keys in expired:
                 with srv.client(db=db) as c:
                     for k in keys:
@@ -1665,15 +1728,15 @@ class TestPairs(DelayedShards):
         time.sleep(0.01)
         return ["(expired %r)" % expired]
 
-    def assertSameKeys(self, other, msg):
-        """Every PAIR_KEYS of db 0 and 1 has the same value on this server
-        and on other, and the same deadline (within a second: the two
+    def assertSameKeys(self, sharded, other, msg):
+        """Every PAIR_KEYS of db 0 and 1 has the same value on both servers,
+        and the same deadline (within a second: the two
         servers got each SET at slightly different times); then, with
         every expired key read and so gone, INFO counts the same keys and
         deadlines."""
         for db in (0, 1):
             state = []
-            for srv in (self.SRV, other):
+            for srv in (sharded, other):
                 with srv.client(db=db) as c:
                     p = c.pipeline(transaction=False)
                     for k in PAIR_KEYS:
@@ -1686,7 +1749,7 @@ class TestPairs(DelayedShards):
                 self.assertTrue(same, "db %d %s: sharded %r pttl %d, one shard %r pttl %d\n%s"
                                 % (db, k, v, ttl, v1, ttl1, msg))
         counts = []
-        for srv in (self.SRV, other):
+        for srv in (sharded, other):
             with srv.client() as c:
                 ks = c.info("keyspace")
             dbs = [ks.get(db, {}) for db in ("db0", "db1")]
@@ -1695,8 +1758,9 @@ class TestPairs(DelayedShards):
 
     def test_rename_readers_never_see_half(self):
         """One token moves among ten keys by RENAME and RENAMENX from three
-        connections (each renames where it last saw it, and looks again on
-        "no such key"); readers see it in exactly one key, with its value,
+        connections, also inside EXECs that look at both keys before and
+        after (each renames where it last saw it, and looks again on "no
+        such key"); readers see it in exactly one key, with its value,
         through MGET, EXISTS and an EXEC of GETs. Catches a rename whose
         destination shows before its source is gone (two tokens) or whose
         source goes first (none), and a RENAMENX that refuses an empty
@@ -1706,6 +1770,23 @@ class TestPairs(DelayedShards):
         self.r.set(keys[0], token)
         moved, reads = [0], [0]
 
+        def exec_rename(c, at, dst):
+            """RENAME inside an EXEC, between looks at both keys: a joint."""
+            p = c.pipeline(transaction=True)
+            for step in ("look", "rename", "look"):
+                if step == "rename":
+                    p.rename(at, dst)
+                    continue
+                p.exists(at)
+                p.exists(dst)
+            got = p.execute(raise_on_error=False)
+            failed = isinstance(got[2], redis.exceptions.ResponseError)
+            if failed and got[:2] == [0, got[4]] and got[3] == 0:
+                raise got[2]  # gone before: no such key, and nothing changed
+            if got != [1, 0, True, 0, 1]:
+                raise AssertionError("an EXEC of RENAME %s %s replied %r" % (at, dst, got))
+            return True
+
         def mover(t):
             rnd = random.Random(t)
             c = self.client()
@@ -1713,7 +1794,10 @@ class TestPairs(DelayedShards):
             for n in range(120):
                 dst = rnd.choice([k for k in keys if k != at])
                 try:
-                    ok = c.renamenx(at, dst) if n % 2 else c.rename(at, dst)
+                    if n % 3 == 2:
+                        ok = exec_rename(c, at, dst)
+                    else:
+                        ok = c.renamenx(at, dst) if n % 2 else c.rename(at, dst)
                 except redis.exceptions.ResponseError as e:
                     if str(e) != "no such key":
                         raise
@@ -1957,8 +2041,8 @@ class TestPairs(DelayedShards):
 
     def test_sigkill_rename_whole(self):
         """--appendfsync always: six tokens each move among six keys of
-        their own, in db 0 and 1, by RENAME, RENAMENX and MOVE, until kill
-        -9. After the restart each token is in exactly one key, the one its
+        their own, in db 0 and 1, by RENAME, RENAMENX and MOVE, also inside
+        an EXEC between reads of both keys (a joint), until kill -9. After the restart each token is in exactly one key, the one its
         last acknowledged move put it in or the one of the move in flight,
         with its value and its deadline (odd tokens have one). Catches a
         pair whose two writes are logged as two units, so that a crash
@@ -1985,10 +2069,22 @@ class TestPairs(DelayedShards):
                 try:
                     while True:
                         db, key = at[m]
-                        op = rnd.randrange(3)
+                        op = rnd.randrange(4)
                         if op == 0:
                             in_flight[m] = (1 - db, key)
                             ok = cs[db].move(key, 1 - db)
+                        elif op == 3:
+                            dst = rnd.choice([k for k in names[m] if k != key])
+                            in_flight[m] = (db, dst)
+                            p = cs[db].pipeline(transaction=True)
+                            p.get(key)
+                            p.rename(key, dst)
+                            p.get(key)
+                            p.get(dst)
+                            got = p.execute()
+                            ok = got == [tokens[m], True, None, tokens[m]]
+                            if not ok:
+                                raise AssertionError("token %d: EXEC of a move: %r" % (m, got))
                         else:
                             dst = rnd.choice([k for k in names[m] if k != key])
                             in_flight[m] = (db, dst)
