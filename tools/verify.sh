@@ -221,12 +221,15 @@ lane_server() {
     # leave WATCH's check out (TXN_NOWATCH=1): a reader catches it too.
     # The txn-pair runs are the pair transactions (RENAME, RENAMENX, MOVE,
     # COPY, LCS across two shards): a read round at the grant, then PREPARE
-    # and APPLY (COPY: APPLY to D alone, S unlocked at the decision).
+    # and APPLY (COPY: APPLY to D alone, S unlocked at the decision). The
+    # txn-exec-joint runs are an EXEC's joint: a RENAME across two shards
+    # queued in an EXEC, its parts stopping at it (STEP) for the decision.
     check_configs txn TXN 1:txn-mset-mget 2:txn-mset-mget-mem 3:txn-mset-gets 4:txn-mset-gets-mem \
         5:txn-set-mget 6:txn-disjoint 7:txn-world 8:txn-scan 9:txn-ww-order 10:txn-mset-ryw \
         11:txn-exec-set 12:txn-exec-set-mem 13:txn-exec-mset 14:txn-exec-mset-mem 15:txn-exec-local \
         16:txn-pair-gets-mem 17:txn-pair-gets 18:txn-pair-mget-mem 19:txn-pair-mget 20:txn-pair-mset \
-        21:txn-pair-copy 22:txn-pair-lcs 23:txn-pair-world
+        21:txn-pair-copy 22:txn-pair-lcs 23:txn-pair-world 25:txn-exec-joint-gets-mem \
+        26:txn-exec-joint-gets 27:txn-exec-joint-mget
     check_bugs txn TXN "1:1:txn-bug-sched:invalid end state" "1:2:txn-bug-sched-mem:invalid end state" \
         "1:7:txn-bug-sched-world:invalid end state" "2:3:txn-bug-get-nolock:(vb!=0)" \
         "2:4:txn-bug-nolock-mem:(vb!=0)" "3:5:txn-bug-read-early:(r0!=0)" \
@@ -248,6 +251,10 @@ lane_server() {
         "21:16:txn-bug-pair-reply-early-mem:(pout[1]==1)" "22:21:txn-bug-pair-copy-early:(sgot!=0)" \
         "23:21:txn-bug-pair-copy-reply:(v==pval[t])" "24:23:txn-bug-pair-live-at-reply:(w0==8)" \
         "1:18:txn-bug-pair-sched:invalid end state" "1:20:txn-bug-pair-sched-mset:invalid end state"
+    check_bugs txn TXN "25:25:txn-bug-joint-stop-unlock:(srcfirst||(va!=8))" \
+        "25:27:txn-bug-joint-stop-unlock-mget:(pread[(id*2)]==8)" \
+        "26:25:txn-bug-joint-del-early:(pout[1]!=1)" \
+        "26:26:txn-bug-joint-del-early-durable:(pout[1]!=1)"
     EXTRA=TXN_NOWATCH=1 check_bugs txn TXN "16:12:txn-bug-exec-mem-ready-torn:cseen[" \
         "16:14:txn-bug-exec-mem-ready-mget:(r0==r1)"
     check_witnesses txn TXN 1:6:txn-w-parallel 2:3:txn-w-get-waits 3:1:txn-w-pending \
@@ -257,7 +264,9 @@ lane_server() {
         15:13:txn-w-mset-waits-exec 16:11:txn-w-set-waits-exec 17:11:txn-w-get-waits-commit \
         18:15:txn-w-local-waits 19:16:txn-w-pair-fail 19:17:txn-w-pair-refused 20:18:txn-w-pair-noop \
         21:18:txn-w-pair-pending 22:21:txn-w-pair-copy-window 23:20:txn-w-pair-nx \
-        11:17:txn-w-pair-ryw-waits 12:23:txn-w-pair-live-replied 2:16:txn-w-pair-get-waits
+        11:17:txn-w-pair-ryw-waits 12:23:txn-w-pair-live-replied 2:16:txn-w-pair-get-waits \
+        24:25:txn-w-joint-fail 24:26:txn-w-joint-refused 25:25:txn-w-joint-waits \
+        25:26:txn-w-joint-waits-durable
     EXTRA=TXN_BUG=10 check_witnesses txn TXN 8:5:txn-w-ww-blocks
 
     # verify/txlog.pml: the durable writes of those commands across a crash

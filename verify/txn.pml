@@ -1,7 +1,7 @@
 /* A Promela model of the key-lock protocol of stewardd's multi-key
  * commands (MSET, MGET, DEL, UNLINK, EXISTS, MSETNX whose keys span
- * shards, an EXEC whose queued commands each name one shard's keys, and
- * RENAME, RENAMENX, MOVE, COPY, LCS whose two keys are on two shards), as
+ * shards, an EXEC on the key locks, a joint in one, and RENAME, RENAMENX,
+ * MOVE, COPY, LCS whose two keys are on two shards), as
  * src/server/txn.c and src/server/route.c run it (the pair transactions
  * as specified for txn.c, being written alongside): each
  * transaction's parts reach the shards of its keys in the one order that
@@ -106,6 +106,17 @@
  *    both; else the reply, APPLY to both (S deletes, D, durable, puts;
  *    each logs its DECIDED when durable, unlocks, answers DONE), and at
  *    the last DONE txns_live-- (durable: then FORGET).
+ *  - an EXEC's joint (jointexec: an EXEC that queued a RENAME of k0 to k1,
+ *    its keys on two shards): its parts lock their keys exclusively and
+ *    READY as any EXEC's; at the RUN each reaches the joint's piece, reads
+ *    its key (joint_read), sets its log unit aside and answers STEP. At
+ *    the last STEP the coordinator decides as RENAME would: nothing to
+ *    write ("no such key"), RUN again to both, which run on to their end;
+ *    else RUN to D alone, which puts the value S read (it may fail, for
+ *    memory or log room) and runs on to its end (DONE); then RUN to S,
+ *    which deletes the source only if D's put was made. Each part's end is
+ *    an EXEC part's: durable, its PART logged and its locks kept until
+ *    COMMIT; memory-only, its locks let go.
  *
  * Steps. A shard's handling of one message is one step (atomic), and so
  * is a connection's command on its own shard: the shard thread does one
@@ -208,7 +219,7 @@
 #define QN 3 /* parts pending, or EXECs parked, per shard */
 #define NONE 255
 
-mtype = {LOCK, APPLY, COMMIT, UNLOCK, FORGET, EXEC, READY, DONE, VAL, PREPARE};
+mtype = {LOCK, APPLY, COMMIT, UNLOCK, FORGET, EXEC, READY, DONE, VAL, PREPARE, STEP};
 
 /* A shard's inbox: the message and a client id (the transaction's or the
  * EXEC's). */
@@ -253,6 +264,11 @@ byte psrc[NP];
 bool pmayfail[NP];
 byte npryw;
 byte sgid;
+/* An EXEC with a joint (jointexec): transaction jid (0: none), pjoint[jid];
+ * its queue is one RENAME of k0 to k1, from psrc[jid]'s key to the other's,
+ * and pmayfail[jid] says D's put may fail. */
+bool pjoint[NP];
+byte jid;
 
 /* ---- the shards ---- */
 
@@ -293,6 +309,10 @@ bool plog[NP * NS];
 byte pout[NP];
 byte sgot;
 bool sgdone;
+/* A joint's parts: stopped at the joint (read), and what the decision
+ * gives each to do there (JW_*). */
+bool jstop[NP * NS];
+byte jw[NP * NS];
 
 /* ---- the clients ---- */
 
@@ -348,6 +368,9 @@ hidden byte kf_f, ul_w, gr_ok, gr_hc, gr_st, eq_f; /* bits cannot be hidden */
 #define BUG_PAIR_COPY_EARLY 22 /* COPY's part S lets go of its lock at its grant (its read), not at the decision */
 #define BUG_PAIR_COPY_REPLY 23 /* COPY replies at the decision, not at D's DONE */
 #define BUG_PAIR_LIVE_AT_REPLY 24 /* a RENAME's txns_live-- comes with its reply, not at its last DONE */
+/* An EXEC's joint: */
+#define BUG_JOINT_STOP_UNLOCK 25 /* a memory-only part lets go of its locks where it stops */
+#define BUG_JOINT_DEL_EARLY 26 /* S's delete goes with D's put, not after it is made */
 
 /* The witnesses (TXN_WITNESS). */
 #define W_PARALLEL 1    /* two write parts hold locks on one shard at once */
@@ -373,6 +396,8 @@ hidden byte kf_f, ul_w, gr_ok, gr_hc, gr_st, eq_f; /* bits cannot be hidden */
 #define W_PAIR_PENDING 21 /* a pair's part waits in pending while a write part holds its shard's key */
 #define W_PAIR_COPY_WINDOW 22 /* the source is written between COPY's decision and D's write */
 #define W_PAIR_NX 23      /* a RENAMENX (or MOVE, COPY) finds the source and the destination: 0 */
+#define W_JOINT_FAIL 24   /* a joint's put fails: its source stays */
+#define W_JOINT_WAITS 25  /* a GET waits for the lock of a joint's part stopped at the joint */
 
 #define WITNESS(n) assert(witness != (n))
 #define WITNESS_IF(n, cond) assert(witness != (n) || !(cond))
@@ -383,7 +408,9 @@ hidden byte kf_f, ul_w, gr_ok, gr_hc, gr_st, eq_f; /* bits cannot be hidden */
 #define EXEC_WAIT_WITNESSES(c, s)                                                                  \
     WITNESS_IF(W_SET_WAITS_EXEC, cwr[c] && exid != 0 && plocked[exid * NS + (s)]);                \
     WITNESS_IF(W_GET_WAITS_COMMIT, !cwr[c] && exid != 0 && logged && replied > 0 &&               \
-                                       plocked[exid * NS + (s)])
+                                       plocked[exid * NS + (s)]);                                 \
+    WITNESS_IF(W_JOINT_WAITS, !cwr[c] && jid != 0 && plocked[jid * NS + (s)] &&                   \
+                                  jstop[jid * NS + (s)] && jw[jid * NS + (s)] == JW_NONE)
 
 #define CHECK_ONE 1    /* both keys from one MSET, or neither */
 #define CHECK_PREFIX 2 /* never a single-key writer's SET of k1 without its SET of k0 */
@@ -408,7 +435,16 @@ hidden byte kf_f, ul_w, gr_ok, gr_hc, gr_st, eq_f; /* bits cannot be hidden */
     (((a) == TOK && (b) == 0) || ((a) == 0 && (b) == TOK) ||                                      \
      ((a) != TOK && (b) != TOK && (a) + (b) != 0 && ((a) == (b) || (a) == 0 || (b) == 0)))
 
+/* What a joint's part does at the joint, once decided (jw). */
+#define JW_NONE 0
+#define JW_PASS 1
+#define JW_PUT 2
+#define JW_DEL 3
+
 #define BIT(m, i) (((m) >> (i)) & 1)
+/* An EXEC's part, with a joint or without: it answers DONE at its run's
+ * end and, durable, lets go at its COMMIT. */
+#define EXECLIKE(id) (pexec[id] || pjoint[id])
 /* Part (id, s) locks its keys exclusively (a write), else shared. */
 #define XL(id, s) (pwrite[id] && !(bug == BUG_PAIR_D_SHARED && pkind[id] != 0 && (s) != psrc[id]))
 #define RUNS_AT_GRANT(id) (!pwrite[id] || !logged)
@@ -492,8 +528,8 @@ inline take(s, id)
 {
     if
     :: (bug == BUG_READ_EARLY && !pwrite[id] && !pexec[id] && pkind[id] == 0) ||
-       (bug == BUG_WRITE_EARLY && pwrite[id] && !logged && !pexec[id] && pkind[id] == 0) ||
-       (bug == BUG_PART_UNLOCK && pwrite[id] && logged && !pexec[id] && pkind[id] == 0) ||
+       (bug == BUG_WRITE_EARLY && pwrite[id] && !logged && !EXECLIKE(id) && pkind[id] == 0) ||
+       (bug == BUG_PART_UNLOCK && pwrite[id] && logged && !EXECLIKE(id) && pkind[id] == 0) ||
        (bug == BUG_EXEC_MEM_READY && pexec[id] && !logged) ||
        (bug == BUG_PAIR_COPY_EARLY && pkind[id] == PK_COPY && s == psrc[id]) ->
         skip /* takes its locks and lets go of them at once: as if never taken */
@@ -525,7 +561,7 @@ inline take(s, id)
      * watched keys, which only an expiry would change (not modelled), and
      * holds log room: nothing here. */
     if
-    :: pexec[id] -> skip
+    :: EXECLIKE(id) -> skip
     :: pkind[id] != 0 -> /* a pair's part reads its key, whatever it will write */
         pread[id * NS + s] = val[KEY(s, 0)]
     :: else ->
@@ -897,6 +933,47 @@ inline pair_apply(s, id)
     unlock(s, id)
 }
 
+/* RUN of a joint EXEC's part (run_exec_part). First it reaches the joint's
+ * piece: it reads its key (joint_read), sets its unit aside and answers
+ * STEP. Sent on once the joint is decided, it makes its write there (D's
+ * put, which may fail and then writes nothing; S's delete) and runs to its
+ * end as an EXEC's part does: durable, its PART logged (sw__shard_unit_end_part)
+ * and its locks kept until its COMMIT; memory-only, its locks let go. */
+inline joint_run(s, id)
+{
+    if
+    :: !jstop[id * NS + s] ->
+        jstop[id * NS + s] = true;
+        pread[id * NS + s] = val[KEY(s, 0)];
+        if
+        :: bug == BUG_JOINT_STOP_UNLOCK && !logged -> unlock(s, id)
+        :: else -> skip
+        fi;
+        reply[id]!STEP(s)
+    :: else ->
+        if
+        :: jw[id * NS + s] == JW_PUT ->
+            if
+            :: pmayfail[id] ->
+                pfail[id * NS + s] = true;
+                WITNESS(W_JOINT_FAIL)
+            :: true ->
+                val[KEY(s, 0)] = pval[id];
+                touch(KEY(s, 0), id)
+            fi
+        :: jw[id * NS + s] == JW_DEL ->
+            val[KEY(s, 0)] = 0;
+            touch(KEY(s, 0), id)
+        :: else -> skip
+        fi;
+        if
+        :: logged -> nlive++
+        :: else -> unlock(s, id)
+        fi;
+        reply[id]!DONE(s)
+    fi
+}
+
 /* A shard thread: the messages of its inbox, one at a time (handle,
  * txn_handle). */
 proctype shard(byte s)
@@ -909,19 +986,22 @@ end:
             inbox[s]?op(id) ->
             if
             :: op == LOCK -> enqueue(s, id)
-            :: op == APPLY && !pexec[id] && pkind[id] == 0 ->
+            :: op == APPLY && !EXECLIKE(id) && pkind[id] == 0 ->
                 apply_writes(s, id);
                 unlock(s, id);
                 reply[id]!DONE(s)
             :: op == APPLY && pexec[id] -> /* an EXEC's RUN */
                 exec_run(s, id);
                 reply[id]!DONE(s)
+            :: op == APPLY && pjoint[id] -> /* a joint EXEC's RUN */
+                joint_run(s, id)
             :: op == COMMIT -> /* a durable EXEC's part: DECIDED logged, unlock */
                 pdec[id * NS + s] = true;
                 unlock(s, id);
                 reply[id]!DONE(s)
-            :: op == UNLOCK && !(pexec[id] && !plocked[id * NS + s]) && pkind[id] == 0 -> unlock(s, id)
-            :: op == UNLOCK && pexec[id] && !plocked[id * NS + s] ->
+            :: op == UNLOCK && !(EXECLIKE(id) && !plocked[id * NS + s]) && pkind[id] == 0 ->
+                unlock(s, id)
+            :: op == UNLOCK && EXECLIKE(id) && !plocked[id * NS + s] ->
                 skip /* an EXEC's part that let go at its run or COMMIT: forgotten only */
             :: op == PREPARE -> /* a pair's part: its writes prepared */
                 pair_prepare(s, id);
@@ -1510,6 +1590,135 @@ proctype pairtx(byte id)
     finished++
 }
 
+/* An EXEC that queued RENAME k0 k1 (its keys on two shards: a joint;
+ * txn_start_exec, all_ready, joints_advance, exec_done). Its parts lock
+ * and READY as any EXEC's (no WATCH here); RUN to both; at the last STEP
+ * the decision, from S's read: no source, nothing to write, RUN to both;
+ * else D's put first, RUN to D alone, and once D is back (its DONE: it ran
+ * on to its end) S's delete if the put was made, RUN to S. At the last
+ * DONE the reply; durable, then COMMIT to both and, at their DONEs, the
+ * end (FORGET). */
+proctype jointexec(byte id)
+{
+    byte left, s, ps, pd;
+    bool wr;
+    ps = psrc[id];
+    pd = 1 - ps;
+    do
+    :: txns_live++;
+        if
+        :: world_wanted == 0 || bug == BUG_NO_BACKOFF -> break
+        :: atomic { world_wanted > 0 && bug != BUG_NO_BACKOFF -> txns_live--; WITNESS(W_BACKOFF) };
+            world_wanted == 0
+        fi
+    od;
+    atomic {
+        sched == 0 ->
+        sched = id;
+        inbox[0]!LOCK(id)
+    };
+    atomic {
+        inbox[1]!LOCK(id);
+        sched = 0
+    };
+    left = 2;
+    do
+    :: left == 0 -> break
+    :: atomic { reply[id]??READY(s) -> left--; s = 0 }
+    od;
+    push_each(id, APPLY);
+    left = 2;
+    do
+    :: left == 0 -> break
+    :: atomic {
+            reply[id]??STEP(s) ->
+            left--;
+            if
+            :: left == 0 -> /* the decision, as RENAME's on one shard */
+                if
+                :: mcheck == CHECK_PAIR -> assert(VALID_PAIR(pread[id * NS], pread[id * NS + 1]))
+                :: else -> skip
+                fi;
+                wr = pread[id * NS + ps] != 0;
+                if
+                :: !wr ->
+                    pout[id] = OUT_NOOP;
+                    jw[id * NS] = JW_PASS;
+                    jw[id * NS + 1] = JW_PASS
+                :: else ->
+                    pval[id] = pread[id * NS + ps];
+                    jw[id * NS + pd] = JW_PUT;
+                    if
+                    :: bug == BUG_JOINT_DEL_EARLY -> jw[id * NS + ps] = JW_DEL
+                    :: else -> skip
+                    fi
+                fi
+            :: else -> skip
+            fi;
+            s = 0
+        }
+    od;
+    left = 2;
+    if
+    :: !wr || bug == BUG_JOINT_DEL_EARLY -> push_each(id, APPLY)
+    :: else ->
+        inbox[pd]!APPLY(id);
+        atomic {
+            reply[id]??DONE(s) -> /* D's: its put made, or failed */
+            left--;
+            if
+            :: pfail[id * NS + pd] -> jw[id * NS + ps] = JW_PASS
+            :: else -> jw[id * NS + ps] = JW_DEL
+            fi;
+            s = 0
+        };
+        inbox[ps]!APPLY(id)
+    fi;
+    do
+    :: left == 0 -> break
+    :: atomic {
+            reply[id]??DONE(s) ->
+            left--;
+            if
+            :: left == 0 -> /* the reply (exec_done) */
+                if
+                :: wr && pfail[id * NS + pd] -> pout[id] = OUT_ERR
+                :: wr && !pfail[id * NS + pd] -> pout[id] = OUT_DONE
+                :: else -> skip
+                fi;
+                if
+                :: logged -> replied++
+                :: else -> finish()
+                fi
+            :: else -> skip
+            fi;
+            s = 0
+        }
+    od;
+    if
+    :: !logged -> push_each(id, UNLOCK)
+    :: else ->
+        push_each(id, COMMIT);
+        left = 2;
+        do
+        :: left == 0 -> break
+        :: atomic {
+                reply[id]??DONE(s) ->
+                left--;
+                if
+                :: left == 0 ->
+                    replied--;
+                    finish()
+                :: else -> skip
+                fi;
+                s = 0
+            }
+        od;
+        push_each(id, FORGET)
+    fi;
+    finished++
+}
+
 /* GET a, then GET b, beside RENAMEs of k0 to k1: reading the source first
  * (srcfirst), never both absent; the destination first, never the token in
  * both. Either would be half a RENAME. */
@@ -1578,6 +1787,20 @@ inline mkexec(id, home, m0, m1, w)
     pmask[id * NS] = m0;
     pmask[id * NS + 1] = m1;
     run exectx(id)
+}
+
+/* The EXEC of client id on shard home that queued RENAME from the key of
+ * shard src to the other's: a joint. */
+inline mkjoint(id, home, src)
+{
+    chome[id] = home;
+    pjoint[id] = true;
+    jid = id;
+    psrc[id] = src;
+    pwrite[id] = true;
+    pmask[id * NS] = 1;
+    pmask[id * NS + 1] = 1;
+    run jointexec(id)
 }
 
 init
@@ -1800,6 +2023,31 @@ init
             mktxn(3, 0, true, 1, 1);
             mkpair(4, 1, PK_LCS, 0);
             nclients = 4
+        :: cfg == 25 || cfg == 26 ->
+            /* exec-joint-gets: an EXEC of RENAME k0 k1 (k0 holds the
+             * token, k1 does not exist) from a client of shard 1, whose
+             * put on D may fail (memory, or log room); two clients of shard
+             * 0, GET k0 then GET k1, and GET k1 then GET k0. Memory-only
+             * (25) or durable (26). */
+            logged = (cfg == 26);
+            val[K0] = TOK;
+            pmayfail[1] = true;
+            mkjoint(1, 1, 0);
+            chome[2] = 0;
+            run pgetter(2, K0, K1, true);
+            chome[3] = 0;
+            run pgetter(3, K1, K0, false);
+            nclients = 3
+        :: cfg == 27 ->
+            /* exec-joint-mget: that EXEC from shard 0, RENAME k1 k0 from
+             * shard 1 (a pair, its parts in the other order), an MGET of
+             * k0, k1 from shard 0; memory-only. */
+            mcheck = CHECK_PAIR;
+            val[K0] = TOK;
+            mkjoint(1, 0, 0);
+            mkpair(2, 1, PK_RENAME, 1);
+            mktxn(3, 0, false, 1, 1);
+            nclients = 3
         fi
     }
     /* The end: every client done, every message handled; then no lock is
@@ -1820,7 +2068,8 @@ init
            (pkind[1] == 0 || pout[1] != 0) && (pkind[2] == 0 || pout[2] != 0) &&
            (pkind[3] == 0 || pout[3] != 0) && (pkind[4] == 0 || pout[4] != 0) &&
            (mcheck != CHECK_PAIR || VALID_PAIR(val[K0], val[K1])) &&
-           (!(cfg == 16 || cfg == 17 || cfg == 23) ||
+           (jid == 0 || pout[jid] != 0) &&
+           (!(cfg == 16 || cfg == 17 || cfg == 23 || cfg == 25 || cfg == 26) ||
             (pout[1] == OUT_DONE && val[K0] == 0 && val[K1] == TOK) ||
             (pout[1] != OUT_DONE && val[K0] == TOK && val[K1] == 0)))
 }
