@@ -29,12 +29,12 @@
  *    up to a PAUSE, which stays set aside for the shard's own thread
  *    (serve: route_serve_inbox), then send what the round produced to the
  *    other shard, lending to it in turn, nested (send_a, send_b:
- *    route_send_replies); if the shard is now busy, or this was round
- *    LEND_ROUNDS, the lender will wake the shard; else it stores
- *    sleeping = 1 and looks at the inbox, and when the look finds a
- *    message and its exchange of sleeping to 0 returns 1, another round;
- *    else it stops. Then it lets `turn` go, and writes the eventfd if it
- *    decided to wake the shard.
+ *    route_send_replies); if the shard is now busy, the lender will wake
+ *    the shard; else it stores sleeping = 1 and looks at the inbox, and
+ *    when the look finds a message and its exchange of sleeping to 0
+ *    returns 1, another round, or, after round LEND_ROUNDS, it will wake
+ *    the shard for it; else it stops. Then it lets `turn` go, and writes
+ *    the eventfd if it decided to wake the shard.
  *
  * Why no wake-up is lost. A shard is asleep only when `sleeping` is 1:
  * whoever holds `turn` and is about to stop running it (its thread before
@@ -154,7 +154,7 @@ bool early;
 #define W_SECOND 2        /* a lender handles a message in its second round */
 #define W_TRYLOCK_FAILS 3 /* a lender's trylock fails: it writes the eventfd */
 #define W_PAUSE_LEFT 4    /* a lender stops at a PAUSE, leaving it to the thread, which it wakes */
-#define W_ROUNDS_OUT 5    /* a lender stops after LEND_ROUNDS rounds and wakes the shard */
+#define W_ROUNDS_OUT 5    /* a lender stops after LEND_ROUNDS rounds, a message left, and wakes the shard */
 #define W_PUSHER_ANSWERS 6 /* a lender's look finds a message, and its pusher's exchange won */
 #define W_NESTED 7        /* a lender lends, nested, to the other shard */
 #define W_THREAD_LENDS 8  /* a shard thread, in its turn, lends to the other shard */
@@ -353,7 +353,6 @@ inline answer(x, v)
                     w = 1;                                                               \
                     k = 1                                                                \
                 :: bug == BUG_PAUSE_NOWAKE && dn[x] > 0 -> k = 1                         \
-                :: !BUSY(x) && r + 1 == rounds -> WITNESS(W_ROUNDS_OUT); w = 1; k = 1     \
                 :: else ->                                                               \
                     if                                                                   \
                     :: bug == BUG_NO_RECHECK -> sleeping[x] = 1; k = 1                   \
@@ -390,6 +389,11 @@ inline answer(x, v)
                 sleeping[x] = 0;                                                         \
                 if                                                                       \
                 :: !v -> WITNESS(W_PUSHER_ANSWERS); LET_GO(x); k = 1                     \
+                :: v && r + 1 == rounds -> /* its rounds used up: the thread's */          \
+                    WITNESS(W_ROUNDS_OUT);                                               \
+                    w = 1;                                                               \
+                    LET_GO(x);                                                           \
+                    k = 1                                                                \
                 :: else -> r++                                                           \
                 fi                                                                       \
             };                                                                           \
@@ -627,11 +631,14 @@ init
             MSG(0, 0, M_REPLY); MSG(0, 1, M_PLAIN);
             MSG(1, 0, M_PLAIN); MSG(1, 1, M_PLAIN)
         :: cfg == 6 ->
-            /* lend-rounds: the code's LEND_ROUNDS, two pushers of three
-             * messages each */
+            /* lend-rounds: the code's LEND_ROUNDS, three pushers of two
+             * messages each: while one lends, the others' four can come
+             * one round after another, and a fifth after the last */
             rounds = 4;
-            MSG(0, 0, M_PLAIN); MSG(0, 1, M_PLAIN); MSG(0, 2, M_PLAIN);
-            MSG(1, 0, M_PLAIN); MSG(1, 1, M_PLAIN); MSG(1, 2, M_PLAIN)
+            np = 3;
+            MSG(0, 0, M_PLAIN); MSG(0, 1, M_PLAIN);
+            MSG(1, 0, M_PLAIN); MSG(1, 1, M_PLAIN);
+            MSG(2, 0, M_PLAIN); MSG(2, 1, M_PLAIN)
         :: cfg == 7 ->
             /* lend-shards: two shards; a pusher to each, whose message
              * makes its shard send one to the other */

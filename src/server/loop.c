@@ -142,15 +142,20 @@ void srv_lend(struct srv_shard *sh)
         route_serve_inbox(sh); /* up to a PAUSE */
         commit(sh);
         route_send_replies(sh);
-        if (shard_busy(sh) || round + 1 == LEND_ROUNDS) {
+        if (shard_busy(sh)) {
             wake = true;
             break;
         }
         /* Asleep again, as shard_wait leaves it; a message that came
          * meanwhile is this lender's to serve, unless its pusher took the
-         * flag first and answers for it. */
+         * flag first and answers for it; past its rounds, the lender wakes
+         * the shard's own thread for it instead. */
         if (!fall_asleep(sh) || !atomic_exchange_explicit(&sh->sleeping, 0, memory_order_seq_cst))
             break;
+        if (round + 1 == LEND_ROUNDS) {
+            wake = true;
+            break;
+        }
     }
     sh->lent = false;
     current = was;
