@@ -2,10 +2,13 @@
  * each keeping P requests in flight, GET and SET of one key (MIX percent
  * of the requests between them, half each) and MSET of 10 keys (the rest),
  * keys "key:%012d" drawn from 0..99999 and 16-byte values, as
- * redis-benchmark's -r 100000 -d 16. Prints "mixload RATE" (requests per
- * second, an MSET counting one) and exits 1 on an error reply.
+ * redis-benchmark's -r 100000 -d 16. With KIND exec, the rest are
+ * transactions instead: MULTI, SET of a key, RENAME of it to another, EXEC
+ * (over shards, a joint in stewardd). Prints "mixload RATE" (requests per
+ * second, an MSET or a whole transaction counting one) and exits 1 on an
+ * error reply.
  *
- * Usage: mixload PORT REQUESTS [CLIENTS=50] [PIPELINE=1] [MIX=90]
+ * Usage: mixload PORT REQUESTS [CLIENTS=50] [PIPELINE=1] [MIX=90] [KIND=mset]
  *
  * One thread and epoll, as redis-benchmark is: the load generator costs
  * the same CPU against either server.
@@ -26,7 +29,8 @@
 
 struct client {
     int fd;
-    long inflight;
+    long inflight; /* replies to come: lines, an array's header and elements each one */
+    long batch;    /* requests in flight */
     char out[64 * 1024];
     size_t olen, opos;
     char in[64 * 1024];
@@ -52,7 +56,7 @@ static double now_s(void)
 }
 
 /* Appends one request, drawn from the mix, to c's output. */
-static void add_request(struct client *c, int mix)
+static void add_request(struct client *c, int mix, int exec)
 {
     char *p = c->out + c->olen;
     int r = (int)(next_rand() % 100), n;
@@ -61,6 +65,15 @@ static void add_request(struct client *c, int mix)
     } else if (r < mix) {
         n = sprintf(p, "*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$16\r\nval:%012d\r\n",
                     (int)(next_rand() % 100000), r);
+    } else if (exec) { /* +OK, +QUEUED twice, then *2 with +OK twice */
+        int a = (int)(next_rand() % 100000), b = (int)(next_rand() % 100000);
+        n = sprintf(p,
+                    "*1\r\n$5\r\nMULTI\r\n"
+                    "*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$16\r\nval:%012d\r\n"
+                    "*3\r\n$6\r\nRENAME\r\n$16\r\nkey:%012d\r\n$16\r\nkey:%012d\r\n"
+                    "*1\r\n$4\r\nEXEC\r\n",
+                    a, r, a, b);
+        c->inflight += 5;
     } else {
         n = sprintf(p, "*%d\r\n$4\r\nMSET\r\n", 1 + 2 * MSET_KEYS);
         for (int i = 0; i < MSET_KEYS; i++)
@@ -69,6 +82,7 @@ static void add_request(struct client *c, int mix)
     }
     c->olen += (size_t)n;
     c->inflight++;
+    c->batch++;
 }
 
 /* Counts the whole replies in c's input (+, -, : lines and $ bulks);
@@ -117,13 +131,20 @@ static long take_replies(struct client *c)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: mixload PORT REQUESTS [CLIENTS=50] [PIPELINE=1] [MIX=90]\n");
+        fprintf(
+            stderr,
+            "usage: mixload PORT REQUESTS [CLIENTS=50] [PIPELINE=1] [MIX=90] [KIND=mset|exec]\n");
         return 2;
     }
     int port = atoi(argv[1]);
     long total = atol(argv[2]);
     int nc = argc > 3 ? atoi(argv[3]) : 50, pipeline = argc > 4 ? atoi(argv[4]) : 1;
     int mix = argc > 5 ? atoi(argv[5]) : 90;
+    int exec = argc > 6 && strcmp(argv[6], "exec") == 0;
+    if (argc > 6 && !exec && strcmp(argv[6], "mset") != 0) {
+        fprintf(stderr, "mixload: KIND is mset or exec, not '%s'\n", argv[6]);
+        return 2;
+    }
     struct client *cs = calloc((size_t)nc, sizeof *cs);
     int ep = epoll_create1(0);
     if (!cs || ep < 0)
@@ -146,7 +167,7 @@ int main(int argc, char **argv)
     double t0 = now_s();
     for (int i = 0; i < nc; i++) {
         for (int j = 0; j < pipeline && sent < total; j++, sent++)
-            add_request(&cs[i], mix);
+            add_request(&cs[i], mix, exec);
         if (write(cs[i].fd, cs[i].out, cs[i].olen) != (ssize_t)cs[i].olen)
             return 1;
         cs[i].olen = 0;
@@ -169,13 +190,16 @@ int main(int argc, char **argv)
             long got = take_replies(c);
             if (got < 0)
                 return 1;
-            done += got;
             c->inflight -= got;
+            if (c->inflight > 0)
+                continue;
+            done += c->batch;
+            c->batch = 0;
             /* A new batch once the whole pipeline is back, as
              * redis-benchmark -P does. */
-            if (c->inflight == 0 && sent < total) {
+            if (sent < total) {
                 for (int j = 0; j < pipeline && sent < total; j++, sent++)
-                    add_request(c, mix);
+                    add_request(c, mix, exec);
                 if (write(c->fd, c->out, c->olen) != (ssize_t)c->olen)
                     return 1;
                 c->olen = 0;

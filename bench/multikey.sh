@@ -2,8 +2,10 @@
 # Multi-key commands across shards: stewardd --shards S (S = 1, 2, 4)
 # against redis-server in the same run. Per row: MSET of 10 keys
 # (redis-benchmark -t mset), MGET of 10 keys (a redis-benchmark command
-# line), and a mixed load of 90% GET/SET and 10% MSET of 10 keys
-# (BUILD_DIR/bench/mixload), each at -P 1 and -P 16 with 50 connections,
+# line), a mixed load of 90% GET/SET and 10% MSET of 10 keys
+# (BUILD_DIR/bench/mixload), and the same with transactions for the 10%
+# (MULTI, SET of a key, RENAME of it to another, EXEC: over shards, a
+# joint in stewardd), each at -P 1 and -P 16 with 50 connections,
 # keys drawn from 100,000 and 16-byte values. Prints one table
 # (`make bench`), with each server's processor time per request (user and
 # system, all its threads, from /proc): what the request costs whatever
@@ -58,6 +60,9 @@ mk_rps() { # NAME LOAD PIPELINE CLIENTS REQUESTS
     mix)
         out=$(timeout 300 "$MK_MIXLOAD" "$port" "$n" "$4" "$3" 90 | awk '{ print $2 }') || true
         ;;
+    exec)
+        out=$(timeout 300 "$MK_MIXLOAD" "$port" "$n" "$4" "$3" 90 exec | awk '{ print $2 }') || true
+        ;;
     esac
     local cpu best
     cpu=$(awk -v t0="$t0" -v t1="$(mk_ticks "$1")" -v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" \
@@ -88,6 +93,7 @@ multikey_main() {
     echo "== multi-key commands: stewardd --shards S vs $(srv_version_line)"
     echo "50 connections, N=${N:-300000} per run, keys from 100,000, 16-byte values;" \
         "mset, mget: 10 keys each; mix: 90% GET/SET, 10% MSET of 10 keys (bench/mixload);" \
+        "exec: 90% GET/SET, 10% MULTI, SET, RENAME, EXEC (one request);" \
         "best of ${RUNS:-1}, the first server alternating"
     echo
     local f='%-6s %-5s %3s %13s %15s %15s %17s   %s\n'
@@ -98,7 +104,7 @@ multikey_main() {
         srv_start redis redis
         srv_start stewardd stewardd --shards "$s"
         for p in 1 16; do
-            for load in mset mget mix; do
+            for load in mset mget mix exec; do
                 rm -f "$MK_CPU".* # a new cell: no best run yet
                 bench_row "$cell" "$load" "$p" 50 "${N:-300000}"
                 cell=$((cell + 1))

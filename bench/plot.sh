@@ -484,7 +484,7 @@ plot_multikey() {
         {
             echo '"" "redis-server" "stewardd"'
             for s in $shards; do
-                for load in mset mget mix; do
+                for load in mset mget mix exec; do
                     echo "\"S=$s: $load\" $(scaled "$(val "$f" "multikey.s$s.$load.P$p.redis")" 1e3)" \
                         "$(scaled "$(val "$f" "multikey.s$s.$load.P$p.stewardd")" 1e3)"
                 done
@@ -492,7 +492,7 @@ plot_multikey() {
         } >"$TMP/mk-P$p"
     done
     draw multikey 1200 520 <<EOF
-set multiplot layout 1,2 title "Multi-key commands: stewardd --shards S vs redis-server, 50 connections (higher is better)\\nS: load; mset, mget: 10 keys each; mix: 90% GET/SET, 10% MSET of 10 keys\\n$(caption "$f")"
+set multiplot layout 1,2 title "Multi-key commands: stewardd --shards S vs redis-server, 50 connections (higher is better)\\nS: load; mset, mget: 10 keys each; mix: 90% GET/SET, 10% MSET of 10 keys; exec: 90% GET/SET, 10% MULTI, SET, RENAME, EXEC\\n$(caption "$f")"
 set ylabel "thousand requests per second"
 set xtics rotate by -40
 set title "one request per round trip (-P 1)"

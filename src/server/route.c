@@ -632,7 +632,8 @@ bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd)
          * waits for them: a world operation and a command on the connection
          * (EXEC, WATCH) for all of them; a transaction for its connection's
          * EXECs away on one of its keys (its parts must not pass them);
-         * other commands for the transactions with one of their keys.
+         * other commands for the transactions with one of their keys (an
+         * EXEC's watched keys count: txn.c's split_exec).
          * Transactions follow each other without waiting: they reach every
          * shard in order. So a part never waits for an EXEC, and the key
          * locks' waits stay in the transactions' one order (txn.c). */

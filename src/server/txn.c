@@ -2062,10 +2062,16 @@ static bool split_exec(struct conn *c, const struct cmd_def *d, struct txn *t)
     }
     for (size_t j = 0; j < nw; j++)
         nwk[w[j].sh->index]++;
-    t->hash = ok ? malloc((nkeys ? nkeys : 1) * sizeof *t->hash) : NULL;
+    /* Its keys, for the connection's later commands to wait on
+     * (txn_conn_touches): its commands' and its watched keys, since a
+     * later write of a watched key must not mark the token before the
+     * EXEC has looked at it. */
+    t->hash = ok ? malloc((nkeys + nw ? nkeys + nw : 1) * sizeof *t->hash) : NULL;
     ok = t->hash != NULL;
     for (const struct msg *q = t->queue; q && ok; q = q->qnext)
         t->nkeys += queued_keys(s, q, t->hash + t->nkeys);
+    for (size_t j = 0; j < nw && ok; j++)
+        t->hash[t->nkeys++] = w[j].hash;
     uint64_t txid =
         s->cfg.dir ? atomic_fetch_add_explicit(&s->next_txid, 1, memory_order_relaxed) : 0;
     for (unsigned i = 0; i < s->n && ok; i++) {

@@ -198,12 +198,20 @@ class Raw:
     def close(self):
         self.sock.close()
 
-    def send(self, *args):
+    @staticmethod
+    def encode(args):
         out = [b"*%d\r\n" % len(args)]
         for a in args:
             a = a if isinstance(a, bytes) else str(a).encode()
             out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-        self.sock.sendall(b"".join(out))
+        return b"".join(out)
+
+    def send(self, *args):
+        self.sock.sendall(self.encode(args))
+
+    def send_many(self, cmds):
+        """Sends the commands in one write: a pipeline the server reads whole."""
+        self.sock.sendall(b"".join(self.encode(c) for c in cmds))
 
     def call(self, *args):
         self.send(*args)
@@ -1529,6 +1537,58 @@ class TestTransactions(DelayedShards):
         errors += self.run_threads([writer] * 4, beside=[reader] * 3)
         self.assertEqual([], errors[:5])
 
+
+    def test_pipelined_execs_match_one_shard(self):
+        """Pipelines of single-key commands, MSETs, MGETs and WATCH ...
+        MULTI ... EXEC blocks over the same keys, sent whole to this server
+        (its EXECs on the key locks, joints among their commands) and to one
+        of a single shard: every reply the same. An EXEC must see, and a
+        WATCH must be marked by, the connection's own commands sent before
+        it and still away on other shards. SW_SEED replays a run."""
+        seed = int(os.environ.get("SW_SEED") or random.randrange(1 << 32))
+        rnd = random.Random(seed)
+        keys = self.KEYS[:6]
+
+        def one_command():
+            k, k2 = rnd.sample(keys, 2)
+            return rnd.choice([
+                ["SET", k, str(rnd.randrange(5))], ["GET", k], ["INCR", k], ["DEL", k, k2],
+                ["MSET", k, "m", k2, str(rnd.randrange(5))], ["MGET", k, k2],
+                ["RENAME", k, k2], ["MSETNX", k, "n", k2, "n"], ["COPY", k, k2, "REPLACE"],
+            ])
+
+        def block():
+            if rnd.random() < 0.6:
+                return [one_command()]
+            cmds, watched = [], rnd.choice(keys)
+            if rnd.random() < 0.5:
+                cmds.append(["WATCH", watched])
+                if rnd.random() < 0.4:  # the connection's own write: EXEC aborts
+                    cmds.append(["SET", watched, "w"])
+                cmds += [one_command() for _ in range(rnd.randint(0, 2))]
+            cmds.append(["MULTI"])
+            cmds += [one_command() for _ in range(rnd.randint(1, 4))]
+            return cmds + [["EXEC"]]
+
+        one = Server("--shards", "1").start()
+        sharded, single = Raw(self.SRV.port), Raw(one.port)
+        try:
+            for n in range(150):
+                cmds = sum((block() for _ in range(rnd.randint(1, 8))), [])
+                for c in (sharded, single):
+                    c.send_many(cmds)
+                got = [sharded.read() for _ in cmds]
+                want = [single.read() for _ in cmds]
+                if got != want:
+                    bad = next(i for i in range(len(cmds)) if got[i] != want[i])
+                    self.fail("SW_SEED=%d, pipeline %d, command %d of:\n%s\nsharded: %r\none shard: %r"
+                              % (seed, n, bad, "\n".join(" ".join(c) for c in cmds), got[bad], want[bad]))
+        finally:
+            sharded.close()
+            single.close()
+            rc = one.stop()
+            one.cleanup()
+        self.assertEqual(0, rc, "the one-shard server exited %s on SIGTERM" % rc)
 
     def test_exec_runs_joints_on_the_locks(self):
         """Inside MULTI, MSETNX, RENAME, RENAMENX, COPY, MOVE and LCS whose
