@@ -17,6 +17,7 @@ translation for redis-server); this file owns its servers' processes so it
 can SIGKILL and restart them.
 """
 
+import contextlib
 import os
 import random
 import shutil
@@ -308,6 +309,22 @@ class Base(unittest.TestCase):
 
     def tearDown(self):
         self.r.close()
+
+    @contextlib.contextmanager
+    def beside_one_shard(self, srv):
+        """A server of one shard, to hold srv's replies against, with a Raw
+        client of each: yields (the server, srv's client, its client). The
+        server stops at the end, and must exit cleanly."""
+        one = Server("--shards", "1").start()
+        sharded, single = Raw(srv.port), Raw(one.port)
+        try:
+            yield one, sharded, single
+        finally:
+            sharded.close()
+            single.close()
+            rc = one.stop()
+            one.cleanup()
+        self.assertEqual(0, rc, "the one-shard server exited %s on SIGTERM" % rc)
 
     def run_threads(self, fns, timeout=240, beside=()):
         """Runs each fn(i) in a thread to its end, and each of beside(i,
@@ -1570,9 +1587,7 @@ class TestTransactions(DelayedShards):
             cmds += [one_command() for _ in range(rnd.randint(1, 4))]
             return cmds + [["EXEC"]]
 
-        one = Server("--shards", "1").start()
-        sharded, single = Raw(self.SRV.port), Raw(one.port)
-        try:
+        with self.beside_one_shard(self.SRV) as (_, sharded, single):
             for n in range(150):
                 cmds = sum((block() for _ in range(rnd.randint(1, 8))), [])
                 for c in (sharded, single):
@@ -1583,12 +1598,6 @@ class TestTransactions(DelayedShards):
                     bad = next(i for i in range(len(cmds)) if got[i] != want[i])
                     self.fail("SW_SEED=%d, pipeline %d, command %d of:\n%s\nsharded: %r\none shard: %r"
                               % (seed, n, bad, "\n".join(" ".join(c) for c in cmds), got[bad], want[bad]))
-        finally:
-            sharded.close()
-            single.close()
-            rc = one.stop()
-            one.cleanup()
-        self.assertEqual(0, rc, "the one-shard server exited %s on SIGTERM" % rc)
 
     def test_exec_runs_joints_on_the_locks(self):
         """Inside MULTI, MSETNX, RENAME, RENAMENX, COPY, MOVE and LCS whose
@@ -1748,10 +1757,8 @@ class TestPairs(DelayedShards):
         """test_semantics_match_one_shard's run, with srv the sharded server."""
         seed = int(os.environ.get("SW_SEED") or random.randrange(1 << 32))
         rnd = random.Random(seed)
-        one = Server("--shards", "1").start()
-        sharded, single = Raw(srv.port), Raw(one.port)
         sent = []
-        try:
+        with self.beside_one_shard(srv) as (one, sharded, single):
             for n in range(3000):
                 for cmd in pair_command(rnd):
                     sent.append(cmd)
@@ -1763,12 +1770,6 @@ class TestPairs(DelayedShards):
                     self.assertSameKeys(srv, one, "%s\nafter these" % self.replay(seed, sent))
                     sent.append(self.expire_some(rnd, srv, one))
             self.assertSameKeys(srv, one, "%s\nat the end" % self.replay(seed, sent))
-        finally:
-            sharded.close()
-            single.close()
-            rc = one.stop()
-            one.cleanup()
-        self.assertEqual(0, rc, "the one-shard server exited %s on SIGTERM" % rc)
 
     @staticmethod
     def replay(seed, sent):
