@@ -385,18 +385,29 @@ void cmd_hello(struct exec *x)
     sw__resp_add_array(x->out, 0);
 }
 
+bool select_arg(struct exec *x, const sw__resp_arg *a, int *db)
+{
+    long long n;
+    if (!arg_ll(a->ptr, a->len, &n)) {
+        if (x)
+            reply_notint(x);
+        return false;
+    }
+    if (n < 0 || n >= SRV_DBS) {
+        if (x)
+            reply_err(x, "ERR DB index is out of range");
+        return false;
+    }
+    *db = (int)n;
+    return true;
+}
+
 void cmd_select(struct exec *x)
 {
-    long long db;
-    if (!arg_ll(x->argv[1].ptr, x->argv[1].len, &db)) {
-        reply_notint(x);
+    int db;
+    if (!select_arg(x, &x->argv[1], &db))
         return;
-    }
-    if (db < 0 || db >= SRV_DBS) {
-        reply_err(x, "ERR DB index is out of range");
-        return;
-    }
-    x->c->db = (int)db;
+    x->c->db = db;
     reply_ok(x);
 }
 

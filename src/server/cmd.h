@@ -279,6 +279,9 @@ void cmd_quit(struct exec *x);
 void cmd_hello(struct exec *x);
 void cmd_auth(struct exec *x);
 void cmd_select(struct exec *x);
+/* SELECT's argument a: true and its index in *db; else false, and SELECT's
+ * error (not an integer, out of range) into x's reply when x is not NULL. */
+bool select_arg(struct exec *x, const sw__resp_arg *a, int *db);
 void cmd_client(struct exec *x);
 void cmd_command(struct exec *x);
 void cmd_config(struct exec *x);

@@ -168,7 +168,8 @@ bool multi_keys_free(struct conn *c);
 /* Whether c's EXEC may run as a transaction on the key locks (txn.c):
  * each command it queued names keys of one shard at most, or is one that
  * runs in a piece per shard of its keys (txn_cuts), and none is for
- * every shard or for the connection. multi_cmd_shard: where queued command
+ * every shard or for the connection, but SELECT (each queued command
+ * has the database its SELECTs gave it). multi_cmd_shard: where queued command
  * m runs (its keys' shard, or c's when it names none); NULL when its keys
  * span shards. */
 bool multi_lockable(struct conn *c);

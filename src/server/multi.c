@@ -8,12 +8,13 @@
  * else in between: on the connection's own shard when every key of the
  * queue (and every watched key) is there, under the key locks' rules for
  * single-shard commands; as a world operation (route.c) when it queued a
- * command for every shard or SELECT; and otherwise as a transaction on the
+ * command for every shard; and otherwise as a transaction on the
  * key locks (txn.c): one part per shard, holding that shard's commands (a
  * command whose keys span shards cut into a piece per shard) and watched
  * keys, which runs them once every part has locked its keys and the token
- * is found clean. Each is atomic to every
- * observer, and one unit in the logs.
+ * is found clean. Each is atomic to every observer, and one unit in the
+ * logs. A queued command runs in the database the SELECTs queued before it
+ * chose (mq_db, set as they are queued).
  *
  * WATCH. Each shard keeps, per watched key, the tokens of the connections
  * watching it; every change to a key (a write, a delete, a deadline, an
@@ -241,6 +242,10 @@ bool multi_queue(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *
             conn_close(c);
             return false;
         }
+        m->db = c->mq_db; /* a SELECT queued before it counts */
+        int db;
+        if (d->fn == cmd_select && select_arg(NULL, &cmd->argv[1], &db))
+            c->mq_db = db;
         m->qnext = NULL;
         if (c->mq_tail)
             c->mq_tail->qnext = m;
@@ -272,9 +277,10 @@ bool multi_here(struct conn *c)
             return false;
     for (const struct msg *m = c->mq_head; m; m = m->qnext) {
         const struct cmd_def *d = m->cmd;
-        /* A command on every shard, or on the connection (SELECT moves
-         * the keys after it to another database) */
-        if (d->flags & (CMD_ALL | CMD_CONN))
+        /* A command on every shard, or on the connection (SELECT, which
+         * cmd_exec runs here, aside: the commands after it were queued in
+         * its database) */
+        if ((d->flags & (CMD_ALL | CMD_CONN)) && d->fn != cmd_select)
             return false;
         struct keywalk w;
         const sw__resp_arg *a;
@@ -326,7 +332,7 @@ bool multi_lockable(struct conn *c)
 {
     for (const struct msg *m = c->mq_head; m; m = m->qnext) {
         struct srv_shard *sh;
-        if ((m->cmd->flags & (CMD_ALL | CMD_CONN)) ||
+        if ((m->cmd->flags & CMD_ALL) || ((m->cmd->flags & CMD_CONN) && m->cmd->fn != cmd_select) ||
             (!cmd_shard(c, m, &sh) && !txn_cuts(m->cmd, m->argc)))
             return false;
     }
@@ -389,6 +395,7 @@ void cmd_multi(struct exec *x)
         return;
     }
     x->c->in_multi = true;
+    x->c->mq_db = x->c->db;
     reply_ok(x);
 }
 

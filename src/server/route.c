@@ -637,7 +637,8 @@ bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd)
          * Transactions follow each other without waiting: they reach every
          * shard in order. So a part never waits for an EXEC, and the key
          * locks' waits stay in the transactions' one order (txn.c). */
-        bool wait = k ? execs_touch(c, d, cmd)
+        bool wait = c->db_pending ? true /* an EXEC away SELECTs: wait for its database */
+                    : k           ? execs_touch(c, d, cmd)
                     : home == HOME_MANY || (d->flags & CMD_CONN)
                         ? c->away > 0
                         : c->txns > 0 && txn_conn_touches(c, d, cmd);

@@ -31,7 +31,9 @@
  * APPLY, and both parts hold their keys until then. COPY writes on one
  * shard only: that part makes its write at once, the source's lets its
  * key go, and the reply follows the write. An EXEC is a transaction too,
- * unless it queued a command for every shard or SELECT: a part holds its
+ * unless it queued a command for every shard (a queued SELECT is answered
+ * by the coordinator, and the connection takes its database with the
+ * reply, waiting for it meanwhile): a part holds its
  * shard's commands and watched keys, locks them all exclusively, and once
  * every part is locked (no watched key changed: EXEC's check) runs its
  * commands (RUN, as APPLY), logging their writes as its PART; the reply
@@ -89,7 +91,7 @@
  *
  * World operations. A command on every shard (DBSIZE, KEYS, SCAN, FLUSHALL,
  * INFO), WATCH on another shard's key, and an EXEC with a command of that
- * kind or with SELECT, run as a "world" operation on the connection's thread: it
+ * kind, run as a "world" operation on the connection's thread: it
  * first waits, holding its input, until no transaction is under way (no
  * new one starts meanwhile: the two sides each raise a counter, then read
  * the other's, sequentially consistent, so one sees the other); then it
@@ -401,6 +403,12 @@ struct conn {
      * error while queueing, the watch token and the keys watched. */
     bool in_multi, multi_err;
     struct msg *mq_head, *mq_tail;
+    /* The database of the commands queued next: the connection's at MULTI,
+     * then each queued SELECT's. db_pending: an EXEC on the key locks that
+     * SELECTs is away, and the connection's next commands wait for its
+     * reply, which sets db (unless the EXEC was called off). */
+    int mq_db;
+    bool db_pending;
     struct wtok *wtok;
     struct watched *watched;
     size_t nwatched;

@@ -120,6 +120,11 @@ struct txn {
     struct joint *joints;
     size_t njoints, jnext;
     bool *home;
+    /* An EXEC that SELECTs: the database its last SELECT chose, which the
+     * connection takes at the reply unless the EXEC was called off
+     * (select_db -1 then); its next commands wait until then. */
+    bool db_change;
+    int select_db;
     void *room;         /* in t's allocation: hash and owner, for keys given to txn_new */
     struct msg *part[]; /* by shard; NULL where none */
 };
@@ -963,6 +968,11 @@ static void hand_reply(struct txn *t)
     if (t->cnext)
         t->cnext->cprev = t->cprev;
     t->c = NULL;
+    if (t->db_change) {
+        c->db_pending = false;
+        if (t->select_db >= 0)
+            c->db = t->select_db;
+    }
     /* c lives on until the last: each reply away counts (conn_reap) */
     for (size_t i = 0; i < t->ncmds; i++) {
         struct msg *slot = t->slots[i];
@@ -1435,6 +1445,7 @@ static void all_ready(struct srv_shard *sh, struct txn *t)
             sw__resp_add_null_array(&t->slot->out);
         else
             reply_failure(s, t, rc);
+        t->select_db = -1; /* called off: its SELECTs with it */
         send_parts(sh, t, MSG_UNLOCK);
         finish(sh, t);
         return;
@@ -2041,6 +2052,16 @@ static bool split_exec(struct conn *c, const struct cmd_def *d, struct txn *t)
     memset(nwk, 0, sizeof nwk);
     bool ok = true;
     for (struct msg *q = t->queue; q && ok; q = q->qnext) {
+        if (q->cmd->fn == cmd_select) { /* answered here; the connection's at the reply */
+            struct exec x = {.srv = s, .out = &q->out};
+            int db;
+            if (select_arg(&x, &q->argv[1], &db)) {
+                reply_ok(&x);
+                t->select_db = db;
+                t->db_change = true;
+            }
+            continue;
+        }
         struct srv_shard *at = multi_cmd_shard(c, q);
         const struct txn_kind *k = at ? NULL : txn_kind_of(q->cmd, q->argc);
         if (at)
@@ -2105,6 +2126,8 @@ static bool split_exec(struct conn *c, const struct cmd_def *d, struct txn *t)
             }
             if (q->joint)
                 t->joints[t->njoints++].q = q;
+            if (q->cmd->fn == cmd_select)
+                continue;
             struct srv_shard *at = q->pieces ? NULL : multi_cmd_shard(c, q);
             if (at) {
                 struct msg *m = t->part[at->index];
@@ -2133,8 +2156,11 @@ bool txn_start_exec(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_de
     if (!admit(c, cmd))
         return false;
     struct txn *t = txn_new(c, &exec_kind, 0, 1);
+    if (t)
+        t->select_db = -1;
     if (!t || !slots_made(t) || !split_exec(c, d, t))
         return abandon(c, t);
+    c->db_pending = t->db_change;
     route_count(c);
     return launch(c, t);
 }

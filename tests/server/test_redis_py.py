@@ -1556,12 +1556,14 @@ class TestTransactions(DelayedShards):
 
 
     def test_pipelined_execs_match_one_shard(self):
-        """Pipelines of single-key commands, MSETs, MGETs and WATCH ...
-        MULTI ... EXEC blocks over the same keys, sent whole to this server
-        (its EXECs on the key locks, joints among their commands) and to one
-        of a single shard: every reply the same. An EXEC must see, and a
-        WATCH must be marked by, the connection's own commands sent before
-        it and still away on other shards. SW_SEED replays a run."""
+        """Pipelines of single-key commands, MSETs, MGETs, SELECTs and WATCH
+        ... MULTI ... EXEC blocks over the same keys, sent whole to this
+        server (its EXECs on the key locks, joints and SELECTs among their
+        commands) and to one of a single shard: every reply the same. An
+        EXEC must see, and a WATCH must be marked by, the connection's own
+        commands sent before it and still away on other shards; the
+        commands after an EXEC that SELECTs run in its database, unless
+        WATCH called it off. SW_SEED replays a run."""
         seed = int(os.environ.get("SW_SEED") or random.randrange(1 << 32))
         rnd = random.Random(seed)
         keys = self.KEYS[:6]
@@ -1572,6 +1574,7 @@ class TestTransactions(DelayedShards):
                 ["SET", k, str(rnd.randrange(5))], ["GET", k], ["INCR", k], ["DEL", k, k2],
                 ["MSET", k, "m", k2, str(rnd.randrange(5))], ["MGET", k, k2],
                 ["RENAME", k, k2], ["MSETNX", k, "n", k2, "n"], ["COPY", k, k2, "REPLACE"],
+                ["SELECT", rnd.choice(["0", "1", "1", "16", "x"])],
             ])
 
         def block():
@@ -1598,6 +1601,36 @@ class TestTransactions(DelayedShards):
                     bad = next(i for i in range(len(cmds)) if got[i] != want[i])
                     self.fail("SW_SEED=%d, pipeline %d, command %d of:\n%s\nsharded: %r\none shard: %r"
                               % (seed, n, bad, "\n".join(" ".join(c) for c in cmds), got[bad], want[bad]))
+
+    def test_exec_selects_on_the_locks(self):
+        """SELECT inside MULTI, keys over shards: the EXEC runs on the key
+        locks (no world operation), each command after a SELECT in its
+        database, and the connection is in the last one after the EXEC;
+        not when WATCH called the EXEC off."""
+        k = self.KEYS
+        c = Raw(self.SRV.port)
+        try:
+            before = self.r.info("stats")["shard_world_ops"]
+            c.send_many([["MULTI"], ["SET", k[0], "db0"], ["SELECT", "1"], ["SET", k[1], "db1"],
+                         ["SELECT", "99"], ["MGET", k[0], k[1]], ["EXEC"], ["GET", k[1]]])
+            got = [plain(c.read()) for _ in range(8)]
+            self.assertEqual(["OK"] + ["QUEUED"] * 5, got[:6])
+            self.assertEqual(["OK", "OK", "OK", "ERR DB index is out of range", [None, b"db1"]],
+                             got[6])
+            self.assertEqual(b"db1", got[7])  # the connection is in db 1 now
+            self.assertEqual(1, self.r.info("stats")["shard_world_ops"] - before)  # INFO's
+            self.assertEqual([b"db0", None], self.r.mget(k[0], k[1]))
+            # WATCH on its own: of another shard's key, it is a world
+            # operation, and the pipeline after it would run in that world.
+            self.assertEqual("OK", plain(c.call("SELECT", "0")))
+            self.assertEqual("OK", plain(c.call("WATCH", k[2])))
+            mset = ["MSET"] + sum([[key, "x"] for key in k[3:]], [])  # over every shard
+            c.send_many([["SET", k[2], "mine"], ["MULTI"], ["SELECT", "1"], mset, ["EXEC"],
+                         ["GET", k[2]]])
+            got = [plain(c.read()) for _ in range(6)]
+            self.assertEqual([None, b"mine"], got[4:])  # called off: still db 0
+        finally:
+            c.close()
 
     def test_exec_runs_joints_on_the_locks(self):
         """Inside MULTI, MSETNX, RENAME, RENAMENX, COPY, MOVE and LCS whose
