@@ -4,7 +4,8 @@
 Starts stewardd on a free loopback port with a fresh data directory and
 --appendfsync always, then runs many clients (threads, each with its own
 raw-socket RESP connection) that pipeline bursts of string commands on their
-own keys, INCRBYs on shared counters and Ledger commands, while faults are
+own keys (MSET, MGET and MULTI ... EXEC over several among them, which span
+shards), INCRBYs on shared counters and Ledger commands, while faults are
 injected: clients killed mid-pipeline (even mid-command), slow readers that
 send big pipelines of GETs of big values and never read, and SIGKILLs of the
 server at random moments followed by a restart on the same directory.
@@ -482,6 +483,8 @@ class Worker(threading.Thread):
             return None
         if r < 0.08 and len(keys) >= 2 and not self.ctx.args.no_multikey:
             ks = self.rng.sample(keys, self.rng.randint(2, min(4, len(keys))))
+            if self.rng.random() < 0.3:
+                return self.exec_item(ks)
             if self.rng.random() < 0.5:
                 ops = [("SET", k.name, self.token() * self.rng.randint(1, 4), None) for k in ks]
                 args = ["MSET"]
@@ -509,6 +512,36 @@ class Worker(threading.Thread):
         if x < 0.93 and not self.ctx.args.no_ttl:
             return self.expire_op(k)
         return self.single(("PTTL", k.name), "PTTL", k.name)
+
+    def exec_item(self, keys):
+        """MULTI, a SET, GET or DEL of each key (over shards: an EXEC on the
+        key locks), EXEC: one item, whose reply is EXEC's array."""
+        ops, wire = [], [encode("MULTI")]
+        for k in keys:
+            x = self.rng.random()
+            if x < 0.5:
+                val = self.token() * self.rng.randint(1, 4)
+                ops.append(("SET", k.name, val, None))
+                wire.append(encode("SET", k.name, val))
+            elif x < 0.85:
+                ops.append(("GET", k.name))
+                wire.append(encode("GET", k.name))
+            else:
+                ops.append(("DEL", k.name))
+                wire.append(encode("DEL", k.name))
+        wire.append(encode("EXEC"))
+        return Item("keys", "EXEC", b"".join(wire), ops)
+
+    def read_reply(self, it):
+        """Item it's reply: an EXEC's is its array, read after MULTI's +OK
+        and a +QUEUED per command (anything else there: an error)."""
+        if it.name != "EXEC":
+            return self.conn.read()
+        head = [self.conn.read() for _ in range(len(it.ops) + 1)]
+        obs = self.conn.read()
+        if head != ["OK"] + ["QUEUED"] * len(it.ops):
+            return Err("MULTI and QUEUED expected before EXEC's reply, got %r" % (head,))
+        return obs
 
     def expire_op(self, k):
         secs = self.rng.randint(1, 3) if self.rng.random() < 0.5 else self.rng.randint(100, 1000)
@@ -605,7 +638,7 @@ class Worker(threading.Thread):
         try:
             self.conn.send(wire)
             for it in items:
-                obs = self.conn.read()
+                obs = self.read_reply(it)
                 self.on_reply(it, obs, ts, time.time())
                 done += 1
             self.ctx.last_reply = time.time()
@@ -636,7 +669,7 @@ class Worker(threading.Thread):
             self.conn.send(wire)
             k = self.rng.randrange(0, len(items))
             for it in items[:k]:
-                obs = self.conn.read()
+                obs = self.read_reply(it)
                 self.on_reply(it, obs, ts, time.time())
                 done += 1
             self.ctx.count("client kills (after some replies)")
@@ -651,7 +684,7 @@ class Worker(threading.Thread):
     def on_reply(self, it, obs, ts, te):
         self.acked[it.name] += 1
         if it.kind == "keys":
-            if it.name == "MGET":
+            if it.name in ("MGET", "EXEC"):
                 if not isinstance(obs, list) or len(obs) != len(it.ops):
                     return self.wrong(it, obs, "an array of %d" % len(it.ops))
                 for op, o in zip(it.ops, obs):
@@ -1521,7 +1554,7 @@ def parse_args(argv):
     p.add_argument("--start-timeout", type=float, default=60)
     p.add_argument("--final-reserve", type=float, default=15, help="seconds kept for the final checks")
     p.add_argument("--hang", type=float, default=10, help="seconds without any reply to any client: a hang")
-    p.add_argument("--no-multikey", action="store_true", help="no MSET/MGET (no world operations)")
+    p.add_argument("--no-multikey", action="store_true", help="no MSET/MGET/MULTI-EXEC (no transactions)")
     p.add_argument("--no-ttl", action="store_true", help="no EXPIRE, no SET PX")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--log-dir", default="soak-logs", help="where server.log and summary.txt go")
