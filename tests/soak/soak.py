@@ -515,7 +515,15 @@ class Worker(threading.Thread):
 
     def exec_item(self, keys):
         """MULTI, a SET, GET or DEL of each key (over shards: an EXEC on the
-        key locks), EXEC: one item, whose reply is EXEC's array."""
+        key locks), EXEC: one item, whose reply is EXEC's array. Or MULTI,
+        SET of the first key, RENAME of it to the second, EXEC (over two
+        shards, a joint): the model's ops are the SETs of both and the
+        first's DEL, which is what it does."""
+        if self.rng.random() < 0.3:
+            a, b = keys[0].name, keys[1].name
+            val = self.token() * self.rng.randint(1, 4)
+            wire = encode("MULTI") + encode("SET", a, val) + encode("RENAME", a, b) + encode("EXEC")
+            return Item("keys", "EXEC-RENAME", wire, [("SET", a, val, None), ("SET", b, val, None), ("DEL", a)])
         ops, wire = [], [encode("MULTI")]
         for k in keys:
             x = self.rng.random()
@@ -535,11 +543,12 @@ class Worker(threading.Thread):
     def read_reply(self, it):
         """Item it's reply: an EXEC's is its array, read after MULTI's +OK
         and a +QUEUED per command (anything else there: an error)."""
-        if it.name != "EXEC":
+        if it.name not in ("EXEC", "EXEC-RENAME"):
             return self.conn.read()
-        head = [self.conn.read() for _ in range(len(it.ops) + 1)]
+        n = 2 if it.name == "EXEC-RENAME" else len(it.ops)
+        head = [self.conn.read() for _ in range(n + 1)]
         obs = self.conn.read()
-        if head != ["OK"] + ["QUEUED"] * len(it.ops):
+        if head != ["OK"] + ["QUEUED"] * n:
             return Err("MULTI and QUEUED expected before EXEC's reply, got %r" % (head,))
         return obs
 
@@ -684,7 +693,12 @@ class Worker(threading.Thread):
     def on_reply(self, it, obs, ts, te):
         self.acked[it.name] += 1
         if it.kind == "keys":
-            if it.name in ("MGET", "EXEC"):
+            if it.name == "EXEC-RENAME":
+                if obs != ["OK", "OK"]:
+                    return self.wrong(it, obs, "['OK', 'OK']")
+                for op, o in zip(it.ops, ("OK", "OK", 1)):
+                    self.key_reply(op, o, ts, te)
+            elif it.name in ("MGET", "EXEC"):
                 if not isinstance(obs, list) or len(obs) != len(it.ops):
                     return self.wrong(it, obs, "an array of %d" % len(it.ops))
                 for op, o in zip(it.ops, obs):
