@@ -81,8 +81,8 @@
  *    (RUN) to every part, which runs its commands (SETs of the client's
  *    id here); durable, it logs their writes as its PART and keeps its
  *    locks, memory-only it lets go of them; then DONE. At the last DONE
- *    the reply; memory-only, then UNLOCK (only a message: the locks are
- *    gone); durable, COMMIT to every part (DECIDED, unlock, DONE), and at
+ *    the reply; memory-only, nothing more (the locks are gone, and the
+ *    coordinator frees the parts: no UNLOCK); durable, COMMIT to every part (DECIDED, unlock, DONE), and at
  *    the last of those DONEs txns_live-- and the end (UNLOCK in the code,
  *    which only forgets the part: FORGET here). A local EXEC (every key
  *    and watched key on its connection's shard) runs in one step on that
@@ -1353,7 +1353,7 @@ proctype exectx(byte id)
             }
         od;
         if
-        :: !logged -> push_each(id, UNLOCK)
+        :: !logged -> skip /* the parts let go at their run: freed at home */
         :: else ->
             push_each(id, COMMIT);
             left = 2;
@@ -1696,7 +1696,7 @@ proctype jointexec(byte id)
         }
     od;
     if
-    :: !logged -> push_each(id, UNLOCK)
+    :: !logged -> skip /* the parts let go at their run: freed at home */
     :: else ->
         push_each(id, COMMIT);
         left = 2;

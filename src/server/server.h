@@ -38,7 +38,8 @@
  * every part is locked (no watched key changed: EXEC's check) runs its
  * commands (RUN, as APPLY), logging their writes as its PART; the reply
  * follows the last part's run, and each part's decision and unlock a
- * third message (COMMIT; a memory-only server unlocks at the run). A
+ * third message (COMMIT; a memory-only server unlocks at the run, and the
+ * coordinator frees the parts itself). A
  * queued command whose keys span shards is cut into a piece per shard:
  * MSET, MGET, DEL, UNLINK and EXISTS run their pieces as they come, and
  * their replies merge into its own; MSETNX, RENAME, RENAMENX, COPY, MOVE

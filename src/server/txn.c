@@ -1501,6 +1501,14 @@ static void exec_done(struct srv_shard *sh, struct txn *t)
             send_parts(sh, t, MSG_COMMIT);
             return;
         }
+        /* Memory-only, each part let go of its locks at its run and has
+         * nothing left on its shard: no UNLOCK to send; the coordinator,
+         * which made the parts, frees them here. */
+        for (unsigned i = 0; i < sh->srv->n; i++)
+            if (t->part[i]) {
+                msg_free(t->part[i]);
+                t->part[i] = NULL;
+            }
     }
     all_done(sh, t);
 }
