@@ -67,6 +67,16 @@ static void cron(struct srv_shard *sh)
     conn_cron(sh);
 }
 
+/* One round of whoever runs sh: its inbox handled (up to a PAUSE), the
+ * writes committed, then what that produced sent (lending, in turn, to the
+ * shards it wakes). Whether it sent sh messages of its own. */
+static bool serve_round(struct srv_shard *sh)
+{
+    route_serve_inbox(sh);
+    commit(sh);
+    return route_send_replies(sh);
+}
+
 /* ---- the loop ------------------------------------------------------------------ */
 
 /* Whether sh has work for its own thread now, which a lender leaves it:
@@ -139,9 +149,7 @@ void srv_lend(struct srv_shard *sh)
     for (int round = 0;; round++) {
         atomic_fetch_add_explicit(&sh->st_lent_turns, 1, memory_order_relaxed);
         sh->now_ms = kv_now();
-        route_serve_inbox(sh); /* up to a PAUSE */
-        commit(sh);
-        route_send_replies(sh);
+        serve_round(sh);
         if (shard_busy(sh)) {
             wake = true;
             break;
@@ -198,12 +206,9 @@ enum { TURN_ROUNDS = 4 };
 static void shard_turn(struct srv_shard *sh)
 {
     txn_retry(sh);
-    for (int round = 1;; round++) {
-        route_serve_inbox(sh);
-        commit(sh);
-        if (!route_send_replies(sh) || round == TURN_ROUNDS)
+    for (int round = 0; round < TURN_ROUNDS; round++)
+        if (!serve_round(sh)) /* nothing sent to itself */
             break;
-    }
     conn_flush_all(sh);
     if (sh->now_ms - sh->last_cron_ms >= 1000 / sh->srv->cfg.hz) {
         sh->last_cron_ms = sh->now_ms;

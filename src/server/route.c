@@ -192,6 +192,7 @@ struct msg *msg_new(struct conn *c, enum msg_kind kind, const sw__resp_cmd *cmd,
 void msg_free(struct msg *m)
 {
     free(m->subs); /* the commands themselves are the coordinator's */
+    free(m->unit);
     for (size_t i = 0; i < m->npieces; i++)
         if (m->pieces[i])
             msg_free(m->pieces[i]);
@@ -337,8 +338,11 @@ void route_world_leave(struct srv_shard *me)
 
 /* ---- dispatch --------------------------------------------------------------- */
 
+/* x: a command of argc arguments argv (their keys' hashes in db: hash, or
+ * NULL) to run on sh in db for c (NULL: a message's, from another shard),
+ * replying into out. */
 static void exec_init(struct exec *x, struct srv_shard *sh, struct conn *c, int db, size_t argc,
-                      const sw__resp_arg *argv, sw__resp_buf *out)
+                      const sw__resp_arg *argv, const uint64_t *hash, sw__resp_buf *out)
 {
     *x = (struct exec){.srv = sh->srv,
                        .self = sh,
@@ -347,7 +351,7 @@ static void exec_init(struct exec *x, struct srv_shard *sh, struct conn *c, int 
                        .argc = argc,
                        .argv = argv,
                        .out = out,
-                       .kh = {.argv = argv, .db = db}};
+                       .kh = {.argv = argv, .db = db, .hash = hash}};
 }
 
 /* The hashes of the keys of a command of d in database db, into h (at
@@ -576,8 +580,7 @@ static bool run_here(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_d
         sw__resp_add_error(out, "NOAUTH Authentication required.");
     } else {
         struct exec x;
-        exec_init(&x, sh, c, c->db, cmd->argc, cmd->argv, out);
-        x.kh.hash = hash;
+        exec_init(&x, sh, c, c->db, cmd->argc, cmd->argv, hash, out);
         if (home == HOME_MANY && !sh->world_held)
             world_enter(sh);
         x.world = sh->world_held;
@@ -637,11 +640,11 @@ bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd)
          * Transactions follow each other without waiting: they reach every
          * shard in order. So a part never waits for an EXEC, and the key
          * locks' waits stay in the transactions' one order (txn.c). */
-        bool wait = c->db_pending ? true /* an EXEC away SELECTs: wait for its database */
-                    : k           ? execs_touch(c, d, cmd)
-                    : home == HOME_MANY || (d->flags & CMD_CONN)
-                        ? c->away > 0
-                        : c->txns > 0 && txn_conn_touches(c, d, cmd);
+        bool wait = c->db_pending /* an EXEC away SELECTs: its database first */
+                    || (k ? execs_touch(c, d, cmd)
+                        : home == HOME_MANY || (d->flags & CMD_CONN)
+                            ? c->away > 0
+                            : c->txns > 0 && txn_conn_touches(c, d, cmd));
         if (wait) {
             if (txn_gather_flush(sh))
                 conn_hold(c, cmd);
@@ -695,8 +698,7 @@ void route_run_exec(struct srv_shard *sh, struct msg *m)
         m->skipped = true;
     } else {
         struct exec x;
-        exec_init(&x, sh, NULL, m->db, m->argc, m->argv, &m->out);
-        x.kh.hash = m->hash;
+        exec_init(&x, sh, NULL, m->db, m->argc, m->argv, m->hash, &m->out);
         run_cmd(sh, m->cmd, &x);
         atomic_fetch_add_explicit(&m->c->away_bytes, sw__resp_buf_len(&m->out),
                                   memory_order_relaxed);

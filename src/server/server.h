@@ -301,11 +301,12 @@ struct msg {
     uint8_t step;
     size_t held;
     bool reserved; /* the log room its run's end needs, held */
-    /* An EXEC's part: the next of its commands to run, and its unit set
-     * aside while it waits at a joint's piece (suspended). */
+    /* An EXEC's part: the next of its commands to run; on a durable server
+     * with a joint's piece among them, room for its unit set aside while it
+     * waits there (made with the part, freed with it; unit->on while set
+     * aside). Kept out of line: every message carries this struct. */
     size_t at;
-    bool suspended;
-    sw__shard_unit unit;
+    sw__shard_unit *unit;
     /* A pair's part (RENAME, RENAMENX, COPY, MOVE, LCS across two shards;
      * part 0 the source's, part 1 the destination's): its key's value
      * and deadline as read at the grant (the source's; LCS's both), and

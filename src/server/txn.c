@@ -879,18 +879,17 @@ static void enqueue(struct srv_shard *sh, struct msg *m)
 static void run_exec_part(struct srv_shard *sh, struct msg *m)
 {
     bool durable = sh->srv->cfg.dir;
-    if (durable && m->suspended)
-        sw__shard_unit_resume(sh->core, &m->unit);
+    if (durable && m->unit && m->unit->on)
+        sw__shard_unit_resume(sh->core, m->unit);
     else if (durable)
         sw__shard_unit_begin(sh->core); /* its reservation, taken */
-    m->suspended = m->reserved = false;
+    m->reserved = false;
     for (; m->at < m->nsubs; m->at++) {
         struct msg *q = m->subs[m->at];
         if (q->joint && q->step == PIECE_READ) {
             joint_read(sh, q);
             if (durable)
-                sw__shard_unit_suspend(sh->core, &m->unit);
-            m->suspended = durable;
+                sw__shard_unit_suspend(sh->core, m->unit); /* made with the part */
             answer(sh, m, MSG_STEP);
             return;
         }
@@ -2046,6 +2045,29 @@ static bool cut_joint(struct conn *c, struct msg *q, const struct txn_kind *k, s
     return true;
 }
 
+/* Gives each piece of q (cut, or a joint's) to its shard's part of t; a
+ * joint is noted in t->joints, with its source's and destination's shards,
+ * and on a durable server each of its parts gets room to set its unit
+ * aside where it stops (struct msg's unit). False when out of memory. */
+static bool place_pieces(struct txn *t, struct msg *q, bool durable)
+{
+    struct joint *j = q->joint ? &t->joints[t->njoints++] : NULL;
+    if (j)
+        j->q = q;
+    for (unsigned i = 0; i < q->npieces; i++) {
+        struct msg *m = t->part[i], *p = q->pieces[i];
+        if (!p)
+            continue;
+        m->subs[m->nsubs++] = p;
+        if (!j)
+            continue;
+        *(p->partno == 0 ? &j->src : &j->dst) = i; /* (MSETNX's: unused) */
+        if (durable && !m->unit && !(m->unit = calloc(1, sizeof *m->unit)))
+            return false;
+    }
+    return true;
+}
+
 /* An EXEC's parts: one per shard of its commands' keys (the connection's
  * own for commands without keys) and of its watched keys, each with those
  * commands (or their pieces), in queue order, and those watched keys;
@@ -2122,26 +2144,17 @@ static bool split_exec(struct conn *c, const struct cmd_def *d, struct txn *t)
     }
     if (ok) {
         for (struct msg *q = t->queue; q && ok; q = q->qnext) {
-            for (unsigned i = 0; i < q->npieces; i++) {
-                struct msg *m = t->part[i], *p = q->pieces[i];
-                if (!p)
-                    continue;
-                m->subs[m->nsubs++] = p;
-                if (p->joint && p->partno == 0)
-                    t->joints[t->njoints].src = i;
-                else if (p->joint)
-                    t->joints[t->njoints].dst = i;
-            }
-            if (q->joint)
-                t->joints[t->njoints++].q = q;
-            if (q->cmd->fn == cmd_select)
+            if (q->pieces) {
+                ok = place_pieces(t, q, s->cfg.dir);
                 continue;
-            struct srv_shard *at = q->pieces ? NULL : multi_cmd_shard(c, q);
-            if (at) {
+            }
+            if (q->cmd->fn == cmd_select) /* answered above */
+                continue;
+            struct srv_shard *at = multi_cmd_shard(c, q);
+            if ((ok = at != NULL)) {
                 struct msg *m = t->part[at->index];
                 m->subs[m->nsubs++] = q;
             }
-            ok = q->pieces || at;
         }
         for (size_t j = 0; j < nw; j++) { /* the keys' copies move to the parts */
             struct msg *m = t->part[w[j].sh->index];

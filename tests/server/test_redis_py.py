@@ -359,8 +359,19 @@ class Base(unittest.TestCase):
         """Runs each fn(i) in a thread against srv, and SIGKILLs srv after a
         second and once until() holds (10 s more at most: on a loaded
         machine one thread may wait long behind the others); then waits for
-        the threads, which end on their connections' errors."""
-        ts = [threading.Thread(target=fn, args=(i,)) for i, fn in enumerate(fns)]
+        the threads, which end on their connections' errors (the kill's).
+        Returns what else any of them raised, as "thread i: error"."""
+        errors = []
+
+        def guarded(fn, i):
+            try:
+                fn(i)
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                pass
+            except Exception as e:  # noqa: BLE001 - reported to the caller
+                errors.append("thread %d: %r" % (i, e))
+
+        ts = [threading.Thread(target=guarded, args=(fn, i)) for i, fn in enumerate(fns)]
         for t in ts:
             t.start()
         time.sleep(1.0)
@@ -370,6 +381,7 @@ class Base(unittest.TestCase):
         srv.kill9()
         for t in ts:
             t.join(60)
+        return errors
 
     def assertError(self, text, fn, *args, **kw):
         """fn(*args) fails with exactly this error text (redis-py drops the
@@ -1271,7 +1283,7 @@ class TestTransactions(DelayedShards):
         work = tempfile.mkdtemp(prefix="sw-gather.")
         env = {"STEWARDD_TEST_TXN_DELAY_US": "300"}  # the parts' steps apart
         srv = Server("--dir", work, "--appendfsync", "always", "--shards", SHARDS, env=env).start()
-        writers, errors = 4, []
+        writers = 4
         groups = [["gk:%d:%d" % (w, i) for i in range(8)] for w in range(writers)]
         acked, sent = [0] * writers, [0] * writers
         try:
@@ -1279,21 +1291,16 @@ class TestTransactions(DelayedShards):
             def write(w):
                 c = srv.client(socket_timeout=10)
                 n = 0
-                try:
-                    while True:
-                        p = c.pipeline(transaction=bool(w % 2))
-                        for _ in range(1 if w % 2 else 8):
-                            n += 1
-                            p.mset({k: n for k in groups[w]})
-                        sent[w] = n
-                        p.execute()
-                        acked[w] = n
-                except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-                    pass
-                except Exception as e:  # noqa: BLE001 - reported below
-                    errors.append("writer %d: %r" % (w, e))
+                while True:
+                    p = c.pipeline(transaction=bool(w % 2))
+                    for _ in range(1 if w % 2 else 8):
+                        n += 1
+                        p.mset({k: n for k in groups[w]})
+                    sent[w] = n
+                    p.execute()
+                    acked[w] = n
 
-            self.kill9_amid(srv, [write] * writers, lambda: min(acked) >= 16)
+            errors = self.kill9_amid(srv, [write] * writers, lambda: min(acked) >= 16)
             self.assertEqual([], errors[:5])
             self.assertGreaterEqual(min(acked), 16, "too few writes to test: %r" % acked)
             srv.restart()
@@ -2145,7 +2152,7 @@ class TestPairs(DelayedShards):
         work = tempfile.mkdtemp(prefix="sw-pairs.")
         env = {"STEWARDD_TEST_TXN_DELAY_US": "300"}
         srv = Server("--dir", work, "--appendfsync", "always", "--shards", SHARDS, env=env).start()
-        movers, errors = 6, []
+        movers = 6
         names = [["sk:%d:%d" % (m, i) for i in range(6)] for m in range(movers)]
         tokens = [b"token-%d-%d" % (m, random.getrandbits(32)) for m in range(movers)]
         at = [(0, names[m][0]) for m in range(movers)]  # acknowledged (db, key)
@@ -2160,40 +2167,35 @@ class TestPairs(DelayedShards):
             def move(m):
                 rnd = random.Random(m)
                 cs = [srv.client(socket_timeout=10), srv.client(db=1, socket_timeout=10)]
-                try:
-                    while True:
-                        db, key = at[m]
-                        op = rnd.randrange(4)
-                        if op == 0:
-                            in_flight[m] = (1 - db, key)
-                            ok = cs[db].move(key, 1 - db)
-                        elif op == 3:
-                            dst = rnd.choice([k for k in names[m] if k != key])
-                            in_flight[m] = (db, dst)
-                            p = cs[db].pipeline(transaction=True)
-                            p.get(key)
-                            p.rename(key, dst)
-                            p.get(key)
-                            p.get(dst)
-                            got = p.execute()
-                            ok = got == [tokens[m], True, None, tokens[m]]
-                            if not ok:
-                                raise AssertionError("token %d: EXEC of a move: %r" % (m, got))
-                        else:
-                            dst = rnd.choice([k for k in names[m] if k != key])
-                            in_flight[m] = (db, dst)
-                            ok = cs[db].rename(key, dst) if op == 1 else cs[db].renamenx(key, dst)
+                while True:
+                    db, key = at[m]
+                    op = rnd.randrange(4)
+                    if op == 0:
+                        in_flight[m] = (1 - db, key)
+                        ok = cs[db].move(key, 1 - db)
+                    elif op == 3:
+                        dst = rnd.choice([k for k in names[m] if k != key])
+                        in_flight[m] = (db, dst)
+                        p = cs[db].pipeline(transaction=True)
+                        p.get(key)
+                        p.rename(key, dst)
+                        p.get(key)
+                        p.get(dst)
+                        got = p.execute()
+                        ok = got == [tokens[m], True, None, tokens[m]]
                         if not ok:
-                            raise AssertionError("token %d: a move to %r refused" % (m, in_flight[m]))
-                        at[m], in_flight[m] = in_flight[m], None
-                        moved[m] += 1
-                except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-                    pass
-                except Exception as e:  # noqa: BLE001 - reported below
-                    errors.append("mover %d: %r" % (m, e))
+                            raise AssertionError("token %d: EXEC of a move: %r" % (m, got))
+                    else:
+                        dst = rnd.choice([k for k in names[m] if k != key])
+                        in_flight[m] = (db, dst)
+                        ok = cs[db].rename(key, dst) if op == 1 else cs[db].renamenx(key, dst)
+                    if not ok:
+                        raise AssertionError("token %d: a move to %r refused" % (m, in_flight[m]))
+                    at[m], in_flight[m] = in_flight[m], None
+                    moved[m] += 1
 
             # until every token has moved a few times
-            self.kill9_amid(srv, [move] * movers, lambda: min(moved) >= 3)
+            errors = self.kill9_amid(srv, [move] * movers, lambda: min(moved) >= 3)
             self.assertEqual([], errors[:5])
             self.assertGreater(sum(moved), 20, "too few moves to test: %r" % moved)
             srv.restart()
