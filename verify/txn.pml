@@ -59,9 +59,10 @@
  *    (txn.c once had it set writer_waiting on the key, which stopped
  *    further shared grants; that deadlocked, and is the bug variant
  *    BUG_WRITER_FLAG here).
- *  - route_dispatch holds a transaction while its client has single-key
- *    EXECs away on other shards, so a part never waits behind its own
- *    client's parked EXEC. Here each client has one command in flight at
+ *  - route_dispatch holds a transaction (an EXEC on the locks too) while
+ *    its client has single-key EXECs away on other shards on one of its
+ *    keys (must_wait), so a part never passes its own client's parked
+ *    EXEC on a key of both. Here each client has one command in flight at
  *    a time (it waits for each reply before the next), so that holds by
  *    construction, and grant and enqueue need no parked_for check.
  *  - the world operation (txn_world_may_start, world_enter, the run,

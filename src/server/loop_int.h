@@ -237,9 +237,9 @@ bool txn_world_may_start(struct conn *c, const sw__resp_cmd *cmd);
 /* c's world operation is over: transactions may start again. */
 void txn_world_done(struct conn *c);
 
-/* Whether a command of d names a key of one of c's transactions under way
- * (or may: hashes are compared). */
-bool txn_conn_touches(struct conn *c, const struct cmd_def *d, const sw__resp_cmd *cmd);
+/* Whether one of the n keys whose hashes h holds is a key of one of c's
+ * transactions under way (or may be: hashes are compared). */
+bool txn_conn_touches(const struct conn *c, const uint64_t *h, size_t n);
 
 /* Whether the key of len bytes at p (stored form, with its hash) is not
  * locked against a command on sh (write: held at all; read: held

@@ -374,19 +374,12 @@ static size_t key_hashes(struct srv *s, const struct cmd_def *d, size_t argc,
     return n;
 }
 
-/* Whether an EXEC of c still away names a key of cmd (or may: hashes are
- * compared, and too many keys count as yes). A transaction waits for
- * those: its part must not pass the EXEC on its shard, and it cannot wait
- * there for one (txn.c), so it waits here. */
-static bool execs_touch(struct conn *c, const struct cmd_def *d, const sw__resp_cmd *cmd)
+/* Whether an EXEC of c still away names one of the n keys whose hashes
+ * are in mine (or may: hashes are compared). */
+static bool away_touch(struct conn *c, const uint64_t *mine, size_t n)
 {
-    if (c->away == c->txns)
-        return false;
-    uint64_t mine[64], theirs[64];
+    uint64_t theirs[64];
     struct srv *s = c->sh->srv;
-    size_t n = key_hashes(s, d, cmd->argc, cmd->argv, c->db, mine, 64);
-    if (n > 64)
-        return true;
     /* The EXECs away are the queue's unfinished messages with a command
      * (a slot made here has none); their arguments do not change. */
     for (const struct msg *q = c->qhead; q; q = q->qnext) {
@@ -401,6 +394,71 @@ static bool execs_touch(struct conn *c, const struct cmd_def *d, const sw__resp_
                     return true;
     }
     return false;
+}
+
+/* The hashes of the keys an EXEC of c names, into h (at most cap): its
+ * queued commands' and its watched keys; how many, or cap + 1 as
+ * key_hashes. */
+static size_t multi_key_hashes(struct conn *c, uint64_t *h, size_t cap)
+{
+    size_t n = 0;
+    for (const struct msg *q = c->mq_head; q; q = q->qnext) {
+        size_t m = key_hashes(c->sh->srv, q->cmd, q->argc, q->argv, q->db, h + n, cap - n);
+        if (m > cap - n)
+            return cap + 1;
+        n += m;
+    }
+    for (size_t i = 0; i < c->nwatched; i++) {
+        if (n == cap)
+            return cap + 1;
+        h[n++] = c->watched[i].hash;
+    }
+    return n;
+}
+
+/* Whether cmd, of d, must wait for c's requests under way, holding c's
+ * input: k is its kind when it is a transaction, exec_txn whether it is an
+ * EXEC over shards on the key locks, home where its keys are (key_home).
+ * What must see the effects of the connection's requests under way waits
+ * for them:
+ * - a transaction (an EXEC over shards too) for its connection's EXECs
+ *   away on one of its keys: its parts must not pass them on their
+ *   shards, and cannot wait there for one (txn.c). Transactions follow
+ *   each other without waiting: they reach every shard in order. So a
+ *   part never waits for an EXEC, and the key locks' waits stay in the
+ *   transactions' one order (txn.c).
+ * - an EXEC on this shard for its connection's transactions on one of its
+ *   keys (its EXECs away are on other shards' keys);
+ * - MULTI for nothing: it only starts a queue;
+ * - a world operation and another command on the connection (WATCH, or
+ *   HELLO, whose protocol the replies away are made in) for all of them;
+ * - other commands for the transactions with one of their keys (an EXEC's
+ *   watched keys count: txn.c's split_exec).
+ * Keys too many to compare count as touched. */
+static bool must_wait(struct conn *c, const struct cmd_def *d, const sw__resp_cmd *cmd,
+                      const struct txn_kind *k, bool exec_txn, int home)
+{
+    if (c->db_pending) /* an EXEC away SELECTs: its database first */
+        return true;
+    uint64_t h[256];
+    size_t n, cap = sizeof h / sizeof h[0];
+    if (k || exec_txn) {
+        if (c->away == c->txns) /* no EXEC away */
+            return false;
+        n = k ? key_hashes(c->sh->srv, d, cmd->argc, cmd->argv, c->db, h, cap)
+              : multi_key_hashes(c, h, cap);
+        return n > cap || away_touch(c, h, n);
+    }
+    if (d->fn == cmd_multi)
+        return false;
+    bool local_exec = d->fn == cmd_exec && home == HOME_HERE;
+    if (!local_exec && (home == HOME_MANY || (d->flags & CMD_CONN)))
+        return c->away > 0;
+    if (c->txns == 0 || (!local_exec && d->first <= 0))
+        return false;
+    n = local_exec ? multi_key_hashes(c, h, cap)
+                   : key_hashes(c->sh->srv, d, cmd->argc, cmd->argv, c->db, h, cap);
+    return n > cap || txn_conn_touches(c, h, n);
 }
 
 /* The most arguments of a command whose key hashes the dispatcher keeps
@@ -631,20 +689,7 @@ bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd)
          * a world operation. */
         bool exec_txn = d->fn == cmd_exec && home == HOME_MANY && sh->srv->n > 1 && !c->multi_err &&
                         multi_lockable(c);
-        /* What must see the effects of the connection's requests under way
-         * waits for them: a world operation and a command on the connection
-         * (EXEC, WATCH) for all of them; a transaction for its connection's
-         * EXECs away on one of its keys (its parts must not pass them);
-         * other commands for the transactions with one of their keys (an
-         * EXEC's watched keys count: txn.c's split_exec).
-         * Transactions follow each other without waiting: they reach every
-         * shard in order. So a part never waits for an EXEC, and the key
-         * locks' waits stay in the transactions' one order (txn.c). */
-        bool wait = c->db_pending /* an EXEC away SELECTs: its database first */
-                    || (k ? execs_touch(c, d, cmd)
-                        : home == HOME_MANY || (d->flags & CMD_CONN)
-                            ? c->away > 0
-                            : c->txns > 0 && txn_conn_touches(c, d, cmd));
+        bool wait = must_wait(c, d, cmd, k, exec_txn, home);
         if (wait) {
             if (txn_gather_flush(sh))
                 conn_hold(c, cmd);

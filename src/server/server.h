@@ -80,8 +80,8 @@
  * holder and no earlier waiting part conflicts with it. A part therefore
  * waits only for parts of transactions scheduled before its own, which
  * wait only for earlier ones still: no cycle. Parts never wait for anything
- * else (a transaction is not sent while an EXEC of its connection is away,
- * so no part waits behind one; a pair's, an EXEC's or a durable write's
+ * else (a transaction is not sent while an EXEC of its connection on one
+ * of its keys is away, so no part waits behind one; a pair's, an EXEC's or a durable write's
  * later steps, PREPARE, APPLY and COMMIT, lock nothing and never wait; an
  * EXEC's part stopped at a joint waits only for its own transaction's
  * other parts, which hold all their locks already, and the joints are
@@ -106,12 +106,16 @@
  * its requests is away on another shard, later replies queue behind it, each
  * in its own slot (a message), and the queue drains from the front as
  * replies come back. A connection's commands on one key run in its order:
- * requests to one shard arrive there in order, a command on a key of a
- * transaction of its connection under way waits for that transaction, a
- * transaction waits for its connection's EXECs away, and a world operation
- * or EXEC waits for all its connection's requests away. Commands on keys of different shards may
- run in either
- * order, as they may on a Redis Cluster.
+ * requests to one shard arrive there in order, a command (or an EXEC on
+ * the connection's shard) on a key of a transaction of its connection
+ * under way waits for that transaction, a transaction (or an EXEC over
+ * shards) waits for its connection's single-shard commands away
+ * (MSG_EXEC) on one of its keys (an EXEC's keys: its queued commands' and
+ * its watched ones), MULTI waits for nothing, and a world operation
+ * or another command on the connection (WATCH, HELLO, ...) waits for all
+ * its connection's requests away (route.c's must_wait). Commands on keys
+ * of different shards may run in either order, as they may on a Redis
+ * Cluster.
  *
  * Group commit. Nothing a shard writes to a socket or sends back to another
  * shard leaves before the end of its loop turn, where the turn's log

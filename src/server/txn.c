@@ -933,23 +933,13 @@ static void txn_free(struct txn *t)
     free(t);
 }
 
-bool txn_conn_touches(struct conn *c, const struct cmd_def *d, const sw__resp_cmd *cmd)
+bool txn_conn_touches(const struct conn *c, const uint64_t *h, size_t n)
 {
-    if (!c->txn_list || d->first <= 0)
-        return false;
-    struct keywalk w;
-    const sw__resp_arg *a;
-    int db;
-    for (keywalk_init(&w, d, cmd->argc, cmd->argv, c->db); keywalk_next(&w, &a, &db);) {
-        struct kkey k;
-        if (kkey_build(c->sh->srv, db, a, &k) != SW_OK)
-            return true; /* cannot tell: wait */
-        kkey_free(&k);
-        for (const struct txn *t = c->txn_list; t; t = t->cnext)
-            for (size_t j = 0; j < t->nkeys; j++)
-                if (t->hash[j] == k.hash)
+    for (const struct txn *t = c->txn_list; t; t = t->cnext)
+        for (size_t j = 0; j < t->nkeys; j++)
+            for (size_t i = 0; i < n; i++)
+                if (t->hash[j] == h[i])
                     return true;
-    }
     return false;
 }
 

@@ -1609,6 +1609,50 @@ class TestTransactions(DelayedShards):
                     self.fail("SW_SEED=%d, pipeline %d, command %d of:\n%s\nsharded: %r\none shard: %r"
                               % (seed, n, bad, "\n".join(" ".join(c) for c in cmds), got[bad], want[bad]))
 
+    def test_exec_sees_its_connections_requests_away(self):
+        """An EXEC starts while the connection's earlier requests are still
+        away, unless one names a key of its own. Readers' MGETs keep shared
+        locks on KEYS, where a SET waits; pipelined, each EXEC sees what
+        was sent before it: SETs of x (of KEYS: it waits) and k (not: on
+        x's shard it waits behind the SET of x, as its connection's next),
+        then an EXEC reading k; an MSET of k and x over shards, then an
+        EXEC reading k (on the connection's shard for some k); a WATCH of
+        k, SETs of x and k, then an EXEC (called off by its own SET)."""
+        keys, free, errors = self.KEYS, ["tx:f%d" % i for i in range(10)], []
+        done = threading.Event()
+
+        def reader(t):
+            c = self.client()
+            while not done.is_set():
+                c.mget(keys[t % 10:] + keys[:t % 10])
+
+        rs = [threading.Thread(target=reader, args=(t,)) for t in range(3)]
+        for th in rs:
+            th.start()
+        c = Raw(self.SRV.port)
+        try:
+            for n in range(3):
+                for i, x in enumerate(keys):
+                    for j, k in enumerate(free):
+                        v = "v%d-%d-%d" % (n, i, j)
+                        y = free[(j + 1) % len(free)]
+                        c.send_many([["SET", x, v], ["SET", k, v], ["MULTI"], ["GET", k], ["GET", y],
+                                     ["EXEC"], ["MSET", k, v + "m", x, v], ["MULTI"], ["GET", k],
+                                     ["EXEC"], ["WATCH", k]])
+                        got = [plain(c.read()) for _ in range(11)]
+                        # WATCH of another shard's key ran the pipeline behind it with the
+                        # world paused: these come after it
+                        c.send_many([["SET", x, v], ["SET", k, v], ["MULTI"], ["GET", y], ["EXEC"]])
+                        got += [plain(c.read()) for _ in range(5)]
+                        if got[5][0] != v.encode() or got[9] != [(v + "m").encode()] or got[15]:
+                            errors.append("%s, %s: EXECs %r, %r, %r" % (x, k, got[5], got[9], got[15]))
+        finally:
+            done.set()
+            for th in rs:
+                th.join(60)
+            c.close()
+        self.assertEqual([], errors[:5])
+
     def test_exec_selects_on_the_locks(self):
         """SELECT inside MULTI, keys over shards: the EXEC runs on the key
         locks (no world operation), each command after a SELECT in its
