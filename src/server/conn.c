@@ -21,6 +21,7 @@
 
 #define READ_BUDGET 4               /* reads per connection per turn, for fairness */
 #define OUT_KEEP ((size_t)64 << 10) /* free an emptied output buffer above this */
+#define OUT_HOLD ((size_t)16 << 10) /* output that waits for the replies away (conn_out_waits) */
 #define AWAY_MAX 1024               /* requests of one client away on other shards */
 
 static const char REFUSE_FULL[] = "-ERR max number of clients reached\r\n";
@@ -535,13 +536,26 @@ static void conn_write(struct conn *c)
     conn_set_events(c, left > 0);
 }
 
+/* Whether c's output may wait for the reply at the head of its queue,
+ * still away: a pipeline's replies then leave in one write when that one
+ * is back (it touches c), not in one per turn that finished some of
+ * them. Replies leave in order anyway, so only those before it wait, and
+ * no longer than it takes. Not past OUT_HOLD bytes, nor while the socket
+ * has refused some (EPOLLOUT, asked for, would fire at every turn), nor
+ * while c's input is stopped (paused, held: a write may resume it). */
+static bool conn_out_waits(const struct conn *c)
+{
+    return c->qhead && c->input == CONN_IN_ON && !c->want_write &&
+           sw__resp_buf_len(&c->out) < OUT_HOLD;
+}
+
 void conn_flush_all(struct srv_shard *sh)
 {
     while (sh->flush) {
         struct conn *c = sh->flush;
         sh->flush = c->flush_next;
         c->in_flush_list = false;
-        if (c->life != CONN_DEAD)
+        if (c->life != CONN_DEAD && !conn_out_waits(c))
             conn_write(c);
     }
 }
