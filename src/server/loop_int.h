@@ -91,6 +91,12 @@ struct msg *msg_new(struct conn *c, enum msg_kind kind, const sw__resp_cmd *cmd,
                     const struct cmd_def *def, const uint64_t *hash);
 void msg_free(struct msg *m);
 
+struct kkey;
+
+/* kkey_build for a, an argument of m's command (a key in database db),
+ * with its hash from m's (m->hash, for m->db) where it has one. */
+int kkey_of(struct srv *s, const struct msg *m, int db, const sw__resp_arg *a, struct kkey *k);
+
 /* Frees this thread's spare messages (msg_free keeps some for msg_new):
  * when a thread that handled messages is done with them. */
 void msg_spare_drain(void);
@@ -153,9 +159,12 @@ void keytab_free(struct keytab *t);
 
 /* ---- multi.c ------------------------------------------------------------------ */
 
-/* Inside MULTI: checks and queues cmd (d NULL: unknown), replying +QUEUED
- * or the error that flags the transaction. Returns false when c closes. */
-bool multi_queue(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d);
+/* Inside MULTI: checks and queues cmd (d NULL: unknown; its keys' hashes
+ * in the queue's database: hash, or NULL), replying +QUEUED or the error
+ * that flags the transaction. The queued command keeps the hashes for
+ * every later look at its keys. Returns false when c closes. */
+bool multi_queue(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
+                 const uint64_t *hash);
 
 /* Whether c's EXEC may run on c's shard: every key it queued or watches is
  * there, and it queued nothing for every shard or for the connection. */

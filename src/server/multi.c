@@ -212,7 +212,8 @@ void multi_conn_closed(struct conn *c)
     unwatch(c);
 }
 
-bool multi_queue(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d)
+bool multi_queue(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *d,
+                 const uint64_t *hash)
 {
     struct msg *slot;
     sw__resp_buf *out = conn_reply_to(c, &slot);
@@ -237,7 +238,7 @@ bool multi_queue(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *
         reply_err(&x, "ERR Command not allowed inside a transaction");
         c->multi_err = true;
     } else {
-        struct msg *m = msg_new(c, MSG_SLOT, cmd, d, NULL);
+        struct msg *m = msg_new(c, MSG_SLOT, cmd, d, hash);
         if (!m) {
             conn_close(c);
             return false;
@@ -258,11 +259,11 @@ bool multi_queue(struct conn *c, const sw__resp_cmd *cmd, const struct cmd_def *
     return c->life == CONN_OPEN;
 }
 
-/* Where a key of c's database db is, relative to c's shard. */
-static bool key_is_here(struct conn *c, int db, const sw__resp_arg *a)
+/* Whether a key of queued command m (in database db) is on c's shard. */
+static bool key_is_here(struct conn *c, const struct msg *m, int db, const sw__resp_arg *a)
 {
     struct kkey k;
-    if (kkey_build(c->sh->srv, db, a, &k) != SW_OK)
+    if (kkey_of(c->sh->srv, m, db, a, &k) != SW_OK)
         return false;
     kkey_free(&k);
     return k.sh == c->sh;
@@ -286,7 +287,7 @@ bool multi_here(struct conn *c)
         const sw__resp_arg *a;
         int db;
         for (keywalk_init(&w, d, m->argc, m->argv, m->db); keywalk_next(&w, &a, &db);)
-            if (!key_is_here(c, db, a))
+            if (!key_is_here(c, m, db, a))
                 return false;
     }
     return true;
@@ -318,7 +319,7 @@ static bool cmd_shard(struct conn *c, const struct msg *m, struct srv_shard **ou
     int db;
     for (keywalk_init(&w, m->cmd, m->argc, m->argv, m->db); keywalk_next(&w, &a, &db);) {
         struct kkey k;
-        if (kkey_build(c->sh->srv, db, a, &k) != SW_OK)
+        if (kkey_of(c->sh->srv, m, db, a, &k) != SW_OK)
             return false;
         kkey_free(&k);
         if (*out && *out != k.sh)
@@ -452,6 +453,7 @@ void cmd_exec(struct exec *x)
             y.db = c->db; /* a SELECT before it in the queue counts */
             y.argc = m->argc;
             y.argv = m->argv;
+            y.kh = (struct keyhash){.argv = m->argv, .db = m->db, .hash = m->hash};
             m->cmd->fn(&y);
         }
     }

@@ -226,6 +226,12 @@ void msg_free(struct msg *m)
     free(m);
 }
 
+int kkey_of(struct srv *s, const struct msg *m, int db, const sw__resp_arg *a, struct kkey *k)
+{
+    uint64_t hash = m->hash && db == m->db ? m->hash[a - m->argv] : 0;
+    return kkey_build_hashed(s, db, a, hash, k);
+}
+
 /* ---- the world: the pause protocol ------------------------------------------ */
 
 /* Waits until the futex word *w reads `until`. Acquire: pairs with the
@@ -355,10 +361,12 @@ static void exec_init(struct exec *x, struct srv_shard *sh, struct conn *c, int 
 }
 
 /* The hashes of the keys of a command of d in database db, into h (at
- * most cap); how many, or cap + 1 when there are more or one cannot be
- * built. */
+ * most cap), taken from memo (struct keyhash's hash, for argv and db)
+ * where it has them; how many, or cap + 1 when there are more or one
+ * cannot be built. */
 static size_t key_hashes(struct srv *s, const struct cmd_def *d, size_t argc,
-                         const sw__resp_arg *argv, int db, uint64_t *h, size_t cap)
+                         const sw__resp_arg *argv, int db, const uint64_t *memo, uint64_t *h,
+                         size_t cap)
 {
     size_t n = 0;
     struct keywalk w;
@@ -366,7 +374,8 @@ static size_t key_hashes(struct srv *s, const struct cmd_def *d, size_t argc,
     int kdb;
     for (keywalk_init(&w, d, argc, argv, db); keywalk_next(&w, &a, &kdb);) {
         struct kkey k;
-        if (n == cap || kkey_build(s, kdb, a, &k) != SW_OK)
+        uint64_t known = memo && kdb == db ? memo[a - argv] : 0;
+        if (n == cap || kkey_build_hashed(s, kdb, a, known, &k) != SW_OK)
             return cap + 1;
         kkey_free(&k);
         h[n++] = k.hash;
@@ -385,7 +394,7 @@ static bool away_touch(struct conn *c, const uint64_t *mine, size_t n)
     for (const struct msg *q = c->qhead; q; q = q->qnext) {
         if (!q->cmd || q->done)
             continue;
-        size_t m = key_hashes(s, q->cmd, q->argc, q->argv, q->db, theirs, 64);
+        size_t m = key_hashes(s, q->cmd, q->argc, q->argv, q->db, q->hash, theirs, 64);
         if (m > 64)
             return true;
         for (size_t i = 0; i < m; i++)
@@ -403,7 +412,7 @@ static size_t multi_key_hashes(struct conn *c, uint64_t *h, size_t cap)
 {
     size_t n = 0;
     for (const struct msg *q = c->mq_head; q; q = q->qnext) {
-        size_t m = key_hashes(c->sh->srv, q->cmd, q->argc, q->argv, q->db, h + n, cap - n);
+        size_t m = key_hashes(c->sh->srv, q->cmd, q->argc, q->argv, q->db, q->hash, h + n, cap - n);
         if (m > cap - n)
             return cap + 1;
         n += m;
@@ -418,7 +427,8 @@ static size_t multi_key_hashes(struct conn *c, uint64_t *h, size_t cap)
 
 /* Whether cmd, of d, must wait for c's requests under way, holding c's
  * input: k is its kind when it is a transaction, exec_txn whether it is an
- * EXEC over shards on the key locks, home where its keys are (key_home).
+ * EXEC over shards on the key locks, home where its keys are and hash
+ * their hashes (key_home's).
  * What must see the effects of the connection's requests under way waits
  * for them:
  * - a transaction (an EXEC over shards too) for its connection's EXECs
@@ -436,7 +446,7 @@ static size_t multi_key_hashes(struct conn *c, uint64_t *h, size_t cap)
  *   watched keys count: txn.c's split_exec).
  * Keys too many to compare count as touched. */
 static bool must_wait(struct conn *c, const struct cmd_def *d, const sw__resp_cmd *cmd,
-                      const struct txn_kind *k, bool exec_txn, int home)
+                      const struct txn_kind *k, bool exec_txn, int home, const uint64_t *hash)
 {
     if (c->db_pending) /* an EXEC away SELECTs: its database first */
         return true;
@@ -445,7 +455,7 @@ static bool must_wait(struct conn *c, const struct cmd_def *d, const sw__resp_cm
     if (k || exec_txn) {
         if (c->away == c->txns) /* no EXEC away */
             return false;
-        n = k ? key_hashes(c->sh->srv, d, cmd->argc, cmd->argv, c->db, h, cap)
+        n = k ? key_hashes(c->sh->srv, d, cmd->argc, cmd->argv, c->db, hash, h, cap)
               : multi_key_hashes(c, h, cap);
         return n > cap || away_touch(c, h, n);
     }
@@ -457,7 +467,7 @@ static bool must_wait(struct conn *c, const struct cmd_def *d, const sw__resp_cm
     if (c->txns == 0 || (!local_exec && d->first <= 0))
         return false;
     n = local_exec ? multi_key_hashes(c, h, cap)
-                   : key_hashes(c->sh->srv, d, cmd->argc, cmd->argv, c->db, h, cap);
+                   : key_hashes(c->sh->srv, d, cmd->argc, cmd->argv, c->db, hash, h, cap);
     return n > cap || txn_conn_touches(c, h, n);
 }
 
@@ -660,6 +670,8 @@ bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd)
     struct srv_shard *sh = c->sh;
     assert(srv_may_touch(sh));
     const struct cmd_def *d = cmd_lookup(cmd->argv[0].ptr, cmd->argv[0].len);
+    uint64_t hash_room[KEYHASH_MAX];
+    const uint64_t *hash = NULL;
     /* MGETs or MSETs gathered just before (txn_gather) start before
      * anything else of c's: each return below that runs, holds or queues
      * cmd otherwise flushes them first. */
@@ -667,11 +679,11 @@ bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd)
         if (!txn_gather_flush(sh))
             return false;
         route_count(c);
-        return multi_queue(c, cmd, d);
+        if (d && cmd_arity_ok(d, cmd->argc))
+            key_home(sh, d, cmd, c->mq_db, hash_room, &hash);
+        return multi_queue(c, cmd, d, hash);
     }
     int home = HOME_HERE;
-    uint64_t hash_room[KEYHASH_MAX];
-    const uint64_t *hash = NULL;
     if (d && !sh->world_held && cmd_arity_ok(d, cmd->argc) &&
         (c->authed || (d->flags & CMD_NOAUTH))) {
         home = (d->flags & CMD_ALL) ? HOME_MANY : key_home(sh, d, cmd, c->db, hash_room, &hash);
@@ -689,7 +701,7 @@ bool route_dispatch(struct conn *c, const sw__resp_cmd *cmd)
          * a world operation. */
         bool exec_txn = d->fn == cmd_exec && home == HOME_MANY && sh->srv->n > 1 && !c->multi_err &&
                         multi_lockable(c);
-        bool wait = must_wait(c, d, cmd, k, exec_txn, home);
+        bool wait = must_wait(c, d, cmd, k, exec_txn, home, hash);
         if (wait) {
             if (txn_gather_flush(sh))
                 conn_hold(c, cmd);

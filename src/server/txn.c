@@ -534,7 +534,7 @@ static void prepare_exec(struct srv_shard *sh, struct msg *m)
 static void pair_read(struct srv_shard *sh, struct msg *m)
 {
     struct kkey k;
-    int rc = kkey_build(sh->srv, m->db, &m->argv[1], &k);
+    int rc = kkey_of(sh->srv, m, m->db, &m->argv[1], &k);
     if (rc != SW_OK) {
         part_failed(sh, m, rc);
         return;
@@ -560,7 +560,7 @@ static void pair_read(struct srv_shard *sh, struct msg *m)
 static int pair_write(struct srv_shard *sh, struct msg *m)
 {
     struct kkey k;
-    int rc = kkey_build(sh->srv, m->db, &m->argv[1], &k);
+    int rc = kkey_of(sh->srv, m, m->db, &m->argv[1], &k);
     if (rc != SW_OK)
         return rc;
     if (m->put)
@@ -581,7 +581,7 @@ static void pair_prepare(struct srv_shard *sh, struct msg *m)
     int rc = SW_OK;
     if (sh->srv->cfg.dir) {
         struct kkey k;
-        rc = kkey_build(sh->srv, m->db, &m->argv[1], &k);
+        rc = kkey_of(sh->srv, m, m->db, &m->argv[1], &k);
         if (rc == SW_OK) {
             sw__rec w = {.type = SW__REC_DEL, .a = k.p, .alen = k.len};
             if (m->put) {
@@ -632,14 +632,14 @@ static void joint_read(struct srv_shard *sh, struct msg *p)
         cmd_fn fn = p->tk->fn;
         struct kkey k;
         if (p->rc != SW_OK || !p->found || p->partno != 0 || fn == cmd_copy || fn == cmd_lcs ||
-            kkey_build(sh->srv, p->db, &p->argv[1], &k) != SW_OK)
+            kkey_of(sh->srv, p, p->db, &p->argv[1], &k) != SW_OK)
             return; /* (no memory for the key: its delete fails alike) */
         bytes = sw__shard_write_bytes(k.len, 0);
         kkey_free(&k);
     } else {
         for (size_t i = 1; i + 1 < p->argc; i += 2) {
             struct kkey k;
-            int rc = kkey_build(sh->srv, p->db, &p->argv[i], &k);
+            int rc = kkey_of(sh->srv, p, p->db, &p->argv[i], &k);
             if (rc != SW_OK) {
                 part_failed(sh, p, rc);
                 return;
@@ -778,7 +778,7 @@ static bool each_key(struct srv_shard *sh, const struct msg *m, bool (*fn)(void 
         const struct msg *q = m->subs[j];
         if (q->joint && q->tk->merge == MERGE_PAIR) { /* a pair's piece: its key, in its database */
             struct kkey k;
-            ok = kkey_build(sh->srv, q->db, &q->argv[1], &k) == SW_OK && fn(ctx, &k);
+            ok = kkey_of(sh->srv, q, q->db, &q->argv[1], &k) == SW_OK && fn(ctx, &k);
             kkey_free(&k);
             continue;
         }
@@ -787,7 +787,7 @@ static bool each_key(struct srv_shard *sh, const struct msg *m, bool (*fn)(void 
         int db;
         for (keywalk_init(&w, q->cmd, q->argc, q->argv, q->db); ok && keywalk_next(&w, &a, &db);) {
             struct kkey k;
-            ok = kkey_build(sh->srv, db, a, &k) == SW_OK && fn(ctx, &k);
+            ok = kkey_of(sh->srv, q, db, a, &k) == SW_OK && fn(ctx, &k);
             kkey_free(&k);
         }
     }
@@ -902,7 +902,8 @@ static void run_exec_part(struct srv_shard *sh, struct msg *m)
                          .db = q->db,
                          .argc = q->argc,
                          .argv = q->argv,
-                         .out = &q->out};
+                         .out = &q->out,
+                         .kh = {.argv = q->argv, .db = q->db, .hash = q->hash}};
         q->cmd->fn(&x);
     }
     if (durable) {
@@ -1949,7 +1950,7 @@ static size_t queued_keys(struct srv *s, const struct msg *q, uint64_t *h)
     int db;
     for (keywalk_init(&w, q->cmd, q->argc, q->argv, q->db); keywalk_next(&w, &a, &db); n++) {
         struct kkey k;
-        if (h && kkey_build(s, db, a, &k) == SW_OK) {
+        if (h && kkey_of(s, q, db, a, &k) == SW_OK) {
             h[n] = k.hash;
             kkey_free(&k);
         } else if (h) {
@@ -1969,17 +1970,19 @@ static bool cut(struct conn *c, struct msg *q, size_t *nsub)
     size_t step = txn_kind_of(q->cmd, q->argc)->step, nkeys = (q->argc - 1) / step;
     q->pieces = calloc(1, s->n * sizeof *q->pieces + nkeys * sizeof(uint32_t));
     sw__resp_arg *args = malloc(q->argc * sizeof *args);
+    uint64_t *khash = malloc(nkeys * sizeof *khash), *sub_hash = malloc(q->argc * sizeof *sub_hash);
     sw__resp_cmd all = {.argc = q->argc, .argv = q->argv};
     uint32_t *owner = q->pieces ? (uint32_t *)(q->pieces + s->n) : NULL;
-    bool ok = q->pieces && args && key_owners(s, q->db, &all, step, NULL, NULL, owner);
+    bool ok = q->pieces && args && khash && sub_hash &&
+              key_owners(s, q->db, &all, step, q->hash, khash, owner);
     if (q->pieces)
         q->npieces = s->n;
     for (unsigned i = 0; ok && i < s->n; i++) {
-        sw__resp_cmd sub = {.argc = shard_args(&all, step, owner, NULL, i, args, NULL),
+        sw__resp_cmd sub = {.argc = shard_args(&all, step, owner, khash, i, args, sub_hash),
                             .argv = args};
         if (sub.argc == 1)
             continue;
-        struct msg *p = msg_new(c, MSG_SLOT, &sub, q->cmd, NULL);
+        struct msg *p = msg_new(c, MSG_SLOT, &sub, q->cmd, sub_hash);
         if ((ok = p != NULL)) {
             p->db = q->db;
             q->pieces[i] = p;
@@ -1987,6 +1990,8 @@ static bool cut(struct conn *c, struct msg *q, size_t *nsub)
         }
     }
     free(args);
+    free(khash);
+    free(sub_hash);
     return ok;
 }
 
@@ -2009,15 +2014,16 @@ static bool cut_joint(struct conn *c, struct msg *q, const struct txn_kind *k, s
         unsigned n = 0;
         for (keywalk_init(&w, q->cmd, q->argc, q->argv, q->db); keywalk_next(&w, &a, &db); n++) {
             struct kkey key;
-            if (n == 2 || kkey_build(s, db, a, &key) != SW_OK)
+            if (n == 2 || kkey_of(s, q, db, a, &key) != SW_OK)
                 return false;
             unsigned at = (unsigned)(key.sh - s->shards);
             kkey_free(&key);
             if (q->pieces[at]) /* one shard after all: the routing had no memory */
                 return false;
             sw__resp_arg args[2] = {q->argv[0], *a};
+            uint64_t hash[2] = {0, key.hash};
             struct msg *p =
-                msg_new(c, MSG_SLOT, &(sw__resp_cmd){.argc = 2, .argv = args}, q->cmd, NULL);
+                msg_new(c, MSG_SLOT, &(sw__resp_cmd){.argc = 2, .argv = args}, q->cmd, hash);
             if (!p)
                 return false;
             p->db = db;
