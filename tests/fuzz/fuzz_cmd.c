@@ -4,16 +4,21 @@
  * send it). Each request runs, in this thread, against a one-shard server
  * held in memory (with a memory-only Ledger): the command table lookup and
  * arity check as the dispatcher does them, then the command itself as a
- * world operation (it may touch every shard). Checks after every command:
+ * world operation (it may touch every shard); after MULTI, each command is
+ * queued as the dispatcher queues it (multi_queue: checked, +QUEUED or the
+ * error that flags the transaction), and EXEC runs the queue. Checks after
+ * every command:
  *  - it wrote exactly one complete reply (no more, no less, no torn item);
  *  - the shard's per-database key counts add up to its table's count.
- * The keyspace is emptied before each input, so inputs replay alike.
+ * The keyspace is emptied, and MULTI and WATCH ended, before each input,
+ * so inputs replay alike.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/cmd.h"
+#include "server/loop_int.h"
 
 static struct srv g_srv;
 static struct conn *g_conn;
@@ -141,7 +146,7 @@ static size_t value_len(struct exec *x, size_t i)
 
 static bool too_slow(struct exec *x)
 {
-    if (!arg_is(&x->argv[0], "lcs"))
+    if (!arg_is(&x->argv[0], "lcs") || x->argc < 3) /* (LCS's arity error: quick) */
         return false;
     size_t a = value_len(x, 1), b = value_len(x, 2);
     return b != 0 && a > LCS_MAX_CELLS / b;
@@ -160,9 +165,16 @@ static void run(const sw__resp_cmd *cmd)
                      .argc = cmd->argc,
                      .argv = cmd->argv,
                      .out = &out};
-    if (!d || !cmd_arity_ok(d, cmd->argc) || arg_is(&cmd->argv[0], "shutdown") ||
+    bool queued = g_conn->in_multi && !(d && (d->flags & CMD_TXCTL));
+    if (arg_is(&cmd->argv[0], "shutdown") ||
         arg_is(&cmd->argv[0], "config") || /* no limits raised past what a run can hold */
-        too_slow(&x)) {
+        too_slow(&x) || (queued && arg_is(&cmd->argv[0], "lcs"))) { /* its values unknown yet */
+        sw__resp_add_error(&out, "ERR not run");
+    } else if (queued) {
+        multi_queue(g_conn, cmd, d, NULL); /* its reply is the connection's output */
+        sw__resp_add_raw(&out, sw__resp_buf_data(&g_conn->out), sw__resp_buf_len(&g_conn->out));
+        sw__resp_buf_consume(&g_conn->out, sw__resp_buf_len(&g_conn->out));
+    } else if (!d || !cmd_arity_ok(d, cmd->argc)) {
         sw__resp_add_error(&out, "ERR not run");
     } else {
         d->fn(&x);
@@ -178,6 +190,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!g_conn)
         setup();
     kv_flush(&g_srv.shards[0], -1);
+    multi_conn_closed(g_conn);
     g_conn->db = 0;
     g_conn->proto = 2;
     g_conn->authed = true;
