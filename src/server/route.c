@@ -383,8 +383,9 @@ static size_t key_hashes(struct srv *s, const struct cmd_def *d, size_t argc,
     return n;
 }
 
-/* Whether an EXEC of c still away names one of the n keys whose hashes
- * are in mine (or may: hashes are compared). */
+/* Whether a single-shard command of c still away (an EXEC message, not
+ * MULTI's) names one of the n keys whose hashes are in mine (or may:
+ * hashes are compared). */
 static bool away_touch(struct conn *c, const uint64_t *mine, size_t n)
 {
     uint64_t theirs[64];
@@ -431,14 +432,14 @@ static size_t multi_key_hashes(struct conn *c, uint64_t *h, size_t cap)
  * their hashes (key_home's).
  * What must see the effects of the connection's requests under way waits
  * for them:
- * - a transaction (an EXEC over shards too) for its connection's EXECs
- *   away on one of its keys: its parts must not pass them on their
- *   shards, and cannot wait there for one (txn.c). Transactions follow
- *   each other without waiting: they reach every shard in order. So a
- *   part never waits for an EXEC, and the key locks' waits stay in the
- *   transactions' one order (txn.c).
+ * - a transaction (an EXEC over shards too) for its connection's
+ *   single-shard commands away on one of its keys: its parts must not
+ *   pass them on their shards, and cannot wait there for one (txn.c).
+ *   Transactions follow each other without waiting: they reach every
+ *   shard in order. So a part never waits for a command's EXEC message,
+ *   and the key locks' waits stay in the transactions' one order (txn.c).
  * - an EXEC on this shard for its connection's transactions on one of its
- *   keys (its EXECs away are on other shards' keys);
+ *   keys (its commands away are on other shards' keys);
  * - MULTI for nothing: it only starts a queue;
  * - a world operation and another command on the connection (WATCH, or
  *   HELLO, whose protocol the replies away are made in) for all of them;
@@ -464,7 +465,7 @@ static bool must_wait(struct conn *c, const struct cmd_def *d, const sw__resp_cm
     bool local_exec = d->fn == cmd_exec && home == HOME_HERE;
     if (!local_exec && (home == HOME_MANY || (d->flags & CMD_CONN)))
         return c->away > 0;
-    if (c->txns == 0 || (!local_exec && d->first <= 0))
+    if (c->txns == 0)
         return false;
     n = local_exec ? multi_key_hashes(c, h, cap)
                    : key_hashes(c->sh->srv, d, cmd->argc, cmd->argv, c->db, hash, h, cap);
