@@ -216,8 +216,15 @@ static void info_server(struct srv *s, char **o, size_t *n)
 static void info_clients(struct srv *s, char **o, size_t *n)
 {
     /* No command blocks a client here (no BLPOP, no WAIT): blocked is 0. */
-    cat(o, n, "# Clients\r\nconnected_clients:%u\r\nmaxclients:%u\r\nblocked_clients:0\r\n\r\n",
+    cat(o, n, "# Clients\r\nconnected_clients:%u\r\nmaxclients:%u\r\nblocked_clients:0\r\n",
         atomic_load_explicit(&s->nclients, memory_order_relaxed), s->cfg.maxclients);
+    /* Each shard's connections, in shard order (a new client goes to the
+     * shard with the fewest); one shard at a time: cat cuts at 1 KiB. */
+    cat(o, n, "shard_clients:");
+    for (unsigned i = 0; i < s->n; i++)
+        cat(o, n, i ? ",%u" : "%u",
+            atomic_load_explicit(&s->shards[i].nconns, memory_order_relaxed));
+    cat(o, n, "\r\n\r\n");
 }
 
 static void info_memory(struct srv *s, char **o, size_t *n)

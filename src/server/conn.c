@@ -181,7 +181,7 @@ void conn_close(struct conn *c)
         sh->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    sh->nconns--;
+    atomic_fetch_sub_explicit(&sh->nconns, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&sh->srv->nclients, 1, memory_order_relaxed);
     c->next = sh->dead;
     sh->dead = c;
@@ -262,7 +262,7 @@ void conn_local_addr(const struct conn *c, char *buf, size_t cap)
 
 /* Fills c (zeroed, its parser ready) as a new connection of sh on fd. */
 static void conn_init(struct conn *c, struct srv_shard *sh, int fd, bool authed,
-                      const struct sockaddr_storage *a)
+                      const struct sockaddr_storage *a, int64_t now_ms)
 {
     c->fd = fd;
     c->sh = sh;
@@ -273,14 +273,52 @@ static void conn_init(struct conn *c, struct srv_shard *sh, int fd, bool authed,
     c->authed = authed;
     sw__resp_parser_set_auth_required(&c->parser, !c->authed);
     sw__resp_buf_init(&c->out, 2);
-    c->created_ms = c->last_ms = sh->now_ms;
+    c->created_ms = c->last_ms = now_ms;
     format_addr(c->addr, sizeof c->addr, a);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+/* Starts c's life on sh, its home: its events, and its place among sh's
+ * connections; or, failing, ends it. By sh's own thread. */
+static void conn_register(struct srv_shard *sh, struct conn *c)
+{
+    struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
+    if (epoll_ctl(sh->epfd, EPOLL_CTL_ADD, c->fd, &e) != 0) {
+        close(c->fd);
+        conn_free(c);
+        atomic_fetch_sub_explicit(&sh->nconns, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&sh->srv->nclients, 1, memory_order_relaxed);
+        return;
+    }
+    c->next = sh->conns;
+    if (sh->conns)
+        sh->conns->prev = c;
+    sh->conns = c;
+}
+
+/* The shard with the fewest connections, sh where it has as few: a new
+ * client's home. However the kernel hands the accepts out (a burst of
+ * them mostly to one thread), the clients, and the work they bring,
+ * spread over the shards' threads. */
+static struct srv_shard *least_loaded(struct srv_shard *sh)
+{
+    struct srv *s = sh->srv;
+    struct srv_shard *home = sh;
+    unsigned fewest = atomic_load_explicit(&sh->nconns, memory_order_relaxed);
+    for (unsigned i = 0; i < s->n && fewest > 0; i++) {
+        unsigned n = atomic_load_explicit(&s->shards[i].nconns, memory_order_relaxed);
+        if (n < fewest) {
+            fewest = n;
+            home = &s->shards[i];
+        }
+    }
+    return home;
+}
+
 /* Takes fd, a new client's socket (ours from now on), as a connection of
- * sh; or refuses it with a line the client can read; or, out of memory,
+ * the shard with the fewest (handed to its thread when that is not sh's);
+ * or refuses it with a line the client can read; or, out of memory,
  * closes it. */
 static void accept_one(struct srv_shard *sh, int fd, const struct sockaddr_storage *a)
 {
@@ -288,7 +326,6 @@ static void accept_one(struct srv_shard *sh, int fd, const struct sockaddr_stora
     const char *refusal = NULL;
     bool nopass = !s->cfg.requirepass || !s->cfg.requirepass[0];
     sw__resp_limits lim = {.max_bulk = s->cfg.max_bulk, .max_query = s->cfg.max_query};
-    struct epoll_event e = {.events = EPOLLIN};
     struct conn *c = NULL;
     atomic_fetch_add_explicit(&sh->st_conns, 1, memory_order_relaxed);
     if (atomic_fetch_add_explicit(&s->nclients, 1, memory_order_relaxed) >= s->cfg.maxclients) {
@@ -304,19 +341,20 @@ static void accept_one(struct srv_shard *sh, int fd, const struct sockaddr_stora
         goto fail_counted;
     if (sw__resp_parser_init(&c->parser, &lim) != SW_OK)
         goto fail_alloc;
-    conn_init(c, sh, fd, nopass, a);
-    e.data.ptr = c;
-    if (epoll_ctl(sh->epfd, EPOLL_CTL_ADD, fd, &e) != 0)
-        goto fail_init;
-    c->next = sh->conns;
-    if (sh->conns)
-        sh->conns->prev = c;
-    sh->conns = c;
-    sh->nconns++;
+    struct srv_shard *home = least_loaded(sh);
+    atomic_fetch_add_explicit(&home->nconns, 1, memory_order_relaxed);
+    conn_init(c, home, fd, nopass, a, sh->now_ms);
+    if (home == sh) {
+        conn_register(sh, c);
+        return;
+    }
+    /* Release: c's fields go with it (conn_adopt's acquire). */
+    c->next = atomic_load_explicit(&home->incoming, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&home->incoming, &c->next, c,
+                                                  memory_order_release, memory_order_relaxed))
+        ;
+    srv_wake(home); /* its thread takes it at its next turn */
     return;
-fail_init:
-    sw__resp_buf_free(&c->out);
-    sw__resp_parser_destroy(&c->parser);
 fail_alloc:
     free(c);
 fail_counted:
@@ -341,6 +379,27 @@ void conn_accept(struct srv_shard *sh)
             return;
         }
         accept_one(sh, fd, &a);
+    }
+}
+
+void conn_adopt(struct srv_shard *sh)
+{
+    struct conn *c = atomic_exchange_explicit(&sh->incoming, NULL, memory_order_acquire);
+    while (c) {
+        struct conn *next = c->next;
+        conn_register(sh, c);
+        c = next;
+    }
+}
+
+void conn_incoming_drop(struct srv_shard *sh)
+{
+    struct conn *c = atomic_exchange_explicit(&sh->incoming, NULL, memory_order_acquire);
+    while (c) {
+        struct conn *next = c->next;
+        close(c->fd);
+        conn_free(c);
+        c = next;
     }
 }
 

@@ -175,6 +175,7 @@ void srv_lend(struct srv_shard *sh)
 static void shard_stop_clients(struct srv_shard *sh)
 {
     epoll_ctl(sh->epfd, EPOLL_CTL_DEL, sh->srv->lfd, NULL);
+    conn_adopt(sh);
     conn_close_all(sh);
 }
 
@@ -205,6 +206,8 @@ enum { TURN_ROUNDS = 4 };
  * before any reply leaves, home (send_replies) or to a client (flush). */
 static void shard_turn(struct srv_shard *sh)
 {
+    if (atomic_load_explicit(&sh->incoming, memory_order_relaxed))
+        conn_adopt(sh);
     txn_retry(sh);
     for (int round = 0; round < TURN_ROUNDS; round++)
         if (!serve_round(sh)) /* nothing sent to itself */

@@ -25,6 +25,13 @@ _Noreturn void srv_log_lost(struct srv_shard *sh);
 /* Accepts the clients waiting on the listening socket (a few at a time). */
 void conn_accept(struct srv_shard *sh);
 
+/* Takes the clients other shards' threads accepted for sh (its
+ * `incoming`) as sh's connections. */
+void conn_adopt(struct srv_shard *sh);
+
+/* Closes the clients still on their way to sh, whose thread has ended. */
+void conn_incoming_drop(struct srv_shard *sh);
+
 /* epoll reported events (EPOLLIN, EPOLLOUT, ...) on c's socket. */
 void conn_ready(struct conn *c, uint32_t events);
 

@@ -154,6 +154,7 @@ void srv_close(struct srv *s)
             if (m->kind != MSG_PAUSE) /* a world operation's own, never allocated */
                 msg_free(m);
         }
+        conn_incoming_drop(sh); /* accepted for it as it stopped */
         sw__shard_close(
             sh->core); /* a failure was logged, and stopped the server, when it happened */
         if (sh->epfd >= 0)

@@ -4,12 +4,15 @@
  * DESIGN
  *
  * Shared nothing, thread per shard. The server runs N shard threads. Each
- * has its own epoll loop, the connections it accepted (all threads wait on
- * one listening socket with EPOLLEXCLUSIVE, so the kernel hands each new
- * connection to one of them) and 1/N of the keys: a Db shard (table and
- * journal, src/db) that only its thread touches (or a thread it is lent
- * to, below). A key's shard is picked
- * from its hash, as the library's Db does.
+ * has its own epoll loop, its connections and 1/N of the keys. All threads
+ * wait on one listening socket with EPOLLEXCLUSIVE, so the kernel hands
+ * each new connection to one of them, but not evenly (a burst of connects,
+ * or one after another, mostly to the same thread); the thread that
+ * accepts gives it to the shard with the fewest connections, itself on a
+ * tie, through that shard's `incoming` stack and a wake-up. Each holds a
+ * Db shard (table and journal, src/db) that only its thread touches (or a
+ * thread it is lent to, below). A key's shard is picked from its hash, as
+ * the library's Db does.
  *
  * A command whose keys are all on the connection's own shard runs at once,
  * in the loop. A command whose keys are all on one other shard travels
@@ -492,17 +495,23 @@ struct srv_shard {
     /* Messages this shard made, freed by other threads, per size class:
      * pushed by anyone, taken by whoever runs the shard (route.c). */
     _Atomic(struct msg *) msg_back[SRV_MSG_CLASSES];
+    /* Its connections, and those on their way to it: read by every
+     * accepting thread, which gives a new client to the shard with the
+     * fewest (conn.c). */
+    _Atomic unsigned nconns;
+    /* Clients another shard's thread accepted for this one (linked by
+     * next): pushed by it, taken by this thread at its next turn. */
+    _Atomic(struct conn *) incoming;
 
     /* This thread's only (or its pauser's while paused). */
     _Alignas(64) struct srv *srv;
     unsigned index;
     pthread_t thread;
     int epfd;
-    sw__shard *core;         /* the keys: table and journal (db/shard.h) */
-    size_t keys[SRV_DBS];    /* keys per database (expired ones until swept) */
-    size_t expires[SRV_DBS]; /* of which with a deadline */
-    struct conn *conns;      /* every open connection of this shard */
-    unsigned nconns;
+    sw__shard *core;                      /* the keys: table and journal (db/shard.h) */
+    size_t keys[SRV_DBS];                 /* keys per database (expired ones until swept) */
+    size_t expires[SRV_DBS];              /* of which with a deadline */
+    struct conn *conns;                   /* every open connection of this shard */
     struct conn *flush;                   /* connections with output this turn */
     struct msg *deferred, *deferred_tail; /* inbox messages set aside during a world wait */
     struct msg **outq;                    /* per destination shard: messages to send after commit */

@@ -20,6 +20,7 @@ can SIGKILL and restart them.
 import contextlib
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -575,6 +576,41 @@ class TestInfo(Base):
             if n == len(ids) or time.time() > deadline:
                 return n, ids
             time.sleep(0.05)
+
+    @needs_steward
+    def test_clients_spread_over_shards(self):
+        """Each new client goes to the shard with the fewest connections,
+        whichever thread the kernel gave its accept: 21 clients opened one
+        after another on four shards sit 5, 5, 5, 6 (INFO's shard_clients),
+        and the shards that clients left take the next ones."""
+        srv = Server("--shards", "4").start()
+        cs = []
+        try:
+            def spread():
+                line = plain(cs[0].call("INFO", "clients")).decode()
+                return [int(v) for v in re.search(r"shard_clients:([0-9,]+)", line).group(1).split(",")]
+
+            for _ in range(21):
+                cs.append(Raw(srv.port))
+                cs[-1].call("PING")  # accepted and at home
+            self.assertEqual([5, 5, 5, 6], sorted(spread()))
+            for c in cs[1:7]:  # six leave, from whichever shards they were on
+                c.close()
+            cs = [cs[0]] + cs[7:]
+            deadline = time.time() + 10
+            while sum(spread()) != 15 and time.time() < deadline:
+                time.sleep(0.05)
+            self.assertEqual(15, sum(spread()))
+            for _ in range(6):  # each to the emptiest: level again
+                cs.append(Raw(srv.port))
+                cs[-1].call("PING")
+            self.assertEqual([5, 5, 5, 6], sorted(spread()))
+        finally:
+            for c in cs:
+                c.close()
+            rc = srv.stop()
+            srv.cleanup()
+        self.assertEqual(0, rc)
 
     def test_connected_clients_moves(self):
         n0, ids0 = self.clients_now()
