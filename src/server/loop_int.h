@@ -104,6 +104,14 @@ struct kkey;
  * with its hash from m's (m->hash, for m->db) where it has one. */
 int kkey_of(struct srv *s, const struct msg *m, int db, const sw__resp_arg *a, struct kkey *k);
 
+/* The hashes of the keys an EXEC names, into h (at most cap): those of
+ * its queued commands (queue, linked by qnext; each hashed from its memo
+ * where it has one) and its nw watched keys w; how many, or cap + 1 when
+ * there are more or a key cannot be built (no memory). Reads the
+ * messages only: any thread that holds them. */
+size_t route_exec_keys(struct srv *s, const struct msg *queue, const struct watched *w, size_t nw,
+                       uint64_t *h, size_t cap);
+
 /* Frees this thread's spare messages (msg_free keeps some for msg_new):
  * when a thread that handled messages is done with them. */
 void msg_spare_drain(void);

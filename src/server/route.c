@@ -406,24 +406,28 @@ static bool away_touch(struct conn *c, const uint64_t *mine, size_t n)
     return false;
 }
 
-/* The hashes of the keys an EXEC of c names, into h (at most cap): its
- * queued commands' and its watched keys; how many, or cap + 1 as
- * key_hashes. */
-static size_t multi_key_hashes(struct conn *c, uint64_t *h, size_t cap)
+size_t route_exec_keys(struct srv *s, const struct msg *queue, const struct watched *w, size_t nw,
+                       uint64_t *h, size_t cap)
 {
     size_t n = 0;
-    for (const struct msg *q = c->mq_head; q; q = q->qnext) {
-        size_t m = key_hashes(c->sh->srv, q->cmd, q->argc, q->argv, q->db, q->hash, h + n, cap - n);
+    for (const struct msg *q = queue; q; q = q->qnext) {
+        size_t m = key_hashes(s, q->cmd, q->argc, q->argv, q->db, q->hash, h + n, cap - n);
         if (m > cap - n)
             return cap + 1;
         n += m;
     }
-    for (size_t i = 0; i < c->nwatched; i++) {
+    for (size_t i = 0; i < nw; i++) {
         if (n == cap)
             return cap + 1;
-        h[n++] = c->watched[i].hash;
+        h[n++] = w[i].hash;
     }
     return n;
+}
+
+/* route_exec_keys for the EXEC c has queued. */
+static size_t multi_key_hashes(struct conn *c, uint64_t *h, size_t cap)
+{
+    return route_exec_keys(c->sh->srv, c->mq_head, c->watched, c->nwatched, h, cap);
 }
 
 /* Whether cmd, of d, must wait for c's requests under way, holding c's

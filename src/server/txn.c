@@ -1941,22 +1941,15 @@ bool txn_gather_flush(struct srv_shard *sh)
     return launch(c, t);
 }
 
-/* The hashes of queued command q's keys, into h (NULL: counts them). */
-static size_t queued_keys(struct srv *s, const struct msg *q, uint64_t *h)
+/* How many keys queued command q names. */
+static size_t queued_key_count(const struct msg *q)
 {
     size_t n = 0;
     struct keywalk w;
     const sw__resp_arg *a;
     int db;
-    for (keywalk_init(&w, q->cmd, q->argc, q->argv, q->db); keywalk_next(&w, &a, &db); n++) {
-        struct kkey k;
-        if (h && kkey_of(s, q, db, a, &k) == SW_OK) {
-            h[n] = k.hash;
-            kkey_free(&k);
-        } else if (h) {
-            h[n] = 0;
-        }
-    }
+    for (keywalk_init(&w, q->cmd, q->argc, q->argv, q->db); keywalk_next(&w, &a, &db);)
+        n++;
     return n;
 }
 
@@ -1969,12 +1962,14 @@ static bool cut(struct conn *c, struct msg *q, size_t *nsub)
     struct srv *s = c->sh->srv;
     size_t step = txn_kind_of(q->cmd, q->argc)->step, nkeys = (q->argc - 1) / step;
     q->pieces = calloc(1, s->n * sizeof *q->pieces + nkeys * sizeof(uint32_t));
-    sw__resp_arg *args = malloc(q->argc * sizeof *args);
-    uint64_t *khash = malloc(nkeys * sizeof *khash), *sub_hash = malloc(q->argc * sizeof *sub_hash);
+    /* Scratch: a piece's arguments and their hashes, and each key's hash. */
+    uint64_t *sub_hash =
+        malloc(q->argc * (sizeof *sub_hash + sizeof(sw__resp_arg)) + nkeys * sizeof(uint64_t));
+    uint64_t *khash = sub_hash ? sub_hash + q->argc : NULL;
+    sw__resp_arg *args = sub_hash ? (sw__resp_arg *)(khash + nkeys) : NULL;
     sw__resp_cmd all = {.argc = q->argc, .argv = q->argv};
     uint32_t *owner = q->pieces ? (uint32_t *)(q->pieces + s->n) : NULL;
-    bool ok = q->pieces && args && khash && sub_hash &&
-              key_owners(s, q->db, &all, step, q->hash, khash, owner);
+    bool ok = q->pieces && sub_hash && key_owners(s, q->db, &all, step, q->hash, khash, owner);
     if (q->pieces)
         q->npieces = s->n;
     for (unsigned i = 0; ok && i < s->n; i++) {
@@ -1989,8 +1984,6 @@ static bool cut(struct conn *c, struct msg *q, size_t *nsub)
             nsub[i]++;
         }
     }
-    free(args);
-    free(khash);
     free(sub_hash);
     return ok;
 }
@@ -2098,7 +2091,7 @@ static bool split_exec(struct conn *c, const struct cmd_def *d, struct txn *t)
             ok = cut_joint(c, q, k, nsub) && ++t->njoints;
         else
             ok = cut(c, q, nsub);
-        nkeys += queued_keys(s, q, NULL);
+        nkeys += queued_key_count(q);
     }
     if (ok && t->njoints) {
         t->joints = calloc(1, t->njoints * sizeof *t->joints + s->n * sizeof *t->home);
@@ -2113,12 +2106,12 @@ static bool split_exec(struct conn *c, const struct cmd_def *d, struct txn *t)
      * (txn_conn_touches): its commands' and its watched keys, since a
      * later write of a watched key must not mark the token before the
      * EXEC has looked at it. */
-    t->hash = ok ? malloc((nkeys + nw ? nkeys + nw : 1) * sizeof *t->hash) : NULL;
-    ok = t->hash != NULL;
-    for (const struct msg *q = t->queue; q && ok; q = q->qnext)
-        t->nkeys += queued_keys(s, q, t->hash + t->nkeys);
-    for (size_t j = 0; j < nw && ok; j++)
-        t->hash[t->nkeys++] = w[j].hash;
+    nkeys += nw;
+    t->hash = ok ? malloc((nkeys ? nkeys : 1) * sizeof *t->hash) : NULL;
+    size_t n = t->hash ? route_exec_keys(s, t->queue, w, nw, t->hash, nkeys) : nkeys + 1;
+    ok = n <= nkeys;
+    if (ok)
+        t->nkeys = n;
     uint64_t txid =
         s->cfg.dir ? atomic_fetch_add_explicit(&s->next_txid, 1, memory_order_relaxed) : 0;
     for (unsigned i = 0; i < s->n && ok; i++) {
